@@ -1,0 +1,100 @@
+"""srkit's kernel layer: each public op runs a Triton kernel on CUDA tensors and its PyTorch twin otherwise.
+
+SRKIT_KERNELS (read on every call) chooses: `auto` (default: Triton for CUDA tensors, reference
+elsewhere), `triton` (always Triton; CPU tensors only with TRITON_INTERPRET=1 set before import),
+`reference` (always the PyTorch reference: debugging, A/B benchmarks). This module is the only dispatcher.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from . import reference
+from ._launch import INTERPRETING, TRITON_AVAILABLE
+
+if TRITON_AVAILABLE:
+    from . import conv2d_act as _triton_conv
+    from . import pixel_shuffle_add as _triton_shuffle
+    from . import upsample as _triton_upsample
+else:  # pragma: no cover - exercised only on platforms without triton
+    _triton_conv = _triton_shuffle = _triton_upsample = None
+
+__all__ = ["conv2d_act", "conv_transpose2d_act", "upsample", "pixel_shuffle_add", "backend_for", "describe_backend",
+           "reference"]
+
+BACKEND_ENV = "SRKIT_KERNELS"
+BACKENDS = ("auto", "triton", "reference")
+
+
+def requested_backend() -> str:
+    """The SRKIT_KERNELS setting, checked."""
+    value = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={value!r} is not one of {', '.join(BACKENDS)}")
+    return value
+
+
+def backend_for(x: torch.Tensor) -> str:
+    """'triton' or 'reference': which implementation an op on tensor `x` will run."""
+    choice = requested_backend()
+    if choice == "reference":
+        return "reference"
+    if choice == "auto":
+        return "triton" if x.is_cuda and TRITON_AVAILABLE else "reference"
+    if not TRITON_AVAILABLE:
+        raise RuntimeError(f"{BACKEND_ENV}=triton but triton is not installed (it ships for Linux x86-64 only)")
+    if not x.is_cuda and not INTERPRETING:
+        raise RuntimeError(f"{BACKEND_ENV}=triton on a {x.device} tensor needs TRITON_INTERPRET=1 set before "
+                           "srkit is imported (Triton's CPU interpreter); or use CUDA tensors")
+    return "triton"
+
+
+def describe_backend(device: torch.device | str) -> str:
+    """One line saying which kernels run for tensors on `device`, and why (for `srkit info`)."""
+    device = torch.device(device)
+    try:
+        choice = requested_backend()
+    except ValueError as error:
+        return f"invalid ({error})"
+    if choice == "reference":
+        return f"reference (PyTorch; forced by {BACKEND_ENV}=reference)"
+    if device.type == "cuda":
+        if not TRITON_AVAILABLE:
+            return "reference (PyTorch; triton is not installed)"
+        return f"triton (compiled for CUDA{'; forced' if choice == 'triton' else ''})"
+    if choice == "triton":
+        if TRITON_AVAILABLE and INTERPRETING:
+            return "triton (CPU interpreter, TRITON_INTERPRET=1; slow, for tests)"
+        return f"none: {BACKEND_ENV}=triton needs CUDA or TRITON_INTERPRET=1 (ops on {device} will raise)"
+    return f"reference (PyTorch on {device.type}; Triton runs on CUDA tensors)"
+
+
+def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
+               slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+               padding_mode: str = "zeros", out: torch.Tensor | None = None) -> torch.Tensor:
+    """act(conv(x) + bias) * res_scale + residual, 1x1/3x3 same padding; see reference.conv2d_act."""
+    impl = _triton_conv if backend_for(x) == "triton" else reference
+    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+
+
+def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         act: str = "none", slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros",
+                         out: torch.Tensor | None = None) -> torch.Tensor:
+    """act(ConvTranspose2d(k4, s2, p1)(x) + bias); see reference.conv_transpose2d_act."""
+    impl = _triton_conv if backend_for(x) == "triton" else reference
+    return impl.conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
+
+
+def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False) -> torch.Tensor:
+    """Integer-factor nearest/bilinear/bicubic upsampling equal to F.interpolate; see reference.upsample."""
+    impl = _triton_upsample if backend_for(x) == "triton" else reference
+    return impl.upsample(x, scale, mode, align_corners)
+
+
+def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """pixel_shuffle(y) + upsample(base), clamped, optionally as a uint8/uint16 HWC image; see the reference."""
+    impl = _triton_shuffle if backend_for(y) == "triton" else reference
+    return impl.pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)

@@ -1,0 +1,81 @@
+"""One rule for Triton launch settings, and whether Triton runs in its CPU interpreter.
+
+The interpreter costs per program launched, not per element, so interpreted launches use the
+largest blocks that stay correct; compiled launches use GPU-sized tiles. Exceptions to the rule are
+named constants here, with the reason beside them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+try:
+    import triton
+except ImportError:  # triton is Linux x86-64 only; the reference kernels still work without it
+    triton = None
+
+TRITON_AVAILABLE = triton is not None
+
+# Read once, like Triton itself: TRITON_INTERPRET only takes effect if set before the kernels are defined.
+INTERPRETING = TRITON_AVAILABLE and os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+
+# tl.dot needs every operand dimension to be at least 16.
+MIN_DOT_DIM = 16
+# Interpreted programs cost ~constant Python overhead each: one program should cover a small test image.
+INTERPRETER_BLOCK_PIXELS = 1024
+INTERPRETER_MAX_CHANNEL_BLOCK = 128
+
+
+def next_power_of_2(n: int) -> int:
+    """Smallest power of two >= n (and >= 1)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Tile of the implicit GEMM: BLOCK_M output pixels x BLOCK_N output channels, BLOCK_K input channels per step."""
+
+    block_m: int
+    block_n: int
+    block_k: int
+    num_warps: int = 4
+    num_stages: int = 3
+
+
+def conv_config(c_in: int, c_out: int) -> ConvConfig:
+    """Launch settings for a convolution with these channel counts (not autotuned yet)."""
+    if INTERPRETING:
+        block_n = min(max(next_power_of_2(c_out), MIN_DOT_DIM), INTERPRETER_MAX_CHANNEL_BLOCK)
+        block_k = min(max(next_power_of_2(c_in), MIN_DOT_DIM), INTERPRETER_MAX_CHANNEL_BLOCK)
+        return ConvConfig(INTERPRETER_BLOCK_PIXELS, block_n, block_k, num_warps=1, num_stages=1)
+    block_n = min(max(next_power_of_2(c_out), MIN_DOT_DIM), 128)
+    block_k = min(max(next_power_of_2(c_in), MIN_DOT_DIM), 64)
+    return ConvConfig(128, block_n, block_k, num_warps=8 if block_n >= 128 else 4, num_stages=3)
+
+
+# Candidate conv configurations the GPU tests check one by one (and that later tuning chooses from).
+GPU_CONV_CONFIGS = (
+    ConvConfig(64, 32, 32, num_warps=4, num_stages=2),
+    ConvConfig(128, 64, 32, num_warps=4, num_stages=3),
+    ConvConfig(128, 64, 64, num_warps=4, num_stages=3),
+    ConvConfig(256, 64, 64, num_warps=8, num_stages=3),
+)
+
+
+@dataclass(frozen=True)
+class ElementwiseConfig:
+    """Tile of a gather kernel: BLOCK_P output pixels x BLOCK_C channels per program."""
+
+    block_p: int
+    block_c: int
+    num_warps: int = 4
+
+
+def elementwise_config(channels: int) -> ElementwiseConfig:
+    """Launch settings for the resampling / pixel-shuffle kernels."""
+    block_c = next_power_of_2(channels)
+    if INTERPRETING:
+        return ElementwiseConfig(INTERPRETER_BLOCK_PIXELS, min(block_c, INTERPRETER_MAX_CHANNEL_BLOCK), num_warps=1)
+    block_c = min(block_c, 64)
+    return ElementwiseConfig(max(16, 1024 // block_c), block_c, num_warps=4)

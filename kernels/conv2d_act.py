@@ -1,0 +1,176 @@
+"""Fused convolution + bias + activation + scaled residual, as an implicit GEMM on NHWC data (Triton).
+
+One kernel serves two ops: `conv2d_act` (1x1 / 3x3, stride 1, same padding) and, through its phase
+axis, `conv_transpose2d_act` (kernel 4 stride 2 padding 1 = four 2x2 convolutions, one per output phase,
+each writing every other pixel of the output). GEMM view: M = output pixels, N = output channels,
+K = taps x input channels; fp32 accumulation; tensors are addressed through their strides, so inputs
+and outputs may be channel slices of wider channels_last buffers.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from . import _args, _weight_cache
+from ._launch import ConvConfig, conv_config
+
+ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
+
+
+@triton.jit(do_not_specialize=["H", "W", "M"])
+def _conv_act_kernel(
+    x_ptr, w_ptr, bias_ptr, slope_ptr, res_ptr, out_ptr,
+    H, W, M, C_in, C_out,
+    sxn, sxc, sxh, sxw,
+    son, soc, soh, sow,
+    srn, src, srh, srw,
+    slope_value, res_scale,
+    KH: tl.constexpr, KW: tl.constexpr, PAD: tl.constexpr, OUT_STEP: tl.constexpr,
+    ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, CIRCULAR: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    phase = tl.program_id(2)  # 0 for a plain conv; (row, col) parity of the output for a transposed conv
+    phase_h = phase // 2
+    phase_w = phase % 2
+
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    m_mask = offs_m < M
+    w_idx = offs_m % W
+    h_idx = (offs_m // W) % H
+    n_idx = (offs_m // W) // H
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    n_mask = offs_n < C_out
+    x_batch = n_idx.to(tl.int64) * sxn
+    w_phase = w_ptr + phase * (KH * KW * C_in * C_out)
+
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for tap in tl.static_range(KH * KW):
+        hh = h_idx + (phase_h - PAD + tap // KW)
+        ww = w_idx + (phase_w - PAD + tap % KW)
+        if CIRCULAR:
+            # Taps reach at most one pixel beyond an edge, so one wrap suffices (also for H or W == 1).
+            hh = tl.where(hh < 0, hh + H, tl.where(hh >= H, hh - H, hh))
+            ww = tl.where(ww < 0, ww + W, tl.where(ww >= W, ww - W, ww))
+            pixel_ok = m_mask
+        else:
+            pixel_ok = m_mask & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
+        x_pixel = x_batch + hh.to(tl.int64) * sxh + ww.to(tl.int64) * sxw
+        for k0 in range(0, C_in, BLOCK_K):
+            offs_k = k0 + tl.arange(0, BLOCK_K)
+            k_mask = offs_k < C_in
+            a = tl.load(x_ptr + x_pixel[:, None] + offs_k[None, :] * sxc,
+                        mask=pixel_ok[:, None] & k_mask[None, :], other=0.0)
+            b = tl.load(w_phase + (tap * C_in + offs_k)[:, None] * C_out + offs_n[None, :],
+                        mask=k_mask[:, None] & n_mask[None, :], other=0.0)
+            acc = tl.dot(a, b, acc, input_precision=DOT_PRECISION)
+
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + offs_n, mask=n_mask, other=0.0)[None, :]
+    if ACT == 1:  # relu
+        acc = tl.maximum(acc, 0.0)
+    elif ACT == 2:  # leaky_relu
+        acc = tl.where(acc >= 0, acc, acc * slope_value)
+    elif ACT == 3:  # prelu
+        channel_slope = tl.load(slope_ptr + offs_n, mask=n_mask, other=0.0)
+        acc = tl.where(acc >= 0, acc, acc * channel_slope[None, :])
+    elif ACT == 4:  # tanh, written with exp so it saturates cleanly to +-1
+        acc = 1.0 - 2.0 / (tl.exp(2.0 * acc) + 1.0)
+    acc = acc * res_scale
+
+    out_h = (h_idx * OUT_STEP + phase_h).to(tl.int64)
+    out_w = (w_idx * OUT_STEP + phase_w).to(tl.int64)
+    out_mask = m_mask[:, None] & n_mask[None, :]
+    if HAS_RES:
+        res_off = n_idx.to(tl.int64) * srn + out_h * srh + out_w * srw
+        acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask, other=0.0).to(tl.float32)
+    out_off = n_idx.to(tl.int64) * son + out_h * soh + out_w * sow
+    tl.store(out_ptr + out_off[:, None] + offs_n[None, :] * soc, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+
+
+def _pack_conv(weight: torch.Tensor) -> torch.Tensor:
+    """(C_out, C_in, kh, kw) -> (1 phase, kh*kw taps, C_in, C_out): K-major rows, contiguous over C_out."""
+    c_out, c_in, kh, kw = weight.shape
+    return weight.permute(2, 3, 1, 0).reshape(1, kh * kw, c_in, c_out)
+
+
+def _pack_transposed(weight: torch.Tensor) -> torch.Tensor:
+    """(C_in, C_out, 4, 4) -> (4 phases, 2x2 taps, C_in, C_out) for kernel-4 stride-2 padding-1.
+
+    Output row 2i+a reads input rows i-1+a+t (t = 0, 1) through kernel row 3-a-2t; columns alike.
+    """
+    phases = []
+    for a in (0, 1):
+        for b in (0, 1):
+            rows = [3 - a - 2 * t for t in (0, 1)]
+            cols = [3 - b - 2 * t for t in (0, 1)]
+            taps = weight[:, :, rows][:, :, :, cols]  # (C_in, C_out, 2, 2)
+            phases.append(taps.permute(2, 3, 0, 1).reshape(4, weight.shape[0], weight.shape[1]))
+    return torch.stack(phases)
+
+
+def _prelu_slope(act: str, slope: float | torch.Tensor, c_out: int, like: torch.Tensor) -> torch.Tensor | None:
+    if act != "prelu":
+        return None
+    return slope.detach().float().reshape(-1).expand(c_out).contiguous().to(like.device)
+
+
+def _launch(x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
+            out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None) -> torch.Tensor:
+    n, c_in, h, w = x.shape
+    c_out = packed.shape[-1]
+    config = config or conv_config(c_in, c_out)
+    m = n * h * w
+    if m == 0 or c_out == 0:
+        return out
+    slope_vec = _prelu_slope(act, slope, c_out, x)
+    bias_f32 = None if bias is None else bias.detach().float().contiguous()
+    res_strides = residual.stride() if residual is not None else (0, 0, 0, 0)
+    grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
+    _conv_act_kernel[grid](
+        x, packed, bias_f32, slope_vec, residual, out,
+        h, w, m, c_in, c_out,
+        *x.stride(), *out.stride(), *res_strides,
+        float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
+        KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
+        ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
+        DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
+        BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
+        num_warps=config.num_warps, num_stages=config.num_stages,
+    )
+    return out
+
+
+def _new_output(x: torch.Tensor, c_out: int, h: int, w: int) -> torch.Tensor:
+    return torch.empty((x.shape[0], c_out, h, w), dtype=x.dtype, device=x.device,
+                       memory_format=torch.channels_last)
+
+
+def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
+               slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+               padding_mode: str = "zeros", out: torch.Tensor | None = None, *,
+               config: ConvConfig | None = None) -> torch.Tensor:
+    """Triton conv2d_act; semantics in kernels.reference.conv2d_act. `config` overrides the launch rule (tests)."""
+    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
+    if out is None:
+        out = _new_output(x, weight.shape[0], x.shape[2], x.shape[3])
+    k = weight.shape[-1]
+    return _launch(x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
+                   kernel=k, pad=k // 2, phases=1, config=config)
+
+
+def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         act: str = "none", slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros",
+                         out: torch.Tensor | None = None, *, config: ConvConfig | None = None) -> torch.Tensor:
+    """Triton conv_transpose2d_act (k4 s2 p1) as four phase convolutions; semantics in the reference."""
+    _args.check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
+    packed = _weight_cache.packed(weight, "transposed_k4s2p1", x.dtype, _pack_transposed)
+    if out is None:
+        out = _new_output(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+    return _launch(x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
+                   kernel=2, pad=1, phases=4, config=config)

@@ -1,0 +1,119 @@
+"""Plain-PyTorch twins of every srkit kernel: same signatures, same semantics, fp32 arithmetic.
+
+These define what each op means. They run on any device, compute in float32 (like the Triton kernels'
+fp32 accumulation) and round once to the output dtype. Outputs are NCHW tensors in channels_last memory.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import _args
+
+# How integer image outputs map [0, 1] floats to codes.
+INTEGER_RANGE = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Tensor:
+    """Apply an activation to an fp32 NCHW tensor; `slope` is leaky_relu's float or prelu's per-channel tensor."""
+    if act == "relu":
+        return torch.relu(y)
+    if act == "leaky_relu":
+        return torch.where(y >= 0, y, y * float(slope))
+    if act == "prelu":
+        weight = slope.detach().float().reshape(-1).expand(y.shape[1]).reshape(1, -1, 1, 1)
+        return torch.where(y >= 0, y, y * weight)
+    if act == "tanh":
+        return torch.tanh(y)
+    return y
+
+
+def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torch.Tensor:
+    """Round an fp32 result to `dtype` once, into `out` if given, else a new channels_last tensor."""
+    if out is not None:
+        out.copy_(y)
+        return out
+    return y.to(dtype).contiguous(memory_format=torch.channels_last)
+
+
+def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
+               slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+               padding_mode: str = "zeros", out: torch.Tensor | None = None) -> torch.Tensor:
+    """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
+
+    out = act(conv(x, weight) + bias) * res_scale + residual   (the residual term only when given;
+    res_scale multiplies the activated conv even without one). x: (N, C_in, H, W); weight:
+    (C_out, C_in, k, k); bias, prelu slope: (C_out,); residual and out: (N, C_out, H, W), out may be a
+    channel slice of a wider channels_last tensor. Arithmetic in fp32, rounded once to x.dtype.
+    """
+    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    pad = weight.shape[-1] // 2
+    xf = x.float()
+    if padding_mode == "circular" and pad:
+        xf = F.pad(xf, (pad, pad, pad, pad), mode="circular")
+        pad = 0
+    y = F.conv2d(xf, weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
+    y = activate(y, act, slope) * float(res_scale)
+    if residual is not None:
+        y = y + residual.float()
+    return _emit(y, x.dtype, out)
+
+
+def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                         act: str = "none", slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros",
+                         out: torch.Tensor | None = None) -> torch.Tensor:
+    """ConvTranspose2d(kernel 4, stride 2, padding 1) with bias and activation: (N, C_in, H, W) -> (N, C_out, 2H, 2W).
+
+    weight is (C_in, C_out, 4, 4) as torch stores it. padding_mode 'circular' treats x as periodic, so a
+    periodic input gives a periodic output (seamless textures): it equals the transposed conv of x padded
+    circularly by one pixel, with padding 3 instead of 1.
+    """
+    _args.check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
+    xf = x.float()
+    padding = 1
+    if padding_mode == "circular":
+        xf = F.pad(xf, (1, 1, 1, 1), mode="circular")
+        padding = 3
+    y = F.conv_transpose2d(xf, weight.detach().float(), None if bias is None else bias.detach().float(),
+                           stride=2, padding=padding)
+    return _emit(activate(y, act, slope), x.dtype, out)
+
+
+def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False) -> torch.Tensor:
+    """Upsample (N, C, H, W) by an integer factor exactly as F.interpolate(scale_factor=scale, mode=...) does.
+
+    nearest takes source pixel floor(dst / scale); bilinear and bicubic (A = -0.75, edge pixels repeated)
+    follow torch's align_corners=False (half-pixel centres) or align_corners=True (corner pixels aligned).
+    """
+    scale = _args.check_upsample(x, scale, mode, align_corners)
+    size = (x.shape[2] * scale, x.shape[3] * scale)
+    if mode == "nearest":
+        y = F.interpolate(x.float(), size=size, mode="nearest")
+    else:
+        y = F.interpolate(x.float(), size=size, mode=mode, align_corners=align_corners)
+    return _emit(y, x.dtype, None)
+
+
+def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The SR network's last step in one pass: pixel_shuffle(y, scale) + upsample(base, scale, base_mode), clamped.
+
+    y: (N, C*scale*scale, H, W); base: (N, C, H, W) or None. The sum is clamped to `clamp` = (low, high) if
+    given. out_dtype None or a float dtype: returns (N, C, H*scale, W*scale) channels_last in that dtype
+    (default y.dtype). out_dtype torch.uint8 / torch.uint16: the value is also clamped to [0, 1], scaled to
+    255 / 65535 and rounded half up, and the result is an (N, H*scale, W*scale, C) contiguous (HWC) image.
+    """
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+    z = F.pixel_shuffle(y.float(), scale)
+    if base is not None:
+        size = (base.shape[2] * scale, base.shape[3] * scale)
+        align = {} if base_mode == "nearest" else {"align_corners": False}
+        z = z + F.interpolate(base.float(), size=size, mode=base_mode, **align)
+    if clamp is not None:
+        z = z.clamp(float(clamp[0]), float(clamp[1]))
+    out_dtype = y.dtype if out_dtype is None else out_dtype
+    if out_dtype in INTEGER_RANGE:
+        codes = torch.floor(z.clamp(0.0, 1.0) * INTEGER_RANGE[out_dtype] + 0.5)
+        return codes.permute(0, 2, 3, 1).contiguous().to(out_dtype)
+    return _emit(z, out_dtype, None)

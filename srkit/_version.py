@@ -1,0 +1,3 @@
+"""srkit version."""
+
+__version__ = "0.1.0"
