@@ -15,9 +15,9 @@ from . import reference
 from ._launch import INTERPRETING, TRITON_AVAILABLE
 
 if TRITON_AVAILABLE:
-    from . import conv2d_act as _triton_conv
-    from . import pixel_shuffle_add as _triton_shuffle
-    from . import upsample as _triton_upsample
+    from . import triton_conv as _triton_conv
+    from . import triton_pixel_shuffle as _triton_shuffle
+    from . import triton_upsample as _triton_upsample
 else:  # pragma: no cover - exercised only on platforms without triton
     _triton_conv = _triton_shuffle = _triton_upsample = None
 

@@ -1,0 +1,250 @@
+"""conv2d_act: Triton (interpreter on CPU) vs the PyTorch reference vs plain torch, on odd shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import srkit.kernels as K
+from srkit.kernels import _weight_cache
+from srkit.kernels import triton_conv
+from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
+
+from ._compare import assert_close_dtype
+
+ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh")
+# Small tiles so several programs, several K chunks and masked tails all run under the interpreter.
+SMALL_CONFIG = ConvConfig(block_m=32, block_n=16, block_k=16, num_warps=1, num_stages=1)
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def make_case(c_in, c_out, k, act, h=13, w=17, batch=2, dtype=torch.float32, seed=0, device="cpu"):
+    """Seeded random conv problem: input, weight, bias and the slope the activation needs."""
+    g = torch.Generator().manual_seed(seed)
+    x = _nhwc(torch.randn(batch, c_in, h, w, generator=g)).to(device=device, dtype=dtype)
+    weight = (torch.randn(c_out, c_in, k, k, generator=g) / (c_in * k * k) ** 0.5).to(device)
+    bias = (torch.randn(c_out, generator=g) * 0.1).to(device)
+    slope = (torch.rand(c_out, generator=g) * 0.5).to(device) if act == "prelu" else 0.1
+    return x, weight, bias, slope
+
+
+def torch_conv_act(x, weight, bias, act, slope, residual=None, res_scale=1.0, padding_mode="zeros"):
+    """Plain-torch oracle in fp32, built only from torch.nn.functional ops."""
+    pad = weight.shape[-1] // 2
+    conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[-1], padding=pad,
+                           padding_mode=padding_mode, device=x.device)
+    with torch.no_grad():
+        conv.weight.copy_(weight.float())
+        conv.bias.copy_(bias.float()) if bias is not None else conv.bias.zero_()
+        y = conv(x.float())
+    y = {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh,
+         "leaky_relu": lambda v: F.leaky_relu(v, slope),
+         "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
+    y = y * res_scale
+    return y if residual is None else y + residual.float()
+
+
+def poisoned(shape, dtype, device="cpu") -> torch.Tensor:
+    """A channels_last output buffer full of NaN, so any element the kernel fails to write shows up."""
+    return torch.full(shape, float("nan"), dtype=dtype, device=device).contiguous(memory_format=torch.channels_last)
+
+
+def run_both(use_backend, *args, **kwargs):
+    """Run the public op on the Triton path and on the reference path; return both results."""
+    use_backend("triton")
+    t = K.conv2d_act(*args, **kwargs)
+    use_backend("reference")
+    r = K.conv2d_act(*args, **kwargs)
+    return t, r
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("c_in,c_out", [(3, 64), (12, 48), (48, 3), (64, 64), (13, 7)])
+def test_matches_reference_and_torch_across_channels(use_backend, c_in, c_out, k, dtype):
+    x, weight, bias, slope = make_case(c_in, c_out, k, "prelu", dtype=dtype, seed=c_in * 100 + c_out + k)
+    out = poisoned((2, c_out, 13, 17), dtype)
+    use_backend("triton")
+    got = K.conv2d_act(x, weight, bias, "prelu", slope, out=out)
+    assert got is out
+    use_backend("reference")
+    ref = K.conv2d_act(x, weight, bias, "prelu", slope)
+    oracle = torch_conv_act(x, weight, bias, "prelu", slope)
+    assert_close_dtype(got, oracle, dtype, "triton vs torch")
+    assert_close_dtype(ref, oracle, dtype, "reference vs torch")
+    assert ref.dtype == dtype and ref.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+@pytest.mark.parametrize("act", ACTS)
+def test_every_activation_and_padding(use_backend, act, padding_mode):
+    x, weight, bias, slope = make_case(12, 20, 3, act, h=9, w=6, seed=7)
+    got, ref = run_both(use_backend, x, weight, bias, act, slope, padding_mode=padding_mode)
+    oracle = torch_conv_act(x, weight, bias, act, slope, padding_mode=padding_mode)
+    assert_close_dtype(got, oracle, torch.float32, f"triton {act} {padding_mode}")
+    assert_close_dtype(ref, oracle, torch.float32, f"reference {act} {padding_mode}")
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 9), (7, 1), (2, 3), (31, 5)])
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_tiny_and_thin_images_with_small_tiles(h, w, padding_mode):
+    x, weight, bias, slope = make_case(48, 40, 3, "leaky_relu", h=h, w=w, batch=3, seed=h * 31 + w)
+    out = poisoned((3, 40, h, w), torch.float32)
+    triton_conv.conv2d_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode, out=out,
+                           config=SMALL_CONFIG)
+    oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode)
+    assert_close_dtype(out, oracle, torch.float32, f"{h}x{w} {padding_mode}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_circular_padding_equals_centre_of_tiled_image(dtype):
+    """Independent oracle for wrap padding: a zero-padded conv over a 3x3 tiling, centre tile kept."""
+    x, weight, bias, _ = make_case(5, 9, 3, "none", h=6, w=11, seed=3, dtype=dtype)
+    tiled = x.float().repeat(1, 1, 3, 3)
+    expected = F.conv2d(tiled, weight, bias, padding=1)[:, :, 6:12, 11:22]
+    got = triton_conv.conv2d_act(x, weight, bias, padding_mode="circular", config=SMALL_CONFIG)
+    assert_close_dtype(got, expected, dtype, "circular vs tiled")
+
+
+@pytest.mark.parametrize("res_scale", [1.0, 0.2])
+def test_residual_scale_and_in_place_residual(use_backend, res_scale):
+    x, weight, bias, slope = make_case(16, 16, 3, "leaky_relu", seed=11)
+    residual = _nhwc(torch.randn(2, 16, 13, 17, generator=torch.Generator().manual_seed(5)))
+    oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, residual, res_scale)
+    got, ref = run_both(use_backend, x, weight, bias, "leaky_relu", slope, residual, res_scale)
+    assert_close_dtype(got, oracle, torch.float32, "triton residual")
+    assert_close_dtype(ref, oracle, torch.float32, "reference residual")
+    # out aliasing residual: each element is read then written by the same program, so in place is exact.
+    for backend in ("triton", "reference"):
+        use_backend(backend)
+        acc = residual.clone()
+        K.conv2d_act(x, weight, bias, "leaky_relu", slope, residual=acc, res_scale=res_scale, out=acc)
+        assert_close_dtype(acc, oracle, torch.float32, f"{backend} in-place residual")
+
+
+def test_res_scale_applies_without_residual(use_backend):
+    x, weight, bias, _ = make_case(8, 8, 3, "relu", seed=2)
+    got, ref = run_both(use_backend, x, weight, bias, "relu", res_scale=0.5)
+    oracle = torch_conv_act(x, weight, bias, "relu", None, res_scale=0.5)
+    assert_close_dtype(got, oracle, torch.float32, "triton")
+    assert_close_dtype(ref, oracle, torch.float32, "reference")
+
+
+def test_fp16_activations_with_fp32_residual(use_backend):
+    x, weight, bias, slope = make_case(24, 12, 3, "prelu", dtype=torch.float16, seed=4)
+    residual = torch.randn(2, 12, 13, 17, generator=torch.Generator().manual_seed(9))
+    got, ref = run_both(use_backend, x, weight, bias, "prelu", slope, residual, 0.2)
+    oracle = torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.2)
+    assert got.dtype == ref.dtype == torch.float16
+    assert_close_dtype(got, oracle, torch.float16, "triton")
+    assert_close_dtype(ref, oracle, torch.float16, "reference")
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+def test_dense_block_writes_a_channel_slice_in_place(use_backend, backend):
+    """Input = first channels of a wide buffer, output = the next ones: no torch.cat, nothing else touched."""
+    use_backend(backend)
+    g = torch.Generator().manual_seed(21)
+    buf = poisoned((2, 100, 11, 9), torch.float32)
+    buf[:, :20] = torch.randn(2, 20, 11, 9, generator=g)
+    weight = torch.randn(32, 20, 3, 3, generator=g) * 0.1
+    bias = torch.randn(32, generator=g)
+    before_x = buf[:, :20].clone()
+    K.conv2d_act(buf[:, :20], weight, bias, "leaky_relu", 0.2, out=buf[:, 20:52])
+    oracle = torch_conv_act(before_x, weight, bias, "leaky_relu", 0.2)
+    assert_close_dtype(buf[:, 20:52], oracle, torch.float32, "slice output")
+    assert torch.equal(buf[:, :20], before_x), "the input channels were modified"
+    assert torch.isnan(buf[:, 52:]).all(), "channels beyond the output slice were written"
+
+
+def test_contiguous_nchw_input_is_addressed_by_strides(use_backend):
+    x, weight, bias, slope = make_case(7, 5, 3, "prelu", seed=8)
+    x = x.contiguous()  # plain NCHW memory
+    got, _ = run_both(use_backend, x, weight, bias, "prelu", slope)
+    assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope), torch.float32, "nchw input")
+
+
+def test_weights_are_repacked_once_and_again_after_an_in_place_update():
+    x, weight, bias, _ = make_case(8, 8, 3, "none", seed=13)
+    before = _weight_cache.cached_entries()
+    first = triton_conv.conv2d_act(x, weight, bias)
+    triton_conv.conv2d_act(x, weight, bias)
+    assert _weight_cache.cached_entries() == before + 1
+    with torch.no_grad():
+        weight.mul_(-1.0)
+    flipped = triton_conv.conv2d_act(x, weight, bias)
+    assert_close_dtype(flipped, torch_conv_act(x, weight, bias, "none", None), torch.float32, "after update")
+    assert not torch.allclose(first, flipped)
+    del weight
+    assert _weight_cache.cached_entries() == before, "a freed weight's packed copy was kept"
+
+
+def test_auto_backend_uses_reference_for_cpu_tensors(use_backend):
+    use_backend("auto")
+    assert K.backend_for(torch.zeros(1)) == "reference"
+    use_backend("bogus")
+    with pytest.raises(ValueError, match="SRKIT_KERNELS"):
+        K.backend_for(torch.zeros(1))
+
+
+BAD_CALLS = [
+    ("x", TypeError, lambda x, w, b: (x.to(torch.int32), w, b), {}),
+    ("x", ValueError, lambda x, w, b: (x[0], w, b), {}),
+    ("input channels", ValueError, lambda x, w, b: (x, w[:, :5], b), {}),
+    ("1x1 or 3x3", ValueError, lambda x, w, b: (x, torch.randn(8, 6, 5, 5), b), {}),
+    ("bias", ValueError, lambda x, w, b: (x, w, b[:3]), {}),
+    ("act", ValueError, lambda x, w, b: (x, w, b), {"act": "gelu"}),
+    ("padding_mode", ValueError, lambda x, w, b: (x, w, b), {"padding_mode": "reflect"}),
+    ("slope", TypeError, lambda x, w, b: (x, w, b), {"act": "prelu", "slope": 0.2}),
+    ("slope", ValueError, lambda x, w, b: (x, w, b), {"act": "prelu", "slope": torch.ones(3)}),
+    ("slope", TypeError, lambda x, w, b: (x, w, b), {"act": "leaky_relu", "slope": torch.ones(8)}),
+    ("residual", ValueError, lambda x, w, b: (x, w, b), {"residual": torch.zeros(2, 8, 5, 5)}),
+    ("res_scale", TypeError, lambda x, w, b: (x, w, b), {"res_scale": "0.2"}),
+    ("out", ValueError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 9, 10, 12)}),
+    ("out", TypeError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 8, 10, 12, dtype=torch.float16)}),
+    ("weight is on meta", ValueError, lambda x, w, b: (x, w.to("meta"), b), {}),
+]
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+@pytest.mark.parametrize("needle,error,make,kwargs", BAD_CALLS, ids=[c[0] + "-" + c[1].__name__ for c in BAD_CALLS])
+def test_invalid_arguments_name_the_argument(use_backend, backend, needle, error, make, kwargs):
+    use_backend(backend)
+    x, weight, bias, _ = make_case(6, 8, 3, "none", h=10, w=12)
+    with pytest.raises(error, match=needle):
+        K.conv2d_act(*make(x, weight, bias), **kwargs)
+
+
+def test_output_sharing_memory_with_input_is_refused(use_backend):
+    use_backend("triton")
+    buf = _nhwc(torch.randn(1, 16, 5, 5))
+    with pytest.raises(ValueError, match="out shares memory with x"):
+        K.conv2d_act(buf[:, :8], torch.randn(8, 8, 3, 3), out=buf[:, 4:12])
+
+
+@pytest.mark.gpu
+class TestOnCuda:
+    """The same checks compiled for the GPU: bf16, every candidate launch config, device mix-ups."""
+
+    @pytest.mark.parametrize("config", GPU_CONV_CONFIGS, ids=str)
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+    @pytest.mark.parametrize("act", ACTS)
+    def test_configs_and_dtypes(self, config, dtype, act):
+        x, weight, bias, slope = make_case(64, 48, 3, act, h=37, w=53, dtype=dtype, device="cuda")
+        residual = torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype)
+        for padding_mode in ("zeros", "circular"):
+            out = poisoned((2, 48, 37, 53), dtype, "cuda")
+            triton_conv.conv2d_act(x, weight, bias, act, slope, residual, 0.2, padding_mode, out, config=config)
+            oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2, padding_mode)
+            assert_close_dtype(out, oracle, dtype, f"{config} {dtype} {act} {padding_mode}")
+
+    def test_cpu_gpu_mix_is_refused(self):
+        x, weight, bias, _ = make_case(8, 8, 3, "none", device="cuda")
+        with pytest.raises(ValueError, match="weight"):
+            K.conv2d_act(x, weight.cpu(), bias)
+        with pytest.raises(ValueError, match="bias"):
+            K.conv2d_act(x, weight, bias.cpu())
