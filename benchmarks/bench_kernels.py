@@ -1,0 +1,153 @@
+"""Kernel benchmark: srkit's Triton ops vs what a user would otherwise run (cuDNN / torch eager / torch.compile).
+
+    python benchmarks/bench_kernels.py            # on a CUDA machine: table + benchmarks/results/kernels-<gpu>.json
+    python benchmarks/bench_kernels.py --smoke    # tiny shapes on any device, checks the script; writes nothing
+
+Every srkit result is checked against the baseline's output before it is timed, so a fast wrong kernel
+cannot be reported. On a machine without CUDA (and without --smoke) it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Row, print_table, time_call, write_results  # noqa: E402
+
+import srkit.kernels as K  # noqa: E402
+
+FULL = dict(batch=1, channels=64, height=540, width=960, image_height=540, image_width=960)
+SMOKE = dict(batch=1, channels=16, height=24, width=40, image_height=24, image_width=40)
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def _check(name: str, got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> str:
+    """Relative RMS error of got vs expected; raises if it is larger than the dtype allows."""
+    err = ((got.float() - expected.float()).pow(2).mean().sqrt() / expected.float().pow(2).mean().sqrt()).item()
+    limit = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-4}[dtype]
+    if not err <= limit:
+        raise AssertionError(f"{name}: relative RMS error {err:.2e} exceeds {limit:.0e}; not timing a wrong result")
+    return f"rel. RMS err {err:.1e}"
+
+
+def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_baseline: bool) -> list[Row]:
+    """3x3 conv C->C + PReLU: srkit fused vs cuDNN conv + separate PReLU vs torch.compile(max-autotune)."""
+    n, c, h, w = shape["batch"], shape["channels"], shape["height"], shape["width"]
+    case = f"conv3x3+prelu {n}x{c}x{h}x{w} {str(dtype)[6:]}"
+    g = torch.Generator().manual_seed(0)
+    x = _nhwc(torch.randn(n, c, h, w, generator=g)).to(device, dtype)
+    weight = (torch.randn(c, c, 3, 3, generator=g) / (9 * c) ** 0.5).to(device, dtype)
+    bias = (torch.randn(c, generator=g) * 0.1).to(device, dtype)
+    slope = torch.full((c,), 0.25).to(device, dtype)
+    weight_cl = _nhwc(weight)
+    flops = 2.0 * n * h * w * c * c * 9
+    moved = 2 * x.numel() * x.element_size() + weight.numel() * weight.element_size()
+
+    def cudnn():
+        return F.prelu(F.conv2d(x, weight_cl, bias, padding=1), slope)
+
+    def fused():
+        return K.conv2d_act(x, weight, bias, "prelu", slope)
+
+    expected = cudnn()
+    rows = [Row(case, "cuDNN conv + PReLU", time_call(cudnn, device), note="two kernels")]
+    note = _check(case, fused(), expected, dtype)
+    rows.append(Row(case, "srkit conv2d_act", time_call(fused, device), note=note))
+    if compile_baseline:
+        rows.append(_compiled_row(case, cudnn, expected, dtype, device))
+    for row in rows:
+        if row.timing:
+            row.tflops = flops / row.timing.median_ms / 1e9
+            row.gbps = moved / row.timing.median_ms / 1e6
+    return rows
+
+
+def _compiled_row(case: str, fn, expected: torch.Tensor, dtype: torch.dtype, device: torch.device) -> Row:
+    """torch.compile(mode='max-autotune') of the baseline, or a row saying why it could not run."""
+    try:
+        compiled = torch.compile(fn, mode="max-autotune")
+        note = _check(case + " compiled", compiled(), expected, dtype)
+        return Row(case, "torch.compile max-autotune", time_call(compiled, device), note=note)
+    except Exception as error:  # report the failure in the table instead of losing the other rows
+        return Row(case, "torch.compile max-autotune", None, note=f"failed: {type(error).__name__}: {error}"[:120])
+
+
+def bench_resampling(shape: dict, dtype: torch.dtype, device: torch.device) -> list[Row]:
+    """upsample and the fused pixel_shuffle_add epilogue vs the torch ops they replace."""
+    n, h, w = shape["batch"], shape["image_height"], shape["image_width"]
+    g = torch.Generator().manual_seed(1)
+    image = _nhwc(torch.rand(n, 3, h, w, generator=g)).to(device, dtype)
+    rows = []
+    for mode, scale in (("nearest", 4), ("bilinear", 2), ("bicubic", 4)):
+        case = f"upsample {mode} x{scale} {n}x3x{h}x{w} {str(dtype)[6:]}"
+
+        def torch_up(mode=mode, scale=scale):
+            return F.interpolate(image, scale_factor=scale, mode=mode)
+
+        def srkit_up(mode=mode, scale=scale):
+            return K.upsample(image, scale, mode)
+
+        moved = image.numel() * image.element_size() * (1 + scale * scale)
+        note = _check(case, srkit_up(), torch_up(), dtype)
+        rows += [Row(case, "torch F.interpolate", time_call(torch_up, device)),
+                 Row(case, "srkit upsample", time_call(srkit_up, device), note=note)]
+        for row in rows[-2:]:
+            row.gbps = moved / row.timing.median_ms / 1e6
+    scale = 4
+    y = _nhwc(torch.rand(n, 3 * scale * scale, h, w, generator=g) - 0.5).to(device, dtype)
+    case = f"pixel_shuffle_add x{scale} -> uint8 HWC {n}x3x{h}x{w}"
+
+    def torch_epilogue():
+        z = F.pixel_shuffle(y, scale) + F.interpolate(image, scale_factor=scale, mode="nearest")
+        return (z.clamp(0, 1) * 255 + 0.5).floor().permute(0, 2, 3, 1).to(torch.uint8).contiguous()
+
+    def srkit_epilogue():
+        return K.pixel_shuffle_add(y, scale, image, "nearest", (0.0, 1.0), torch.uint8)
+
+    mismatch = (srkit_epilogue().int() - torch_epilogue().int()).abs().max().item()
+    if mismatch > 1:
+        raise AssertionError(f"{case}: codes differ by {mismatch}; not timing a wrong result")
+    moved = y.numel() * y.element_size() + image.numel() * image.element_size() + n * 3 * h * w * scale**2
+    rows += [Row(case, "torch (5 ops)", time_call(torch_epilogue, device)),
+             Row(case, "srkit pixel_shuffle_add", time_call(srkit_epilogue, device), note=f"max code diff {mismatch}")]
+    for row in rows[-2:]:
+        row.gbps = moved / row.timing.median_ms / 1e6
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny shapes on any device; writes no results file")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available() and not args.smoke:
+        print("bench_kernels: no CUDA device here; these are GPU kernel timings, so nothing is measured "
+              "(run on a GPU machine, or use --smoke to check the script).")
+        return 0
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    shape = SMOKE if args.smoke else FULL
+    dtypes = (torch.float16, torch.bfloat16) if device.type == "cuda" else (torch.float32,)
+    rows: list[Row] = []
+    for dtype in dtypes:
+        rows += bench_conv(shape, dtype, device, compile_baseline=not args.no_compile and device.type == "cuda")
+    print_table("conv2d_act (fused bias + PReLU) vs cuDNN", rows)
+    resampling = bench_resampling(shape, dtypes[0], device)
+    print_table("resampling vs torch", resampling)
+    rows += resampling
+    if not args.smoke:
+        path = write_results("kernels", device, rows, {"shape": shape, "dtypes": [str(d) for d in dtypes]})
+        print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""What srkit runs on: package versions, compute devices and the active kernel backend (for `srkit info`)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+import torch
+
+from . import __version__
+from . import kernels
+
+# Distribution names whose versions matter when reporting a problem.
+DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def default_device() -> torch.device:
+    """The device srkit uses when none is given: the first CUDA GPU, else the CPU."""
+    return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def devices() -> list[str]:
+    """One line per compute device srkit can use."""
+    lines = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        lines.append(f"cuda:{index} {props.name}, {props.total_memory / 2**30:.1f} GiB, "
+                     f"compute capability {props.major}.{props.minor}")
+    lines.append(f"cpu {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
+                 f"{torch.get_num_threads()} torch threads")
+    return lines
+
+
+def report() -> list[tuple[str, str]]:
+    """(label, value) rows describing this installation."""
+    device = default_device()
+    rows = [("srkit", __version__), ("python", sys.version.split()[0]), ("platform", platform.platform())]
+    rows += [(name, _version(name)) for name in DEPENDENCIES]
+    rows.append(("torch cuda", torch.version.cuda or "none (CPU build)"))
+    rows += [("device", line) for line in devices()]
+    rows.append(("default device", str(device)))
+    rows.append(("kernel backend", kernels.describe_backend(device)))
+    return rows
