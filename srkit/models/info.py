@@ -1,0 +1,31 @@
+"""ModelInfo: everything the engine and the CLI may know about a network, read from its weights alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Descriptor of a loaded SR network; callers read this instead of poking into the module."""
+
+    arch: str
+    """Architecture id: 'compact', 'rrdb' or 'seednet'."""
+    scale: int
+    """Output size / input size of the network itself."""
+    in_channels: int
+    """Image channels the network takes (3 for RGB)."""
+    out_channels: int
+    """Image channels it returns."""
+    features: int
+    """Width of the hidden feature maps."""
+    depth: int
+    """num_conv for compact, num_block for rrdb, high-resolution conv count for seednet."""
+    params: dict = field(default_factory=dict)
+    """Constructor keyword arguments that rebuild the module (`build_module(info)`)."""
+    receptive_radius: int = 0
+    """Input pixels on each side that can influence one output pixel (the exact, theoretical reach)."""
+    tile_overlap: int = 0
+    """Overlap (input pixels) the tiler should use: the receptive radius, capped where it is huge (RRDB)."""
+    supports_half: bool = True
+    """Whether fp16/bf16 inference is known to be accurate for this network."""
