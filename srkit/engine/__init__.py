@@ -1,0 +1,1 @@
+"""Inference engine: fused plans on srkit.kernels, tiling, memory-aware tile sizes."""
