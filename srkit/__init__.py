@@ -3,4 +3,17 @@
 from ._version import __version__
 from .errors import SrkitError
 
-__all__ = ["__version__", "SrkitError"]
+__all__ = ["__version__", "SrkitError", "Upscaler", "load_model"]
+
+
+def __getattr__(name: str):
+    """Import the heavy API (torch, the engine) only when it is used, so `srkit --version` stays instant."""
+    if name == "Upscaler":
+        from .upscaler import Upscaler
+
+        return Upscaler
+    if name == "load_model":
+        from .models.zoo import load_model
+
+        return load_model
+    raise AttributeError(f"module 'srkit' has no attribute {name!r}")

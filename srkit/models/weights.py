@@ -40,15 +40,22 @@ def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Ten
     return state
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def read_pth(path: Path) -> dict[str, torch.Tensor]:
     """State dict of a PyTorch checkpoint, loaded with weights_only=True (no arbitrary code)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ModelFormatError(f"{path}: refused, the checkpoint holds objects that need code to unpickle; "
-                               "srkit only loads plain tensors (re-save it as a state dict)") from None
+    except pickle.UnpicklingError as error:
+        if "global" in str(error).lower():  # torch names the blocked class it would have had to import
+            raise ModelFormatError(f"{path}: refused, the checkpoint holds objects that need code to unpickle; "
+                                   "srkit only loads plain tensors (re-save it as a state dict)") from None
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({str(error).splitlines()[0]})") from None
+        raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     return canonical_state_dict(checkpoint, str(path))
 
 
@@ -59,7 +66,7 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             metadata = handle.metadata() or {}
             state = {key: handle.get_tensor(key).float() for key in handle.keys()}
     except Exception as error:  # safetensors raises its own error types for damaged headers
-        raise ModelFormatError(f"{path}: not a readable safetensors file ({error})") from None
+        raise ModelFormatError(f"{path}: not a readable safetensors file ({_first_line(error)})") from None
     try:
         info = json.loads(metadata.get(METADATA_KEY, "{}"))
     except json.JSONDecodeError:

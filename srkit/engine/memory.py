@@ -1,0 +1,33 @@
+"""Choosing a tile size from the memory that is free on the device (the `tile="auto"` setting)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .tiling import MIN_TILE
+
+SAFETY = 0.6  # share of the free memory a batch of windows may use; the rest covers allocator slack
+MAX_TILE = 1024  # beyond this, larger tiles no longer speed anything up but delay the first progress update
+CPU_BUDGET_BYTES = 2 << 30  # on the CPU, peak activations are kept to 2 GiB whatever the free RAM
+
+
+def free_bytes(device: torch.device) -> int:
+    """Bytes free for activations on `device` (CUDA: driver's free memory plus torch's cached blocks)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        available = CPU_BUDGET_BYTES
+    return min(available, CPU_BUDGET_BYTES)
+
+
+def auto_tile(bytes_per_pixel: float, overlap: int, batch: int, device: torch.device,
+              available: int | None = None) -> int:
+    """Largest core size (multiple of 8, MIN_TILE..MAX_TILE) whose windows, `batch` at a time, fit in memory."""
+    budget = SAFETY * (free_bytes(device) if available is None else available) / max(1, batch)
+    side = int((budget / max(bytes_per_pixel, 1.0)) ** 0.5) - 2 * overlap
+    return max(MIN_TILE, min(MAX_TILE, side - side % 8))

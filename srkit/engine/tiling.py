@@ -1,0 +1,159 @@
+"""Upscale a large image tile by tile: overlapping windows, batched runs, smooth blending, output on the CPU.
+
+The image is cut into cores of at most `tile` pixels. Each core is run with `overlap` pixels of context
+on every side (taken periodically in wrap mode, so textures stay seamless). Neighbouring results are
+blended with a raised-cosine window centred on the core boundary; the window is exactly zero within the
+model's receptive radius of a window edge, where the missing context corrupts the result. So when
+overlap >= receptive radius the tiled result equals the whole-image result, and beyond that the blend
+hides any remaining difference. Only windows go to the device; the full-size output stays on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import SrkitError
+
+MIN_TILE = 32  # below this, tiles are mostly overlap: out-of-memory at this size is reported, not retried
+
+RunFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class OutOfMemory(SrkitError):
+    """Even the smallest tile does not fit in the device's memory."""
+
+
+@dataclass(frozen=True)
+class Core:
+    """A rectangle of the input (top, left, height, width) whose upscaled pixels a window is mainly for."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def quarters(self) -> list["Core"]:
+        """The core split in two along each side longer than MIN_TILE (for out-of-memory retries)."""
+        rows = _halves(self.top, self.height)
+        cols = _halves(self.left, self.width)
+        return [Core(t, l, h, w) for t, h in rows for l, w in cols]
+
+
+def _halves(start: int, length: int) -> list[tuple[int, int]]:
+    if length < 2 * MIN_TILE:
+        return [(start, length)]
+    half = length // 2
+    return [(start, half), (start + half, length - half)]
+
+
+def split(size: int, tile: int) -> list[tuple[int, int]]:
+    """(start, length) of near-equal pieces of at most `tile` covering range(size)."""
+    count = max(1, math.ceil(size / tile))
+    bounds = [round(i * size / count) for i in range(count + 1)]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:])]
+
+
+def _window(start: int, length: int, overlap: int, size: int, wrap: bool) -> torch.Tensor:
+    """Unwrapped input positions of a core's window along one axis (may leave [0, size) in wrap mode)."""
+    if wrap:
+        return torch.arange(start - overlap, start + length + overlap)
+    return torch.arange(max(0, start - overlap), min(size, start + length + overlap))
+
+
+def _axis_weight(positions: torch.Tensor, start: int, length: int, scale: int, half_width: float) -> torch.Tensor:
+    """Blend weight of output pixels (unwrapped input positions x scale) for a core [start, start+length)."""
+    out = (positions[0] * scale + torch.arange(len(positions) * scale)).double() + 0.5
+    inside = torch.minimum(out - start * scale, (start + length) * scale - out)  # signed distance to the core edge
+    if half_width <= 0:
+        return (inside > 0).double()
+    t = (inside / (half_width * scale)).clamp(-1.0, 1.0)
+    return 0.5 + 0.5 * torch.sin(t * (math.pi / 2))
+
+
+def blend_half_width(overlap: int, receptive_radius: int) -> float:
+    """Half-width (input pixels) of the blend around a core edge, leaving the corrupted border out."""
+    guard = receptive_radius if receptive_radius <= overlap else overlap / 2
+    return overlap - guard
+
+
+def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overlap: int, receptive_radius: int,
+                  wrap: bool = False, batch: int = 1, on_progress: Callable[[int, int], None] | None = None,
+                  on_smaller_tile: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Upscale a (C, H, W) float image with `run` (a (B, C, h, w) batch -> (B, C, h*s, w*s)); returns (H*s, W*s, C).
+
+    `tile` is the core size in input pixels, `overlap` the context added on each side. On out-of-memory a
+    core is split into quarters and retried; `on_smaller_tile(new_size)` is told once.
+    """
+    channels, height, width = image.shape
+    if tile < 1 or overlap < 0 or batch < 1:
+        raise ValueError(f"tile must be >= 1, overlap >= 0 and batch >= 1; got {tile}, {overlap}, {batch}")
+    half_width = blend_half_width(overlap, receptive_radius)
+    acc = torch.zeros(height * scale, width * scale, channels, dtype=torch.float32)
+    weight_sum = torch.zeros(height * scale, width * scale, 1, dtype=torch.float64)
+    pending = [Core(t, l, h, w) for t, h in split(height, tile) for l, w in split(width, tile)]
+    total, done, told = len(pending), 0, False
+    while pending:
+        group = _same_shape_group(pending, batch, overlap, height, width, wrap)
+        windows = [_window_indices(core, overlap, height, width, wrap) for core in group]
+        inputs = torch.stack([image[:, rows % height][:, :, cols % width] for rows, cols in windows])
+        try:
+            outputs = run(inputs)
+        except torch.OutOfMemoryError:
+            smaller = [part for core in group for part in core.quarters()]
+            if len(smaller) == len(group):
+                raise OutOfMemory(f"out of device memory even with {MIN_TILE}-pixel tiles and batch "
+                                  f"{len(group)}; use --device cpu or free GPU memory") from None
+            if on_smaller_tile and not told:
+                on_smaller_tile(max(max(c.height, c.width) for c in smaller))
+                told = True
+            total += len(smaller) - len(group)
+            pending = smaller + pending
+            continue
+        outputs = outputs.float().cpu()
+        for core, (rows, cols), result in zip(group, windows, outputs):
+            _accumulate(acc, weight_sum, result, rows, cols, core, scale, half_width, height, width)
+        done += len(group)
+        if on_progress:
+            on_progress(done, total)
+    return (acc / weight_sum).to(torch.float32)
+
+
+def _window_indices(core: Core, overlap: int, height: int, width: int, wrap: bool) -> tuple[torch.Tensor, ...]:
+    return (_window(core.top, core.height, overlap, height, wrap),
+            _window(core.left, core.width, overlap, width, wrap))
+
+
+def _same_shape_group(pending: list[Core], batch: int, overlap: int, height: int, width: int,
+                      wrap: bool) -> list[Core]:
+    """Take up to `batch` cores from the front of `pending` whose windows have the first one's shape."""
+    def shape(core: Core) -> tuple[int, int]:
+        rows, cols = _window_indices(core, overlap, height, width, wrap)
+        return len(rows), len(cols)
+
+    first = shape(pending[0])
+    group = [core for core in pending if shape(core) == first][:batch]
+    for core in group:
+        pending.remove(core)
+    return group
+
+
+def _accumulate(acc, weight_sum, result, rows, cols, core, scale, half_width, height, width) -> None:
+    """Add a window's weighted result into the full-size accumulators (indices wrap in wrap mode)."""
+    wy = _axis_weight(rows, core.top, core.height, scale, half_width)
+    wx = _axis_weight(cols, core.left, core.width, scale, half_width)
+    weight = (wy[:, None] * wx[None, :])[..., None]
+    values = result.permute(1, 2, 0) * weight.float()
+    out_rows = (rows[0] * scale + torch.arange(len(rows) * scale)) % (height * scale)
+    out_cols = (cols[0] * scale + torch.arange(len(cols) * scale)) % (width * scale)
+    if int(rows[0]) >= 0 and int(cols[0]) >= 0 and int(rows[-1]) < height and int(cols[-1]) < width:
+        r0, c0 = int(out_rows[0]), int(out_cols[0])
+        acc[r0:r0 + len(out_rows), c0:c0 + len(out_cols)] += values
+        weight_sum[r0:r0 + len(out_rows), c0:c0 + len(out_cols)] += weight
+    else:  # the window wraps around: scatter with accumulation (a pixel may appear twice in one window)
+        index = (out_rows[:, None], out_cols[None, :])
+        acc.index_put_(index, values, accumulate=True)
+        weight_sum.index_put_(index, weight, accumulate=True)

@@ -1,0 +1,1 @@
+"""Decoding and encoding only; no model knowledge here."""

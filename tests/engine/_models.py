@@ -1,0 +1,26 @@
+"""Small randomly initialised SR networks of every architecture, for engine tests."""
+
+from __future__ import annotations
+
+import torch
+
+from srkit.models import build_from_state_dict, compact, rrdb, seednet
+
+SMALL = {
+    "compact-x3": lambda: compact.CompactSR(features=16, num_conv=3, scale=3),
+    "compact-x4": lambda: compact.CompactSR(features=12, num_conv=2, scale=4),
+    "rrdb-x4": lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4),
+    "rrdb-x2": lambda: rrdb.RRDBNet(features=12, num_block=1, growth=8, scale=2),
+    "seednet-x2": lambda: seednet.SeedNet(features=8, num_conv=2, scale=2),
+}
+
+
+def small_model(name: str, seed: int = 0):
+    """(module, info) with seeded random weights large enough that every layer matters."""
+    module = SMALL[name]()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() == 1 else 1.0) / max(1, p[0].numel()) ** 0.5)
+    scale = {"scale": module.scale} if isinstance(module, seednet.SeedNet) else {}
+    return build_from_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})

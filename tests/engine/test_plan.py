@@ -1,0 +1,57 @@
+"""Inference plans equal their PyTorch modules, on the reference path and on Triton (interpreter)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srkit.engine.plan import build_plan
+
+from ..kernels._compare import assert_close
+from ._models import SMALL, small_model
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("name", list(SMALL))
+def test_plan_equals_module_fp32(use_backend, backend, name):
+    use_backend(backend)
+    module, info = small_model(name)
+    x = torch.rand(2, 3, 10, 14, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = module(x)
+    got = build_plan(module, info, "cpu", torch.float32).run(x)
+    assert got.shape == expected.shape
+    assert_close(got, expected, atol=1e-4, rtol=1e-4, what=f"{name} on {backend}")
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("out_dtype,top", [(torch.uint8, 255), (torch.uint16, 65535)])
+def test_epilogue_clamps_and_packs_hwc(use_backend, backend, out_dtype, top):
+    use_backend(backend)
+    module, info = small_model("compact-x3")
+    x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = torch.floor(module(x).clamp(0, 1) * top + 0.5)[0].permute(1, 2, 0)
+    got = build_plan(module, info, "cpu", torch.float32).run(x, clamp=(0.0, 1.0), out_dtype=out_dtype)
+    assert got.dtype == out_dtype and got.shape == (1, 21, 27, 3)
+    # One code of slack: the plan and the module may round a value sitting on a .5 boundary differently.
+    assert (got[0].to(torch.int64) - expected.to(torch.int64)).abs().max() <= 1
+
+
+def test_plan_rejects_an_integer_dtype():
+    module, info = small_model("compact-x3")
+    with pytest.raises(ValueError, match="dtype"):
+        build_plan(module, info, "cpu", torch.int8)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", list(SMALL))
+def test_half_precision_plan_on_cuda_is_within_50_db(name, dtype):
+    module, info = small_model(name)
+    x = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = module(x).clamp(0, 1)
+    got = build_plan(module, info, "cuda", dtype).run(x, clamp=(0.0, 1.0)).float().cpu()
+    psnr = 10 * torch.log10(1.0 / (got - expected).pow(2).mean())
+    assert psnr >= (50 if dtype == torch.float16 else 40), f"{name} {dtype}: {psnr:.1f} dB"

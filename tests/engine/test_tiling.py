@@ -1,0 +1,112 @@
+"""Tiling: tiled equals whole when the overlap covers the receptive field; wrap mode; batching; OOM back-off."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srkit.engine import memory
+from srkit.engine.plan import build_plan
+from srkit.engine.tiling import MIN_TILE, OutOfMemory, split, upscale_tiled
+
+from ._models import small_model
+
+TOLERANCE = 1 / 255
+
+
+@pytest.fixture(scope="module")
+def compact_plan():
+    module, info = small_model("compact-x3", seed=4)
+    return build_plan(module, info, "cpu", torch.float32), info
+
+
+def _whole(plan, image):
+    return plan.run(image[None])[0].permute(1, 2, 0)
+
+
+@pytest.mark.parametrize("tile,batch", [(8, 1), (13, 3), (20, 2), (200, 1)])
+def test_tiled_equals_whole_when_overlap_covers_receptive_field(compact_plan, tile, batch):
+    plan, info = compact_plan
+    image = torch.rand(3, 29, 37, generator=torch.Generator().manual_seed(5))
+    tiled = upscale_tiled(image, plan.run, info.scale, tile, info.receptive_radius + 2, info.receptive_radius,
+                          batch=batch)
+    assert tiled.shape == (87, 111, 3)
+    assert (tiled - _whole(plan, image)).abs().max() <= TOLERANCE
+
+
+def test_too_little_overlap_does_differ(compact_plan):
+    """The equality above is not vacuous: without enough context, tile borders are visibly wrong."""
+    plan, info = compact_plan
+    image = torch.rand(3, 29, 37, generator=torch.Generator().manual_seed(5))
+    tiled = upscale_tiled(image, plan.run, info.scale, 8, 0, info.receptive_radius)
+    assert (tiled - _whole(plan, image)).abs().max() > 10 * TOLERANCE
+
+
+@pytest.mark.parametrize("tile", [9, 16, 100])
+def test_wrap_mode_treats_the_image_as_periodic(compact_plan, tile):
+    plan, info = compact_plan
+    image = torch.rand(3, 15, 21, generator=torch.Generator().manual_seed(6))
+    s = info.scale
+    centre = _whole(plan, image.repeat(1, 3, 3))[15 * s:30 * s, 21 * s:42 * s]
+    tiled = upscale_tiled(image, plan.run, s, tile, info.receptive_radius + 1, info.receptive_radius, wrap=True)
+    assert (tiled - centre).abs().max() <= TOLERANCE
+    # so the result tiles seamlessly: its wrap-around neighbours match the periodic upscale
+    assert (tiled.repeat(2, 2, 1) - _whole(plan, image.repeat(1, 3, 3))[:30 * s, :42 * s]).abs()[
+        s * info.receptive_radius:-s * info.receptive_radius, s * info.receptive_radius:-s * info.receptive_radius
+    ].max() <= TOLERANCE
+
+
+def test_progress_counts_every_tile(compact_plan):
+    plan, info = compact_plan
+    seen = []
+    upscale_tiled(torch.rand(3, 20, 30), plan.run, info.scale, 10, 4, info.receptive_radius, batch=4,
+                  on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_out_of_memory_halves_the_tile_and_retries(compact_plan):
+    plan, info = compact_plan
+    image = torch.rand(3, 70, 75, generator=torch.Generator().manual_seed(7))
+    calls = []
+
+    def run_small_only(batch):
+        calls.append(batch.shape[-2:])
+        if max(batch.shape[-2:]) > 60:
+            raise torch.OutOfMemoryError("simulated")
+        return plan.run(batch)
+
+    told = []
+    tiled = upscale_tiled(image, run_small_only, info.scale, 128, info.receptive_radius, info.receptive_radius,
+                          on_smaller_tile=told.append)
+    assert len(told) == 1 and told[0] < 70
+    assert (tiled - _whole(plan, image)).abs().max() <= TOLERANCE
+
+
+def test_out_of_memory_below_the_minimum_tile_is_a_clear_error(compact_plan):
+    plan, info = compact_plan
+
+    def always_oom(batch):
+        raise torch.OutOfMemoryError("simulated")
+
+    with pytest.raises(OutOfMemory, match=f"{MIN_TILE}-pixel tiles"):
+        upscale_tiled(torch.rand(3, 40, 40), always_oom, info.scale, 64, 4, info.receptive_radius)
+
+
+def test_split_covers_the_range_in_near_equal_pieces():
+    for size in (1, 7, 64, 65, 1000):
+        for tile in (1, 8, 64, 333):
+            pieces = split(size, tile)
+            assert pieces[0][0] == 0 and sum(n for _, n in pieces) == size
+            assert all(a + n == b for (a, n), (b, _) in zip(pieces, pieces[1:]))
+            assert max(n for _, n in pieces) <= tile and max(n for _, n in pieces) - min(n for _, n in pieces) <= 1
+
+
+def test_auto_tile_grows_with_memory_and_stays_in_bounds():
+    cpu = torch.device("cpu")
+    small = memory.auto_tile(1000.0, 10, 1, cpu, available=64 << 20)
+    large = memory.auto_tile(1000.0, 10, 1, cpu, available=4 << 30)
+    assert MIN_TILE <= small < large <= memory.MAX_TILE
+    assert small % 8 == 0
+    # the chosen windows fit in the budget
+    assert (small + 20) ** 2 * 1000.0 <= memory.SAFETY * (64 << 20)
+    assert memory.auto_tile(1e9, 10, 1, cpu, available=1 << 20) == MIN_TILE
