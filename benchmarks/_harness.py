@@ -43,7 +43,12 @@ def device_name(device: torch.device) -> str:
     """Human name of the device that ran the benchmark."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model} ({torch.get_num_threads()} threads)"
 
 
 def device_slug(device: torch.device) -> str:

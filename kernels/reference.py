@@ -16,16 +16,15 @@ INTEGER_RANGE = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
 
 def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Tensor:
-    """Apply an activation to an fp32 NCHW tensor; `slope` is leaky_relu's float or prelu's per-channel tensor."""
+    """Apply an activation in place to a fresh fp32 NCHW tensor (`slope`: leaky_relu's float, prelu's tensor)."""
     if act == "relu":
-        return torch.relu(y)
+        return torch.relu_(y)
     if act == "leaky_relu":
-        return torch.where(y >= 0, y, y * float(slope))
+        return F.leaky_relu_(y, float(slope))
     if act == "prelu":
-        weight = slope.detach().float().reshape(-1).expand(y.shape[1]).reshape(1, -1, 1, 1)
-        return torch.where(y >= 0, y, y * weight)
+        return F.prelu(y, slope.detach().float().reshape(-1))
     if act == "tanh":
-        return torch.tanh(y)
+        return torch.tanh_(y)
     return y
 
 
@@ -54,9 +53,11 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         xf = F.pad(xf, (pad, pad, pad, pad), mode="circular")
         pad = 0
     y = F.conv2d(xf, weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
-    y = activate(y, act, slope) * float(res_scale)
+    y = activate(y, act, slope)
+    if res_scale != 1.0:
+        y.mul_(float(res_scale))
     if residual is not None:
-        y = y + residual.float()
+        y.add_(residual)
     return _emit(y, x.dtype, out)
 
 

@@ -1,0 +1,77 @@
+"""Named real models: the imported Real-ESRGAN weights give sensible images, equal the PyTorch module,
+and survive a round trip through a Real-ESRGAN-style .pth and srkit's own safetensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+import srkit
+from srkit.models.zoo import import_model, load_model
+
+
+@pytest.fixture(scope="module")
+def photo_pair():
+    """A real photo (scikit-image's chelsea, cropped) and its antialiased bicubic x4 reduction."""
+    hr = skimage.data.chelsea()[40:232, 80:336]  # 192 x 256
+    lr = np.asarray(Image.fromarray(hr).resize((64, 48), Image.BICUBIC, reducing_gap=None))
+    return hr, lr
+
+
+@pytest.fixture(scope="module")
+def animevideo():
+    return load_model("realesr-animevideov3")
+
+
+def _module_output(model, lr: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(lr.astype(np.float32).transpose(2, 0, 1) / 255)[None]
+    with torch.no_grad():
+        y = model.module(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return np.floor(y * 255 + 0.5).astype(np.uint8)
+
+
+def test_animevideov3_gives_a_sensible_image_and_equals_the_module(animevideo, photo_pair):
+    hr, lr = photo_pair
+    assert (animevideo.info.arch, animevideo.scale, animevideo.info.features, animevideo.info.depth) == (
+        "compact", 4, 64, 16)
+    out = srkit.Upscaler(animevideo, device="cpu", tile=32).upscale(lr)
+    assert out.shape == hr.shape
+    assert np.abs(out.astype(int) - _module_output(animevideo, lr).astype(int)).max() <= 1
+    bicubic = np.asarray(Image.fromarray(lr).resize((256, 192), Image.BICUBIC))
+    model_psnr = peak_signal_noise_ratio(hr, out)
+    bicubic_psnr = peak_signal_noise_ratio(hr, bicubic)
+    # A GAN model trades PSNR for sharpness; it must still be a faithful image of the scene.
+    assert model_psnr > bicubic_psnr - 3.0, (model_psnr, bicubic_psnr)
+
+
+def test_x2_variant_is_the_x4_network_then_a_downscale(photo_pair):
+    model = load_model("realesr-animevideov3-x2")
+    assert model.info.scale == 4 and model.output_resize == 0.5 and model.scale == 2
+    _, lr = photo_pair
+    assert srkit.Upscaler(model, device="cpu").upscale(lr).shape == (96, 128, 3)
+
+
+def test_pth_and_safetensors_round_trips_give_the_same_image(animevideo, photo_pair, tmp_path, monkeypatch):
+    _, lr = photo_pair
+    lr = lr[:20, :24].copy()
+    reference = srkit.Upscaler(animevideo, device="cpu").upscale(lr)
+    pth = tmp_path / "realesr-animevideov3.pth"
+    torch.save({"params": animevideo.module.state_dict()}, pth)
+    assert np.array_equal(srkit.Upscaler(str(pth), device="cpu").upscale(lr), reference)
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    saved = import_model(pth, "anime-copy")
+    assert saved.suffix == ".safetensors"
+    assert np.array_equal(srkit.Upscaler("anime-copy", device="cpu").upscale(lr), reference)
+
+
+def test_rrdb_x4plus_plan_equals_its_module(photo_pair):
+    model = load_model("realesrgan-x4plus")
+    assert (model.info.arch, model.info.depth, model.scale) == ("rrdb", 23, 4)
+    _, lr = photo_pair
+    crop = lr[10:22, 20:36].copy()
+    out = srkit.Upscaler(model, device="cpu", tile=64).upscale(crop)
+    assert np.abs(out.astype(int) - _module_output(model, crop).astype(int)).max() <= 1

@@ -1,0 +1,113 @@
+"""The srkit command line end to end: info, models import/list, upscale with errors and exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srkit import __version__
+from srkit.cli import main
+
+from .engine._models import small_model
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample.png"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty srkit home with one user model 'tiny' (compact x3) imported from a Real-ESRGAN-style .pth."""
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    module, _ = small_model("compact-x3", seed=21)
+    torch.save({"params_ema": module.state_dict()}, tmp_path / "tiny.pth")
+    assert main(["models", "import", str(tmp_path / "tiny.pth"), "--name", "tiny"]) == 0
+    return tmp_path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_version_and_module_entry_point():
+    for command in (["srkit", "--version"], [sys.executable, "-m", "srkit", "--version"]):
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        assert result.stdout.strip() == f"srkit {__version__}"
+
+
+def test_info_reports_versions_device_and_backend(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"srkit" in out and torch.__version__ in out and "kernel backend" in out and "reference" in out
+
+
+def test_models_list_shows_builtins_and_user_models(home, capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "realesr-animevideov3 " in out and "realesrgan-x4plus " in out
+    tiny = next(line for line in out.splitlines() if line.startswith("tiny "))
+    assert "compact" in tiny and " 3 " in tiny and "yes" in tiny
+
+
+def test_import_refuses_to_replace_without_force(home, capsys):
+    assert main(["models", "import", str(home / "tiny.pth"), "--name", "tiny"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(["models", "import", str(home / "tiny.pth"), "--name", "tiny", "--force"]) == 0
+
+
+def test_upscale_writes_the_image_and_leaves_the_input_alone(home):
+    before = _digest(SAMPLE)
+    out = home / "out" / "sample-x3.png"
+    assert main(["upscale", str(SAMPLE), "-o", str(out), "-m", "tiny", "--tile", "32"]) == 0
+    with Image.open(out) as image, Image.open(SAMPLE) as source:
+        assert image.size == (source.width * 3, source.height * 3) and image.mode == "RGB"
+    assert _digest(SAMPLE) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["sample-x3.png"], "a temporary file was left"
+
+
+def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
+    good = home / "good.png"
+    Image.fromarray(np.full((6, 7, 3), 100, np.uint8)).save(good)
+    truncated = home / "cut.png"
+    truncated.write_bytes(good.read_bytes()[:40])
+    empty = home / "empty.png"
+    empty.write_bytes(b"")
+    out = home / "outdir"
+    assert main(["upscale", str(truncated), str(good), str(empty), "-o", str(out), "-m", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "cut.png: cannot read image" in err and "empty.png: cannot read image" in err
+    assert "done 1, failed 2" in err
+    assert sorted(p.name for p in out.iterdir()) == ["good.png"]
+
+
+def test_output_equal_to_input_is_refused(home):
+    copy = home / "in.png"
+    copy.write_bytes(SAMPLE.read_bytes())
+    assert main(["upscale", str(copy), "-o", str(copy), "-m", "tiny"]) == 1
+    assert _digest(copy) == _digest(SAMPLE)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--tile", "5"], "--tile"),
+    (["--device", "cuda:7" if not torch.cuda.is_available() else "tpu"], "--device"),
+    (["--dtype", "int8"], "--dtype"),
+])
+def test_bad_options_exit_2_and_write_nothing(home, capsys, argv, needle):
+    target = home / "y.png"
+    with pytest.raises(SystemExit) as stop:
+        main(["upscale", str(SAMPLE), "-o", str(target), *argv])
+    assert stop.value.code == 2 and needle in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_unknown_model_exits_2_and_lists_the_available_ones(home, capsys):
+    target = home / "y.png"
+    assert main(["upscale", str(SAMPLE), "-o", str(target), "-m", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "no model or weights file named 'no-such-model'" in err and "tiny" in err
+    assert not target.exists()

@@ -1,0 +1,87 @@
+"""srkit.Upscaler: dtypes, channel layouts, alpha, PIL modes, output scale, tiles, on a small saved model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srkit
+from srkit.models.zoo import LoadedModel
+
+from .engine._models import small_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    module, info = small_model("compact-x3", seed=11)
+    return LoadedModel("test-compact", module, info, "test")
+
+
+def _module_codes(model, rgb_unit: np.ndarray, top: float) -> np.ndarray:
+    """Oracle: the PyTorch module on the whole image, clamped, scaled and rounded half up."""
+    x = torch.from_numpy(rgb_unit.transpose(2, 0, 1).copy())[None]
+    with torch.no_grad():
+        y = model.module(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return np.floor(y * top + 0.5)
+
+
+def _random_image(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == np.float32:
+        return rng.random(shape, dtype=np.float32)
+    return rng.integers(0, np.iinfo(dtype).max + 1, size=shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535)])
+def test_integer_rgb_matches_the_module_within_one_code(model, dtype, top):
+    image = _random_image((19, 23, 3), dtype)
+    out = srkit.Upscaler(model, device="cpu", tile=8).upscale(image)
+    assert out.dtype == dtype and out.shape == (57, 69, 3)
+    expected = _module_codes(model, image.astype(np.float32) / top, top)
+    assert np.abs(out.astype(np.int64) - expected).max() <= 1
+
+
+def test_float_input_stays_float_in_unit_range(model):
+    image = _random_image((10, 12, 3), np.float32)
+    out = srkit.Upscaler(model, device="cpu").upscale(image)
+    assert out.dtype == np.float32 and out.shape == (30, 36, 3)
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_grayscale_and_alpha_are_kept(model):
+    up = srkit.Upscaler(model, device="cpu")
+    gray = _random_image((9, 11), np.uint8)
+    out = up.upscale(gray)
+    assert out.shape == (27, 33) and out.dtype == np.uint8
+    rgba = _random_image((9, 11, 4), np.uint8, seed=3)
+    out = up.upscale(rgba)
+    assert out.shape == (27, 33, 4)
+    # colour as if alone; alpha as its own gray image
+    assert np.abs(out[..., :3].astype(int) - up.upscale(np.ascontiguousarray(rgba[..., :3])).astype(int)).max() == 0
+    assert np.abs(out[..., 3].astype(int) - up.upscale(np.ascontiguousarray(rgba[..., 3])).astype(int)).max() == 0
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
+def test_pil_images_come_back_as_pil(model, mode):
+    base = Image.fromarray(_random_image((8, 10, 3), np.uint8))
+    image = base.convert(mode) if mode != "I;16" else Image.fromarray(_random_image((8, 10), np.uint16))
+    out = srkit.Upscaler(model, device="cpu").upscale(image)
+    assert isinstance(out, Image.Image) and out.size == (30, 24)
+    assert out.mode == {"P": "RGB"}.get(mode, mode)
+
+
+def test_outscale_resizes_to_the_requested_factor(model):
+    out = srkit.Upscaler(model, device="cpu", outscale=2).upscale(_random_image((10, 14, 3), np.uint8))
+    assert out.shape == (20, 28, 3)
+
+
+def test_bad_images_are_refused(model):
+    up = srkit.Upscaler(model, device="cpu")
+    with pytest.raises(TypeError, match="dtype"):
+        up.upscale(np.zeros((4, 4, 3), np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        up.upscale(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="tile"):
+        srkit.Upscaler(model, device="cpu", tile=3)
