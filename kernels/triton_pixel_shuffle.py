@@ -1,0 +1,80 @@
+"""The SR network's last step in one pass: pixel shuffle + upsampled base + clamp (+ uint8/uint16 packing) (Triton).
+
+Each output pixel (h*s + i, w*s + j) of channel c reads y's channel c*s*s + i*s + j at (h, w), adds the
+base image upsampled with the shared `sample` taps, clamps, and is written once, either as a float NCHW
+channels_last tensor or as integer codes in an (N, H, W, C) image (the same memory order).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from . import _args
+from ._launch import ElementwiseConfig, elementwise_config
+from .reference import INTEGER_RANGE
+from .triton_upsample import MODE_CODES, sample, source_ratios
+
+
+@triton.jit(do_not_specialize=["H", "W", "OH", "OW", "P"])
+def _pixel_shuffle_add_kernel(
+    y_ptr, base_ptr, out_ptr, H, W, OH, OW, P, C, scale,
+    syn, syc, syh, syw, sbn, sbc, sbh, sbw, son, soc, soh, sow,
+    ratio_h, ratio_w, clamp_low, clamp_high, code_max,
+    HAS_BASE: tl.constexpr, BASE_MODE: tl.constexpr, HAS_CLAMP: tl.constexpr, TO_INTEGER: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = (offs_p < P)[:, None] & (offs_c < C)[None, :]
+    ow = offs_p % OW
+    oh = (offs_p // OW) % OH
+    n = ((offs_p // OW) // OH).to(tl.int64)
+    sub = (oh % scale) * scale + ow % scale  # which of the scale*scale sub-pixels this output pixel is
+    y_pixel = n * syn + (oh // scale).to(tl.int64) * syh + (ow // scale).to(tl.int64) * syw
+    y_channel = offs_c[None, :] * (scale * scale) + sub[:, None]
+    value = tl.load(y_ptr + y_pixel[:, None] + y_channel.to(tl.int64) * syc, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BASE:
+        value += sample(base_ptr, n * sbn, oh, ow, offs_c, mask, H, W, sbc, sbh, sbw, scale, ratio_h, ratio_w,
+                        BASE_MODE, False)
+    if HAS_CLAMP:
+        value = tl.minimum(tl.maximum(value, clamp_low), clamp_high)
+    if TO_INTEGER:
+        value = tl.floor(tl.minimum(tl.maximum(value, 0.0), 1.0) * code_max + 0.5)
+    out_off = n * son + oh.to(tl.int64) * soh + ow.to(tl.int64) * sow
+    tl.store(out_ptr + out_off[:, None] + offs_c[None, :] * soc, value.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None, *,
+                      config: ElementwiseConfig | None = None) -> torch.Tensor:
+    """Triton pixel_shuffle_add; semantics in kernels.reference.pixel_shuffle_add. `config`: launch override."""
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+    n, _, h, w = y.shape
+    c = y.shape[1] // (scale * scale)
+    oh, ow = h * scale, w * scale
+    out_dtype = y.dtype if out_dtype is None else out_dtype
+    to_integer = out_dtype in INTEGER_RANGE
+    if to_integer:
+        image = torch.empty((n, oh, ow, c), dtype=out_dtype, device=y.device)
+        out = image.permute(0, 3, 1, 2)  # NCHW view with channels_last strides: the kernel's addressing
+    else:
+        image = out = torch.empty((n, c, oh, ow), dtype=out_dtype, device=y.device,
+                                  memory_format=torch.channels_last)
+    pixels = n * oh * ow
+    if pixels == 0 or c == 0:
+        return image
+    config = config or elementwise_config(c)
+    ratio_h, ratio_w = source_ratios((h, w), scale, False)
+    base_strides = base.stride() if base is not None else (0, 0, 0, 0)
+    low, high = (float(clamp[0]), float(clamp[1])) if clamp is not None else (0.0, 0.0)
+    grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
+    _pixel_shuffle_add_kernel[grid](
+        y, base, out, h, w, oh, ow, pixels, c, scale,
+        *y.stride(), *base_strides, *out.stride(),
+        ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
+        HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
+        TO_INTEGER=to_integer, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
+    )
+    return image
