@@ -8,6 +8,7 @@ into tiles by the engine, so only tiles occupy device memory.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable
 
 import cv2
@@ -86,7 +87,7 @@ class Upscaler:
         info = self.model.info
         out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                             self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
-                            on_progress)
+                            on_progress, self._use_smaller_tile)
         if self.model.output_resize:
             out = _bicubic_resize(out, self.model.output_resize)
         result = out.numpy()
@@ -96,6 +97,14 @@ class Upscaler:
             downscale = size[0] < result.shape[1]
             result = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
         return np.clip(result, 0.0, 1.0)
+
+
+    def _use_smaller_tile(self, size: int) -> None:
+        """After an out-of-memory retry: say so once, and start later images at the size that fitted."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
+        self.tile = size
 
 
 def _bicubic_resize(image: torch.Tensor, factor: float) -> torch.Tensor:

@@ -85,3 +85,21 @@ def test_bad_images_are_refused(model):
         up.upscale(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(ValueError, match="tile"):
         srkit.Upscaler(model, device="cpu", tile=3)
+
+
+def test_out_of_memory_shrinks_the_tile_once_and_remembers_it(model, monkeypatch):
+    up = srkit.Upscaler(model, device="cpu", tile=128)
+    run = up.plan.run
+
+    def limited(batch, **kwargs):
+        if max(batch.shape[-2:]) > 60:
+            raise torch.OutOfMemoryError("simulated")
+        return run(batch, **kwargs)
+
+    monkeypatch.setattr(up.plan, "run", limited)
+    image = _random_image((140, 130, 3), np.uint8, seed=5)  # cores 70x65, windows 88x83 -> quarters fit
+    with pytest.warns(RuntimeWarning, match="tiles reduced to 35"):
+        out = up.upscale(image)
+    assert up.tile == 35
+    expected = _module_codes(model, image.astype(np.float32) / 255, 255)
+    assert np.abs(out.astype(np.int64) - expected).max() <= 1

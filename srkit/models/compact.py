@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .info import ModelInfo
+from .info import BLEND_PIXELS, ModelInfo
 
 ARCH = "compact"
 ACTIVATIONS = ("prelu", "relu", "leaky_relu")
@@ -73,5 +73,6 @@ def load(state_dict: dict[str, torch.Tensor], act: str | None = None) -> tuple[C
     module = CompactSR(**params)
     module.load_state_dict(state_dict, strict=True)
     radius = num_conv + 2  # one pixel per 3x3 conv, all at input resolution
-    info = ModelInfo(ARCH, scale, in_channels, out_channels, features, num_conv, params, radius, radius)
+    info = ModelInfo(ARCH, scale, in_channels, out_channels, features, num_conv, params, radius,
+                     radius + BLEND_PIXELS)
     return module.eval(), info

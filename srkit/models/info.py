@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Context beyond the receptive radius that default tile overlaps add, so neighbouring tiles are blended
+# over a band of 2 x this many input pixels rather than switched at one line.
+BLEND_PIXELS = 4
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .info import ModelInfo
+from .info import BLEND_PIXELS, ModelInfo
 
 ARCH = "seednet"
 ALIGN_CORNERS = True  # the brief's network resamples with align_corners=True
@@ -54,5 +54,6 @@ def load(state_dict: dict[str, torch.Tensor], scale: int) -> tuple[SeedNet, Mode
     module.load_state_dict(state_dict, strict=True)
     # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
     radius = 2 + -(-(num_conv + 1) // scale)
-    info = ModelInfo(ARCH, scale, in_channels, in_channels, features, num_conv, params, radius, radius)
+    info = ModelInfo(ARCH, scale, in_channels, in_channels, features, num_conv, params, radius,
+                     radius + BLEND_PIXELS)
     return module.eval(), info
