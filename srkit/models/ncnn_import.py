@@ -28,6 +28,20 @@ ACT_NONE, ACT_LEAKY = 0, 2
 ACT_PARAMS_KEY = 10  # Convolution's fused-activation parameters (-23310 in the file)
 LEAKY_SLOPE = 0.2
 RESIDUAL_COEFFS = [0.2, 1.0]
+# Every parameter id srkit understands per layer type, with the value it must have (None: the pattern checks
+# it). Absent ids take ncnn's default, which is that value or copies a checked one (kernel_h copies kernel_w,
+# pad_top pad_left, ...); any other id or value changes what the layer computes, so the graph is refused.
+KNOWN_PARAMS: dict[str, dict[int, object]] = {
+    "Input": {0: None, 1: None, 2: None},
+    "Convolution": {0: None, 1: None, 11: 3, 2: 1, 12: 1, 3: 1, 13: 1, 4: None, 14: 1, 15: 1, 16: 1, 18: 0.0,
+                    5: None, 6: None, 8: 0, 9: None, ACT_PARAMS_KEY: None, 19: 0},
+    "PReLU": {0: None},
+    "Interp": {0: None, 1: None, 2: None, 3: 0, 4: 0, 5: 0, 6: 0},
+    "PixelShuffle": {0: None, 1: 0},
+    "BinaryOp": {0: None, 1: 0},
+    "Eltwise": {0: None, 1: None},
+    "Concat": {0: 0},
+}
 
 
 @dataclass
@@ -75,8 +89,10 @@ def read_param(path: Path) -> list[Layer]:
                 key_text, value_text = item.split("=", 1)
                 key = int(key_text)
                 if key <= ARRAY_KEY_BASE:
-                    values = [_value(v) for v in value_text.split(",")]
-                    params[ARRAY_KEY_BASE - key] = [float(v) for v in values[1:1 + int(values[0])]]
+                    count, *values = value_text.split(",")
+                    if int(count) != len(values):
+                        raise ValueError(f"array of {count} holds {len(values)} values")
+                    params[ARRAY_KEY_BASE - key] = [float(v) for v in values]
                 else:
                     params[key] = _value(value_text)
             layers.append(Layer(tokens[0], tokens[1], tokens[4:4 + n_in], tokens[4 + n_in:4 + n_in + n_out], params))
@@ -132,6 +148,9 @@ class _Graph:
         for layer in layers:
             bottoms = [alias.get(b, b) for b in layer.bottoms]
             if layer.type == "Split":
+                if len(bottoms) != 1 or layer.params:
+                    raise ModelFormatError(f"{param_path}: graph not understood at layer {layer.name} (Split): "
+                                           "expected one blob copied unchanged")
                 alias.update({top: bottoms[0] for top in layer.tops})
                 continue
             self.layers.append(Layer(layer.type, layer.name, bottoms, layer.tops, layer.params))
@@ -151,7 +170,8 @@ class _Graph:
     def expect(self, kind: str, bottoms: list[str] | None = None, **params: object) -> Layer:
         layer = self.peek()
         if (layer is None or layer.type != kind or (bottoms is not None and layer.bottoms != bottoms)
-                or any(layer.param(key) != value for key, value in _keys(params).items())):  # ncnn defaults are 0
+                or any(layer.param(key) != value for key, value in _keys(params).items())  # ncnn defaults are 0
+                or not _params_understood(layer)):
             raise self.refuse(f"{kind} on {bottoms or 'the previous output'} with {params or 'any parameters'}")
         self.position += 1
         return layer
@@ -159,14 +179,14 @@ class _Graph:
     def conv(self, bottom: str, act: int) -> tuple[str, torch.Tensor, torch.Tensor]:
         """A 3x3 stride-1 pad-1 Convolution with bias and the given fused activation; returns (top, w, b)."""
         layer = self.expect("Convolution", [bottom])
-        kernel = layer.param(1)
-        if (kernel != 3 or layer.param(11, kernel) != 3 or layer.param(3, 1) != 1 or layer.param(2, 1) != 1
-                or layer.param(4) != 1 or layer.param(5) != 1 or layer.param(9, ACT_NONE) != act
+        out_channels, size = layer.param(0), layer.param(6)
+        valid = isinstance(out_channels, int) and isinstance(size, int) and out_channels > 0
+        in_channels = size // (out_channels * 9) if valid else 0
+        if (in_channels < 1 or size != out_channels * in_channels * 9 or layer.param(1) != 3 or layer.param(4) != 1
+                or layer.param(5) != 1 or layer.param(9, ACT_NONE) != act
                 or (act == ACT_LEAKY and layer.param(ACT_PARAMS_KEY, [LEAKY_SLOPE]) != [LEAKY_SLOPE])):
             self.position -= 1
             raise self.refuse(f"a 3x3 stride-1 padded convolution with bias and activation {act}")
-        out_channels, size = int(layer.param(0)), int(layer.param(6))
-        in_channels = size // (out_channels * 9)
         weight = self.weights.tagged(size, layer.name).reshape(out_channels, in_channels, 3, 3)
         bias = self.weights.floats(out_channels)
         return layer.tops[0], torch.from_numpy(weight.copy()), torch.from_numpy(bias.copy())
@@ -175,6 +195,12 @@ class _Graph:
         if self.position != len(self.layers):
             raise self.refuse("the end of the graph")
         self.weights.finish()
+
+
+def _params_understood(layer: Layer) -> bool:
+    """True if every parameter the layer sets is one srkit reads, at the value srkit computes with."""
+    known = KNOWN_PARAMS.get(layer.type, {})
+    return all(key in known and known[key] in (None, value) for key, value in layer.params.items())
 
 
 def _keys(params: dict[str, object]) -> dict[int, object]:

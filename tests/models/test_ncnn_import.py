@@ -125,3 +125,28 @@ def test_missing_bin_is_refused(copied):
     binary.unlink()
     with pytest.raises(ModelFormatError, match=r"m\.bin: cannot read"):
         import_ncnn(param)
+
+
+@pytest.mark.parametrize("old,new,layer", [
+    ("4=1 5=1 6=1728", "4=1 14=0 5=1 6=1728", "Conv_0"),  # asymmetric padding
+    ("4=1 5=1 6=1728", "4=1 13=2 5=1 6=1728", "Conv_0"),  # vertical stride 2
+    ("4=1 5=1 6=1728", "4=1 8=1 5=1 6=1728", "Conv_0"),  # int8 scale term
+    ("6=1728", "6=1729", "Conv_0"),  # weight count that is not num_output x inputs x 3 x 3
+    ("106 0=4", "106 0=4 1=1", "DepthToSpace_35"),  # DCR channel order
+    ("111 0=1 1=4.000000e+00", "111 0=1 6=1 1=4.000000e+00", "Resize_37"),  # align_corner
+    ("111 0=1 1=4.000000e+00", "111 0=1 3=7 4=9 1=4.000000e+00", "Resize_37"),  # fixed output size
+])
+def test_parameters_that_change_the_computation_are_refused(copied, old, new, layer):
+    param, _ = copied
+    text = param.read_text()
+    assert old in text
+    param.write_text(text.replace(old, new, 1))
+    with pytest.raises(ModelFormatError, match=rf"m\.param: graph not understood at layer {layer} "):
+        import_ncnn(param)
+
+
+def test_array_parameter_with_a_wrong_count_is_refused(copied):
+    param, _ = copied
+    param.write_text(param.read_text() + "Convolution Conv_99 1 1 output out2 0=3 1=3 -23310=2,2.000000e-01\n")
+    with pytest.raises(ModelFormatError, match=r"m\.param: line \d+ is not a valid ncnn layer"):
+        import_ncnn(param)
