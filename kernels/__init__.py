@@ -21,8 +21,8 @@ if TRITON_AVAILABLE:
 else:  # pragma: no cover - exercised only on platforms without triton
     _triton_conv = _triton_shuffle = _triton_upsample = None
 
-__all__ = ["conv2d_act", "conv_transpose2d_act", "upsample", "pixel_shuffle_add", "backend_for", "describe_backend",
-           "reference"]
+__all__ = ["conv2d_act", "conv_transpose2d_act", "conv2d_pixel_shuffle_add", "upsample", "pixel_shuffle_add",
+           "backend_for", "describe_backend", "reference"]
 
 BACKEND_ENV = "SRKIT_KERNELS"
 BACKENDS = ("auto", "triton", "reference")
@@ -98,3 +98,11 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
     """pixel_shuffle(y) + upsample(base), clamped, optionally as a uint8/uint16 HWC image; see the reference."""
     impl = _triton_shuffle if backend_for(y) == "triton" else reference
     return impl.pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+
+
+def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
+                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
+                             out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Last conv + pixel shuffle + nearest base + clamp (+ uint8/uint16 HWC) in one pass; see the reference."""
+    impl = _triton_conv if backend_for(x) == "triton" else reference
+    return impl.conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)

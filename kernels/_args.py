@@ -126,9 +126,8 @@ def check_bias(op: str, bias: torch.Tensor | None, c_out: int, x: torch.Tensor) 
     require_same_device(op, x, bias=bias)
 
 
-def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out) -> None:
-    """Validate conv2d_act's arguments (see kernels.reference.conv2d_act for their meaning)."""
-    op = "conv2d_act"
+def _check_conv_input(op: str, x, weight) -> int:
+    """Check x (N, C_in, H, W) and a 1x1/3x3 weight (C_out, C_in, k, k) on one device; returns C_out."""
     require_tensor(op, "x", x, ndim=4)
     require_float(op, "x", x)
     require_tensor(op, "weight", weight, ndim=4)
@@ -139,6 +138,36 @@ def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_m
     if c_in != x.shape[1]:
         _fail(op, f"weight expects {c_in} input channels but x has {x.shape[1]}")
     require_same_device(op, x, weight=weight)
+    return c_out
+
+
+def _check_clamp_and_output(op: str, clamp, out_dtype) -> None:
+    """Check an optional (low, high) clamp and an optional float / uint8 / uint16 output dtype."""
+    if clamp is not None:
+        if (not isinstance(clamp, (tuple, list)) or len(clamp) != 2
+                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)):
+            _fail(op, f"clamp must be None or a (low, high) pair of floats, got {clamp!r}", TypeError)
+        if clamp[0] > clamp[1]:
+            _fail(op, f"clamp low must not exceed high, got {tuple(clamp)}")
+    if out_dtype is not None and out_dtype not in FLOAT_DTYPES + INTEGER_IMAGE_DTYPES:
+        _fail(op, f"out_dtype must be None, a float dtype, torch.uint8 or torch.uint16, got {out_dtype!r}", TypeError)
+
+
+def _check_base(op: str, base, expected: tuple[int, ...], reference: torch.Tensor) -> None:
+    """Check an optional low-resolution base image of shape `expected`."""
+    if base is None:
+        return
+    require_tensor(op, "base", base, ndim=4)
+    require_float(op, "base", base)
+    if tuple(base.shape) != expected:
+        _fail(op, f"base must have shape {expected} (the low-resolution image), got {tuple(base.shape)}")
+    require_same_device(op, reference, base=base)
+
+
+def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out) -> None:
+    """Validate conv2d_act's arguments (see kernels.reference.conv2d_act for their meaning)."""
+    op = "conv2d_act"
+    c_out = _check_conv_input(op, x, weight)
     check_bias(op, bias, c_out, x)
     check_activation(op, act, slope, c_out, x)
     require_choice(op, "padding_mode", padding_mode, PADDING_MODES)
@@ -196,20 +225,20 @@ def check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype) -> int:
     if y.shape[1] % (scale * scale):
         _fail(op, f"y has {y.shape[1]} channels, not a multiple of scale**2 = {scale * scale}")
     c = y.shape[1] // (scale * scale)
-    if base is not None:
-        require_tensor(op, "base", base, ndim=4)
-        require_float(op, "base", base)
-        expected = (y.shape[0], c, y.shape[2], y.shape[3])
-        if tuple(base.shape) != expected:
-            _fail(op, f"base must have shape {expected} (the low-resolution image), got {tuple(base.shape)}")
-        require_same_device(op, y, base=base)
+    _check_base(op, base, (y.shape[0], c, y.shape[2], y.shape[3]), y)
     require_choice(op, "base_mode", base_mode, RESAMPLE_MODES)
-    if clamp is not None:
-        if (not isinstance(clamp, (tuple, list)) or len(clamp) != 2
-                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)):
-            _fail(op, f"clamp must be None or a (low, high) pair of floats, got {clamp!r}", TypeError)
-        if clamp[0] > clamp[1]:
-            _fail(op, f"clamp low must not exceed high, got {tuple(clamp)}")
-    if out_dtype is not None and out_dtype not in FLOAT_DTYPES + INTEGER_IMAGE_DTYPES:
-        _fail(op, f"out_dtype must be None, a float dtype, torch.uint8 or torch.uint16, got {out_dtype!r}", TypeError)
+    _check_clamp_and_output(op, clamp, out_dtype)
+    return scale
+
+
+def check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype) -> int:
+    """Validate conv2d_pixel_shuffle_add's arguments; returns the scale as an int."""
+    op = "conv2d_pixel_shuffle_add"
+    c_out = _check_conv_input(op, x, weight)
+    check_bias(op, bias, c_out, x)
+    scale = require_integer_scale(op, scale)
+    if c_out % (scale * scale):
+        _fail(op, f"weight has {c_out} output channels, not a multiple of scale**2 = {scale * scale}")
+    _check_base(op, base, (x.shape[0], c_out // (scale * scale), x.shape[2], x.shape[3]), x)
+    _check_clamp_and_output(op, clamp, out_dtype)
     return scale

@@ -118,3 +118,19 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
         codes = torch.floor(z.clamp(0.0, 1.0) * INTEGER_RANGE[out_dtype] + 0.5)
         return codes.permute(0, 2, 3, 1).contiguous().to(out_dtype)
     return _emit(z, out_dtype, None)
+
+
+def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
+                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
+                             out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The compact SR network's last layer written once: pixel_shuffle_add(conv(x) + bias, scale, base, 'nearest').
+
+    Equals pixel_shuffle_add(y, scale, base, "nearest", clamp, out_dtype) for y = conv(x, weight) + bias kept
+    in fp32 (not rounded in between); out_dtype None means x.dtype. The base is nearest-upsampled, which
+    lets the fused kernel read it at the conv's own input pixel.
+    """
+    scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+    pad = weight.shape[-1] // 2
+    y = F.conv2d(x.float(), weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
+    return pixel_shuffle_add(y, scale, None if base is None else base.float(), "nearest", clamp,
+                             x.dtype if out_dtype is None else out_dtype)

@@ -15,6 +15,7 @@ import triton.language as tl
 
 from . import _args, _weight_cache
 from ._launch import ConvConfig, conv_config
+from .reference import INTEGER_RANGE
 
 ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
 
@@ -26,10 +27,10 @@ def _conv_act_kernel(
     sxn, sxc, sxh, sxw,
     son, soc, soh, sow,
     srn, src, srh, srw,
-    slope_value, res_scale,
+    slope_value, res_scale, clamp_low, clamp_high, code_max,
     KH: tl.constexpr, KW: tl.constexpr, PAD: tl.constexpr, OUT_STEP: tl.constexpr,
     ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, CIRCULAR: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
+    SHUFFLE: tl.constexpr, HAS_CLAMP: tl.constexpr, TO_INTEGER: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -82,14 +83,34 @@ def _conv_act_kernel(
         acc = 1.0 - 2.0 / (tl.exp(2.0 * acc) + 1.0)
     acc = acc * res_scale
 
-    out_h = (h_idx * OUT_STEP + phase_h).to(tl.int64)
-    out_w = (w_idx * OUT_STEP + phase_w).to(tl.int64)
     out_mask = m_mask[:, None] & n_mask[None, :]
-    if HAS_RES:
-        res_off = n_idx.to(tl.int64) * srn + out_h * srh + out_w * srw
-        acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask, other=0.0).to(tl.float32)
-    out_off = n_idx.to(tl.int64) * son + out_h * soh + out_w * sow
-    tl.store(out_ptr + out_off[:, None] + offs_n[None, :] * soc, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+    batch = n_idx.to(tl.int64)
+    if SHUFFLE > 1:
+        # Pixel-shuffle epilogue: channel c*S*S + i*S + j of pixel (h, w) lands at (h*S + i, w*S + j) of image
+        # channel c; the nearest-upsampled base there is simply base[c] at the same input pixel (h, w).
+        channel = offs_n // (SHUFFLE * SHUFFLE)
+        sub = offs_n % (SHUFFLE * SHUFFLE)
+        if HAS_RES:
+            base_off = batch * srn + h_idx.to(tl.int64) * srh + w_idx.to(tl.int64) * srw
+            acc += tl.load(res_ptr + base_off[:, None] + channel[None, :] * src, mask=out_mask,
+                           other=0.0).to(tl.float32)
+        out_row = (h_idx * SHUFFLE)[:, None] + (sub // SHUFFLE)[None, :]
+        out_col = (w_idx * SHUFFLE)[:, None] + (sub % SHUFFLE)[None, :]
+        out_off = (batch * son)[:, None] + out_row.to(tl.int64) * soh + out_col.to(tl.int64) * sow \
+            + channel[None, :] * soc
+    else:
+        out_h = (h_idx * OUT_STEP + phase_h).to(tl.int64)
+        out_w = (w_idx * OUT_STEP + phase_w).to(tl.int64)
+        if HAS_RES:
+            res_off = batch * srn + out_h * srh + out_w * srw
+            acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask,
+                           other=0.0).to(tl.float32)
+        out_off = (batch * son + out_h * soh + out_w * sow)[:, None] + offs_n[None, :] * soc
+    if HAS_CLAMP:
+        acc = tl.minimum(tl.maximum(acc, clamp_low), clamp_high)
+    if TO_INTEGER:
+        acc = tl.floor(tl.minimum(tl.maximum(acc, 0.0), 1.0) * code_max + 0.5)
+    tl.store(out_ptr + out_off, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
 
 
 def _pack_conv(weight: torch.Tensor) -> torch.Tensor:
@@ -120,7 +141,8 @@ def _prelu_slope(act: str, slope: float | torch.Tensor, c_out: int, like: torch.
 
 
 def _launch(x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
-            out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None) -> torch.Tensor:
+            out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None, shuffle: int = 1,
+            clamp: tuple[float, float] | None = None) -> torch.Tensor:
     n, c_in, h, w = x.shape
     c_out = packed.shape[-1]
     config = config or conv_config(c_in, c_out)
@@ -136,8 +158,10 @@ def _launch(x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, r
         h, w, m, c_in, c_out,
         *x.stride(), *out.stride(), *res_strides,
         float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
+        *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
         KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
         ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
+        SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
         DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
         BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
         num_warps=config.num_warps, num_stages=config.num_stages,
@@ -174,3 +198,25 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
         out = _new_output(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])
     return _launch(x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
                    kernel=2, pad=1, phases=4, config=config)
+
+
+def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
+                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
+                             out_dtype: torch.dtype | None = None, *, config: ConvConfig | None = None
+                             ) -> torch.Tensor:
+    """Triton conv2d_pixel_shuffle_add: the last conv writes the final image; semantics in the reference."""
+    scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+    packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
+    n, _, h, w = x.shape
+    c = weight.shape[0] // (scale * scale)
+    out_dtype = x.dtype if out_dtype is None else out_dtype
+    if out_dtype in INTEGER_RANGE:
+        image = torch.empty((n, h * scale, w * scale, c), dtype=out_dtype, device=x.device)
+        out = image.permute(0, 3, 1, 2)  # NCHW view with channels_last strides
+    else:
+        image = out = torch.empty((n, c, h * scale, w * scale), dtype=out_dtype, device=x.device,
+                                  memory_format=torch.channels_last)
+    k = weight.shape[-1]
+    _launch(x, packed, bias, "none", 0.0, base, 1.0, False, out, kernel=k, pad=k // 2, phases=1, config=config,
+            shuffle=scale, clamp=clamp)
+    return image

@@ -87,7 +87,7 @@ class Plan(ABC):
 
 
 class CompactPlan(Plan):
-    """conv+act chain at low resolution; last conv, pixel shuffle, nearest base and clamp in one epilogue."""
+    """conv+act chain at low resolution; the last conv writes the final image (shuffle, base, clamp, pack)."""
 
     def __init__(self, module: compact.CompactSR, info: ModelInfo, device, dtype) -> None:
         super().__init__(info, device, dtype)
@@ -103,8 +103,8 @@ class CompactPlan(Plan):
         feat = x
         for step in self.steps:
             feat = step(feat)
-        return K.pixel_shuffle_add(self.last(feat), self.info.scale, base=x, base_mode="nearest", clamp=clamp,
-                                   out_dtype=out_dtype)
+        return K.conv2d_pixel_shuffle_add(feat, self.last.weight, self.last.bias, self.info.scale, base=x,
+                                          clamp=clamp, out_dtype=out_dtype)
 
     def activation_bytes_per_pixel(self) -> float:
         size = torch.finfo(self.dtype).bits // 8
