@@ -12,9 +12,9 @@ import triton
 import triton.language as tl
 
 from . import _args
-from ._launch import ElementwiseConfig, elementwise_config
+from ._launch import ElementwiseConfig, elementwise_config, images_per_launch
 from .reference import INTEGER_RANGE
-from .triton_upsample import MODE_CODES, sample, source_ratios
+from .triton_upsample import MODE_CODES, output_tile, sample, source_ratios
 
 
 @triton.jit(do_not_specialize=["H", "W", "OH", "OW", "P"])
@@ -25,12 +25,7 @@ def _pixel_shuffle_add_kernel(
     HAS_BASE: tl.constexpr, BASE_MODE: tl.constexpr, HAS_CLAMP: tl.constexpr, TO_INTEGER: tl.constexpr,
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask = (offs_p < P)[:, None] & (offs_c < C)[None, :]
-    ow = offs_p % OW
-    oh = (offs_p // OW) % OH
-    n = ((offs_p // OW) // OH).to(tl.int64)
+    n, oh, ow, offs_c, mask = output_tile(P, C, OH, OW, BLOCK_P, BLOCK_C)
     sub = (oh % scale) * scale + ow % scale  # which of the scale*scale sub-pixels this output pixel is
     y_pixel = n * syn + (oh // scale).to(tl.int64) * syh + (ow // scale).to(tl.int64) * syw
     y_channel = offs_c[None, :] * (scale * scale) + sub[:, None]
@@ -38,9 +33,9 @@ def _pixel_shuffle_add_kernel(
     if HAS_BASE:
         value += sample(base_ptr, n * sbn, oh, ow, offs_c, mask, H, W, sbc, sbh, sbw, scale, ratio_h, ratio_w,
                         BASE_MODE, False)
-    if HAS_CLAMP:
-        value = tl.minimum(tl.maximum(value, clamp_low), clamp_high)
-    if TO_INTEGER:
+    if HAS_CLAMP:  # NaN stays NaN, as torch.clamp keeps it
+        value = tl.clamp(value, clamp_low, clamp_high, propagate_nan=tl.PropagateNan.ALL)
+    if TO_INTEGER:  # NaN becomes code 0
         value = tl.floor(tl.minimum(tl.maximum(value, 0.0), 1.0) * code_max + 0.5)
     out_off = n * son + oh.to(tl.int64) * soh + ow.to(tl.int64) * sow
     tl.store(out_ptr + out_off[:, None] + offs_c[None, :] * soc, value.to(out_ptr.dtype.element_ty), mask=mask)
@@ -62,19 +57,23 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
     else:
         image = out = torch.empty((n, c, oh, ow), dtype=out_dtype, device=y.device,
                                   memory_format=torch.channels_last)
-    pixels = n * oh * ow
-    if pixels == 0 or c == 0:
+    if n * oh * ow == 0 or c == 0:
         return image
     config = config or elementwise_config(c)
     ratio_h, ratio_w = source_ratios((h, w), scale, False)
     base_strides = base.stride() if base is not None else (0, 0, 0, 0)
     low, high = (float(clamp[0]), float(clamp[1])) if clamp is not None else (0.0, 0.0)
-    grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
-    _pixel_shuffle_add_kernel[grid](
-        y, base, out, h, w, oh, ow, pixels, c, scale,
-        *y.stride(), *base_strides, *out.stride(),
-        ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
-        HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
-        TO_INTEGER=to_integer, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
-    )
+    step = images_per_launch(n, oh * ow, config.block_p)
+    for start in range(0, n, step):
+        y_part, out_part = y[start:start + step], out[start:start + step]
+        base_part = base[start:start + step] if base is not None else None
+        pixels = y_part.shape[0] * oh * ow
+        grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
+        _pixel_shuffle_add_kernel[grid](
+            y_part, base_part, out_part, h, w, oh, ow, pixels, c, scale,
+            *y_part.stride(), *base_strides, *out_part.stride(),
+            ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
+            HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
+            TO_INTEGER=to_integer, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
+        )
     return image

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from . import _args
-from ._launch import ElementwiseConfig, elementwise_config
+from ._launch import ElementwiseConfig, elementwise_config, images_per_launch
 
 MODE_CODES = {name: code for code, name in enumerate(_args.RESAMPLE_MODES)}
 CUBIC_A = -0.75
@@ -96,6 +96,17 @@ def sample(x_ptr, batch_off, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, r
         return acc
 
 
+@triton.jit
+def output_tile(P, C, OH, OW, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's output pixels (batch, row, column), channel offsets and in-bounds mask."""
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = (offs_p < P)[:, None] & (offs_c < C)[None, :]
+    ow = offs_p % OW
+    oh = (offs_p // OW) % OH
+    return ((offs_p // OW) // OH).to(tl.int64), oh, ow, offs_c, mask
+
+
 @triton.jit(do_not_specialize=["H", "W", "OH", "OW", "P"])
 def _upsample_kernel(
     x_ptr, out_ptr, H, W, OH, OW, P, C,
@@ -103,12 +114,7 @@ def _upsample_kernel(
     scale, ratio_h, ratio_w,
     MODE: tl.constexpr, ALIGN_CORNERS: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask = (offs_p < P)[:, None] & (offs_c < C)[None, :]
-    ow = offs_p % OW
-    oh = (offs_p // OW) % OH
-    n = ((offs_p // OW) // OH).to(tl.int64)
+    n, oh, ow, offs_c, mask = output_tile(P, C, OH, OW, BLOCK_P, BLOCK_C)
     value = sample(x_ptr, n * sxn, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, ratio_h, ratio_w,
                    MODE, ALIGN_CORNERS)
     out_off = n * son + oh.to(tl.int64) * soh + ow.to(tl.int64) * sow
@@ -132,15 +138,20 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
     n, c, h, w = x.shape
     out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device,
                       memory_format=torch.channels_last)
-    pixels = n * h * scale * w * scale
-    if pixels == 0 or c == 0:
+    image_pixels = h * scale * w * scale
+    if n * image_pixels == 0 or c == 0:
         return out
     config = config or elementwise_config(c)
     ratio_h, ratio_w = source_ratios((h, w), scale, align_corners)
-    grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
-    _upsample_kernel[grid](
-        x, out, h, w, h * scale, w * scale, pixels, c, *x.stride(), *out.stride(), scale, ratio_h, ratio_w,
-        MODE=MODE_CODES[mode], ALIGN_CORNERS=align_corners, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
-        num_warps=config.num_warps,
-    )
+    step = images_per_launch(n, image_pixels, config.block_p)
+    for start in range(0, n, step):
+        x_part, out_part = x[start:start + step], out[start:start + step]
+        pixels = x_part.shape[0] * image_pixels
+        grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
+        _upsample_kernel[grid](
+            x_part, out_part, h, w, h * scale, w * scale, pixels, c, *x_part.stride(), *out_part.stride(),
+            scale, ratio_h, ratio_w,
+            MODE=MODE_CODES[mode], ALIGN_CORNERS=align_corners, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
+            num_warps=config.num_warps,
+        )
     return out
