@@ -20,6 +20,9 @@ TRITON_AVAILABLE = triton is not None
 # Read once, like Triton itself: TRITON_INTERPRET only takes effect if set before the kernels are defined.
 INTERPRETING = TRITON_AVAILABLE and os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
+# Gather kernels index output pixels in int32 (cheap division on GPUs); one launch must keep its largest pixel
+# index, including a block's masked tail, below this, or the index wraps and masked-off lanes store out of bounds.
+MAX_LAUNCH_INDEX = 2**31 - 1
 # tl.dot needs every operand dimension to be at least 16.
 MIN_DOT_DIM = 16
 # Interpreted programs cost ~constant Python overhead each: one program should cover a small test image.
@@ -79,3 +82,12 @@ def elementwise_config(channels: int) -> ElementwiseConfig:
         return ElementwiseConfig(INTERPRETER_BLOCK_PIXELS, min(block_c, INTERPRETER_MAX_CHANNEL_BLOCK), num_warps=1)
     block_c = min(block_c, 64)
     return ElementwiseConfig(max(16, 1024 // block_c), block_c, num_warps=4)
+
+
+def images_per_launch(images: int, pixels_per_image: int, block_p: int) -> int:
+    """How many batch items one gather launch may cover while its int32 pixel indices cannot overflow."""
+    fit = (MAX_LAUNCH_INDEX - block_p) // max(1, pixels_per_image)
+    if fit < 1:
+        raise ValueError(f"an output image of {pixels_per_image} pixels is too large for one kernel launch "
+                         f"(int32 pixel index, at most {MAX_LAUNCH_INDEX - block_p}); process it in tiles")
+    return min(images, fit)
