@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MODEL
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
 from .errors import SrkitError
 
 
@@ -41,12 +41,30 @@ def _models_import(args: argparse.Namespace) -> int:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from .pipelines.photos import upscale_files
+    from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
     from .upscaler import Upscaler
 
+    existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
+    options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
+                           recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
+    plan = plan_jobs(args.inputs, args.output, options)  # an unsafe plan is refused before the model loads
     tile = args.tile if args.tile == "auto" else int(args.tile)
     upscaler = Upscaler(args.model, device=args.device, dtype=args.dtype, tile=tile, outscale=args.scale)
-    return 1 if upscale_files(args.inputs, args.output, upscaler).failed else 0
+    return run_plan(plan, upscaler, options).exit_code
+
+
+def _positive_number(kind: type, name: str, low: float, high: float | None = None):
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
+        if number < low or (high is not None and number > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
+        return number
+
+    return parse
 
 
 def _device(value: str) -> str:
@@ -77,14 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print versions, devices and the active kernel backend")
     info.set_defaults(run=_info)
 
-    upscale = commands.add_parser("upscale", help="upscale image files")
-    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
-    upscale.add_argument("-o", "--output", required=True, help="output file (one input) or directory")
+    upscale = commands.add_parser("upscale", help="upscale photos: files, directories (recursively) or globs")
+    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories or glob patterns")
+    upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    upscale.add_argument("-s", "--scale", type=float, help="output scale if not the model's (area/Lanczos resize)")
+    upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05),
+                         help="output scale if not the model's (area / Lanczos resize after the model)")
     upscale.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
     upscale.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
+    upscale.add_argument("--format", choices=("keep", "png", "jpg", "webp", "tiff", "bmp"), default="keep",
+                         help="output format (keep: the input's)")
+    upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,
+                         help="JPEG / WebP quality (95)")
+    upscale.add_argument("--suffix", default="", help="added to each output file name before the extension")
+    existing = upscale.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    existing.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a run)")
+    upscale.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
+                         help="descend into sub-directories of directory inputs (default: yes)")
+    upscale.add_argument("--compare", action="store_true", help="also write a before/after crop beside each output")
+    upscale.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
+                         help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
     upscale.set_defaults(run=_upscale)
 
     models = commands.add_parser("models", help="list models, import weights")

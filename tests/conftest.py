@@ -26,3 +26,17 @@ def use_backend(monkeypatch):
         monkeypatch.setenv("SRKIT_KERNELS", name)
 
     return select
+
+
+@pytest.fixture
+def poison_allocations():
+    """While the test runs, torch.empty fills new tensors with NaN (integers: their largest value), so an output
+    element a kernel never writes shows up instead of holding leftover memory that may happen to be right."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)

@@ -81,14 +81,15 @@ def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
     assert main(["upscale", str(truncated), str(good), str(empty), "-o", str(out), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
     assert "cut.png: cannot read image" in err and "empty.png: cannot read image" in err
-    assert "done 1, failed 2" in err
+    assert "done 1, skipped 0, failed 2" in err
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 
-def test_output_equal_to_input_is_refused(home):
+def test_output_equal_to_input_is_refused_before_anything_runs(home, capsys):
     copy = home / "in.png"
     copy.write_bytes(SAMPLE.read_bytes())
-    assert main(["upscale", str(copy), "-o", str(copy), "-m", "tiny"]) == 1
+    assert main(["upscale", str(copy), "-o", str(copy), "-m", "tiny"]) == 2
+    assert "-o is this input itself" in capsys.readouterr().err
     assert _digest(copy) == _digest(SAMPLE)
 
 

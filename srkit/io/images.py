@@ -1,35 +1,187 @@
-"""Reading and writing still images with Pillow (format chosen from the output file's extension)."""
+"""Still images in and out: pixels as numpy arrays plus the metadata that must survive upscaling.
+
+Pillow decodes and encodes everything except 16-bit colour (48/64-bit PNG and TIFF), which Pillow would
+truncate to 8 bits: those go through OpenCV. EXIF orientation is applied on read and the tag reset to 1
+in the EXIF written back; the ICC profile is carried wherever the output format can store it.
+"""
 
 from __future__ import annotations
 
 import os
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from .atomic import atomic_path
 
+EXIF_ORIENTATION = 0x0112
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
+PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+               ".bmp": "BMP"}
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
+EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
+ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
+
 
 class ImageReadError(SrkitError):
-    """An input image that cannot be decoded."""
+    """An input image that cannot be decoded (corrupt, truncated, unsupported or too large)."""
 
 
-def read_image(path: str | os.PathLike) -> Image.Image:
-    """Decode an image fully (so truncation shows here), with its EXIF orientation applied."""
+class ImageWriteError(SrkitError):
+    """An output image that cannot be written (unwritable directory, encoder refusal)."""
+
+
+@dataclass
+class Picture:
+    """Decoded pixels (HxW, HxWx3 RGB or HxWx4 RGBA; uint8 or uint16), orientation applied, and metadata."""
+
+    pixels: np.ndarray
+    format: str
+    mode: str
+    """Pillow mode of the source ('L', 'LA', 'RGB', 'RGBA', 'P', 'I;16', ...; 'RGB;16' for 16-bit colour)."""
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.ndim == 3 and self.pixels.shape[2] == 4
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    return header[24] if len(header) == 26 and header[12:16] == b"IHDR" else 8
+
+
+def _is_deep_colour(image: Image.Image, path: Path) -> bool:
+    """True for 16-bit-per-channel colour, which Pillow would silently reduce to 8 bits."""
+    if image.format == "PNG":
+        return image.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
+    if image.format == "TIFF":
+        bits = image.tag_v2.get(258, (8,))
+        return image.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an array, as ImageOps.exif_transpose does to an image."""
+    steps = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(steps[orientation](pixels)) if orientation in steps else pixels
+
+
+def _read_deep_colour(path: Path) -> np.ndarray:
+    data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None or data.dtype != np.uint16 or data.ndim != 3:
+        raise ImageReadError(f"{path}: cannot decode 16-bit colour image")
+    return cv2.cvtColor(data, cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def _pixels_of(image: Image.Image) -> np.ndarray:
+    """Pixels of a Pillow image as an array srkit can upscale (1, 3 or 4 channels)."""
+    mode = image.mode
+    if mode in ("L", "RGB", "RGBA", "I;16"):
+        return np.asarray(image)
+    if mode == "P":
+        return np.asarray(image.convert("RGBA" if "transparency" in image.info else "RGB"))
+    if mode in ("LA", "PA") or "A" in image.getbands():
+        return np.asarray(image.convert("RGBA"))
+    if mode == "1":
+        return np.asarray(image.convert("L"))
+    if mode in ("I", "I;16B", "I;16L", "I;16N"):
+        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+    return np.asarray(image.convert("RGB"))  # CMYK, YCbCr, HSV, F, ...
+
+
+def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode an image fully (truncation shows here), apply its EXIF orientation, keep its metadata."""
+    path = Path(path)
+    previous_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # srkit enforces its own, configurable limit below
     try:
         with Image.open(path) as image:
-            image.load()
-            return ImageOps.exif_transpose(image)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"{path}: cannot read image ({error})") from None
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
+                                     f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+            exif = image.getexif()
+            orientation = int(exif.get(EXIF_ORIENTATION, 1))
+            icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
+            if _is_deep_colour(image, path):
+                pixels, mode = _orient(_read_deep_colour(path), orientation), "RGB;16"
+            else:
+                image.load()
+                mode = image.mode
+                pixels = _pixels_of(ImageOps.exif_transpose(image))
+            fmt = image.format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as error:
+        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
+            from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous_limit
+    if EXIF_ORIENTATION in exif:
+        exif[EXIF_ORIENTATION] = 1
+    return Picture(pixels, fmt, mode, exif.tobytes() if len(exif) else None, icc, dpi)
 
 
-def write_image(image: Image.Image, path: str | os.PathLike) -> None:
-    """Encode `image` to `path` atomically; the extension picks the format."""
+def output_format(path: Path) -> str:
+    """Pillow format name for an output path's extension."""
+    try:
+        return PIL_FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ImageWriteError(f"{path}: unknown image extension; use one of {', '.join(sorted(PIL_FORMATS))}") \
+            from None
+
+
+def _to_pil(pixels: np.ndarray, source_mode: str, fmt: str) -> Image.Image:
+    if pixels.dtype == np.uint16:
+        if pixels.ndim == 2 and fmt in DEEP_FORMATS:
+            return Image.fromarray(pixels)
+        pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # 16 -> 8 bits, rounded
+    image = Image.fromarray(pixels)
+    if source_mode in ("LA", "PA") and image.mode == "RGBA":
+        return image.convert("LA")
+    return image
+
+
+def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95) -> None:
+    """Encode upscaled pixels to `path` atomically, carrying the source's EXIF, ICC profile and DPI.
+
+    16-bit colour is written by OpenCV (PNG/TIFF); formats without 16 bits get 8-bit pixels, and formats
+    without alpha are refused for RGBA (the caller picks PNG instead).
+    """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        try:
-            image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
-        except (KeyError, ValueError, OSError) as error:
-            raise SrkitError(f"{path}: cannot write image ({error})") from None
+    fmt = output_format(path)
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
+        raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; choose png, webp or tiff")
+    try:
+        with atomic_path(path) as tmp:
+            if pixels.dtype == np.uint16 and pixels.ndim == 3 and fmt in DEEP_FORMATS:
+                code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+                ok, encoded = cv2.imencode(path.suffix.lower(), cv2.cvtColor(pixels, code))
+                if not ok:
+                    raise ImageWriteError(f"{path}: OpenCV could not encode the 16-bit image")
+                tmp.write_bytes(encoded.tobytes())
+                return
+            options: dict = {}
+            if fmt in ("JPEG", "WEBP"):
+                options["quality"] = quality
+            if source.exif and fmt in EXIF_FORMATS:
+                options["exif"] = source.exif
+            if source.icc_profile and fmt in ICC_FORMATS:
+                options["icc_profile"] = source.icc_profile
+            if source.dpi and fmt in ("JPEG", "PNG", "TIFF"):
+                options["dpi"] = source.dpi
+            _to_pil(pixels, source.mode, fmt).save(tmp, format=fmt, **options)
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write image ({error.strerror or error})") from None
