@@ -129,7 +129,9 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
 
 def _add(jobs: list[Job], skipped: list[tuple[Path, str]], source: Path, target: Path) -> None:
     if source.suffix.lower() in IMAGE_EXTENSIONS:
-        jobs.append(Job(source, target))
+        job = Job(source, target)
+        if job not in jobs:  # the same file named twice (a glob and its folder, say) is done once
+            jobs.append(job)
     else:
         skipped.append((source, "not an image file"))
 
