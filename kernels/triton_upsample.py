@@ -18,7 +18,6 @@ from . import _args
 from ._launch import ElementwiseConfig, elementwise_config, images_per_launch
 
 MODE_CODES = {name: code for code, name in enumerate(_args.RESAMPLE_MODES)}
-CUBIC_A = -0.75
 
 
 @triton.jit

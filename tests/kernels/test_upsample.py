@@ -20,7 +20,7 @@ LAYOUTS = ["channels_last", "nchw", "slice"]
 
 
 def _input(batch, c, h, w, dtype=torch.float32, seed=0, layout="channels_last", device="cpu"):
-    """Seeded (N, C, H, W) input: channels_last, contiguous NCHW, or a channel window of a wider channels_last tensor."""
+    """Seeded (N, C, H, W) input: channels_last, contiguous NCHW, or a channel window of a wider channels_last one."""
     g = torch.Generator().manual_seed(seed)
     if layout == "slice":
         wide = torch.randn(batch, c + 7, h, w, generator=g).to(device, dtype)
