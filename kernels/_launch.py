@@ -20,7 +20,7 @@ TRITON_AVAILABLE = triton is not None
 # Read once, like Triton itself: TRITON_INTERPRET only takes effect if set before the kernels are defined.
 INTERPRETING = TRITON_AVAILABLE and os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
-# Gather kernels index output pixels in int32 (cheap division on GPUs); one launch must keep its largest pixel
+# Kernels index pixels in int32 (cheap division on GPUs); one launch must keep its largest pixel
 # index, including a block's masked tail, below this, or the index wraps and masked-off lanes store out of bounds.
 MAX_LAUNCH_INDEX = 2**31 - 1
 # tl.dot needs every operand dimension to be at least 16.
@@ -85,9 +85,9 @@ def elementwise_config(channels: int) -> ElementwiseConfig:
 
 
 def images_per_launch(images: int, pixels_per_image: int, block_p: int) -> int:
-    """How many batch items one gather launch may cover while its int32 pixel indices cannot overflow."""
+    """How many batch items one launch may cover while its int32 pixel indices cannot overflow."""
     fit = (MAX_LAUNCH_INDEX - block_p) // max(1, pixels_per_image)
     if fit < 1:
-        raise ValueError(f"an output image of {pixels_per_image} pixels is too large for one kernel launch "
+        raise ValueError(f"an image of {pixels_per_image} pixels is too large for one kernel launch "
                          f"(int32 pixel index, at most {MAX_LAUNCH_INDEX - block_p}); process it in tiles")
     return min(images, fit)

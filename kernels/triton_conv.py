@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from . import _args, _weight_cache
-from ._launch import ConvConfig, conv_config
+from ._launch import ConvConfig, conv_config, images_per_launch
 from .reference import INTEGER_RANGE
 
 ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
@@ -107,7 +107,7 @@ def _conv_act_kernel(
                            other=0.0).to(tl.float32)
         out_off = (batch * son + out_h * soh + out_w * sow)[:, None] + offs_n[None, :] * soc
     if HAS_CLAMP:
-        acc = tl.minimum(tl.maximum(acc, clamp_low), clamp_high)
+        acc = tl.clamp(acc, clamp_low, clamp_high, propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN, as in torch
     if TO_INTEGER:
         acc = tl.floor(tl.minimum(tl.maximum(acc, 0.0), 1.0) * code_max + 0.5)
     tl.store(out_ptr + out_off, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
@@ -146,26 +146,31 @@ def _launch(x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, r
     n, c_in, h, w = x.shape
     c_out = packed.shape[-1]
     config = config or conv_config(c_in, c_out)
-    m = n * h * w
-    if m == 0 or c_out == 0:
+    if n * h * w == 0 or c_out == 0:
         return out
     slope_vec = _prelu_slope(act, slope, c_out, x)
     bias_f32 = None if bias is None else bias.detach().float().contiguous()
-    res_strides = residual.stride() if residual is not None else (0, 0, 0, 0)
-    grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
-    _conv_act_kernel[grid](
-        x, packed, bias_f32, slope_vec, residual, out,
-        h, w, m, c_in, c_out,
-        *x.stride(), *out.stride(), *res_strides,
-        float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
-        *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
-        KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
-        ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
-        SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
-        DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
-        BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
-        num_warps=config.num_warps, num_stages=config.num_stages,
-    )
+    # Output pixels are numbered in int32 inside the kernel: split the batch so one launch cannot wrap.
+    step = images_per_launch(n, h * w, config.block_m)
+    for start in range(0, n, step):
+        part = slice(start, start + step)
+        x_part, out_part = x[part], out[part]
+        res_part = residual[part] if residual is not None else None
+        m = x_part.shape[0] * h * w
+        grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
+        _conv_act_kernel[grid](
+            x_part, packed, bias_f32, slope_vec, res_part, out_part,
+            h, w, m, c_in, c_out,
+            *x_part.stride(), *out_part.stride(), *(res_part.stride() if res_part is not None else (0, 0, 0, 0)),
+            float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
+            *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
+            KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
+            ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
+            SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
+            DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
+            BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
+            num_warps=config.num_warps, num_stages=config.num_stages,
+        )
     return out
 
 

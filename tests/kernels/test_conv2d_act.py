@@ -248,3 +248,16 @@ class TestOnCuda:
             K.conv2d_act(x, weight.cpu(), bias)
         with pytest.raises(ValueError, match="bias"):
             K.conv2d_act(x, weight, bias.cpu())
+
+
+def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_allocations):
+    """With room for one image per launch, a batch of three takes three launches (residual and output follow)."""
+    from srkit.kernels import _launch
+
+    x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, batch=3, seed=17)
+    residual = torch.randn(3, 20, 5, 7, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)
+    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual, 0.5, config=SMALL_CONFIG)
+    assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
+    up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONFIG)
+    assert not torch.isnan(up).any()

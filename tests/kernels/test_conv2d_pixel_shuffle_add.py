@@ -102,3 +102,13 @@ def test_on_cuda(config, dtype):
     got = triton_conv.conv2d_pixel_shuffle_add(x, weight, bias, 4, base, (0.0, 1.0), torch.uint8, config=config)
     expected = torch.floor(_torch(x, weight, bias, 4, base, None).clamp(0, 1) * 255 + 0.5).permute(0, 2, 3, 1)
     assert (got.to(torch.int64) - expected.to(torch.int64)).abs().max() <= 1
+
+
+def test_clamp_keeps_nan_like_torch(use_backend):
+    x, weight, bias, base = _case(8, 3, 2, h=3, w=4)
+    x[0, :, 1, 2] = float("nan")
+    for backend in ("triton", "reference"):
+        use_backend(backend)
+        got = K.conv2d_pixel_shuffle_add(x, weight, bias, 2, base, (0.0, 1.0))
+        expected = _torch(x, weight, bias, 2, base, (0.0, 1.0))
+        assert torch.equal(torch.isnan(got), torch.isnan(expected)) and torch.isnan(got).any(), backend
