@@ -43,7 +43,7 @@ def test_version_and_module_entry_point():
 def test_info_reports_versions_device_and_backend(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert f"srkit" in out and torch.__version__ in out and "kernel backend" in out and "reference" in out
+    assert "srkit" in out and torch.__version__ in out and "kernel backend" in out and "reference" in out
 
 
 def test_models_list_shows_builtins_and_user_models(home, capsys):
