@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -40,10 +41,34 @@ def _models_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale(args: argparse.Namespace) -> int:
-    from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
+def _upscale_video(args: argparse.Namespace) -> int:
+    from .io.video import EncodeSettings
+    from .pipelines.video import VideoOptions, upscale_video
     from .upscaler import Upscaler
 
+    source = Path(args.inputs[0])
+    target = Path(args.output)
+    if target.is_dir():
+        target = target / source.name
+    encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+                            options=dict(args.encoder_opt))
+    options = VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
+    tile = args.tile if args.tile == "auto" else int(args.tile)
+    upscaler = Upscaler(args.model, device=args.device, dtype=args.dtype, tile=tile, outscale=args.scale)
+    summary = upscale_video(source, target, upscaler, options)
+    print(f"srkit: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / summary.seconds:.2f} fps), "
+          f"model busy {100 * summary.model_busy:.0f} %, {summary.corrupt} corrupt packets skipped -> {target}",
+          file=sys.stderr)
+    return 0
+
+
+def _upscale(args: argparse.Namespace) -> int:
+    from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
+    from .pipelines.video import is_video
+    from .upscaler import Upscaler
+
+    if len(args.inputs) == 1 and is_video(Path(args.inputs[0])):
+        return _upscale_video(args)
     existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
@@ -79,6 +104,13 @@ def _device(value: str) -> str:
     if device.type not in ("cpu", "cuda"):
         raise argparse.ArgumentTypeError(f"--device must be cpu or cuda[:index], got {value!r}")
     return value
+
+
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, setting = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--encoder-opt must look like key=value, got {value!r}")
+    return key, setting
 
 
 def _tile(value: str) -> str:
@@ -117,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--compare", action="store_true", help="also write a before/after crop beside each output")
     upscale.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
                          help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
+    video = upscale.add_argument_group("video (when the input is a video file)")
+    video.add_argument("--codec", default="libx264", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...)")
+    video.add_argument("--crf", type=_positive_number(int, "--crf", 0, 63), default=18, help="quality (18)")
+    video.add_argument("--preset", help="encoder preset (e.g. slow, medium, veryfast)")
+    video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (yuv420p; yuv420p10le for 10-bit)")
+    video.add_argument("--encoder-opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="extra encoder option (repeatable)")
+    video.add_argument("--start", type=_positive_number(float, "--start", 0.0), default=0.0,
+                       help="seconds to skip at the start")
+    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001), help="seconds to process")
+    video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     upscale.set_defaults(run=_upscale)
 
     models = commands.add_parser("models", help="list models, import weights")

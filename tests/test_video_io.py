@@ -39,8 +39,9 @@ def centres(frame: np.ndarray) -> np.ndarray:
 
 
 def make_clip(path: Path, height: int, width: int, matrix: str, tag: int, frames: int = 6, pix_fmt="yuv420p",
-              pts=None, rotation: int = 0, audio: bool = False, subtitle: bool = False) -> None:
-    """Encode flat patches with PyAV, converting RGB->YUV with `matrix` and tagging the stream `tag`."""
+              pts=None, rotation: int = 0, audio: bool = False, subtitle: bool = False, content=None) -> None:
+    """Encode frames with PyAV (flat patches, or content(i) -> HxWx3 uint8), converting RGB->YUV with `matrix`
+    and tagging the stream `tag`."""
     with av.open(str(path), "w", format="matroska") as container:
         stream = container.add_stream("libx264" if "10" not in pix_fmt else "libx265", rate=25)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
@@ -61,7 +62,7 @@ def make_clip(path: Path, height: int, width: int, matrix: str, tag: int, frames
             sub_out.metadata["language"] = "fra"
         deep = "10" in pix_fmt
         for i in range(frames):
-            rgb = patch_frame(height, width)
+            rgb = patch_frame(height, width) if content is None else content(i)
             source = av.VideoFrame.from_ndarray(rgb.astype(np.uint16) * 257 if deep else rgb,
                                                 format="rgb48le" if deep else "rgb24")
             frame = source.reformat(format=pix_fmt, src_colorspace=matrix, dst_colorspace=matrix,

@@ -1,0 +1,262 @@
+"""Upscale a video file frame by frame: decode, model and encode on three threads joined by bounded queues.
+
+The reader demuxes every stream once, decodes video frames to RGB and passes copied streams' packets along
+in demux order; the model runs on the calling thread; the writer encodes frames with their source
+timestamps and remuxes the packets. Nothing is reordered or dropped (a corrupt packet is reported and
+skipped). Any failure, or Ctrl-C, stops all three and removes the temporary output.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from tqdm import tqdm
+
+from ..errors import SrkitError
+from ..io.video import COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter, probe
+from ..upscaler import Upscaler
+
+QUEUE_DEPTH = 8
+_DONE = object()
+
+
+@dataclass
+class VideoOptions:
+    """Encoding and trimming choices for one video."""
+
+    encode: EncodeSettings
+    start: float = 0.0
+    duration: float | None = None
+    max_frames: int | None = None
+
+
+@dataclass
+class VideoSummary:
+    """Frames written, corrupt packets skipped, seconds taken, and the busy share of the model thread."""
+
+    frames: int
+    corrupt: int
+    seconds: float
+    model_busy: float
+
+
+class _Stop(Exception):
+    """Raised inside a worker when another thread has failed or the run was interrupted."""
+
+
+class _Pipe:
+    """A bounded queue whose put/get give up when the run is stopping."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.items: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.stop = stop
+
+    def put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
+
+    def get(self):
+        while not self.stop.is_set():
+            try:
+                return self.items.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise _Stop
+
+
+def _window(info: VideoInfo, options: VideoOptions) -> tuple[int | None, int | None]:
+    """[first, end) of the kept range in the video stream's time base (None: unbounded)."""
+    first = round(options.start / info.time_base) if options.start else None
+    end = round((options.start + options.duration) / info.time_base) if options.duration is not None else None
+    return first, end
+
+
+class _Reader(threading.Thread):
+    """Demux once: decoded RGB frames of the video stream and raw packets of copied streams, in order."""
+
+    def __init__(self, source: Path, info: VideoInfo, options: VideoOptions, out: _Pipe, report) -> None:
+        super().__init__(name="srkit-video-decode", daemon=True)
+        self.source, self.info, self.options, self.out, self.report = source, info, options, out, report
+        self.error: BaseException | None = None
+        self.corrupt = 0
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except _Stop:
+            pass
+        except BaseException as error:  # handed to the main thread, which stops the run
+            self.error = error
+        finally:
+            try:
+                self.out.put(_DONE)
+            except _Stop:
+                pass
+
+    def _run(self) -> None:
+        info, options = self.info, self.options
+        first, end = _window(info, options)
+        fmt = "rgb48le" if info.deep else "rgb24"
+        src_range = "JPEG" if info.full_range else "MPEG"
+        frames = 0
+        with av.open(str(self.source)) as container:
+            video = container.streams.video[0]
+            video.thread_type = "AUTO"
+            if options.start:
+                container.seek(first, stream=video, backward=True)
+            wanted = [video] + [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
+            for packet in container.demux(*wanted):
+                if packet.stream.type != "video":
+                    if _in_window(packet, packet.stream.time_base, options):
+                        self.out.put(("packet", packet))
+                    continue
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError as error:
+                    self.corrupt += 1
+                    self.report(f"{self.source}: skipped a corrupt video packet at pts {packet.pts} ({error})")
+                    continue
+                for frame in decoded:
+                    if first is not None and frame.pts is not None and frame.pts < first:
+                        continue
+                    if end is not None and frame.pts is not None and frame.pts >= end:
+                        return
+                    rgb = frame.reformat(format=fmt, src_colorspace=info.matrix, dst_colorspace=info.matrix,
+                                         src_color_range=src_range, dst_color_range="JPEG")
+                    self.out.put(("frame", RGBFrame(rgb.to_ndarray(), frame.pts, frame.time_base)))
+                    frames += 1
+                    if options.max_frames is not None and frames >= options.max_frames:
+                        return
+
+
+def _in_window(packet: av.Packet, time_base: Fraction, options: VideoOptions) -> bool:
+    if packet.pts is None:
+        return True
+    seconds = float(packet.pts * time_base)
+    if options.start and seconds < options.start:  # without a trim, priming packets (negative pts) are kept
+        return False
+    return options.duration is None or seconds < options.start + options.duration
+
+
+class _Writer(threading.Thread):
+    """Encode frames and remux packets in the order they arrive, shifting timestamps by the trim start."""
+
+    def __init__(self, writer: VideoWriter, source: VideoInfo, options: VideoOptions, inp: _Pipe) -> None:
+        super().__init__(name="srkit-video-encode", daemon=True)
+        self.writer, self.inp = writer, inp
+        self.shift = Fraction(options.start)
+        self.video_shift = round(self.shift / source.time_base)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while (item := self.inp.get()) is not _DONE:
+                kind, payload = item
+                if kind == "frame":
+                    pixels, pts = payload
+                    self.writer.write(pixels, None if pts is None else pts - self.video_shift)
+                else:
+                    shift = round(self.shift / payload.time_base)
+                    if payload.pts is not None:
+                        payload.pts -= shift
+                    if payload.dts is not None:
+                        payload.dts -= shift
+                    self.writer.copy(payload)
+        except _Stop:
+            pass
+        except BaseException as error:
+            self.error = error
+
+
+def _even(value: int) -> int:
+    return value - value % 2
+
+
+def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions) -> VideoSummary:
+    """Upscale `source` into `target` (written to a temporary file, renamed when complete)."""
+    source, target = Path(source), Path(target)
+    if source.resolve() == target.resolve():
+        raise VideoError(f"{target}: refusing to overwrite the input video; choose another -o")
+    info = probe(source)
+    if info.frames == 0:
+        raise VideoError(f"{source}: the video stream has no frames")
+    width, height = round(info.width * upscaler.scale), round(info.height * upscaler.scale)
+    subsampled = "420" in options.encode.pix_fmt or "422" in options.encode.pix_fmt
+    out_w, out_h = (_even(width), _even(height)) if subsampled else (width, height)
+    total = min(x for x in (info.frames, options.max_frames) if x is not None) \
+        if info.frames or options.max_frames else None
+    if options.duration is not None and info.average_rate:
+        total = round(options.duration * float(info.average_rate))
+    stop = threading.Event()
+    decoded, encoded = _Pipe(stop), _Pipe(stop)
+    with av.open(str(source)) as template:
+        writer = VideoWriter(target, info, out_w, out_h, options.encode, copy_from=template)
+    reader = _Reader(source, info, options, decoded, lambda message: tqdm.write(f"srkit: warning: {message}",
+                                                                                   file=sys.stderr))
+    encoder = _Writer(writer, info, options, encoded)
+    frames, busy, start = 0, 0.0, time.perf_counter()
+    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None)
+    reader.start()
+    encoder.start()
+    try:
+        while (item := decoded.get()) is not _DONE:
+            kind, payload = item
+            if kind == "frame":
+                began = time.perf_counter()
+                pixels = upscaler.upscale(payload.pixels)[:out_h, :out_w]
+                busy += time.perf_counter() - began
+                item = ("frame", (pixels, payload.pts))
+                frames += 1
+                bar.update(1)
+            encoded.put(item)
+            _raise_from(reader, encoder)
+        encoded.put(_DONE)
+        encoder.join()
+        _raise_from(reader, encoder)
+        if frames == 0:
+            raise VideoError(f"{source}: no frames were decoded in the requested range")
+        writer.close()
+    except BaseException:
+        stop.set()
+        reader.join()
+        encoder.join()
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0)
+
+
+def _raise_from(*threads) -> None:
+    for thread in threads:
+        if thread.error is not None:
+            error = thread.error
+            if isinstance(error, (av.error.FFmpegError, OSError)) and not isinstance(error, SrkitError):
+                raise VideoError(f"{error}") from error
+            raise error
+
+
+def is_video(path: Path) -> bool:
+    """Whether `path` holds a video stream with moving pictures (images, which FFmpeg also opens, are not)."""
+    from ..io.images import IMAGE_EXTENSIONS
+
+    if path.suffix.lower() in IMAGE_EXTENSIONS or not path.is_file():
+        return False
+    try:
+        return probe(path).frames != 1
+    except VideoError:
+        return False
+

@@ -1,0 +1,137 @@
+"""srkit upscale on video files, end to end through the CLI, checked with PyAV as an independent prober."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from srkit.cli import main
+from srkit.io.video import probe, read_frames
+
+from .engine._models import small_model
+from .test_video_io import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
+
+VFR_PTS = [0, 40, 50, 130, 135, 300, 340, 380]
+# Two H.264 generations at crf 10 (the test clip, then srkit's output), each within COLOUR_TOLERANCE.
+TWO_GENERATIONS = 2 * COLOUR_TOLERANCE
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """'tiny' (random compact x3) and 'nearest' (compact x2 whose residual is zero: plain nearest upscaling)."""
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SRKIT_KERNELS", "reference")
+    tiny, _ = small_model("compact-x3", seed=41)
+    torch.save({"params": tiny.state_dict()}, tmp_path / "tiny.pth")
+    nearest, _ = small_model("compact-x4", seed=42)
+    with torch.no_grad():
+        nearest.body[-1].weight.zero_()
+        nearest.body[-1].bias.zero_()
+    torch.save({"params": nearest.state_dict()}, tmp_path / "nearest.pth")
+    for name in ("tiny", "nearest"):
+        assert main(["models", "import", str(tmp_path / f"{name}.pth"), "--name", name]) == 0
+    return tmp_path
+
+
+def _video_pts_ms(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(round(float(f.pts * f.time_base) * 1000) for f in container.decode(stream))
+
+
+def _packets(path: Path, kind: str) -> list[bytes]:
+    with av.open(str(path)) as container:
+        streams = [s for s in container.streams if s.type == kind]
+        return [bytes(p) for p in container.demux(*streams) if p.size] if streams else []
+
+
+def test_vfr_clip_keeps_every_timestamp_audio_subtitles_and_rotation(models, capsys):
+    clip = models / "vfr.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=len(VFR_PTS), pts=VFR_PTS, rotation=90, audio=True, subtitle=True)
+    out = models / "out.mkv"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--preset", "ultrafast"]) == 0
+    assert f"{len(VFR_PTS)} frames" in capsys.readouterr().err
+    info = probe(out)
+    assert (info.width, info.height, info.rotation, info.matrix) == (144, 96, 90, "itu601")
+    assert _video_pts_ms(out) == VFR_PTS
+    assert _packets(out, "audio") == _packets(clip, "audio") != []
+    assert _packets(out, "subtitle") == _packets(clip, "subtitle") == [b"hello", b"world"]
+    assert not [p for p in models.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.parametrize("height,width,matrix,tag", [(32, 48, "itu601", 5), (720, 1280, "itu709", 1)])
+def test_flat_colours_survive_the_round_trip(models, height, width, matrix, tag):
+    clip = models / "patches.mkv"
+    make_clip(clip, height, width, matrix, tag, frames=2)
+    out = models / "patches-x4.mkv"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--crf", "10", "--frames", "1",
+                 "--tile", "512"]) == 0
+    frame = next(iter(read_frames(out, probe(out)))).pixels
+    assert frame.shape == (height * 4, width * 4, 3)
+    assert np.abs(centres(frame) - PATCHES).max() <= TWO_GENERATIONS
+    with av.open(str(out)) as container:
+        ctx = container.streams.video[0].codec_context
+        assert (ctx.colorspace, ctx.color_primaries) == (tag, tag)
+
+
+def test_real_clip_preview_and_trim(models):
+    out = models / "bunny.mp4"
+    assert main(["upscale", str(BUNNY), "-o", str(out), "-m", "nearest", "--frames", "3", "--preset", "ultrafast",
+                 "-s", "0.5"]) == 0
+    info = probe(out)
+    assert (info.width, info.height, len(_video_pts_ms(out))) == (640, 360, 3)
+    assert _packets(out, "audio"), "the audio stream was dropped"
+    clip = models / "long.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=25)  # 1 s at 25 fps
+    trimmed = models / "trimmed.mkv"
+    assert main(["upscale", str(clip), "-o", str(trimmed), "-m", "tiny", "--start", "0.4", "--duration", "0.4"]) == 0
+    assert _video_pts_ms(trimmed) == [0, 40, 80, 120, 160, 200, 240, 280, 320, 360]
+
+
+def test_truncated_file_gives_what_can_be_decoded(models):
+    clip = models / "whole.mkv"
+    rng = np.random.default_rng(0)
+    make_clip(clip, 32, 48, "itu601", 5, frames=20, content=lambda i: rng.integers(0, 256, (32, 48, 3), np.uint8))
+    cut = models / "cut.mkv"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    out = models / "cut-x3.mkv"
+    assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny"]) == 0
+    assert 0 < len(_video_pts_ms(out)) < 20
+
+
+def test_bad_inputs_and_options_write_nothing(models, capsys):
+    clip = models / "clip.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=2)
+    out = models / "o.mkv"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 1
+    assert "encoder 'no_such_codec' is not in this PyAV build; available:" in capsys.readouterr().err
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--start", "5"]) == 1
+    assert "no frames were decoded in the requested range" in capsys.readouterr().err
+    assert main(["upscale", str(clip), "-o", str(clip), "-m", "tiny"]) == 1
+    assert "refusing to overwrite the input video" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["upscale", str(clip), "-o", str(out), "--encoder-opt", "novalue"])
+    assert sorted(p.name for p in models.iterdir() if p.suffix == ".mkv") == ["clip.mkv"]
+
+
+def test_an_interrupt_leaves_no_output(models, monkeypatch):
+    clip = models / "clip.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=6)
+    import srkit.upscaler
+
+    calls = {"n": 0}
+    real = srkit.upscaler.Upscaler.upscale
+
+    def interrupt_on_third(self, image, on_progress=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, image, on_progress)
+
+    monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale", interrupt_on_third)
+    assert main(["upscale", str(clip), "-o", str(models / "o.mkv"), "-m", "tiny"]) == 130
+    assert sorted(p.name for p in models.iterdir() if p.is_file()) == ["clip.mkv", "nearest.pth", "tiny.pth"]
