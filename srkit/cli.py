@@ -44,7 +44,6 @@ def _models_import(args: argparse.Namespace) -> int:
 def _upscale_video(args: argparse.Namespace) -> int:
     from .io.video import EncodeSettings
     from .pipelines.video import VideoOptions, upscale_video
-    from .upscaler import Upscaler
 
     source = Path(args.inputs[0])
     target = Path(args.output)
@@ -53,8 +52,7 @@ def _upscale_video(args: argparse.Namespace) -> int:
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))
     options = VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
-    tile = args.tile if args.tile == "auto" else int(args.tile)
-    upscaler = Upscaler(args.model, device=args.device, dtype=args.dtype, tile=tile, outscale=args.scale)
+    upscaler = _upscaler(args)
     summary = upscale_video(source, target, upscaler, options)
     print(f"srkit: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / summary.seconds:.2f} fps), "
           f"model busy {100 * summary.model_busy:.0f} %, {summary.corrupt} corrupt packets skipped -> {target}",
@@ -65,7 +63,6 @@ def _upscale_video(args: argparse.Namespace) -> int:
 def _upscale(args: argparse.Namespace) -> int:
     from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
     from .pipelines.video import is_video
-    from .upscaler import Upscaler
 
     if len(args.inputs) == 1 and is_video(Path(args.inputs[0])):
         return _upscale_video(args)
@@ -73,9 +70,18 @@ def _upscale(args: argparse.Namespace) -> int:
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     plan = plan_jobs(args.inputs, args.output, options)  # an unsafe plan is refused before the model loads
+    return run_plan(plan, _upscaler(args), options).exit_code
+
+
+def _upscaler(args: argparse.Namespace):
+    """The Upscaler the upscale options describe (batch: 4 on CUDA, 1 on CPU unless given)."""
+    from .environment import default_device
+    from .upscaler import Upscaler
+
+    device = args.device or default_device()
+    batch = args.batch or (4 if str(device).startswith("cuda") else 1)
     tile = args.tile if args.tile == "auto" else int(args.tile)
-    upscaler = Upscaler(args.model, device=args.device, dtype=args.dtype, tile=tile, outscale=args.scale)
-    return run_plan(plan, upscaler, options).exit_code
+    return Upscaler(args.model, device=device, dtype=args.dtype, tile=tile, batch=batch, outscale=args.scale)
 
 
 def _positive_number(kind: type, name: str, low: float, high: float | None = None):
@@ -136,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
     upscale.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
+    upscale.add_argument("--batch", type=_positive_number(int, "--batch", 1),
+                         help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
     upscale.add_argument("--format", choices=("keep", "png", "jpg", "webp", "tiff", "bmp"), default="keep",
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,

@@ -77,9 +77,29 @@ class Upscaler:
             result = np.concatenate([result, alpha], axis=2)
         if array.ndim == 2:
             result = result[..., 0]
-        if array.dtype in INTEGER_MAX:
-            return np.floor(np.clip(result, 0.0, 1.0) * INTEGER_MAX[array.dtype] + 0.5).astype(array.dtype)
-        return result.astype(np.float32)
+        return _as_dtype(result, array.dtype)
+
+    def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.
+
+        Larger frames, and a batch that runs out of device memory, take the tiled path of `upscale` one by one.
+        """
+        first = frames[0]
+        if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != 3
+                or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
+                or max(first.shape[:2]) > self.tile_size() or first.dtype not in INTEGER_MAX):
+            return [self.upscale(frame) for frame in frames]
+        unit = np.stack(frames).astype(np.float32) / INTEGER_MAX[first.dtype]
+        batch = torch.from_numpy(unit).permute(0, 3, 1, 2)
+        try:
+            outputs = [self.plan.run(batch[i:i + self.batch], clamp=(0.0, 1.0)).float().cpu()
+                       for i in range(0, len(frames), self.batch)]
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return [self.upscale(frame) for frame in frames]
+        return [_as_dtype(self._finish(out.permute(1, 2, 0), first.shape[:2]), first.dtype)
+                for chunk in outputs for out in chunk]
 
     def _upscale_rgb(self, rgb: np.ndarray, on_progress) -> np.ndarray:
         """(H, W, 3) float32 in [0, 1] -> (H*s, W*s, 3) float32 clamped to [0, 1]."""
@@ -88,16 +108,19 @@ class Upscaler:
         out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                             self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
                             on_progress, self._use_smaller_tile)
+        return self._finish(out, rgb.shape[:2])
+
+    def _finish(self, out: torch.Tensor, size_in: tuple[int, int]) -> np.ndarray:
+        """The network's (H*s, W*s, 3) output after the model's own resize and any --scale resize, in [0, 1]."""
         if self.model.output_resize:
             out = _bicubic_resize(out, self.model.output_resize)
         result = out.numpy()
         if self.outscale and self.outscale != self.model.scale:
-            height, width = rgb.shape[:2]
+            height, width = size_in
             size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
             downscale = size[0] < result.shape[1]
             result = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
         return np.clip(result, 0.0, 1.0)
-
 
     def _use_smaller_tile(self, size: int) -> None:
         """After an out-of-memory retry: say so once, and start later images at the size that fitted."""
@@ -105,6 +128,13 @@ class Upscaler:
             torch.cuda.empty_cache()
         warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
         self.tile = size
+
+
+def _as_dtype(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Unit-range floats back to the input's dtype: integer codes rounded half up, or float32."""
+    if dtype in INTEGER_MAX:
+        return np.floor(np.clip(result, 0.0, 1.0) * INTEGER_MAX[dtype] + 0.5).astype(dtype)
+    return result.astype(np.float32)
 
 
 def _bicubic_resize(image: torch.Tensor, factor: float) -> torch.Tensor:

@@ -135,3 +135,31 @@ def test_an_interrupt_leaves_no_output(models, monkeypatch):
     monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale", interrupt_on_third)
     assert main(["upscale", str(clip), "-o", str(models / "o.mkv"), "-m", "tiny"]) == 130
     assert sorted(p.name for p in models.iterdir() if p.is_file()) == ["clip.mkv", "nearest.pth", "tiny.pth"]
+
+
+def test_chapters_are_kept_and_trimmed_and_duration_matches(models):
+    from fractions import Fraction
+
+    clip = models / "chapters.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=25, audio=True)
+    with_chapters = models / "with-chapters.mkv"
+    with av.open(str(clip)) as src, av.open(str(with_chapters), "w") as dst:
+        mapping = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        dst.set_chapters([{"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "a"}},
+                          {"id": 2, "start": 500, "end": 1000, "time_base": Fraction(1, 1000),
+                           "metadata": {"title": "b"}}])
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = mapping[packet.stream.index]
+                dst.mux(packet)
+    out = models / "out.mkv"
+    assert main(["upscale", str(with_chapters), "-o", str(out), "-m", "tiny", "--batch", "3"]) == 0
+    with av.open(str(with_chapters)) as a, av.open(str(out)) as b:
+        assert [c["metadata"]["title"] for c in b.chapters()] == ["a", "b"]
+        assert abs(a.duration - b.duration) / 1e6 <= 1 / 25, "output duration is off by more than one frame"
+    trimmed = models / "trimmed.mkv"
+    assert main(["upscale", str(with_chapters), "-o", str(trimmed), "-m", "tiny", "--start", "0.6"]) == 0
+    with av.open(str(trimmed)) as container:
+        chapters = container.chapters()
+    assert [c["metadata"]["title"] for c in chapters] == ["b"]
+    assert chapters[0]["start"] == 0 and abs(float(chapters[0]["end"] * chapters[0]["time_base"]) - 0.4) < 1e-6

@@ -153,7 +153,7 @@ class VideoWriter:
     """Writes RGB frames (and copied packets) to a temporary file, renamed to `path` on a clean close."""
 
     def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int, settings: EncodeSettings,
-                 copy_from: av.container.InputContainer | None = None) -> None:
+                 copy_from: av.container.InputContainer | None = None, chapters: list[dict] | None = None) -> None:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
         try:
@@ -193,6 +193,9 @@ class VideoWriter:
                     out.disposition = stream.disposition
                     self.copied[stream.index] = out
             self.container.metadata.update(copy_from.metadata)
+            chapters = copy_from.chapters() if chapters is None else chapters
+        if chapters:
+            self.container.set_chapters(chapters)
         self.out_format = "rgb48le" if source.deep and _is_deep(settings.pix_fmt) else "rgb24"
 
     def write(self, pixels: np.ndarray, pts: int | None) -> None:
@@ -237,3 +240,18 @@ def _is_deep(pix_fmt: str) -> bool:
 
 def _container_format(path: Path) -> str | None:
     return {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".webm": "webm"}.get(path.suffix.lower())
+
+
+def trim_chapters(chapters: list[dict], start: float, duration: float | None) -> list[dict]:
+    """Chapters shifted to a trimmed range [start, start + duration) and clipped to it (empty ones dropped)."""
+    kept = []
+    for chapter in chapters:
+        base = chapter["time_base"]
+        first = max(Fraction(chapter["start"]) * base, Fraction(start))
+        last = Fraction(chapter["end"]) * base
+        if duration is not None:
+            last = min(last, Fraction(start) + Fraction(duration))
+        if last > first:
+            kept.append(dict(chapter, start=round((first - Fraction(start)) / base),
+                             end=round((last - Fraction(start)) / base)))
+    return kept

@@ -20,7 +20,8 @@ import av
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..io.video import COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter, probe
+from ..io.video import (COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter, probe,
+                        trim_chapters)
 from ..upscaler import Upscaler
 
 QUEUE_DEPTH = 8
@@ -202,26 +203,39 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     stop = threading.Event()
     decoded, encoded = _Pipe(stop), _Pipe(stop)
     with av.open(str(source)) as template:
-        writer = VideoWriter(target, info, out_w, out_h, options.encode, copy_from=template)
+        chapters = trim_chapters(template.chapters(), options.start, options.duration)
+        writer = VideoWriter(target, info, out_w, out_h, options.encode, copy_from=template, chapters=chapters)
     reader = _Reader(source, info, options, decoded, lambda message: tqdm.write(f"srkit: warning: {message}",
                                                                                    file=sys.stderr))
     encoder = _Writer(writer, info, options, encoded)
     frames, busy, start = 0, 0.0, time.perf_counter()
     bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None)
+    pending: list[RGBFrame] = []
+
+    def upscale_pending() -> None:
+        nonlocal frames, busy
+        began = time.perf_counter()
+        results = upscaler.upscale_frames([frame.pixels for frame in pending])
+        busy += time.perf_counter() - began
+        for frame, pixels in zip(pending, results):
+            encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts)))
+        frames += len(pending)
+        bar.update(len(pending))
+        pending.clear()
+
     reader.start()
     encoder.start()
     try:
         while (item := decoded.get()) is not _DONE:
-            kind, payload = item
-            if kind == "frame":
-                began = time.perf_counter()
-                pixels = upscaler.upscale(payload.pixels)[:out_h, :out_w]
-                busy += time.perf_counter() - began
-                item = ("frame", (pixels, payload.pts))
-                frames += 1
-                bar.update(1)
-            encoded.put(item)
+            if item[0] == "frame":
+                pending.append(item[1])
+                if len(pending) >= upscaler.batch:
+                    upscale_pending()
+            else:
+                encoded.put(item)  # copied streams' packets; the muxer interleaves them by timestamp
             _raise_from(reader, encoder)
+        if pending:
+            upscale_pending()
         encoded.put(_DONE)
         encoder.join()
         _raise_from(reader, encoder)
