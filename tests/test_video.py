@@ -163,3 +163,26 @@ def test_chapters_are_kept_and_trimmed_and_duration_matches(models):
         chapters = container.chapters()
     assert [c["metadata"]["title"] for c in chapters] == ["b"]
     assert chapters[0]["start"] == 0 and abs(float(chapters[0]["end"] * chapters[0]["time_base"]) - 0.4) < 1e-6
+
+
+def test_a_corrupt_packet_in_the_middle_is_reported_and_skipped_in_sync(models, capsys):
+    rng = np.random.default_rng(5)
+    clip = models / "noise.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=20, content=lambda i: rng.integers(0, 256, (32, 48, 3), np.uint8))
+    bad = models / "bad.mkv"
+    with av.open(str(clip)) as src, av.open(str(bad), "w") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        packets = [p for p in src.demux(src.streams.video[0]) if p.size]
+        for index, packet in enumerate(packets):
+            if index == 8:  # an IDR slice header followed by garbage: the decoder rejects it
+                lost = int(packet.pts * packet.time_base * 1000)
+                garbage = av.Packet(bytes([0, 0, 0, 1, 0x65]) + rng.integers(0, 256, packet.size, np.uint8).tobytes())
+                garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
+                packet = garbage
+            packet.stream = out
+            dst.mux(packet)
+    target = models / "bad-x3.mkv"
+    assert main(["upscale", str(bad), "-o", str(target), "-m", "tiny"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped a corrupt video packet at pts {lost}" in err and "1 corrupt packets skipped" in err
+    assert _video_pts_ms(target) == [t for t in range(0, 800, 40) if t != lost]  # the rest keep their times
