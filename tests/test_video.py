@@ -175,7 +175,6 @@ def test_a_corrupt_packet_in_the_middle_is_reported_and_skipped_in_sync(models, 
         packets = [p for p in src.demux(src.streams.video[0]) if p.size]
         for index, packet in enumerate(packets):
             if index == 8:  # an IDR slice header followed by garbage: the decoder rejects it
-                lost = int(packet.pts * packet.time_base * 1000)
                 garbage = av.Packet(bytes([0, 0, 0, 1, 0x65]) + rng.integers(0, 256, packet.size, np.uint8).tobytes())
                 garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
                 packet = garbage
@@ -184,5 +183,7 @@ def test_a_corrupt_packet_in_the_middle_is_reported_and_skipped_in_sync(models, 
     target = models / "bad-x3.mkv"
     assert main(["upscale", str(bad), "-o", str(target), "-m", "tiny"]) == 0
     err = capsys.readouterr().err
-    assert f"skipped a corrupt video packet at pts {lost}" in err and "1 corrupt packets skipped" in err
-    assert _video_pts_ms(target) == [t for t in range(0, 800, 40) if t != lost]  # the rest keep their times
+    # With frame-threaded decoding the error surfaces a packet or two later, so only "near" a pts is claimed.
+    assert "skipped a corrupt video packet near pts" in err and "1 corrupt packets skipped" in err
+    kept = _video_pts_ms(target)
+    assert len(kept) == 19 and set(kept) < set(range(0, 800, 40)), "frames lost sync with their timestamps"

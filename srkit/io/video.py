@@ -117,7 +117,7 @@ def read_frames(path: str | os.PathLike, info: VideoInfo, on_corrupt=None) -> It
                 frames = packet.decode()
             except av.error.InvalidDataError as error:
                 if on_corrupt:
-                    on_corrupt(f"{path}: skipped a corrupt packet at pts {packet.pts} ({error})")
+                    on_corrupt(f"{path}: skipped a corrupt packet near pts {packet.pts} ({error})")
                 continue
             for frame in frames:
                 rgb = frame.reformat(format=fmt, src_colorspace=info.matrix, dst_colorspace=info.matrix,

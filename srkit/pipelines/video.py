@@ -127,7 +127,7 @@ class _Reader(threading.Thread):
                     decoded = packet.decode()
                 except av.error.InvalidDataError as error:
                     self.corrupt += 1
-                    self.report(f"{self.source}: skipped a corrupt video packet at pts {packet.pts} ({error})")
+                    self.report(f"{self.source}: skipped a corrupt video packet near pts {packet.pts} ({error})")
                     continue
                 for frame in decoded:
                     if first is not None and frame.pts is not None and frame.pts < first:
