@@ -199,3 +199,20 @@ def test_abort_leaves_nothing(tmp_path):
     writer.write(np.zeros((64, 64, 3), np.uint8), 0)
     writer.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_inputs_own_transfer_and_primaries_tags_are_kept(tmp_path):
+    """An HDR10-style tag set (BT.2020 primaries, PQ transfer) is copied, not replaced by the matrix's defaults."""
+    clip = tmp_path / "pq.mkv"
+    make_clip(clip, 64, 96, "bt2020", 9, frames=1)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].codec_context.color_trc == 9  # what make_clip tagged
+    info = probe(clip)
+    info.transfer = 16  # as an HDR10 file would say (SMPTE ST 2084)
+    out = tmp_path / "out.mkv"
+    writer = VideoWriter(out, info, 64, 96, EncodeSettings(crf=30))
+    writer.write(np.zeros((96, 64, 3), np.uint8), 0)
+    writer.close()
+    with av.open(str(out)) as container:
+        ctx = container.streams.video[0].codec_context
+        assert (ctx.color_trc, ctx.color_primaries, ctx.colorspace) == (16, 9, 9)

@@ -53,6 +53,10 @@ class VideoInfo:
     full_range: bool
     rotation: int
     """Degrees the stored frames must be turned by for display (from the display matrix)."""
+    primaries: int = 2
+    """AVColorPrimaries tag of the input (2: unspecified)."""
+    transfer: int = 2
+    """AVColorTransferCharacteristic tag of the input (2: unspecified); kept as is (e.g. PQ for HDR10)."""
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -90,7 +94,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, frames,
                          stream.average_rate, stream.time_base, stream.codec_context.name,
                          fmt.name if fmt else "unknown", deep, _matrix(stream),
-                         int(stream.codec_context.color_range or 0) == RANGE_JPEG, rotation)
+                         int(stream.codec_context.color_range or 0) == RANGE_JPEG, rotation,
+                         int(stream.codec_context.color_primaries or 2), int(stream.codec_context.color_trc or 2))
 
 
 @dataclass
@@ -179,6 +184,8 @@ class VideoWriter:
             options["preset"] = settings.preset
         self.stream.options = options
         primaries, trc, matrix = TAGS[source.matrix]
+        primaries = source.primaries if source.primaries != 2 else primaries  # the input's own tags win
+        trc = source.transfer if source.transfer != 2 else trc
         context = self.stream.codec_context
         context.color_primaries, context.color_trc, context.colorspace = primaries, trc, matrix
         context.color_range = RANGE_JPEG if source.full_range else RANGE_MPEG
