@@ -216,3 +216,24 @@ def test_the_inputs_own_transfer_and_primaries_tags_are_kept(tmp_path):
     with av.open(str(out)) as container:
         ctx = container.streams.video[0].codec_context
         assert (ctx.color_trc, ctx.color_primaries, ctx.colorspace) == (16, 9, 9)
+
+
+def test_uninitialised_decode_timestamps_are_repaired_and_valid_ones_kept(tmp_path):
+    """libx265 can return garbage dts on short streams; the writer keeps dts <= pts and increasing."""
+    writer = VideoWriter(tmp_path / "x.mkv", probe(BUNNY), 64, 64, EncodeSettings())
+
+    def packets(pairs):
+        made = []
+        for pts, dts in pairs:
+            packet = av.Packet(b"\0")
+            packet.pts, packet.dts = pts, dts
+            made.append(packet)
+        return made
+
+    good = writer._checked(packets([(0, -1024), (1536, -512), (512, 0), (1024, 512)]))
+    assert [p.dts for p in good] == [-1024, -512, 0, 512]
+    writer.last_dts = None
+    garbage = writer._checked(packets([(0, 8108137366053417094), (512, -4611756388245323776), (1024, None)]))
+    dts = [p.dts for p in garbage]
+    assert dts == sorted(set(dts)) and all(d <= p.pts for d, p in zip(dts, garbage))
+    writer.abort()

@@ -27,6 +27,7 @@ TAGS = {"itu709": (1, 1, 1), "itu601": (5, 6, 5), "smpte170m": (6, 6, 6), "smpte
         "bt2020": (9, 14, 9)}
 RANGE_MPEG, RANGE_JPEG = 1, 2  # AVColorRange: limited (TV) and full (PC)
 HD_HEIGHT = 720
+DTS_SKEW_SECONDS = 10  # no real encoder delays decoding by more than this behind presentation
 COPIED_STREAM_TYPES = ("audio", "subtitle")
 
 
@@ -204,6 +205,8 @@ class VideoWriter:
         if chapters:
             self.container.set_chapters(chapters)
         self.out_format = "rgb48le" if source.deep and _is_deep(settings.pix_fmt) else "rgb24"
+        self.last_dts: int | None = None
+        self.max_skew = round(DTS_SKEW_SECONDS / source.time_base)
 
     def write(self, pixels: np.ndarray, pts: int | None) -> None:
         """Encode one RGB frame with its source timestamp (uint16 pixels for 16-bit paths)."""
@@ -216,7 +219,22 @@ class VideoWriter:
                                dst_color_range=dst_range)
         frame.pts = pts
         frame.time_base = self.source.time_base
-        self.container.mux(self.stream.encode(frame))
+        self.container.mux(self._checked(self.stream.encode(frame)))
+
+    def _checked(self, packets: list[av.Packet]) -> list[av.Packet]:
+        """Repair decode timestamps an encoder left uninitialised (libx265 on streams shorter than its lookahead).
+
+        A dts must not exceed its pts, must increase, and stays within seconds of pts; one that breaks this is
+        replaced by the smallest value that keeps the stream valid. Presentation timestamps are never touched.
+        """
+        for packet in packets:
+            dts, pts = packet.dts, packet.pts
+            broken = (dts is None or (pts is not None and (dts > pts or pts - dts > self.max_skew))
+                      or (self.last_dts is not None and dts <= self.last_dts))
+            if broken and pts is not None:
+                packet.dts = pts if self.last_dts is None else min(pts, self.last_dts + 1)
+            self.last_dts = packet.dts
+        return packets
 
     def copy(self, packet: av.Packet) -> None:
         """Remux an audio/subtitle packet of the input unchanged (flush packets without data are dropped)."""
@@ -228,7 +246,7 @@ class VideoWriter:
 
     def close(self) -> None:
         """Flush the encoder, finish the container and move it to its final name."""
-        self.container.mux(self.stream.encode())
+        self.container.mux(self._checked(self.stream.encode()))
         self.container.close()
         os.replace(self.tmp, self.path)
 
