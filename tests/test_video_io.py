@@ -43,10 +43,12 @@ def make_clip(path: Path, height: int, width: int, matrix: str, tag: int, frames
     """Encode frames with PyAV (flat patches, or content(i) -> HxWx3 uint8), converting RGB->YUV with `matrix`
     and tagging the stream `tag`."""
     with av.open(str(path), "w", format="matroska") as container:
-        stream = container.add_stream("libx264" if "10" not in pix_fmt else "libx265", rate=25)
+        # libx264 for 10-bit too: libx265 returns garbage dts on clips shorter than its lookahead (srkit's writer
+        # repairs them; this independent generator does not).
+        stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
-        stream.options = {"crf": "10"} if "10" not in pix_fmt else {"crf": "10", "x265-params": "log-level=error"}
+        stream.options = {"crf": "10"}
         ctx = stream.codec_context
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = tag, tag, tag if tag != 5 else 6, 1
         if rotation:

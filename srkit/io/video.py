@@ -236,12 +236,18 @@ class VideoWriter:
             self.last_dts = packet.dts
         return packets
 
-    def copy(self, packet: av.Packet) -> None:
-        """Remux an audio/subtitle packet of the input unchanged (flush packets without data are dropped)."""
-        out = self.copied.get(packet.stream.index)
-        if out is None or packet.dts is None and packet.size == 0:
+    def copy(self, packet: av.Packet, stream_index: int | None = None) -> None:
+        """Remux an audio/subtitle packet of the input unchanged (flush packets without data are dropped).
+
+        `stream_index` is the input stream's index, read when the packet was demuxed: a packet handed over from
+        another thread may outlive its container, whose stream it can no longer name.
+        """
+        if packet.size == 0:
             return
-        packet.stream = out
+        index = packet.stream.index if stream_index is None else stream_index
+        if index not in self.copied:
+            raise VideoError(f"{self.path}: a packet of input stream {index}, which is not being copied")
+        packet.stream = self.copied[index]
         self.container.mux(packet)
 
     def close(self) -> None:

@@ -121,7 +121,7 @@ class _Reader(threading.Thread):
             for packet in container.demux(*wanted):
                 if packet.stream.type != "video":
                     if _in_window(packet, packet.stream.time_base, options):
-                        self.out.put(("packet", packet))
+                        self.out.put(("packet", (packet.stream.index, packet)))
                     continue
                 try:
                     decoded = packet.decode()
@@ -169,12 +169,13 @@ class _Writer(threading.Thread):
                     pixels, pts = payload
                     self.writer.write(pixels, None if pts is None else pts - self.video_shift)
                 else:
-                    shift = round(self.shift / payload.time_base)
-                    if payload.pts is not None:
-                        payload.pts -= shift
-                    if payload.dts is not None:
-                        payload.dts -= shift
-                    self.writer.copy(payload)
+                    index, packet = payload
+                    shift = round(self.shift / packet.time_base)
+                    if packet.pts is not None:
+                        packet.pts -= shift
+                    if packet.dts is not None:
+                        packet.dts -= shift
+                    self.writer.copy(packet, index)
         except _Stop:
             pass
         except BaseException as error:
