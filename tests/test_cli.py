@@ -15,7 +15,7 @@ from PIL import Image
 from srkit import __version__
 from srkit.cli import main
 
-from .engine._models import small_model
+from .engine._models import install_user_model, small_model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample.png"
 
@@ -24,9 +24,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample.png"
 def home(tmp_path, monkeypatch):
     """An empty srkit home with one user model 'tiny' (compact x3) imported from a Real-ESRGAN-style .pth."""
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    module, _ = small_model("compact-x3", seed=21)
-    torch.save({"params_ema": module.state_dict()}, tmp_path / "tiny.pth")
-    assert main(["models", "import", str(tmp_path / "tiny.pth"), "--name", "tiny"]) == 0
+    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=21)[0])
     return tmp_path
 
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageCms
 from srkit.cli import main
 from srkit.io.images import read_picture
 
-from .engine._models import small_model
+from .engine._models import install_user_model, small_model
 
 SCALE = 3
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -60,9 +60,7 @@ def tree(tmp_path, monkeypatch):
     """The generated tree, a tiny compact x3 model imported as 'tiny', and the reference kernels."""
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    module, _ = small_model("compact-x3", seed=31)
-    torch.save({"params_ema": module.state_dict()}, tmp_path / "tiny.pth")
-    assert main(["models", "import", str(tmp_path / "tiny.pth"), "--name", "tiny"]) == 0
+    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=31)[0])
     files = make_tree(tmp_path / "in")
     digests = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in files.values()}
     yield tmp_path, files

@@ -12,7 +12,7 @@ import torch
 from srkit.cli import main
 from srkit.io.video import probe, read_frames
 
-from .engine._models import small_model
+from .engine._models import install_user_model, small_model
 from .test_video_io import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
 
 VFR_PTS = [0, 40, 50, 130, 135, 300, 340, 380]
@@ -22,18 +22,15 @@ TWO_GENERATIONS = 2 * COLOUR_TOLERANCE
 
 @pytest.fixture
 def models(tmp_path, monkeypatch):
-    """'tiny' (random compact x3) and 'nearest' (compact x2 whose residual is zero: plain nearest upscaling)."""
+    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    tiny, _ = small_model("compact-x3", seed=41)
-    torch.save({"params": tiny.state_dict()}, tmp_path / "tiny.pth")
+    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=41)[0])
     nearest, _ = small_model("compact-x4", seed=42)
     with torch.no_grad():
         nearest.body[-1].weight.zero_()
         nearest.body[-1].bias.zero_()
-    torch.save({"params": nearest.state_dict()}, tmp_path / "nearest.pth")
-    for name in ("tiny", "nearest"):
-        assert main(["models", "import", str(tmp_path / f"{name}.pth"), "--name", name]) == 0
+    install_user_model(tmp_path, "nearest", nearest)
     return tmp_path
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from srkit.models import build_from_state_dict, compact, rrdb, seednet
@@ -24,3 +26,13 @@ def small_model(name: str, seed: int = 0):
             p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() == 1 else 1.0) / max(1, p[0].numel()) ** 0.5)
     scale = {"scale": module.scale} if isinstance(module, seednet.SeedNet) else {}
     return build_from_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})
+
+
+def install_user_model(folder: Path, name: str, module: torch.nn.Module) -> None:
+    """Save `module` as a Real-ESRGAN-style .pth in `folder` and import it as user model `name` via the CLI
+    (SRKIT_HOME must already point at a test directory)."""
+    from srkit.cli import main
+
+    source = folder / f"{name}.pth"
+    torch.save({"params_ema": module.state_dict()}, source)
+    assert main(["models", "import", str(source), "--name", name]) == 0
