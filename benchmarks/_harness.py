@@ -86,7 +86,8 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int = 10, 
 def print_table(title: str, rows: list[Row]) -> None:
     """Print rows; the speed-up column is relative to the first timed row of the same case (its baseline)."""
     print(f"\n{title}")
-    header = f"{'case':<46} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} {'speed-up':>8}"
+    header = (f"{'case':<46} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} "
+              f"{'speed-up':>8}")
     print(header)
     print("-" * len(header))
     base: dict[str, float] = {}

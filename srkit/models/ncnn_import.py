@@ -97,7 +97,8 @@ def read_param(path: Path) -> list[Layer]:
                     params[key] = _value(value_text)
             layers.append(Layer(tokens[0], tokens[1], tokens[4:4 + n_in], tokens[4 + n_in:4 + n_in + n_out], params))
         except (IndexError, ValueError):
-            raise ModelFormatError(f"{path}: line {number} is not a valid ncnn layer: {' '.join(tokens)[:80]}") from None
+            text = " ".join(tokens)[:80]
+            raise ModelFormatError(f"{path}: line {number} is not a valid ncnn layer: {text}") from None
     return layers
 
 

@@ -182,6 +182,15 @@ class _Writer(threading.Thread):
             self.error = error
 
 
+def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
+    """Frames the run should produce (for the progress bar): the smallest known bound, or None."""
+    bounds = [info.frames, options.max_frames]
+    if options.duration is not None and info.average_rate:
+        bounds.append(round(options.duration * float(info.average_rate)))
+    known = [bound for bound in bounds if bound]
+    return min(known) if known else None
+
+
 def _even(value: int) -> int:
     return value - value % 2
 
@@ -197,10 +206,7 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     width, height = round(info.width * upscaler.scale), round(info.height * upscaler.scale)
     subsampled = "420" in options.encode.pix_fmt or "422" in options.encode.pix_fmt
     out_w, out_h = (_even(width), _even(height)) if subsampled else (width, height)
-    total = min(x for x in (info.frames, options.max_frames) if x is not None) \
-        if info.frames or options.max_frames else None
-    if options.duration is not None and info.average_rate:
-        total = round(options.duration * float(info.average_rate))
+    total = _expected_frames(info, options)
     stop = threading.Event()
     decoded, encoded = _Pipe(stop), _Pipe(stop)
     with av.open(str(source)) as template:
