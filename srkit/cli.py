@@ -125,6 +125,22 @@ def _tile(value: str) -> str:
     raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer >= 32, got {value!r}")
 
 
+def _add_train_sr(train_commands) -> None:
+    """`srkit train sr` (issue 6; placeholder being written)."""
+
+
+def _add_eval(commands) -> None:
+    """`srkit eval` (issue 6; placeholder being written)."""
+
+
+def _add_train_gan(train_commands) -> None:
+    """`srkit train gan` (issue 7; placeholder being written)."""
+
+
+def _add_textures(commands) -> None:
+    """`srkit textures` (issue 7; placeholder being written)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every srkit subcommand."""
     parser = argparse.ArgumentParser(prog="srkit", description="Upscale photos and videos, synthesize textures.")
@@ -178,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--name", required=True, help="name to use with -m")
     importer.add_argument("--force", action="store_true", help="replace a user model of that name")
     importer.set_defaults(run=_models_import)
+
+    train = commands.add_parser("train", help="train an SR model on photos, or a texture generator")
+    train_commands = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)
+    _add_train_sr(train_commands)
+    _add_train_gan(train_commands)
+    _add_eval(commands)
+    _add_textures(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Training: data sampling, degradations, metrics, and the SR and GAN training loops."""
