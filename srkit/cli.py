@@ -125,16 +125,141 @@ def _tile(value: str) -> str:
     raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer >= 32, got {value!r}")
 
 
+def _train_sr(args: argparse.Namespace) -> int:
+    from .environment import default_device
+    from .train.sr import SRTrainConfig, train_sr
+
+    config = SRTrainConfig(arch=args.arch, scale=args.scale, features=args.features, num_conv=args.num_conv,
+                           patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr, loss=args.loss,
+                           degradation=args.degradation, seed=args.seed, val_every=args.val_every,
+                           checkpoint_every=args.checkpoint_every, max_side=args.max_side or None)
+    state = train_sr(config, args.data, args.output, args.val, args.device or default_device(), args.resume)
+    last = state.history[-1] if state.history else {}
+    summary = f", val PSNR {last['val_psnr']:.3f} dB" if last else ""
+    print(f"srkit: trained {state.step} steps in {state.seconds / 60:.1f} min{summary} -> {args.output}/model.safetensors")
+    return 0
+
+
 def _add_train_sr(train_commands) -> None:
-    """`srkit train sr` (issue 6; placeholder being written)."""
+    """`srkit train sr`: train an SR network on folders of photos."""
+    from .train.data import DEFAULT_MAX_SIDE
+    from .train.degrade import DEGRADATIONS
+    from .train.sr import ARCHES, LOSSES, SRTrainConfig
+
+    defaults = SRTrainConfig()
+    sr = train_commands.add_parser("sr", help="train an SR network on photos (pairs made on the fly)")
+    sr.add_argument("data", nargs="+", metavar="DATA", help="photo files or folders (searched recursively)")
+    sr.add_argument("-o", "--output", required=True, help="run folder (checkpoint, model.safetensors, log.jsonl)")
+    sr.add_argument("--arch", choices=ARCHES, default=defaults.arch, help=f"network ({defaults.arch})")
+    sr.add_argument("--scale", type=int, choices=(2, 3, 4), default=defaults.scale, help=f"({defaults.scale})")
+    sr.add_argument("--features", type=_positive_number(int, "--features", 4), default=defaults.features,
+                    help=f"channels per conv ({defaults.features})")
+    sr.add_argument("--num-conv", type=_positive_number(int, "--num-conv", 1), default=defaults.num_conv,
+                    help=f"body convs (compact, seednet) or blocks (rrdb) ({defaults.num_conv})")
+    sr.add_argument("--patch", type=_positive_number(int, "--patch", 8), default=defaults.patch,
+                    help=f"LR crop size in pixels ({defaults.patch})")
+    sr.add_argument("--batch", type=_positive_number(int, "--batch", 1), default=defaults.batch,
+                    help=f"crops per step ({defaults.batch})")
+    sr.add_argument("--steps", type=_positive_number(int, "--steps", 1), default=defaults.steps,
+                    help=f"total optimizer steps, also when resuming ({defaults.steps})")
+    sr.add_argument("--lr", type=_positive_number(float, "--lr", 1e-8), default=defaults.lr,
+                    help=f"peak learning rate of the cosine schedule ({defaults.lr})")
+    sr.add_argument("--loss", choices=LOSSES, default=defaults.loss, help=f"({defaults.loss})")
+    sr.add_argument("--degradation", choices=DEGRADATIONS, default=defaults.degradation,
+                    help="bicubic: clean downscale; real: plus blur, noise and JPEG of random strength")
+    sr.add_argument("--val", nargs="+", default=[], metavar="PHOTO",
+                    help="held-out photos/folders (never trained on, even if inside DATA)")
+    sr.add_argument("--val-every", type=_positive_number(int, "--val-every", 1), default=defaults.val_every,
+                    help=f"validate every N steps ({defaults.val_every})")
+    sr.add_argument("--checkpoint-every", type=_positive_number(int, "--checkpoint-every", 1),
+                    default=defaults.checkpoint_every, help=f"checkpoint every N steps ({defaults.checkpoint_every})")
+    sr.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
+                    help=f"reduce lossy photos longer than this by area first; 0: never ({DEFAULT_MAX_SIDE})")
+    sr.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (0)")
+    sr.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
+    sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
+    sr.set_defaults(run=_train_sr)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .pipelines.evaluate import evaluate
+
+    def show(score) -> None:
+        print(f"{score.file:<40} {score.width:>5}x{score.height:<5} {score.psnr:8.3f} {score.ssim:7.4f} "
+              f"{score.bicubic_psnr:8.3f} {score.bicubic_ssim:7.4f} {score.psnr - score.bicubic_psnr:+7.3f}")
+
+    if not args.json:
+        print(f"{'photo':<40} {'size':>11} {'PSNR':>8} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>7}")
+    report = evaluate(args.hr, _upscaler(args), args.max_side or None, None if args.json else show)
+    mean = report["mean"]
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"{'mean of ' + str(len(report['images'])):<52} {mean['psnr']:8.3f} {mean['ssim']:7.4f} "
+              f"{mean['bicubic_psnr']:8.3f} {mean['bicubic_ssim']:7.4f} {mean['psnr_gain']:+7.3f}")
+    return 0
 
 
 def _add_eval(commands) -> None:
-    """`srkit eval` (issue 6; placeholder being written)."""
+    """`srkit eval`: PSNR / SSIM of a model and of bicubic on high-resolution photos."""
+    from .train.data import DEFAULT_MAX_SIDE
+
+    evaluation = commands.add_parser("eval", help="PSNR/SSIM (Y channel) of a model vs bicubic on HR photos")
+    evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
+    evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
+    evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2),
+                            help="scale if not the model's (the model's output is resized to it)")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    evaluation.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
+                            help=f"reduce lossy photos longer than this by area first, as training does; "
+                                 f"0: never ({DEFAULT_MAX_SIDE})")
+    evaluation.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
+    evaluation.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
+    evaluation.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
+    evaluation.set_defaults(run=_eval, batch=None)
+
+
+def _train_gan(args: argparse.Namespace) -> int:
+    from .environment import default_device
+    from .train.gan import GANTrainConfig, train_gan
+
+    config = GANTrainConfig(size=args.size, loss=args.loss, steps=args.steps, batch=args.batch,
+                            noise_channels=args.noise_channels, features=args.features, seed=args.seed,
+                            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                            family=args.family or "")
+    state = train_gan(config, args.data, args.output, args.device or default_device(), args.resume)
+    last = state.history[-1] if state.history else {}
+    losses = f", D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}" if last else ""
+    print(f"srkit: trained {state.step} steps in {state.seconds / 60:.1f} min{losses} -> "
+          f"{Path(args.output) / 'generator.safetensors'}", file=sys.stderr)
+    return 0
 
 
 def _add_train_gan(train_commands) -> None:
-    """`srkit train gan` (issue 7; placeholder being written)."""
+    """`srkit train gan`: train a seamless texture generator on exemplar textures."""
+    gan = train_commands.add_parser("gan", help="train a texture generator (DCGAN) on exemplar textures")
+    gan.add_argument("data", nargs="+", metavar="DATA", help="images, GIMP .pat patterns, or folders of them")
+    gan.add_argument("-o", "--output", required=True, help="run folder (checkpoint, generator, samples, log)")
+    gan.add_argument("--size", type=int, choices=(64, 128), default=64, help="training crop size in pixels (64)")
+    gan.add_argument("--loss", choices=("bce", "hinge"), default="bce", help="adversarial loss (bce)")
+    gan.add_argument("--steps", type=_positive_number(int, "--steps", 1), default=2000,
+                     help="total steps, also when resuming (2000)")
+    gan.add_argument("--batch", type=_positive_number(int, "--batch", 2), default=16, help="crops per step (16)")
+    gan.add_argument("--features", type=_positive_number(int, "--features", 4), default=32,
+                     help="width of the networks' last stages (32)")
+    gan.add_argument("--noise-channels", type=_positive_number(int, "--noise-channels", 1), default=32,
+                     help="noise channels per cell (32)")
+    gan.add_argument("--sample-every", type=_positive_number(int, "--sample-every", 1), default=250,
+                     help="write a sample grid every N steps (250)")
+    gan.add_argument("--checkpoint-every", type=_positive_number(int, "--checkpoint-every", 1), default=250,
+                     help="checkpoint every N steps (250)")
+    gan.add_argument("--family", help="name stored with the generator (default: the run folder's name)")
+    gan.add_argument("--seed", type=int, default=0, help="seed for initialisation, noise and crops (0)")
+    gan.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
+    gan.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
+    gan.set_defaults(run=_train_gan)
 
 
 def _add_textures(commands) -> None:

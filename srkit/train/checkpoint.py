@@ -1,0 +1,76 @@
+"""Training checkpoints as one safetensors file: module weights, optimizer state, random-generator states and
+JSON metadata, written atomically, so an interrupted run resumes exactly where the last checkpoint left it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import SrkitError
+from ..io.atomic import atomic_path
+
+METADATA_KEY = "srkit_checkpoint"
+
+
+def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                    generators: dict[str, torch.Generator], metadata: dict) -> Path:
+    """Write every module's state dict, every optimizer's per-parameter state and every generator's state."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        tensors.update({f"module.{name}.{key}": value for key, value in module.state_dict().items()})
+    groups = {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        groups[name] = state["param_groups"]
+        for index, values in state["state"].items():
+            tensors.update({f"optim.{name}.{index}.{key}": torch.as_tensor(value) for key, value in values.items()})
+    tensors.update({f"rng.{name}": generator.get_state() for name, generator in generators.items()})
+    header = {METADATA_KEY: json.dumps({"metadata": metadata, "param_groups": groups}, sort_keys=True)}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=header)
+    return path
+
+
+def _read(path: str | os.PathLike, tensors: bool) -> tuple[dict, dict[str, torch.Tensor]]:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            header = json.loads((handle.metadata() or {})[METADATA_KEY])
+            return header, {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
+    except Exception as error:  # safetensors raises its own error types; a missing header is a KeyError
+        raise SrkitError(f"{path}: not a readable srkit checkpoint ({str(error).splitlines()[0]})") from None
+
+
+def checkpoint_metadata(path: str | os.PathLike) -> dict:
+    """The metadata a checkpoint was saved with, without loading its tensors (to check a resume first)."""
+    return _read(path, tensors=False)[0]["metadata"]
+
+
+def load_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                    generators: dict[str, torch.Generator]) -> dict:
+    """Restore what `save_checkpoint` wrote into the given objects (same names); returns the metadata."""
+    header, tensors = _read(path, tensors=True)
+    try:
+        for name, module in modules.items():
+            prefix = f"module.{name}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        for name, optimizer in optimizers.items():
+            prefix = f"optim.{name}."
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    index, field = key[len(prefix):].split(".", 1)
+                    state.setdefault(int(index), {})[field] = value
+            optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"][name]})
+        for name, generator in generators.items():
+            generator.set_state(tensors[f"rng.{name}"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise SrkitError(f"{path}: checkpoint does not fit this run ({str(error).splitlines()[0]}); "
+                         "resume with the options it was started with") from None
+    return header["metadata"]

@@ -1,0 +1,101 @@
+"""Exemplar textures for GAN training: files and folders of images or GIMP patterns, sampled as random crops.
+
+GIMP patterns (.pat) are made to tile, so their crops may cross the edges (wrapping around); other images are
+cropped inside their borders and must be at least as large as the crop. Crops are flipped at random.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SrkitError
+from ..io.images import IMAGE_EXTENSIONS, read_picture
+from ..io.patterns import read_pattern
+
+PATTERN_EXTENSION = ".pat"
+
+
+@dataclass
+class Exemplar:
+    """One exemplar image: (3, H, W) float32 in [0, 1], and whether it tiles (may be cropped across edges)."""
+
+    source: Path
+    pixels: torch.Tensor
+    tileable: bool
+
+
+def exemplar_files(data: list[str | os.PathLike]) -> list[Path]:
+    """Image and .pat files named by `data` (files, or folders searched recursively), in a stable order."""
+    extensions = IMAGE_EXTENSIONS | {PATTERN_EXTENSION}
+    files: list[Path] = []
+    for entry in map(Path, data):
+        if entry.is_dir():
+            found = sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+            if not found:
+                raise SrkitError(f"{entry}: no images or .pat patterns in this folder")
+            files += found
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise SrkitError(f"{entry}: no such file or folder")
+    return list(dict.fromkeys(files))
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 2|3|4) uint8/uint16 -> (H, W, 3) float32 in [0, 1]; alpha dropped, gray repeated."""
+    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    planes = pixels[..., None] if pixels.ndim == 2 else pixels
+    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+    return colour.astype(np.float32) / scale
+
+
+def load_exemplar(path: Path) -> Exemplar:
+    """Read one exemplar (a .pat pattern, which tiles, or any image srkit reads, which is not assumed to)."""
+    tileable = path.suffix.lower() == PATTERN_EXTENSION
+    pixels = read_pattern(path).pixels if tileable else read_picture(path).pixels
+    return Exemplar(path, torch.from_numpy(_rgb(pixels)).permute(2, 0, 1).contiguous(), tileable)
+
+
+def load_exemplars(data: list[str | os.PathLike]) -> list[Exemplar]:
+    """Every exemplar that `data` names."""
+    return [load_exemplar(path) for path in exemplar_files(data)]
+
+
+class CropSampler:
+    """Random crops of `size` x `size` from exemplars: image chosen uniformly, random offset, random flips."""
+
+    def __init__(self, exemplars: list[Exemplar], size: int, generator: torch.Generator) -> None:
+        if not exemplars:
+            raise SrkitError("no exemplar images to train on")
+        small = [e.source for e in exemplars if not e.tileable and min(e.pixels.shape[1:]) < size]
+        if small:
+            raise SrkitError(f"{small[0]}: smaller than the {size}-pixel crops; use --size 64 or a larger image")
+        self.exemplars = exemplars
+        self.size = size
+        self.generator = generator
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(high, (), generator=self.generator))
+
+    def crop(self) -> torch.Tensor:
+        """One (3, size, size) crop in [0, 1]."""
+        exemplar = self.exemplars[self._randint(len(self.exemplars))]
+        _, height, width = exemplar.pixels.shape
+        if exemplar.tileable:  # a pattern wraps around: any offset, indices taken modulo its size
+            rows = (self._randint(height) + torch.arange(self.size)) % height
+            cols = (self._randint(width) + torch.arange(self.size)) % width
+        else:
+            rows = self._randint(height - self.size + 1) + torch.arange(self.size)
+            cols = self._randint(width - self.size + 1) + torch.arange(self.size)
+        crop = exemplar.pixels[:, rows][:, :, cols]
+        flips = [dim for dim in (1, 2) if self._randint(2)]
+        return crop.flip(flips) if flips else crop
+
+    def batch(self, count: int) -> torch.Tensor:
+        """(count, 3, size, size) crops in [0, 1]."""
+        return torch.stack([self.crop() for _ in range(count)])

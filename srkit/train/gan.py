@@ -1,0 +1,229 @@
+"""Train the texture generator (`srkit train gan`): a DCGAN on random crops of exemplar textures.
+
+Losses: DCGAN's binary cross-entropy (the generator's non-saturating form) or the hinge (max-margin) loss;
+Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly during training too, so what it
+learns is what runs seamlessly at inference. A run folder holds `checkpoint.safetensors` (everything needed
+to resume exactly), `generator.safetensors` (the weights `srkit textures --model` reads), `log.jsonl`
+(mean losses every LOG_EVERY steps) and `samples/step-N.png` (fixed noise, each sample tiled 2x2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from ..errors import SrkitError
+from ..io.atomic import atomic_path
+from ..io.sheets import contact_sheet
+from ..models import dcgan
+from ..models.weights import write_safetensors
+from .checkpoint import load_checkpoint, save_checkpoint
+from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
+
+LOSSES = ("bce", "hinge")
+SIZES = (64, 128)
+NOISE_CELLS = 4  # side of the noise grid during training: crops are NOISE_CELLS * 2^k pixels
+LOG_EVERY = 10
+SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
+CHECKPOINT = "checkpoint.safetensors"
+GENERATOR = "generator.safetensors"
+# Options that shape the networks or the losses: a resumed run must use the values it was started with.
+FIXED_ON_RESUME = ("size", "loss", "batch", "noise_channels", "features", "lr", "beta1", "seed")
+
+
+@dataclass
+class GANTrainConfig:
+    """Options of one training run (the CLI's flags)."""
+
+    size: int = 64
+    loss: str = "bce"
+    steps: int = 2000
+    batch: int = 16
+    noise_channels: int = 32
+    features: int = 32
+    lr: float = 2e-4
+    beta1: float = 0.5
+    seed: int = 0
+    sample_every: int = 250
+    checkpoint_every: int = 250
+    family: str = ""
+    """Name recorded in the generator's metadata (default: the run folder's name)."""
+
+    @property
+    def num_up(self) -> int:
+        """Transposed stages of the generator: crops of `size` pixels from a 4x4 noise grid."""
+        return int(math.log2(self.size // NOISE_CELLS))
+
+    def check(self) -> None:
+        """Refuse options the networks cannot use."""
+        if self.size not in SIZES:
+            raise SrkitError(f"--size {self.size}: use one of {', '.join(map(str, SIZES))}")
+        if self.loss not in LOSSES:
+            raise SrkitError(f"--loss {self.loss}: use one of {', '.join(LOSSES)}")
+        if self.batch < 2:
+            raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
+
+
+@dataclass
+class GANTrainState:
+    """Where a run stands: steps done, training seconds over all sessions, and the logged mean losses."""
+
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss on patch logits of real and generated crops."""
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss on the discriminator's logits of its crops (non-saturating BCE, or hinge)."""
+    if kind == "hinge":
+        return -fake.mean()
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+class GANTrainer:
+    """Both networks, their optimizers and seeded random streams; `step()` runs one D update and one G update."""
+
+    def __init__(self, config: GANTrainConfig, exemplars: list[Exemplar], device: torch.device | str) -> None:
+        config.check()
+        self.config = config
+        self.device = torch.device(device)
+        self.rngs = {name: torch.Generator().manual_seed(config.seed * 3 + i)
+                     for i, name in enumerate(("init", "noise", "crops"))}
+        self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
+        widths = dcgan.generator_widths(config.features, config.num_up)
+        self.generator = dcgan.initialise(dcgan.Generator(noise_channels=config.noise_channels, widths=widths),
+                                          self.rngs["init"]).to(self.device)
+        self.discriminator = dcgan.initialise(dcgan.Discriminator(features=config.features,
+                                                                  num_down=config.num_up - 1),
+                                              self.rngs["init"]).to(self.device)
+        betas = (config.beta1, 0.999)
+        self.optimizers = {"generator": torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas),
+                           "discriminator": torch.optim.Adam(self.discriminator.parameters(), config.lr, betas=betas)}
+
+    @property
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def noise(self, count: int, cells: int, generator: torch.Generator) -> torch.Tensor:
+        """(count, nz, cells, cells) standard normal noise, drawn on the CPU (same numbers on every device)."""
+        shape = (count, self.config.noise_channels, cells, cells)
+        return torch.randn(shape, generator=generator).to(self.device)
+
+    def step(self) -> tuple[float, float]:
+        """One discriminator and one generator update; returns their losses."""
+        kind = self.config.loss
+        real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
+        fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
+        d_loss = discriminator_loss(kind, self.discriminator(real), self.discriminator(fake.detach()))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        g_loss = generator_loss(kind, self.discriminator(fake))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return float(d_loss), float(g_loss)
+
+    def sample_sheet(self) -> np.ndarray:
+        """Generated textures from fixed noise at twice the training size, each tiled 2x2, as one image."""
+        noise = self.noise(SAMPLE_COUNT, 2 * NOISE_CELLS, torch.Generator().manual_seed(self.config.seed + 1))
+        self.generator.eval()
+        with torch.no_grad():
+            images = self.generator(noise).clamp(-1, 1).add(1).mul(127.5).round().byte().cpu()
+        self.generator.train()
+        size = 2 * self.config.size
+        return contact_sheet([image.permute(1, 2, 0).numpy() for image in images], 2 * size, columns=2)
+
+
+def _save_image(pixels: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")
+
+
+def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> None:
+    for name in FIXED_ON_RESUME:
+        if saved.get(name) != getattr(config, name):
+            raise SrkitError(f"{checkpoint}: started with --{name.replace('_', '-')} {saved.get(name)}, not "
+                             f"{getattr(config, name)}; resume with the options the run was started with")
+
+
+def _write_generator(trainer: GANTrainer, state: GANTrainState, data: list[Path], run_dir: Path) -> Path:
+    config = trainer.config
+    training = {name: getattr(config, name) for name in ("size", "loss", "batch", "lr", "beta1", "seed")}
+    metadata = dict(arch=dcgan.ARCH, family=config.family or run_dir.resolve().name,
+                    training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
+                                  data=[str(path.resolve()) for path in data]))
+    return write_safetensors(run_dir / GENERATOR, trainer.generator.state_dict(), metadata)
+
+
+def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: str | os.PathLike,
+              device: torch.device | str = "cpu", resume: bool = False) -> GANTrainState:
+    """Train (or with `resume`, continue) a texture generator on crops of the exemplars in `data`."""
+    config.check()
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / CHECKPOINT
+    if checkpoint.exists() and not resume:
+        raise SrkitError(f"{run_dir} already holds a training run; pass --resume to continue it, or choose another -o")
+    if resume and not checkpoint.exists():
+        raise SrkitError(f"{checkpoint}: no checkpoint to resume from; drop --resume to start a new run")
+    files = exemplar_files(data)
+    trainer = GANTrainer(config, [load_exemplar(path) for path in files], device)
+    state = GANTrainState()
+    if resume:
+        saved = load_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs)
+        _check_resumable(saved["config"], config, checkpoint)
+        state = GANTrainState(saved["step"], saved["seconds"], saved["history"])
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror or error})") from None
+
+    def save() -> None:
+        metadata = dict(config=asdict(config), step=state.step, seconds=state.seconds, history=state.history)
+        save_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs, metadata)
+        _write_generator(trainer, state, files, run_dir)
+        with atomic_path(run_dir / "log.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in state.history))
+
+    losses: list[tuple[float, float]] = []
+    bar = tqdm(total=config.steps, initial=state.step, unit="step", dynamic_ncols=True, disable=None)
+    try:
+        while state.step < config.steps:
+            start = time.perf_counter()
+            losses.append(trainer.step())
+            state.seconds += time.perf_counter() - start
+            state.step += 1
+            bar.update(1)
+            if state.step % LOG_EVERY == 0 or state.step == config.steps:
+                d_loss, g_loss = np.mean(losses, axis=0)
+                state.history.append(dict(step=state.step, d_loss=round(float(d_loss), 5),
+                                          g_loss=round(float(g_loss), 5), seconds=round(state.seconds, 2)))
+                bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}")
+                losses.clear()
+            if state.step % config.sample_every == 0 or state.step == config.steps:
+                _save_image(trainer.sample_sheet(), run_dir / "samples" / f"step-{state.step:06d}.png")
+            if state.step % config.checkpoint_every == 0 or state.step == config.steps:
+                save()
+    finally:
+        bar.close()
+    return state
+

@@ -1,0 +1,258 @@
+"""`srkit train sr`: train an SR network on photos (Adam, cosine schedule, EMA, gradient clipping, bf16 autocast on
+CUDA), with a validation PSNR on held-out photos, resumable checkpoints and an srkit model file in the run folder.
+
+Run folder: `checkpoint.safetensors` (everything needed to resume), `model.safetensors` (the EMA weights with their
+metadata, loadable by `srkit upscale -m`), `log.jsonl` (one line per validation).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..errors import SrkitError
+from ..io.atomic import atomic_path
+from ..models import compact, rrdb, seednet
+from ..models.weights import write_safetensors
+from .checkpoint import checkpoint_metadata, load_checkpoint, save_checkpoint
+from .data import DEFAULT_MAX_SIDE, PairSampler, find_photos, load_photo, validation_pairs
+from .degrade import quantize
+from .metrics import crop_border, psnr, psnr_from_mse, rgb_to_y, ssim
+
+ARCHES = ("compact", "seednet", "rrdb")
+LOSSES = ("l1", "mse", "ssim", "l1+ssim")
+CHECKPOINT = "checkpoint.safetensors"
+MODEL = "model.safetensors"
+LOG = "log.jsonl"
+# l1+ssim mixes as Zhao et al. (2017) mix L1 and MS-SSIM: 0.16 L1 + 0.84 (1 - SSIM).
+L1_SSIM_ALPHA = 0.16
+
+
+@dataclass
+class SRTrainConfig:
+    """Everything that defines a training run; saved in checkpoints and checked on --resume."""
+
+    arch: str = "compact"
+    scale: int = 4
+    features: int = 32
+    num_conv: int = 8
+    patch: int = 48
+    batch: int = 16
+    steps: int = 10_000
+    lr: float = 5e-4
+    lr_min: float = 1e-6
+    loss: str = "l1"
+    degradation: str = "bicubic"
+    seed: int = 0
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    val_every: int = 500
+    checkpoint_every: int = 500
+    val_crop: int | None = 256
+    max_side: int | None = DEFAULT_MAX_SIDE
+    growth: int = 32
+    """RRDB only: channels each dense-block conv adds."""
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise SrkitError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}")
+        if self.loss not in LOSSES:
+            raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.arch == "rrdb" and self.scale not in (2, 4):
+            raise SrkitError(f"rrdb trains at --scale 2 or 4, got {self.scale}")
+        if self.arch == "rrdb" and self.patch % rrdb.UNSHUFFLE[self.scale]:
+            raise SrkitError(f"rrdb at x{self.scale} needs an even --patch, got {self.patch}")
+        if "ssim" in self.loss and self.patch * self.scale <= 11:
+            raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
+
+
+# Keys of SRTrainConfig a resumed run may change (how long and how often), the rest must match the checkpoint.
+RESUMABLE_CHANGES = {"steps", "val_every", "checkpoint_every"}
+
+
+def build_network(config: SRTrainConfig) -> nn.Module:
+    """A freshly initialised network of the configured architecture."""
+    if config.arch == "compact":
+        return compact.CompactSR(features=config.features, num_conv=config.num_conv, scale=config.scale)
+    if config.arch == "seednet":
+        return seednet.SeedNet(features=config.features, num_conv=config.num_conv, scale=config.scale)
+    return rrdb.RRDBNet(features=config.features, num_block=config.num_conv, growth=config.growth,
+                        scale=config.scale)
+
+
+def _lr_multiple(config: SRTrainConfig) -> int:
+    """What LR sides must be a multiple of (RRDB unshuffles its input below x4)."""
+    return rrdb.UNSHUFFLE[config.scale] if config.arch == "rrdb" else 1
+
+
+def model_metadata(config: SRTrainConfig) -> dict:
+    """srkit model-file metadata for the network (what the zoo needs to rebuild it)."""
+    meta = {"arch": config.arch, "scale": config.scale}
+    if config.arch == "compact":
+        meta["act"] = "prelu"
+    return meta
+
+
+def _loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def structural(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return 1.0 - ssim(hr, sr, data_range=1.0).mean()
+
+    if name == "l1":
+        return F.l1_loss
+    if name == "mse":
+        return F.mse_loss
+    if name == "ssim":
+        return structural
+    return lambda sr, hr: L1_SSIM_ALPHA * F.l1_loss(sr, hr) + (1 - L1_SSIM_ALPHA) * structural(sr, hr)
+
+
+def cosine_lr(config: SRTrainConfig, step: int) -> float:
+    """Learning rate at `step` (0-based): cosine from lr down to lr_min over the run."""
+    progress = min(1.0, step / max(1, config.steps))
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, with d ramped up over the first steps (so early EMA is not stale)."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    for target, source in zip(ema.parameters(), model.parameters()):
+        target.lerp_(source, 1.0 - d)
+    for target, source in zip(ema.buffers(), model.buffers()):
+        target.copy_(source)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale: int,
+             device: torch.device) -> dict[str, float]:
+    """Mean PSNR / SSIM on Y (border `scale` cropped) of the model's 8-bit outputs on the validation pairs."""
+    psnrs, ssims = [], []
+    for lr, hr in pairs:
+        sr = quantize(model(lr.to(device)).float()).cpu()
+        y_sr, y_hr = (crop_border(rgb_to_y(255.0 * t.double()), scale) for t in (sr, hr))
+        psnrs.append(float(psnr(y_hr[0], y_sr[0])))
+        ssims.append(float(ssim(y_hr[0], y_sr[0])))
+    return {"val_psnr": sum(psnrs) / len(psnrs), "val_ssim": sum(ssims) / len(ssims)}
+
+
+@dataclass
+class RunState:
+    """What a run has done so far (saved in checkpoints)."""
+
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def _check_resumable(saved: dict, config: SRTrainConfig, path: Path) -> None:
+    mismatched = [f"{key} ({saved[key]} in the checkpoint, {value} now)" for key, value in asdict(config).items()
+                  if key not in RESUMABLE_CHANGES and saved.get(key) != value]
+    if mismatched:
+        raise SrkitError(f"{path}: --resume with different options: {', '.join(mismatched)}")
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool) -> Path:
+    checkpoint = run_dir / CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise SrkitError(f"{run_dir}: --resume, but there is no {CHECKPOINT} in it")
+    if not resume and checkpoint.exists():
+        raise SrkitError(f"{run_dir} holds a training run; pass --resume to continue it or choose another -o")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SrkitError(f"{run_dir} is a file; -o must be a folder")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror})") from None
+    return checkpoint
+
+
+def split_photos(data: list[str], val: list[str]) -> tuple[list[Path], list[Path]]:
+    """Training and held-out photo paths; held-out photos are removed from the training set wherever they lie."""
+    held_out = find_photos(val) if val else []
+    training = [p for p in find_photos(data) if p not in set(held_out)]
+    if not training:
+        raise SrkitError("every training photo is also a validation photo; give --val other photos")
+    return training, held_out
+
+
+def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: list[str] | None = None,
+             device: str | torch.device = "cpu", resume: bool = False, progress: bool = True) -> RunState:
+    """Train (or resume training) to `config.steps`; returns the run state. Writes checkpoint, model, log."""
+    run_dir = Path(run_dir)
+    checkpoint = _prepare_run_dir(run_dir, resume)
+    device = torch.device(device)
+    training, held_out = split_photos(data, val or [])
+    torch.manual_seed(config.seed)
+    # channels_last: NHWC is the engine's layout, and oneDNN / cuDNN train 20-30 % faster in it.
+    model = build_network(config).to(device, memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
+    generator = torch.Generator().manual_seed(config.seed)
+    state = RunState()
+    if resume:
+        _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
+        saved = load_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator})
+        state = RunState(saved["step"], saved["seconds"], saved["history"])
+    sampler = PairSampler([load_photo(p, config.max_side) for p in training], config.scale, config.patch,
+                          config.degradation, generator)
+    pairs = validation_pairs([load_photo(p, config.max_side) for p in held_out], config.scale, config.val_crop,
+                             _lr_multiple(config))
+    loss_function = _loss_function(config.loss)
+    provenance = {"command": shlex.join(["srkit", *sys.argv[1:]]) if sys.argv[1:] else None,
+                  "train_photos": [p.name for p in training], "held_out": [p.name for p in held_out],
+                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+
+    def save() -> None:
+        meta = {"config": asdict(config), "step": state.step, "seconds": state.seconds, "history": state.history}
+        save_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator}, meta)
+        training_meta = {**provenance, **asdict(config), "steps_done": state.step,
+                         "seconds": round(state.seconds, 1), "last_validation": state.history[-1:] or None}
+        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta})
+        with atomic_path(run_dir / LOG) as tmp:
+            tmp.write_text("".join(json.dumps(record) + "\n" for record in state.history))
+
+    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.train()
+    while state.step < config.steps:
+        started = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(config, state.step)
+        lr_batch, hr_batch = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
+                              for t in sampler.batch(config.batch))
+        with autocast:
+            sr = model(lr_batch)
+        sr = sr.float()
+        loss = loss_function(sr, hr_batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        update_ema(ema, model, config.ema_decay, state.step)
+        state.step += 1
+        state.seconds += time.perf_counter() - started
+        batch_psnr = psnr_from_mse(float(F.mse_loss(sr.detach().clamp(0, 1), hr_batch)))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{batch_psnr:.2f}")
+        last = state.step == config.steps
+        if pairs and (state.step % config.val_every == 0 or last):
+            record = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(),
+                      **validate(ema, pairs, config.scale, device)}
+            state.history.append(record)
+            bar.write(f"step {state.step}: val PSNR {record['val_psnr']:.3f} dB, SSIM {record['val_ssim']:.4f}")
+        if state.step % config.checkpoint_every == 0 or last:
+            save()
+    bar.close()
+    return state
