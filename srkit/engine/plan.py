@@ -1,9 +1,10 @@
-"""Turn an SR module into an inference plan: a fixed sequence of srkit.kernels calls, run as a plain loop.
+"""Turn an SR module or a texture generator into an inference plan: a fixed sequence of srkit.kernels calls.
 
 The plan holds the weights on its device once; activations are NCHW channels_last in the plan's dtype
 (fp16 by default on CUDA, fp32 on CPU). Convolutions carry their bias and activation; RRDB dense blocks
 write into channel slices of one buffer (no torch.cat); the last step writes the final image once,
-clamped and, if asked, packed to uint8/uint16 HWC.
+clamped and, if asked, packed to uint8/uint16 HWC. The texture generator's BatchNorm is folded into its
+transposed convolutions, and all its layers pad circularly, so its images tile seamlessly.
 """
 
 from __future__ import annotations
@@ -16,34 +17,40 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import kernels as K
-from ..models import compact, rrdb, seednet
+from ..models import compact, dcgan, rrdb, seednet
 from ..models.info import ModelInfo
 
 
 @dataclass
 class ConvStep:
-    """One fused convolution: weights on the plan's device, activation and its slope."""
+    """One fused convolution: weights on the plan's device, activation and its slope, padding mode; a
+    `transposed` step is ConvTranspose2d(k4, s2, p1) with a (C_in, C_out, 4, 4) weight."""
 
     weight: torch.Tensor
     bias: torch.Tensor | None
     act: str = "none"
     slope: float | torch.Tensor = 0.2
+    padding_mode: str = "zeros"
+    transposed: bool = False
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, device: torch.device, act: str = "none",
-                  slope: float | torch.Tensor = 0.2) -> "ConvStep":
+                  slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros") -> "ConvStep":
         bias = None if conv.bias is None else conv.bias.detach().float().to(device)
         if isinstance(slope, torch.Tensor):
             slope = slope.detach().float().to(device)
-        return cls(conv.weight.detach().float().to(device), bias, act, slope)
+        return cls(conv.weight.detach().float().to(device), bias, act, slope, padding_mode)
 
     @property
     def out_channels(self) -> int:
-        return self.weight.shape[0]
+        return self.weight.shape[1 if self.transposed else 0]
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                  out: torch.Tensor | None = None) -> torch.Tensor:
-        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale, "zeros", out)
+        if self.transposed:
+            return K.conv_transpose2d_act(x, self.weight, self.bias, self.act, self.slope, self.padding_mode, out)
+        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
+                            self.padding_mode, out)
 
 
 def _empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
@@ -194,7 +201,32 @@ class SeedNetPlan(Plan):
         return size * self.info.scale ** 2 * (3 * self.info.features + 2 * self.info.in_channels)
 
 
-PLANS = {compact.ARCH: CompactPlan, rrdb.ARCH: RRDBPlan, seednet.ARCH: SeedNetPlan}
+class GeneratorPlan(Plan):
+    """Texture generator: run(noise (N, nz, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]; every layer wraps around."""
+
+    def __init__(self, module: dcgan.Generator, info: ModelInfo, device, dtype) -> None:
+        super().__init__(info, device, dtype)
+        self.stages = []
+        for stage in module.stages:
+            weight, bias = dcgan.fold_batchnorm(stage.conv, stage.norm)
+            self.stages.append(ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular",
+                                        transposed=True))
+        self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
+
+    def _forward(self, x, clamp, out_dtype):
+        for stage in self.stages:
+            x = stage(x)
+        return _finish(self.out(x).mul_(0.5).add_(0.5), clamp, out_dtype)  # tanh's [-1, 1] to [0, 1]
+
+    def activation_bytes_per_pixel(self) -> float:
+        """Peak bytes per noise cell: a stage's input and output maps are alive together."""
+        size = torch.finfo(self.dtype).bits // 8
+        widths = (self.info.in_channels, *self.info.params["widths"], self.info.out_channels)
+        areas = [4 ** min(i, len(self.stages)) for i in range(len(widths))]
+        return size * max(a * c + b * d for a, b, c, d in zip(areas, areas[1:], widths, widths[1:]))
+
+
+PLANS = {compact.ARCH: CompactPlan, rrdb.ARCH: RRDBPlan, seednet.ARCH: SeedNetPlan, dcgan.ARCH: GeneratorPlan}
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

@@ -82,17 +82,19 @@ def blend_half_width(overlap: int, receptive_radius: int) -> float:
 
 def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overlap: int, receptive_radius: int,
                   wrap: bool = False, batch: int = 1, on_progress: Callable[[int, int], None] | None = None,
-                  on_smaller_tile: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Upscale a (C, H, W) float image with `run` (a (B, C, h, w) batch -> (B, C, h*s, w*s)); returns (H*s, W*s, C).
+                  on_smaller_tile: Callable[[int], None] | None = None,
+                  out_channels: int | None = None) -> torch.Tensor:
+    """Upscale a (C, H, W) float image with `run` (a (B, C, h, w) batch -> (B, C', h*s, w*s)); returns (H*s, W*s, C').
 
     `tile` is the core size in input pixels, `overlap` the context added on each side. On out-of-memory a
-    core is split into quarters and retried; `on_smaller_tile(new_size)` is told once.
+    core is split into quarters and retried; `on_smaller_tile(new_size)` is told once. C' is `out_channels`,
+    by default C (a texture generator maps noise channels to 3).
     """
     channels, height, width = image.shape
     if tile < 1 or overlap < 0 or batch < 1:
         raise ValueError(f"tile must be >= 1, overlap >= 0 and batch >= 1; got {tile}, {overlap}, {batch}")
     half_width = blend_half_width(overlap, receptive_radius)
-    acc = torch.zeros(height * scale, width * scale, channels, dtype=torch.float32)
+    acc = torch.zeros(height * scale, width * scale, out_channels or channels, dtype=torch.float32)
     weight_sum = torch.zeros(height * scale, width * scale, 1, dtype=torch.float64)
     pending = [Core(t, l, h, w) for t, h in split(height, tile) for l, w in split(width, tile)]
     total, done, told = len(pending), 0, False

@@ -11,10 +11,11 @@ BLEND_PIXELS = 4
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Descriptor of a loaded SR network; callers read this instead of poking into the module."""
+    """Descriptor of a loaded network (SR, or the texture generator: noise channels in, scale 2^stages);
+    callers read this instead of poking into the module."""
 
     arch: str
-    """Architecture id: 'compact', 'rrdb' or 'seednet'."""
+    """Architecture id: 'compact', 'rrdb', 'seednet' or 'dcgan'."""
     scale: int
     """Output size / input size of the network itself."""
     in_channels: int

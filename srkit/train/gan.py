@@ -140,7 +140,7 @@ class GANTrainer:
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
-        return float(d_loss), float(g_loss)
+        return d_loss.item(), g_loss.item()
 
     def sample_sheet(self) -> np.ndarray:
         """Generated textures from fixed noise at twice the training size, each tiled 2x2, as one image."""
