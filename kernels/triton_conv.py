@@ -12,9 +12,11 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
+from triton.testing import do_bench
 
 from . import _args, _weight_cache
-from ._launch import ConvConfig, conv_config, images_per_launch
+from ._launch import ConvConfig, images_per_launch, tuned_conv_config
 from .reference import INTEGER_RANGE
 
 ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
@@ -140,37 +142,58 @@ def _prelu_slope(act: str, slope: float | torch.Tensor, c_out: int, like: torch.
     return slope.detach().float().reshape(-1).expand(c_out).contiguous().to(like.device)
 
 
-def _launch(x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
+def _time_on_gpu(fn) -> float:
+    """Median milliseconds per call of fn, timed with CUDA events (autotuning)."""
+    return do_bench(fn, warmup=10, rep=40, return_mode="median")
+
+
+def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
             out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None, shuffle: int = 1,
             clamp: tuple[float, float] | None = None) -> torch.Tensor:
     n, c_in, h, w = x.shape
     c_out = packed.shape[-1]
-    config = config or conv_config(c_in, c_out)
     if n * h * w == 0 or c_out == 0:
         return out
     slope_vec = _prelu_slope(act, slope, c_out, x)
     bias_f32 = None if bias is None else bias.detach().float().contiguous()
-    # Output pixels are numbered in int32 inside the kernel: split the batch so one launch cannot wrap.
-    step = images_per_launch(n, h * w, config.block_m)
-    for start in range(0, n, step):
-        part = slice(start, start + step)
-        x_part, out_part = x[part], out[part]
-        res_part = residual[part] if residual is not None else None
-        m = x_part.shape[0] * h * w
-        grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
-        _conv_act_kernel[grid](
-            x_part, packed, bias_f32, slope_vec, res_part, out_part,
-            h, w, m, c_in, c_out,
-            *x_part.stride(), *out_part.stride(), *(res_part.stride() if res_part is not None else (0, 0, 0, 0)),
-            float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
-            *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
-            KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
-            ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
-            SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
-            DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
-            BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
-            num_warps=config.num_warps, num_stages=config.num_stages,
-        )
+
+    def run(config: ConvConfig, target: torch.Tensor) -> None:
+        # Output pixels are numbered in int32 inside the kernel: split the batch so one launch cannot wrap.
+        step = images_per_launch(n, h * w, config.block_m)
+        for start in range(0, n, step):
+            part = slice(start, start + step)
+            x_part, out_part = x[part], target[part]
+            res_part = residual[part] if residual is not None else None
+            m = x_part.shape[0] * h * w
+            grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
+            _conv_act_kernel[grid](
+                x_part, packed, bias_f32, slope_vec, res_part, out_part,
+                h, w, m, c_in, c_out,
+                *x_part.stride(), *out_part.stride(), *(res_part.stride() if res_part is not None else (0, 0, 0, 0)),
+                float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
+                *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
+                KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
+                ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
+                SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
+                DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
+                BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
+                num_warps=config.num_warps, num_stages=config.num_stages,
+            )
+
+    if config is None:
+        # Candidates are timed into a scratch output: `out` may be the residual (in-place add) or a slice of x's buffer.
+        scratch: torch.Tensor | None = None
+
+        def trial(candidate: ConvConfig) -> None:
+            nonlocal scratch
+            if scratch is None:
+                scratch = torch.empty_like(out)
+            run(candidate, scratch)
+
+        device = torch.cuda.get_device_name(x.device) if x.is_cuda else str(x.device)
+        config = tuned_conv_config(op, device, str(x.dtype), kernel, c_in, c_out, n * h * w * phases, trial,
+                                   _time_on_gpu, skip=(OutOfResources,))
+    run(config, out)
     return out
 
 
@@ -189,7 +212,7 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     if out is None:
         out = _new_output(x, weight.shape[0], x.shape[2], x.shape[3])
     k = weight.shape[-1]
-    return _launch(x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
+    return _launch("conv2d_act", x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
                    kernel=k, pad=k // 2, phases=1, config=config)
 
 
@@ -201,7 +224,7 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     packed = _weight_cache.packed(weight, "transposed_k4s2p1", x.dtype, _pack_transposed)
     if out is None:
         out = _new_output(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])
-    return _launch(x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
+    return _launch("conv_transpose2d_act", x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
                    kernel=2, pad=1, phases=4, config=config)
 
 
@@ -222,6 +245,6 @@ def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.
         image = out = torch.empty((n, c, h * scale, w * scale), dtype=out_dtype, device=x.device,
                                   memory_format=torch.channels_last)
     k = weight.shape[-1]
-    _launch(x, packed, bias, "none", 0.0, base, 1.0, False, out, kernel=k, pad=k // 2, phases=1, config=config,
-            shuffle=scale, clamp=clamp)
+    _launch("conv2d_pixel_shuffle_add", x, packed, bias, "none", 0.0, base, 1.0, False, out, kernel=k, pad=k // 2,
+            phases=1, config=config, shuffle=scale, clamp=clamp)
     return image
