@@ -64,6 +64,8 @@ class SRTrainConfig:
     max_side: int | None = DEFAULT_MAX_SIDE
     growth: int = 32
     """RRDB only: channels each dense-block conv adds."""
+    init: str | None = None
+    """Model name or weights file to start from (fine-tuning) instead of a random initialisation."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -95,6 +97,18 @@ def build_network(config: SRTrainConfig) -> nn.Module:
 def _lr_multiple(config: SRTrainConfig) -> int:
     """What LR sides must be a multiple of (RRDB unshuffles its input below x4)."""
     return rrdb.UNSHUFFLE[config.scale] if config.arch == "rrdb" else 1
+
+
+def _load_initial_weights(model: nn.Module, init: str) -> None:
+    """Start from a trained model's weights; it must be the same network (arch, scale, sizes)."""
+    from ..models.zoo import load_model
+
+    source = load_model(init).module
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as error:
+        raise SrkitError(f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "
+                         "give the --arch, --scale, --features and --num-conv it was trained with") from None
 
 
 def model_metadata(config: SRTrainConfig) -> dict:
@@ -196,7 +210,10 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
     training, held_out = split_photos(data, val or [])
     torch.manual_seed(config.seed)
     # channels_last: NHWC is the engine's layout, and oneDNN / cuDNN train 20-30 % faster in it.
-    model = build_network(config).to(device, memory_format=torch.channels_last)
+    model = build_network(config)
+    if config.init:
+        _load_initial_weights(model, config.init)
+    model = model.to(device, memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
     generator = torch.Generator().manual_seed(config.seed)

@@ -132,3 +132,19 @@ def test_cli_trains_resumes_and_refuses_bad_runs(photos, capsys):
     assert "use a smaller --patch" in capsys.readouterr().err
     assert main(["train", "sr", str(root / "train"), "-o", str(root / "w"), "--resume"]) != 0
     assert "no checkpoint.safetensors" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_trained_model_and_refuses_another_network(photos):
+    root, _, val = photos
+    first = SRTrainConfig(steps=3, **TINY)
+    train_sr(first, [str(root / "train")], root / "first", [str(val[0])], progress=False)
+    trained, _ = read_weights(root / "first" / "model.safetensors")
+    tuned = SRTrainConfig(steps=1, **{**TINY, "lr": 1e-12}, init=str(root / "first" / "model.safetensors"))
+    train_sr(tuned, [str(root / "train")], root / "tuned", [str(val[0])], progress=False)
+    after, metadata = read_weights(root / "tuned" / "model.safetensors")
+    for key in trained:  # one step at a negligible learning rate: still the initial weights
+        assert torch.allclose(after[key], trained[key], atol=1e-6), key
+    assert metadata["training"]["init"].endswith("model.safetensors")
+    wrong = SRTrainConfig(steps=1, **{**TINY, "features": 6}, init=str(root / "first" / "model.safetensors"))
+    with pytest.raises(Exception, match="not the network these options build"):
+        train_sr(wrong, [str(root / "train")], root / "wrong", [str(val[0])], progress=False)
