@@ -1,4 +1,4 @@
 """Default choices shared by the command line and the Python API (importable without torch)."""
 
-DEFAULT_MODEL = "realesr-animevideov3"
+DEFAULT_MODEL = "srkit-photo-x4"
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold (1024 * 1024 * 1024 // 4 // 3)
