@@ -3,7 +3,7 @@
 from ._version import __version__
 from .errors import SrkitError
 
-__all__ = ["__version__", "SrkitError", "Upscaler", "load_model"]
+__all__ = ["__version__", "SrkitError", "TextureGenerator", "Upscaler", "load_model"]
 
 
 def __getattr__(name: str):
@@ -12,6 +12,10 @@ def __getattr__(name: str):
         from .upscaler import Upscaler
 
         return Upscaler
+    if name == "TextureGenerator":
+        from .texture_generator import TextureGenerator
+
+        return TextureGenerator
     if name == "load_model":
         from .models.zoo import load_model
 

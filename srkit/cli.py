@@ -132,7 +132,10 @@ def _train_sr(args: argparse.Namespace) -> int:
     config = SRTrainConfig(arch=args.arch, scale=args.scale, features=args.features, num_conv=args.num_conv,
                            patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr, loss=args.loss,
                            degradation=args.degradation, seed=args.seed, val_every=args.val_every,
-                           checkpoint_every=args.checkpoint_every, max_side=args.max_side or None)
+                           checkpoint_every=args.checkpoint_every, max_side=args.max_side or None,
+                           init=args.init)
+    if not args.val:
+        print("srkit: no --val photos given: training without a validation PSNR", file=sys.stderr)
     state = train_sr(config, args.data, args.output, args.val, args.device or default_device(), args.resume)
     last = state.history[-1] if state.history else {}
     summary = f", val PSNR {last['val_psnr']:.3f} dB" if last else ""
@@ -175,6 +178,7 @@ def _add_train_sr(train_commands) -> None:
                     default=defaults.checkpoint_every, help=f"checkpoint every N steps ({defaults.checkpoint_every})")
     sr.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                     help=f"reduce lossy photos longer than this by area first; 0: never ({DEFAULT_MAX_SIDE})")
+    sr.add_argument("--init", metavar="MODEL", help="start from this model's weights (name or file; fine-tuning)")
     sr.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (0)")
     sr.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
@@ -225,8 +229,9 @@ def _train_gan(args: argparse.Namespace) -> int:
     from .environment import default_device
     from .train.gan import GANTrainConfig, train_gan
 
-    config = GANTrainConfig(size=args.size, loss=args.loss, steps=args.steps, batch=args.batch,
-                            noise_channels=args.noise_channels, features=args.features, seed=args.seed,
+    config = GANTrainConfig(size=args.size, loss=args.loss, label_smoothing=args.label_smoothing, steps=args.steps,
+                            batch=args.batch, noise_channels=args.noise_channels, features=args.features,
+                            seed=args.seed,
                             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
                             family=args.family or "")
     state = train_gan(config, args.data, args.output, args.device or default_device(), args.resume)
@@ -244,6 +249,8 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("-o", "--output", required=True, help="run folder (checkpoint, generator, samples, log)")
     gan.add_argument("--size", type=int, choices=(64, 128), default=64, help="training crop size in pixels (64)")
     gan.add_argument("--loss", choices=("bce", "hinge"), default="bce", help="adversarial loss (bce)")
+    gan.add_argument("--label-smoothing", type=_positive_number(float, "--label-smoothing", 0.0, 0.49), default=0.0,
+                     help="bce: aim the discriminator at 1-S for real crops; 0.1 steadies multi-exemplar families (0)")
     gan.add_argument("--steps", type=_positive_number(int, "--steps", 1), default=2000,
                      help="total steps, also when resuming (2000)")
     gan.add_argument("--batch", type=_positive_number(int, "--batch", 2), default=16, help="crops per step (16)")
@@ -262,8 +269,46 @@ def _add_train_gan(train_commands) -> None:
     gan.set_defaults(run=_train_gan)
 
 
+def _textures(args: argparse.Namespace) -> int:
+    from .pipelines.textures import PackOptions, pack_target, write_pack
+    from .texture_generator import TextureGenerator
+
+    options = PackOptions(count=args.count, size=args.size, seed=args.seed, normal_maps=args.normal_maps,
+                          mipmaps=args.mipmaps, zip=args.zip, overwrite=args.overwrite)
+    pack_target(args.output, options)  # an unusable -o is refused before any model loads
+    generator = TextureGenerator(args.family, model=args.model, method=args.method, device=args.device,
+                                 upscale=args.upscale, colormap=args.colormap, octaves=args.octaves)
+    write_pack(generator, args.output, options)
+    return 0
+
+
 def _add_textures(commands) -> None:
-    """`srkit textures` (issue 7; placeholder being written)."""
+    """`srkit textures`: write a pack of seamless textures."""
+    from .models.generators import DEFAULT_FAMILY, FAMILIES
+    from .synth.noise import COLORMAPS, METHODS
+
+    textures = commands.add_parser("textures", help="synthesize a pack of seamless (tileable) textures")
+    textures.add_argument("-o", "--output", required=True, metavar="PACK", help="pack folder (or PACK.zip with --zip)")
+    textures.add_argument("-n", "--count", type=_positive_number(int, "-n", 1), default=8, help="textures (8)")
+    textures.add_argument("--size", type=int, default=512, help="pixels per side, a power of two (512)")
+    source = textures.add_mutually_exclusive_group()
+    source.add_argument("--family", help=f"built-in GAN texture family: {', '.join(f.name for f in FAMILIES)} "
+                        f"(default: {DEFAULT_FAMILY})")
+    source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
+    source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
+    textures.add_argument("--seed", type=int, default=0, help="seed of the first texture; texture i uses seed+i (0)")
+    textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
+                          "(x2 or x4) in wrap mode")
+    textures.add_argument("--normal-maps", action="store_true",
+                          help="also write <name>_normal.png (luminance as height)")
+    textures.add_argument("--mipmaps", action="store_true", help="also write <name>_mipN.png down to 1x1")
+    textures.add_argument("--zip", action="store_true", help="write PACK.zip instead of a folder")
+    textures.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    textures.add_argument("--colormap", choices=list(COLORMAPS), default="gray", help="colours for --method (gray)")
+    textures.add_argument("--octaves", type=_positive_number(int, "--octaves", 1, 12), default=4,
+                          help="noise octaves for --method (4)")
+    textures.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
+    textures.set_defaults(run=_textures)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ inference BatchNorm is folded into the transposed convolutions (`fold_batchnorm`
 
 from __future__ import annotations
 
+import copy
 import re
+from typing import Iterable
 
 import torch
 import torch.nn as nn
@@ -105,6 +107,20 @@ def initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
                 layer.weight.copy_(1.0 + torch.randn(layer.weight.shape, generator=generator) * INIT_STD)
                 layer.bias.zero_()
     return module
+
+
+def recalibrate_batchnorm(generator: Generator, noise_batches: Iterable[torch.Tensor]) -> Generator:
+    """A copy of `generator` in eval mode whose BatchNorm statistics are the exact averages over `noise_batches`
+    (instead of the moving average over the last training steps, which lags the weights)."""
+    calibrated = copy.deepcopy(generator).train()
+    for layer in calibrated.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative average
+    with torch.no_grad():
+        for noise in noise_batches:
+            calibrated(noise)
+    return calibrated.eval()
 
 
 def fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,8 +1,9 @@
 """Train the texture generator (`srkit train gan`): a DCGAN on random crops of exemplar textures.
 
-Losses: DCGAN's binary cross-entropy (the generator's non-saturating form) or the hinge (max-margin) loss;
-Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly during training too, so what it
-learns is what runs seamlessly at inference. A run folder holds `checkpoint.safetensors` (everything needed
+Losses: DCGAN's binary cross-entropy (the generator's non-saturating form; optionally with one-sided label
+smoothing, real crops aimed at 1 - s, which keeps the discriminator from winning outright on families of several
+exemplars) or the hinge (max-margin) loss; Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly
+during training too, so what it learns is what runs seamlessly at inference. A run folder holds `checkpoint.safetensors` (everything needed
 to resume exactly), `generator.safetensors` (the weights `srkit textures --model` reads), `log.jsonl`
 (mean losses every LOG_EVERY steps) and `samples/step-N.png` (fixed noise, each sample tiled 2x2).
 """
@@ -35,10 +36,11 @@ SIZES = (64, 128)
 NOISE_CELLS = 4  # side of the noise grid during training: crops are NOISE_CELLS * 2^k pixels
 LOG_EVERY = 10
 SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
+CALIBRATION_BATCHES = 32  # noise batches whose BatchNorm statistics the exported generator uses
 CHECKPOINT = "checkpoint.safetensors"
 GENERATOR = "generator.safetensors"
 # Options that shape the networks or the losses: a resumed run must use the values it was started with.
-FIXED_ON_RESUME = ("size", "loss", "batch", "noise_channels", "features", "lr", "beta1", "seed")
+FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "batch", "noise_channels", "features", "lr", "beta1", "seed")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class GANTrainConfig:
 
     size: int = 64
     loss: str = "bce"
+    label_smoothing: float = 0.0
+    """BCE only: the discriminator's target for real crops is 1 - label_smoothing."""
     steps: int = 2000
     batch: int = 16
     noise_channels: int = 32
@@ -70,6 +74,8 @@ class GANTrainConfig:
             raise SrkitError(f"--size {self.size}: use one of {', '.join(map(str, SIZES))}")
         if self.loss not in LOSSES:
             raise SrkitError(f"--loss {self.loss}: use one of {', '.join(LOSSES)}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise SrkitError(f"--label-smoothing {self.label_smoothing}: use a value from 0 to below 0.5")
         if self.batch < 2:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
 
@@ -83,11 +89,11 @@ class GANTrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator's loss on patch logits of real and generated crops."""
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """The discriminator's loss on patch logits of real and generated crops (BCE aims real ones at 1 - smoothing)."""
     if kind == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+    return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, 1.0 - smoothing))
             + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
 
 
@@ -132,7 +138,8 @@ class GANTrainer:
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
         fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
-        d_loss = discriminator_loss(kind, self.discriminator(real), self.discriminator(fake.detach()))
+        d_loss = discriminator_loss(kind, self.discriminator(real), self.discriminator(fake.detach()),
+                                    self.config.label_smoothing)
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
@@ -142,13 +149,17 @@ class GANTrainer:
         self.optimizers["generator"].step()
         return d_loss.item(), g_loss.item()
 
-    def sample_sheet(self) -> np.ndarray:
-        """Generated textures from fixed noise at twice the training size, each tiled 2x2, as one image."""
+    def inference_generator(self) -> dcgan.Generator:
+        """The generator as it is exported: eval mode, BatchNorm statistics measured on fixed noise batches."""
+        fixed = torch.Generator().manual_seed(self.config.seed + 2)  # not a training stream: resuming is unaffected
+        batches = (self.noise(self.config.batch, NOISE_CELLS, fixed) for _ in range(CALIBRATION_BATCHES))
+        return dcgan.recalibrate_batchnorm(self.generator, batches)
+
+    def sample_sheet(self, generator: dcgan.Generator) -> np.ndarray:
+        """Textures of `generator` from fixed noise at twice the training size, each tiled 2x2, as one image."""
         noise = self.noise(SAMPLE_COUNT, 2 * NOISE_CELLS, torch.Generator().manual_seed(self.config.seed + 1))
-        self.generator.eval()
         with torch.no_grad():
-            images = self.generator(noise).clamp(-1, 1).add(1).mul(127.5).round().byte().cpu()
-        self.generator.train()
+            images = generator(noise).clamp(-1, 1).add(1).mul(127.5).round().byte().cpu()
         size = 2 * self.config.size
         return contact_sheet([image.permute(1, 2, 0).numpy() for image in images], 2 * size, columns=2)
 
@@ -160,19 +171,22 @@ def _save_image(pixels: np.ndarray, path: Path) -> None:
 
 
 def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> None:
+    defaults = asdict(GANTrainConfig())  # for options newer than the checkpoint
     for name in FIXED_ON_RESUME:
-        if saved.get(name) != getattr(config, name):
-            raise SrkitError(f"{checkpoint}: started with --{name.replace('_', '-')} {saved.get(name)}, not "
+        started = saved.get(name, defaults[name])
+        if started != getattr(config, name):
+            raise SrkitError(f"{checkpoint}: started with --{name.replace('_', '-')} {started}, not "
                              f"{getattr(config, name)}; resume with the options the run was started with")
 
 
-def _write_generator(trainer: GANTrainer, state: GANTrainState, data: list[Path], run_dir: Path) -> Path:
-    config = trainer.config
-    training = {name: getattr(config, name) for name in ("size", "loss", "batch", "lr", "beta1", "seed")}
+def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: GANTrainState, data: list[Path],
+                     run_dir: Path) -> Path:
+    training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "batch", "lr", "beta1",
+                                                          "seed")}
     metadata = dict(arch=dcgan.ARCH, family=config.family or run_dir.resolve().name,
                     training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
                                   data=[str(path.resolve()) for path in data]))
-    return write_safetensors(run_dir / GENERATOR, trainer.generator.state_dict(), metadata)
+    return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata)
 
 
 def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: str | os.PathLike,
@@ -197,10 +211,16 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
     except OSError as error:
         raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror or error})") from None
 
-    def save() -> None:
+    def write_samples(generator: dcgan.Generator) -> None:
+        _save_image(trainer.sample_sheet(generator), run_dir / "samples" / f"step-{state.step:06d}.png")
+
+    def save(sample: bool) -> None:
         metadata = dict(config=asdict(config), step=state.step, seconds=state.seconds, history=state.history)
         save_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs, metadata)
-        _write_generator(trainer, state, files, run_dir)
+        generator = trainer.inference_generator()
+        _write_generator(generator, config, state, files, run_dir)
+        if sample:
+            write_samples(generator)
         with atomic_path(run_dir / "log.jsonl") as tmp:
             tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in state.history))
 
@@ -219,11 +239,15 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
                                           g_loss=round(float(g_loss), 5), seconds=round(state.seconds, 2)))
                 bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}")
                 losses.clear()
-            if state.step % config.sample_every == 0 or state.step == config.steps:
-                _save_image(trainer.sample_sheet(), run_dir / "samples" / f"step-{state.step:06d}.png")
-            if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-                save()
+            if state.step == config.steps:
+                break
+            sample = state.step % config.sample_every == 0
+            if state.step % config.checkpoint_every == 0:
+                save(sample)
+            elif sample:
+                write_samples(trainer.inference_generator())
     finally:
         bar.close()
+    save(sample=True)  # also when resuming a finished run: re-exports the generator with this version's code
     return state
 

@@ -36,7 +36,8 @@ def test_generator_is_periodic_with_its_noise():
 def test_wrap_conv_transpose_equals_the_centre_of_a_tiled_zero_padded_one():
     g = torch.Generator().manual_seed(3)
     x, weight = torch.randn(1, 4, 3, 5, generator=g), torch.randn(4, 2, 4, 4, generator=g)
-    expected = torch.nn.functional.conv_transpose2d(x.repeat(1, 1, 3, 3), weight, stride=2, padding=1)[:, :, 6:12, 10:20]
+    tiled = torch.nn.functional.conv_transpose2d(x.repeat(1, 1, 3, 3), weight, stride=2, padding=1)
+    expected = tiled[:, :, 6:12, 10:20]  # the centre copy of x: rows 3..5 -> 6..11, columns 5..9 -> 10..19
     assert_close(dcgan.wrap_conv_transpose(x, weight), expected, atol=1e-5, rtol=1e-5, what="wrap")
 
 

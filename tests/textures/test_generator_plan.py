@@ -62,3 +62,15 @@ def test_receptive_radius_is_not_understated():
     s = info.scale
     assert torch.equal(a[:, :, 2 * s:10 * s, 6 * s:7 * s], b[:, :, 2 * s:10 * s, 6 * s:7 * s])
     assert not torch.equal(a[:, :, :, (6 + info.receptive_radius) * s:], b[:, :, :, (6 + info.receptive_radius) * s:])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_plan_on_cuda_is_close_to_the_module(dtype):
+    module, info = dcgan.load(small_generator(noise_channels=16, widths=(64, 32, 32, 16), seed=9).state_dict())
+    noise = torch.randn(1, 16, 9, 7, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        expected = module(noise) * 0.5 + 0.5
+    got = build_plan(module, info, "cuda", dtype).run(noise).float().cpu()
+    psnr = 10 * torch.log10(1.0 / (got - expected).pow(2).mean())
+    assert psnr >= (45 if dtype == torch.float16 else 35), f"{dtype}: {psnr:.1f} dB"

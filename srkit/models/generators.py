@@ -1,0 +1,57 @@
+"""Texture generators: the built-in families shipped with srkit, and generator files from `srkit train gan`.
+
+A family's weights are `srkit/models/builtin/<family>.safetensors`, trained by `srkit train gan` on the
+exemplars named in their metadata (with the command, steps and time); any `generator.safetensors` a training
+run writes loads the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ModelFormatError, ModelNotFoundError
+from . import dcgan
+from .weights import read_weights
+from .zoo import LoadedModel, PackagedModel
+
+
+# Built-in texture families: their weights ship as builtin/<name>.safetensors; scale is pixels per noise cell.
+FAMILIES = (
+    PackagedModel("wood", 16, dcgan.ARCH, "wood grain (GIMP wood1, wood3, wood4, wood5 patterns)"),
+    PackagedModel("stone", 16, dcgan.ARCH, "granite, rock, slate, stone, cracked mud, gravel (GIMP, scikit-image)"),
+    PackagedModel("fabric", 16, dcgan.ARCH, "woven burlap (GIMP Fabric pattern)"),
+    PackagedModel("grass", 16, dcgan.ARCH, "grass blades, grayscale (scikit-image grass photo)"),
+)
+DEFAULT_FAMILY = "stone"
+
+
+def available_families() -> list[str]:
+    """Names of the built-in families whose weights are installed."""
+    return [family.name for family in FAMILIES if family.path.is_file()]
+
+
+def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedModel:
+    """Load a texture generator from a weights file (.safetensors written by `srkit train gan`, or .pth)."""
+    path = Path(path)
+    state, _ = read_weights(path)
+    if not dcgan.detect(state):
+        raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
+                               "`srkit train gan` writes in its run folder")
+    try:
+        module, info = dcgan.load(state)
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise ModelFormatError(f"{path}: generator weights do not fit the network ({str(error).splitlines()[0]})")
+    return LoadedModel(name or path.stem, module, info, str(path))
+
+
+def load_family(name: str) -> LoadedModel:
+    """Load a built-in texture family by name."""
+    family = next((f for f in FAMILIES if f.name == name), None)
+    if family is None:
+        raise ModelNotFoundError(f"no texture family named {name!r}; choose one of "
+                                 f"{', '.join(f.name for f in FAMILIES)}, or pass --model / --method")
+    if not family.path.is_file():
+        raise ModelNotFoundError(f"texture family {name!r}: its weights {family.path} are not installed; "
+                                 "reinstall srkit")
+    return read_generator(family.path, name)

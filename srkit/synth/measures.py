@@ -1,0 +1,140 @@
+"""How textures are judged: seam score, statistics distance to an exemplar family, and diversity.
+
+- Seam score: mean absolute difference across the wrap border (last column to first, last row to first)
+  divided by the same between neighbouring interior columns and rows. A texture that tiles scores about 1,
+  an image that does not, 2 or more. One texture's border is a single line, so its score varies with where
+  that line falls in the texture's structure (0.6 to 1.6 for exactly periodic textures of 64 pixels);
+  `pooled_seam_score` sums border and interior differences over many textures, which averages that out.
+  A generator's image has a grid (pixels per noise cell, times an SR upscale's factor) and its border always
+  lies on a grid line; with `period` the interior lines are those at the same place in the grid (the lines
+  between pixel period*k - 1 and period*k), so the grid's own texture is not counted as a seam.
+- Statistics distance between two sets of textures of one size: colour histograms (total variation
+  distance, 0..1), radially averaged power spectra of the luminance (mean absolute difference of log10
+  power, in decades) and Gram matrices of a fixed random convolutional feature bank (relative Frobenius
+  distance, averaged over its three layers).
+- Diversity: mean absolute pixel difference between every pair of textures (0 when all are the same image).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LUMA = np.array([0.2126, 0.7152, 0.0722])
+HISTOGRAM_BINS = 8  # per channel: 512 colour cells
+SPECTRUM_BINS = 12  # log-spaced radial frequency bands from one cycle per image to Nyquist
+FEATURE_SEED = 1234
+FEATURE_WIDTHS = (16, 32, 32)  # channels of the random feature bank's layers (all but the first after a 2x pool)
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float64 in [0, 1] from uint8, uint16 or float input; (H, W) becomes (H, W, 1)."""
+    array = np.asarray(image)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype, 1.0)
+    array = array.astype(np.float64) / scale
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _seam_parts(image: np.ndarray, period: int) -> tuple[float, float]:
+    """(border, interior): mean |difference| across the wrap border and across interior grid lines, axes summed."""
+    x = _unit(image)
+    if min(x.shape[:2]) < 2 * period:
+        raise ValueError(f"a {x.shape[1]}x{x.shape[0]} image has no interior line of a {period}-pixel grid")
+    border = np.abs(x[:, -1] - x[:, 0]).mean() + np.abs(x[-1] - x[0]).mean()
+    interior = (np.abs(x[:, period::period] - x[:, period - 1:-1:period]).mean()
+                + np.abs(x[period::period] - x[period - 1:-1:period]).mean())
+    return float(border), float(interior)
+
+
+def seam_score(image: np.ndarray, period: int = 1) -> float:
+    """Wrap-border difference over interior difference for one (H, W[, C]) texture (about 1 if it tiles)."""
+    border, interior = _seam_parts(image, period)
+    return border / interior if interior else (1.0 if border == 0 else float("inf"))
+
+
+def pooled_seam_score(images: list[np.ndarray], period: int = 1) -> float:
+    """The seam score of a set of textures: border differences summed over all, over interior ones summed."""
+    parts = np.array([_seam_parts(image, period) for image in images])
+    return float(parts[:, 0].sum() / parts[:, 1].sum())
+
+
+def colour_histogram(images: list[np.ndarray]) -> np.ndarray:
+    """Joint RGB histogram (HISTOGRAM_BINS per channel) of all pixels of `images`, summing to 1."""
+    pixels = np.concatenate([_unit(image).reshape(-1, 3) for image in images])
+    cells = np.minimum((pixels * HISTOGRAM_BINS).astype(np.int64), HISTOGRAM_BINS - 1)
+    index = (cells[:, 0] * HISTOGRAM_BINS + cells[:, 1]) * HISTOGRAM_BINS + cells[:, 2]
+    return np.bincount(index, minlength=HISTOGRAM_BINS ** 3) / len(index)
+
+
+def radial_spectrum(images: list[np.ndarray]) -> np.ndarray:
+    """log10 of the mean luminance power in SPECTRUM_BINS radial bands (Hann-windowed, so crops that do not
+    tile are not penalised for their edges), averaged over `images` of one size."""
+    height, width = images[0].shape[:2]
+    window = np.outer(np.hanning(height), np.hanning(width))
+    power = np.zeros((height, width))
+    for image in images:
+        luma = _unit(image) @ LUMA
+        power += np.abs(np.fft.fft2((luma - luma.mean()) * window)) ** 2 / (height * width)
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij"))
+    edges = np.geomspace(1.0 / max(height, width), 0.5 * np.sqrt(2.0), SPECTRUM_BINS + 1)
+    band = np.digitize(radius, edges) - 1
+    inside = (band >= 0) & (band < SPECTRUM_BINS)
+    totals = np.bincount(band[inside], power[inside] / len(images), SPECTRUM_BINS)
+    counts = np.bincount(band[inside], minlength=SPECTRUM_BINS)
+    return np.log10(totals / np.maximum(counts, 1) + 1e-12)
+
+
+def _feature_bank() -> list[torch.Tensor]:
+    """The fixed random 3x3 filters of the Gram features (same numbers everywhere: seeded CPU generator)."""
+    generator = torch.Generator().manual_seed(FEATURE_SEED)
+    weights, channels = [], 3
+    for width in FEATURE_WIDTHS:
+        weights.append(torch.randn(width, channels, 3, 3, generator=generator, dtype=torch.float64)
+                       / (9 * channels) ** 0.5)
+        channels = width
+    return weights
+
+
+def gram_matrices(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Mean Gram matrix (C x C, divided by pixel count) of each random feature layer over `images`."""
+    batch = torch.from_numpy(np.stack([_unit(image) for image in images])).permute(0, 3, 1, 2) - 0.5
+    grams, x = [], batch
+    for index, weight in enumerate(_feature_bank()):
+        if index:
+            x = F.avg_pool2d(x, 2)
+        x = F.relu(F.conv2d(x, weight, padding=1))
+        flat = x.flatten(2)
+        grams.append((flat @ flat.transpose(1, 2) / flat.shape[2]).mean(0).numpy())
+    return grams
+
+
+@dataclass
+class TextureStats:
+    """Summary statistics of a set of textures of one size."""
+
+    histogram: np.ndarray
+    spectrum: np.ndarray
+    grams: list[np.ndarray]
+
+
+def texture_stats(images: list[np.ndarray]) -> TextureStats:
+    """Colour histogram, radial power spectrum and random-feature Gram matrices of `images` (one size)."""
+    return TextureStats(colour_histogram(images), radial_spectrum(images), gram_matrices(images))
+
+
+def stats_distance(stats: TextureStats, reference: TextureStats) -> dict[str, float]:
+    """Distances of `stats` to `reference`: colour (0..1), spectrum (decades), gram (relative); lower is closer."""
+    gram = np.mean([np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(stats.grams, reference.grams)])
+    return {"colour": float(0.5 * np.abs(stats.histogram - reference.histogram).sum()),
+            "spectrum": float(np.abs(stats.spectrum - reference.spectrum).mean()),
+            "gram": float(gram)}
+
+
+def diversity(images: list[np.ndarray]) -> float:
+    """Mean absolute pixel difference (0..1) over all pairs of `images`."""
+    units = [_unit(image) for image in images]
+    return float(np.mean([np.abs(a - b).mean() for a, b in itertools.combinations(units, 2)]))

@@ -1,0 +1,185 @@
+"""`srkit textures` and srkit.TextureGenerator: pack layout and manifest, seams, determinism, upscaling, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srkit
+from srkit.cli import main
+from srkit.models.generators import FAMILIES, available_families
+from srkit.models.weights import write_safetensors
+from srkit.pipelines.textures import PackOptions, mipmap_chain, normal_map, write_pack
+from srkit.synth.measures import pooled_seam_score, seam_score
+from srkit.synth.noise import METHODS
+from srkit.texture_generator import TextureGenerator, TextureOptionError
+from srkit.upscaler import Upscaler
+
+from ..engine._models import small_model
+from ._generators import small_generator
+
+
+@pytest.fixture
+def generator_file(tmp_path) -> Path:
+    """A small trained-looking generator file (4 stages: 16 pixels per noise cell), as `srkit train gan` writes."""
+    module = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11)
+    return write_safetensors(tmp_path / "generator.safetensors", module.state_dict(), {"arch": "dcgan"})
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pack_layout_and_manifest(tmp_path, generator_file):
+    pack = tmp_path / "pack"
+    assert main(["textures", "-o", str(pack), "-n", "3", "--size", "32", "--model", str(generator_file),
+                 "--seed", "5", "--normal-maps", "--mipmaps"]) == 0
+    manifest = json.loads((pack / "manifest.json").read_text())
+    stems = [f"generator-{seed}" for seed in (5, 6, 7)]
+    extras = [f"{s}_normal.png" for s in stems] + [f"{s}_mip{i}.png" for s in stems for i in range(1, 6)]
+    assert sorted(p.name for p in pack.iterdir()) == sorted(
+        ["manifest.json", "preview.png"] + [f"{s}.png" for s in stems] + extras)
+    assert (manifest["size"], manifest["count"], manifest["source"], manifest["seam_period"]) == (
+        32, 3, {"model": str(generator_file)}, 16)
+    for entry, stem, seed in zip(manifest["textures"], stems, (5, 6, 7)):
+        assert (entry["file"], entry["seed"], entry["size"], entry["model"]) == (f"{stem}.png", seed, 32,
+                                                                              str(generator_file))
+        assert entry["sha256"] == _sha(pack / entry["file"])
+        with Image.open(pack / entry["file"]) as image:
+            assert image.size == (32, 32) and image.mode == "RGB"
+            assert entry["seam_score"] == pytest.approx(seam_score(np.asarray(image), 16), abs=1e-4)
+        assert entry["normal_map"]["sha256"] == _sha(pack / f"{stem}_normal.png")
+        assert [m["size"] for m in entry["mipmaps"]] == [16, 8, 4, 2, 1]
+    with Image.open(pack / "preview.png") as preview:  # 2 x 2 cells of 256 px with 4 px gaps
+        assert preview.size == (2 * 256 + 12, 2 * 256 + 12)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary folder was left"
+
+
+def test_same_seed_gives_the_same_bytes(tmp_path, generator_file):
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        assert main(["textures", "-o", str(tmp_path / run / "pack"), "-n", "2", "--size", "64", "--model",
+                     str(generator_file), "--zip"]) == 0
+    assert (tmp_path / "a" / "pack.zip").read_bytes() == (tmp_path / "b" / "pack.zip").read_bytes()
+    generator = TextureGenerator(model=generator_file)
+    assert np.array_equal(generator.generate(64, 1), generator.generate(64, 1))
+    assert not np.array_equal(generator.generate(64, 1), generator.generate(64, 2))
+
+
+@pytest.mark.parametrize("source", [{"method": m} for m in METHODS] + [{"family": f.name} for f in FAMILIES],
+                         ids=lambda s: next(iter(s.values())))
+def test_every_method_and_family_is_seamless_at_small_size(source):
+    """Pooled over 32 textures of 64 px (one texture's single border line varies too much to judge alone),
+    against interior lines at the same place in the generator's 16-pixel grid."""
+    generator = TextureGenerator(**source)
+    textures = [generator.generate(64, seed) for seed in range(32)]
+    assert pooled_seam_score(textures, generator.seam_period(64)) <= 1.1
+    assert min(t.std() for t in textures) > 2.0, "a flat texture tiles trivially"
+
+
+def test_every_family_is_installed_and_small():
+    assert available_families() == [f.name for f in FAMILIES]
+    assert all(f.path.stat().st_size < 2_000_000 for f in FAMILIES)
+
+
+def test_large_textures_are_made_in_wrapped_tiles_equal_to_one_run(generator_file, monkeypatch):
+    from srkit import texture_generator
+
+    whole = TextureGenerator(model=generator_file).generate(128, 3)
+    monkeypatch.setattr(texture_generator, "GENERATOR_TILE", 3)  # 8 x 8 noise cells in 3-cell tiles
+    tiled = TextureGenerator(model=generator_file).generate(128, 3)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_upscaled_texture_equals_the_centre_of_the_upscaled_3x3_tiling(tmp_path, monkeypatch):
+    """Wrap mode: each border sees the opposite side as context, exactly as if the texture were tiled."""
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    model_path = tmp_path / "x4.pth"
+    torch.save(small_model("compact-x4", seed=3)[0].state_dict(), model_path)
+    generator = TextureGenerator(method="value", colormap="grass", upscale=str(model_path))
+    assert generator.min_size == 32 and generator.source["upscale"] == "x4"
+    texture = generator.generate(64, 4)
+    base = TextureGenerator(method="value", colormap="grass").generate(16, 4)
+    plain = Upscaler(str(model_path), device="cpu", tile=256).upscale(np.tile(base, (3, 3, 1)))
+    assert texture.shape == (64, 64, 3)
+    assert np.abs(texture.astype(int) - plain[64:128, 64:128].astype(int)).max() <= 1
+
+
+def test_normal_map_and_mipmaps():
+    height = np.zeros((8, 8, 3), np.uint8)
+    height[:, 4:] = 255  # a step up at column 4, and (wrapping) down at column 0
+    normals = normal_map(height).astype(int) - 128
+    assert normals[0, 4, 0] < -60 and normals[0, 0, 0] > 60 and normals[0, 2, 0] == 0  # tilted at both edges
+    assert (normals[..., 1] == 0).all() and (normals[..., 2] > 0).all()
+    levels = mipmap_chain(np.arange(64, dtype=np.uint8).reshape(4, 4, 4)[..., :3])
+    assert [lv.shape for lv in levels] == [(2, 2, 3), (1, 1, 3)]
+    assert levels[-1][0, 0, 0] == round(np.arange(64).reshape(4, 4, 4)[..., 0].mean())
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--size", "100"], "--size 100: use a power of two"),
+    (["--size", "8", "--family", "wood"], "--size 8: use a power of two from 16"),
+    (["--family", "marble"], "no texture family named 'marble'"),
+    (["-n", "0"], "-n must be at least 1"),
+])
+def test_bad_options_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
+    pack = tmp_path / "pack"
+    try:
+        code = main(["textures", "-o", str(pack), "--method", "perlin", *argv] if "--family" not in argv
+                    else ["textures", "-o", str(pack), *argv])
+    except SystemExit as stop:  # argparse's own checks
+        code = stop.code
+    assert code == 2 and needle in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc (a folder nobody can write in)")
+def test_unwritable_pack_location_fails_in_one_line(capsys):
+    assert main(["textures", "-o", "/proc/srkit-pack", "--method", "value", "--size", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "/proc" in err and "choose another -o" in err and len(err.splitlines()) == 1
+
+
+def test_existing_pack_is_kept_unless_overwrite(tmp_path, capsys):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "mine.txt").write_text("keep me")
+    argv = ["textures", "-o", str(pack), "-n", "1", "--size", "16", "--method", "simplex"]
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in pack.iterdir()) == ["mine.txt"]
+    assert main(argv + ["--overwrite"]) == 0
+    assert sorted(p.name for p in pack.iterdir()) == ["manifest.json", "preview.png", "simplex-0.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
+
+
+def test_interrupted_pack_leaves_nothing(tmp_path):
+    generator = TextureGenerator(method="value")
+    calls = []
+
+    def fail_on_second(size, seed):
+        calls.append(seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return np.zeros((size, size, 3), np.uint8)
+
+    generator.generate = fail_on_second
+    with pytest.raises(KeyboardInterrupt):
+        write_pack(generator, tmp_path / "pack", PackOptions(count=3, size=16))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api():
+    generator = srkit.TextureGenerator(method="perlin", colormap="wood", octaves=2)
+    texture = generator.generate(32, 0)
+    assert texture.shape == (32, 32, 3) and texture.dtype == np.uint8
+    with pytest.raises(TextureOptionError, match="power of two"):
+        generator.generate(48, 0)
+    with pytest.raises(TextureOptionError, match="one texture source"):
+        srkit.TextureGenerator("wood", method="perlin")

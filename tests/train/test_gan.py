@@ -1,0 +1,138 @@
+"""`srkit train gan`: crops, losses going the right way, checkpoints that resume exactly, outputs, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srkit.cli import main
+from srkit.errors import SrkitError
+from srkit.models.generators import read_generator
+from srkit.train.exemplars import CropSampler, exemplar_files, load_exemplars
+from srkit.models import dcgan
+from srkit.train.gan import (CALIBRATION_BATCHES, GANTrainConfig, GANTrainer, discriminator_loss, generator_loss,
+                             train_gan)
+
+from ..textures.test_patterns import pat_bytes
+
+TINY = dict(size=64, batch=4, noise_channels=8, features=8)
+
+
+def _stripes(seed: int = 0, size: int = 40) -> np.ndarray:
+    """A small striped exemplar with a little seeded noise (uint8 RGB)."""
+    x = np.arange(size)
+    stripes = 0.5 + 0.4 * np.sin(x * 0.8)[None, :, None] * np.array([1.0, 0.6, 0.3])
+    noisy = stripes + 0.05 * np.random.default_rng(seed).uniform(size=(size, size, 3))
+    return (np.clip(noisy, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture
+def exemplar_pat(tmp_path) -> Path:
+    path = tmp_path / "stripes.pat"
+    path.write_bytes(pat_bytes(_stripes()))
+    return path
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge"])
+def test_a_few_steps_reduce_the_discriminator_loss(exemplar_pat, loss):
+    trainer = GANTrainer(GANTrainConfig(loss=loss, seed=1, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    losses = [trainer.step()[0] for _ in range(20)]
+    assert np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.03, losses
+
+
+def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path):
+    run = tmp_path / "run"
+    state = train_gan(GANTrainConfig(steps=6, sample_every=3, checkpoint_every=4, family="stripes", **TINY),
+                      [exemplar_pat], run)
+    assert state.step == 6 and [row["step"] for row in state.history] == [6]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "generator.safetensors", "log.jsonl",
+                                                     "samples"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000003.png", "step-000006.png"]
+    with Image.open(run / "samples" / "step-000006.png") as sheet:  # 2x2 samples of 128 px, each tiled 2x2
+        assert sheet.size == (2 * 256 + 12, 2 * 256 + 12)
+    generator = read_generator(run / "generator.safetensors")
+    assert generator.info.scale == 16 and generator.info.in_channels == 8 and not generator.module.training
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
+
+
+def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path):
+    config = dict(sample_every=100, checkpoint_every=3, **TINY)
+    train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "whole")
+    train_gan(GANTrainConfig(steps=3, **config), [exemplar_pat], tmp_path / "parts")
+    train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "parts", resume=True)
+    whole = read_generator(tmp_path / "whole" / "generator.safetensors").module.state_dict()
+    parts = read_generator(tmp_path / "parts" / "generator.safetensors").module.state_dict()
+    assert all(torch.equal(whole[key], parts[key]) for key in whole)
+
+
+def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(exemplar_pat):
+    trainer = GANTrainer(GANTrainConfig(seed=2, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    for _ in range(3):
+        trainer.step()
+    exported = trainer.inference_generator()
+    fixed = torch.Generator().manual_seed(2 + 2)  # the calibration stream: seed + 2, CALIBRATION_BATCHES batches
+    with torch.no_grad():
+        means = [dcgan.wrap_conv_transpose(torch.randn((4, 8, 4, 4), generator=fixed),
+                                           trainer.generator.stages[0].conv.weight).mean((0, 2, 3))
+                 for _ in range(CALIBRATION_BATCHES)]
+    assert not exported.training and trainer.generator.training
+    torch.testing.assert_close(exported.stages[0].norm.running_mean, torch.stack(means).mean(0))
+
+
+def test_cli_trains_and_refuses_a_second_run_in_the_same_folder(exemplar_pat, tmp_path, capsys):
+    run = tmp_path / "cli-run"
+    argv = ["train", "gan", str(exemplar_pat), "-o", str(run), "--steps", "2", "--batch", "2", "--features", "4",
+            "--noise-channels", "4", "--loss", "hinge"]
+    assert main(argv) == 0
+    assert "trained 2 steps" in capsys.readouterr().err
+    assert main(argv) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv + ["--resume", "--batch", "3"]) == 1
+    assert "started with --batch 2" in capsys.readouterr().err
+
+
+def test_crops_wrap_around_patterns_and_stay_inside_photos(tmp_path, exemplar_pat):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(_stripes(1, 70)).save(photo)
+    pattern, picture = load_exemplars([exemplar_pat, photo])
+    assert pattern.tileable and not picture.tileable
+    crops = CropSampler([pattern], 64, torch.Generator().manual_seed(0)).batch(3)  # larger than the 40 px pattern
+    assert crops.shape == (3, 3, 64, 64) and 0 <= crops.min() and crops.max() <= 1
+    tile = pattern.pixels
+    for crop in crops:  # every crop is a window of the pattern tiled 3x3, perhaps flipped
+        found = any(torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t:t + 64, l:l + 64])
+                    for flips in ([], [1], [2], [1, 2]) for t in range(40) for l in range(40))
+        assert found
+    with pytest.raises(SrkitError, match="photo.png: smaller than the 128-pixel crops"):
+        CropSampler([picture], 128, torch.Generator())
+
+
+def test_folders_are_searched_and_bad_data_is_named(tmp_path, exemplar_pat):
+    folder = tmp_path / "set"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(_stripes()).save(folder / "sub" / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    assert exemplar_files([folder, exemplar_pat]) == [folder / "sub" / "a.png", exemplar_pat]
+    with pytest.raises(SrkitError, match="missing: no such file"):
+        exemplar_files([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SrkitError, match="no images"):
+        exemplar_files([tmp_path / "empty"])
+
+
+def test_losses_match_their_definitions():
+    real, fake = torch.tensor([2.0, -0.5]), torch.tensor([0.3, -1.5])
+    softplus = torch.nn.functional.softplus  # BCE with logits: target 1 -> softplus(-x), target 0 -> softplus(x)
+    bce = softplus(-real).mean() + softplus(fake).mean()
+    smoothed = (0.9 * softplus(-real) + 0.1 * softplus(real)).mean() + softplus(fake).mean()
+    torch.testing.assert_close(discriminator_loss("bce", real, fake), bce)
+    torch.testing.assert_close(discriminator_loss("bce", real, fake, smoothing=0.1), smoothed)
+    torch.testing.assert_close(discriminator_loss("hinge", real, fake), torch.tensor((0.0 + 1.5) / 2 + (1.3 + 0.0) / 2))
+    torch.testing.assert_close(generator_loss("hinge", fake), torch.tensor(0.6))
+    torch.testing.assert_close(generator_loss("bce", fake), softplus(-fake).mean())
