@@ -18,7 +18,7 @@ from .zoo import LoadedModel, PackagedModel
 
 # Built-in texture families: their weights ship as builtin/<name>.safetensors; scale is pixels per noise cell.
 FAMILIES = (
-    PackagedModel("wood", 16, dcgan.ARCH, "wood grain (GIMP wood1, wood3, wood4, wood5 patterns)"),
+    PackagedModel("wood", 16, dcgan.ARCH, "wood grain (GIMP wood1 pattern)"),
     PackagedModel("stone", 16, dcgan.ARCH, "granite, rock, slate, stone, cracked mud, gravel (GIMP, scikit-image)"),
     PackagedModel("fabric", 16, dcgan.ARCH, "woven burlap (GIMP Fabric pattern)"),
     PackagedModel("grass", 16, dcgan.ARCH, "grass blades, grayscale (scikit-image grass photo)"),
