@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import skimage
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,9 +63,11 @@ def perlin_matched(crops: list[np.ndarray], reference: measures.TextureStats, co
 
 
 def training_data(family: str) -> list[str]:
-    """The exemplar files a built-in family was trained on (from its weights' metadata)."""
+    """The exemplar files a built-in family was trained on (from its weights' metadata; $SKIMAGE_DATA there is
+    the installed scikit-image's data folder)."""
     _, metadata = read_weights(next(f.path for f in FAMILIES if f.name == family))
-    return metadata["training"]["data"]
+    skimage_data = str(Path(skimage.__file__).parent / "data")
+    return [path.replace("$SKIMAGE_DATA", skimage_data) for path in metadata["training"]["data"]]
 
 
 def family_statistics(count: int) -> list[dict]:
