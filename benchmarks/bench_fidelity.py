@@ -25,7 +25,7 @@ from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
 from srkit.environment import default_device  # noqa: E402
 from srkit.pipelines.evaluate import evaluate  # noqa: E402
-from srkit.train.data import DEFAULT_MAX_SIDE  # noqa: E402
+from srkit.train.options import DEFAULT_MAX_SIDE  # noqa: E402
 from srkit.upscaler import Upscaler  # noqa: E402
 
 MODELS = ("srkit-photo-x2", "srkit-seednet-x2", "srkit-photo-x4")

@@ -127,7 +127,8 @@ def _tile(value: str) -> str:
 
 def _train_sr(args: argparse.Namespace) -> int:
     from .environment import default_device
-    from .train.sr import SRTrainConfig, train_sr
+    from .train.options import SRTrainConfig
+    from .train.sr import train_sr
 
     config = SRTrainConfig(arch=args.arch, scale=args.scale, features=args.features, num_conv=args.num_conv,
                            patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr, loss=args.loss,
@@ -145,9 +146,7 @@ def _train_sr(args: argparse.Namespace) -> int:
 
 def _add_train_sr(train_commands) -> None:
     """`srkit train sr`: train an SR network on folders of photos."""
-    from .train.data import DEFAULT_MAX_SIDE
-    from .train.degrade import DEGRADATIONS
-    from .train.sr import ARCHES, LOSSES, SRTrainConfig
+    from .train.options import ARCHES, DEFAULT_MAX_SIDE, DEGRADATIONS, LOSSES, SRTrainConfig
 
     defaults = SRTrainConfig()
     sr = train_commands.add_parser("sr", help="train an SR network on photos (pairs made on the fly)")
@@ -208,7 +207,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _add_eval(commands) -> None:
     """`srkit eval`: PSNR / SSIM of a model and of bicubic on high-resolution photos."""
-    from .train.data import DEFAULT_MAX_SIDE
+    from .train.options import DEFAULT_MAX_SIDE
 
     evaluation = commands.add_parser("eval", help="PSNR/SSIM (Y channel) of a model vs bicubic on HR photos")
     evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
@@ -284,7 +283,7 @@ def _textures(args: argparse.Namespace) -> int:
 
 def _add_textures(commands) -> None:
     """`srkit textures`: write a pack of seamless textures."""
-    from .models.generators import DEFAULT_FAMILY, FAMILIES
+    from .catalog import DEFAULT_FAMILY, FAMILIES
     from .synth.noise import COLORMAPS, METHODS
 
     textures = commands.add_parser("textures", help="synthesize a pack of seamless (tileable) textures")

@@ -14,11 +14,12 @@ import os
 import numpy as np
 import torch
 
+from .catalog import DEFAULT_FAMILY
 from .engine.plan import build_plan
 from .engine.tiling import upscale_tiled
 from .environment import default_device
 from .errors import SrkitError
-from .models.generators import DEFAULT_FAMILY, load_family, read_generator
+from .models.generators import load_family, read_generator
 from .models.zoo import LoadedModel
 from .synth import noise
 from .upscaler import DTYPES, Upscaler

@@ -110,3 +110,10 @@ def test_unknown_model_exits_2_and_lists_the_available_ones(home, capsys):
     err = capsys.readouterr().err
     assert "no model or weights file named 'no-such-model'" in err and "tiny" in err
     assert not target.exists()
+
+
+def test_building_the_parser_does_not_import_torch():
+    """`srkit --version` and `--help` answer at once: option choices and defaults come from torch-free modules."""
+    code = "import sys, srkit.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -10,20 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..catalog import FAMILIES
 from ..errors import ModelFormatError, ModelNotFoundError
 from . import dcgan
 from .weights import read_weights
-from .zoo import LoadedModel, PackagedModel
-
-
-# Built-in texture families: their weights ship as builtin/<name>.safetensors; scale is pixels per noise cell.
-FAMILIES = (
-    PackagedModel("wood", 16, dcgan.ARCH, "wood grain (GIMP wood1 pattern)"),
-    PackagedModel("stone", 16, dcgan.ARCH, "granite, rock, slate, stone, cracked mud, gravel (GIMP, scikit-image)"),
-    PackagedModel("fabric", 16, dcgan.ARCH, "woven burlap (GIMP Fabric pattern)"),
-    PackagedModel("grass", 16, dcgan.ARCH, "grass blades, grayscale (scikit-image grass photo)"),
-)
-DEFAULT_FAMILY = "stone"
+from .zoo import LoadedModel
 
 
 def available_families() -> list[str]:

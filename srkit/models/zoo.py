@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from ..catalog import PACKAGED
 from ..errors import ModelFormatError, ModelNotFoundError, SrkitError
 from . import build_from_state_dict
 from .info import ModelInfo
@@ -53,26 +54,6 @@ BUILTIN = (
 )
 
 
-@dataclass(frozen=True)
-class PackagedModel:
-    """A named model whose srkit safetensors file ships inside the package."""
-
-    name: str
-    scale: int
-    arch: str
-    description: str
-
-    @property
-    def path(self) -> Path:
-        """Where the weights file lies in the installed package."""
-        return Path(str(importlib.resources.files(__package__) / "builtin" / f"{self.name}.safetensors"))
-
-
-PACKAGED = (
-    PackagedModel("srkit-photo-x2", 2, "compact", "srkit fidelity model for photos (trained here, see metadata)"),
-    PackagedModel("srkit-photo-x4", 4, "compact", "srkit fidelity model for photos (trained here, see metadata)"),
-    PackagedModel("srkit-seednet-x2", 2, "seednet", "the brief's seednet, trained like srkit-photo-x2"),
-)
 RESERVED_NAMES = {m.name for m in PACKAGED} | {m.name for m in BUILTIN}
 
 

@@ -1,10 +1,12 @@
-"""Training checkpoints as one safetensors file: module weights, optimizer state, random-generator states and
-JSON metadata, written atomically, so an interrupted run resumes exactly where the last checkpoint left it."""
+"""Training run folders: the checkpoint (one safetensors file: module weights, optimizer state, random-generator
+states and JSON metadata, written atomically, so an interrupted run resumes exactly where it left off), the
+run's progress and its log."""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,6 +18,43 @@ from ..errors import SrkitError
 from ..io.atomic import atomic_path
 
 METADATA_KEY = "srkit_checkpoint"
+CHECKPOINT = "checkpoint.safetensors"
+LOG = "log.jsonl"
+
+
+@dataclass
+class RunState:
+    """Where a run stands: steps done, training seconds over all sessions, and its logged records."""
+
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def checkpoint_path(run_dir: Path, resume: bool) -> Path:
+    """The run's checkpoint file, after refusing a new run over an old one and a resume with nothing to resume."""
+    checkpoint = run_dir / CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise SrkitError(f"{run_dir}: --resume, but there is no {CHECKPOINT} in it")
+    if not resume and checkpoint.exists():
+        raise SrkitError(f"{run_dir} holds a training run; pass --resume to continue it or choose another -o")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SrkitError(f"{run_dir} is a file; -o must be a folder")
+    return checkpoint
+
+
+def create_run_dir(run_dir: Path) -> None:
+    """Make the run folder (once the run's inputs have been read), or say in one line why it cannot be made."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror or error})") from None
+
+
+def write_log(run_dir: Path, history: list[dict]) -> None:
+    """Rewrite the run's log.jsonl from its history (one JSON object per line), atomically."""
+    with atomic_path(run_dir / LOG) as tmp:
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in history))
 
 
 def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],

@@ -18,36 +18,45 @@ import torch
 from ..errors import SrkitError
 from ..io.images import IMAGE_EXTENSIONS, read_picture
 from .degrade import degrade
+from .options import DEFAULT_MAX_SIDE
 
 LOSSY_EXTENSIONS = {".jpg", ".jpeg", ".webp"}
-DEFAULT_MAX_SIDE = 1280
+
+
+def find_files(inputs: list[str | os.PathLike], extensions: set[str], kind: str) -> list[Path]:
+    """Files named by `inputs` (files, or folders searched recursively for `extensions`), in a stable order,
+    each once (the first spelling of a path is kept); a missing entry or a folder without `kind` is an error."""
+    found: dict[Path, Path] = {}
+    for entry in map(Path, inputs):
+        if entry.is_dir():
+            files = sorted(p for p in entry.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+            if not files:
+                raise SrkitError(f"{entry}: no {kind} in this folder")
+        elif entry.is_file():
+            files = [entry]
+        else:
+            raise SrkitError(f"{entry}: no such file or directory")
+        for file in files:
+            found.setdefault(file.resolve(), file)
+    return list(found.values())
 
 
 def find_photos(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Image files named by `inputs` (files, or folders searched recursively), sorted, without duplicates."""
-    found: dict[Path, None] = {}
-    for text in inputs:
-        path = Path(text)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        elif path.is_file():
-            files = [path]
-        else:
-            raise SrkitError(f"{path}: no such file or directory")
-        found.update((file.resolve(), None) for file in files)
-    if not found:
-        raise SrkitError(f"no photos ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {', '.join(map(str, inputs))}")
-    return list(found)
+    """Image files named by `inputs` (files, or folders searched recursively)."""
+    return find_files(inputs, IMAGE_EXTENSIONS, f"photos ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
+def rgb_float(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 2|3|4) uint8/uint16 -> (H, W, 3) float32 in [0, 1]; alpha dropped, gray repeated."""
+    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    planes = pixels[..., None] if pixels.ndim == 2 else pixels
+    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+    return colour.astype(np.float32) / scale
 
 
 def load_photo(path: Path, max_side: int | None = DEFAULT_MAX_SIDE) -> torch.Tensor:
     """(3, H, W) float32 RGB in [0, 1]; lossy photos longer than `max_side` are reduced by area first."""
-    pixels = read_picture(path).pixels
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    rgb = pixels.astype(np.float32) / scale
-    if rgb.ndim == 2:
-        rgb = rgb[..., None]
-    rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] < 3 else rgb[..., :3]
+    rgb = rgb_float(read_picture(path).pixels)
     height, width = rgb.shape[:2]
     if max_side and path.suffix.lower() in LOSSY_EXTENSIONS and max(height, width) > max_side:
         factor = max_side / max(height, width)

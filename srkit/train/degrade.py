@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DEGRADATIONS = ("bicubic", "real")
+from .options import DEGRADATIONS
+
 
 
 def quantize(image: torch.Tensor) -> torch.Tensor:

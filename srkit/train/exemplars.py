@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import SrkitError
 from ..io.images import IMAGE_EXTENSIONS, read_picture
 from ..io.patterns import read_pattern
+from .data import find_files, rgb_float
 
 PATTERN_EXTENSION = ".pat"
 
@@ -31,34 +31,14 @@ class Exemplar:
 
 def exemplar_files(data: list[str | os.PathLike]) -> list[Path]:
     """Image and .pat files named by `data` (files, or folders searched recursively), in a stable order."""
-    extensions = IMAGE_EXTENSIONS | {PATTERN_EXTENSION}
-    files: list[Path] = []
-    for entry in map(Path, data):
-        if entry.is_dir():
-            found = sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
-            if not found:
-                raise SrkitError(f"{entry}: no images or .pat patterns in this folder")
-            files += found
-        elif entry.is_file():
-            files.append(entry)
-        else:
-            raise SrkitError(f"{entry}: no such file or folder")
-    return list(dict.fromkeys(files))
-
-
-def _rgb(pixels: np.ndarray) -> np.ndarray:
-    """(H, W), (H, W, 2|3|4) uint8/uint16 -> (H, W, 3) float32 in [0, 1]; alpha dropped, gray repeated."""
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    planes = pixels[..., None] if pixels.ndim == 2 else pixels
-    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
-    return colour.astype(np.float32) / scale
+    return find_files(data, IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
 
 
 def load_exemplar(path: Path) -> Exemplar:
     """Read one exemplar (a .pat pattern, which tiles, or any image srkit reads, which is not assumed to)."""
     tileable = path.suffix.lower() == PATTERN_EXTENSION
     pixels = read_pattern(path).pixels if tileable else read_picture(path).pixels
-    return Exemplar(path, torch.from_numpy(_rgb(pixels)).permute(2, 0, 1).contiguous(), tileable)
+    return Exemplar(path, torch.from_numpy(rgb_float(pixels)).permute(2, 0, 1).contiguous(), tileable)
 
 
 def load_exemplars(data: list[str | os.PathLike]) -> list[Exemplar]:

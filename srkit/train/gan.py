@@ -10,11 +10,10 @@ to resume exactly), `generator.safetensors` (the weights `srkit textures --model
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,8 @@ from ..io.atomic import atomic_path
 from ..io.sheets import contact_sheet
 from ..models import dcgan
 from ..models.weights import write_safetensors
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
+                         save_checkpoint, write_log)
 from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
 
 LOSSES = ("bce", "hinge")
@@ -37,7 +37,6 @@ NOISE_CELLS = 4  # side of the noise grid during training: crops are NOISE_CELLS
 LOG_EVERY = 10
 SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
 CALIBRATION_BATCHES = 32  # noise batches whose BatchNorm statistics the exported generator uses
-CHECKPOINT = "checkpoint.safetensors"
 GENERATOR = "generator.safetensors"
 # Options that shape the networks or the losses: a resumed run must use the values it was started with.
 FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "batch", "noise_channels", "features", "lr", "beta1", "seed")
@@ -78,15 +77,6 @@ class GANTrainConfig:
             raise SrkitError(f"--label-smoothing {self.label_smoothing}: use a value from 0 to below 0.5")
         if self.batch < 2:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
-
-
-@dataclass
-class GANTrainState:
-    """Where a run stands: steps done, training seconds over all sessions, and the logged mean losses."""
-
-    step: int = 0
-    seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -179,7 +169,7 @@ def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> N
                              f"{getattr(config, name)}; resume with the options the run was started with")
 
 
-def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: GANTrainState, data: list[Path],
+def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: RunState, data: list[Path],
                      run_dir: Path) -> Path:
     training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "batch", "lr", "beta1",
                                                           "seed")}
@@ -190,26 +180,19 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
 
 
 def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: str | os.PathLike,
-              device: torch.device | str = "cpu", resume: bool = False) -> GANTrainState:
+              device: torch.device | str = "cpu", resume: bool = False) -> RunState:
     """Train (or with `resume`, continue) a texture generator on crops of the exemplars in `data`."""
     config.check()
     run_dir = Path(run_dir)
-    checkpoint = run_dir / CHECKPOINT
-    if checkpoint.exists() and not resume:
-        raise SrkitError(f"{run_dir} already holds a training run; pass --resume to continue it, or choose another -o")
-    if resume and not checkpoint.exists():
-        raise SrkitError(f"{checkpoint}: no checkpoint to resume from; drop --resume to start a new run")
+    checkpoint = checkpoint_path(run_dir, resume)
     files = exemplar_files(data)
     trainer = GANTrainer(config, [load_exemplar(path) for path in files], device)
-    state = GANTrainState()
+    state = RunState()
     if resume:
+        _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
         saved = load_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs)
-        _check_resumable(saved["config"], config, checkpoint)
-        state = GANTrainState(saved["step"], saved["seconds"], saved["history"])
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror or error})") from None
+        state = RunState(saved["step"], saved["seconds"], saved["history"])
+    create_run_dir(run_dir)
 
     def write_samples(generator: dcgan.Generator) -> None:
         _save_image(trainer.sample_sheet(generator), run_dir / "samples" / f"step-{state.step:06d}.png")
@@ -221,8 +204,7 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
         _write_generator(generator, config, state, files, run_dir)
         if sample:
             write_samples(generator)
-        with atomic_path(run_dir / "log.jsonl") as tmp:
-            tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in state.history))
+        write_log(run_dir, state.history)
 
     losses: list[tuple[float, float]] = []
     bar = tqdm(total=config.steps, initial=state.step, unit="step", dynamic_ncols=True, disable=None)

@@ -8,12 +8,11 @@ metadata, loadable by `srkit upscale -m`), `log.jsonl` (one line per validation)
 from __future__ import annotations
 
 import copy
-import json
 import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -23,65 +22,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..io.atomic import atomic_path
 from ..models import compact, rrdb, seednet
 from ..models.weights import write_safetensors
-from .checkpoint import checkpoint_metadata, load_checkpoint, save_checkpoint
-from .data import DEFAULT_MAX_SIDE, PairSampler, find_photos, load_photo, validation_pairs
+from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
+                         save_checkpoint, write_log)
+from .data import PairSampler, find_photos, load_photo, validation_pairs
 from .degrade import quantize
 from .metrics import crop_border, psnr, psnr_from_mse, rgb_to_y, ssim
+from .options import RESUMABLE_CHANGES, SRTrainConfig
 
-ARCHES = ("compact", "seednet", "rrdb")
-LOSSES = ("l1", "mse", "ssim", "l1+ssim")
-CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
-LOG = "log.jsonl"
 # l1+ssim mixes as Zhao et al. (2017) mix L1 and MS-SSIM: 0.16 L1 + 0.84 (1 - SSIM).
 L1_SSIM_ALPHA = 0.16
-
-
-@dataclass
-class SRTrainConfig:
-    """Everything that defines a training run; saved in checkpoints and checked on --resume."""
-
-    arch: str = "compact"
-    scale: int = 4
-    features: int = 32
-    num_conv: int = 8
-    patch: int = 48
-    batch: int = 16
-    steps: int = 10_000
-    lr: float = 5e-4
-    lr_min: float = 1e-6
-    loss: str = "l1"
-    degradation: str = "bicubic"
-    seed: int = 0
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    val_every: int = 500
-    checkpoint_every: int = 500
-    val_crop: int | None = 256
-    max_side: int | None = DEFAULT_MAX_SIDE
-    growth: int = 32
-    """RRDB only: channels each dense-block conv adds."""
-    init: str | None = None
-    """Model name or weights file to start from (fine-tuning) instead of a random initialisation."""
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHES:
-            raise SrkitError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}")
-        if self.loss not in LOSSES:
-            raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.arch == "rrdb" and self.scale not in (2, 4):
-            raise SrkitError(f"rrdb trains at --scale 2 or 4, got {self.scale}")
-        if self.arch == "rrdb" and self.patch % rrdb.UNSHUFFLE[self.scale]:
-            raise SrkitError(f"rrdb at x{self.scale} needs an even --patch, got {self.patch}")
-        if "ssim" in self.loss and self.patch * self.scale <= 11:
-            raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
-
-
-# Keys of SRTrainConfig a resumed run may change (how long and how often), the rest must match the checkpoint.
-RESUMABLE_CHANGES = {"steps", "val_every", "checkpoint_every"}
 
 
 def build_network(config: SRTrainConfig) -> nn.Module:
@@ -161,15 +113,6 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], s
     return {"val_psnr": sum(psnrs) / len(psnrs), "val_ssim": sum(ssims) / len(ssims)}
 
 
-@dataclass
-class RunState:
-    """What a run has done so far (saved in checkpoints)."""
-
-    step: int = 0
-    seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)
-
-
 def _check_resumable(saved: dict, config: SRTrainConfig, path: Path) -> None:
     mismatched = [f"{key} ({saved[key]} in the checkpoint, {value} now)" for key, value in asdict(config).items()
                   if key not in RESUMABLE_CHANGES and saved.get(key) != value]
@@ -177,25 +120,11 @@ def _check_resumable(saved: dict, config: SRTrainConfig, path: Path) -> None:
         raise SrkitError(f"{path}: --resume with different options: {', '.join(mismatched)}")
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool) -> Path:
-    checkpoint = run_dir / CHECKPOINT
-    if resume and not checkpoint.is_file():
-        raise SrkitError(f"{run_dir}: --resume, but there is no {CHECKPOINT} in it")
-    if not resume and checkpoint.exists():
-        raise SrkitError(f"{run_dir} holds a training run; pass --resume to continue it or choose another -o")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise SrkitError(f"{run_dir} is a file; -o must be a folder")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SrkitError(f"{run_dir}: cannot create the run folder ({error.strerror})") from None
-    return checkpoint
-
-
 def split_photos(data: list[str], val: list[str]) -> tuple[list[Path], list[Path]]:
     """Training and held-out photo paths; held-out photos are removed from the training set wherever they lie."""
     held_out = find_photos(val) if val else []
-    training = [p for p in find_photos(data) if p not in set(held_out)]
+    excluded = {p.resolve() for p in held_out}
+    training = [p for p in find_photos(data) if p.resolve() not in excluded]
     if not training:
         raise SrkitError("every training photo is also a validation photo; give --val other photos")
     return training, held_out
@@ -205,9 +134,10 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
              device: str | torch.device = "cpu", resume: bool = False, progress: bool = True) -> RunState:
     """Train (or resume training) to `config.steps`; returns the run state. Writes checkpoint, model, log."""
     run_dir = Path(run_dir)
-    checkpoint = _prepare_run_dir(run_dir, resume)
+    checkpoint = checkpoint_path(run_dir, resume)
     device = torch.device(device)
     training, held_out = split_photos(data, val or [])
+    create_run_dir(run_dir)
     torch.manual_seed(config.seed)
     # channels_last: NHWC is the engine's layout, and oneDNN / cuDNN train 20-30 % faster in it.
     model = build_network(config)
@@ -237,8 +167,7 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
         training_meta = {**provenance, **asdict(config), "steps_done": state.step,
                          "seconds": round(state.seconds, 1), "last_validation": state.history[-1:] or None}
         write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta})
-        with atomic_path(run_dir / LOG) as tmp:
-            tmp.write_text("".join(json.dumps(record) + "\n" for record in state.history))
+        write_log(run_dir, state.history)
 
     bar = tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")

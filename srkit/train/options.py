@@ -1,0 +1,65 @@
+"""The options of `srkit train sr` and `srkit eval`: choices, defaults and the training configuration.
+
+Importable without torch, so the command line builds its parser (and `srkit --version` answers) at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SrkitError
+
+ARCHES = ("compact", "seednet", "rrdb")
+LOSSES = ("l1", "mse", "ssim", "l1+ssim")
+DEGRADATIONS = ("bicubic", "real")
+DEFAULT_MAX_SIDE = 1280
+"""Lossy photos longer than this are reduced by area before training or evaluation (see data.py)."""
+
+
+@dataclass
+class SRTrainConfig:
+    """Everything that defines a training run; saved in checkpoints and checked on --resume."""
+
+    arch: str = "compact"
+    scale: int = 4
+    features: int = 32
+    num_conv: int = 8
+    patch: int = 48
+    batch: int = 16
+    steps: int = 10_000
+    lr: float = 5e-4
+    lr_min: float = 1e-6
+    loss: str = "l1"
+    degradation: str = "bicubic"
+    seed: int = 0
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    val_every: int = 500
+    checkpoint_every: int = 500
+    val_crop: int | None = 256
+    max_side: int | None = DEFAULT_MAX_SIDE
+    growth: int = 32
+    """RRDB only: channels each dense-block conv adds."""
+    init: str | None = None
+    """Model name or weights file to start from (fine-tuning) instead of a random initialisation."""
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise SrkitError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}")
+        if self.loss not in LOSSES:
+            raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.arch == "rrdb" and self.scale not in (2, 4):
+            raise SrkitError(f"rrdb trains at --scale 2 or 4, got {self.scale}")
+        if self.arch == "rrdb":
+            from ..models.rrdb import UNSHUFFLE  # here, not at the top: this module must not import torch
+
+            if self.patch % UNSHUFFLE[self.scale]:
+                raise SrkitError(f"rrdb at x{self.scale} needs an even --patch, got {self.patch}")
+        if "ssim" in self.loss and self.patch * self.scale <= 11:
+            raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
+
+
+# Keys of SRTrainConfig a resumed run may change (how long and how often), the rest must match the checkpoint.
+RESUMABLE_CHANGES = {"steps", "val_every", "checkpoint_every"}
+
+
