@@ -189,12 +189,15 @@ def _eval(args: argparse.Namespace) -> int:
 
     from .pipelines.evaluate import evaluate
 
+    scored = []
+
     def show(score) -> None:
+        if not scored:  # the header only once a photo is scored, so an early error stays one line
+            print(f"{'photo':<40} {'size':>11} {'PSNR':>8} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>7}")
+        scored.append(score)
         print(f"{score.file:<40} {score.width:>5}x{score.height:<5} {score.psnr:8.3f} {score.ssim:7.4f} "
               f"{score.bicubic_psnr:8.3f} {score.bicubic_ssim:7.4f} {score.psnr - score.bicubic_psnr:+7.3f}")
 
-    if not args.json:
-        print(f"{'photo':<40} {'size':>11} {'PSNR':>8} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>7}")
     report = evaluate(args.hr, _upscaler(args), args.max_side or None, None if args.json else show)
     mean = report["mean"]
     if args.json:

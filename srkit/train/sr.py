@@ -137,7 +137,6 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
     checkpoint = checkpoint_path(run_dir, resume)
     device = torch.device(device)
     training, held_out = split_photos(data, val or [])
-    create_run_dir(run_dir)
     torch.manual_seed(config.seed)
     # channels_last: NHWC is the engine's layout, and oneDNN / cuDNN train 20-30 % faster in it.
     model = build_network(config)
@@ -169,6 +168,7 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
         write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta})
         write_log(run_dir, state.history)
 
+    create_run_dir(run_dir)  # only now: bad photos, options or --init leave no folder behind
     bar = tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
