@@ -41,36 +41,25 @@ def _models_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale_video(args: argparse.Namespace) -> int:
+def _video_options(args: argparse.Namespace):
+    """The VideoOptions the video options describe."""
     from .io.video import EncodeSettings
-    from .pipelines.video import VideoOptions, upscale_video
+    from .pipelines.video import VideoOptions
 
-    source = Path(args.inputs[0])
-    target = Path(args.output)
-    if target.is_dir():
-        target = target / source.name
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))
-    options = VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
-    upscaler = _upscaler(args)
-    summary = upscale_video(source, target, upscaler, options)
-    print(f"srkit: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / summary.seconds:.2f} fps), "
-          f"model busy {100 * summary.model_busy:.0f} %, {summary.corrupt} corrupt packets skipped -> {target}",
-          file=sys.stderr)
-    return 0
+    return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
-    from .pipelines.video import is_video
+    from .pipelines.batch import plan_jobs, run_plan
+    from .pipelines.photos import PhotoOptions
 
-    if len(args.inputs) == 1 and is_video(Path(args.inputs[0])):
-        return _upscale_video(args)
     existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     plan = plan_jobs(args.inputs, args.output, options)  # an unsafe plan is refused before the model loads
-    return run_plan(plan, _upscaler(args), options).exit_code
+    return run_plan(plan, lambda: _upscaler(args), options, _video_options(args), args.output).exit_code
 
 
 def _upscaler(args: argparse.Namespace):
@@ -321,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print versions, devices and the active kernel backend")
     info.set_defaults(run=_info)
 
-    upscale = commands.add_parser("upscale", help="upscale photos: files, directories (recursively) or globs")
-    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories or glob patterns")
+    upscale = commands.add_parser("upscale", help="upscale photos, animated images and videos: files, directories "
+                                  "(recursively) or globs")
+    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, directories or globs")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
     upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05),
@@ -345,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--compare", action="store_true", help="also write a before/after crop beside each output")
     upscale.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
                          help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
-    video = upscale.add_argument_group("video (when the input is a video file)")
+    video = upscale.add_argument_group("video (for inputs that are videos)")
     video.add_argument("--codec", default="libx264", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...)")
     video.add_argument("--crf", type=_positive_number(int, "--crf", 0, 63), default=18, help="quality (18)")
     video.add_argument("--preset", help="encoder preset (e.g. slow, medium, veryfast)")

@@ -78,7 +78,7 @@ def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
     out = home / "outdir"
     assert main(["upscale", str(truncated), str(good), str(empty), "-o", str(out), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
-    assert "cut.png: cannot read image" in err and "empty.png: cannot read image" in err
+    assert "cut.png: cannot read image" in err and "empty.png: is empty (0 bytes)" in err
     assert "done 1, skipped 0, failed 2" in err
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 

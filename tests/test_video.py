@@ -108,8 +108,8 @@ def test_bad_inputs_and_options_write_nothing(models, capsys):
     assert "encoder 'no_such_codec' is not in this PyAV build; available:" in capsys.readouterr().err
     assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--start", "5"]) == 1
     assert "no frames were decoded in the requested range" in capsys.readouterr().err
-    assert main(["upscale", str(clip), "-o", str(clip), "-m", "tiny"]) == 1
-    assert "refusing to overwrite the input video" in capsys.readouterr().err
+    assert main(["upscale", str(clip), "-o", str(clip), "-m", "tiny"]) == 2
+    assert "-o is this input itself" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["upscale", str(clip), "-o", str(out), "--encoder-opt", "novalue"])
     assert sorted(p.name for p in models.iterdir() if p.suffix == ".mkv") == ["clip.mkv"]

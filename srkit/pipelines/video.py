@@ -20,8 +20,9 @@ import av
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..io.video import (COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter, probe,
+from ..io.video import (COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter,
                         trim_chapters)
+from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
 
 QUEUE_DEPTH = 8
@@ -195,12 +196,14 @@ def _even(value: int) -> int:
     return value - value % 2
 
 
-def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions) -> VideoSummary:
-    """Upscale `source` into `target` (written to a temporary file, renamed when complete)."""
+def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions,
+                  probe: VideoInfo | None = None) -> VideoSummary:
+    """Upscale `source` into `target` (written to a temporary file, renamed when complete); `probe`: its probe
+    if the caller made one already."""
     source, target = Path(source), Path(target)
     if source.resolve() == target.resolve():
         raise VideoError(f"{target}: refusing to overwrite the input video; choose another -o")
-    info = probe(source)
+    info = probe or probe_file(source)
     if info.frames == 0:
         raise VideoError(f"{source}: the video stream has no frames")
     width, height = round(info.width * upscaler.scale), round(info.height * upscaler.scale)
@@ -268,16 +271,3 @@ def _raise_from(*threads) -> None:
             if isinstance(error, (av.error.FFmpegError, OSError)) and not isinstance(error, SrkitError):
                 raise VideoError(f"{error}") from error
             raise error
-
-
-def is_video(path: Path) -> bool:
-    """Whether `path` holds a video stream with moving pictures (images, which FFmpeg also opens, are not)."""
-    from ..io.images import IMAGE_EXTENSIONS
-
-    if path.suffix.lower() in IMAGE_EXTENSIONS or not path.is_file():
-        return False
-    try:
-        return probe(path).frames != 1
-    except VideoError:
-        return False
-

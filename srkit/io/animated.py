@@ -1,0 +1,110 @@
+"""Animated GIF, WebP and PNG (APNG) in and out with Pillow: whole frames, their durations, loop count and alpha.
+
+Pillow composites each frame onto the canvas (disposal and blending applied), so every frame read here is a
+complete picture. They are written back as complete frames in the same format: GIF with disposal 2 (each frame
+replaces the last, so transparent areas stay transparent), APNG with disposal 0 and source blending, WebP as
+is. Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
+stored (0: forever; a GIF without one plays once).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from ..defaults import DEFAULT_MAX_PIXELS
+from .atomic import atomic_path
+from .images import ImageReadError, ImageWriteError, output_format
+
+ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # Pillow formats that can hold an animation
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
+
+
+@dataclass
+class Animation:
+    """Decoded frames (HxWx3 RGB or HxWx4 RGBA uint8, all one size) with their timing."""
+
+    frames: list[np.ndarray]
+    durations: list[int]
+    """Milliseconds each frame is shown."""
+    loop: int | None
+    """Times to loop as stored (0: forever), None where the file has no loop count (a GIF that plays once)."""
+    format: str
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.frames[0].shape[2] == 4
+
+
+def pillow_frames(path: str | os.PathLike) -> int | None:
+    """Frames of `path` if Pillow opens it as an image: 1 for a still, more only for a GIF/WebP/PNG animation.
+
+    None where Pillow does not recognise the file (a video, say); a recognised but broken image counts as a still.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.format not in ANIMATED_FORMATS:
+                return 1
+            try:
+                return image.n_frames if getattr(image, "is_animated", False) else 1
+            except READ_ERRORS:
+                return 1
+    except READ_ERRORS:
+        return None
+
+
+def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Animation:
+    """Decode every frame of an animated image; RGBA only where some frame is not fully opaque."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
+                                     f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(image):
+                frames.append(np.asarray(frame.convert("RGBA")))
+                durations.append(int(frame.info.get("duration", 0)))
+            loop, fmt = image.info.get("loop"), image.format
+    except READ_ERRORS as error:
+        raise ImageReadError(f"{path}: cannot read animated image "
+                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    if all(frame[..., 3].min() == 255 for frame in frames):
+        frames = [np.ascontiguousarray(frame[..., :3]) for frame in frames]
+    return Animation(frames, durations, loop, fmt)
+
+
+def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
+                    quality: int = 95) -> None:
+    """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing."""
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt not in ANIMATED_FORMATS:
+        raise ImageWriteError(f"{path}: an animation can only be written as .gif, .png (APNG) or .webp")
+    images = (Image.fromarray(np.ascontiguousarray(frame)) for frame in frames)
+    first = next(images)
+    # Pillow's GIF and APNG writers go over the frames twice; its WebP writer streams them (less memory)
+    rest = images if fmt == "WEBP" else list(images)
+    options: dict = {"save_all": True, "append_images": rest, "duration": source.durations}
+    if source.loop is not None:
+        options["loop"] = source.loop
+    elif fmt != "GIF":
+        options["loop"] = 1  # WebP and APNG say "play once" with a count of one
+    if fmt == "GIF":
+        options.update(disposal=2, optimize=False)
+    elif fmt == "PNG":
+        options.update(disposal=0, blend=0)
+    else:
+        options.update(quality=quality, lossless=quality == 100)
+    try:
+        with atomic_path(path) as tmp:
+            first.save(tmp, format=fmt, **options)
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write animated image ({error.strerror or error})") from None
