@@ -3,7 +3,7 @@
 Pillow composites each frame onto the canvas (disposal and blending applied), so every frame read here is a
 complete picture. They are written back as complete frames in the same format: GIF with disposal 2 (each frame
 replaces the last, so transparent areas stay transparent), APNG with disposal 0 and source blending, WebP as
-is. Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
+is (lossless where the source is). Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
 stored (0: forever; a GIF without one plays once).
 """
 
@@ -36,10 +36,31 @@ class Animation:
     loop: int | None
     """Times to loop as stored (0: forever), None where the file has no loop count (a GIF that plays once)."""
     format: str
+    lossless: bool = False
+    """A WebP whose every frame is stored losslessly (VP8L): written back losslessly."""
 
     @property
     def has_alpha(self) -> bool:
         return self.frames[0].shape[2] == 4
+
+
+def _webp_lossless(path: Path) -> bool:
+    """Whether every frame of a WebP file is VP8L (lossless), read from its RIFF chunks."""
+    data = path.read_bytes()
+    kinds, offset = [], 12
+    while offset + 8 <= len(data):
+        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if kind == b"ANMF":  # a frame: 16 bytes of position and timing, then its own chunks
+            inner = offset + 24
+            while inner + 8 <= offset + 8 + size:
+                kinds.append(data[inner:inner + 4])
+                length = int.from_bytes(data[inner + 4:inner + 8], "little")
+                inner += 8 + length + (length & 1)
+        else:
+            kinds.append(kind)
+        offset += 8 + size + (size & 1)
+    coded = [kind for kind in kinds if kind in (b"VP8 ", b"VP8L")]
+    return bool(coded) and all(kind == b"VP8L" for kind in coded)
 
 
 def pillow_frames(path: str | os.PathLike) -> int | None:
@@ -78,7 +99,7 @@ def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
     if all(frame[..., 3].min() == 255 for frame in frames):
         frames = [np.ascontiguousarray(frame[..., :3]) for frame in frames]
-    return Animation(frames, durations, loop, fmt)
+    return Animation(frames, durations, loop, fmt, fmt == "WEBP" and _webp_lossless(path))
 
 
 def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
@@ -102,7 +123,7 @@ def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, sourc
     elif fmt == "PNG":
         options.update(disposal=0, blend=0)
     else:
-        options.update(quality=quality, lossless=quality == 100)
+        options.update(quality=quality, lossless=source.lossless)
     try:
         with atomic_path(path) as tmp:
             first.save(tmp, format=fmt, **options)

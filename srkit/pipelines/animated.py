@@ -9,12 +9,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..io.animated import read_animation, write_animation
-from ..io.images import ImageWriteError
 from ..upscaler import Upscaler
 
 
 def upscale_animation(source: Path, target: Path, upscaler: Upscaler, quality: int, max_pixels: int) -> None:
-    """Upscale every frame of `source` into `target` (written atomically; frame durations and loop kept)."""
+    """Upscale every frame of `source` into `target` (written atomically; frame durations and loop kept); the
+    folder of `target` must exist."""
     animation = read_animation(source, max_pixels)
     bar = tqdm(total=len(animation.frames), unit="frame", leave=False, dynamic_ncols=True, disable=None)
 
@@ -23,10 +23,6 @@ def upscale_animation(source: Path, target: Path, upscaler: Upscaler, quality: i
             yield upscaler.upscale(frame)
             bar.update(1)
 
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ImageWriteError(f"{target}: cannot create its folder ({error.strerror or error})") from None
     try:
         write_animation(frames(), target, animation, quality)
     finally:

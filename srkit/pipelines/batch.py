@@ -247,6 +247,8 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
     upscale_photo_jobs([job for job in jobs if job.kind == PHOTO], model, options, summary)
     for job in jobs:
         try:
+            if job.kind != PHOTO:
+                _make_folder(job.target)
             if job.kind == ANIMATION:
                 upscale_animation(job.source, job.target, model, options.quality, options.max_pixels)
             elif job.kind == VIDEO:
@@ -262,6 +264,13 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
     print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
           f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
     return summary
+
+
+def _make_folder(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
 
 
 def _video(job: Job, upscaler: Upscaler, options: VideoOptions) -> None:
