@@ -48,7 +48,8 @@ def _video_options(args: argparse.Namespace):
 
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))
-    return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
+    return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames,
+                        deinterlace=args.deinterlace, allow_truncated=args.allow_truncated)
 
 
 def _upscale(args: argparse.Namespace) -> int:
@@ -336,10 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
                          help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
     video = upscale.add_argument_group("video (for inputs that are videos)")
-    video.add_argument("--codec", default="libx264", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...)")
+    video.add_argument("--codec", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...; default: the "
+                       "container's own, libvpx-vp9 for .webm, else libx264)")
     video.add_argument("--crf", type=_positive_number(int, "--crf", 0, 63), default=18, help="quality (18)")
     video.add_argument("--preset", help="encoder preset (e.g. slow, medium, veryfast)")
-    video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (yuv420p; yuv420p10le for 10-bit)")
+    video.add_argument("--pix-fmt", help="output pixel format (default: the input's bit depth and chroma where "
+                       "the codec takes them, e.g. yuv420p or yuv420p10le)")
+    video.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
+                       help="deinterlace with FFmpeg's bwdif (auto: input flagged interlaced)")
+    video.add_argument("--allow-truncated", action="store_true",
+                       help="keep the output of a video that ends before its container says (else an error)")
     video.add_argument("--encoder-opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="extra encoder option (repeatable)")
     video.add_argument("--start", type=_positive_number(float, "--start", 0.0), default=0.0,
