@@ -59,8 +59,9 @@ def _upscale(args: argparse.Namespace) -> int:
     existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
-    plan = plan_jobs(args.inputs, args.output, options)  # an unsafe plan is refused before the model loads
-    return run_plan(plan, lambda: _upscaler(args), options, _video_options(args), args.output).exit_code
+    video = _video_options(args)
+    plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
+    return run_plan(plan, lambda: _upscaler(args), options, video, args.output).exit_code
 
 
 def _upscaler(args: argparse.Namespace):

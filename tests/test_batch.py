@@ -197,3 +197,23 @@ def test_readme_command_1_can_be_run_twice_and_the_summary_names_the_output_and_
         assert main(argv) == 0
         last = capsys.readouterr().err.strip().splitlines()[-1]
         assert last.endswith(f"-> {out} ({out.stat().st_size / 1024:.1f} kB)"), last
+
+
+def test_a_video_srkit_cannot_write_in_its_container_goes_to_mkv_and_bad_video_options_stop_the_plan(models,
+                                                                                                  capsys):
+    tree = models / "in"
+    tree.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10", "-f", "lavfi", "-i", "sine=duration=1",
+           "-frames:v", "4", "-c:v", "mpeg4", "-c:a", "ac3", "-shortest", str(tree / "old.avi"))
+    Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(tree / "photo.png")
+    out = models / "out"
+    assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 2
+    assert "encoder 'no_such_codec' is not in this PyAV build" in capsys.readouterr().err
+    assert not out.exists(), "a bad video option must stop the plan before any photo is written"
+    assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["old.mkv", "photo.png"]
+    assert video_stream(out / "old.mkv")["nb_read_frames"] == "4" and decode_errors(out / "old.mkv") == ""
+    audio = [subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5",
+                             "-"], capture_output=True, text=True, check=True).stdout
+             for path in (tree / "old.avi", out / "old.mkv")]
+    assert audio[0] == audio[1] != ""

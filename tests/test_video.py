@@ -108,7 +108,7 @@ def test_bad_inputs_and_options_write_nothing(models, capsys):
     clip = models / "clip.mkv"
     make_clip(clip, 32, 48, "itu601", 5, frames=2)
     out = models / "o.mkv"
-    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 1
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 2
     assert "encoder 'no_such_codec' is not in this PyAV build; available:" in capsys.readouterr().err
     assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--start", "5"]) == 1
     assert "no frames were decoded in the requested range" in capsys.readouterr().err

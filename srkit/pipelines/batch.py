@@ -21,7 +21,7 @@ from typing import Callable
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
 from ..io.images import FORMAT_EXTENSIONS, IMAGE_EXTENSIONS
-from ..io.video import EncodeSettings, VideoError, VideoInfo, probe
+from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
 from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import PhotoOptions, Summary, upscale_photo_jobs
@@ -128,10 +128,13 @@ def classify(path: Path, named: bool) -> tuple[str, VideoInfo | None] | None:
 
 
 def _target_name(source: Path, kind: str, options: PhotoOptions) -> str:
-    """Output file name: photos take --format; animations only png/webp (formats that animate); video its own."""
+    """Output file name: photos take --format; animations only png/webp (formats that animate); a video keeps its
+    container where srkit writes it, else becomes .mkv (Matroska holds what .avi, .ts, ... hold)."""
     suffix = source.suffix
     if options.format != "keep" and (kind == PHOTO or (kind == ANIMATION and options.format in ("png", "webp"))):
         suffix = FORMAT_EXTENSIONS[options.format]
+    if kind == VIDEO and suffix.lower() not in CONTAINERS:
+        suffix = ".mkv"
     return f"{source.stem}{options.suffix}{suffix}"
 
 
@@ -143,8 +146,10 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
                         f"give an output name ending in {', '.join(sorted(allowed))}, or a folder")
 
 
-def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions) -> Plan:
-    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input."""
+def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions,
+              video: VideoOptions | None = None) -> Plan:
+    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input or a
+    video's output cannot be made with the `video` options."""
     output = Path(output)
     out_resolved = output.resolve()
     single_file = (len(inputs) == 1 and not _is_glob(inputs[0]) and Path(inputs[0]).is_file()
@@ -165,6 +170,13 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
             else:
                 _add(plan, path, output, options, named=not globbed, single=single_file)
     _check_no_collisions(plan.jobs)
+    video = video or VideoOptions(EncodeSettings())
+    for job in plan.jobs:
+        if job.kind == VIDEO:
+            try:
+                plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
+            except VideoError as error:
+                raise PlanError(str(error)) from None
     return plan
 
 
@@ -285,4 +297,4 @@ def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscal
                   options: PhotoOptions | None = None, video: VideoOptions | None = None) -> Summary:
     """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`."""
     options = options or PhotoOptions()
-    return run_plan(plan_jobs(inputs, output, options), lambda: upscaler, options, video, output)
+    return run_plan(plan_jobs(inputs, output, options, video), lambda: upscaler, options, video, output)

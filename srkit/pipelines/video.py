@@ -183,15 +183,3 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
         bar.close()
     seconds = time.perf_counter() - start
     return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0, reader.repaired)
-
-
-def is_video(path: Path) -> bool:
-    """Whether `path` holds a video stream with moving pictures (images, which FFmpeg also opens, are not)."""
-    from ..io.images import IMAGE_EXTENSIONS
-
-    if path.suffix.lower() in IMAGE_EXTENSIONS or not path.is_file():
-        return False
-    try:
-        return probe_file(path).frames != 1
-    except VideoError:
-        return False
