@@ -217,3 +217,39 @@ def test_a_video_srkit_cannot_write_in_its_container_goes_to_mkv_and_bad_video_o
                              "-"], capture_output=True, text=True, check=True).stdout
              for path in (tree / "old.avi", out / "old.mkv")]
     assert audio[0] == audio[1] != ""
+
+
+def test_several_inputs_onto_one_file_name_are_refused_before_any_work(models, capsys):
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(models / name)
+    target = models / "out.png"
+    assert main(["upscale", str(models / "a.png"), str(models / "b.png"), "-o", str(target), "-m", "tiny"]) == 2
+    assert "names one file, but the inputs can give several outputs" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_sigterm_during_a_batch_stops_it_like_ctrl_c_and_leaves_nothing_half_written(models, monkeypatch):
+    import os
+    import signal
+
+    import srkit.upscaler
+
+    tree = models / "in"
+    tree.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((5, 6, 3), 40 * index, np.uint8)).save(tree / f"p{index}.png")
+    _animation(tree / "spin.gif", "GIF")
+    real = srkit.upscaler.Upscaler.upscale
+    calls = {"n": 0}
+
+    def terminated_on_the_fifth_frame(self, image, on_progress=None):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the photos are done; the GIF is on its second frame
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, image, on_progress)
+
+    monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale", terminated_on_the_fifth_frame)
+    out = models / "out"
+    assert main(["upscale", str(tree), "-o", str(out), "-m", "nearest"]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler was not given back"

@@ -26,6 +26,7 @@ from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import PhotoOptions, Summary, upscale_photo_jobs
 from .video import VideoOptions, upscale_video
+from .workers import signals_interrupt
 
 PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
 ANIMATION_EXTENSIONS = {".gif", ".png", ".apng", ".webp"}
@@ -154,6 +155,9 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
     out_resolved = output.resolve()
     single_file = (len(inputs) == 1 and not _is_glob(inputs[0]) and Path(inputs[0]).is_file()
                    and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir())
+    if not single_file and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir():
+        raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
+                        "(or one input file)")
     plan = Plan([], [], [])
     for text in inputs:
         globbed = _is_glob(text)
@@ -255,6 +259,17 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
     for path, reason in plan.skipped:
         print(f"srkit: skipped {path}: {reason}", file=sys.stderr)
     jobs = [job for job in plan.jobs if _wanted(job, options, summary)]
+    with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
+        _run_jobs(jobs, upscaler, options, video, summary)
+    summary.seconds = time.perf_counter() - start
+    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
+          f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
+    return summary
+
+
+def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions | None,
+              summary: Summary) -> None:
+    """Each job through its pipeline: photos together (decode ahead, encode behind), then the others one by one."""
     model = upscaler() if jobs else None
     upscale_photo_jobs([job for job in jobs if job.kind == PHOTO], model, options, summary)
     for job in jobs:
@@ -272,10 +287,6 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
             if error.exit_code == 2:  # a bad option or plan: every other job would hit it too
                 raise
             _fail(summary, job.source, str(error))
-    summary.seconds = time.perf_counter() - start
-    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
-          f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
-    return summary
 
 
 def _make_folder(target: Path) -> None:
