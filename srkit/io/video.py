@@ -58,6 +58,12 @@ class VideoError(SrkitError):
     """A video srkit cannot read or write (no video stream, unsupported codec, corrupt container)."""
 
 
+class OutputPlanError(VideoError):
+    """The output cannot be made as asked (codec, pixel format, container, streams); found before any work."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """An audio or subtitle stream of the input, which the output copies."""
@@ -135,8 +141,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe the first video stream of `path` and the streams to copy; raises VideoError if there is none."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise VideoError(f"{path}: has no video stream")
+        if all(s.disposition & av.stream.Disposition.attached_pic for s in container.streams.video):
+            cover = " (only a cover picture)" if container.streams.video else ""
+            raise VideoError(f"{path}: has no video stream{cover}")
         stream = container.streams.video[0]
         if stream.codec_context.width == 0:
             raise VideoError(f"{path}: the video stream has no decodable picture (codec {stream.codec_context.name})")
@@ -414,7 +421,7 @@ def _container_format(path: Path) -> str:
     try:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
-        raise VideoError(f"{path}: srkit writes video as {', '.join(sorted(CONTAINERS))}; "
+        raise OutputPlanError(f"{path}: srkit writes video as {', '.join(sorted(CONTAINERS))}; "
                          "choose one of those extensions for -o") from None
 
 
@@ -453,20 +460,20 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     try:
         codec = av.Codec(name, "w")
     except (av.error.FFmpegError, ValueError):
-        raise VideoError(f"encoder {name!r} is not in this PyAV build; available: "
+        raise OutputPlanError(f"encoder {name!r} is not in this PyAV build; available: "
                          f"{', '.join(available_encoders())}") from None
     if codec.type != "video":
-        raise VideoError(f"--codec {name}: is a {codec.type} encoder; choose a video encoder")
+        raise OutputPlanError(f"--codec {name}: is a {codec.type} encoder; choose a video encoder")
     with av.open(io.BytesIO(), "w", format=fmt) as container:
         supported = container.supported_codecs
     suffix = target.suffix.lower()
     if name not in supported:
-        raise VideoError(f"{target}: a {suffix} file cannot hold {name} video; choose --codec "
+        raise OutputPlanError(f"{target}: a {suffix} file cannot hold {name} video; choose --codec "
                          f"{NATURAL_CODECS.get(fmt, 'libx264')} or an .mkv output")
     pix_fmt = settings.pix_fmt or _pixel_format(info, codec)
     offered = {f.name for f in codec.video_formats or ()}
     if offered and pix_fmt not in offered:
-        raise VideoError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
+        raise OutputPlanError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
     warnings, copied = [], []
     for stream in info.streams:
         if stream.codec in supported:
@@ -475,7 +482,7 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
             warnings.append(f"{info.path}: leaving out subtitle stream #{stream.index} ({stream.codec}), which a "
                             f"{suffix} file cannot hold; write .mkv to keep it")
         else:
-            raise VideoError(f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
+            raise OutputPlanError(f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
                              f"({stream.codec}) of {info.path}, which is copied unchanged; write .mkv instead")
     reduced = _reductions(info, pix_fmt)
     if reduced:
