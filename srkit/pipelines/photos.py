@@ -1,13 +1,13 @@
 """Upscale planned photo jobs (see batch.py for planning): decode ahead, model here, encode behind.
 
-The run decodes the next images on a background thread while the model works, and encodes on another; one
-bad file is reported in one line and the run goes on with the rest.
+The run decodes the next images on a background thread while the model works, and encodes on another, joined
+by bounded queues (pipelines.workers), so at most PREFETCH decoded and WRITE_DEPTH finished images wait in
+memory; one bad file is reported in one line and the run goes on with the rest.
 """
 
 from __future__ import annotations
 
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +20,13 @@ from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
 from ..upscaler import Upscaler
+from .workers import Pipe, Workers
 
 if TYPE_CHECKING:
     from .batch import Job
 
 PREFETCH = 2  # images decoded ahead of the model
+WRITE_DEPTH = 2  # finished images waiting for the encoder (full-size: this bounds memory)
 COMPARE_CROP = 256  # output pixels per side of the --compare crop
 
 
@@ -74,15 +76,12 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
 
 
 class _Run:
-    """One run over the jobs: decode ahead, upscale here, encode behind, collect the summary."""
+    """One run over the jobs: decode ahead, upscale here, encode behind (pipelines.workers), collect the summary."""
 
     def __init__(self, upscaler: Upscaler, options: PhotoOptions, summary: Summary) -> None:
         self.upscaler = upscaler
         self.options = options
         self.summary = summary
-        self.readers = ThreadPoolExecutor(1, thread_name_prefix="srkit-decode")
-        self.writers = ThreadPoolExecutor(1, thread_name_prefix="srkit-encode")
-        self.pending_writes: list[tuple[Job, Future]] = []
 
     def fail(self, path: Path, error: Exception | str) -> None:
         self.summary.failed.append((path, str(error)))
@@ -96,41 +95,47 @@ class _Run:
             compare = job.target.with_name(f"{job.target.stem}_compare.png")
             write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"))
 
-    def collect_writes(self, wait: bool) -> None:
-        still = []
-        for job, future in self.pending_writes:
-            if not wait and not future.done():
-                still.append((job, future))
-                continue
+    def read_all(self, jobs: list[Job], out: Pipe) -> None:
+        """Decode worker: each job with its picture, or with the one-line error that reading it gave."""
+        for job in jobs:
             try:
-                future.result()
+                picture: Picture | SrkitError = read_picture(job.source, self.options.max_pixels)
+            except SrkitError as error:
+                picture = error
+            out.put((job, picture))
+        out.close()
+
+    def write_all(self, inp: Pipe) -> None:
+        """Encode worker: write each finished image; a file that cannot be written is reported, the run goes on."""
+        for job, picture, pixels in inp:
+            try:
+                self.write(job, picture, pixels)
                 self.summary.done.append(job.target)
             except (SrkitError, OSError) as error:
                 self.fail(job.source, error if isinstance(error, SrkitError) else f"{job.target}: {error}")
-        self.pending_writes = still
 
     def run(self, jobs: list[Job]) -> None:
-        reads = {}
         bar = tqdm(total=len(jobs), unit="file", dynamic_ncols=True, disable=None)
         try:
-            for index, job in enumerate(jobs):
-                for ahead in jobs[index:index + PREFETCH + 1]:
-                    if ahead not in reads:
-                        reads[ahead] = self.readers.submit(read_picture, ahead.source, self.options.max_pixels)
-                self.process(job, reads.pop(job))
-                self.collect_writes(wait=False)
-                bar.update(1)
-            self.collect_writes(wait=True)
+            with Workers() as workers:
+                decoded, finished = workers.pipe(PREFETCH), workers.pipe(WRITE_DEPTH)
+                workers.start("srkit-decode", self.read_all, jobs, decoded)
+                workers.start("srkit-encode", self.write_all, finished)
+                for job, picture in decoded:
+                    pixels = self.process(job, picture)
+                    if pixels is not None:
+                        finished.put((job, picture, pixels))
+                    bar.update(1)
+                finished.close()
+                workers.join()
         finally:
-            for future in reads.values():
-                future.cancel()
-            self.readers.shutdown(wait=True, cancel_futures=True)
-            self.writers.shutdown(wait=True)  # a write in flight finishes (atomically) or leaves nothing
             bar.close()
 
-    def process(self, job: Job, read: Future) -> None:
+    def process(self, job: Job, picture: Picture | SrkitError) -> np.ndarray | None:
+        """The upscaled pixels of one decoded job, or None after reporting why it cannot be done."""
         try:
-            picture = read.result()
+            if isinstance(picture, SrkitError):
+                raise picture
             target_format = output_format(job.target)
             if picture.has_alpha and target_format not in ALPHA_FORMATS:
                 raise SrkitError(f"{job.source}: has an alpha channel that {target_format} cannot store; "
@@ -144,13 +149,12 @@ class _Run:
                     tiles.refresh()
 
             try:
-                pixels = self.upscaler.upscale(picture.pixels, on_progress=progress)
+                return self.upscaler.upscale(picture.pixels, on_progress=progress)
             finally:
                 tiles.close()
         except SrkitError as error:
             self.fail(job.source, error)
-            return
-        self.pending_writes.append((job, self.writers.submit(self.write, job, picture, pixels)))
+            return None
 
 
 def upscale_photo_jobs(jobs: list[Job], upscaler: Upscaler | None, options: PhotoOptions, summary: Summary) -> None:
