@@ -170,18 +170,24 @@ def test_webm_gets_vp9_and_keeps_opus_else_one_line(models, tmp_path, capsys):
     assert not (models / "aac.webm").exists() and not (models / "x264.webm").exists() and no_leftovers(models)
 
 
-def test_text_subtitles_mp4_cannot_hold_are_left_out_with_one_line(models, tmp_path, capsys):
+def test_text_subtitles_become_mov_text_in_mp4_and_are_left_out_of_webm(models, tmp_path, capsys):
     srt = tmp_path / "subs.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n")
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n\n2\n00:00:00,350 --> 00:00:00,450\n<i>world</i>\n")
     clip = tmp_path / "subs.mkv"
     ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=10), "-f", "lavfi", "-i", "sine", "-i", srt, "-t", "0.5",
-           "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:v", "libx264", "-c:a", "aac", "-c:s", "srt", clip)
-    out = models / "subs.mp4"
+           "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:v", "libx264", "-c:a", "libopus", "-c:s", "srt", clip)
+    out, by_ffmpeg = models / "subs.mp4", tmp_path / "ffmpeg.mp4"
     assert upscale(clip, "-o", out) == 0
-    err = capsys.readouterr().err
-    assert err.count("leaving out subtitle stream #2 (srt)") == 1
-    kinds = [s["codec_type"] for s in ffprobe(out, "-show_streams")["streams"]]
-    assert kinds == ["video", "audio"] and stream_md5(out, "0:a:0") == stream_md5(clip, "0:a:0")
+    assert capsys.readouterr().err.count("subtitle stream #2 (srt) becomes mov_text") == 1
+    ffmpeg("-i", clip, "-map", "0:s", "-c:s", "mov_text", by_ffmpeg)  # FFmpeg's own conversion
+    kinds = [s["codec_name"] for s in ffprobe(out, "-show_streams")["streams"]]
+    assert kinds == ["h264", "opus", "mov_text"] and decodes_cleanly(out)
+    assert stream_md5(out, "0:s:0") == stream_md5(by_ffmpeg, "0:s:0")
+    assert stream_md5(out, "0:a:0") == stream_md5(clip, "0:a:0")
+    webm = models / "subs.webm"
+    assert upscale(clip, "-o", webm) == 0
+    assert capsys.readouterr().err.count("leaving out subtitle stream #2 (srt)") == 1
+    assert [s["codec_type"] for s in ffprobe(webm, "-show_streams")["streams"]] == ["video", "audio"]
     kept = models / "subs-kept.mkv"
     assert upscale(clip, "-o", kept) == 0
     assert stream_md5(kept, "0:s:0") == stream_md5(clip, "0:s:0")

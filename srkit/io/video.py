@@ -6,7 +6,7 @@ increasing timestamps (FFmpeg's best-effort rule: the set of source times, sorte
 duplicates and backward steps moved forward), optionally deinterlaced by FFmpeg's bwdif filter, converted to RGB
 with the stream's own matrix (BT.601 / 709 / 2020) and range; copied streams' packets pass along unchanged.
 `plan_output` checks before any work that the output container can hold the chosen codec and the input's other
-streams, and picks the container's natural codec and the deepest pixel format the codec takes. `VideoWriter`
+streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the container's natural codec and the deepest pixel format the codec takes. `VideoWriter`
 (a context manager) converts back with the same matrix and range, tags primaries, transfer, matrix, range and
 rotation, gives every packet its frame's duration, and renames its temporary file only on a clean close.
 """
@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 
 import av
 import numpy as np
+from av.subtitles.subtitle import SubtitleSet
 
 from ..errors import SrkitError
 
@@ -41,6 +42,8 @@ DTS_SKEW_SECONDS = 10  # no real encoder delays decoding by more than this behin
 REORDER_WINDOW = 16  # frames: H.264/HEVC reorder at most 16, so sorting this many puts any decoder's output in order
 TRUNCATION_FRAMES = 1.5  # a video ending this many frame durations early is truncated
 COPIED_STREAM_TYPES = ("audio", "subtitle")
+TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}  # decoders giving ASS events
+CONTAINER_SUBTITLES = {"mp4": "mov_text", "mov": "mov_text"}  # the text subtitle codec of a container
 CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0}  # chroma samples per 4 pixels
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}
 NATURAL_CODECS = {"webm": "libvpx-vp9"}  # every other container: libx264
@@ -402,6 +405,8 @@ class OutputPlan:
     settings: EncodeSettings
     copied: tuple[int, ...]
     warnings: list[str] = field(default_factory=list)
+    converted: dict[int, str] = field(default_factory=dict)
+    """Text subtitle streams re-encoded to the container's own subtitle codec: input index -> encoder."""
 
 
 def available_encoders() -> list[str]:
@@ -474,10 +479,14 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     offered = {f.name for f in codec.video_formats or ()}
     if offered and pix_fmt not in offered:
         raise OutputPlanError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
-    warnings, copied = [], []
+    warnings, copied, converted = [], [], {}
     for stream in info.streams:
         if stream.codec in supported:
             copied.append(stream.index)
+        elif stream.type == "subtitle" and stream.codec in TEXT_SUBTITLES and fmt in CONTAINER_SUBTITLES:
+            converted[stream.index] = CONTAINER_SUBTITLES[fmt]
+            warnings.append(f"{info.path}: subtitle stream #{stream.index} ({stream.codec}) becomes "
+                            f"{CONTAINER_SUBTITLES[fmt]}, the text subtitles a {suffix} file holds")
         elif stream.type == "subtitle":
             warnings.append(f"{info.path}: leaving out subtitle stream #{stream.index} ({stream.codec}), which a "
                             f"{suffix} file cannot hold; write .mkv to keep it")
@@ -489,7 +498,8 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
         warnings.append(f"{target}: {pix_fmt} output reduces {', '.join(reduced)} ({info.pix_fmt} input); "
                         "pass --pix-fmt (and a --codec that takes it) to keep them")
     options = {**NATURAL_OPTIONS.get(name, {}), **(settings.options or {})}
-    return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings)
+    return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings,
+                      converted)
 
 
 class VideoWriter:
@@ -529,6 +539,7 @@ class VideoWriter:
         if source.rotation:
             self.stream.set_display_rotation(source.rotation)
         self.copied: dict[int, av.stream.Stream] = {}
+        self.decoders: dict[int, av.codec.context.CodecContext] = {}
         if copy_from is not None:
             for stream in copy_from.streams:
                 if stream.index in plan.copied:
@@ -536,6 +547,8 @@ class VideoWriter:
                     out.metadata.update(stream.metadata)
                     out.disposition = stream.disposition
                     self.copied[stream.index] = out
+                elif stream.index in plan.converted:
+                    self.copied[stream.index] = self._text_subtitles(stream, plan.converted[stream.index])
             self.container.metadata.update(copy_from.metadata)
             chapters = copy_from.chapters() if chapters is None else chapters
         if chapters:
@@ -598,9 +611,33 @@ class VideoWriter:
         if packet.size == 0:
             return
         index = packet.stream.index if stream_index is None else stream_index
-        if index in self.copied:
+        if index in self.decoders:
+            packet = self._converted(packet, index)
+        if packet is not None and index in self.copied:
             packet.stream = self.copied[index]
             self.container.mux(packet)
+
+    def _text_subtitles(self, source: av.stream.Stream, encoder: str) -> av.stream.Stream:
+        """An output stream re-encoding the text subtitles of `source` with `encoder` (their ASS form kept)."""
+        decoder = source.codec_context
+        decoder.open()  # the decoder makes the ASS header the encoder needs
+        out = self.container.add_stream(encoder)
+        out.time_base = out.codec_context.time_base = source.time_base
+        out.codec_context.subtitle_header = decoder.subtitle_header
+        out.metadata.update(source.metadata)
+        out.disposition = source.disposition
+        self.decoders[source.index] = decoder
+        return out
+
+    def _converted(self, packet: av.Packet, index: int) -> av.Packet | None:
+        """One text subtitle packet decoded to its ASS events and encoded for the output stream (None: empty)."""
+        encoder = self.copied[index].codec_context
+        events = b"".join(rect.ass for rect in self.decoders[index].decode(packet))
+        if not events:
+            return None
+        made = encoder.encode_subtitle(SubtitleSet.create(events, 0, packet.duration or 0, packet.pts or 0))
+        made.pts, made.dts, made.duration, made.time_base = packet.pts, packet.pts, packet.duration, packet.time_base
+        return made
 
     def close(self) -> None:
         """Flush the encoder, finish the container and move it to its final name."""
