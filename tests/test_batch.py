@@ -70,18 +70,22 @@ def test_inputs_that_cannot_be_processed_are_one_line_each_and_exit_non_zero(mod
     (models / "cut.mp4").write_bytes(whole[:moov])  # the index lost, as when a recording is cut off
     (models / "zero.mp4").write_bytes(b"")
     ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(models / "audio.m4a"))
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-f", "lavfi", "-i", "testsrc2=size=32x24", "-frames:v", "1",
+           "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "png", "-disposition:v", "attached_pic",
+           str(models / "cover.m4a"))  # a song with its album cover: still no video
     (models / "notes.txt").write_text("not a picture")
-    named = ["cut.mp4", "zero.mp4", "audio.m4a", "notes.txt"]
+    named = ["cut.mp4", "zero.mp4", "audio.m4a", "cover.m4a", "notes.txt"]
     out = models / "out"
     # -m names no model: nothing is usable, so the model is never loaded (else the exit status would be 2)
     assert main(["upscale", *(str(models / name) for name in named), "-o", str(out), "-m", "not-loaded"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in lines if line.startswith("srkit: error: ")]
-    assert len(errors) == 4 and lines[-1].startswith("srkit: done 0, skipped 0, failed 4"), lines
+    assert len(errors) == 5 and lines[-1].startswith("srkit: done 0, skipped 0, failed 5"), lines
     reasons = {Path(line.split(": ")[2]).name: line for line in errors}
     assert "'moov' atom" in reasons["cut.mp4"] and "cut off" in reasons["cut.mp4"]
     assert "is empty (0 bytes)" in reasons["zero.mp4"]
     assert "has no video stream" in reasons["audio.m4a"]
+    assert "has no video stream (only a cover picture)" in reasons["cover.m4a"]
     assert "notes.txt" in reasons and "Traceback" not in "\n".join(lines)
     assert not out.exists()
 
