@@ -282,9 +282,10 @@ class VideoReader:
         self.deinterlace, self.copy = deinterlace, copy
         self.on_warning = on_warning or (lambda message: None)
         self.container: av.container.InputContainer | None = None
-        self.frames = self.corrupt = self.repaired = 0
+        self.frames = self.corrupt = 0
+        self.retimer: _Retimer | None = None
         self.end: int | None = None  # pts + duration of the last frame given out
-        self.reached_end = False
+        self.reached_end = self.stopped = False
 
     def __enter__(self) -> VideoReader:
         self.container = _open(self.info.path)
@@ -307,7 +308,7 @@ class VideoReader:
         if self.start:
             container.seek(first, stream=video, backward=True)
         step = round(1 / (info.average_rate * info.time_base)) if info.average_rate else 1
-        retimer = _Retimer(step)
+        self.retimer = _Retimer(step)
         deinterlacer = _Deinterlacer(video, self.deinterlace == "all") if self.deinterlace else None
         wanted = [video] + ([s for s in container.streams if s.type in COPIED_STREAM_TYPES] if self.copy else [])
         for packet in container.demux(*wanted):
@@ -321,31 +322,32 @@ class VideoReader:
                 self.corrupt += 1
                 self.on_warning(f"{info.path}: skipped a corrupt video packet near pts {packet.pts} ({error})")
                 continue
-            for frame in (ready for frame in decoded for ready in retimer.push(frame)):
-                for out in deinterlacer.push(frame) if deinterlacer else [frame]:
-                    if not self._keep(out, first, end):
-                        self.repaired = retimer.repaired
-                        return
-                    if out.pts is not None and first is not None and out.pts < first:
-                        continue
-                    yield "frame", self._rgb(out)
-        tail = retimer.flush()
+            ready = [out for frame in decoded for out in self.retimer.push(frame)]
+            if deinterlacer:
+                ready = [out for frame in ready for out in deinterlacer.push(frame)]
+            yield from self._emit(ready, first, end)
+            if self.stopped:
+                return
+        tail = self.retimer.flush()
         if deinterlacer:
             tail = [out for frame in tail for out in deinterlacer.push(frame)] + deinterlacer.push(None)
-        self.repaired = retimer.repaired
-        for frame in tail:
-            if not self._keep(frame, first, end):
-                return
-            if frame.pts is not None and first is not None and frame.pts < first:
-                continue
-            yield "frame", self._rgb(frame)
-        self.reached_end = True
+        yield from self._emit(tail, first, end)
+        self.reached_end = not self.stopped
 
-    def _keep(self, frame: av.VideoFrame, first: int | None, end: int | None) -> bool:
-        """False once the window or the frame limit is passed (the run stops reading)."""
-        if end is not None and frame.pts is not None and frame.pts >= end:
-            return False
-        return self.max_frames is None or self.frames < self.max_frames
+    @property
+    def repaired(self) -> int:
+        """How many frames got a timestamp other than their own."""
+        return self.retimer.repaired if self.retimer else 0
+
+    def _emit(self, frames: list[av.VideoFrame], first: int | None, end: int | None) -> Iterator[tuple[str, RGBFrame]]:
+        """RGB items for the frames inside the window; sets `stopped` once past its end or the frame limit."""
+        for frame in frames:
+            if ((end is not None and frame.pts is not None and frame.pts >= end)
+                    or (self.max_frames is not None and self.frames >= self.max_frames)):
+                self.stopped = True
+                return
+            if first is None or frame.pts is None or frame.pts >= first:
+                yield "frame", self._rgb(frame)
 
     def _in_window(self, packet: av.Packet) -> bool:
         if packet.pts is None:
