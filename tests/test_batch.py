@@ -231,6 +231,29 @@ def test_several_inputs_onto_one_file_name_are_refused_before_any_work(models, c
     assert main(["upscale", str(models / "a.png"), str(models / "b.png"), "-o", str(target), "-m", "tiny"]) == 2
     assert "names one file, but the inputs can give several outputs" in capsys.readouterr().err
     assert not target.exists()
+    _animation(models / "spin.gif", "GIF")
+    for source, wrong, kind in (("a.png", "out.mp4", "a photo"), ("spin.gif", "out.jpg", "an animated image")):
+        assert main(["upscale", str(models / source), "-o", str(models / wrong), "-m", "tiny"]) == 2
+        assert f"is {kind}, which cannot be written as {Path(wrong).suffix}" in capsys.readouterr().err
+        assert not (models / wrong).exists()
+
+
+def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models, monkeypatch):
+    import srkit.io.video
+    import srkit.pipelines.batch
+    import srkit.pipelines.video
+
+    clip = make_video(models / "clip.mkv", 2)
+    probed = []
+
+    def counting_probe(path):
+        probed.append(Path(path))
+        return srkit.io.video.probe(path)
+
+    for module, name in ((srkit.pipelines.batch, "probe"), (srkit.pipelines.video, "probe_file")):
+        monkeypatch.setattr(module, name, counting_probe)
+    assert main(["upscale", str(clip), "-o", str(models / "clip-x3.mkv"), "-m", "tiny"]) == 0
+    assert probed == [clip]
 
 
 def test_sigterm_during_a_batch_stops_it_like_ctrl_c_and_leaves_nothing_half_written(models, monkeypatch):

@@ -143,7 +143,8 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
     suffix = target.suffix.lower()
     allowed = {PHOTO: IMAGE_EXTENSIONS, ANIMATION: ANIMATION_EXTENSIONS, VIDEO: VIDEO_EXTENSIONS}[kind]
     if suffix not in allowed:
-        raise PlanError(f"{target}: {source} is a {kind}, which cannot be written as {suffix}; "
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise PlanError(f"{target}: {source} is {article} {kind}, which cannot be written as {suffix or 'that'}; "
                         f"give an output name ending in {', '.join(sorted(allowed))}, or a folder")
 
 
