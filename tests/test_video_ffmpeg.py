@@ -143,7 +143,8 @@ def test_vfr_keeps_packet_durations_average_rate_and_duration(models, tmp_path):
     assert all(float(p["duration_time"]) == 0.05 for p in packets)
     cfr, vfr = tmp_path / "cfr.mkv", tmp_path / "vfr.mkv"
     ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=20), "-t", "2", "-c:v", "libx264", "-bf", "0", cfr)
-    ffmpeg("-i", cfr, "-c", "copy", "-bsf:v", r"setts=ts=if(lt(TS\,1000)\,TS\,1000+(TS-1000)/2)", vfr)  # 40 fps after 1 s
+    # 20 fps for a second, then 40 fps
+    ffmpeg("-i", cfr, "-c", "copy", "-bsf:v", r"setts=ts=if(lt(TS\,1000)\,TS\,1000+(TS-1000)/2)", vfr)
     out = models / "vfr-x3.mkv"
     assert upscale(vfr, "-o", out) == 0
     assert frame_times(out) == pytest.approx(frame_times(vfr), abs=TIME_TOLERANCE)

@@ -2,13 +2,14 @@
 
 This is the only module that decodes or encodes video. `probe` reads a file once into a `VideoInfo` that is passed
 along. `VideoReader` (a context manager) demuxes every stream once: video frames leave in presentation order with
-increasing timestamps (FFmpeg's best-effort rule: the set of source times, sorted over a reorder window, with
-duplicates and backward steps moved forward), optionally deinterlaced by FFmpeg's bwdif filter, converted to RGB
+increasing timestamps (the set of source times sorted over a reorder window, duplicates and backward steps moved
+forward: what FFmpeg's best-effort timestamps aim at), optionally deinterlaced by FFmpeg's bwdif filter, converted to RGB
 with the stream's own matrix (BT.601 / 709 / 2020) and range; copied streams' packets pass along unchanged.
 `plan_output` checks before any work that the output container can hold the chosen codec and the input's other
-streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the container's natural codec and the deepest pixel format the codec takes. `VideoWriter`
-(a context manager) converts back with the same matrix and range, tags primaries, transfer, matrix, range and
-rotation, gives every packet its frame's duration, and renames its temporary file only on a clean close.
+streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the
+container's natural codec and the deepest pixel format the codec takes. `VideoWriter` (a context manager)
+converts back with the same matrix and range, tags primaries, transfer, matrix, range and rotation, gives every
+packet its frame's duration, and renames its temporary file only on a clean close.
 """
 
 from __future__ import annotations
