@@ -281,3 +281,19 @@ def test_sigterm_during_a_batch_stops_it_like_ctrl_c_and_leaves_nothing_half_wri
     assert main(["upscale", str(tree), "-o", str(out), "-m", "nearest"]) == 130
     assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler was not given back"
+
+
+def test_an_image_too_large_for_pillow_to_open_is_one_line_not_a_traceback(models, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 400 MP: over Pillow's own hard limit
+    bomb = models / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) +
+                     chunk(b"IEND", b""))
+    assert main(["upscale", str(bomb), "-o", str(models / "out"), "-m", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "bomb.png: 20000x20000 is over the decompression-bomb limit" in err and "Traceback" not in err

@@ -76,6 +76,8 @@ def pillow_frames(path: str | os.PathLike) -> int | None:
                 return image.n_frames if getattr(image, "is_animated", False) else 1
             except READ_ERRORS:
                 return 1
+    except Image.DecompressionBombError:  # far too large for Pillow: read_picture refuses it with srkit's limit
+        return 1
     except READ_ERRORS:
         return None
 
@@ -94,6 +96,8 @@ def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
                 frames.append(np.asarray(frame.convert("RGBA")))
                 durations.append(int(frame.info.get("duration", 0)))
             loop, fmt = image.info.get("loop"), image.format
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"{path}: {error}") from None
     except READ_ERRORS as error:
         raise ImageReadError(f"{path}: cannot read animated image "
                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
