@@ -111,10 +111,12 @@ def test_a_folder_of_photos_and_videos_is_mirrored_and_existing_outputs_follow_t
     make_video(tree / "b.mkv", 3, size="30x20")
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (9, 11, 3), np.uint8)).save(tree / "photo.png")
     (tree / "clips" / "song.mp3").write_bytes(b"ID3")  # no image or video: skipped
+    (tree / "gone.mp4").symlink_to(tree / "moved-away.mp4")  # a dangling link: one line, the rest goes on
     out = models / "out"
-    assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny"]) == 0
+    assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
-    assert "done 3, skipped 1, failed 0" in err and "song.mp3: not an image or video file" in err
+    assert "done 3, skipped 1, failed 1" in err and "song.mp3: not an image or video file" in err
+    assert "gone.mp4: cannot be read (No such file or directory)" in err
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == \
         ["b.mkv", "clips/a.mp4", "photo.png"]
     for name, size, frames in (("clips/a.mp4", (96, 72), "5"), ("b.mkv", (90, 60), "3")):
@@ -131,6 +133,7 @@ def test_a_folder_of_photos_and_videos_is_mirrored_and_existing_outputs_follow_t
     target = out / "b.mkv"
     assert main(["upscale", str(tree / "b.mkv"), "-o", str(target), "-m", "tiny"]) == 1
     assert f"{target} exists; pass --overwrite or --skip-existing" in capsys.readouterr().err
+    (tree / "gone.mp4").unlink()
     assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny", "--skip-existing"]) == 0
     assert "done 0, skipped 4, failed 0" in capsys.readouterr().err
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}

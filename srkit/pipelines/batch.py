@@ -192,6 +192,9 @@ def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bo
     except _Unusable as reason:
         plan.unusable.append((source, f"{source}: {reason}"))
         return
+    except OSError as error:  # a dangling link, a file that vanished or cannot be opened
+        plan.unusable.append((source, f"{source}: cannot be read ({error.strerror or error})"))
+        return
     if found is None:
         plan.skipped.append((source, "not an image or video file"))
         return
