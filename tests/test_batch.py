@@ -300,3 +300,11 @@ def test_an_image_too_large_for_pillow_to_open_is_one_line_not_a_traceback(model
     assert main(["upscale", str(bomb), "-o", str(models / "out"), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
     assert "bomb.png: 20000x20000 is over the decompression-bomb limit" in err and "Traceback" not in err
+
+
+def test_a_file_named_twice_is_done_once(models, capsys):
+    (models / "in").mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(models / "in" / "a.png")
+    assert main(["upscale", str(models / "in"), str(models / "in" / "*.png"), "-o", str(models / "out"),
+                 "-m", "tiny"]) == 0
+    assert "done 1, skipped 0, failed 0" in capsys.readouterr().err

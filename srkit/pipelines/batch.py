@@ -62,8 +62,9 @@ class Plan:
     """(input, one-line message naming it and the reason)."""
 
 
-class _Unusable(Exception):
-    """An input that cannot be processed; the message is the reason."""
+class UnusableInput(SrkitError):
+    """An input that should be processed but cannot be (empty, no video stream, no index, ...); the message is
+    the reason."""
 
 
 def _is_glob(text: str) -> bool:
@@ -103,25 +104,25 @@ def _probe_video(path: Path) -> VideoInfo:
         return probe(path)
     except VideoError as error:
         if path.suffix.lower() in MP4_FAMILY and _lacks_mp4_index(path):
-            raise _Unusable("has no 'moov' atom (the index MP4/MOV files get last): the file was cut off before "
+            raise UnusableInput("has no 'moov' atom (the index MP4/MOV files get last): the file was cut off before "
                             "it was finished and cannot be decoded as it is") from None
         reason = str(error).removeprefix(f"{path}: ")
-        raise _Unusable(reason) from None
+        raise UnusableInput(reason) from None
 
 
 def classify(path: Path, named: bool) -> tuple[str, VideoInfo | None] | None:
     """(kind, video probe) of one input file; None for a file in a folder that is no image or video.
 
-    Raises _Unusable for a file that should be processed but cannot (empty, no video stream, no index, ...).
-    A still format is a photo even when FFmpeg could read it; a one-frame video is still a video.
+    Raises UnusableInput for a file that should be processed but cannot. A still format is a photo even when
+    FFmpeg could read it; a one-frame video is still a video.
     """
     suffix = path.suffix.lower()
     known = suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS
     if not known and not named:
         return None
     if path.stat().st_size == 0:
-        raise _Unusable("is empty (0 bytes)")
-    if suffix in IMAGE_EXTENSIONS or named:
+        raise UnusableInput("is empty (0 bytes)")
+    if suffix in IMAGE_EXTENSIONS or (named and suffix not in VIDEO_EXTENSIONS):
         frames = pillow_frames(path)
         if frames is not None or suffix in IMAGE_EXTENSIONS:  # a broken image fails, with its reason, when read
             return (ANIMATION if frames and frames > 1 and suffix in ANIMATION_EXTENSIONS else PHOTO), None
@@ -174,6 +175,7 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
                     _add(plan, file, output / file.relative_to(path).parent, options, named=False)
             else:
                 _add(plan, path, output, options, named=not globbed, single=single_file)
+    plan.jobs = list(dict.fromkeys(plan.jobs))  # the same file named twice (a glob and its folder) is done once
     _check_no_collisions(plan.jobs)
     video = video or VideoOptions(EncodeSettings())
     for job in plan.jobs:
@@ -189,7 +191,7 @@ def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bo
     """Classify `source` and add its job (to `place`, a folder, or the output file itself when `single`)."""
     try:
         found = classify(source, named)
-    except _Unusable as reason:
+    except UnusableInput as reason:
         plan.unusable.append((source, f"{source}: {reason}"))
         return
     except OSError as error:  # a dangling link, a file that vanished or cannot be opened
@@ -201,9 +203,7 @@ def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bo
     kind, info = found
     if single:
         _check_single_target(source, kind, place)
-    job = Job(source, place if single else place / _target_name(source, kind, options), kind, info)
-    if job not in plan.jobs:  # the same file named twice (a glob and its folder, say) is done once
-        plan.jobs.append(job)
+    plan.jobs.append(Job(source, place if single else place / _target_name(source, kind, options), kind, info))
 
 
 def _check_no_collisions(jobs: list[Job]) -> None:
