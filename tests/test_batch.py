@@ -308,3 +308,18 @@ def test_a_file_named_twice_is_done_once(models, capsys):
     assert main(["upscale", str(models / "in"), str(models / "in" / "*.png"), "-o", str(models / "out"),
                  "-m", "tiny"]) == 0
     assert "done 1, skipped 0, failed 0" in capsys.readouterr().err
+
+
+def test_soft_alpha_edges_in_a_gif_are_cut_at_half_not_made_opaque(tmp_path):
+    from srkit.io.animated import Animation, write_animation
+
+    frame = np.zeros((2, 4, 4), np.uint8)
+    frame[..., 0] = 200
+    frame[..., 3] = [[0, 100, 127, 128], [200, 255, 255, 1]]
+    second = frame.copy()
+    second[..., 1] = 90  # a different frame: Pillow merges identical neighbours (same playback)
+    write_animation(iter([frame, second]), tmp_path / "soft.gif", Animation([frame, second], [40, 40], 0, "GIF"))
+    with Image.open(tmp_path / "soft.gif") as image:
+        assert image.n_frames == 2
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    assert alpha.tolist() == [[0, 0, 0, 255], [255, 255, 255, 0]]

@@ -4,7 +4,8 @@ Pillow composites each frame onto the canvas (disposal and blending applied), so
 complete picture. They are written back as complete frames in the same format: GIF with disposal 2 (each frame
 replaces the last, so transparent areas stay transparent), APNG with disposal 0 and source blending, WebP as
 is (lossless where the source is). Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
-stored (0: forever; a GIF without one plays once).
+stored (0: forever; a GIF without one plays once). Pillow's GIF and APNG writers merge a frame identical to
+the one before into it, adding up the durations: the same playback with fewer frames.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
     return Animation(frames, durations, loop, fmt, fmt == "WEBP" and _webp_lossless(path))
 
 
+def _one_bit_alpha(frame: np.ndarray) -> np.ndarray:
+    """GIF keeps a pixel or makes it fully transparent; Pillow would show any alpha above 0 as opaque, so soft
+    edges from upscaling (alpha 1-254) are cut at half instead."""
+    if frame.ndim != 3 or frame.shape[2] != 4:
+        return frame
+    return np.concatenate([frame[..., :3], np.where(frame[..., 3:] >= 128, 255, 0).astype(frame.dtype)], axis=2)
+
+
 def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
                     quality: int = 95) -> None:
     """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing."""
@@ -113,6 +122,8 @@ def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, sourc
     fmt = output_format(path)
     if fmt not in ANIMATED_FORMATS:
         raise ImageWriteError(f"{path}: an animation can only be written as .gif, .png (APNG) or .webp")
+    if fmt == "GIF":
+        frames = (_one_bit_alpha(frame) for frame in frames)
     images = (Image.fromarray(np.ascontiguousarray(frame)) for frame in frames)
     first = next(images)
     # Pillow's GIF and APNG writers go over the frames twice; its WebP writer streams them (less memory)
