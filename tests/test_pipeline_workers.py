@@ -133,3 +133,25 @@ def test_finished_photos_waiting_for_a_slow_encoder_are_bounded(models, monkeypa
     assert len(list((models / "out").iterdir())) == 10
     # queued + the one being written + the one the model thread holds while the queue is full
     assert waiting["most"] <= srkit.pipelines.photos.WRITE_DEPTH + 2
+
+
+def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models, monkeypatch, capsys):
+    clip = models / "clip.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=30)
+    real = srkit.io.video.VideoWriter._write
+    calls = {"n": 0}
+
+    def stuck_on_third(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            time.sleep(JOIN_SECONDS + 4)  # an encode call that outlives the run's bounded join
+        return real(self, *args)
+
+    monkeypatch.setattr(srkit.io.video.VideoWriter, "_write", stuck_on_third)
+    monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
+                        _slow_then(12, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
+    began = time.monotonic()
+    code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast"])
+    assert time.monotonic() - began < JOIN_SECONDS + 3
+    assert code == 1 and "model failed" in capsys.readouterr().err
+    assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial-" in p.name]

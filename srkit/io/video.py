@@ -18,6 +18,7 @@ import heapq
 import io
 import os
 import re
+import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -560,6 +561,7 @@ class VideoWriter:
         self.last_dts: int | None = None
         self.max_skew = round(DTS_SKEW_SECONDS / source.time_base)
         self.durations: dict[int, int] = {}
+        self.busy = threading.Lock()  # held while encoding or muxing
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -572,6 +574,10 @@ class VideoWriter:
 
     def write(self, pixels: np.ndarray, pts: int | None, duration: int | None = None) -> None:
         """Encode one RGB frame with its timestamp and duration (uint16 pixels for 16-bit paths)."""
+        with self.busy:
+            self._write(pixels, pts, duration)
+
+    def _write(self, pixels: np.ndarray, pts: int | None, duration: int | None) -> None:
         if self.out_format == "rgb24" and pixels.dtype == np.uint16:
             pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=self.out_format)
@@ -618,7 +624,8 @@ class VideoWriter:
             packet = self._converted(packet, index)
         if packet is not None and index in self.copied:
             packet.stream = self.copied[index]
-            self.container.mux(packet)
+            with self.busy:
+                self.container.mux(packet)
 
     def _text_subtitles(self, source: av.stream.Stream, encoder: str) -> av.stream.Stream:
         """An output stream re-encoding the text subtitles of `source` with `encoder` (their ASS form kept)."""
@@ -653,11 +660,18 @@ class VideoWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        """Drop everything written so far (no file under the final name)."""
-        try:
-            self.container.close()
-        except (av.error.FFmpegError, ValueError):
-            pass
+        """Drop everything written so far (no file under the final name).
+
+        A worker thread still inside an encode call (one that outlived the run's bounded join) keeps the
+        container: it is not closed under that thread's feet, only its file is removed.
+        """
+        if self.busy.acquire(timeout=0):
+            try:
+                self.container.close()
+            except (av.error.FFmpegError, ValueError):
+                pass
+            finally:
+                self.busy.release()
         self.tmp.unlink(missing_ok=True)
 
 
