@@ -256,6 +256,9 @@ def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOp
             names[stem] = path
         plan.append((path, path_kind))
     target = pack_target(output, options)
+    inside = next((path for path in files if target.resolve() in path.resolve().parents), None)
+    if inside is not None:
+        raise PackError(f"{target} holds the input {inside}, which the pack would replace; choose another -o")
 
     def converted() -> Iterator[tuple[str, str, np.ndarray, dict]]:
         for path, path_kind in tqdm(plan, unit="image", dynamic_ncols=True, disable=None):

@@ -157,3 +157,13 @@ def test_bad_convert_inputs_fail_in_one_line_and_write_nothing(tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert code == 2 and needle in err and len(err.splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_convert_never_replaces_its_own_inputs(tmp_path, capsys):
+    folder = tmp_path / "textures"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "wall.png")
+    before = (folder / "wall.png").read_bytes()
+    assert main(["textures", "convert", str(folder), "-o", str(folder), "--overwrite"]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["wall.png"] and (folder / "wall.png").read_bytes() == before
