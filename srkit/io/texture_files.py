@@ -3,7 +3,8 @@
 Each kind of map has a colour space and a default DDS codec (`--compression auto`): albedo is sRGB colour ->
 BC7 flagged sRGB; normal -> BC5 (x and y; engines rebuild z); height, roughness and ao are one linear channel ->
 BC4. A named codec applies to every map it can hold: bc1, bc3, bc7 and none hold any map (sRGB-flagged for
-albedo, grey maps repeated into R, G and B), bc5 only normal maps, bc4 only one-channel maps. KTX2 is not
+albedo, grey maps repeated into R, G and B), bc5 only normal maps, bc4 only one-channel maps. An albedo map
+may carry alpha (a 4th channel), which bc1 cannot keep. KTX2 is not
 offered: no maintained Python KTX2 writer exists on PyPI.
 """
 
@@ -78,10 +79,13 @@ def codec_for(kind: MapKind, compression: str) -> Codec:
     return codec
 
 
-def check_map(name: str, width: int, height: int, kind: MapKind, fmt: MapFormat) -> None:
-    """Refuse, in one line naming `name`, a map of this size that `fmt` cannot store."""
+def check_map(name: str, width: int, height: int, kind: MapKind, fmt: MapFormat, alpha: bool = False) -> None:
+    """Refuse, in one line naming `name`, a map of this size (with alpha or not) that `fmt` cannot store."""
     if fmt.format == "dds":
         codec = codec_for(kind, fmt.compression)
+        if alpha and codec.name == "bc1":
+            raise TextureFileError(f"{name}: has transparent pixels, which bc1 cannot keep (1-bit alpha at best); "
+                                   "use bc3 or bc7")
         if codec.blocks and (width % 4 or height % 4):
             raise TextureFileError(f"{name}: {width}x{height} cannot be stored as {codec.name} (4x4 blocks: width "
                                    "and height must be multiples of 4); resize it or use --compression none")
@@ -97,7 +101,8 @@ def _sha256(path: Path) -> str:
 def _describe(path: Path, kind: MapKind, pixels: np.ndarray, levels: int, compression: str | None) -> dict:
     return dict(file=path.name, format=path.suffix[1:], compression=compression,
                 colour_space="srgb" if kind.space == "srgb" else "linear", width=pixels.shape[1],
-                height=pixels.shape[0], mip_levels=levels, sha256=_sha256(path))
+                height=pixels.shape[0], alpha=pixels.ndim == 3 and pixels.shape[2] == 4, mip_levels=levels,
+                sha256=_sha256(path))
 
 
 def _png(pixels: np.ndarray, path: Path) -> Path:
@@ -106,8 +111,9 @@ def _png(pixels: np.ndarray, path: Path) -> Path:
 
 
 def write_map(folder: Path, stem: str, pixels: np.ndarray, kind: MapKind, fmt: MapFormat) -> dict:
-    """Write `pixels` ((H, W) or (H, W, 3) uint8) as `folder/stem.png|dds`; returns its manifest entry."""
-    check_map(stem, pixels.shape[1], pixels.shape[0], kind, fmt)
+    """Write (H, W), (H, W, 3) or (albedo) (H, W, 4) uint8 `pixels` as `folder/stem.png|dds`; returns its entry."""
+    alpha = pixels.ndim == 3 and pixels.shape[2] == 4
+    check_map(stem, pixels.shape[1], pixels.shape[0], kind, fmt, alpha)
     levels = mip_chain(pixels, kind.space) if fmt.mipmaps else [pixels]
     if fmt.format == "dds":
         codec = codec_for(kind, fmt.compression)

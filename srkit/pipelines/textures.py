@@ -150,7 +150,7 @@ def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, 
         for stem, kind, pixels, fields in inputs:
             maps, render = _write_material(folder, stem, pixels, kind, options)
             entries.append(dict(fields, maps=maps))
-            textures.append(pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2))
+            textures.append(pixels[..., :3] if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2))
             renders.append(render)
         Image.fromarray(material_sheet(textures, renders, PREVIEW_CELL)).save(folder / "preview.png", format="PNG")
         manifest = dict(manifest, srkit=__version__, format=options.format, preview="preview.png",
@@ -226,14 +226,15 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def _pixels_for(path: Path, kind: str) -> np.ndarray:
-    """The image as uint8 a map of `kind` holds: RGB, or one channel; refuses transparency it would lose."""
+    """The image as uint8 a map of `kind` holds: RGB (RGBA for albedo with transparency), or one channel."""
     pixels = read_picture(path).pixels
     if pixels.dtype == np.uint16:
         pixels = np.floor(pixels / 257.0 + 0.5).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
-        if (pixels[..., 3] != 255).any():
-            raise PackError(f"{path}: has transparent pixels, which texture maps here do not keep; flatten it first")
-        pixels = pixels[..., :3]
+        if (pixels[..., 3] == 255).all():
+            pixels = pixels[..., :3]
+        elif kind != "albedo":
+            raise PackError(f"{path}: a {kind} map with transparent pixels; only albedo maps keep alpha")
     if KINDS[kind].channels == 1:
         return pixels if pixels.ndim == 2 else np.asarray(Image.fromarray(pixels).convert("L"))
     return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
@@ -263,6 +264,8 @@ def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOp
     def converted() -> Iterator[tuple[str, str, np.ndarray, dict]]:
         for path, path_kind in tqdm(plan, unit="image", dynamic_ncols=True, disable=None):
             pixels = _pixels_for(path, path_kind)
+            if pixels.ndim == 3 and pixels.shape[2] == 4:
+                check_map(str(path), pixels.shape[1], pixels.shape[0], KINDS[path_kind], options.map_format, True)
             fields = dict(source=path.name, kind=path_kind, width=pixels.shape[1], height=pixels.shape[0])
             if path_kind == "albedo" and min(pixels.shape[:2]) >= 2:
                 fields["seam_score"] = round(seam_score(pixels), 4)

@@ -35,7 +35,7 @@ def wrap_blur(values: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def height_of(texture: np.ndarray) -> np.ndarray:
-    """(H, W) float height in [0, 1]: the luminance of an (H, W, 3) uint8 sRGB texture."""
+    """(H, W) float height in [0, 1]: the luminance of an (H, W, 3|4) uint8 sRGB texture (alpha ignored)."""
     return texture[..., :3].astype(np.float64) @ LUMA / 255.0
 
 
@@ -67,7 +67,7 @@ def occlusion_map(height: np.ndarray) -> np.ndarray:
 
 
 def pbr_maps(texture: np.ndarray) -> dict[str, np.ndarray]:
-    """The PBR map set of an (H, W, 3) uint8 sRGB texture: albedo, normal, height, roughness, ao (uint8)."""
+    """The PBR map set of an (H, W, 3|4) uint8 sRGB texture: albedo (as given), normal, height, roughness, ao."""
     height = height_of(texture)
     return dict(albedo=texture, normal=normal_map(texture), height=_u8(height), roughness=roughness_map(height),
                 ao=occlusion_map(height))

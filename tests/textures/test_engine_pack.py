@@ -148,7 +148,8 @@ def test_bad_pack_options_fail_in_one_line_and_write_nothing(tmp_path, capsys, a
     ((3, 3, 3), ["--format", "dds"], "in.png: 3x3 cannot be stored as bc7"),
     ((20, 12, 3), ["--mipmaps"], "in.png: 12x20 has no mip chain"),
     ((8, 8, 3), ["--format", "ktx2"], "--format ktx2: choose png or dds"),
-    ((8, 8, 4), ["--format", "dds"], "in.png: has transparent pixels"),
+    ((8, 8, 4), ["--format", "dds", "--compression", "bc1"], "in.png: has transparent pixels, which bc1 cannot"),
+    ((8, 8, 4), ["--map", "height"], "in.png: a height map with transparent pixels"),
 ])
 def test_bad_convert_inputs_fail_in_one_line_and_write_nothing(tmp_path, capsys, shape, argv, needle):
     pixels = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
@@ -167,3 +168,24 @@ def test_convert_never_replaces_its_own_inputs(tmp_path, capsys):
     assert main(["textures", "convert", str(folder), "-o", str(folder), "--overwrite"]) == 2
     assert "holds the input" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["wall.png"] and (folder / "wall.png").read_bytes() == before
+
+
+def test_convert_keeps_alpha_of_colour_textures(tmp_path):
+    """A decal with a soft alpha edge: BC7 (alpha mode straight) and PNG keep it; its mips filter it as it is."""
+    rgb = np.repeat(skimage.data.grass()[:64, :64, None], 3, axis=2)
+    alpha = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1))
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "decal.png")
+    for fmt in ("dds", "png"):
+        out = tmp_path / fmt
+        assert main(["textures", "convert", str(tmp_path / "decal.png"), "-o", str(out), "--format", fmt,
+                     "--mipmaps"]) == 0
+        entry = json.loads((out / "manifest.json").read_text())["textures"][0]["maps"]["albedo"]
+        assert entry["alpha"] is True
+    dds = read_dds(tmp_path / "dds" / "decal.dds")
+    assert (dds.codec, dds.srgb, dds.alpha_mode, len(dds.levels)) == ("bc7", True, 1, 7)
+    assert psnr(dds.levels[0][..., 3], alpha) >= 35.0  # measured 36.4 dB (a steep ramp: 16 steps per block)
+    # level 1 away from the wrap (where the ramp jumps from 255 to 0): on a ramp the filter gives the pair's mean
+    level1 = alpha[::2, 2:62:2] / 2.0 + alpha[::2, 3:62:2] / 2.0
+    assert psnr(dds.levels[1][:, 1:-1, 3], level1) >= 33.0  # measured 34.2 dB
+    with Image.open(tmp_path / "png" / "decal.png") as image:
+        assert image.mode == "RGBA" and np.array_equal(np.asarray(image)[..., 3], alpha)
