@@ -187,5 +187,9 @@ def test_convert_keeps_alpha_of_colour_textures(tmp_path):
     # level 1 away from the wrap (where the ramp jumps from 255 to 0): on a ramp the filter gives the pair's mean
     level1 = alpha[::2, 2:62:2] / 2.0 + alpha[::2, 3:62:2] / 2.0
     assert psnr(dds.levels[1][:, 1:-1, 3], level1) >= 33.0  # measured 34.2 dB
+    assert main(["textures", "convert", str(tmp_path / "decal.png"), "-o", str(tmp_path / "bc3"), "--format", "dds",
+                 "--compression", "bc3"]) == 0
+    bc3 = read_dds(tmp_path / "bc3" / "decal.dds")
+    assert (bc3.codec, bc3.alpha_mode) == ("bc3", 1) and psnr(bc3.levels[0][..., 3], alpha) >= 40.0
     with Image.open(tmp_path / "png" / "decal.png") as image:
         assert image.mode == "RGBA" and np.array_equal(np.asarray(image)[..., 3], alpha)
