@@ -88,8 +88,11 @@ class Program(ABC):
 class EagerProgram(Program):
     """The module itself run in the plan's dtype (architectures without a fused lowering)."""
 
-    # Without a lowering the peak is unknown: assume the widest feature map, four maps alive, at output size.
+    # Without a lowering the peak is unknown (spandrel does not publish widths): assume four maps of at least
+    # 64 channels alive at output size, a guess on the safe side for convolutional networks; attention-based
+    # ones may need more, and the tiler's out-of-memory back-off covers the rest.
     LIVE_MAPS = 4
+    MIN_FEATURES = 64
 
     def __init__(self, module: nn.Module, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
@@ -100,4 +103,4 @@ class EagerProgram(Program):
         return finish(self.module(x).contiguous(memory_format=torch.channels_last), clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
-        return element_size(dtype) * self.LIVE_MAPS * max(self.info.features, 1) * self.info.scale ** 2
+        return element_size(dtype) * self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES) * self.info.scale ** 2

@@ -266,3 +266,29 @@ def test_an_unknown_file_names_the_closest_architecture_and_its_missing_keys(tmp
     with pytest.raises(ModelFormatError, match=r"broken\.pth: unknown architecture.*closest is ESRGAN.*"
                                                r"original ESRGAN layout.*model\.1\.sub\.0\.RDB1\.conv1\.0\.weight"):
         load_model(tmp_path / "broken.pth")
+
+
+@pytest.mark.parametrize("kind", ["span.safetensors", "compact.pth", "safmn.pth"])
+def test_span_compact_and_spandrel_files_upscale_by_file_path(tmp_path, kind):
+    """`srkit upscale -m FILE` for the other families (SAFMN: unfused, through spandrel): 8-bit codes equal
+    spandrel's own descriptor call (which pads to the size rules as srkit does)."""
+    spandrel = spandrel_or_skip()
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.SAFMN import SAFMN
+    from spandrel.architectures.SPAN import SPAN
+
+    network = {"span": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2),
+               "compact": lambda: Compact(num_feat=8, num_conv=2, upscale=3),
+               "safmn": lambda: SAFMN(dim=8, n_blocks=1, upscaling_factor=2)}[kind.split(".")[0]]()
+    state = randomised(network, seed=14).state_dict()
+    pth, safetensors = save_both(tmp_path, kind.split(".")[0], state)
+    path = safetensors if kind.endswith("safetensors") else pth
+    pixels = np.random.default_rng(15).integers(0, 256, (11, 9, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path),
+                 "--device", "cpu"]) == 0
+    descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state))
+    x = torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    expected = np.floor(descriptor(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255 + 0.5)
+    got = np.asarray(Image.open(tmp_path / "out.png"))
+    assert got.shape == expected.shape and np.abs(got.astype(int) - expected.astype(int)).max() <= 1, kind
