@@ -38,11 +38,6 @@ class ConvStep:
             slope = slope.detach().float().to(device)
         return cls(conv.weight.detach().float().to(device), bias, act, slope, padding_mode)
 
-    @property
-    def out_channels(self) -> int:
-        """Channels the step writes."""
-        return self.weight.shape[1 if self.transposed else 0]
-
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                  out: torch.Tensor | None = None) -> torch.Tensor:
         if self.transposed:
