@@ -28,7 +28,8 @@ def make_case(c_in, c_out, act, h=7, w=10, batch=2, dtype=torch.float32, seed=0,
 def torch_transposed(x, weight, bias, act, slope):
     """Plain-torch oracle: F.conv_transpose2d (zeros padding) then the activation, in fp32."""
     y = F.conv_transpose2d(x.float(), weight.float(), bias.float(), stride=2, padding=1)
-    return {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh,
+    return {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu,
+            "gate": lambda v: v * (torch.sigmoid(v) - 0.5),
             "leaky_relu": lambda v: F.leaky_relu(v, slope),
             "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
 
