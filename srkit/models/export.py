@@ -50,6 +50,8 @@ def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFA
             torch.onnx.export(graph, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
                               output_names=[OUTPUT], dynamic_axes=dynamic)
         tmp.replace(target)
+    except ModuleNotFoundError as error:
+        raise SrkitError(f"ONNX export needs the package {error.name}: pip install 'srkit[onnx]'") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
