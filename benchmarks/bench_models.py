@@ -26,7 +26,7 @@ from _harness import (Row, check_close, compile_options, compiled_row, print_tab
                       write_results)
 
 from srkit.engine.plan import build_plan, default_dtype  # noqa: E402
-from srkit.models import build_from_state_dict, compact, rrdb  # noqa: E402
+from srkit.models import load_state_dict, compact, rrdb  # noqa: E402
 
 CASES = {
     "compact x4 960x540": (lambda: compact.CompactSR(features=64, num_conv=16, scale=4), (540, 960)),
@@ -91,7 +91,7 @@ class ModelCase:
     def __init__(self, name: str, make: Callable[[], torch.nn.Module], size: tuple[int, int],
                  device: torch.device) -> None:
         height, width = size
-        module, info = build_from_state_dict(make().state_dict())
+        module, info = load_state_dict(make().state_dict())
         self.name, self.device, self.dtype = name, device, default_dtype(device)
         self.module = module.to(device=device, dtype=self.dtype).to(memory_format=torch.channels_last)
         x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))

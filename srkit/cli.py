@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
@@ -146,13 +148,14 @@ def _train_sr(args: argparse.Namespace) -> int:
 
 def _add_train_sr(train_commands) -> None:
     """`srkit train sr`: train an SR network on folders of photos."""
-    from .train.options import ARCHES, DEFAULT_MAX_SIDE, DEGRADATIONS, LOSSES, SRTrainConfig
+    from .train.options import DEFAULT_MAX_SIDE, DEGRADATIONS, LOSSES, SRTrainConfig
 
-    defaults = SRTrainConfig()
+    defaults = SimpleNamespace(**{field.name: field.default for field in fields(SRTrainConfig)})  # unchecked
     sr = train_commands.add_parser("sr", help="train an SR network on photos (pairs made on the fly)")
     sr.add_argument("data", nargs="+", metavar="DATA", help="photo files or folders (searched recursively)")
     sr.add_argument("-o", "--output", required=True, help="run folder (checkpoint, model.safetensors, log.jsonl)")
-    sr.add_argument("--arch", choices=ARCHES, default=defaults.arch, help=f"network ({defaults.arch})")
+    sr.add_argument("--arch", default=defaults.arch,
+                    help=f"network to train; a wrong name lists the choices ({defaults.arch})")
     sr.add_argument("--scale", type=int, choices=(2, 3, 4), default=defaults.scale, help=f"({defaults.scale})")
     sr.add_argument("--features", type=_positive_number(int, "--features", 4), default=defaults.features,
                     help=f"channels per conv ({defaults.features})")

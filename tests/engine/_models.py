@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from srkit.models import build_from_state_dict, compact, rrdb, seednet
+from srkit.models import load_state_dict, compact, rrdb, seednet
 
 SMALL = {
     "compact-x3": lambda: compact.CompactSR(features=16, num_conv=3, scale=3),
@@ -25,7 +25,7 @@ def small_model(name: str, seed: int = 0):
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() == 1 else 1.0) / max(1, p[0].numel()) ** 0.5)
     scale = {"scale": module.scale} if isinstance(module, seednet.SeedNet) else {}
-    return build_from_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})
+    return load_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})
 
 
 def install_user_model(folder: Path, name: str, module: torch.nn.Module) -> None:
