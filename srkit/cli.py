@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET
 from .errors import SrkitError
 
 
@@ -33,6 +33,36 @@ def _models_list(args: argparse.Namespace) -> int:
         size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
         print(f"{row['name']:<26} {row['scale'] or '-':>5} {row['arch'] or '-':<8} {size:>9}  {row['available']}")
     print(f"user models: {model_dir()}")
+    return 0
+
+
+def _models_info(args: argparse.Namespace) -> int:
+    from .models.zoo import load_model
+
+    model = load_model(args.model)
+    info = model.info
+    rules = f"multiple of {info.multiple_of}" if info.multiple_of > 1 else "any"
+    rules += f", at least {info.min_size} px" if info.min_size > 1 else ""
+    rules += ", square" if info.square else ""
+    rows = [("model", model.name), ("source", model.source), ("architecture", info.arch),
+            ("variant", info.variant or "-"), ("scale", f"x{model.scale}" + (
+                f" (network x{info.scale}, then resized)" if model.output_resize else "")),
+            ("channels", f"{info.in_channels} in, {info.out_channels} out"), ("features", info.features or "-"),
+            ("blocks", info.blocks or "-"), ("parameters", f"{info.parameters:,}"), ("dtypes", ", ".join(info.dtypes)),
+            ("size rules", rules), ("receptive radius", f"{info.receptive_radius} px"),
+            ("tile overlap", f"{info.tile_overlap} px"), ("fused", "yes" if info.fused else "no (runs eagerly)")]
+    for label, value in rows:
+        print(f"{label:<17} {value}")
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from .models.export import export_onnx
+    from .models.zoo import load_model
+
+    target = export_onnx(load_model(args.model), args.output, args.opset, args.overwrite)
+    print(f"exported {args.model} to {target} (ONNX opset {args.opset}; input NCHW float32 RGB in [0, 1], "
+          "batch, height and width dynamic)")
     return 0
 
 
@@ -361,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     upscale.set_defaults(run=_upscale)
 
-    models = commands.add_parser("models", help="list models, import weights")
+    models = commands.add_parser("models", help="list, describe, import and export models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     models_commands.add_parser("list", help="models usable here").set_defaults(run=_models_list)
     importer = models_commands.add_parser("import", help="convert .pth/.safetensors/ncnn .param to srkit format")
@@ -369,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--name", required=True, help="name to use with -m")
     importer.add_argument("--force", action="store_true", help="replace a user model of that name")
     importer.set_defaults(run=_models_import)
+    describe = models_commands.add_parser("info", help="describe a model: architecture, scale, sizes, fused or not")
+    describe.add_argument("model", metavar="NAME|FILE", help="model name or weights file")
+    describe.set_defaults(run=_models_info)
+    exporter = models_commands.add_parser("export", help="write a model as ONNX (dynamic batch, height, width)")
+    exporter.add_argument("model", metavar="NAME|FILE", help="model name or weights file")
+    exporter.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    exporter.add_argument("--opset", type=_positive_number(int, "--opset", 13, 21), default=DEFAULT_ONNX_OPSET,
+                          help=f"ONNX opset ({DEFAULT_ONNX_OPSET})")
+    exporter.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    exporter.set_defaults(run=_models_export)
 
     train = commands.add_parser("train", help="train an SR model on photos, or a texture generator")
     train_commands = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)

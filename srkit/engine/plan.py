@@ -22,19 +22,27 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
-def padding_for(size: int, info: ModelInfo) -> int:
-    """Pixels to add to one side of length `size` to meet the model's size rules."""
-    target = max(size, info.min_size)
-    return target + (-target) % info.multiple_of - size
+def padded_size(height: int, width: int, info: ModelInfo) -> tuple[int, int]:
+    """The smallest (height, width) at least as large that meets the model's size rules."""
+    def side(size: int) -> int:
+        size = max(size, info.min_size)
+        return size + (-size) % info.multiple_of
+
+    height, width = side(height), side(width)
+    return (max(height, width),) * 2 if info.square else (height, width)
 
 
 def pad_to_rules(x: torch.Tensor, info: ModelInfo) -> torch.Tensor:
-    """x padded at the bottom and right to the size rules: reflected where the image is large enough."""
-    pad_h, pad_w = padding_for(x.shape[2], info), padding_for(x.shape[3], info)
-    if not pad_h and not pad_w:
+    """x padded at the bottom and right to the size rules: reflected as far as the image allows (one pixel
+    less than its side), then the edge repeated."""
+    height, width = x.shape[2:]
+    target_h, target_w = padded_size(height, width, info)
+    if (target_h, target_w) == (height, width):
         return x
-    mode = "reflect" if pad_h < x.shape[2] and pad_w < x.shape[3] else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode).contiguous(memory_format=torch.channels_last)
+    reflect_h, reflect_w = min(target_h - height, height - 1), min(target_w - width, width - 1)
+    x = F.pad(x, (0, reflect_w, 0, reflect_h), mode="reflect")
+    x = F.pad(x, (0, target_w - width - reflect_w, 0, target_h - height - reflect_h), mode="replicate")
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class Plan:

@@ -37,6 +37,8 @@ class ModelInfo:
     """Input height and width must be multiples of this; the engine pads (reflect) and crops to it."""
     min_size: int = 1
     """Smallest input height and width the network accepts; the engine pads smaller inputs."""
+    square: bool = False
+    """The input must be square (padded to the longer side)."""
     receptive_radius: int = 0
     """Input pixels on each side that can influence one output pixel (the exact, theoretical reach)."""
     tile_overlap: int = 0

@@ -6,19 +6,19 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..errors import ModelFormatError
-from . import compact, dcgan, rrdb, seednet
+from . import compact, dcgan, rrdb, seednet, span, spandrel_models
 from .arch import Arch, StateDict
 from .info import ModelInfo
 
-SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, seednet.ARCH, compact.ARCH)
+SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, span.ARCH, seednet.ARCH, compact.ARCH, spandrel_models.ARCH)
 """Super-resolution architectures, in detection order."""
 ARCHES: tuple[Arch, ...] = SR_ARCHES + (dcgan.ARCH,)
 """Everything srkit can lower, by id (the texture generator is loaded by name, never detected)."""
 
 
 def by_id(arch_id: str) -> Arch | None:
-    """The architecture with this id, or None."""
-    return next((arch for arch in ARCHES if arch.id == arch_id), None)
+    """The architecture with this id ('spandrel:<its id>' is spandrel's), or None."""
+    return next((arch for arch in ARCHES if arch.id == arch_id.partition(":")[0]), None)
 
 
 def trainable_ids() -> tuple[str, ...]:
@@ -33,12 +33,13 @@ def detect(state_dict: StateDict) -> Arch | None:
 
 def _unknown(state_dict: StateDict, source: str) -> ModelFormatError:
     """One line naming the closest known layout and the keys the file lacks for it."""
-    share, layout, missing, arch = max(((*arch.closest(state_dict), arch) for arch in SR_ARCHES),
+    share, layout, missing, arch = max(((*arch.closest(state_dict), arch) for arch in SR_ARCHES if arch.layouts),
                                        key=lambda found: found[0])
     sample = ", ".join(sorted(state_dict)[:3])
+    others = "" if spandrel_models.import_spandrel() else f"; other architectures load with {spandrel_models.EXTRA}"
     return ModelFormatError(f"{source}: unknown architecture (keys begin {sample}); closest is {arch.name} "
                             f"({layout.name} layout, {share:.0%} of its keys), which also needs "
-                            f"{', '.join(missing[:3])}")
+                            f"{', '.join(missing[:3])}{others}")
 
 
 def load_state_dict(state_dict: StateDict, metadata: dict | None = None,
