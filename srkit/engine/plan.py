@@ -12,9 +12,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import SrkitError
 from ..models.info import ModelInfo
 from ..models.lowering import EagerProgram, Program, finish
 from ..models.registry import by_id
+
+
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -79,9 +83,14 @@ def build_plan(module: nn.Module, info: ModelInfo, device: torch.device | str = 
                dtype: torch.dtype | None = None) -> Plan:
     """The inference plan of `module` (described by `info`) on `device` in `dtype`."""
     device = torch.device(device)
-    dtype = dtype or default_dtype(device)
-    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+    if dtype is None:  # the device's default where the model supports it, else fp32
+        dtype = default_dtype(device)
+        dtype = dtype if DTYPE_NAMES[dtype] in info.dtypes else torch.float32
+    if dtype not in DTYPE_NAMES:
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    if DTYPE_NAMES[dtype] not in info.dtypes:
+        raise SrkitError(f"{info.arch} models do not run accurately in {DTYPE_NAMES[dtype]}; use --dtype "
+                         f"{' or '.join(info.dtypes)}")
     arch = by_id(info.arch)
     program = arch.lower(module, info, device) if arch is not None and info.fused else \
         EagerProgram(module, info, device)

@@ -101,7 +101,8 @@ class CompactArch(Arch):
                                        num_conv=len(convs) - 2, scale=scale, act=act), state_dict)
         radius = len(convs)  # one pixel per 3x3 conv, all at input resolution
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, len(convs) - 2,
-                         parameter_count(module), variant=act, receptive_radius=radius, tile_overlap=radius + BLEND_PIXELS)
+                         parameter_count(module), variant=act, receptive_radius=radius,
+                         tile_overlap=radius + BLEND_PIXELS)
         return module, info
 
     def hints(self, module):
