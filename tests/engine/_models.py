@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from srkit.models import load_state_dict, compact, rrdb, seednet
+from srkit.models import compact, load_state_dict, rrdb, seednet, span
 
 SMALL = {
     "compact-x3": lambda: compact.CompactSR(features=16, num_conv=3, scale=3),
@@ -14,6 +14,7 @@ SMALL = {
     "rrdb-x4": lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4),
     "rrdb-x2": lambda: rrdb.RRDBNet(features=12, num_block=1, growth=8, scale=2),
     "seednet-x2": lambda: seednet.SeedNet(features=8, num_conv=2, scale=2),
+    "span-x4": lambda: span.SPAN(features=8, scale=4, norm=False),  # x255 input scaling is tested with spandrel
 }
 
 
