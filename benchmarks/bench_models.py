@@ -4,8 +4,8 @@
     python benchmarks/bench_models.py --reps 2    # fewer repetitions (the CPU run of RRDB takes a minute a frame)
     python benchmarks/bench_models.py --smoke     # tiny models and shapes on any device; writes nothing
 
-Cases: compact x4 (64 features, 16 convs) on 960x540, compact x2 on 1920x1080 and RRDB x4 (23 blocks) on
-480x270. Baselines: the module run eagerly, fp16 channels_last on CUDA (what Real-ESRGAN's scripts do), fp32
+Cases: compact x4 (64 features, 16 convs) on 960x540, compact x2 on 1920x1080, RRDB x4 (23 blocks) on
+480x270 and SPAN x4 (48 features, its published size) on 960x540. Baselines: the module run eagerly, fp16 channels_last on CUDA (what Real-ESRGAN's scripts do), fp32
 on CPU; and on CUDA torch.compile(mode="max-autotune") of it. On CUDA the plan is also timed replayed from a
 CUDA graph (launch overhead removed). Every output is checked against the eager module's before timing.
 Each row carries GFLOP per frame, fps and the ratio to the floor: FLOPs at PEAK_TFLOPS.
@@ -26,17 +26,19 @@ from _harness import (Row, check_close, compile_options, compiled_row, print_tab
                       write_results)
 
 from srkit.engine.plan import build_plan, default_dtype  # noqa: E402
-from srkit.models import build_from_state_dict, compact, rrdb  # noqa: E402
+from srkit.models import compact, load_state_dict, rrdb, span  # noqa: E402
 
 CASES = {
     "compact x4 960x540": (lambda: compact.CompactSR(features=64, num_conv=16, scale=4), (540, 960)),
     "compact x2 1920x1080": (lambda: compact.CompactSR(features=64, num_conv=16, scale=2), (1080, 1920)),
     "rrdb x4 480x270": (lambda: rrdb.RRDBNet(features=64, num_block=23, growth=32, scale=4), (270, 480)),
+    "span x4 960x540": (lambda: span.SPAN(features=48, scale=4), (540, 960)),
 }
 # Tiny models with the same layer kinds, for --smoke (checks the script, measures nothing).
 SMOKE_CASES = {
     "smoke compact x4 40x24": (lambda: compact.CompactSR(features=16, num_conv=2, scale=4), (24, 40)),
     "smoke rrdb x4 20x12": (lambda: rrdb.RRDBNet(features=16, num_block=1, growth=8, scale=4), (12, 20)),
+    "smoke span x4 20x12": (lambda: span.SPAN(features=8, scale=4), (12, 20)),
 }
 # Dense fp16/bf16 matrix rate an H100 reaches on random data here (8192^3 bf16 product, 798 TFLOP/s, rounded as
 # the issue rounds it): the rate at which a frame's FLOPs give its floor time.
@@ -91,7 +93,7 @@ class ModelCase:
     def __init__(self, name: str, make: Callable[[], torch.nn.Module], size: tuple[int, int],
                  device: torch.device) -> None:
         height, width = size
-        module, info = build_from_state_dict(make().state_dict())
+        module, info = load_state_dict(make().state_dict())
         self.name, self.device, self.dtype = name, device, default_dtype(device)
         self.module = module.to(device=device, dtype=self.dtype).to(memory_format=torch.channels_last)
         x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))

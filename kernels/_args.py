@@ -10,7 +10,7 @@ import numbers
 
 import torch
 
-ACTIVATIONS = ("none", "relu", "leaky_relu", "prelu", "tanh")
+ACTIVATIONS = ("none", "relu", "leaky_relu", "prelu", "tanh", "silu", "gate")
 PADDING_MODES = ("zeros", "circular")
 RESAMPLE_MODES = ("nearest", "bilinear", "bicubic")
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)

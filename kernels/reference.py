@@ -16,7 +16,8 @@ INTEGER_RANGE = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
 
 def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Tensor:
-    """Apply an activation in place to a fresh fp32 NCHW tensor (`slope`: leaky_relu's float, prelu's tensor)."""
+    """Apply an activation in place to a fresh fp32 NCHW tensor (`slope`: leaky_relu's float, prelu's tensor).
+    'silu' is y * sigmoid(y); 'gate' is y * (sigmoid(y) - 0.5) (SPAN's parameter-free attention)."""
     if act == "relu":
         return torch.relu_(y)
     if act == "leaky_relu":
@@ -25,6 +26,10 @@ def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Te
         return F.prelu(y, slope.detach().float().reshape(-1))
     if act == "tanh":
         return torch.tanh_(y)
+    if act == "silu":
+        return F.silu(y, inplace=True)
+    if act == "gate":
+        return y.mul_(torch.sigmoid(y) - 0.5)
     return y
 
 
@@ -42,7 +47,8 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
     out = act(conv(x, weight) + bias) * res_scale + residual   (the residual term only when given;
-    res_scale multiplies the activated conv even without one). x: (N, C_in, H, W); weight:
+    res_scale multiplies the activated conv even without one). act='gate' gates the sum instead:
+    out = (y * res_scale + residual) * (sigmoid(y) - 0.5) for y = conv(x) + bias. x: (N, C_in, H, W); weight:
     (C_out, C_in, k, k); bias, prelu slope: (C_out,); residual and out: (N, C_out, H, W), out may be a
     channel slice of a wider channels_last tensor. Arithmetic in fp32, rounded once to x.dtype.
     """
@@ -53,12 +59,13 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         xf = F.pad(xf, (pad, pad, pad, pad), mode="circular")
         pad = 0
     y = F.conv2d(xf, weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
-    y = activate(y, act, slope)
+    gate = torch.sigmoid(y) - 0.5 if act == "gate" else None
+    y = activate(y, act, slope) if gate is None else y
     if res_scale != 1.0:
         y.mul_(float(res_scale))
     if residual is not None:
         y.add_(residual)
-    return _emit(y, x.dtype, out)
+    return _emit(y if gate is None else y.mul_(gate), x.dtype, out)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

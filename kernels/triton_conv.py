@@ -83,6 +83,13 @@ def _conv_act_kernel(
         acc = tl.where(acc >= 0, acc, acc * channel_slope[None, :])
     elif ACT == 4:  # tanh, written with exp so it saturates cleanly to +-1
         acc = 1.0 - 2.0 / (tl.exp(2.0 * acc) + 1.0)
+    if ACT >= 5:  # sigmoid from exp(-|acc|), which cannot overflow
+        decay = tl.exp(-tl.abs(acc))
+        sigmoid = tl.where(acc >= 0, 1.0 / (1.0 + decay), decay / (1.0 + decay))
+    if ACT == 5:  # silu
+        acc = acc * sigmoid
+    if ACT == 6:  # gate: (acc * res_scale + residual) * (sigmoid(acc) - 0.5), applied after the residual
+        gate = sigmoid - 0.5
     acc = acc * res_scale
 
     out_mask = m_mask[:, None] & n_mask[None, :]
@@ -108,6 +115,8 @@ def _conv_act_kernel(
             acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask,
                            other=0.0).to(tl.float32)
         out_off = (batch * son + out_h * soh + out_w * sow)[:, None] + offs_n[None, :] * soc
+    if ACT == 6:
+        acc = acc * gate
     if HAS_CLAMP:
         acc = tl.clamp(acc, clamp_low, clamp_high, propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN, as in torch
     if TO_INTEGER:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET
 from .errors import SrkitError
 
 
@@ -26,11 +28,41 @@ def _models_list(args: argparse.Namespace) -> int:
     from .models.zoo import list_models, model_dir
 
     rows = list_models()
-    print(f"{'name':<26} {'scale':>5} {'arch':<8} {'size':>9}  available")
+    print(f"{'name':<26} {'scale':>5} {'arch':<14} {'size':>9}  available")
     for row in rows:
         size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
-        print(f"{row['name']:<26} {row['scale'] or '-':>5} {row['arch'] or '-':<8} {size:>9}  {row['available']}")
+        print(f"{row['name']:<26} {row['scale'] or '-':>5} {row['arch'] or '-':<14} {size:>9}  {row['available']}")
     print(f"user models: {model_dir()}")
+    return 0
+
+
+def _models_info(args: argparse.Namespace) -> int:
+    from .models.zoo import load_model
+
+    model = load_model(args.model)
+    info = model.info
+    rules = f"multiple of {info.multiple_of}" if info.multiple_of > 1 else "any"
+    rules += f", at least {info.min_size} px" if info.min_size > 1 else ""
+    rules += ", square" if info.square else ""
+    rows = [("model", model.name), ("source", model.source), ("architecture", info.arch),
+            ("variant", info.variant or "-"), ("scale", f"x{model.scale}" + (
+                f" (network x{info.scale}, then resized)" if model.output_resize else "")),
+            ("channels", f"{info.in_channels} in, {info.out_channels} out"), ("features", info.features or "-"),
+            ("blocks", info.blocks or "-"), ("parameters", f"{info.parameters:,}"), ("dtypes", ", ".join(info.dtypes)),
+            ("size rules", rules), ("receptive radius", f"{info.receptive_radius} px"),
+            ("tile overlap", f"{info.tile_overlap} px"), ("fused", "yes" if info.fused else "no (runs eagerly)")]
+    for label, value in rows:
+        print(f"{label:<17} {value}")
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    from .models.export import export_onnx
+    from .models.zoo import load_model
+
+    target = export_onnx(load_model(args.model), args.output, args.opset, args.overwrite)
+    print(f"exported {args.model} to {target} (ONNX opset {args.opset}; input NCHW float32 RGB in [0, 1], "
+          "batch, height and width dynamic)")
     return 0
 
 
@@ -146,13 +178,14 @@ def _train_sr(args: argparse.Namespace) -> int:
 
 def _add_train_sr(train_commands) -> None:
     """`srkit train sr`: train an SR network on folders of photos."""
-    from .train.options import ARCHES, DEFAULT_MAX_SIDE, DEGRADATIONS, LOSSES, SRTrainConfig
+    from .train.options import DEFAULT_MAX_SIDE, DEGRADATIONS, LOSSES, SRTrainConfig
 
-    defaults = SRTrainConfig()
+    defaults = SimpleNamespace(**{field.name: field.default for field in fields(SRTrainConfig)})  # unchecked
     sr = train_commands.add_parser("sr", help="train an SR network on photos (pairs made on the fly)")
     sr.add_argument("data", nargs="+", metavar="DATA", help="photo files or folders (searched recursively)")
     sr.add_argument("-o", "--output", required=True, help="run folder (checkpoint, model.safetensors, log.jsonl)")
-    sr.add_argument("--arch", choices=ARCHES, default=defaults.arch, help=f"network ({defaults.arch})")
+    sr.add_argument("--arch", default=defaults.arch,
+                    help=f"network to train; a wrong name lists the choices ({defaults.arch})")
     sr.add_argument("--scale", type=int, choices=(2, 3, 4), default=defaults.scale, help=f"({defaults.scale})")
     sr.add_argument("--features", type=_positive_number(int, "--features", 4), default=defaults.features,
                     help=f"channels per conv ({defaults.features})")
@@ -358,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     upscale.set_defaults(run=_upscale)
 
-    models = commands.add_parser("models", help="list models, import weights")
+    models = commands.add_parser("models", help="list, describe, import and export models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     models_commands.add_parser("list", help="models usable here").set_defaults(run=_models_list)
     importer = models_commands.add_parser("import", help="convert .pth/.safetensors/ncnn .param to srkit format")
@@ -366,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--name", required=True, help="name to use with -m")
     importer.add_argument("--force", action="store_true", help="replace a user model of that name")
     importer.set_defaults(run=_models_import)
+    describe = models_commands.add_parser("info", help="describe a model: architecture, scale, sizes, fused or not")
+    describe.add_argument("model", metavar="NAME|FILE", help="model name or weights file")
+    describe.set_defaults(run=_models_info)
+    exporter = models_commands.add_parser("export", help="write a model as ONNX (dynamic batch, height, width)")
+    exporter.add_argument("model", metavar="NAME|FILE", help="model name or weights file")
+    exporter.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    exporter.add_argument("--opset", type=_positive_number(int, "--opset", 13, 21), default=DEFAULT_ONNX_OPSET,
+                          help=f"ONNX opset ({DEFAULT_ONNX_OPSET})")
+    exporter.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    exporter.set_defaults(run=_models_export)
 
     train = commands.add_parser("train", help="train an SR model on photos, or a texture generator")
     train_commands = train.add_subparsers(dest="train_command", metavar="WHAT", required=True)

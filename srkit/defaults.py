@@ -2,3 +2,4 @@
 
 DEFAULT_MODEL = "srkit-photo-x4"
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold (1024 * 1024 * 1024 // 4 // 3)
+DEFAULT_ONNX_OPSET = 17  # every op srkit exports exists there; TensorRT 8.6+, ONNX Runtime 1.12+ read it

@@ -112,7 +112,7 @@ class Upscaler:
         info = self.model.info
         out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                             self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
-                            on_progress, self._use_smaller_tile)
+                            on_progress, self._use_smaller_tile, multiple_of=info.multiple_of)
         return self._finish(out, planes.shape[:2])
 
     def _finish(self, out: torch.Tensor, size_in: tuple[int, int]) -> np.ndarray:

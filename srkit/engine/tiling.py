@@ -6,6 +6,9 @@ blended with a raised-cosine window centred on the core boundary; the window is 
 model's receptive radius of a window edge, where the missing context corrupts the result. So when
 overlap >= receptive radius the tiled result equals the whole-image result, and beyond that the blend
 hides any remaining difference. Only windows go to the device; the full-size output stays on the CPU.
+A model that needs sides divisible by `multiple_of` (pixel-unshuffling RRDB) gets an image reflected up to
+such a size, cores and overlaps in whole units of it, so every window is aligned and the tiled result still
+equals the whole-image one; the output is cropped back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import SrkitError
 
@@ -36,24 +40,27 @@ class Core:
     height: int
     width: int
 
-    def quarters(self) -> list["Core"]:
-        """The core split in two along each side longer than MIN_TILE (for out-of-memory retries)."""
-        rows = _halves(self.top, self.height)
-        cols = _halves(self.left, self.width)
+    def quarters(self, unit: int = 1) -> list["Core"]:
+        """The core split in two (at a multiple of `unit`) along each side longer than MIN_TILE (for
+        out-of-memory retries)."""
+        rows = _halves(self.top, self.height, unit)
+        cols = _halves(self.left, self.width, unit)
         return [Core(t, l, h, w) for t, h in rows for l, w in cols]
 
 
-def _halves(start: int, length: int) -> list[tuple[int, int]]:
+def _halves(start: int, length: int, unit: int) -> list[tuple[int, int]]:
     if length < 2 * MIN_TILE:
         return [(start, length)]
-    half = length // 2
+    half = length // 2 // unit * unit
     return [(start, half), (start + half, length - half)]
 
 
-def split(size: int, tile: int) -> list[tuple[int, int]]:
-    """(start, length) of near-equal pieces of at most `tile` covering range(size)."""
-    count = max(1, math.ceil(size / tile))
-    bounds = [round(i * size / count) for i in range(count + 1)]
+def split(size: int, tile: int, unit: int = 1) -> list[tuple[int, int]]:
+    """(start, length) of near-equal pieces of at most `tile` (whole `unit`s: size is a multiple) covering
+    range(size)."""
+    units, per_tile = size // unit, max(1, tile // unit)
+    count = max(1, math.ceil(units / per_tile))
+    bounds = [round(i * units / count) * unit for i in range(count + 1)]
     return [(a, b - a) for a, b in zip(bounds, bounds[1:])]
 
 
@@ -83,20 +90,25 @@ def blend_half_width(overlap: int, receptive_radius: int) -> float:
 def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overlap: int, receptive_radius: int,
                   wrap: bool = False, batch: int = 1, on_progress: Callable[[int, int], None] | None = None,
                   on_smaller_tile: Callable[[int], None] | None = None,
-                  out_channels: int | None = None) -> torch.Tensor:
+                  out_channels: int | None = None, multiple_of: int = 1) -> torch.Tensor:
     """Upscale a (C, H, W) float image with `run` (a (B, C, h, w) batch -> (B, C', h*s, w*s)); returns (H*s, W*s, C').
 
     `tile` is the core size in input pixels, `overlap` the context added on each side. On out-of-memory a
     core is split into quarters and retried; `on_smaller_tile(new_size)` is told once. C' is `out_channels`,
-    by default C (a texture generator maps noise channels to 3).
+    by default C (a texture generator maps noise channels to 3). Windows are aligned to `multiple_of`.
     """
+    if tile < 1 or overlap < 0 or batch < 1 or multiple_of < 1:
+        raise ValueError(f"tile must be >= 1, overlap >= 0, batch >= 1 and multiple_of >= 1; got {tile}, "
+                         f"{overlap}, {batch}, {multiple_of}")
+    size_in = image.shape[1:]
+    image = _pad_to_multiple(image, multiple_of, wrap)
     channels, height, width = image.shape
-    if tile < 1 or overlap < 0 or batch < 1:
-        raise ValueError(f"tile must be >= 1, overlap >= 0 and batch >= 1; got {tile}, {overlap}, {batch}")
+    overlap += (-overlap) % multiple_of
     half_width = blend_half_width(overlap, receptive_radius)
     acc = torch.zeros(height * scale, width * scale, out_channels or channels, dtype=torch.float32)
     weight_sum = torch.zeros(height * scale, width * scale, 1, dtype=torch.float64)
-    pending = [Core(t, l, h, w) for t, h in split(height, tile) for l, w in split(width, tile)]
+    pending = [Core(t, l, h, w) for t, h in split(height, tile, multiple_of)
+               for l, w in split(width, tile, multiple_of)]
     total, done, told = len(pending), 0, False
     while pending:
         group = _same_shape_group(pending, batch, overlap, height, width, wrap)
@@ -105,7 +117,7 @@ def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overla
         try:
             outputs = run(inputs)
         except torch.OutOfMemoryError:
-            smaller = [part for core in group for part in core.quarters()]
+            smaller = [part for core in group for part in core.quarters(multiple_of)]
             if len(smaller) == len(group):
                 raise OutOfMemory(f"out of device memory even with {MIN_TILE}-pixel tiles and batch "
                                   f"{len(group)}; use --device cpu or free GPU memory") from None
@@ -121,7 +133,19 @@ def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overla
         done += len(group)
         if on_progress:
             on_progress(done, total)
-    return (acc / weight_sum).to(torch.float32)
+    return (acc / weight_sum).to(torch.float32)[:size_in[0] * scale, :size_in[1] * scale]
+
+
+def _pad_to_multiple(image: torch.Tensor, multiple: int, wrap: bool) -> torch.Tensor:
+    """(C, H, W) reflected at the bottom and right up to multiples of `multiple` (replicated if tiny)."""
+    pad_h, pad_w = (-image.shape[1]) % multiple, (-image.shape[2]) % multiple
+    if not pad_h and not pad_w:
+        return image
+    if wrap:
+        raise ValueError(f"wrap mode needs sides divisible by {multiple} for this model, got "
+                         f"{image.shape[2]}x{image.shape[1]}")
+    mode = "reflect" if pad_h < image.shape[1] and pad_w < image.shape[2] else "replicate"
+    return F.pad(image[None], (0, pad_w, 0, pad_h), mode=mode)[0]
 
 
 def _window_indices(core: Core, overlap: int, height: int, width: int, wrap: bool) -> tuple[torch.Tensor, ...]:

@@ -1,17 +1,19 @@
-"""Real-ESRGAN's SRVGGNetCompact: a conv + activation stack at low resolution, pixel shuffle, plus the
-nearest-upsampled input. State-dict keys are Real-ESRGAN's (`body.N.weight` / `body.N.bias`)."""
+"""Real-ESRGAN's SRVGGNetCompact and its smaller cuts (UltraCompact: 64 features, 8 convs; SuperUltraCompact:
+24 features, 8 convs): a conv + activation stack at low resolution, pixel shuffle, plus the nearest-upsampled
+input. State-dict keys are Real-ESRGAN's (`body.N.weight` / `body.N.bias`); PReLU slopes sit at the odd indices,
+ReLU / LeakyReLU variants have none there."""
 
 from __future__ import annotations
-
-import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import kernels as K
+from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import BLEND_PIXELS, ModelInfo
+from .lowering import ConvStep, Program, element_size
 
-ARCH = "compact"
 ACTIVATIONS = ("prelu", "relu", "leaky_relu")
 LEAKY_SLOPE = 0.1  # Real-ESRGAN's 'leakyrelu' act_type
 
@@ -44,35 +46,73 @@ class CompactSR(nn.Module):
         return F.pixel_shuffle(out, self.scale) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
-def _conv_indices(state_dict: dict[str, torch.Tensor]) -> list[int]:
-    found = (re.fullmatch(r"body\.(\d+)\.weight", key) for key in state_dict)
-    return sorted(int(m.group(1)) for m in found if m and state_dict[m.group(0)].dim() == 4)
+class CompactProgram(Program):
+    """conv+act chain at low resolution; the last conv writes the final image (shuffle, base, clamp, pack)."""
+
+    def __init__(self, module: CompactSR, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        body = list(module.body)
+        self.steps = []
+        for conv, activation in zip(body[0:-1:2], body[1::2]):
+            slope = activation.weight if module.act == "prelu" else LEAKY_SLOPE
+            self.steps.append(ConvStep.from_conv(conv, device, module.act, slope))
+        self.last = ConvStep.from_conv(body[-1], device)
+
+    def forward(self, x, clamp, out_dtype):
+        feat = x
+        for step in self.steps:
+            feat = step(feat)
+        return K.conv2d_pixel_shuffle_add(feat, self.last.weight, self.last.bias, self.info.scale, base=x,
+                                          clamp=clamp, out_dtype=out_dtype)
+
+    def activation_bytes_per_pixel(self, dtype):
+        return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.scale ** 2)
 
 
-def detect(state_dict: dict[str, torch.Tensor]) -> bool:
-    """True if the keys are SRVGGNetCompact's: convs at body.0, 2, 4, ... and nothing else at top level."""
-    convs = _conv_indices(state_dict)
-    return (len(convs) >= 2 and convs == list(range(0, convs[-1] + 1, 2))
-            and all(key.startswith("body.") for key in state_dict))
+def _conv_indices(state_dict: StateDict) -> list[int]:
+    indices = sequence_indices(state_dict, r"body\.(\d+)\.weight$")
+    return [i for i in indices if state_dict[f"body.{i}.weight"].dim() == 4]
 
 
-def load(state_dict: dict[str, torch.Tensor], act: str | None = None) -> tuple[CompactSR, ModelInfo]:
-    """Build the module from its weights; hyper-parameters come from tensor shapes (act from PReLU keys)."""
-    convs = _conv_indices(state_dict)
-    first, last = state_dict["body.0.weight"], state_dict[f"body.{convs[-1]}.weight"]
-    in_channels, features = first.shape[1], first.shape[0]
-    num_conv = len(convs) - 2
-    if act is None:
-        act = "prelu" if "body.1.weight" in state_dict else "leaky_relu"
-    out_channels = in_channels
-    scale = round((last.shape[0] / out_channels) ** 0.5)
-    if scale * scale * out_channels != last.shape[0]:
-        raise ValueError(f"compact: last conv has {last.shape[0]} outputs, not {out_channels} x scale^2")
-    params = dict(in_channels=in_channels, out_channels=out_channels, features=features, num_conv=num_conv,
-                  scale=scale, act=act)
-    module = CompactSR(**params)
-    module.load_state_dict(state_dict, strict=True)
-    radius = num_conv + 2  # one pixel per 3x3 conv, all at input resolution
-    info = ModelInfo(ARCH, scale, in_channels, out_channels, features, num_conv, params, radius,
-                     radius + BLEND_PIXELS)
-    return module.eval(), info
+class CompactArch(Arch):
+    """SRVGGNetCompact in Real-ESRGAN's key layout, any width, depth, scale and activation."""
+
+    id = "compact"
+    name = "Real-ESRGAN Compact (SRVGGNetCompact)"
+    layouts = (Layout("Real-ESRGAN", ("body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias")),)
+    trainable = True
+
+    def detect(self, state_dict):
+        """Convs at body.0, 2, 4, ... and nothing else outside `body.`."""
+        convs = _conv_indices(state_dict)
+        return (len(convs) >= 2 and convs == list(range(0, convs[-1] + 1, 2))
+                and all(key.startswith("body.") for key in state_dict))
+
+    def load(self, state_dict, hints):
+        convs = _conv_indices(state_dict)
+        first, last = state_dict["body.0.weight"], state_dict[f"body.{convs[-1]}.weight"]
+        in_channels, features = first.shape[1], first.shape[0]
+        # Without PReLU slopes the activation is not in the weights; Real-ESRGAN's other choice is LeakyReLU.
+        act = hints.get("act") or ("prelu" if "body.1.weight" in state_dict else "leaky_relu")
+        scale = round((last.shape[0] / in_channels) ** 0.5)
+        if scale * scale * in_channels != last.shape[0]:
+            raise ValueError(f"last conv has {last.shape[0]} outputs, not {in_channels} x scale^2")
+        module = load_strict(CompactSR(in_channels=in_channels, out_channels=in_channels, features=features,
+                                       num_conv=len(convs) - 2, scale=scale, act=act), state_dict)
+        radius = len(convs)  # one pixel per 3x3 conv, all at input resolution
+        info = ModelInfo(self.id, scale, in_channels, in_channels, features, len(convs) - 2,
+                         parameter_count(module), variant=act, receptive_radius=radius,
+                         tile_overlap=radius + BLEND_PIXELS)
+        return module, info
+
+    def hints(self, module):
+        return {"act": module.act}
+
+    def lower(self, module, info, device):
+        return CompactProgram(module, info, device)
+
+    def build(self, *, features, depth, scale, growth):
+        return CompactSR(features=features, num_conv=depth, scale=scale)
+
+
+ARCH = CompactArch()

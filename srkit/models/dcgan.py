@@ -10,16 +10,16 @@ inference BatchNorm is folded into the transposed convolutions (`fold_batchnorm`
 from __future__ import annotations
 
 import copy
-import re
 from typing import Iterable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
+from .lowering import ConvStep, Program, element_size, finish
 
-ARCH = "dcgan"
 LEAKY_SLOPE = 0.2  # the discriminator's LeakyReLU (DCGAN's choice)
 INIT_STD = 0.02  # DCGAN's weight initialisation: N(0, 0.02), BatchNorm scales N(1, 0.02)
 # Noise cells on each side of a tile whose values can reach its output: every transposed stage reads one
@@ -133,28 +133,61 @@ def fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torc
     return weight.float(), bias.float()
 
 
-def _stage_indices(state_dict: dict[str, torch.Tensor]) -> list[int]:
-    found = (re.fullmatch(r"stages\.(\d+)\.conv\.weight", key) for key in state_dict)
-    return sorted(int(m.group(1)) for m in found if m)
+class GeneratorProgram(Program):
+    """run(noise (N, nz, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]; every layer wraps around."""
+
+    def __init__(self, module: Generator, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        self.stages = []
+        for stage in module.stages:
+            weight, bias = fold_batchnorm(stage.conv, stage.norm)
+            self.stages.append(ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular",
+                                        transposed=True))
+        self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
+        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in module.stages),
+                       info.out_channels)
+
+    def forward(self, x, clamp, out_dtype):
+        for stage in self.stages:
+            x = stage(x)
+        return finish(self.out(x).mul_(0.5).add_(0.5), clamp, out_dtype)  # tanh's [-1, 1] to [0, 1]
+
+    def activation_bytes_per_pixel(self, dtype):
+        """Peak bytes per noise cell: a stage's input and output maps are alive together."""
+        areas = [4 ** min(i, len(self.stages)) for i in range(len(self.widths))]
+        return element_size(dtype) * max(a * c + b * d for a, b, c, d in zip(areas, areas[1:], self.widths,
+                                                                            self.widths[1:]))
 
 
-def detect(state_dict: dict[str, torch.Tensor]) -> bool:
-    """True for a generator's keys: transposed 4x4 stages 0..k-1 with BatchNorm, and a 3x3 `out` conv."""
-    stages = _stage_indices(state_dict)
-    return (bool(stages) and stages == list(range(len(stages))) and "out.weight" in state_dict
-            and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (4, 4) for i in stages)
-            and all(f"stages.{i}.norm.running_var" in state_dict for i in stages))
+class GeneratorArch(Arch):
+    """The texture generator (not an SR network: the SR registry does not detect it)."""
+
+    id = "dcgan"
+    name = "srkit texture generator (DCGAN)"
+    layouts = (Layout("srkit", ("stages.0.conv.weight", "stages.0.norm.running_var", "out.weight")),)
+
+    def detect(self, state_dict):
+        """Transposed 4x4 stages 0..k-1 with BatchNorm, and a 3x3 `out` conv."""
+        stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
+        return (bool(stages) and stages == list(range(len(stages))) and "out.weight" in state_dict
+                and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (4, 4) for i in stages)
+                and all(f"stages.{i}.norm.running_var" in state_dict for i in stages))
+
+    def load(self, state_dict, hints):
+        stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
+        convs = [state_dict[f"stages.{i}.conv.weight"] for i in stages]
+        noise_channels = convs[0].shape[0]
+        widths = tuple(int(w.shape[1]) for w in convs)
+        out_channels = state_dict["out.weight"].shape[0]
+        module = load_strict(Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels),
+                             state_dict)
+        info = ModelInfo(self.id, module.scale, noise_channels, out_channels, widths[-1], len(widths),
+                         parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
+                         tile_overlap=RECEPTIVE_RADIUS + 1)
+        return module, info
+
+    def lower(self, module, info, device):
+        return GeneratorProgram(module, info, device)
 
 
-def load(state_dict: dict[str, torch.Tensor]) -> tuple[Generator, ModelInfo]:
-    """Build the generator from its weights (widths and noise channels from the shapes) and describe it."""
-    convs = [state_dict[f"stages.{i}.conv.weight"] for i in _stage_indices(state_dict)]
-    noise_channels = convs[0].shape[0]
-    widths = tuple(int(w.shape[1]) for w in convs)
-    out_channels = state_dict["out.weight"].shape[0]
-    params = dict(noise_channels=noise_channels, widths=widths, out_channels=out_channels)
-    module = Generator(**params)
-    module.load_state_dict(state_dict, strict=True)
-    info = ModelInfo(ARCH, module.scale, noise_channels, out_channels, widths[-1], len(widths), params,
-                     RECEPTIVE_RADIUS, RECEPTIVE_RADIUS + 1)
-    return module.eval(), info
+ARCH = GeneratorArch()

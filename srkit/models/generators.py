@@ -26,11 +26,11 @@ def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedMo
     """Load a texture generator from a weights file (.safetensors written by `srkit train gan`, or .pth)."""
     path = Path(path)
     state, _ = read_weights(path)
-    if not dcgan.detect(state):
+    if not dcgan.ARCH.detect(state):
         raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
                                "`srkit train gan` writes in its run folder")
     try:
-        module, info = dcgan.load(state)
+        module, info = dcgan.ARCH.load(state, {})
     except (RuntimeError, KeyError, ValueError) as error:
         raise ModelFormatError(f"{path}: generator weights do not fit the network ({str(error).splitlines()[0]})")
     return LoadedModel(name or path.stem, module, info, str(path))

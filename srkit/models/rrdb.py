@@ -1,109 +1,253 @@
-"""ESRGAN / Real-ESRGAN RRDBNet with basicsr's key names: residual-in-residual dense blocks at low
-resolution, then two nearest x2 steps. For x2 / x1 the input is pixel-unshuffled first (12 / 48 channels)."""
+"""ESRGAN / Real-ESRGAN RRDBNet: residual-in-residual dense blocks at low resolution, then nearest x2 + conv
+steps. Real-ESRGAN's x2 / x1 models pixel-unshuffle the input first (12 / 48 channels); ESRGAN+ adds 1x1
+residual paths inside the dense blocks. Weights load from every key layout in use (original ESRGAN
+`model.N`, ESRGAN+, basicsr / Real-ESRGAN, BSRGAN / RealSR): they are renamed to srkit's names (basicsr's,
+with `conv_upN` for every upsampling step) and every size is read from their shapes."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import kernels as K
+from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
+from .lowering import ConvStep, Program, element_size, empty, finish
 
-ARCH = "rrdb"
 LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
-# Input channels of conv_first per scale, for 3-channel images: x2 and x1 fold 2x2 / 4x4 pixels into channels.
-UNSHUFFLE = {4: 1, 2: 2, 1: 4}
+# (nearest x2 steps, pixel-unshuffle factor) of srkit's RRDBNet for each scale it trains or builds by scale.
+BY_SCALE = {8: (3, 1), 4: (2, 1), 2: (2, 2), 1: (2, 4)}
 # Overlap used when tiling: the exact reach of 23 blocks is ~350 pixels, far beyond any useful tile; the
 # dense blocks' influence decays fast, and Real-ESRGAN's own tiler pads by 10 pixels.
 TILE_OVERLAP = 16
 
 
 class DenseBlock(nn.Module):
-    """Five 3x3 convs, each seeing the block input and every earlier output; out = conv5(...) * 0.2 + x."""
+    """Five 3x3 convs, each seeing the block input and every earlier output; out = conv5(...) * 0.2 + x.
+    ESRGAN+ (`plus`): conv2's output also gets conv1x1(x), conv4's gets conv2's output."""
 
-    def __init__(self, features: int, growth: int) -> None:
+    def __init__(self, features: int, growth: int, plus: bool = False) -> None:
         super().__init__()
         for i in range(1, 6):
             self.add_module(f"conv{i}", nn.Conv2d(features + (i - 1) * growth, growth if i < 5 else features, 3,
                                                   padding=1))
+        self.conv1x1 = nn.Conv2d(features, growth, 1, bias=False) if plus else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for i in range(1, 5):
-            features.append(F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(features, 1)), LEAKY_SLOPE))
+            out = F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(features, 1)), LEAKY_SLOPE)
+            if self.conv1x1 is not None and i in (2, 4):
+                out = out + (self.conv1x1(x) if i == 2 else features[2])
+            features.append(out)
         return self.conv5(torch.cat(features, 1)) * RESIDUAL_SCALE + x
 
 
 class RRDB(nn.Module):
     """Three dense blocks with a scaled residual around them."""
 
-    def __init__(self, features: int, growth: int) -> None:
+    def __init__(self, features: int, growth: int, plus: bool = False) -> None:
         super().__init__()
-        self.rdb1 = DenseBlock(features, growth)
-        self.rdb2 = DenseBlock(features, growth)
-        self.rdb3 = DenseBlock(features, growth)
+        self.rdb1 = DenseBlock(features, growth, plus)
+        self.rdb2 = DenseBlock(features, growth, plus)
+        self.rdb3 = DenseBlock(features, growth, plus)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rdb3(self.rdb2(self.rdb1(x))) * RESIDUAL_SCALE + x
 
 
 class RRDBNet(nn.Module):
-    """conv_first, num_block RRDBs, conv_body (+ skip), 2 x (nearest x2, conv, lrelu), conv_hr, conv_last."""
+    """[unshuffle], conv_first, num_block RRDBs, conv_body (+ skip), upsamples x (nearest x2, conv, lrelu),
+    conv_hr, lrelu, conv_last. Scale = 2^upsamples / shuffle; by default both follow from `scale`."""
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 64, num_block: int = 23,
-                 growth: int = 32, scale: int = 4) -> None:
+                 growth: int = 32, scale: int = 4, upsamples: int | None = None, shuffle: int | None = None,
+                 plus: bool = False) -> None:
         super().__init__()
-        if scale not in UNSHUFFLE:
-            raise ValueError(f"RRDBNet scale must be 1, 2 or 4, got {scale}")
-        self.scale = scale
-        self.conv_first = nn.Conv2d(in_channels * UNSHUFFLE[scale] ** 2, features, 3, padding=1)
-        self.body = nn.Sequential(*(RRDB(features, growth) for _ in range(num_block)))
+        if upsamples is None or shuffle is None:
+            if scale not in BY_SCALE:
+                raise ValueError(f"RRDBNet scale must be one of {sorted(BY_SCALE)}, got {scale}")
+            upsamples, shuffle = BY_SCALE[scale]
+        if shuffle not in (1, 2, 4) or 2 ** upsamples < shuffle:
+            raise ValueError(f"RRDBNet: {upsamples} x2 steps after a x{shuffle} unshuffle is no integer scale")
+        self.upsamples, self.shuffle, self.growth = upsamples, shuffle, growth
+        self.scale = 2 ** upsamples // shuffle
+        self.conv_first = nn.Conv2d(in_channels * shuffle ** 2, features, 3, padding=1)
+        self.body = nn.Sequential(*(RRDB(features, growth, plus) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(features, features, 3, padding=1)
-        self.conv_up1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv_up2 = nn.Conv2d(features, features, 3, padding=1)
+        for i in range(1, upsamples + 1):
+            self.add_module(f"conv_up{i}", nn.Conv2d(features, features, 3, padding=1))
         self.conv_hr = nn.Conv2d(features, features, 3, padding=1)
         self.conv_last = nn.Conv2d(features, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if UNSHUFFLE[self.scale] > 1:
-            x = F.pixel_unshuffle(x, UNSHUFFLE[self.scale])
+        height, width = x.shape[2:]
+        if self.shuffle > 1:  # odd sizes: reflect to a multiple of the factor, crop the result back
+            pad_h, pad_w = (-height) % self.shuffle, (-width) % self.shuffle
+            x = F.pixel_unshuffle(F.pad(x, (0, pad_w, 0, pad_h), mode="reflect"), self.shuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        feat = F.leaky_relu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")), LEAKY_SLOPE)
-        feat = F.leaky_relu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")), LEAKY_SLOPE)
-        return self.conv_last(F.leaky_relu(self.conv_hr(feat), LEAKY_SLOPE))
+        for i in range(1, self.upsamples + 1):
+            feat = F.interpolate(feat, scale_factor=2, mode="nearest")
+            feat = F.leaky_relu(getattr(self, f"conv_up{i}")(feat), LEAKY_SLOPE)
+        out = self.conv_last(F.leaky_relu(self.conv_hr(feat), LEAKY_SLOPE))
+        return out[:, :, :height * self.scale, :width * self.scale]
 
 
-def detect(state_dict: dict[str, torch.Tensor]) -> bool:
-    """True if the keys are basicsr's RRDBNet."""
-    needed = ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_up1.weight",
-              "conv_up2.weight", "conv_hr.weight", "conv_last.weight")
-    return all(key in state_dict for key in needed)
+class RRDBProgram(Program):
+    """Dense blocks write their growth channels into one wide buffer per block; no concatenation."""
+
+    def __init__(self, module: RRDBNet, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        lrelu = dict(act="leaky_relu", slope=LEAKY_SLOPE)
+        self.conv_first = ConvStep.from_conv(module.conv_first, device)
+        self.blocks = [[self._dense_steps(rdb, device) for rdb in (block.rdb1, block.rdb2, block.rdb3)]
+                       for block in module.body]
+        self.conv_body = ConvStep.from_conv(module.conv_body, device)
+        self.conv_up = [ConvStep.from_conv(getattr(module, f"conv_up{i}"), device, **lrelu)
+                        for i in range(1, module.upsamples + 1)]
+        self.conv_hr = ConvStep.from_conv(module.conv_hr, device, **lrelu)
+        self.conv_last = ConvStep.from_conv(module.conv_last, device)
+        self.shuffle, self.growth = module.shuffle, module.growth
+
+    @staticmethod
+    def _dense_steps(rdb: DenseBlock, device: torch.device) -> list[ConvStep]:
+        """conv1..conv5 (the first four with LeakyReLU), then ESRGAN+'s conv1x1 if present."""
+        steps = [ConvStep.from_conv(getattr(rdb, f"conv{i}"), device,
+                                    **(dict(act="leaky_relu", slope=LEAKY_SLOPE) if i < 5 else {}))
+                 for i in range(1, 6)]
+        return steps + ([ConvStep.from_conv(rdb.conv1x1, device)] if rdb.conv1x1 is not None else [])
+
+    def _dense_block(self, steps: list[ConvStep], buf: torch.Tensor, out: torch.Tensor) -> None:
+        """buf[:, :F] holds the block input; conv1..4 append G channels each; conv5*0.2 + input -> out."""
+        f, g = self.info.features, self.growth
+        plus = len(steps) == 6
+        for i, step in enumerate(steps[:4]):
+            residual = None
+            if plus and i == 1:
+                residual = steps[5](buf[:, :f])
+            elif plus and i == 3:
+                residual = buf[:, f + g:f + 2 * g]
+            step(buf[:, :f + i * g], residual=residual, out=buf[:, f + i * g:f + (i + 1) * g])
+        steps[4](buf, residual=buf[:, :f], res_scale=RESIDUAL_SCALE, out=out)
+
+    def forward(self, x, clamp, out_dtype):
+        if self.shuffle > 1:
+            x = F.pixel_unshuffle(x, self.shuffle).contiguous(memory_format=torch.channels_last)
+        f, g = self.info.features, self.growth
+        h, w = x.shape[2:]
+        feat = self.conv_first(x)
+        bufs = [empty(feat, f + 4 * g, h, w) for _ in range(3)]
+        scratch = empty(feat, f, h, w)
+        bufs[0][:, :f].copy_(feat)
+        for block in self.blocks:
+            block_in = bufs[0][:, :f]
+            self._dense_block(block[0], bufs[0], bufs[1][:, :f])
+            self._dense_block(block[1], bufs[1], bufs[2][:, :f])
+            self._dense_block(block[2], bufs[2], scratch)
+            # RRDB residual: block output * 0.2 + block input, into the next block's input slot.
+            torch.add(block_in, scratch, alpha=RESIDUAL_SCALE, out=bufs[1][:, :f])
+            bufs = [bufs[1], bufs[0], bufs[2]]
+        feat = self.conv_body(bufs[0][:, :f], residual=feat)
+        for step in self.conv_up:
+            feat = step(K.upsample(feat, 2, "nearest"))
+        return finish(self.conv_last(self.conv_hr(feat)), clamp, out_dtype)
+
+    def activation_bytes_per_pixel(self, dtype):
+        f, g, u = self.info.features, self.growth, self.shuffle
+        low = (3 * (f + 4 * g) + 2 * f) / (u * u)          # per input pixel at the working resolution
+        high = 3 * f * (4 ** len(self.conv_up) / (u * u))   # two maps at the last resolution plus the upsampled copy
+        return element_size(dtype) * max(low, high)
 
 
-def load(state_dict: dict[str, torch.Tensor]) -> tuple[RRDBNet, ModelInfo]:
-    """Build the module from its weights: features, growth, block count and scale come from tensor shapes."""
-    blocks = {int(m.group(1)) for key in state_dict if (m := re.match(r"body\.(\d+)\.rdb1\.conv1\.weight$", key))}
-    num_block = max(blocks) + 1 if blocks else 0
-    first = state_dict["conv_first.weight"]
-    out_channels = state_dict["conv_last.weight"].shape[0]
-    features = first.shape[0]
-    growth = state_dict["body.0.rdb1.conv1.weight"].shape[0]
-    folded = first.shape[1] // out_channels
-    scale = {factor ** 2: s for s, factor in UNSHUFFLE.items()}.get(folded)
-    if scale is None or folded * out_channels != first.shape[1]:
-        raise ValueError(f"rrdb: conv_first takes {first.shape[1]} channels, which matches no x1/x2/x4 layout")
-    params = dict(in_channels=out_channels, out_channels=out_channels, features=features, num_block=num_block,
-                  growth=growth, scale=scale)
-    module = RRDBNet(**params)
-    module.load_state_dict(state_dict, strict=True)
-    # Reach in input pixels: conv_first + 15 convs per block + conv_body at the working resolution (folded
-    # pixels count UNSHUFFLE each), then 4 convs at 2x and 4x the working resolution.
-    working = 1 + 15 * num_block + 1
-    radius = working * UNSHUFFLE[scale] + 1
-    info = ModelInfo(ARCH, scale, out_channels, out_channels, features, num_block, params, radius,
-                     min(radius, TILE_OVERLAP))
-    return module.eval(), info
+# Key renames into srkit's names, per layout (applied in order; the original layout's tail is numbered).
+_BSRGAN = ((r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."), (r"^trunk_conv\.", "conv_body."),
+           (r"^upconv(\d+)\.", r"conv_up\1."), (r"^HRconv\.", "conv_hr."))
+_ORIGINAL = ((r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.\1.rdb\2.conv\3."),
+             (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv1x1\.", r"body.\1.rdb\2.conv1x1."), (r"^model\.0\.", "conv_first."))
+
+
+def _rename(state_dict: StateDict, rules: tuple[tuple[str, str], ...]) -> StateDict:
+    renamed = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in rules:
+            key = re.sub(pattern, replacement, key)
+        renamed[key] = value
+    return renamed
+
+
+def _from_original(state_dict: StateDict) -> StateDict:
+    """The original ESRGAN layout: model.1.sub.<last> is the trunk conv; after the shortcut, the convs at
+    model.K (K >= 2) are the upsampling convs, then conv_hr and conv_last (the last two)."""
+    state = _rename(state_dict, _ORIGINAL)
+    blocks = sequence_indices(state, r"body\.(\d+)\.")
+    trunk = max(blocks) + 1 if blocks else 0
+    state = _rename(state, ((rf"^model\.1\.sub\.{trunk}\.", "conv_body."),))
+    tail = sequence_indices(state, r"model\.(\d+)\.weight$")
+    names = [f"conv_up{i}" for i in range(1, len(tail) - 1)] + ["conv_hr", "conv_last"]
+    return _rename(state, tuple((rf"^model\.{k}\.", f"{name}.") for k, name in zip(tail, names)))
+
+
+class RRDBArch(Arch):
+    """ESRGAN and its descendants in every key layout; x1/x2 pixel-unshuffle models; any depth and width."""
+
+    id = "rrdb"
+    name = "ESRGAN / Real-ESRGAN (RRDBNet)"
+    layouts = (
+        Layout("ESRGAN+", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.0.RDB1.conv1x1.weight")),
+        Layout("original ESRGAN", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight")),
+        Layout("basicsr", ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_hr.weight",
+                           "conv_last.weight")),
+        Layout("BSRGAN", ("conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "trunk_conv.weight",
+                          "HRconv.weight", "conv_last.weight")),
+    )
+    trainable = True
+
+    def load(self, state_dict, hints):
+        layout = self.layout_of(state_dict)
+        if layout.name in ("ESRGAN+", "original ESRGAN"):
+            state_dict = _from_original(state_dict)
+        elif layout.name == "BSRGAN":
+            state_dict = _rename(state_dict, _BSRGAN)
+        first, last = state_dict["conv_first.weight"], state_dict["conv_last.weight"]
+        out_channels, features = last.shape[0], first.shape[0]
+        shuffle = math.isqrt(first.shape[1] // out_channels)
+        if shuffle not in (1, 2, 4) or shuffle * shuffle * out_channels != first.shape[1]:
+            raise ValueError(f"conv_first takes {first.shape[1]} channels, which matches no x1/x2/x4 unshuffle "
+                             f"of {out_channels}-channel images")
+        upsamples = len(sequence_indices(state_dict, r"conv_up(\d+)\.weight$"))
+        num_block = len(sequence_indices(state_dict, r"body\.(\d+)\.rdb1\.conv1\.weight$"))
+        growth = state_dict["body.0.rdb1.conv1.weight"].shape[0] if num_block else 32
+        plus = any(key.endswith(".conv1x1.weight") for key in state_dict)
+        module = load_strict(RRDBNet(in_channels=out_channels, out_channels=out_channels, features=features,
+                                     num_block=num_block, growth=growth, upsamples=upsamples, shuffle=shuffle,
+                                     plus=plus), state_dict)
+        # Reach in input pixels: conv_first + 15 convs per block + conv_body at the working resolution (a
+        # working pixel is `shuffle` input pixels), then the upsampling convs, less than one working pixel.
+        radius = (2 + 15 * num_block) * shuffle + shuffle
+        variant = ", ".join([layout.name, f"{features}nf", f"{num_block}nb"]
+                            + ([f"unshuffle x{shuffle}"] if shuffle > 1 else []))
+        info = ModelInfo(self.id, module.scale, out_channels, out_channels, features, num_block,
+                         parameter_count(module), variant=variant, multiple_of=shuffle, min_size=shuffle,
+                         receptive_radius=radius, tile_overlap=min(radius, TILE_OVERLAP))
+        return module, info
+
+    def lower(self, module, info, device):
+        return RRDBProgram(module, info, device)
+
+    def build(self, *, features, depth, scale, growth):
+        return RRDBNet(features=features, num_block=depth, growth=growth, scale=scale)
+
+    def train_multiple(self, scale):
+        return BY_SCALE[scale][1]
+
+    def train_scales(self):
+        return (2, 4)
+
+
+ARCH = RRDBArch()

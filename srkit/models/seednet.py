@@ -4,15 +4,15 @@ of conv+ReLU at high resolution, and a last conv predicting a residual added to 
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import kernels as K
+from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
 from .info import BLEND_PIXELS, ModelInfo
+from .lowering import ConvStep, Program, element_size, empty, finish
 
-ARCH = "seednet"
 ALIGN_CORNERS = True  # the brief's network resamples with align_corners=True
 
 
@@ -40,20 +40,64 @@ class SeedNet(nn.Module):
         return self.tail(feat) + up
 
 
-def detect(state_dict: dict[str, torch.Tensor]) -> bool:
-    """True if the keys are seednet's (head.0/1, body.N, tail)."""
-    return {"head.0.weight", "head.1.weight", "body.0.weight", "tail.weight"} <= set(state_dict)
+class SeedNetProgram(Program):
+    """Low-res convs, bilinear upsampling into one buffer beside the upsampled image, high-res convs, skip."""
+
+    def __init__(self, module: SeedNet, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        self.head = [ConvStep.from_conv(conv, device, "relu") for conv in module.head]
+        self.body = [ConvStep.from_conv(conv, device, "relu") for conv in module.body]
+        self.tail = ConvStep.from_conv(module.tail, device)
+
+    def forward(self, x, clamp, out_dtype):
+        s, f = self.info.scale, self.info.features
+        feat = x
+        for step in self.head:
+            feat = step(feat)
+        up = K.upsample(x, s, "bilinear", align_corners=ALIGN_CORNERS)
+        joined = empty(x, f + x.shape[1], x.shape[2] * s, x.shape[3] * s)
+        joined[:, :f].copy_(K.upsample(feat, s, "bilinear", align_corners=ALIGN_CORNERS))
+        joined[:, f:].copy_(up)
+        feat = joined
+        for step in self.body:
+            feat = step(feat)
+        return finish(self.tail(feat, residual=up), clamp, out_dtype)
+
+    def activation_bytes_per_pixel(self, dtype):
+        return element_size(dtype) * self.info.scale ** 2 * (3 * self.info.features + 2 * self.info.in_channels)
 
 
-def load(state_dict: dict[str, torch.Tensor], scale: int) -> tuple[SeedNet, ModelInfo]:
-    """Build the module from its weights; seednet's scale is not visible in its shapes, so it is given."""
-    num_conv = 1 + max(int(m.group(1)) for key in state_dict if (m := re.match(r"body\.(\d+)\.weight$", key)))
-    in_channels, features = state_dict["head.0.weight"].shape[1], state_dict["head.0.weight"].shape[0]
-    params = dict(in_channels=in_channels, features=features, num_conv=num_conv, scale=scale)
-    module = SeedNet(**params)
-    module.load_state_dict(state_dict, strict=True)
-    # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
-    radius = 2 + -(-(num_conv + 1) // scale)
-    info = ModelInfo(ARCH, scale, in_channels, in_channels, features, num_conv, params, radius,
-                     radius + BLEND_PIXELS)
-    return module.eval(), info
+class SeedNetArch(Arch):
+    """srkit's seednet; its scale is not visible in its shapes, so srkit's metadata carries it."""
+
+    id = "seednet"
+    name = "srkit seednet"
+    layouts = (Layout("srkit", ("head.0.weight", "head.1.weight", "body.0.weight", "tail.weight")),)
+    trainable = True
+
+    def load(self, state_dict, hints):
+        if "scale" not in hints:
+            raise ValueError("seednet weights do not show their scale; load them from srkit's .safetensors, "
+                             "which records it")
+        scale = int(hints["scale"])
+        num_conv = len(sequence_indices(state_dict, r"body\.(\d+)\.weight$"))
+        in_channels, features = state_dict["head.0.weight"].shape[1], state_dict["head.0.weight"].shape[0]
+        module = load_strict(SeedNet(in_channels=in_channels, features=features, num_conv=num_conv, scale=scale),
+                             state_dict)
+        # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
+        radius = 2 + -(-(num_conv + 1) // scale)
+        info = ModelInfo(self.id, scale, in_channels, in_channels, features, num_conv, parameter_count(module),
+                         receptive_radius=radius, tile_overlap=radius + BLEND_PIXELS)
+        return module, info
+
+    def hints(self, module):
+        return {"scale": module.scale}
+
+    def lower(self, module, info, device):
+        return SeedNetProgram(module, info, device)
+
+    def build(self, *, features, depth, scale, growth):
+        return SeedNet(features=features, num_conv=depth, scale=scale)
+
+
+ARCH = SeedNetArch()

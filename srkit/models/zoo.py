@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..catalog import PACKAGED
 from ..errors import ModelFormatError, ModelNotFoundError, SrkitError
-from . import build_from_state_dict
+from .registry import by_id, load_state_dict
 from .info import ModelInfo
 from .ncnn_import import import_ncnn
 from .weights import read_weights, write_safetensors
@@ -93,7 +93,7 @@ def _ncnn_files(stem: str) -> tuple[Path, Path] | None:
 
 def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
     imported = import_ncnn(param, binary)
-    module, info = build_from_state_dict(imported.state_dict, {"arch": imported.arch}, str(param))
+    module, info = load_state_dict(imported.state_dict, {"arch": imported.arch}, str(param))
     return LoadedModel(name, module, info, str(param), imported.output_resize)
 
 
@@ -101,7 +101,7 @@ def _from_file(name: str, path: Path) -> LoadedModel:
     if path.suffix.lower() == ".param":
         return _from_ncnn(name, path, path.with_suffix(".bin"))
     state, metadata = read_weights(path)
-    module, info = build_from_state_dict(state, metadata, str(path))
+    module, info = load_state_dict(state, metadata, str(path))
     return LoadedModel(name, module, info, str(path), metadata.get("output_resize"))
 
 
@@ -181,10 +181,8 @@ def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Pat
     target = model_dir() / f"{name}.safetensors"
     if target.exists() and not force:
         raise SrkitError(f"{target} exists; pass --force to replace it")
-    metadata = dict(arch=loaded.info.arch, scale=loaded.info.scale, params=loaded.info.params,
-                    source=source.name, name=name)
+    metadata = dict(arch=loaded.info.arch, scale=loaded.info.scale, source=source.name, name=name,
+                    **by_id(loaded.info.arch).hints(loaded.module))
     if loaded.output_resize:
         metadata["output_resize"] = loaded.output_resize
-    if loaded.info.arch == "compact":
-        metadata["act"] = loaded.info.params["act"]
     return write_safetensors(target, loaded.module.state_dict(), metadata)

@@ -173,7 +173,7 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
                      run_dir: Path) -> Path:
     training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "batch", "lr", "beta1",
                                                           "seed")}
-    metadata = dict(arch=dcgan.ARCH, family=config.family or run_dir.resolve().name,
+    metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name,
                     training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
                                   data=[str(path.resolve()) for path in data]))
     return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from ..errors import SrkitError
 
-ARCHES = ("compact", "seednet", "rrdb")
 LOSSES = ("l1", "mse", "ssim", "l1+ssim")
 DEGRADATIONS = ("bicubic", "real")
 DEFAULT_MAX_SIDE = 1280
@@ -44,17 +43,19 @@ class SRTrainConfig:
     """Model name or weights file to start from (fine-tuning) instead of a random initialisation."""
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHES:
-            raise SrkitError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}")
+        from ..models.registry import by_id, trainable_ids  # here, not at the top: this module must not import torch
+
+        if self.arch not in trainable_ids():
+            raise SrkitError(f"--arch must be one of {', '.join(trainable_ids())}, got {self.arch!r}")
         if self.loss not in LOSSES:
             raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.arch == "rrdb" and self.scale not in (2, 4):
-            raise SrkitError(f"rrdb trains at --scale 2 or 4, got {self.scale}")
-        if self.arch == "rrdb":
-            from ..models.rrdb import UNSHUFFLE  # here, not at the top: this module must not import torch
-
-            if self.patch % UNSHUFFLE[self.scale]:
-                raise SrkitError(f"rrdb at x{self.scale} needs an even --patch, got {self.patch}")
+        arch = by_id(self.arch)
+        if self.scale not in arch.train_scales():
+            raise SrkitError(f"{self.arch} trains at --scale {' or '.join(map(str, arch.train_scales()))}, "
+                             f"got {self.scale}")
+        if self.patch % arch.train_multiple(self.scale):
+            raise SrkitError(f"{self.arch} at x{self.scale} needs a --patch that is a multiple of "
+                             f"{arch.train_multiple(self.scale)}, got {self.patch}")
         if "ssim" in self.loss and self.patch * self.scale <= 11:
             raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
 

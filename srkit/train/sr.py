@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..models import compact, rrdb, seednet
+from ..models.registry import by_id
 from ..models.weights import write_safetensors
 from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
                          save_checkpoint, write_log)
@@ -38,17 +38,8 @@ L1_SSIM_ALPHA = 0.16
 
 def build_network(config: SRTrainConfig) -> nn.Module:
     """A freshly initialised network of the configured architecture."""
-    if config.arch == "compact":
-        return compact.CompactSR(features=config.features, num_conv=config.num_conv, scale=config.scale)
-    if config.arch == "seednet":
-        return seednet.SeedNet(features=config.features, num_conv=config.num_conv, scale=config.scale)
-    return rrdb.RRDBNet(features=config.features, num_block=config.num_conv, growth=config.growth,
-                        scale=config.scale)
-
-
-def _lr_multiple(config: SRTrainConfig) -> int:
-    """What LR sides must be a multiple of (RRDB unshuffles its input below x4)."""
-    return rrdb.UNSHUFFLE[config.scale] if config.arch == "rrdb" else 1
+    return by_id(config.arch).build(features=config.features, depth=config.num_conv, scale=config.scale,
+                                    growth=config.growth)
 
 
 def _load_initial_weights(model: nn.Module, init: str) -> None:
@@ -65,10 +56,7 @@ def _load_initial_weights(model: nn.Module, init: str) -> None:
 
 def model_metadata(config: SRTrainConfig) -> dict:
     """srkit model-file metadata for the network (what the zoo needs to rebuild it)."""
-    meta = {"arch": config.arch, "scale": config.scale}
-    if config.arch == "compact":
-        meta["act"] = "prelu"
-    return meta
+    return {"arch": config.arch, "scale": config.scale, **by_id(config.arch).hints(build_network(config))}
 
 
 def _loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -154,7 +142,7 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
     sampler = PairSampler([load_photo(p, config.max_side) for p in training], config.scale, config.patch,
                           config.degradation, generator)
     pairs = validation_pairs([load_photo(p, config.max_side) for p in held_out], config.scale, config.val_crop,
-                             _lr_multiple(config))
+                             by_id(config.arch).train_multiple(config.scale))
     loss_function = _loss_function(config.loss)
     provenance = {"command": shlex.join(["srkit", *sys.argv[1:]]) if sys.argv[1:] else None,
                   "train_photos": [p.name for p in training], "held_out": [p.name for p in held_out],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from srkit.models import build_from_state_dict, compact, rrdb, seednet
+from srkit.models import compact, load_state_dict, rrdb, seednet, span
 
 SMALL = {
     "compact-x3": lambda: compact.CompactSR(features=16, num_conv=3, scale=3),
@@ -15,6 +15,7 @@ SMALL = {
     "rrdb-x4": lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4),
     "rrdb-x2": lambda: rrdb.RRDBNet(features=12, num_block=1, growth=8, scale=2),
     "seednet-x2": lambda: seednet.SeedNet(features=8, num_conv=2, scale=2),
+    "span-x4": lambda: span.SPAN(features=8, scale=4, norm=False),  # x255 input scaling is tested with spandrel
 }
 
 
@@ -26,7 +27,7 @@ def small_model(name: str, seed: int = 0):
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.dim() == 1 else 1.0) / max(1, p[0].numel()) ** 0.5)
     scale = {"scale": module.scale} if isinstance(module, seednet.SeedNet) else {}
-    return build_from_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})
+    return load_state_dict(module.state_dict(), {"arch": name.split("-")[0], **scale})
 
 
 def install_user_model(folder: Path, name: str, module: torch.nn.Module) -> None:

@@ -55,3 +55,16 @@ def test_half_precision_plan_on_cuda_is_within_50_db(name, dtype):
     got = build_plan(module, info, "cuda", dtype).run(x, clamp=(0.0, 1.0)).float().cpu()
     psnr = 10 * torch.log10(1.0 / (got - expected).pow(2).mean())
     assert psnr >= (50 if dtype == torch.float16 else 40), f"{name} {dtype}: {psnr:.1f} dB"
+
+
+def test_plan_refuses_a_precision_the_model_does_not_support():
+    """spandrel marks some architectures fp32-only: asking for fp16 is a one-line error, not garbage."""
+    import dataclasses
+
+    from srkit.errors import SrkitError
+
+    module, info = small_model("compact-x3")
+    fp32_only = dataclasses.replace(info, dtypes=("fp32",))
+    with pytest.raises(SrkitError, match="fp16; use --dtype fp32"):
+        build_plan(module, fp32_only, "cpu", torch.float16)
+    assert build_plan(module, fp32_only, "cpu").dtype == torch.float32

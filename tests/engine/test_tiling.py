@@ -110,3 +110,32 @@ def test_auto_tile_grows_with_memory_and_stays_in_bounds():
     # the chosen windows fit in the budget
     assert (small + 20) ** 2 * 1000.0 <= memory.SAFETY * (64 << 20)
     assert memory.auto_tile(1e9, 10, 1, cpu, available=1 << 20) == MIN_TILE
+
+
+@pytest.mark.parametrize("size,tile", [((102, 102), 64), ((37, 23), 200), ((5, 3), 32)])
+def test_unshuffling_rrdb_takes_odd_sizes_and_tiles(size, tile):
+    """RRDB x2 folds 2x2 pixels into channels: odd sides are reflected up and cropped again (as spandrel does),
+    and tiles stay on the 2-pixel grid, so tiled equals whole when the overlap covers the receptive field.
+    (This crashed inside F.pixel_unshuffle with a raw RuntimeError: 102 px with --tile 64 gave 67 px tiles.)"""
+    module, info = small_model("rrdb-x2", seed=8)
+    assert info.multiple_of == 2
+    plan = build_plan(module, info, "cpu", torch.float32)
+    image = torch.rand(3, *size, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        expected = module(image[None])[0].permute(1, 2, 0)
+    tiled = upscale_tiled(image, plan.run, info.scale, tile, info.receptive_radius, info.receptive_radius,
+                          multiple_of=info.multiple_of)
+    assert tiled.shape == (size[0] * 2, size[1] * 2, 3)
+    assert (tiled - expected).abs().max() <= 1e-4
+
+
+def test_upscaler_runs_rrdb_x2_on_an_odd_photo_with_small_tiles():
+    import numpy as np
+
+    import srkit
+    from srkit.models.zoo import LoadedModel
+
+    module, info = small_model("rrdb-x2", seed=10)
+    photo = np.random.default_rng(11).integers(0, 256, (102, 101, 3), dtype=np.uint8)
+    out = srkit.Upscaler(LoadedModel("rrdb-x2", module, info, "test"), device="cpu", tile=64).upscale(photo)
+    assert out.shape == (204, 202, 3) and out.dtype == np.uint8

@@ -13,7 +13,7 @@ from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
 
 from ._compare import assert_close_dtype
 
-ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh")
+ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh", "silu", "gate")
 # Small tiles so several programs, several K chunks and masked tails all run under the interpreter.
 SMALL_CONFIG = ConvConfig(block_m=32, block_n=16, block_k=16, num_warps=1, num_stages=1)
 
@@ -41,7 +41,10 @@ def torch_conv_act(x, weight, bias, act, slope, residual=None, res_scale=1.0, pa
         conv.weight.copy_(weight.float())
         conv.bias.copy_(bias.float()) if bias is not None else conv.bias.zero_()
         y = conv(x.float())
-    y = {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh,
+    if act == "gate":  # SPAN's attention: the residual sum is gated by the conv output
+        y = y * res_scale if residual is None else y * res_scale + residual.float()
+        return y * (torch.sigmoid(conv(x.float())) - 0.5)
+    y = {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu,
          "leaky_relu": lambda v: F.leaky_relu(v, slope),
          "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
     y = y * res_scale
@@ -87,6 +90,21 @@ def test_every_activation_and_padding(use_backend, act, padding_mode):
     oracle = torch_conv_act(x, weight, bias, act, slope, padding_mode=padding_mode)
     assert_close_dtype(got, oracle, torch.float32, f"triton {act} {padding_mode}")
     assert_close_dtype(ref, oracle, torch.float32, f"reference {act} {padding_mode}")
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_gate_multiplies_the_residual_sum_into_a_channel_slice(use_backend, k):
+    """SPAN's block end: out = (conv + x) * (sigmoid(conv) - 0.5), written into a slice of a wider buffer."""
+    x, weight, bias, _ = make_case(24, 24, k, "gate", h=11, w=7, seed=5)
+    wide = poisoned((2, 72, 11, 7), torch.float32)
+    use_backend("triton")
+    got = K.conv2d_act(x, weight, bias, "gate", residual=x, out=wide[:, 24:48])
+    use_backend("reference")
+    ref = K.conv2d_act(x, weight, bias, "gate", residual=x)
+    oracle = torch_conv_act(x, weight, bias, "gate", None, residual=x)
+    assert_close_dtype(got, oracle, torch.float32, "triton gate")
+    assert_close_dtype(ref, oracle, torch.float32, "reference gate")
+    assert torch.isnan(wide[:, :24]).all() and torch.isnan(wide[:, 48:]).all()
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 9), (7, 1), (2, 3), (31, 5)])

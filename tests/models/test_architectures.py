@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from srkit.errors import ModelFormatError
-from srkit.models import build_from_state_dict, compact, detect_arch, rrdb, seednet
+from srkit.models import load_state_dict, compact, detect_arch, rrdb, seednet
 from srkit.models.weights import read_weights, write_safetensors
 
 COMPACT_CONFIGS = [dict(features=16, num_conv=2, scale=2, act="prelu"), dict(features=24, num_conv=5, scale=3,
@@ -28,8 +28,8 @@ def _randomised(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 def test_compact_round_trip_recovers_hyper_parameters(config):
     module = _randomised(compact.CompactSR(**config), 0)
     assert detect_arch(module.state_dict()) == "compact"
-    loaded, info = build_from_state_dict(module.state_dict())
-    assert (info.arch, info.scale, info.features, info.depth) == ("compact", config["scale"], config["features"],
+    loaded, info = load_state_dict(module.state_dict())
+    assert (info.arch, info.scale, info.features, info.blocks) == ("compact", config["scale"], config["features"],
                                                                   config["num_conv"])
     assert info.receptive_radius == config["num_conv"] + 2
     x = torch.rand(1, 3, 9, 7)
@@ -41,8 +41,8 @@ def test_compact_round_trip_recovers_hyper_parameters(config):
 def test_rrdb_round_trip_recovers_hyper_parameters(config):
     module = _randomised(rrdb.RRDBNet(**config), 1)
     assert detect_arch(module.state_dict()) == "rrdb"
-    loaded, info = build_from_state_dict(module.state_dict())
-    assert (info.scale, info.features, info.depth, info.params["growth"]) == (
+    loaded, info = load_state_dict(module.state_dict())
+    assert (info.scale, info.features, info.blocks, loaded.growth) == (
         config["scale"], config["features"], config["num_block"], config["growth"])
     x = torch.rand(1, 3, 8, 12)
     with torch.no_grad():
@@ -55,9 +55,9 @@ def test_seednet_needs_its_scale_from_metadata(tmp_path):
     module = _randomised(seednet.SeedNet(features=8, num_conv=2, scale=3), 2)
     assert detect_arch(module.state_dict()) == "seednet"
     with pytest.raises(ModelFormatError, match="scale"):
-        build_from_state_dict(module.state_dict())
+        load_state_dict(module.state_dict())
     path = write_safetensors(tmp_path / "s.safetensors", module.state_dict(), {"arch": "seednet", "scale": 3})
-    loaded, info = build_from_state_dict(*read_weights(path))
+    loaded, info = load_state_dict(*read_weights(path))
     x = torch.rand(2, 3, 5, 6)
     with torch.no_grad():
         assert torch.equal(loaded(x), module(x))
@@ -77,11 +77,11 @@ def test_seednet_output_is_bilinear_upsample_plus_residual():
 
 def test_unknown_keys_are_refused_with_the_source_named():
     with pytest.raises(ModelFormatError, match="mystery.pth: unknown architecture"):
-        build_from_state_dict({"encoder.weight": torch.zeros(3, 3)}, source="mystery.pth")
+        load_state_dict({"encoder.weight": torch.zeros(3, 3)}, source="mystery.pth")
 
 
 def test_wrong_shapes_for_the_detected_arch_are_refused():
     state = compact.CompactSR(features=8, num_conv=2, scale=2).state_dict()
     state["body.2.weight"] = torch.zeros(8, 5, 3, 3)
     with pytest.raises(ModelFormatError, match="do not fit"):
-        build_from_state_dict(state, source="broken.pth")
+        load_state_dict(state, source="broken.pth")

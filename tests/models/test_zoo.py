@@ -36,7 +36,7 @@ def _module_output(model, lr: np.ndarray) -> np.ndarray:
 
 def test_animevideov3_gives_a_sensible_image_and_equals_the_module(animevideo, photo_pair):
     hr, lr = photo_pair
-    assert (animevideo.info.arch, animevideo.scale, animevideo.info.features, animevideo.info.depth) == (
+    assert (animevideo.info.arch, animevideo.scale, animevideo.info.features, animevideo.info.blocks) == (
         "compact", 4, 64, 16)
     out = srkit.Upscaler(animevideo, device="cpu", tile=32).upscale(lr)
     assert out.shape == hr.shape
@@ -70,7 +70,7 @@ def test_pth_and_safetensors_round_trips_give_the_same_image(animevideo, photo_p
 
 def test_rrdb_x4plus_plan_equals_its_module(photo_pair):
     model = load_model("realesrgan-x4plus")
-    assert (model.info.arch, model.info.depth, model.scale) == ("rrdb", 23, 4)
+    assert (model.info.arch, model.info.blocks, model.scale) == ("rrdb", 23, 4)
     _, lr = photo_pair
     crop = lr[10:22, 20:36].copy()
     out = srkit.Upscaler(model, device="cpu", tile=64).upscale(crop)

@@ -19,7 +19,7 @@ TOLERANCE = dict(atol=1e-5, rtol=1e-4)  # fp32 throughout; only the order of the
 @pytest.mark.parametrize("noise_size", [(1, 1), (3, 5)], ids=str)
 def test_plan_equals_module_in_eval_mode(use_backend, poison_allocations, backend, noise_size):
     use_backend(backend)
-    module, info = dcgan.load(small_generator(seed=1).state_dict())
+    module, info = dcgan.ARCH.load(small_generator(seed=1).state_dict(), {})
     noise = torch.randn(2, 5, *noise_size, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5
@@ -31,7 +31,7 @@ def test_plan_equals_module_in_eval_mode(use_backend, poison_allocations, backen
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 def test_plan_packs_uint8_and_stays_periodic(use_backend, backend):
     use_backend(backend)
-    module, info = dcgan.load(small_generator(seed=3).state_dict())
+    module, info = dcgan.ARCH.load(small_generator(seed=3).state_dict(), {})
     plan = build_plan(module, info, "cpu", torch.float32)
     noise = torch.randn(1, 5, 2, 3, generator=torch.Generator().manual_seed(4))
     one = plan.run(noise, clamp=(0.0, 1.0), out_dtype=torch.uint8)
@@ -42,7 +42,7 @@ def test_plan_packs_uint8_and_stays_periodic(use_backend, backend):
 
 def test_tiled_generation_in_wrap_mode_equals_the_whole_image():
     """Windows with the receptive radius of context give exactly the whole image (blending is then a no-op)."""
-    module, info = dcgan.load(small_generator(seed=5).state_dict())
+    module, info = dcgan.ARCH.load(small_generator(seed=5).state_dict(), {})
     plan = build_plan(module, info, "cpu", torch.float32)
     noise = torch.randn(5, 7, 9, generator=torch.Generator().manual_seed(6))
     whole = plan.run(noise[None])[0].permute(1, 2, 0)
@@ -53,7 +53,7 @@ def test_tiled_generation_in_wrap_mode_equals_the_whole_image():
 
 def test_receptive_radius_is_not_understated():
     """Changing noise beyond the radius leaves a cell's output unchanged; within it, it changes the output."""
-    module, info = dcgan.load(small_generator(seed=7).state_dict())
+    module, info = dcgan.ARCH.load(small_generator(seed=7).state_dict(), {})
     noise = torch.randn(1, 5, 12, 12, generator=torch.Generator().manual_seed(8))
     changed = noise.clone()
     changed[:, :, :, 6 + info.receptive_radius + 1:] += 5.0  # columns more than the radius right of cell 6
@@ -67,7 +67,8 @@ def test_receptive_radius_is_not_understated():
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_plan_on_cuda_is_close_to_the_module(dtype):
-    module, info = dcgan.load(small_generator(noise_channels=16, widths=(64, 32, 32, 16), seed=9).state_dict())
+    generator = small_generator(noise_channels=16, widths=(64, 32, 32, 16), seed=9)
+    module, info = dcgan.ARCH.load(generator.state_dict(), {})
     noise = torch.randn(1, 16, 9, 7, generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5

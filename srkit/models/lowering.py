@@ -1,0 +1,103 @@
+"""What an architecture lowers to: a Program of srkit.kernels calls on weights held on one device.
+
+Activations are NCHW channels_last tensors in the program's dtype. A ConvStep is one fused convolution
+(bias, activation, residual, channel-slice output); `finish` clamps and packs a full-resolution result;
+EagerProgram runs a module as it is (architectures srkit has not fused).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .. import kernels as K
+from .info import ModelInfo
+
+
+@dataclass
+class ConvStep:
+    """One fused convolution: weights on the plan's device, activation and its slope, padding mode; a
+    `transposed` step is ConvTranspose2d(k4, s2, p1) with a (C_in, C_out, 4, 4) weight."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    act: str = "none"
+    slope: float | torch.Tensor = 0.2
+    padding_mode: str = "zeros"
+    transposed: bool = False
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, device: torch.device, act: str = "none",
+                  slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros") -> "ConvStep":
+        """The step of `conv` (its weight and bias copied to `device` in fp32) followed by `act`."""
+        bias = None if conv.bias is None else conv.bias.detach().float().to(device)
+        if isinstance(slope, torch.Tensor):
+            slope = slope.detach().float().to(device)
+        return cls(conv.weight.detach().float().to(device), bias, act, slope, padding_mode)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels the step writes."""
+        return self.weight.shape[1 if self.transposed else 0]
+
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        if self.transposed:
+            return K.conv_transpose2d_act(x, self.weight, self.bias, self.act, self.slope, self.padding_mode, out)
+        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
+                            self.padding_mode, out)
+
+
+def empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
+    """An uninitialised channels_last activation of `like`'s batch, dtype and device."""
+    return torch.empty((like.shape[0], channels, height, width), dtype=like.dtype, device=like.device,
+                       memory_format=torch.channels_last)
+
+
+def finish(y: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype | None) -> torch.Tensor:
+    """Clamp / pack a full-resolution result (pixel_shuffle_add with scale 1 is exactly that epilogue)."""
+    if clamp is None and out_dtype is None:
+        return y
+    return K.pixel_shuffle_add(y, 1, clamp=clamp, out_dtype=out_dtype)
+
+
+def element_size(dtype: torch.dtype) -> int:
+    """Bytes per element of a float dtype."""
+    return torch.finfo(dtype).bits // 8
+
+
+class Program(ABC):
+    """A network as kernel calls: forward(x) on a prepared batch (N, C, H, W) returns (N, C', H*s, W*s)."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, clamp: tuple[float, float] | None,
+                out_dtype: torch.dtype | None) -> torch.Tensor:
+        """The network's output for a prepared batch, clamped and converted in its last pass."""
+
+    @abstractmethod
+    def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
+        """Peak activation bytes per input pixel in `dtype` (for choosing a tile that fits in memory)."""
+
+
+class EagerProgram(Program):
+    """The module itself run in the plan's dtype (architectures without a fused lowering)."""
+
+    # Without a lowering the peak is unknown: assume the widest feature map, four maps alive, at output size.
+    LIVE_MAPS = 4
+
+    def __init__(self, module: nn.Module, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        self.module = module.to(device).eval()
+
+    def forward(self, x, clamp, out_dtype):
+        self.module.to(x.dtype)
+        return finish(self.module(x).contiguous(memory_format=torch.channels_last), clamp, out_dtype)
+
+    def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
+        return element_size(dtype) * self.LIVE_MAPS * max(self.info.features, 1) * self.info.scale ** 2

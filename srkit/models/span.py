@@ -1,0 +1,179 @@
+"""SPAN (Swift Parameter-free Attention Network, Wan et al. 2024): six attention blocks of re-parameterisable
+convolutions, a 1x1 fusion of four feature maps, and a pixel-shuffle head.
+
+Every `Conv3XC` trains as a 1x1 -> 3x3 -> 1x1 chain plus a 1x1 skip; at inference that is one 3x3 conv. srkit
+folds the branches into `eval_conv` once, at load (the reference implementation refolds on every eval
+forward). A block is SiLU(c1) -> SiLU(c2) -> c3, and its output is (c3 + x) * (sigmoid(c3) - 0.5); the last
+block's SiLU(c1) is also one of the fused maps (the reference returns c1's output, which its in-place SiLU has
+already overwritten, so trained weights expect the activated map). Input
+normalisation ((x - mean) * 255) is on unless the checkpoint carries the `no_norm` marker; the head's output
+is used as it is. The fused plan writes the four fused maps as channel slices of one buffer and puts the pixel
+shuffle on the last conv."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import kernels as K
+from .arch import Arch, Layout, load_strict, parameter_count
+from .info import BLEND_PIXELS, ModelInfo
+from .lowering import ConvStep, Program, element_size, empty
+
+RGB_MEAN = (0.4488, 0.4371, 0.4040)
+IMAGE_RANGE = 255.0
+GAIN = 2  # width multiplier of the inner 1x1 -> 3x3 -> 1x1 chain
+BLOCKS = 6
+
+
+class Conv3XC(nn.Module):
+    """A 3x3 conv kept as its training branches (sk: 1x1; conv: 1x1, 3x3 unpadded, 1x1) and their fold."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.sk = nn.Conv2d(c_in, c_out, 1)
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_in * GAIN, 1), nn.Conv2d(c_in * GAIN, c_out * GAIN, 3),
+                                  nn.Conv2d(c_out * GAIN, c_out, 1))
+        self.eval_conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Set eval_conv to the branches folded into one 3x3 conv (in float64, then rounded once)."""
+        w1, w2, w3 = (layer.weight.double() for layer in self.conv)
+        b1, b2, b3 = (layer.bias.double() for layer in self.conv)
+        weight = torch.einsum("oa,abhw,bi->oihw", w3[:, :, 0, 0], w2, w1[:, :, 0, 0])
+        bias = w3[:, :, 0, 0] @ (b2 + torch.einsum("abhw,b->a", w2, b1)) + b3
+        weight[:, :, 1, 1] += self.sk.weight.double()[:, :, 0, 0]
+        self.eval_conv.weight.copy_(weight)
+        self.eval_conv.bias.copy_(bias + self.sk.bias.double())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.eval_conv(x)
+
+
+class AttentionBlock(nn.Module):
+    """SPAB: three Conv3XC with SiLU between; returns ((c3 + x) * (sigmoid(c3) - 0.5), SiLU(c1))."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.c1_r = Conv3XC(features, features)
+        self.c2_r = Conv3XC(features, features)
+        self.c3_r = Conv3XC(features, features)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = F.silu(self.c1_r(x))
+        out3 = self.c3_r(F.silu(self.c2_r(hidden)))
+        return (out3 + x) * (torch.sigmoid(out3) - 0.5), hidden
+
+
+class SPAN(nn.Module):
+    """conv_1, six attention blocks, conv_2, conv_cat(cat[conv_1, conv_2, block 1, block 6's c1]), shuffle head.
+    Inference only: call `reparameterize()` after loading weights."""
+
+    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 48, scale: int = 4,
+                 norm: bool = True) -> None:
+        super().__init__()
+        self.scale, self.norm = scale, norm
+        if not norm:
+            self.register_buffer("no_norm", torch.zeros(1))
+        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.conv_1 = Conv3XC(in_channels, features)
+        for i in range(1, BLOCKS + 1):
+            self.add_module(f"block_{i}", AttentionBlock(features))
+        self.conv_cat = nn.Conv2d(features * 4, features, 1)
+        self.conv_2 = Conv3XC(features, features)
+        self.upsampler = nn.Sequential(nn.Conv2d(features, out_channels * scale * scale, 3, padding=1),
+                                       nn.PixelShuffle(scale))
+
+    def reparameterize(self) -> "SPAN":
+        """Fold every Conv3XC's branches into its eval_conv; returns self."""
+        for layer in self.modules():
+            if isinstance(layer, Conv3XC):
+                layer.reparameterize()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm:
+            x = (x - self.mean.to(x.dtype)) * IMAGE_RANGE
+        first = self.conv_1(x)
+        out, _ = self.block_1(first)
+        block_1 = out
+        for i in range(2, BLOCKS + 1):
+            out, hidden = getattr(self, f"block_{i}")(out)
+        joined = torch.cat([first, self.conv_2(out), block_1, hidden], 1)
+        return self.upsampler(self.conv_cat(joined))
+
+
+class SPANProgram(Program):
+    """The four fused maps are channel slices of one buffer; SiLU and the attention gate are conv epilogues."""
+
+    def __init__(self, module: SPAN, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(info)
+        self.mean = module.mean.to(device) if module.norm else None
+        self.conv_1 = ConvStep.from_conv(module.conv_1.eval_conv, device)
+        self.blocks = [[ConvStep.from_conv(getattr(block, f"c{j}_r").eval_conv, device, act)
+                        for j, act in ((1, "silu"), (2, "silu"), (3, "gate"))]
+                       for block in (getattr(module, f"block_{i}") for i in range(1, BLOCKS + 1))]
+        self.conv_2 = ConvStep.from_conv(module.conv_2.eval_conv, device)
+        self.conv_cat = ConvStep.from_conv(module.conv_cat, device)
+        self.head = ConvStep.from_conv(module.upsampler[0], device)
+
+    @staticmethod
+    def _block(steps: list[ConvStep], x: torch.Tensor, out: torch.Tensor, hidden: torch.Tensor | None = None) -> None:
+        """One attention block from x into `out`; `hidden` (the last block's slice) receives SiLU(c1)."""
+        steps[2](steps[1](steps[0](x, out=hidden)), residual=x, out=out)
+
+    def forward(self, x, clamp, out_dtype):
+        if self.mean is not None:
+            x = ((x - self.mean.to(x.dtype)) * IMAGE_RANGE).contiguous(memory_format=torch.channels_last)
+        f = self.info.features
+        h, w = x.shape[2:]
+        joined = empty(x, 4 * f, h, w)
+        first, fused, block_1, hidden = (joined[:, i * f:(i + 1) * f] for i in range(4))
+        self.conv_1(x, out=first)
+        self._block(self.blocks[0], first, block_1)
+        ping, pong = empty(x, f, h, w), empty(x, f, h, w)
+        current = block_1
+        for i, steps in enumerate(self.blocks[1:], start=2):
+            self._block(steps, current, ping, hidden if i == BLOCKS else None)
+            current, ping, pong = ping, pong, ping
+        self.conv_2(current, out=fused)
+        return K.conv2d_pixel_shuffle_add(self.conv_cat(joined), self.head.weight, self.head.bias, self.info.scale,
+                                          clamp=clamp, out_dtype=out_dtype)
+
+    def activation_bytes_per_pixel(self, dtype):
+        f, c, s = self.info.features, self.info.out_channels, self.info.scale
+        return element_size(dtype) * (4 * f + 5 * f + 2 * c * s * s)
+
+
+class SPANArch(Arch):
+    """SPAN in its reference key layout (branches and eval_conv stored), any width and scale, with or without
+    input normalisation."""
+
+    id = "span"
+    name = "SPAN"
+    layouts = (Layout("reference", ("conv_1.sk.weight", "block_1.c1_r.sk.weight", "block_1.c1_r.eval_conv.weight",
+                                    "block_1.c3_r.eval_conv.weight", "conv_cat.weight", "conv_2.sk.weight",
+                                    "conv_2.eval_conv.weight", "upsampler.0.weight")),)
+
+    def load(self, state_dict, hints):
+        in_channels, features = state_dict["conv_1.sk.weight"].shape[1], state_dict["conv_1.sk.weight"].shape[0]
+        head = state_dict["upsampler.0.weight"].shape[0]
+        scale = round((head / in_channels) ** 0.5)
+        if scale * scale * in_channels != head:
+            raise ValueError(f"upsampler has {head} outputs, not {in_channels} x scale^2")
+        norm = "no_norm" not in state_dict
+        module = load_strict(SPAN(in_channels=in_channels, out_channels=in_channels, features=features,
+                                  scale=scale, norm=norm), state_dict).reparameterize()
+        radius = 1 + 3 * BLOCKS + 1 + 1  # conv_1, three 3x3 convs per block, conv_2, the head (conv_cat is 1x1)
+        info = ModelInfo(self.id, scale, in_channels, in_channels, features, BLOCKS, parameter_count(module),
+                         variant=f"{features}nf" + ("" if norm else ", no_norm"), receptive_radius=radius,
+                         tile_overlap=radius + BLEND_PIXELS)
+        return module, info
+
+    def lower(self, module, info, device):
+        return SPANProgram(module, info, device)
+
+
+ARCH = SPANArch()
