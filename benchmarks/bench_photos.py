@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import GpuBusy, Row, print_table, time_call, write_results  # noqa: E402
 
 from srkit.engine.plan import default_dtype  # noqa: E402
-from srkit.pipelines.photos import PhotoOptions, upscale_photos  # noqa: E402
+from srkit.pipelines.batch import upscale_batch  # noqa: E402
+from srkit.pipelines.photos import PhotoOptions  # noqa: E402
 from srkit.upscaler import DTYPES, Upscaler  # noqa: E402
 
 # scikit-image images shipped inside the package (no download).
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "plain").mkdir()
 
         def srkit_run():
-            upscale_photos([str(tmp / "in")], tmp / "srkit", upscaler, options)
+            upscale_batch([str(tmp / "in")], tmp / "srkit", upscaler, options)
 
         def plain_run():
             plain_loop(paths, tmp / "plain", module, device, dtype)

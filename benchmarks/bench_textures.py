@@ -1,8 +1,9 @@
 """Texture benchmark: seams, statistics distance to each family's exemplars (GAN vs Perlin with matched colours),
-diversity, and generation speed.
+diversity, and generation speed; and (--packs) pack write time per format and DDS size against PNG.
 
     python benchmarks/bench_textures.py              # tables + benchmarks/results/textures-<device>.json
     python benchmarks/bench_textures.py --smoke      # few samples, tiny sizes: checks the script, writes nothing
+    python benchmarks/bench_textures.py --packs      # pack formats only -> results/texture-packs-<device>.json
 
 Statistics (srkit/synth/measures.py) compare --samples textures of 64 px (the training crop size) with as many
 random 64 px crops of the exemplars the family was trained on (read from its weights' metadata); a second,
@@ -17,7 +18,10 @@ Seam scores are given against all interior lines (as defined) and against the li
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
 from srkit.models.generators import FAMILIES  # noqa: E402
+from srkit.pipelines.textures import PackOptions, write_pack  # noqa: E402
 from srkit.models.weights import read_weights  # noqa: E402
 from srkit.synth import measures, noise  # noqa: E402
 from srkit.texture_generator import TextureGenerator  # noqa: E402
@@ -38,6 +43,16 @@ from srkit.train.exemplars import CropSampler, load_exemplars  # noqa: E402
 STATS_SIZE = 64
 PERLIN_FREQUENCIES = (2, 4, 8)
 UPSCALER = "realesr-animevideov3"  # x4, no output resize: keeps power-of-two sizes and wraps
+PACK_CASES = (  # (label, PackOptions fields); the first is the baseline of the size column
+    ("png", {}),
+    ("png + mips", dict(mipmaps=True)),
+    ("dds bc7", dict(format="dds")),
+    ("dds bc7 + mips", dict(format="dds", mipmaps=True)),
+    ("dds bc1 + mips", dict(format="dds", compression="bc1", mipmaps=True)),
+    ("dds none + mips", dict(format="dds", compression="none", mipmaps=True)),
+    ("png pbr + mips", dict(pbr=True, mipmaps=True)),
+    ("dds pbr + mips", dict(format="dds", pbr=True, mipmaps=True)),
+)
 
 
 def _u8(image: np.ndarray) -> np.ndarray:
@@ -126,6 +141,28 @@ def speed_rows(sources: dict[str, TextureGenerator], sizes: tuple[int, ...], dev
     return rows
 
 
+def pack_rows(count: int, size: int, reps: int) -> list[Row]:
+    """Wall time of writing a pack of `count` stone-coloured Perlin textures of `size` per format (generation
+    included: the first row times generation alone), and the bytes of its maps (manifest, preview left out)."""
+    generator = TextureGenerator(method="perlin", colormap="stone", device="cpu")
+    case = f"pack of {count} x {size}x{size}"
+    rows = [Row(case, "generate only", time_call(lambda: [generator.generate(size, s) for s in range(count)],
+                                                  torch.device("cpu"), warmup=0, reps=reps))]
+    baseline = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, fields in PACK_CASES:
+            pack = Path(tmp) / label.replace(" ", "_").replace("+", "")
+            options = PackOptions(count=count, size=size, overwrite=True, **fields)
+            with contextlib.redirect_stderr(io.StringIO()):  # the per-pack summary line
+                timing = time_call(lambda: write_pack(generator, pack, options), torch.device("cpu"), warmup=0,
+                                   reps=reps)
+            maps = sum(p.stat().st_size for p in pack.iterdir() if p.name not in ("manifest.json", "preview.png"))
+            baseline = baseline or maps
+            rows.append(Row(case, label, timing, note=f"{maps / 1e6:.2f} MB of maps, {maps / baseline:.2f}x png",
+                            extra=dict(map_bytes=maps)))
+    return rows
+
+
 def print_statistics(stats: list[dict]) -> None:
     """Raw distances (colour, spectrum, gram), the normalised mean, and diversity, per family and source."""
     print(f"\n{'family':<8} {'source':<11} {'colour':>8} {'spectrum':>9} {'gram':>8} {'distance':>9} {'diversity':>10}")
@@ -150,8 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per speed case (3)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="tiny run to check the script; writes nothing")
+    parser.add_argument("--packs", action="store_true", help="only pack write time per format and DDS size vs PNG")
+    parser.add_argument("--pack-size", type=int, default=512, help="texture side for --packs (512)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.packs:
+        count, size = (2, 64) if args.smoke else (8, args.pack_size)
+        rows = pack_rows(count, size, 1 if args.smoke else args.reps)
+        print_table("Texture pack writing on cpu (one call = the whole pack)", rows)
+        if not args.smoke:
+            config = dict(count=count, size=size, source="perlin/stone", torch_threads=torch.get_num_threads())
+            print(f"results: {write_results('texture-packs', torch.device('cpu'), rows, config)}")
+        return 0
     count, sizes, seam_size = (4, (64,), 64) if args.smoke else (args.samples, (256, 1024), 256)
     start = time.perf_counter()
     stats = family_statistics(count)

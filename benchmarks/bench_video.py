@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frames = args.frames or (40 if device.type == "cuda" else 6)
-    settings = EncodeSettings(crf=18, preset=args.preset)
+    settings = EncodeSettings(codec="libx264", crf=18, preset=args.preset, pix_fmt="yuv420p")  # the same for both
     batch = args.batch or (4 if device.type == "cuda" else 1)
     upscaler = Upscaler(args.model, device=device, dtype=args.dtype, batch=batch)
     case = f"bigbuckbunny 1280x720 x{upscaler.scale:g}, {frames} frames, {args.model}"

@@ -73,36 +73,27 @@ def _models_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale_video(args: argparse.Namespace) -> int:
+def _video_options(args: argparse.Namespace):
+    """The VideoOptions the video options describe."""
     from .io.video import EncodeSettings
-    from .pipelines.video import VideoOptions, upscale_video
+    from .pipelines.video import VideoOptions
 
-    source = Path(args.inputs[0])
-    target = Path(args.output)
-    if target.is_dir():
-        target = target / source.name
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))
-    options = VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames)
-    upscaler = _upscaler(args)
-    summary = upscale_video(source, target, upscaler, options)
-    print(f"srkit: {summary.frames} frames in {summary.seconds:.1f} s ({summary.frames / summary.seconds:.2f} fps), "
-          f"model busy {100 * summary.model_busy:.0f} %, {summary.corrupt} corrupt packets skipped -> {target}",
-          file=sys.stderr)
-    return 0
+    return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames,
+                        deinterlace=args.deinterlace, allow_truncated=args.allow_truncated)
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from .pipelines.photos import PhotoOptions, plan_jobs, run_plan
-    from .pipelines.video import is_video
+    from .pipelines.batch import plan_jobs, run_plan
+    from .pipelines.photos import PhotoOptions
 
-    if len(args.inputs) == 1 and is_video(Path(args.inputs[0])):
-        return _upscale_video(args)
     existing = "overwrite" if args.overwrite else "skip" if args.skip_existing else "refuse"
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
-    plan = plan_jobs(args.inputs, args.output, options)  # an unsafe plan is refused before the model loads
-    return run_plan(plan, _upscaler(args), options).exit_code
+    video = _video_options(args)
+    plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
+    return run_plan(plan, lambda: _upscaler(args), options, video, args.output).exit_code
 
 
 def _upscaler(args: argparse.Namespace):
@@ -304,12 +295,22 @@ def _add_train_gan(train_commands) -> None:
     gan.set_defaults(run=_train_gan)
 
 
+def _pack_options(args: argparse.Namespace, **fields):
+    """The map options shared by `srkit textures` and `srkit textures convert`."""
+    from .pipelines.textures import PackOptions
+
+    return PackOptions(normal_maps=args.normal_maps, mipmaps=args.mipmaps, zip=args.zip, overwrite=args.overwrite,
+                       format=args.format, compression=args.compression, pbr=args.pbr, **fields)
+
+
 def _textures(args: argparse.Namespace) -> int:
-    from .pipelines.textures import PackOptions, pack_target, write_pack
+    from .pipelines.textures import PackError, pack_target, write_pack
     from .texture_generator import TextureGenerator
 
-    options = PackOptions(count=args.count, size=args.size, seed=args.seed, normal_maps=args.normal_maps,
-                          mipmaps=args.mipmaps, zip=args.zip, overwrite=args.overwrite)
+    if args.output is None:
+        raise PackError("srkit textures needs -o PACK (the folder to write)")
+    options = _pack_options(args, count=args.count, size=args.size, seed=args.seed)
+    options.map_format.check()
     pack_target(args.output, options)  # an unusable -o is refused before any model loads
     generator = TextureGenerator(args.family, model=args.model, method=args.method, device=args.device,
                                  upscale=args.upscale, colormap=args.colormap, octaves=args.octaves)
@@ -317,13 +318,37 @@ def _textures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _textures_convert(args: argparse.Namespace) -> int:
+    from .pipelines.textures import convert_images
+
+    convert_images(args.inputs, args.output, _pack_options(args), kind=args.map)
+    return 0
+
+
+def _add_map_options(parser: argparse.ArgumentParser) -> None:
+    """Options of how maps are written, shared by `srkit textures` and `srkit textures convert`."""
+    parser.add_argument("--format", default="png", help="png or dds (png); KTX2 is not written")
+    parser.add_argument("--compression", default="auto", metavar="CODEC",
+                        help="DDS codec: bc1, bc3, bc4, bc5, bc7, none, or auto (BC7 sRGB colour, BC5 normal maps, "
+                             "BC4 height/roughness/ao)")
+    parser.add_argument("--mipmaps", action="store_true",
+                        help="the full mip chain down to 1x1 (inside the .dds; <name>_mipN.png for png)")
+    parser.add_argument("--pbr", action="store_true",
+                        help="per texture the PBR set: albedo, _normal, _height, _roughness, _ao")
+    parser.add_argument("--normal-maps", action="store_true",
+                        help="also write <name>_normal (luminance as height)")
+    parser.add_argument("--zip", action="store_true", help="write PACK.zip instead of a folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+
+
 def _add_textures(commands) -> None:
-    """`srkit textures`: write a pack of seamless textures."""
+    """`srkit textures`: write a pack of seamless textures; `srkit textures convert`: existing images as a pack."""
     from .catalog import DEFAULT_FAMILY, FAMILIES
     from .synth.noise import COLORMAPS, METHODS
 
-    textures = commands.add_parser("textures", help="synthesize a pack of seamless (tileable) textures")
-    textures.add_argument("-o", "--output", required=True, metavar="PACK", help="pack folder (or PACK.zip with --zip)")
+    textures = commands.add_parser("textures", help="synthesize a pack of seamless (tileable) textures, or "
+                                   "`convert` images into one")
+    textures.add_argument("-o", "--output", metavar="PACK", help="pack folder (or PACK.zip with --zip)")
     textures.add_argument("-n", "--count", type=_positive_number(int, "-n", 1), default=8, help="textures (8)")
     textures.add_argument("--size", type=int, default=512, help="pixels per side, a power of two (512)")
     source = textures.add_mutually_exclusive_group()
@@ -334,16 +359,20 @@ def _add_textures(commands) -> None:
     textures.add_argument("--seed", type=int, default=0, help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
                           "(x2 or x4) in wrap mode")
-    textures.add_argument("--normal-maps", action="store_true",
-                          help="also write <name>_normal.png (luminance as height)")
-    textures.add_argument("--mipmaps", action="store_true", help="also write <name>_mipN.png down to 1x1")
-    textures.add_argument("--zip", action="store_true", help="write PACK.zip instead of a folder")
-    textures.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    _add_map_options(textures)
     textures.add_argument("--colormap", choices=list(COLORMAPS), default="gray", help="colours for --method (gray)")
     textures.add_argument("--octaves", type=_positive_number(int, "--octaves", 1, 12), default=4,
                           help="noise octaves for --method (4)")
     textures.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     textures.set_defaults(run=_textures)
+    actions = textures.add_subparsers(dest="textures_command", metavar="[convert]")
+    convert = actions.add_parser("convert", help="write existing images as a pack (DDS, mips, PBR maps)")
+    convert.add_argument("inputs", nargs="+", metavar="IN", help="image files, or folders of them")
+    convert.add_argument("-o", "--output", required=True, metavar="OUT", help="pack folder (or OUT.zip with --zip)")
+    convert.add_argument("--map", choices=("auto", "albedo", "normal", "height", "roughness", "ao"), default="auto",
+                         help="what the inputs hold (auto: from the name, e.g. rock_normal.png; else albedo)")
+    _add_map_options(convert)
+    convert.set_defaults(run=_textures_convert)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print versions, devices and the active kernel backend")
     info.set_defaults(run=_info)
 
-    upscale = commands.add_parser("upscale", help="upscale photos: files, directories (recursively) or globs")
-    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories or glob patterns")
+    upscale = commands.add_parser("upscale", help="upscale photos, animated images and videos: files, directories "
+                                  "(recursively) or globs")
+    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, directories or globs")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
     upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05),
@@ -378,11 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--compare", action="store_true", help="also write a before/after crop beside each output")
     upscale.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
                          help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
-    video = upscale.add_argument_group("video (when the input is a video file)")
-    video.add_argument("--codec", default="libx264", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...)")
+    video = upscale.add_argument_group("video (for inputs that are videos)")
+    video.add_argument("--codec", help="video encoder (libx264, libx265, libsvtav1, ffv1, ...; default: the "
+                       "container's own, libvpx-vp9 for .webm, else libx264)")
     video.add_argument("--crf", type=_positive_number(int, "--crf", 0, 63), default=18, help="quality (18)")
     video.add_argument("--preset", help="encoder preset (e.g. slow, medium, veryfast)")
-    video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (yuv420p; yuv420p10le for 10-bit)")
+    video.add_argument("--pix-fmt", help="output pixel format (default: the input's bit depth and chroma where "
+                       "the codec takes them, e.g. yuv420p or yuv420p10le)")
+    video.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
+                       help="deinterlace with FFmpeg's bwdif (auto: input flagged interlaced)")
+    video.add_argument("--allow-truncated", action="store_true",
+                       help="keep the output of a video that ends before its container says (else an error)")
     video.add_argument("--encoder-opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="extra encoder option (repeatable)")
     video.add_argument("--start", type=_positive_number(float, "--start", 0.0), default=0.0,

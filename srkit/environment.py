@@ -1,4 +1,5 @@
-"""What srkit runs on: package versions, compute devices and the active kernel backend (for `srkit info`)."""
+"""What srkit runs on: package versions, PyAV's FFmpeg and encoders, compute devices and the kernel backend
+(for `srkit info`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ import platform
 import sys
 from importlib import metadata
 
+import av
 import torch
 
 from . import __version__
 from . import kernels
+from .io.video import available_encoders
 
 # Distribution names whose versions matter when reporting a problem.
 DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors")
+
+# Video encoders worth naming first in `srkit info` (any other one the build carries works with --codec too).
+NOTABLE_ENCODERS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "ffv1", "prores_ks", "h264_nvenc", "hevc_nvenc",
+                    "av1_nvenc")
 
 
 def _version(distribution: str) -> str:
@@ -40,11 +47,21 @@ def devices() -> list[str]:
     return lines
 
 
+def encoders() -> str:
+    """The video encoders of PyAV's FFmpeg build: the notable ones by name, then how many others."""
+    found = available_encoders()
+    named = [name for name in NOTABLE_ENCODERS if name in found]
+    return (f"{', '.join(named)} and {len(found) - len(named)} more "
+            "(--codec takes any; *_nvenc, *_qsv, *_amf need that hardware)")
+
+
 def report() -> list[tuple[str, str]]:
     """(label, value) rows describing this installation."""
     device = default_device()
     rows = [("srkit", __version__), ("python", sys.version.split()[0]), ("platform", platform.platform())]
     rows += [(name, _version(name)) for name in DEPENDENCIES]
+    rows.append(("ffmpeg (in av)", av.ffmpeg_version_info))
+    rows.append(("video encoders", encoders()))
     rows.append(("torch cuda", torch.version.cuda or "none (CPU build)"))
     rows += [("device", line) for line in devices()]
     rows.append(("default device", str(device)))

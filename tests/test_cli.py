@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -42,6 +43,11 @@ def test_info_reports_versions_device_and_backend(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "srkit" in out and torch.__version__ in out and "kernel backend" in out and "reference" in out
+    rows = dict(line.split(None, 1) if "  " not in line else [part.strip() for part in line.split("  ", 1)]
+                for line in out.splitlines())
+    assert rows["ffmpeg (in av)"] == av.ffmpeg_version_info
+    named = rows["video encoders"].split(" and ")[0].split(", ")
+    assert "libx264" in named and all(av.Codec(name, "w").type == "video" for name in named)
 
 
 def test_models_list_shows_builtins_and_user_models(home, capsys):
@@ -78,7 +84,7 @@ def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
     out = home / "outdir"
     assert main(["upscale", str(truncated), str(good), str(empty), "-o", str(out), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
-    assert "cut.png: cannot read image" in err and "empty.png: cannot read image" in err
+    assert "cut.png: cannot read image" in err and "empty.png: is empty (0 bytes)" in err
     assert "done 1, skipped 0, failed 2" in err
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 

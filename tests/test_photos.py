@@ -77,8 +77,8 @@ def test_a_whole_tree_keeps_structure_formats_depth_and_metadata(tree, capsys):
     out = root / "out"
     assert _run(str(root / "in"), "-o", str(out)) == 1  # two broken files
     err = capsys.readouterr().err
-    assert "cut.jpg: cannot read image" in err and "empty.png: cannot read image" in err
-    assert "skipped" in err and "notes.txt: not an image file" in err
+    assert "cut.jpg: cannot read image" in err and "empty.png: is empty (0 bytes)" in err
+    assert "skipped" in err and "notes.txt: not an image or video file" in err
     assert "done 9, skipped 1, failed 2" in err
 
     def output(role):

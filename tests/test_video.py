@@ -89,14 +89,18 @@ def test_real_clip_preview_and_trim(models):
     assert _video_pts_ms(trimmed) == [0, 40, 80, 120, 160, 200, 240, 280, 320, 360]
 
 
-def test_truncated_file_gives_what_can_be_decoded(models):
+def test_truncated_file_is_an_error_unless_allowed(models, capsys):
     clip = models / "whole.mkv"
     rng = np.random.default_rng(0)
     make_clip(clip, 32, 48, "itu601", 5, frames=20, content=lambda i: rng.integers(0, 256, (32, 48, 3), np.uint8))
     cut = models / "cut.mkv"
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     out = models / "cut-x3.mkv"
-    assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny"]) == 0
+    assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny"]) == 1
+    assert "of about 20 frames decoded (the file is truncated)" in capsys.readouterr().err
+    assert not out.exists() and not [p for p in models.iterdir() if ".partial-" in p.name]
+    assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny", "--allow-truncated"]) == 0
+    assert "of about 20 frames decoded" in capsys.readouterr().err
     assert 0 < len(_video_pts_ms(out)) < 20
 
 
@@ -104,12 +108,12 @@ def test_bad_inputs_and_options_write_nothing(models, capsys):
     clip = models / "clip.mkv"
     make_clip(clip, 32, 48, "itu601", 5, frames=2)
     out = models / "o.mkv"
-    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 1
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 2
     assert "encoder 'no_such_codec' is not in this PyAV build; available:" in capsys.readouterr().err
     assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--start", "5"]) == 1
     assert "no frames were decoded in the requested range" in capsys.readouterr().err
-    assert main(["upscale", str(clip), "-o", str(clip), "-m", "tiny"]) == 1
-    assert "refusing to overwrite the input video" in capsys.readouterr().err
+    assert main(["upscale", str(clip), "-o", str(clip), "-m", "tiny"]) == 2
+    assert "-o is this input itself" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["upscale", str(clip), "-o", str(out), "--encoder-opt", "novalue"])
     assert sorted(p.name for p in models.iterdir() if p.suffix == ".mkv") == ["clip.mkv"]

@@ -239,3 +239,25 @@ def test_uninitialised_decode_timestamps_are_repaired_and_valid_ones_kept(tmp_pa
     dts = [p.dts for p in garbage]
     assert dts == sorted(set(dts)) and all(d <= p.pts for d, p in zip(dts, garbage))
     writer.abort()
+
+
+@pytest.mark.parametrize("labels,expected", [
+    ([0, 2, 1, 3, 5, 4], [0, 1, 2, 3, 4, 5]),  # decode-order labels (pts == dts files): sorted
+    ([0, 1, 1, 2, 6], [0, 1, 2, 3, 6]),  # a duplicate moves one frame on, and the next one with it
+    ([10, 11, 3, 12], [3, 10, 11, 12]),  # a backward jump within the window is sorted in
+    ([0, None, 2, 3], [0, 1, 2, 3]),  # a missing timestamp follows the highest seen
+    ([0, 40, 50, 130], [0, 40, 50, 130]),  # sane VFR stays as it is
+])
+def test_retiming_gives_increasing_presentation_times(labels, expected):
+    from srkit.io.video import _Retimer
+
+    retimer = _Retimer(step=1)
+    frames = []
+    for label in labels:
+        frame = av.VideoFrame(16, 16, "yuv420p")
+        frame.pts = label
+        frames += retimer.push(frame)
+    frames += retimer.flush()
+    assert [f.pts for f in frames] == expected
+    assert [f.duration for f in frames[:-1]] == list(np.diff(expected))
+    assert retimer.repaired == sum(a != b for a, b in zip(labels, expected))

@@ -21,11 +21,11 @@ from ..errors import SrkitError
 from .atomic import atomic_path
 
 EXIF_ORIENTATION = 0x0112
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+IMAGE_EXTENSIONS = {".png", ".apng", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
-PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-               ".bmp": "BMP"}
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+PIL_FORMATS = {".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+               ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
 DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
 EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}

@@ -1,5 +1,9 @@
-"""Write a texture pack: N seamless PNG textures, manifest.json, preview.png, optional normal maps, mipmaps, zip.
+"""Write a texture pack: generated textures (or a user's images, `convert`) as PNG or DDS maps, manifest, preview.
 
+A pack holds, per texture, its maps (albedo alone; with normal maps; or the PBR set: albedo, normal, height,
+roughness, ao; srkit/synth/maps.py says how each is derived), each written by srkit/io/texture_files.py as PNG
+or DDS with an optional mip chain; `manifest.json` lists every map with its format, colour space, size, mip levels
+and checksum; `preview.png` shows each texture tiled 2x2 beside its lit material on a sphere.
 Everything is written into a temporary folder beside the pack and renamed into place (or zipped into a
 temporary file and renamed) only when complete, so an error or Ctrl-C leaves nothing under the pack's name.
 An existing non-empty pack is refused unless `overwrite`; it is then replaced only once the new one is done.
@@ -8,7 +12,6 @@ Texture i uses seed `seed + i`, so any texture can be made again alone with its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +21,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -26,13 +30,17 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
-from ..io.sheets import contact_sheet
+from ..io.images import IMAGE_EXTENSIONS, ImageReadError, read_picture
+from ..io.sheets import material_sheet
+from ..io.texture_files import KINDS, MapFormat, check_map, write_map
+from ..synth.maps import PBR_MAPS, pbr_maps
 from ..synth.measures import seam_score
+from ..synth.shading import render_sphere
 from ..texture_generator import TextureGenerator
 
-PREVIEW_CELL = 256  # pixels per texture in preview.png (the texture tiled 2x2, resized)
+PREVIEW_CELL = 256  # pixels per cell in preview.png (a texture tiled 2x2, resized; its lit sphere)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
-NORMAL_STRENGTH = 4.0  # height (luminance 0..1) difference per pixel that tilts a normal by 76 degrees
+MAP_SUFFIXES = {f"_{name}": name for name in KINDS if name != "albedo"}  # how `convert` tells a map's kind
 
 
 class PackError(SrkitError):
@@ -52,6 +60,26 @@ class PackOptions:
     mipmaps: bool = False
     zip: bool = False
     overwrite: bool = False
+    format: str = "png"
+    compression: str = "auto"
+    pbr: bool = False
+
+    @property
+    def map_format(self) -> MapFormat:
+        """How each map is written (format, compression, mip chain)."""
+        return MapFormat(self.format, self.compression, self.mipmaps)
+
+    def outputs(self, kind: str) -> tuple[str, ...]:
+        """The maps written for an input of `kind`: the PBR set, albedo + normal, or the input alone."""
+        if kind != "albedo":
+            return (kind,)
+        return PBR_MAPS if self.pbr else ("albedo", "normal") if self.normal_maps else ("albedo",)
+
+    def check(self, name: str, width: int, height: int, kind: str = "albedo") -> None:
+        """Refuse, in one line naming `name`, options that cannot write a width x height input of `kind`."""
+        self.map_format.check()
+        for output in self.outputs(kind):
+            check_map(name, width, height, KINDS[output], self.map_format)
 
 
 @dataclass
@@ -81,42 +109,15 @@ def pack_target(output: str | os.PathLike, options: PackOptions) -> Path:
     return target
 
 
-def normal_map(texture: np.ndarray, strength: float = NORMAL_STRENGTH) -> np.ndarray:
-    """Tangent-space normal map (OpenGL: green up) of a texture's luminance as height; gradients wrap around."""
-    height = texture.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722]) / 255.0
-    dx = (np.roll(height, -1, axis=1) - np.roll(height, 1, axis=1)) / 2.0
-    dy = (np.roll(height, -1, axis=0) - np.roll(height, 1, axis=0)) / 2.0  # rows go down, the green axis up
-    normal = np.stack([-strength * dx, strength * dy, np.ones_like(height)], axis=-1)
-    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-    return np.floor((normal * 0.5 + 0.5) * 255.0 + 0.5).astype(np.uint8)
-
-
-def mipmap_chain(texture: np.ndarray) -> list[np.ndarray]:
-    """Levels 1.. of a power-of-two texture down to 1x1, each the 2x2 box average of the level above."""
-    levels, current = [], texture.astype(np.float64)
-    while current.shape[0] > 1:
-        h, w = current.shape[:2]
-        current = current.reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
-        levels.append(np.floor(current + 0.5).astype(np.uint8))
-    return levels
-
-
-def _write_png(pixels: np.ndarray, path: Path) -> dict:
-    """Write an RGB PNG; returns its manifest entry (file name and checksum)."""
-    Image.fromarray(pixels).save(path, format="PNG")
-    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-
-
-def _write_texture(folder: Path, stem: str, texture: np.ndarray, options: PackOptions, seam_period: int) -> dict:
-    """The texture and its extras in `folder`; returns its manifest entry."""
-    entry = _write_png(texture, folder / f"{stem}.png")
-    entry["seam_score"] = round(seam_score(texture, seam_period), 4)
-    if options.normal_maps:
-        entry["normal_map"] = _write_png(normal_map(texture), folder / f"{stem}_normal.png")
-    if options.mipmaps:
-        entry["mipmaps"] = [dict(_write_png(level, folder / f"{stem}_mip{index}.png"), size=level.shape[0])
-                            for index, level in enumerate(mipmap_chain(texture), start=1)]
-    return entry
+def _write_material(folder: Path, stem: str, pixels: np.ndarray, kind: str,
+                    options: PackOptions) -> tuple[dict, np.ndarray | None]:
+    """Write one input's maps into `folder`; returns their manifest entries and the lit render (albedo only)."""
+    if kind != "albedo":
+        return {kind: write_map(folder, stem, pixels, KINDS[kind], options.map_format)}, None
+    maps = pbr_maps(pixels)
+    entries = {name: write_map(folder, stem if name == "albedo" else f"{stem}_{name}", maps[name], KINDS[name],
+                               options.map_format) for name in options.outputs(kind)}
+    return entries, render_sphere(maps, PREVIEW_CELL)
 
 
 def _finish(folder: Path, target: Path, options: PackOptions) -> None:
@@ -137,35 +138,138 @@ def _finish(folder: Path, target: Path, options: PackOptions) -> None:
         os.replace(folder, target)
 
 
-def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: PackOptions) -> PackSummary:
-    """Generate options.count textures with `generator` and write them as a pack at `output`."""
-    start = time.perf_counter()
-    if options.count < 1:
-        raise PackError(f"-n {options.count}: a pack holds at least one texture")
-    generator.check_size(options.size)
-    target = pack_target(output, options)
+def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]],
+           manifest: dict) -> None:
+    """Write each (stem, kind, pixels, manifest fields) input's maps, the manifest and preview; move to `target`."""
     try:
         folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     except OSError as error:
         raise PackError(f"{target.parent}: cannot write here ({error.strerror or error}); choose another -o") from None
     try:
-        textures, entries, period = [], [], generator.seam_period(options.size)
-        for index in tqdm(range(options.count), unit="texture", dynamic_ncols=True, disable=None):
-            seed = options.seed + index
-            texture = generator.generate(options.size, seed)
-            entry = _write_texture(folder, f"{generator.name}-{seed}", texture, options, period)
-            entries.append(dict(entry, seed=seed, size=options.size, **generator.source))
-            textures.append(texture)
-        Image.fromarray(contact_sheet(textures, PREVIEW_CELL)).save(folder / "preview.png", format="PNG")
-        manifest = dict(srkit=__version__, size=options.size, count=options.count, preview="preview.png",
-                        source=generator.source, seam_period=period, textures=entries)
+        entries, textures, renders = [], [], []
+        for stem, kind, pixels, fields in inputs:
+            maps, render = _write_material(folder, stem, pixels, kind, options)
+            entries.append(dict(fields, maps=maps))
+            textures.append(pixels[..., :3] if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2))
+            renders.append(render)
+        Image.fromarray(material_sheet(textures, renders, PREVIEW_CELL)).save(folder / "preview.png", format="PNG")
+        manifest = dict(manifest, srkit=__version__, format=options.format, preview="preview.png",
+                        textures=entries)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _finish(folder, target, options)
     except OSError as error:
         raise PackError(f"{target}: cannot write the pack ({error.strerror or error})") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    summary = PackSummary(target, options.count, time.perf_counter() - start)
-    print(f"srkit: wrote {summary.count} textures of {options.size}x{options.size} to {target} "
-          f"in {summary.seconds:.1f} s", file=sys.stderr)
+
+
+def _report(target: Path, count: int, what: str, start: float) -> PackSummary:
+    summary = PackSummary(target, count, time.perf_counter() - start)
+    print(f"srkit: wrote {count} {what} to {target} in {summary.seconds:.1f} s", file=sys.stderr)
     return summary
+
+
+def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: PackOptions) -> PackSummary:
+    """Generate options.count textures with `generator` and write them as a pack at `output`."""
+    start = time.perf_counter()
+    if options.count < 1:
+        raise PackError(f"-n {options.count}: a pack holds at least one texture")
+    generator.check_size(options.size)
+    options.check(f"--size {options.size}", options.size, options.size)
+    target = pack_target(output, options)
+    period = generator.seam_period(options.size)
+
+    def generated() -> Iterator[tuple[str, str, np.ndarray, dict]]:
+        for index in tqdm(range(options.count), unit="texture", dynamic_ncols=True, disable=None):
+            seed = options.seed + index
+            texture = generator.generate(options.size, seed)
+            fields = dict(seed=seed, size=options.size, **generator.source,
+                          seam_score=round(seam_score(texture, period), 4))
+            yield f"{generator.name}-{seed}", "albedo", texture, fields
+
+    _build(target, options, generated(), dict(size=options.size, count=options.count, source=generator.source,
+                                              seam_period=period))
+    return _report(target, options.count, f"textures of {options.size}x{options.size}", start)
+
+
+def map_kind(path: Path, kind: str = "auto") -> str:
+    """The kind of map an input holds: `kind`, or from its name (`_normal`, `_height`, ... ; else albedo)."""
+    if kind != "auto":
+        return kind
+    return next((name for suffix, name in MAP_SUFFIXES.items() if path.stem.lower().endswith(suffix)), "albedo")
+
+
+def _input_files(inputs: list[str]) -> list[Path]:
+    """Image files named, and those directly inside folders named, in a stable order."""
+    files = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise PackError(f"{path}: no such file or folder")
+    if not files:
+        raise PackError(f"{', '.join(inputs)}: no images to convert (PNG, JPEG, WebP, TIFF, BMP)")
+    return files
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image's header, before any decoding."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
+            from None
+
+
+def _pixels_for(path: Path, kind: str) -> np.ndarray:
+    """The image as uint8 a map of `kind` holds: RGB (RGBA for albedo with transparency), or one channel."""
+    pixels = read_picture(path).pixels
+    if pixels.dtype == np.uint16:
+        pixels = np.floor(pixels / 257.0 + 0.5).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        if (pixels[..., 3] == 255).all():
+            pixels = pixels[..., :3]
+        elif kind != "albedo":
+            raise PackError(f"{path}: a {kind} map with transparent pixels; only albedo maps keep alpha")
+    if KINDS[kind].channels == 1:
+        return pixels if pixels.ndim == 2 else np.asarray(Image.fromarray(pixels).convert("L"))
+    return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
+
+
+def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOptions,
+                   kind: str = "auto") -> PackSummary:
+    """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules."""
+    start = time.perf_counter()
+    options.map_format.check()
+    files = _input_files(inputs)
+    plan, names = [], {}
+    for path in files:
+        path_kind = map_kind(path, kind)
+        options.check(str(path), *_image_size(path), path_kind)
+        for name in options.outputs(path_kind):
+            stem = path.stem if name == path_kind else f"{path.stem}_{name}"
+            if stem in names:
+                raise PackError(f"{path} and {names[stem]} would both write {stem}; rename one")
+            names[stem] = path
+        plan.append((path, path_kind))
+    target = pack_target(output, options)
+    inside = next((path for path in files if target.resolve() in path.resolve().parents), None)
+    if inside is not None:
+        raise PackError(f"{target} holds the input {inside}, which the pack would replace; choose another -o")
+
+    def converted() -> Iterator[tuple[str, str, np.ndarray, dict]]:
+        for path, path_kind in tqdm(plan, unit="image", dynamic_ncols=True, disable=None):
+            pixels = _pixels_for(path, path_kind)
+            if pixels.ndim == 3 and pixels.shape[2] == 4:
+                check_map(str(path), pixels.shape[1], pixels.shape[0], KINDS[path_kind], options.map_format, True)
+            fields = dict(source=path.name, kind=path_kind, width=pixels.shape[1], height=pixels.shape[0])
+            if path_kind == "albedo" and min(pixels.shape[:2]) >= 2:
+                fields["seam_score"] = round(seam_score(pixels), 4)
+            yield path.stem, path_kind, pixels, fields
+
+    _build(target, options, converted(), dict(count=len(plan)))
+    return _report(target, len(plan), "images", start)

@@ -1,16 +1,14 @@
-"""Upscale a video file frame by frame: decode, model and encode on three threads joined by bounded queues.
+"""Upscale a video file frame by frame: decode, model and encode on three workers joined by bounded queues.
 
-The reader demuxes every stream once, decodes video frames to RGB and passes copied streams' packets along
-in demux order; the model runs on the calling thread; the writer encodes frames with their source
-timestamps and remuxes the packets. Nothing is reordered or dropped (a corrupt packet is reported and
-skipped). Any failure, or Ctrl-C, stops all three and removes the temporary output.
+The reader (io.video.VideoReader) demuxes every stream once and hands over RGB frames in presentation order with
+repaired timestamps, plus the copied streams' packets; the model runs on the calling thread; the writer encodes
+frames with their timestamps and durations and remuxes the packets. A corrupt packet is reported and skipped. Any
+failure, Ctrl-C, SIGTERM or SIGHUP stops all three within seconds and removes the temporary output.
 """
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,166 +18,43 @@ import av
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..io.video import (COPIED_STREAM_TYPES, EncodeSettings, RGBFrame, VideoError, VideoInfo, VideoWriter, probe,
+from ..io.video import (EncodeSettings, VideoError, VideoInfo, VideoReader, VideoWriter, plan_output,
                         trim_chapters)
+from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
+from .workers import Pipe, Workers, signals_interrupt
 
 QUEUE_DEPTH = 8
-_DONE = object()
+DEINTERLACE_CHOICES = ("auto", "on", "off")
 
 
 @dataclass
 class VideoOptions:
-    """Encoding and trimming choices for one video."""
+    """Encoding, trimming, deinterlacing and completeness choices for one video."""
 
     encode: EncodeSettings
     start: float = 0.0
     duration: float | None = None
     max_frames: int | None = None
+    deinterlace: str = "auto"
+    """auto: deinterlace input whose stream or frames are flagged interlaced; on: every frame; off: never."""
+    allow_truncated: bool = False
+    """Keep the output of an input that ends before its container says (else an error, nothing written)."""
 
 
 @dataclass
 class VideoSummary:
-    """Frames written, corrupt packets skipped, seconds taken, and the busy share of the model thread."""
+    """Frames written, corrupt packets skipped, timestamps repaired, seconds taken, the model thread's busy share."""
 
     frames: int
     corrupt: int
     seconds: float
     model_busy: float
+    repaired: int = 0
 
 
-class _Stop(Exception):
-    """Raised inside a worker when another thread has failed or the run was interrupted."""
-
-
-class _Pipe:
-    """A bounded queue whose put/get give up when the run is stopping."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.items: queue.Queue = queue.Queue(QUEUE_DEPTH)
-        self.stop = stop
-
-    def put(self, item) -> None:
-        while not self.stop.is_set():
-            try:
-                self.items.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stop
-
-    def get(self):
-        while not self.stop.is_set():
-            try:
-                return self.items.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        raise _Stop
-
-
-def _window(info: VideoInfo, options: VideoOptions) -> tuple[int | None, int | None]:
-    """[first, end) of the kept range in the video stream's time base (None: unbounded)."""
-    first = round(options.start / info.time_base) if options.start else None
-    end = round((options.start + options.duration) / info.time_base) if options.duration is not None else None
-    return first, end
-
-
-class _Reader(threading.Thread):
-    """Demux once: decoded RGB frames of the video stream and raw packets of copied streams, in order."""
-
-    def __init__(self, source: Path, info: VideoInfo, options: VideoOptions, out: _Pipe, report) -> None:
-        super().__init__(name="srkit-video-decode", daemon=True)
-        self.source, self.info, self.options, self.out, self.report = source, info, options, out, report
-        self.error: BaseException | None = None
-        self.corrupt = 0
-
-    def run(self) -> None:
-        try:
-            self._run()
-        except _Stop:
-            pass
-        except BaseException as error:  # handed to the main thread, which stops the run
-            self.error = error
-        finally:
-            try:
-                self.out.put(_DONE)
-            except _Stop:
-                pass
-
-    def _run(self) -> None:
-        info, options = self.info, self.options
-        first, end = _window(info, options)
-        fmt = "rgb48le" if info.deep else "rgb24"
-        src_range = "JPEG" if info.full_range else "MPEG"
-        frames = 0
-        with av.open(str(self.source)) as container:
-            video = container.streams.video[0]
-            video.thread_type = "AUTO"
-            if options.start:
-                container.seek(first, stream=video, backward=True)
-            wanted = [video] + [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
-            for packet in container.demux(*wanted):
-                if packet.stream.type != "video":
-                    if _in_window(packet, packet.stream.time_base, options):
-                        self.out.put(("packet", (packet.stream.index, packet)))
-                    continue
-                try:
-                    decoded = packet.decode()
-                except av.error.InvalidDataError as error:
-                    self.corrupt += 1
-                    self.report(f"{self.source}: skipped a corrupt video packet near pts {packet.pts} ({error})")
-                    continue
-                for frame in decoded:
-                    if first is not None and frame.pts is not None and frame.pts < first:
-                        continue
-                    if end is not None and frame.pts is not None and frame.pts >= end:
-                        return
-                    rgb = frame.reformat(format=fmt, src_colorspace=info.matrix, dst_colorspace=info.matrix,
-                                         src_color_range=src_range, dst_color_range="JPEG")
-                    self.out.put(("frame", RGBFrame(rgb.to_ndarray(), frame.pts, frame.time_base)))
-                    frames += 1
-                    if options.max_frames is not None and frames >= options.max_frames:
-                        return
-
-
-def _in_window(packet: av.Packet, time_base: Fraction, options: VideoOptions) -> bool:
-    if packet.pts is None:
-        return True
-    seconds = float(packet.pts * time_base)
-    if options.start and seconds < options.start:  # without a trim, priming packets (negative pts) are kept
-        return False
-    return options.duration is None or seconds < options.start + options.duration
-
-
-class _Writer(threading.Thread):
-    """Encode frames and remux packets in the order they arrive, shifting timestamps by the trim start."""
-
-    def __init__(self, writer: VideoWriter, source: VideoInfo, options: VideoOptions, inp: _Pipe) -> None:
-        super().__init__(name="srkit-video-encode", daemon=True)
-        self.writer, self.inp = writer, inp
-        self.shift = Fraction(options.start)
-        self.video_shift = round(self.shift / source.time_base)
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            while (item := self.inp.get()) is not _DONE:
-                kind, payload = item
-                if kind == "frame":
-                    pixels, pts = payload
-                    self.writer.write(pixels, None if pts is None else pts - self.video_shift)
-                else:
-                    index, packet = payload
-                    shift = round(self.shift / packet.time_base)
-                    if packet.pts is not None:
-                        packet.pts -= shift
-                    if packet.dts is not None:
-                        packet.dts -= shift
-                    self.writer.copy(packet, index)
-        except _Stop:
-            pass
-        except BaseException as error:
-            self.error = error
+def _warn(message: str) -> None:
+    tqdm.write(f"srkit: warning: {message}", file=sys.stderr)
 
 
 def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
@@ -195,89 +70,116 @@ def _even(value: int) -> int:
     return value - value % 2
 
 
-def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions) -> VideoSummary:
-    """Upscale `source` into `target` (written to a temporary file, renamed when complete)."""
+def _deinterlace_mode(info: VideoInfo, choice: str) -> str | None:
+    """The reader's deinterlace mode for --deinterlace `choice`, announcing it in one line."""
+    if choice not in DEINTERLACE_CHOICES:
+        raise VideoError(f"--deinterlace must be one of {', '.join(DEINTERLACE_CHOICES)}, got {choice!r}")
+    if choice == "off" or (choice == "auto" and info.field_order is None):
+        return None
+    what = f"interlaced ({info.field_order})" if info.field_order else "treated as interlaced (--deinterlace on)"
+    _warn(f"{info.path}: {what}; deinterlacing with FFmpeg's bwdif, one frame per frame so timing is kept "
+          "(--deinterlace off to upscale the fields as they are)")
+    return "all" if choice == "on" else "interlaced"
+
+
+def _decode(reader: VideoReader, out: Pipe) -> None:
+    for item in reader:
+        out.put(item)
+    out.close()
+
+
+def _encode(writer: VideoWriter, inp: Pipe, start: float, time_base: Fraction) -> None:
+    """Encode frames and remux packets in arrival order, shifting timestamps by the trim start."""
+    shift = Fraction(start)
+    video_shift = round(shift / time_base)
+    for kind, payload in inp:
+        if kind == "frame":
+            pixels, pts, duration = payload
+            writer.write(pixels, None if pts is None else pts - video_shift, duration)
+        else:
+            index, packet = payload
+            packet_shift = round(shift / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= packet_shift
+            if packet.dts is not None:
+                packet.dts -= packet_shift
+            writer.copy(packet, index)
+
+
+def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions,
+                  probe: VideoInfo | None = None) -> VideoSummary:
+    """Upscale `source` into `target` (written to a temporary file, renamed when complete).
+
+    `probe` is `io.video.probe(source)` when the caller has it (the file is then not probed again); call
+    `io.video.plan_output(target, probe, options.encode)` first to refuse an impossible codec/container before
+    loading a model.
+    """
     source, target = Path(source), Path(target)
     if source.resolve() == target.resolve():
         raise VideoError(f"{target}: refusing to overwrite the input video; choose another -o")
-    info = probe(source)
+    info = probe or probe_file(source)
     if info.frames == 0:
         raise VideoError(f"{source}: the video stream has no frames")
+    plan = plan_output(target, info, options.encode)
+    for line in plan.warnings:
+        _warn(line)
+    deinterlace = _deinterlace_mode(info, options.deinterlace)
     width, height = round(info.width * upscaler.scale), round(info.height * upscaler.scale)
-    subsampled = "420" in options.encode.pix_fmt or "422" in options.encode.pix_fmt
+    subsampled = "420" in plan.settings.pix_fmt or "422" in plan.settings.pix_fmt
     out_w, out_h = (_even(width), _even(height)) if subsampled else (width, height)
-    total = _expected_frames(info, options)
-    stop = threading.Event()
-    decoded, encoded = _Pipe(stop), _Pipe(stop)
-    with av.open(str(source)) as template:
-        chapters = trim_chapters(template.chapters(), options.start, options.duration)
-        writer = VideoWriter(target, info, out_w, out_h, options.encode, copy_from=template, chapters=chapters)
-    reader = _Reader(source, info, options, decoded, lambda message: tqdm.write(f"srkit: warning: {message}",
-                                                                                   file=sys.stderr))
-    encoder = _Writer(writer, info, options, encoded)
     frames, busy, start = 0, 0.0, time.perf_counter()
-    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None)
-    pending: list[RGBFrame] = []
-
-    def upscale_pending() -> None:
-        nonlocal frames, busy
-        began = time.perf_counter()
-        results = upscaler.upscale_frames([frame.pixels for frame in pending])
-        busy += time.perf_counter() - began
-        for frame, pixels in zip(pending, results):
-            encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts)))
-        frames += len(pending)
-        bar.update(len(pending))
-        pending.clear()
-
-    reader.start()
-    encoder.start()
+    bar = tqdm(total=_expected_frames(info, options), unit="frame", dynamic_ncols=True, disable=None)
     try:
-        while (item := decoded.get()) is not _DONE:
-            if item[0] == "frame":
-                pending.append(item[1])
-                if len(pending) >= upscaler.batch:
-                    upscale_pending()
-            else:
-                encoded.put(item)  # copied streams' packets; the muxer interleaves them by timestamp
-            _raise_from(reader, encoder)
-        if pending:
-            upscale_pending()
-        encoded.put(_DONE)
-        encoder.join()
-        _raise_from(reader, encoder)
-        if frames == 0:
-            raise VideoError(f"{source}: no frames were decoded in the requested range")
-        writer.close()
-    except BaseException:
-        stop.set()
-        reader.join()
-        encoder.join()
-        writer.abort()
-        raise
+        with signals_interrupt(), \
+                VideoReader(info, options.start, options.duration, options.max_frames, deinterlace,
+                            on_warning=_warn) as reader, \
+                VideoWriter(target, info, out_w, out_h, plan, copy_from=reader.container,
+                            chapters=trim_chapters(reader.container.chapters(), options.start,
+                                                   options.duration)) as writer, \
+                Workers() as workers:
+            decoded, encoded = workers.pipe(QUEUE_DEPTH), workers.pipe(QUEUE_DEPTH)
+            workers.start("srkit-video-decode", _decode, reader, decoded)
+            workers.start("srkit-video-encode", _encode, writer, encoded, options.start, info.time_base)
+            pending = []
+
+            def upscale_pending() -> None:
+                nonlocal frames, busy
+                began = time.perf_counter()
+                results = upscaler.upscale_frames([frame.pixels for frame in pending])
+                busy += time.perf_counter() - began
+                for frame, pixels in zip(pending, results):
+                    encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts, frame.duration)))
+                frames += len(pending)
+                bar.update(len(pending))
+                pending.clear()
+
+            for kind, payload in decoded:
+                if kind == "frame":
+                    pending.append(payload)
+                    if len(pending) >= upscaler.batch:
+                        upscale_pending()
+                else:
+                    encoded.put((kind, payload))  # copied streams' packets; the muxer interleaves them by time
+            if pending:
+                upscale_pending()
+            encoded.close()
+            workers.join()
+            if frames == 0:
+                raise VideoError(f"{source}: no frames were decoded in the requested range")
+            missing = reader.truncated()
+            if missing and not options.allow_truncated:
+                raise VideoError(f"{missing}; nothing was written: pass --allow-truncated to keep the frames "
+                                 "that decode")
+            if missing:
+                _warn(missing)
+            if reader.repaired:
+                _warn(f"{source}: repaired the timestamps of {reader.repaired} of {frames} frames (out of order, "
+                      "duplicated or missing): frames are written in presentation order")
+    except (av.error.FFmpegError, OSError) as error:
+        if isinstance(error, SrkitError):
+            raise
+        raise VideoError(f"{source} -> {target}: {error}") from error
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0)
-
-
-def _raise_from(*threads) -> None:
-    for thread in threads:
-        if thread.error is not None:
-            error = thread.error
-            if isinstance(error, (av.error.FFmpegError, OSError)) and not isinstance(error, SrkitError):
-                raise VideoError(f"{error}") from error
-            raise error
-
-
-def is_video(path: Path) -> bool:
-    """Whether `path` holds a video stream with moving pictures (images, which FFmpeg also opens, are not)."""
-    from ..io.images import IMAGE_EXTENSIONS
-
-    if path.suffix.lower() in IMAGE_EXTENSIONS or not path.is_file():
-        return False
-    try:
-        return probe(path).frames != 1
-    except VideoError:
-        return False
-
+    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0, reader.repaired)

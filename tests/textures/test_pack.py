@@ -16,7 +16,8 @@ import srkit
 from srkit.cli import main
 from srkit.models.generators import FAMILIES, available_families
 from srkit.models.weights import write_safetensors
-from srkit.pipelines.textures import PackOptions, mipmap_chain, normal_map, write_pack
+from srkit.pipelines.textures import PackOptions, write_pack
+from srkit.synth.maps import normal_map
 from srkit.synth.measures import pooled_seam_score, seam_score
 from srkit.synth.noise import METHODS
 from srkit.texture_generator import TextureGenerator, TextureOptionError
@@ -43,22 +44,27 @@ def test_pack_layout_and_manifest(tmp_path, generator_file):
                  "--seed", "5", "--normal-maps", "--mipmaps"]) == 0
     manifest = json.loads((pack / "manifest.json").read_text())
     stems = [f"generator-{seed}" for seed in (5, 6, 7)]
-    extras = [f"{s}_normal.png" for s in stems] + [f"{s}_mip{i}.png" for s in stems for i in range(1, 6)]
+    extras = [f"{s}{m}_mip{i}.png" for s in stems for m in ("", "_normal") for i in range(1, 6)]
+    extras += [f"{s}_normal.png" for s in stems]
     assert sorted(p.name for p in pack.iterdir()) == sorted(
         ["manifest.json", "preview.png"] + [f"{s}.png" for s in stems] + extras)
     assert (manifest["size"], manifest["count"], manifest["source"], manifest["seam_period"]) == (
         32, 3, {"model": str(generator_file)}, 16)
     for entry, stem, seed in zip(manifest["textures"], stems, (5, 6, 7)):
-        assert (entry["file"], entry["seed"], entry["size"], entry["model"]) == (f"{stem}.png", seed, 32,
-                                                                              str(generator_file))
-        assert entry["sha256"] == _sha(pack / entry["file"])
-        with Image.open(pack / entry["file"]) as image:
+        assert (entry["seed"], entry["size"], entry["model"]) == (seed, 32, str(generator_file))
+        albedo, normal = entry["maps"]["albedo"], entry["maps"]["normal"]
+        assert (albedo["file"], albedo["format"], albedo["colour_space"], albedo["mip_levels"]) == (
+            f"{stem}.png", "png", "srgb", 6)
+        assert albedo["sha256"] == _sha(pack / albedo["file"])
+        with Image.open(pack / albedo["file"]) as image:
             assert image.size == (32, 32) and image.mode == "RGB"
             assert entry["seam_score"] == pytest.approx(seam_score(np.asarray(image), 16), abs=1e-4)
-        assert entry["normal_map"]["sha256"] == _sha(pack / f"{stem}_normal.png")
-        assert [m["size"] for m in entry["mipmaps"]] == [16, 8, 4, 2, 1]
-    with Image.open(pack / "preview.png") as preview:  # 2 x 2 cells of 256 px with 4 px gaps
-        assert preview.size == (2 * 256 + 12, 2 * 256 + 12)
+        assert (normal["file"], normal["colour_space"]) == (f"{stem}_normal.png", "linear")
+        assert normal["sha256"] == _sha(pack / f"{stem}_normal.png")
+        assert [m["width"] for m in albedo["mipmaps"]] == [16, 8, 4, 2, 1]
+        assert all(m["sha256"] == _sha(pack / m["file"]) for m in albedo["mipmaps"] + normal["mipmaps"])
+    with Image.open(pack / "preview.png") as preview:  # 2 rows of 2 (texture, lit sphere) pairs, 256 px, 4 px gaps
+        assert preview.size == (4 * 256 + 20, 2 * 256 + 12)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary folder was left"
 
 
@@ -112,15 +118,12 @@ def test_upscaled_texture_equals_the_centre_of_the_upscaled_3x3_tiling(tmp_path,
     assert np.abs(texture.astype(int) - plain[64:128, 64:128].astype(int)).max() <= 1
 
 
-def test_normal_map_and_mipmaps():
+def test_normal_map():
     height = np.zeros((8, 8, 3), np.uint8)
     height[:, 4:] = 255  # a step up at column 4, and (wrapping) down at column 0
     normals = normal_map(height).astype(int) - 128
     assert normals[0, 4, 0] < -60 and normals[0, 0, 0] > 60 and normals[0, 2, 0] == 0  # tilted at both edges
     assert (normals[..., 1] == 0).all() and (normals[..., 2] > 0).all()
-    levels = mipmap_chain(np.arange(64, dtype=np.uint8).reshape(4, 4, 4)[..., :3])
-    assert [lv.shape for lv in levels] == [(2, 2, 3), (1, 1, 3)]
-    assert levels[-1][0, 0, 0] == round(np.arange(64).reshape(4, 4, 4)[..., 0].mean())
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -1,0 +1,146 @@
+"""Animated GIF, WebP and PNG (APNG) in and out with Pillow: whole frames, their durations, loop count and alpha.
+
+Pillow composites each frame onto the canvas (disposal and blending applied), so every frame read here is a
+complete picture. They are written back as complete frames in the same format: GIF with disposal 2 (each frame
+replaces the last, so transparent areas stay transparent), APNG with disposal 0 and source blending, WebP as
+is (lossless where the source is). Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
+stored (0: forever; a GIF without one plays once). Pillow's GIF and APNG writers merge a frame identical to
+the one before into it, adding up the durations: the same playback with fewer frames.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from ..defaults import DEFAULT_MAX_PIXELS
+from .atomic import atomic_path
+from .images import ImageReadError, ImageWriteError, output_format
+
+ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # Pillow formats that can hold an animation
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
+
+
+@dataclass
+class Animation:
+    """Decoded frames (HxWx3 RGB or HxWx4 RGBA uint8, all one size) with their timing."""
+
+    frames: list[np.ndarray]
+    durations: list[int]
+    """Milliseconds each frame is shown."""
+    loop: int | None
+    """Times to loop as stored (0: forever), None where the file has no loop count (a GIF that plays once)."""
+    format: str
+    lossless: bool = False
+    """A WebP whose every frame is stored losslessly (VP8L): written back losslessly."""
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.frames[0].shape[2] == 4
+
+
+def _webp_lossless(path: Path) -> bool:
+    """Whether every frame of a WebP file is VP8L (lossless), read from its RIFF chunks."""
+    data = path.read_bytes()
+    kinds, offset = [], 12
+    while offset + 8 <= len(data):
+        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if kind == b"ANMF":  # a frame: 16 bytes of position and timing, then its own chunks
+            inner = offset + 24
+            while inner + 8 <= offset + 8 + size:
+                kinds.append(data[inner:inner + 4])
+                length = int.from_bytes(data[inner + 4:inner + 8], "little")
+                inner += 8 + length + (length & 1)
+        else:
+            kinds.append(kind)
+        offset += 8 + size + (size & 1)
+    coded = [kind for kind in kinds if kind in (b"VP8 ", b"VP8L")]
+    return bool(coded) and all(kind == b"VP8L" for kind in coded)
+
+
+def pillow_frames(path: str | os.PathLike) -> int | None:
+    """Frames of `path` if Pillow opens it as an image: 1 for a still, more only for a GIF/WebP/PNG animation.
+
+    None where Pillow does not recognise the file (a video, say); a recognised but broken image counts as a still.
+    """
+    try:
+        with Image.open(path) as image:
+            if image.format not in ANIMATED_FORMATS:
+                return 1
+            try:
+                return image.n_frames if getattr(image, "is_animated", False) else 1
+            except READ_ERRORS:
+                return 1
+    except Image.DecompressionBombError:  # far too large for Pillow: read_picture refuses it with srkit's limit
+        return 1
+    except READ_ERRORS:
+        return None
+
+
+def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Animation:
+    """Decode every frame of an animated image; RGBA only where some frame is not fully opaque."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
+                                     f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(image):
+                frames.append(np.asarray(frame.convert("RGBA")))
+                durations.append(int(frame.info.get("duration", 0)))
+            loop, fmt = image.info.get("loop"), image.format
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"{path}: {error}") from None
+    except READ_ERRORS as error:
+        raise ImageReadError(f"{path}: cannot read animated image "
+                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    if all(frame[..., 3].min() == 255 for frame in frames):
+        frames = [np.ascontiguousarray(frame[..., :3]) for frame in frames]
+    return Animation(frames, durations, loop, fmt, fmt == "WEBP" and _webp_lossless(path))
+
+
+def _one_bit_alpha(frame: np.ndarray) -> np.ndarray:
+    """GIF keeps a pixel or makes it fully transparent; Pillow would show any alpha above 0 as opaque, so soft
+    edges from upscaling (alpha 1-254) are cut at half instead."""
+    if frame.ndim != 3 or frame.shape[2] != 4:
+        return frame
+    return np.concatenate([frame[..., :3], np.where(frame[..., 3:] >= 128, 255, 0).astype(frame.dtype)], axis=2)
+
+
+def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
+                    quality: int = 95) -> None:
+    """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing."""
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt not in ANIMATED_FORMATS:
+        raise ImageWriteError(f"{path}: an animation can only be written as .gif, .png (APNG) or .webp")
+    if fmt == "GIF":
+        frames = (_one_bit_alpha(frame) for frame in frames)
+    images = (Image.fromarray(np.ascontiguousarray(frame)) for frame in frames)
+    first = next(images)
+    # Pillow's GIF and APNG writers go over the frames twice; its WebP writer streams them (less memory)
+    rest = images if fmt == "WEBP" else list(images)
+    options: dict = {"save_all": True, "append_images": rest, "duration": source.durations}
+    if source.loop is not None:
+        options["loop"] = source.loop
+    elif fmt != "GIF":
+        options["loop"] = 1  # WebP and APNG say "play once" with a count of one
+    if fmt == "GIF":
+        options.update(disposal=2, optimize=False)
+    elif fmt == "PNG":
+        options.update(disposal=0, blend=0)
+    else:
+        options.update(quality=quality, lossless=source.lossless)
+    try:
+        with atomic_path(path) as tmp:
+            first.save(tmp, format=fmt, **options)
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write animated image ({error.strerror or error})") from None

@@ -1,0 +1,315 @@
+"""Upscale a batch: files, folder trees and globs of photos, animated images and videos, to mirrored outputs.
+
+Planning looks at every input once: a photo, an animated image (GIF/WebP/APNG), a video (probed here; the probe
+goes on to the video pipeline) or something that cannot be processed (one line naming it and why). It maps
+each job to one output path and checks the whole plan (no output over an input, no two inputs onto one output,
+an output name each kind can be written to) before the model loads. The run sends each job through its own
+pipeline; existing outputs follow --overwrite / --skip-existing for every kind; one bad file is reported in one
+line and the run goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import SrkitError
+from ..io.animated import pillow_frames
+from ..io.images import FORMAT_EXTENSIONS, IMAGE_EXTENSIONS
+from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
+from ..upscaler import Upscaler
+from .animated import upscale_animation
+from .photos import PhotoOptions, Summary, upscale_photo_jobs
+from .video import VideoOptions, upscale_video
+from .workers import signals_interrupt
+
+PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
+ANIMATION_EXTENSIONS = {".gif", ".png", ".apng", ".webp"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                    ".flv", ".wmv", ".ogv", ".3gp", ".y4m", ".mxf"}
+MP4_FAMILY = {".mp4", ".m4v", ".mov", ".3gp", ".m4a"}
+
+
+class PlanError(SrkitError):
+    """The inputs and options cannot be mapped to outputs safely; nothing is written."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input, what kind of input it is, and the path its upscaled copy goes to."""
+
+    source: Path
+    target: Path
+    kind: str = PHOTO
+    info: VideoInfo | None = field(default=None, compare=False)
+    """A video's probe, made once while planning and handed to the video pipeline."""
+
+
+@dataclass
+class Plan:
+    """Every usable input mapped to its output; what was passed over; what cannot be processed, and why."""
+
+    jobs: list[Job]
+    skipped: list[tuple[Path, str]]
+    unusable: list[tuple[Path, str]]
+    """(input, one-line message naming it and the reason)."""
+
+
+class UnusableInput(SrkitError):
+    """An input that should be processed but cannot be (empty, no video stream, no index, ...); the message is
+    the reason."""
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _walk(folder: Path, recursive: bool, skip: Path) -> list[Path]:
+    """Files under `folder` in a stable order, leaving out the output tree if it lies inside."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if recursive and (root_path / d).resolve() != skip)
+        found += [root_path / name for name in sorted(files)]
+    return found
+
+
+def _lacks_mp4_index(path: Path) -> bool:
+    """Whether an MP4/MOV file has no top-level 'moov' atom (a recording cut off before it was finished)."""
+    size, offset = path.stat().st_size, 0
+    with open(path, "rb") as handle:
+        while offset + 8 <= size:
+            handle.seek(offset)
+            header = handle.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if kind == b"moov":
+                return False
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            if length < 8:
+                break
+            offset += length
+    return True
+
+
+def _probe_video(path: Path) -> VideoInfo:
+    try:
+        return probe(path)
+    except VideoError as error:
+        if path.suffix.lower() in MP4_FAMILY and _lacks_mp4_index(path):
+            raise UnusableInput("has no 'moov' atom (the index MP4/MOV files get last): the file was cut off before "
+                            "it was finished and cannot be decoded as it is") from None
+        reason = str(error).removeprefix(f"{path}: ")
+        raise UnusableInput(reason) from None
+
+
+def classify(path: Path, named: bool) -> tuple[str, VideoInfo | None] | None:
+    """(kind, video probe) of one input file; None for a file in a folder that is no image or video.
+
+    Raises UnusableInput for a file that should be processed but cannot. A still format is a photo even when
+    FFmpeg could read it; a one-frame video is still a video.
+    """
+    suffix = path.suffix.lower()
+    known = suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS
+    if not known and not named:
+        return None
+    if path.stat().st_size == 0:
+        raise UnusableInput("is empty (0 bytes)")
+    if suffix in IMAGE_EXTENSIONS or (named and suffix not in VIDEO_EXTENSIONS):
+        frames = pillow_frames(path)
+        if frames is not None or suffix in IMAGE_EXTENSIONS:  # a broken image fails, with its reason, when read
+            return (ANIMATION if frames and frames > 1 and suffix in ANIMATION_EXTENSIONS else PHOTO), None
+    return VIDEO, _probe_video(path)
+
+
+def _target_name(source: Path, kind: str, options: PhotoOptions) -> str:
+    """Output file name: photos take --format; animations only png/webp (formats that animate); a video keeps its
+    container where srkit writes it, else becomes .mkv (Matroska holds what .avi, .ts, ... hold)."""
+    suffix = source.suffix
+    if options.format != "keep" and (kind == PHOTO or (kind == ANIMATION and options.format in ("png", "webp"))):
+        suffix = FORMAT_EXTENSIONS[options.format]
+    if kind == VIDEO and suffix.lower() not in CONTAINERS:
+        suffix = ".mkv"
+    return f"{source.stem}{options.suffix}{suffix}"
+
+
+def _check_single_target(source: Path, kind: str, target: Path) -> None:
+    suffix = target.suffix.lower()
+    allowed = {PHOTO: IMAGE_EXTENSIONS, ANIMATION: ANIMATION_EXTENSIONS, VIDEO: VIDEO_EXTENSIONS}[kind]
+    if suffix not in allowed:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise PlanError(f"{target}: {source} is {article} {kind}, which cannot be written as {suffix or 'that'}; "
+                        f"give an output name ending in {', '.join(sorted(allowed))}, or a folder")
+
+
+def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions,
+              video: VideoOptions | None = None) -> Plan:
+    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input or a
+    video's output cannot be made with the `video` options."""
+    output = Path(output)
+    out_resolved = output.resolve()
+    single_file = (len(inputs) == 1 and not _is_glob(inputs[0]) and Path(inputs[0]).is_file()
+                   and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir())
+    if not single_file and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir():
+        raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
+                        "(or one input file)")
+    plan = Plan([], [], [])
+    for text in inputs:
+        globbed = _is_glob(text)
+        paths = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if globbed else [Path(text)]
+        if not paths or not all(p.exists() for p in paths):
+            plan.unusable.append((Path(text), f"{text}: {'no match' if globbed else 'no such file or directory'}"))
+            continue
+        for path in paths:
+            if path.resolve() == out_resolved:
+                raise PlanError(f"{path}: -o is this input itself; choose another output")
+            if path.is_dir():
+                for file in _walk(path, options.recursive, out_resolved):
+                    _add(plan, file, output / file.relative_to(path).parent, options, named=False)
+            else:
+                _add(plan, path, output, options, named=not globbed, single=single_file)
+    plan.jobs = list(dict.fromkeys(plan.jobs))  # the same file named twice (a glob and its folder) is done once
+    _check_no_collisions(plan.jobs)
+    video = video or VideoOptions(EncodeSettings())
+    for job in plan.jobs:
+        if job.kind == VIDEO:
+            try:
+                plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
+            except VideoError as error:
+                raise PlanError(str(error)) from None
+    return plan
+
+
+def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bool, single: bool = False) -> None:
+    """Classify `source` and add its job (to `place`, a folder, or the output file itself when `single`)."""
+    try:
+        found = classify(source, named)
+    except UnusableInput as reason:
+        plan.unusable.append((source, f"{source}: {reason}"))
+        return
+    except OSError as error:  # a dangling link, a file that vanished or cannot be opened
+        plan.unusable.append((source, f"{source}: cannot be read ({error.strerror or error})"))
+        return
+    if found is None:
+        plan.skipped.append((source, "not an image or video file"))
+        return
+    kind, info = found
+    if single:
+        _check_single_target(source, kind, place)
+    plan.jobs.append(Job(source, place if single else place / _target_name(source, kind, options), kind, info))
+
+
+def _check_no_collisions(jobs: list[Job]) -> None:
+    sources = {job.source.resolve(): job.source for job in jobs}
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        target = job.target.resolve()
+        if target in sources:
+            raise PlanError(f"{job.target}: the output would overwrite the input {sources[target]}; "
+                            "choose another -o or a --suffix")
+        if target in seen:
+            raise PlanError(f"{job.target}: both {seen[target]} and {job.source} would be written here; "
+                            "upscale them into separate outputs")
+        seen[target] = job.source
+
+
+def _wanted(job: Job, options: PhotoOptions, summary: Summary) -> bool:
+    """Apply --skip-existing / --overwrite; a target that exists is otherwise an error."""
+    if not job.target.exists():
+        return True
+    if options.existing == "skip":
+        summary.skipped.append((job.source, f"{job.target} exists"))
+        return False
+    if options.existing == "overwrite":
+        return True
+    _fail(summary, job.source, f"{job.target} exists; pass --overwrite or --skip-existing")
+    return False
+
+
+def _fail(summary: Summary, path: Path, message: str) -> None:
+    summary.failed.append((path, message))
+    print(f"srkit: error: {message}", file=sys.stderr)
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB" if nbytes >= 2**20 else f"{nbytes / 1024:.1f} kB"
+
+
+def _outputs(done: list[Path], output: Path) -> str:
+    """' -> FILE (SIZE)' for one output, ' -> FOLDER (N files, SIZE)' for several, '' for none."""
+    sizes = [path.stat().st_size for path in done if path.exists()]
+    if not done:
+        return ""
+    if len(done) == 1:
+        return f" -> {done[0]} ({_size(sum(sizes))})"
+    return f" -> {output} ({len(done)} files, {_size(sum(sizes))})"
+
+
+def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions,
+             video: VideoOptions | None = None, output: str | os.PathLike = "") -> Summary:
+    """Upscale a planned batch (the model is loaded only if there is work); prints one line per problem and a
+    summary naming the output and its size."""
+    start = time.perf_counter()
+    summary = Summary(skipped=list(plan.skipped))
+    for path, message in plan.unusable:
+        _fail(summary, path, message)
+    for path, reason in plan.skipped:
+        print(f"srkit: skipped {path}: {reason}", file=sys.stderr)
+    jobs = [job for job in plan.jobs if _wanted(job, options, summary)]
+    with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
+        _run_jobs(jobs, upscaler, options, video, summary)
+    summary.seconds = time.perf_counter() - start
+    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
+          f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
+    return summary
+
+
+def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions | None,
+              summary: Summary) -> None:
+    """Each job through its pipeline: photos together (decode ahead, encode behind), then the others one by one."""
+    model = upscaler() if jobs else None
+    upscale_photo_jobs([job for job in jobs if job.kind == PHOTO], model, options, summary)
+    for job in jobs:
+        try:
+            if job.kind != PHOTO:
+                _make_folder(job.target)
+            if job.kind == ANIMATION:
+                upscale_animation(job.source, job.target, model, options.quality, options.max_pixels)
+            elif job.kind == VIDEO:
+                _video(job, model, video or VideoOptions(EncodeSettings()))
+            else:
+                continue
+            summary.done.append(job.target)
+        except SrkitError as error:
+            if error.exit_code == 2:  # a bad option or plan: every other job would hit it too
+                raise
+            _fail(summary, job.source, str(error))
+
+
+def _make_folder(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
+
+
+def _video(job: Job, upscaler: Upscaler, options: VideoOptions) -> None:
+    made = upscale_video(job.source, job.target, upscaler, options, probe=job.info)
+    rate = made.frames / made.seconds if made.seconds else 0.0
+    print(f"srkit: {job.source}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
+          f"{100 * made.model_busy:.0f} %, {made.corrupt} corrupt packets skipped -> {job.target} "
+          f"({_size(job.target.stat().st_size)})", file=sys.stderr)
+
+
+def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscaler,
+                  options: PhotoOptions | None = None, video: VideoOptions | None = None) -> Summary:
+    """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`."""
+    options = options or PhotoOptions()
+    return run_plan(plan_jobs(inputs, output, options, video), lambda: upscaler, options, video, output)
