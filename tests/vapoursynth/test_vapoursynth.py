@@ -7,6 +7,8 @@ import runpy
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ vs = pytest.importorskip("vapoursynth", reason="needs the VapourSynth wheels (Py
 
 import srkit  # noqa: E402
 import srkit.vapoursynth as svs  # noqa: E402
+from srkit.engine.tiling import OutOfMemory  # noqa: E402
 from srkit.models.export import export_onnx  # noqa: E402
 from srkit.models.zoo import LoadedModel, load_model  # noqa: E402
 
@@ -155,6 +158,45 @@ def test_repeated_frames_are_reused_not_recomputed(model, monkeypatch):
     calls.clear()
     assert len([_planes(frame) for frame in svs.upscale(source, model, reuse_frames=0).frames()]) == 5
     assert len(calls) == 5
+
+
+def test_on_the_cpu_one_frame_runs_at_a_time_however_many_core_threads(model, monkeypatch):
+    running, peak, lock = [0], [0], threading.Lock()
+    real = srkit.Upscaler.upscale
+
+    def counted(self, image, *args):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)  # long enough for the core's other threads to ask for their frames
+            return real(self, image, *args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(srkit.Upscaler, "upscale", counted)
+    threads = core.num_threads
+    core.num_threads = 4
+    try:
+        frames = [frame for frame in svs.upscale(_clip(_frames((9, 11, 3), 8, seed=10)), model).frames()]
+    finally:
+        core.num_threads = threads
+    assert len(frames) == 8 and peak[0] == 1
+
+
+def test_an_error_while_a_frame_runs_is_a_vs_error_with_srkits_line(model, monkeypatch):
+    def fail(self, image, *args):
+        raise OutOfMemory("out of device memory even with 32-pixel tiles and batch 1; use --device cpu")
+
+    monkeypatch.setattr(srkit.Upscaler, "upscale", fail)
+    out = svs.upscale(_clip(_frames((9, 11, 3), 3, seed=11)), model)
+    with pytest.raises(vs.Error) as caught:
+        out.get_frame(2)
+    # VapourSynth puts the traceback of a Python callback before the error it raised: srkit's line comes last
+    last = str(caught.value).strip().splitlines()[-1]
+    assert last.endswith("srkit.upscale: frame 2: out of device memory even with 32-pixel tiles and batch 1; "
+                         "use --device cpu")
 
 
 def test_bad_clips_and_options_are_one_line_vs_errors(model, gray_model):
