@@ -254,3 +254,18 @@ def test_the_vpy_example_runs_through_vspipe_into_ffmpeg(tmp_path):
     for n in (0, 13):
         assert np.array_equal(_planes(clip.get_frame(n)).transpose(2, 0, 1), decoded[n])
     vs.clear_outputs()
+
+
+@pytest.mark.gpu
+def test_several_cuda_streams_give_the_cpu_result(model):
+    threads = core.num_threads
+    core.num_threads = 4
+    try:
+        frames = _frames((45, 61, 3), 6, seed=12)
+        gpu = svs.upscale(_clip(frames), model, tile=32, device="cuda", dtype="fp32", num_streams=3, reuse_frames=0)
+        cpu = svs.upscale(_clip(frames), model, tile=32, device="cpu")
+        pending = [(gpu.get_frame_async(n), cpu.get_frame_async(n)) for n in (5, 0, 3, 1, 4, 2)]
+        for got, expected in pending:
+            np.testing.assert_allclose(_planes(got.result()), _planes(expected.result()), rtol=0, atol=2e-3)
+    finally:
+        core.num_threads = threads
