@@ -1,8 +1,8 @@
 """srkit.Upscaler: upscale numpy arrays or PIL images with a model, keeping dtype and channel layout.
 
-Grayscale is run as RGB and averaged back; alpha is upscaled separately (through the model, as a gray
-image) and recombined; uint8 / uint16 / float32 inputs come back as the same dtype. The image is split
-into tiles by the engine, so only tiles occupy device memory.
+Grayscale is run as RGB and averaged back (a one-channel model takes it as it is); alpha is upscaled
+separately (through the model, as a gray image) and recombined; uint8 / uint16 / float32 inputs come back
+as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory.
 """
 
 from __future__ import annotations
@@ -68,12 +68,17 @@ class Upscaler:
             raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
         unit = array.astype(np.float32) / INTEGER_MAX.get(array.dtype, 1.0)
         planes = unit if unit.ndim == 3 else unit[..., None]
+        if self.model.info.in_channels == 1:
+            if planes.shape[2] != 1:
+                raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
+            result = self._upscale_planes(planes, on_progress)
+            return _as_dtype(result if array.ndim == 3 else result[..., 0], array.dtype)
         colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
-        result = self._upscale_rgb(colour, on_progress)
+        result = self._upscale_planes(colour, on_progress)
         if planes.shape[2] < 3:
             result = result.mean(axis=2, keepdims=True)
         if planes.shape[2] == 4:
-            alpha = self._upscale_rgb(np.repeat(planes[..., 3:], 3, axis=2), None).mean(axis=2, keepdims=True)
+            alpha = self._upscale_planes(np.repeat(planes[..., 3:], 3, axis=2), None).mean(axis=2, keepdims=True)
             result = np.concatenate([result, alpha], axis=2)
         if array.ndim == 2:
             result = result[..., 0]
@@ -101,17 +106,17 @@ class Upscaler:
         return [_as_dtype(self._finish(out.permute(1, 2, 0), first.shape[:2]), first.dtype)
                 for chunk in outputs for out in chunk]
 
-    def _upscale_rgb(self, rgb: np.ndarray, on_progress) -> np.ndarray:
-        """(H, W, 3) float32 in [0, 1] -> (H*s, W*s, 3) float32 clamped to [0, 1]."""
-        image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    def _upscale_planes(self, planes: np.ndarray, on_progress) -> np.ndarray:
+        """(H, W, C) float32 in [0, 1], C the model's input channels -> (H*s, W*s, C) float32 clamped to [0, 1]."""
+        image = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))
         info = self.model.info
         out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                             self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
                             on_progress, self._use_smaller_tile, multiple_of=info.multiple_of)
-        return self._finish(out, rgb.shape[:2])
+        return self._finish(out, planes.shape[:2])
 
     def _finish(self, out: torch.Tensor, size_in: tuple[int, int]) -> np.ndarray:
-        """The network's (H*s, W*s, 3) output after the model's own resize and any --scale resize, in [0, 1]."""
+        """The network's (H*s, W*s, C) output after the model's own resize and any --scale resize, in [0, 1]."""
         if self.model.output_resize:
             out = _bicubic_resize(out, self.model.output_resize)
         result = out.numpy()
@@ -119,7 +124,8 @@ class Upscaler:
             height, width = size_in
             size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
             downscale = size[0] < result.shape[1]
-            result = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
+            resized = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
+            result = resized.reshape(size[1], size[0], -1)  # OpenCV drops a single channel's axis
         return np.clip(result, 0.0, 1.0)
 
     def _use_smaller_tile(self, size: int) -> None:

@@ -63,6 +63,24 @@ def test_grayscale_and_alpha_are_kept(model):
     assert np.abs(out[..., 3].astype(int) - up.upscale(np.ascontiguousarray(rgba[..., 3])).astype(int)).max() == 0
 
 
+@pytest.mark.parametrize("outscale", [None, 3])
+def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
+    module, info = small_model("compact-gray-x2", seed=5)
+    gray_model = LoadedModel("test-gray", module, info, "test")
+    image = _random_image((13, 17), np.float32, seed=4)
+    up = srkit.Upscaler(gray_model, device="cpu", tile=8, outscale=outscale)
+    out = up.upscale(image)
+    size = (26, 34) if outscale is None else (39, 51)
+    assert out.shape == size and out.dtype == np.float32
+    assert up.upscale(image[..., None]).shape == (*size, 1)
+    if outscale is None:
+        with torch.no_grad():
+            expected = module(torch.from_numpy(image)[None, None]).clamp(0, 1)[0, 0].numpy()
+        assert np.abs(out - expected).max() < 1e-5
+    with pytest.raises(ValueError, match="one-channel"):
+        up.upscale(_random_image((13, 17, 3), np.float32))
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])
 def test_pil_images_come_back_as_pil(model, mode):
     base = Image.fromarray(_random_image((8, 10, 3), np.uint8))

@@ -11,6 +11,7 @@ from srkit.models import compact, load_state_dict, rrdb, seednet, span
 SMALL = {
     "compact-x3": lambda: compact.CompactSR(features=16, num_conv=3, scale=3),
     "compact-x4": lambda: compact.CompactSR(features=12, num_conv=2, scale=4),
+    "compact-gray-x2": lambda: compact.CompactSR(in_channels=1, out_channels=1, features=8, num_conv=2, scale=2),
     "rrdb-x4": lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4),
     "rrdb-x2": lambda: rrdb.RRDBNet(features=12, num_block=1, growth=8, scale=2),
     "seednet-x2": lambda: seednet.SeedNet(features=8, num_conv=2, scale=2),

@@ -16,7 +16,7 @@ from ._models import SMALL, small_model
 def test_plan_equals_module_fp32(use_backend, backend, name):
     use_backend(backend)
     module, info = small_model(name)
-    x = torch.rand(2, 3, 10, 14, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(2, info.in_channels, 10, 14, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = module(x)
     got = build_plan(module, info, "cpu", torch.float32).run(x)
@@ -49,7 +49,7 @@ def test_plan_rejects_an_integer_dtype():
 @pytest.mark.parametrize("name", list(SMALL))
 def test_half_precision_plan_on_cuda_is_within_50_db(name, dtype):
     module, info = small_model(name)
-    x = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(3))
+    x = torch.rand(1, info.in_channels, 48, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         expected = module(x).clamp(0, 1)
     got = build_plan(module, info, "cuda", dtype).run(x, clamp=(0.0, 1.0)).float().cpu()
