@@ -14,9 +14,11 @@ import torch
 from . import __version__
 from . import kernels
 from .io.video import available_encoders
+from .engine import cpu_backend
 
 # Distribution names whose versions matter when reporting a problem.
-DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors")
+DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors",
+                "openvino")
 
 # Video encoders worth naming first in `srkit info` (any other one the build carries works with --codec too).
 NOTABLE_ENCODERS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "ffv1", "prores_ks", "h264_nvenc", "hevc_nvenc",
@@ -66,4 +68,5 @@ def report() -> list[tuple[str, str]]:
     rows += [("device", line) for line in devices()]
     rows.append(("default device", str(device)))
     rows.append(("kernel backend", kernels.describe_backend(device)))
+    rows.append(("cpu backend", cpu_backend.describe()))
     return rows

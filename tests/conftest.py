@@ -1,4 +1,5 @@
-"""Test set-up: Triton runs in its CPU interpreter, which must be switched on before srkit is imported.
+"""Test set-up: Triton runs in its CPU interpreter, which must be switched on before srkit is imported;
+the CPU backend is srkit's own PyTorch kernels unless a test selects OpenVINO.
 
 On a GPU machine the `gpu`-marked tests need compiled kernels (the interpreter's bf16 dot is wrong), so run
 them apart with the interpreter off: `TRITON_INTERPRET=0 python -m pytest -m gpu`.
@@ -7,6 +8,9 @@ them apart with the interpreter off: `TRITON_INTERPRET=0 python -m pytest -m gpu
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
+# Tests of tiling, pipelines and models check srkit's own fp32 kernels; the OpenVINO CPU backend has its own tests
+# (tests/engine/test_cpu_backend.py), which select it.
+os.environ.setdefault("SRKIT_CPU_BACKEND", "torch")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
