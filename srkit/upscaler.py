@@ -142,7 +142,10 @@ class Upscaler:
 def _as_dtype(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Unit-range floats back to the input's dtype: integer codes rounded half up, or float32."""
     if dtype in INTEGER_MAX:
-        return np.floor(np.clip(result, 0.0, 1.0) * INTEGER_MAX[dtype] + 0.5).astype(dtype)
+        codes = np.clip(result, 0.0, 1.0)  # the one copy; the rest is in place (a 4K frame is 100 MB of floats)
+        codes *= INTEGER_MAX[dtype]
+        codes += 0.5
+        return np.floor(codes, out=codes).astype(dtype)
     return result.astype(np.float32)
 
 

@@ -155,10 +155,10 @@ class OpenVinoPlan:
         with self.lock:
             request = self._request(tuple(pixels.shape))
             request.infer({0: pixels})
-            y = torch.from_numpy(request.get_output_tensor(0).data.copy())
-        if clamp is None and out_dtype is None:
-            return y
-        return K.pixel_shuffle_add(y, 1, clamp=clamp, out_dtype=out_dtype)
+            y = torch.from_numpy(request.get_output_tensor(0).data)  # the request's buffer: copied before unlocking
+            if out_dtype is not None:
+                return K.pixel_shuffle_add(y, 1, clamp=clamp, out_dtype=out_dtype)
+            return y.clone() if clamp is None else y.clamp(float(clamp[0]), float(clamp[1]))
 
     def activation_bytes_per_pixel(self) -> float:
         """As the PyTorch plan's (fp32 activations: an upper bound for bf16)."""

@@ -104,6 +104,15 @@ def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overla
     image = _pad_to_multiple(image, multiple_of, wrap)
     channels, height, width = image.shape
     overlap += (-overlap) % multiple_of
+    if not wrap and height <= tile and width <= tile:  # one window holds the whole image: nothing to blend
+        try:
+            whole = run(image[None])[0].float().cpu().permute(1, 2, 0)
+        except torch.OutOfMemoryError:
+            pass  # the tiled path below splits it
+        else:
+            if on_progress:
+                on_progress(1, 1)
+            return whole[:size_in[0] * scale, :size_in[1] * scale]
     half_width = blend_half_width(overlap, receptive_radius)
     acc = torch.zeros(height * scale, width * scale, out_channels or channels, dtype=torch.float32)
     weight_sum = torch.zeros(height * scale, width * scale, 1, dtype=torch.float64)
