@@ -81,7 +81,8 @@ def _video_options(args: argparse.Namespace):
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))
     return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames,
-                        deinterlace=args.deinterlace, allow_truncated=args.allow_truncated)
+                        deinterlace=args.deinterlace, allow_truncated=args.allow_truncated,
+                        reuse_threshold=args.reuse_frames)
 
 
 def _upscale(args: argparse.Namespace) -> int:
@@ -119,6 +120,12 @@ def _positive_number(kind: type, name: str, low: float, high: float | None = Non
         return number
 
     return parse
+
+
+def _reuse_threshold(value: str) -> int | None:
+    if value.strip().lower() == "off":
+        return None
+    return _positive_number(int, "--reuse-frames", 0, 255)(value)
 
 
 def _device(value: str) -> str:
@@ -425,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds to skip at the start")
     video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001), help="seconds to process")
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
+    video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
+                       help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
+                            "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
     upscale.set_defaults(run=_upscale)
 
     models = commands.add_parser("models", help="list, describe, import and export models")

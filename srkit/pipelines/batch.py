@@ -304,7 +304,8 @@ def _video(job: Job, upscaler: Upscaler, options: VideoOptions) -> None:
     made = upscale_video(job.source, job.target, upscaler, options, probe=job.info)
     rate = made.frames / made.seconds if made.seconds else 0.0
     print(f"srkit: {job.source}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
-          f"{100 * made.model_busy:.0f} %, {made.corrupt} corrupt packets skipped -> {job.target} "
+          f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
+          f"skipped -> {job.target} "
           f"({_size(job.target.stat().st_size)})", file=sys.stderr)
 
 

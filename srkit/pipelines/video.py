@@ -22,6 +22,7 @@ from ..io.video import (EncodeSettings, VideoError, VideoInfo, VideoReader, Vide
                         trim_chapters)
 from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
+from .reuse import HeldFrames
 from .workers import Pipe, Workers, signals_interrupt
 
 QUEUE_DEPTH = 8
@@ -40,17 +41,21 @@ class VideoOptions:
     """auto: deinterlace input whose stream or frames are flagged interlaced; on: every frame; off: never."""
     allow_truncated: bool = False
     """Keep the output of an input that ends before its container says (else an error, nothing written)."""
+    reuse_threshold: int | None = 0
+    """Reuse the last output for frames within this many 8-bit codes of its input (0: equal); None: off."""
 
 
 @dataclass
 class VideoSummary:
-    """Frames written, corrupt packets skipped, timestamps repaired, seconds taken, the model thread's busy share."""
+    """Frames written, corrupt packets skipped, timestamps repaired, seconds taken, the model thread's busy share,
+    and held frames that took the previous output (pipelines/reuse.py)."""
 
     frames: int
     corrupt: int
     seconds: float
     model_busy: float
     repaired: int = 0
+    reused: int = 0
 
 
 def _warn(message: str) -> None:
@@ -141,11 +146,15 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
             workers.start("srkit-video-decode", _decode, reader, decoded)
             workers.start("srkit-video-encode", _encode, writer, encoded, options.start, info.time_base)
             pending = []
+            reuse = HeldFrames(options.reuse_threshold)
 
             def upscale_pending() -> None:
                 nonlocal frames, busy
                 began = time.perf_counter()
-                results = upscaler.upscale_frames([frame.pixels for frame in pending])
+                # Frame reuse hook (pipelines/reuse.py): held frames skip the model and take the key frame's output.
+                held = reuse.held([frame.pixels for frame in pending])
+                fresh = [frame.pixels for frame, repeat in zip(pending, held) if not repeat]
+                results = reuse.outputs(held, upscaler.upscale_frames(fresh) if fresh else [])
                 busy += time.perf_counter() - began
                 for frame, pixels in zip(pending, results):
                     encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts, frame.duration)))
@@ -182,4 +191,5 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0, reader.repaired)
+    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0, reader.repaired,
+                        reuse.reused)
