@@ -13,8 +13,8 @@ import torch
 
 from . import __version__
 from . import kernels
-from .io.video import available_encoders
 from .engine import cpu_backend
+from .io.video import available_encoders
 
 # Distribution names whose versions matter when reporting a problem.
 DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors",
