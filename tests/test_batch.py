@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageSequence
 
 from srkit.cli import main
 
-from .engine._models import install_user_model, small_model
+from .engine._models import install_tiny_and_nearest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -53,12 +52,7 @@ def models(tmp_path, monkeypatch):
     """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=51)[0])
-    nearest, _ = small_model("compact-x4", seed=52)
-    with torch.no_grad():
-        nearest.body[-1].weight.zero_()
-        nearest.body[-1].bias.zero_()
-    install_user_model(tmp_path, "nearest", nearest)
+    install_tiny_and_nearest(tmp_path, seed=51)
     return tmp_path
 
 

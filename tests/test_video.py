@@ -7,12 +7,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 from srkit.cli import main
 from srkit.io.video import probe, read_frames
 
-from .engine._models import install_user_model, small_model
+from .engine._models import install_tiny_and_nearest
 from .test_video_io import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
 
 VFR_PTS = [0, 40, 50, 130, 135, 300, 340, 380]
@@ -25,12 +24,7 @@ def models(tmp_path, monkeypatch):
     """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=41)[0])
-    nearest, _ = small_model("compact-x4", seed=42)
-    with torch.no_grad():
-        nearest.body[-1].weight.zero_()
-        nearest.body[-1].bias.zero_()
-    install_user_model(tmp_path, "nearest", nearest)
+    install_tiny_and_nearest(tmp_path, seed=41)
     return tmp_path
 
 

@@ -21,7 +21,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from .atomic import atomic_path
-from .images import ImageReadError, ImageWriteError, output_format
+from .images import ImageReadError, ImageWriteError, check_pixel_limit, output_format
 
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # Pillow formats that can hold an animation
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
@@ -88,10 +88,7 @@ def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
     path = Path(path)
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
-                                     f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+            check_pixel_limit(path, image, max_pixels)
             frames, durations = [], []
             for frame in ImageSequence.Iterator(image):
                 frames.append(np.asarray(frame.convert("RGBA")))

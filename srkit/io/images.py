@@ -103,6 +103,14 @@ def _pixels_of(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))  # CMYK, YCbCr, HSV, F, ...
 
 
+def check_pixel_limit(path: Path, image: Image.Image, max_pixels: int) -> None:
+    """Refuse an image over srkit's decompression-bomb limit before its pixels are decoded."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
+                             f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+
+
 def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode an image fully (truncation shows here), apply its EXIF orientation, keep its metadata."""
     path = Path(path)
@@ -110,10 +118,7 @@ def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) 
     Image.MAX_IMAGE_PIXELS = None  # srkit enforces its own, configurable limit below
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
-                                     f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+            check_pixel_limit(path, image, max_pixels)
             exif = image.getexif()
             orientation = int(exif.get(EXIF_ORIENTATION, 1))
             icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")

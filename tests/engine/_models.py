@@ -38,3 +38,13 @@ def install_user_model(folder: Path, name: str, module: torch.nn.Module) -> None
     source = folder / f"{name}.pth"
     torch.save({"params_ema": module.state_dict()}, source)
     assert main(["models", "import", str(source), "--name", name]) == 0
+
+
+def install_tiny_and_nearest(folder: Path, seed: int) -> None:
+    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
+    install_user_model(folder, "tiny", small_model("compact-x3", seed=seed)[0])
+    nearest, _ = small_model("compact-x4", seed=seed + 1)
+    with torch.no_grad():
+        nearest.body[-1].weight.zero_()
+        nearest.body[-1].bias.zero_()
+    install_user_model(folder, "nearest", nearest)
