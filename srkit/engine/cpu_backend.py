@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from .. import kernels as K
+from ..errors import SrkitError
 from ..kernels._autotune import cache_path
 from .plan import Plan
 
@@ -30,6 +31,12 @@ CPU_BACKEND_ENV = "SRKIT_CPU_BACKEND"
 CPU_BACKENDS = ("openvino", "torch")
 FORMAT = 1  # bumped when what a cached IR means changes (input layout, outputs)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+class CpuBackendSettingError(SrkitError, ValueError):
+    """SRKIT_CPU_BACKEND names no backend: a bad setting, reported in one line like a bad option."""
+
+    exit_code = 2
 
 
 def _cpu_has_bf16() -> bool:
@@ -49,7 +56,7 @@ def unavailable_reason(device: torch.device | str = "cpu") -> str | None:
         return f"off: {K.BACKEND_ENV}={K.requested_backend()} keeps srkit's own kernels"
     choice = os.environ.get(CPU_BACKEND_ENV, "openvino").strip().lower() or "openvino"
     if choice not in CPU_BACKENDS:
-        raise ValueError(f"{CPU_BACKEND_ENV}={choice!r} is not one of {', '.join(CPU_BACKENDS)}")
+        raise CpuBackendSettingError(f"{CPU_BACKEND_ENV}={choice!r} is not one of {', '.join(CPU_BACKENDS)}")
     if choice == "torch":
         return f"off: {CPU_BACKEND_ENV}=torch"
     if importlib.util.find_spec("openvino") is None:
