@@ -97,15 +97,18 @@ def _upscale(args: argparse.Namespace) -> int:
     return run_plan(plan, lambda: _upscaler(args), options, video, args.output).exit_code
 
 
+def _upscaler_spec(args: argparse.Namespace):
+    """The UpscalerSpec the upscale options describe (each worker builds its Upscaler from it)."""
+    from .pipelines.scaleout import UpscalerSpec
+
+    tile = args.tile if args.tile == "auto" else int(args.tile)
+    return UpscalerSpec(str(args.model), device=args.device, dtype=args.dtype, tile=tile, batch=args.batch,
+                        outscale=args.scale)
+
+
 def _upscaler(args: argparse.Namespace):
     """The Upscaler the upscale options describe (batch: 4 on CUDA, 1 on CPU unless given)."""
-    from .environment import default_device
-    from .upscaler import Upscaler
-
-    device = args.device or default_device()
-    batch = args.batch or (4 if str(device).startswith("cuda") else 1)
-    tile = args.tile if args.tile == "auto" else int(args.tile)
-    return Upscaler(args.model, device=device, dtype=args.dtype, tile=tile, batch=batch, outscale=args.scale)
+    return _upscaler_spec(args).build()
 
 
 def _positive_number(kind: type, name: str, low: float, high: float | None = None):
