@@ -93,8 +93,17 @@ def _upscale(args: argparse.Namespace) -> int:
     options = PhotoOptions(format=args.format, quality=args.quality, suffix=args.suffix, existing=existing,
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     video = _video_options(args)
+    scale_out = _scale_out(args)
     plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
-    return run_plan(plan, lambda: _upscaler(args), options, video, args.output).exit_code
+    spec = _upscaler_spec(args)
+    return run_plan(plan, spec.build, options, video, args.output, spec, scale_out).exit_code
+
+
+def _scale_out(args: argparse.Namespace):
+    """The ScaleOut that --workers, --devices, --backend and --ray-address describe (exit 2 when they conflict)."""
+    from .pipelines.scaleout import scale_out_options
+
+    return scale_out_options(args.backend, args.workers, args.devices, args.ray_address, args.device)
 
 
 def _upscaler_spec(args: argparse.Namespace):
@@ -102,7 +111,8 @@ def _upscaler_spec(args: argparse.Namespace):
     from .pipelines.scaleout import UpscalerSpec
 
     tile = args.tile if args.tile == "auto" else int(args.tile)
-    return UpscalerSpec(str(args.model), device=args.device, dtype=args.dtype, tile=tile, batch=args.batch,
+    device = args.device or (args.devices.split(",")[0].strip() if getattr(args, "devices", None) else None)
+    return UpscalerSpec(str(args.model), device=device, dtype=args.dtype, tile=tile, batch=args.batch,
                         outscale=args.scale)
 
 
@@ -438,6 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
                             "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
+    scale = upscale.add_argument_group("many workers (photo folders: one file per unit of work)")
+    scale.add_argument("--workers", type=_positive_number(int, "--workers", 1),
+                       help="worker processes (local) or Ray actors, each with its own model; CPU workers split the "
+                            "cores (default: 1; with --devices one per device; Ray on CUDA: one per GPU)")
+    scale.add_argument("--devices", metavar="cuda:0,cuda:1,...", help="one local worker per CUDA device")
+    scale.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local processes, or Ray actors (pip install 'srkit[ray]') (local)")
+    scale.add_argument("--ray-address", metavar="ADDR",
+                       help="the Ray cluster to join (default: start a local Ray instance)")
     upscale.set_defaults(run=_upscale)
 
     models = commands.add_parser("models", help="list, describe, import and export models")

@@ -24,7 +24,8 @@ from ..io.images import FORMAT_EXTENSIONS, IMAGE_EXTENSIONS
 from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
 from ..upscaler import Upscaler
 from .animated import upscale_animation
-from .photos import PhotoOptions, Summary, upscale_photo_jobs
+from .photos import PhotoOptions, Summary, upscale_photo_jobs, upscale_photo_units
+from .scaleout import ScaleOut, UpscalerSpec
 from .video import VideoOptions, upscale_video
 from .workers import signals_interrupt
 
@@ -253,9 +254,11 @@ def _outputs(done: list[Path], output: Path) -> str:
 
 
 def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions,
-             video: VideoOptions | None = None, output: str | os.PathLike = "") -> Summary:
+             video: VideoOptions | None = None, output: str | os.PathLike = "",
+             spec: UpscalerSpec | None = None, scale_out: ScaleOut = ScaleOut()) -> Summary:
     """Upscale a planned batch (the model is loaded only if there is work); prints one line per problem and a
-    summary naming the output and its size."""
+    summary naming the output and its size. With `spec` and a parallel `scale_out`, photos are units of work on
+    those workers (each builds its Upscaler from `spec`)."""
     start = time.perf_counter()
     summary = Summary(skipped=list(plan.skipped))
     for path, message in plan.unusable:
@@ -264,7 +267,7 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
         print(f"srkit: skipped {path}: {reason}", file=sys.stderr)
     jobs = [job for job in plan.jobs if _wanted(job, options, summary)]
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
-        _run_jobs(jobs, upscaler, options, video, summary)
+        _run_jobs(jobs, upscaler, options, video, summary, spec if scale_out.parallel else None, scale_out)
     summary.seconds = time.perf_counter() - start
     print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
           f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
@@ -272,10 +275,15 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
 
 
 def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions | None,
-              summary: Summary) -> None:
-    """Each job through its pipeline: photos together (decode ahead, encode behind), then the others one by one."""
-    model = upscaler() if jobs else None
-    upscale_photo_jobs([job for job in jobs if job.kind == PHOTO], model, options, summary)
+              summary: Summary, spec: UpscalerSpec | None, scale_out: ScaleOut) -> None:
+    """Each job through its pipeline: photos together (decode ahead, encode behind here, or as units on the
+    workers when `spec` is given), then the others one by one (the model is loaded here only for those)."""
+    photos = [job for job in jobs if job.kind == PHOTO]
+    model = upscaler() if len(photos) < len(jobs) or (photos and spec is None) else None
+    if spec is None:
+        upscale_photo_jobs(photos, model, options, summary)
+    else:
+        upscale_photo_units(photos, spec, scale_out, options, summary)
     for job in jobs:
         try:
             if job.kind != PHOTO:

@@ -2,7 +2,9 @@
 
 The run decodes the next images on a background thread while the model works, and encodes on another, joined
 by bounded queues (pipelines.workers), so at most PREFETCH decoded and WRITE_DEPTH finished images wait in
-memory; one bad file is reported in one line and the run goes on with the rest.
+memory; one bad file is reported in one line and the run goes on with the rest. On many workers
+(`--workers N`, `--backend ray`) each file is a unit of work instead (`upscale_photo` on a worker, see
+pipelines.scaleout): the same read, upscale and write, so the bytes are the same as here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image
@@ -20,6 +22,7 @@ from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
 from ..upscaler import Upscaler
+from .scaleout import ScaleOut, UpscalerSpec, run_units
 from .workers import Pipe, Workers
 
 if TYPE_CHECKING:
@@ -75,6 +78,61 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
     return sheet
 
 
+def _report(summary: Summary, path: Path, error: Exception | str) -> None:
+    """Record a file that failed and say why in one line (above the progress bar)."""
+    summary.failed.append((path, str(error)))
+    tqdm.write(f"srkit: error: {error}", file=sys.stderr)
+
+
+def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
+              on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """The upscaled pixels of one decoded photo; a SrkitError when its target format cannot hold them."""
+    target_format = output_format(job.target)
+    if picture.has_alpha and target_format not in ALPHA_FORMATS:
+        raise SrkitError(f"{job.source}: has an alpha channel that {target_format} cannot store; "
+                         "use --format png, webp or tiff")
+    return upscaler.upscale(picture.pixels, on_progress=on_progress)
+
+
+def _write(job: Job, picture: Picture, pixels: np.ndarray, options: PhotoOptions, scale: float) -> None:
+    """Write one upscaled photo (and its --compare sheet) beside nothing half-written."""
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    write_picture(pixels, job.target, picture, options.quality)
+    if options.compare:
+        sheet = _compare_image(picture, pixels, scale)
+        compare = job.target.with_name(f"{job.target.stem}_compare.png")
+        write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"))
+
+
+def _write_error(job: Job, error: SrkitError | OSError) -> SrkitError | str:
+    """What a failed write is reported as: a SrkitError's own line, else the target and the OS error."""
+    return error if isinstance(error, SrkitError) else f"{job.target}: {error}"
+
+
+@dataclass(frozen=True)
+class PhotoUnit:
+    """One photo job and how to write it: the unit of work of a photo folder on many workers (it pickles)."""
+
+    job: Job
+    options: PhotoOptions
+
+
+def upscale_photo(upscaler: Upscaler, unit: PhotoUnit) -> str | None:
+    """Read, upscale and write one photo exactly as the single-process run does; None when written, else the
+    one-line error (reported by the driver; the run goes on)."""
+    job = unit.job
+    try:
+        picture = read_picture(job.source, unit.options.max_pixels)
+        pixels = _upscaled(upscaler, job, picture)
+    except SrkitError as error:
+        return str(error)
+    try:
+        _write(job, picture, pixels, unit.options, upscaler.scale)
+    except (SrkitError, OSError) as error:
+        return str(_write_error(job, error))
+    return None
+
+
 class _Run:
     """One run over the jobs: decode ahead, upscale here, encode behind (pipelines.workers), collect the summary."""
 
@@ -84,16 +142,7 @@ class _Run:
         self.summary = summary
 
     def fail(self, path: Path, error: Exception | str) -> None:
-        self.summary.failed.append((path, str(error)))
-        tqdm.write(f"srkit: error: {error}", file=sys.stderr)
-
-    def write(self, job: Job, picture: Picture, pixels: np.ndarray) -> None:
-        job.target.parent.mkdir(parents=True, exist_ok=True)
-        write_picture(pixels, job.target, picture, self.options.quality)
-        if self.options.compare:
-            sheet = _compare_image(picture, pixels, self.upscaler.scale)
-            compare = job.target.with_name(f"{job.target.stem}_compare.png")
-            write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"))
+        _report(self.summary, path, error)
 
     def read_all(self, jobs: list[Job], out: Pipe) -> None:
         """Decode worker: each job with its picture, or with the one-line error that reading it gave."""
@@ -109,10 +158,10 @@ class _Run:
         """Encode worker: write each finished image; a file that cannot be written is reported, the run goes on."""
         for job, picture, pixels in inp:
             try:
-                self.write(job, picture, pixels)
+                _write(job, picture, pixels, self.options, self.upscaler.scale)
                 self.summary.done.append(job.target)
             except (SrkitError, OSError) as error:
-                self.fail(job.source, error if isinstance(error, SrkitError) else f"{job.target}: {error}")
+                self.fail(job.source, _write_error(job, error))
 
     def run(self, jobs: list[Job]) -> None:
         bar = tqdm(total=len(jobs), unit="file", dynamic_ncols=True, disable=None)
@@ -136,10 +185,6 @@ class _Run:
         try:
             if isinstance(picture, SrkitError):
                 raise picture
-            target_format = output_format(job.target)
-            if picture.has_alpha and target_format not in ALPHA_FORMATS:
-                raise SrkitError(f"{job.source}: has an alpha channel that {target_format} cannot store; "
-                                 "use --format png, webp or tiff")
             tiles = tqdm(total=0, unit="tile", leave=False, disable=None)
 
             def progress(done: int, total: int) -> None:
@@ -149,7 +194,7 @@ class _Run:
                     tiles.refresh()
 
             try:
-                return self.upscaler.upscale(picture.pixels, on_progress=progress)
+                return _upscaled(self.upscaler, job, picture, progress)
             finally:
                 tiles.close()
         except SrkitError as error:
@@ -161,3 +206,23 @@ def upscale_photo_jobs(jobs: list[Job], upscaler: Upscaler | None, options: Phot
     """Upscale planned photo jobs into their targets, recording each in `summary` (no upscaler needed for none)."""
     if jobs:
         _Run(upscaler, options, summary).run(jobs)
+
+
+def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut, options: PhotoOptions,
+                        summary: Summary) -> None:
+    """Upscale planned photo jobs as units of work on the workers `scale_out` names, recording each in `summary`."""
+    if not jobs:
+        return
+    bar = tqdm(total=len(jobs), unit="file", dynamic_ncols=True, disable=None)
+
+    def done(index: int, error: str | None) -> None:
+        if error is None:
+            summary.done.append(jobs[index].target)
+        else:
+            _report(summary, jobs[index].source, error)
+        bar.update(1)
+
+    try:
+        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done)
+    finally:
+        bar.close()
