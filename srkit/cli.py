@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS
 from .errors import SrkitError
 
 
@@ -82,7 +82,8 @@ def _video_options(args: argparse.Namespace):
                             options=dict(args.encoder_opt))
     return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames,
                         deinterlace=args.deinterlace, allow_truncated=args.allow_truncated,
-                        reuse_threshold=args.reuse_frames)
+                        reuse_threshold=args.reuse_frames, segment_seconds=args.segment_seconds,
+                        resume=args.resume)
 
 
 def _upscale(args: argparse.Namespace) -> int:
@@ -94,7 +95,7 @@ def _upscale(args: argparse.Namespace) -> int:
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     video = _video_options(args)
     plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
-    return run_plan(plan, lambda: _upscaler(args), options, video, args.output).exit_code
+    return run_plan(plan, lambda: _upscaler(args), options, video, args.output, _upscaler_spec(args)).exit_code
 
 
 def _upscaler_spec(args: argparse.Namespace):
@@ -438,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
                             "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
+    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0),
+                       default=DEFAULT_SEGMENT_SECONDS, metavar="SECONDS",
+                       help="cut longer videos at keyframes into segments of about this length, kept in "
+                            f".<output name>.srkit/ until joined, so a crash loses one segment; 0: off "
+                            f"({DEFAULT_SEGMENT_SECONDS:g})")
+    video.add_argument("--resume", action="store_true",
+                       help="continue an interrupted segmented run from its finished segments (same input and "
+                            "options)")
     upscale.set_defaults(run=_upscale)
 
     models = commands.add_parser("models", help="list, describe, import and export models")
