@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS
 from .errors import SrkitError
 
 
@@ -82,7 +82,8 @@ def _video_options(args: argparse.Namespace):
                             options=dict(args.encoder_opt))
     return VideoOptions(encode, start=args.start, duration=args.duration, max_frames=args.frames,
                         deinterlace=args.deinterlace, allow_truncated=args.allow_truncated,
-                        reuse_threshold=args.reuse_frames)
+                        reuse_threshold=args.reuse_frames, segment_seconds=args.segment_seconds,
+                        resume=args.resume)
 
 
 def _upscale(args: argparse.Namespace) -> int:
@@ -448,7 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
                             "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
-    scale = upscale.add_argument_group("many workers (photo folders: one file per unit of work)")
+    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0),
+                       default=DEFAULT_SEGMENT_SECONDS, metavar="SECONDS",
+                       help="cut longer videos at keyframes into segments of about this length, kept in "
+                            f".<output name>.srkit/ until joined, so a crash loses one segment; 0: off "
+                            f"({DEFAULT_SEGMENT_SECONDS:g})")
+    video.add_argument("--resume", action="store_true",
+                       help="continue an interrupted segmented run from its finished segments (same input and "
+                            "options)")
+    scale = upscale.add_argument_group("many workers (units of work: photo files, video segments)")
     scale.add_argument("--workers", type=_positive_number(int, "--workers", 1),
                        help="worker processes (local) or Ray actors, each with its own model; CPU workers split the "
                             "cores (default: 1; with --devices one per device; Ray on CUDA: one per GPU)")

@@ -218,3 +218,37 @@ def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home
     finally:
         torch.set_num_threads(threads)
     assert all(np.array_equal(outputs[0], other) for other in outputs[1:])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 3 s clip with a keyframe every second and AAC audio, made by the ffmpeg CLI: 3 segments at 1 s."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=40x30:rate=10",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-frames:v", "30", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_segmented(home, clip, tmp_path_factory):
+    """The bytes of the local segmented run (one worker, this process) of the clip."""
+    out = tmp_path_factory.mktemp("segmented") / "clip-x3.mp4"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--segment-seconds", "1"]) == 0
+    assert "segments: 3 encoded" in stderr.getvalue()
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_a_segmented_video_on_two_workers_is_the_file_of_the_local_segmented_run(clip, local_segmented, backend,
+                                                                                 tmp_path, capsys, request):
+    if backend == "ray":
+        request.getfixturevalue("ray_instance")
+    out = tmp_path / "clip-x3.mp4"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--segment-seconds", "1",
+                 "--workers", "2", "--backend", backend]) == 0
+    assert "segments: 3 encoded" in capsys.readouterr().err
+    assert out.read_bytes() == local_segmented

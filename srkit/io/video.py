@@ -315,7 +315,7 @@ class VideoReader:
         wanted = [video] + ([s for s in container.streams if s.type in COPIED_STREAM_TYPES] if self.copy else [])
         for packet in container.demux(*wanted):
             if packet.stream.type != "video":
-                if self._in_window(packet):
+                if in_window(packet, self.start, self.duration):
                     yield "packet", (packet.stream.index, packet)
                 continue
             try:
@@ -351,14 +351,6 @@ class VideoReader:
             if first is None or frame.pts is None or frame.pts >= first:
                 yield "frame", self._rgb(frame)
 
-    def _in_window(self, packet: av.Packet) -> bool:
-        if packet.pts is None:
-            return True
-        seconds = float(packet.pts * packet.stream.time_base)
-        if self.start and seconds < self.start:  # without a trim, priming packets (negative pts) are kept
-            return False
-        return self.duration is None or seconds < self.start + self.duration
-
     def _rgb(self, frame: av.VideoFrame) -> RGBFrame:
         info = self.info
         rgb = frame.reformat(format="rgb48le" if info.deep else "rgb24", src_colorspace=info.matrix,
@@ -382,6 +374,61 @@ class VideoReader:
         expected = round((expected_end - max(info.start_time, Fraction(self.start))) / frame_seconds)
         return (f"{info.path}: the video ends at {float(got_end):.3f} s but the file says {float(expected_end):.3f} s: "
                 f"{self.frames} of about {expected} frames decoded (the file is truncated)")
+
+
+def in_window(packet: av.Packet, start: float, duration: float | None) -> bool:
+    """Whether a copied stream's packet lies in the trimmed range [start, start + duration)."""
+    if packet.pts is None:
+        return True
+    seconds = packet.pts * packet.time_base
+    if start and seconds < start:  # without a trim, priming packets (negative pts) are kept
+        return False
+    return duration is None or seconds < Fraction(start) + Fraction(duration)
+
+
+def copied_packets(container: av.container.InputContainer, start: float = 0.0,
+                   duration: float | None = None) -> Iterator[tuple[int, av.Packet]]:
+    """(input stream index, packet) for the audio and subtitle packets in [start, start + duration), in demux
+    order, without touching the video (the join of a segmented run copies them once from the source)."""
+    wanted = [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
+    if not wanted:
+        return
+    if start:  # where the reader of an unsegmented run starts, so that both copy the same packets
+        video = container.streams.video[0]
+        container.seek(round(Fraction(start) / video.time_base), stream=video, backward=True)
+    for packet in container.demux(*wanted):
+        if packet.size and in_window(packet, start, duration):
+            yield packet.stream.index, packet
+
+
+@dataclass(frozen=True)
+class PacketTimes:
+    """The video stream's packet timestamps, read without decoding: every frame's and the keyframes'."""
+
+    frames: tuple[int, ...]
+    """Presentation timestamps of every video packet, sorted (in the stream's time base)."""
+    keyframes: tuple[int, ...]
+    """Presentation timestamps of the keyframes (where decoding can start), sorted."""
+    usable: bool
+    """False when some packet has no timestamp or two share one: the times need the reader's repair."""
+
+
+def scan_packets(info: VideoInfo) -> PacketTimes:
+    """Demux the video stream of `info.path` once (no decoding) and collect its frame and keyframe timestamps."""
+    frames, keyframes, usable = [], [], True
+    with _open(info.path) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if not packet.size:
+                continue
+            if packet.pts is None:
+                usable = False
+                continue
+            frames.append(packet.pts)
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+    frames.sort()
+    usable = usable and all(a < b for a, b in zip(frames, frames[1:]))
+    return PacketTimes(tuple(frames), tuple(sorted(keyframes)), usable)
 
 
 def read_frames(path: str | os.PathLike, info: VideoInfo, on_corrupt=None) -> Iterator[RGBFrame]:
@@ -508,38 +555,32 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
 
 class VideoWriter:
     """Context manager writing RGB frames (and copied packets) to a temporary file, renamed to `path` when the
-    block ends cleanly and removed when it raises."""
+    block ends cleanly and removed when it raises.
+
+    With `video_from` (a stream of an already encoded file) the video is remuxed, packet by packet through
+    `remux`, instead of encoded: the join of a segmented run. Files are written bit-exact (no random container
+    UIDs), so the same packets always give the same bytes.
+    """
 
     def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int,
                  settings: EncodeSettings | OutputPlan, copy_from: av.container.InputContainer | None = None,
-                 chapters: list[dict] | None = None) -> None:
+                 chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None) -> None:
         self.path = Path(path)
         plan = settings if isinstance(settings, OutputPlan) else plan_output(self.path, source, settings)
         settings = plan.settings
         self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
         try:
-            self.container = av.open(str(self.tmp), "w", format=_container_format(self.path))
+            self.container = av.open(str(self.tmp), "w", format=_container_format(self.path),
+                                     container_options={"fflags": "+bitexact"})
         except (av.error.FFmpegError, OSError, ValueError) as error:
             raise VideoError(f"{self.path}: cannot create output ({error})") from None
         self.source = source
-        rate = source.average_rate or Fraction(25)
-        self.stream = self.container.add_stream(settings.codec, rate=rate)
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = settings.pix_fmt
-        self.stream.time_base = source.time_base
-        self.stream.codec_context.time_base = source.time_base  # else pts are rounded to 1/rate: VFR would be lost
-        options = dict(settings.options or {})
-        if settings.crf is not None and "crf" not in options:
-            options["crf"] = str(settings.crf)
-        if settings.preset and "preset" not in options:
-            options["preset"] = settings.preset
-        self.stream.options = options
-        primaries, trc, matrix = TAGS[source.matrix]
-        primaries = source.primaries if source.primaries != 2 else primaries  # the input's own tags win
-        trc = source.transfer if source.transfer != 2 else trc
-        context = self.stream.codec_context
-        context.color_primaries, context.color_trc, context.colorspace = primaries, trc, matrix
-        context.color_range = RANGE_JPEG if source.full_range else RANGE_MPEG
+        self.encoding = video_from is None
+        if self.encoding:
+            self.stream = self._encoder(settings, width, height)
+        else:
+            self.stream = self.container.add_stream_from_template(video_from)
+            self.stream.time_base = source.time_base
         if source.rotation:
             self.stream.set_display_rotation(source.rotation)
         self.copied: dict[int, av.stream.Stream] = {}
@@ -562,6 +603,28 @@ class VideoWriter:
         self.max_skew = round(DTS_SKEW_SECONDS / source.time_base)
         self.durations: dict[int, int] = {}
         self.busy = threading.Lock()  # held while encoding or muxing
+
+    def _encoder(self, settings: EncodeSettings, width: int, height: int) -> av.video.stream.VideoStream:
+        """The output video stream, encoding with `settings` and tagged with the input's colour."""
+        source = self.source
+        stream = self.container.add_stream(settings.codec, rate=source.average_rate or Fraction(25))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = settings.pix_fmt
+        stream.time_base = source.time_base
+        stream.codec_context.time_base = source.time_base  # else pts are rounded to 1/rate: VFR would be lost
+        options = dict(settings.options or {})
+        if settings.crf is not None and "crf" not in options:
+            options["crf"] = str(settings.crf)
+        if settings.preset and "preset" not in options:
+            options["preset"] = settings.preset
+        stream.options = options
+        primaries, trc, matrix = TAGS[source.matrix]
+        primaries = source.primaries if source.primaries != 2 else primaries  # the input's own tags win
+        trc = source.transfer if source.transfer != 2 else trc
+        context = stream.codec_context
+        context.color_primaries, context.color_trc, context.colorspace = primaries, trc, matrix
+        context.color_range = RANGE_JPEG if source.full_range else RANGE_MPEG
+        return stream
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -610,6 +673,14 @@ class VideoWriter:
             self.last_dts = packet.dts
         return packets
 
+    def remux(self, packet: av.Packet) -> None:
+        """Write one already encoded video packet (of the `video_from` stream's codec) unchanged."""
+        if packet.size == 0:
+            return
+        packet.stream = self.stream
+        with self.busy:
+            self.container.mux(self._checked([packet]))
+
     def copy(self, packet: av.Packet, stream_index: int | None = None) -> None:
         """Remux an audio/subtitle packet of the input unchanged (flush packets without data are dropped).
 
@@ -652,7 +723,8 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoder, finish the container and move it to its final name."""
         try:
-            self.container.mux(self._checked(self.stream.encode()))
+            if self.encoding:
+                self.container.mux(self._checked(self.stream.encode()))
             self.container.close()
         except av.error.FFmpegError as error:
             self.abort()

@@ -26,8 +26,10 @@ from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import PhotoOptions, Summary, upscale_photo_jobs, upscale_photo_units
 from .scaleout import ScaleOut, UpscalerSpec
+from .segments import plan_segments, upscale_video_segments
 from .video import VideoOptions, upscale_video
 from .workers import signals_interrupt
+from .workfolder import WorkFolder, work_folder_for
 
 PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
 ANIMATION_EXTENSIONS = {".gif", ".png", ".apng", ".webp"}
@@ -221,9 +223,12 @@ def _check_no_collisions(jobs: list[Job]) -> None:
         seen[target] = job.source
 
 
-def _wanted(job: Job, options: PhotoOptions, summary: Summary) -> bool:
-    """Apply --skip-existing / --overwrite; a target that exists is otherwise an error."""
+def _wanted(job: Job, options: PhotoOptions, summary: Summary, video: VideoOptions | None) -> bool:
+    """Apply --skip-existing / --overwrite; a target that exists is otherwise an error, except for a segmented
+    video whose interrupted run --resume continues (it may have been killed just after its output was in place)."""
     if not job.target.exists():
+        return True
+    if video and video.resume and job.kind == VIDEO and WorkFolder(work_folder_for(job.target)).has_manifest():
         return True
     if options.existing == "skip":
         summary.skipped.append((job.source, f"{job.target} exists"))
@@ -254,44 +259,58 @@ def _outputs(done: list[Path], output: Path) -> str:
 
 
 def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions,
-             video: VideoOptions | None = None, output: str | os.PathLike = "",
-             spec: UpscalerSpec | None = None, scale_out: ScaleOut = ScaleOut()) -> Summary:
+             video: VideoOptions | None = None, output: str | os.PathLike = "", spec: UpscalerSpec | None = None,
+             scale_out: ScaleOut = ScaleOut()) -> Summary:
     """Upscale a planned batch (the model is loaded only if there is work); prints one line per problem and a
-    summary naming the output and its size. With `spec` and a parallel `scale_out`, photos are units of work on
-    those workers (each builds its Upscaler from `spec`)."""
+    summary naming the output and its size.
+
+    With `spec` (what builds the Upscaler), videos longer than one segment go through the segmented pipeline on
+    the workers `scale_out` names, and with a parallel `scale_out` photos are units of work on those workers;
+    without it every photo and video goes through the one `upscaler()`.
+    """
     start = time.perf_counter()
     summary = Summary(skipped=list(plan.skipped))
     for path, message in plan.unusable:
         _fail(summary, path, message)
     for path, reason in plan.skipped:
         print(f"srkit: skipped {path}: {reason}", file=sys.stderr)
-    jobs = [job for job in plan.jobs if _wanted(job, options, summary)]
+    jobs = [job for job in plan.jobs if _wanted(job, options, summary, video)]
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
-        _run_jobs(jobs, upscaler, options, video, summary, spec if scale_out.parallel else None, scale_out)
+        _run_jobs(jobs, upscaler, options, video or VideoOptions(EncodeSettings()), summary, spec, scale_out)
     summary.seconds = time.perf_counter() - start
     print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
           f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
     return summary
 
 
-def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions | None,
+def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions,
               summary: Summary, spec: UpscalerSpec | None, scale_out: ScaleOut) -> None:
-    """Each job through its pipeline: photos together (decode ahead, encode behind here, or as units on the
-    workers when `spec` is given), then the others one by one (the model is loaded here only for those)."""
+    """Each job through its pipeline: photos together (decode ahead, encode behind here, or one file per unit on
+    the workers of a parallel `scale_out`), then the others one by one.
+
+    The model is loaded once, when the first job that runs in this process needs it (segmented videos and photos
+    on workers build theirs on their workers).
+    """
+    loaded: list[Upscaler] = []
+
+    def model() -> Upscaler:
+        if not loaded:
+            loaded.append(upscaler())
+        return loaded[0]
+
     photos = [job for job in jobs if job.kind == PHOTO]
-    model = upscaler() if len(photos) < len(jobs) or (photos and spec is None) else None
-    if spec is None:
-        upscale_photo_jobs(photos, model, options, summary)
-    else:
+    if spec is not None and scale_out.parallel:
         upscale_photo_units(photos, spec, scale_out, options, summary)
+    else:
+        upscale_photo_jobs(photos, model() if photos else None, options, summary)
     for job in jobs:
         try:
             if job.kind != PHOTO:
                 _make_folder(job.target)
             if job.kind == ANIMATION:
-                upscale_animation(job.source, job.target, model, options.quality, options.max_pixels)
+                upscale_animation(job.source, job.target, model(), options.quality, options.max_pixels)
             elif job.kind == VIDEO:
-                _video(job, model, video or VideoOptions(EncodeSettings()))
+                _video(job, model, video, spec, scale_out, options.existing == "overwrite")
             else:
                 continue
             summary.done.append(job.target)
@@ -308,13 +327,21 @@ def _make_folder(target: Path) -> None:
         raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
 
 
-def _video(job: Job, upscaler: Upscaler, options: VideoOptions) -> None:
-    made = upscale_video(job.source, job.target, upscaler, options, probe=job.info)
+def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec: UpscalerSpec | None,
+           scale_out: ScaleOut, overwrite: bool) -> None:
+    """One video: in segments when a spec is given and the video is longer than one, else streamed."""
+    segments = plan_segments(job.info, options) if spec is not None else []
+    if len(segments) > 1:
+        made = upscale_video_segments(job.source, job.target, spec, options, scale_out, job.info, overwrite,
+                                      segments)
+        pieces = (f", segments: {made.encoded_segments} encoded, {made.kept_segments} kept from the interrupted "
+                  "run")
+    else:
+        made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info), ""
     rate = made.frames / made.seconds if made.seconds else 0.0
     print(f"srkit: {job.source}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
           f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
-          f"skipped -> {job.target} "
-          f"({_size(job.target.stat().st_size)})", file=sys.stderr)
+          f"skipped{pieces} -> {job.target} ({_size(job.target.stat().st_size)})", file=sys.stderr)
 
 
 def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscaler,

@@ -6,8 +6,9 @@ come back. Without an address a local Ray instance is started (the embedded defa
 an instance that is already running in this process (a caller's, the tests') is used and left running. The
 driver keeps one unit in flight per actor, calls `on_done` as results arrive, and on the first error or a
 Ctrl-C stops the actors: those on this machine with SIGTERM (Ray exits the worker gracefully, so temp-then-rename
-writes clean up), all with ray.kill after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) travels with
-the actors. `ray` is the optional extra srkit[ray].
+writes clean up), all with ray.kill after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) and the
+driver's working folder (where it exists on the actor's machine: relative paths in units) travel with the
+actors. `ray` is the optional extra srkit[ray].
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ FORWARDED_ENV = ("SRKIT_", "TRITON_")
 class _Host:
     """A Ray actor's state: its Upscaler, built from the spec on the first unit."""
 
-    def __init__(self, spec: UpscalerSpec, device: str, threads: int) -> None:
+    def __init__(self, spec: UpscalerSpec, device: str, threads: int, folder: str) -> None:
         self.spec, self.device, self.threads = spec, device, threads
         self.upscaler = None
+        if os.path.isdir(folder):  # the driver's working folder, so that relative paths in units mean the same
+            os.chdir(folder)
 
     def where(self) -> tuple[str, int]:
         """(Ray node id, process id) of this actor, so the driver can stop it with a signal."""
@@ -84,7 +87,7 @@ def _actors(ray, spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> list:
     needs = {"num_gpus": 1} if on_gpu else {"num_cpus": share if share < 1 else math.floor(share)}
     env = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENV)}
     host = ray.remote(_Host).options(**needs, runtime_env={"env_vars": env})
-    return [host.remote(spec, "cuda" if on_gpu else "cpu", threads) for _ in range(count)]
+    return [host.remote(spec, "cuda" if on_gpu else "cpu", threads, os.getcwd()) for _ in range(count)]
 
 
 def _result(ray, ref, number: int, index: int) -> Any:

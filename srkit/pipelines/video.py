@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
+from ..defaults import DEFAULT_SEGMENT_SECONDS
 from ..errors import SrkitError
 from ..io.video import (EncodeSettings, VideoError, VideoInfo, VideoReader, VideoWriter, plan_output,
                         trim_chapters)
@@ -43,6 +44,10 @@ class VideoOptions:
     """Keep the output of an input that ends before its container says (else an error, nothing written)."""
     reuse_threshold: int | None = 0
     """Reuse the last output for frames within this many 8-bit codes of its input (0: equal); None: off."""
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    """Cut videos longer than this at keyframes into segments that survive a crash (pipelines/segments.py); 0: off."""
+    resume: bool = False
+    """Continue from the finished segments of an interrupted run (its work folder beside the output)."""
 
 
 @dataclass
@@ -56,6 +61,9 @@ class VideoSummary:
     model_busy: float
     repaired: int = 0
     reused: int = 0
+    kept_segments: int = 0
+    """Segments of an interrupted run kept by --resume (pipelines/segments.py)."""
+    encoded_segments: int = 0
 
 
 def _warn(message: str) -> None:
@@ -93,22 +101,99 @@ def _decode(reader: VideoReader, out: Pipe) -> None:
     out.close()
 
 
+def shift_packet(packet: av.Packet, start: float) -> av.Packet:
+    """A copied packet moved back by the trim start, so the output starts at 0 as the video does."""
+    shift = round(Fraction(start) / packet.time_base)
+    if packet.pts is not None:
+        packet.pts -= shift
+    if packet.dts is not None:
+        packet.dts -= shift
+    return packet
+
+
 def _encode(writer: VideoWriter, inp: Pipe, start: float, time_base: Fraction) -> None:
     """Encode frames and remux packets in arrival order, shifting timestamps by the trim start."""
-    shift = Fraction(start)
-    video_shift = round(shift / time_base)
+    video_shift = round(Fraction(start) / time_base)
     for kind, payload in inp:
         if kind == "frame":
             pixels, pts, duration = payload
             writer.write(pixels, None if pts is None else pts - video_shift, duration)
         else:
             index, packet = payload
-            packet_shift = round(shift / packet.time_base)
-            if packet.pts is not None:
-                packet.pts -= packet_shift
-            if packet.dts is not None:
-                packet.dts -= packet_shift
-            writer.copy(packet, index)
+            writer.copy(shift_packet(packet, start), index)
+
+
+def output_size(info: VideoInfo, scale: float, pix_fmt: str) -> tuple[int, int]:
+    """Width and height of the upscaled video (even where the pixel format subsamples chroma)."""
+    width, height = round(info.width * scale), round(info.height * scale)
+    if "420" in pix_fmt or "422" in pix_fmt:
+        return _even(width), _even(height)
+    return width, height
+
+
+@dataclass
+class Pumped:
+    """What one pass of decode -> model -> encode did: frames, seconds the model was busy, frames reused."""
+
+    frames: int
+    busy: float
+    reused: int
+
+
+def pump(reader: VideoReader, writer: VideoWriter, upscaler: Upscaler, reuse_threshold: int | None,
+         start: float, size: tuple[int, int], on_frames=None) -> Pumped:
+    """Decode, upscale and encode everything `reader` gives, on three workers joined by bounded queues.
+
+    Output timestamps are the input's less the trim `start`; frames are cropped to `size`; `on_frames(n)` is
+    called as frames are encoded (a progress bar).
+    """
+    out_w, out_h = size
+    done = Pumped(0, 0.0, 0)
+    with Workers() as workers:
+        decoded, encoded = workers.pipe(QUEUE_DEPTH), workers.pipe(QUEUE_DEPTH)
+        workers.start("srkit-video-decode", _decode, reader, decoded)
+        workers.start("srkit-video-encode", _encode, writer, encoded, start, reader.info.time_base)
+        pending = []
+        reuse = HeldFrames(reuse_threshold)
+
+        def upscale_pending() -> None:
+            began = time.perf_counter()
+            # Frame reuse hook (pipelines/reuse.py): held frames skip the model and take the key frame's output.
+            held = reuse.held([frame.pixels for frame in pending])
+            fresh = [frame.pixels for frame, repeat in zip(pending, held) if not repeat]
+            results = reuse.outputs(held, upscaler.upscale_frames(fresh) if fresh else [])
+            done.busy += time.perf_counter() - began
+            for frame, pixels in zip(pending, results):
+                encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts, frame.duration)))
+            done.frames += len(pending)
+            if on_frames:
+                on_frames(len(pending))
+            pending.clear()
+
+        for kind, payload in decoded:
+            if kind == "frame":
+                pending.append(payload)
+                if len(pending) >= upscaler.batch:
+                    upscale_pending()
+            else:
+                encoded.put((kind, payload))  # copied streams' packets; the muxer interleaves them by time
+        if pending:
+            upscale_pending()
+        encoded.close()
+        workers.join()
+    done.reused = reuse.reused
+    return done
+
+
+def check_complete(reader: VideoReader, frames: int, allow_truncated: bool) -> None:
+    """Raise VideoError if the range gave no frames, or if the input ended early and that is not allowed."""
+    if frames == 0:
+        raise VideoError(f"{reader.info.path}: no frames were decoded in the requested range")
+    missing = reader.truncated()
+    if missing and not allow_truncated:
+        raise VideoError(f"{missing}; nothing was written: pass --allow-truncated to keep the frames that decode")
+    if missing:
+        _warn(missing)
 
 
 def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions,
@@ -129,61 +214,21 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     for line in plan.warnings:
         _warn(line)
     deinterlace = _deinterlace_mode(info, options.deinterlace)
-    width, height = round(info.width * upscaler.scale), round(info.height * upscaler.scale)
-    subsampled = "420" in plan.settings.pix_fmt or "422" in plan.settings.pix_fmt
-    out_w, out_h = (_even(width), _even(height)) if subsampled else (width, height)
-    frames, busy, start = 0, 0.0, time.perf_counter()
+    size = output_size(info, upscaler.scale, plan.settings.pix_fmt)
+    start = time.perf_counter()
     bar = tqdm(total=_expected_frames(info, options), unit="frame", dynamic_ncols=True, disable=None)
     try:
         with signals_interrupt(), \
                 VideoReader(info, options.start, options.duration, options.max_frames, deinterlace,
                             on_warning=_warn) as reader, \
-                VideoWriter(target, info, out_w, out_h, plan, copy_from=reader.container,
+                VideoWriter(target, info, *size, plan, copy_from=reader.container,
                             chapters=trim_chapters(reader.container.chapters(), options.start,
-                                                   options.duration)) as writer, \
-                Workers() as workers:
-            decoded, encoded = workers.pipe(QUEUE_DEPTH), workers.pipe(QUEUE_DEPTH)
-            workers.start("srkit-video-decode", _decode, reader, decoded)
-            workers.start("srkit-video-encode", _encode, writer, encoded, options.start, info.time_base)
-            pending = []
-            reuse = HeldFrames(options.reuse_threshold)
-
-            def upscale_pending() -> None:
-                nonlocal frames, busy
-                began = time.perf_counter()
-                # Frame reuse hook (pipelines/reuse.py): held frames skip the model and take the key frame's output.
-                held = reuse.held([frame.pixels for frame in pending])
-                fresh = [frame.pixels for frame, repeat in zip(pending, held) if not repeat]
-                results = reuse.outputs(held, upscaler.upscale_frames(fresh) if fresh else [])
-                busy += time.perf_counter() - began
-                for frame, pixels in zip(pending, results):
-                    encoded.put(("frame", (pixels[:out_h, :out_w], frame.pts, frame.duration)))
-                frames += len(pending)
-                bar.update(len(pending))
-                pending.clear()
-
-            for kind, payload in decoded:
-                if kind == "frame":
-                    pending.append(payload)
-                    if len(pending) >= upscaler.batch:
-                        upscale_pending()
-                else:
-                    encoded.put((kind, payload))  # copied streams' packets; the muxer interleaves them by time
-            if pending:
-                upscale_pending()
-            encoded.close()
-            workers.join()
-            if frames == 0:
-                raise VideoError(f"{source}: no frames were decoded in the requested range")
-            missing = reader.truncated()
-            if missing and not options.allow_truncated:
-                raise VideoError(f"{missing}; nothing was written: pass --allow-truncated to keep the frames "
-                                 "that decode")
-            if missing:
-                _warn(missing)
+                                                   options.duration)) as writer:
+            done = pump(reader, writer, upscaler, options.reuse_threshold, options.start, size, bar.update)
+            check_complete(reader, done.frames, options.allow_truncated)
             if reader.repaired:
-                _warn(f"{source}: repaired the timestamps of {reader.repaired} of {frames} frames (out of order, "
-                      "duplicated or missing): frames are written in presentation order")
+                _warn(f"{source}: repaired the timestamps of {reader.repaired} of {done.frames} frames (out of "
+                      "order, duplicated or missing): frames are written in presentation order")
     except (av.error.FFmpegError, OSError) as error:
         if isinstance(error, SrkitError):
             raise
@@ -191,5 +236,5 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    return VideoSummary(frames, reader.corrupt, seconds, busy / seconds if seconds else 0.0, reader.repaired,
-                        reuse.reused)
+    return VideoSummary(done.frames, reader.corrupt, seconds, done.busy / seconds if seconds else 0.0,
+                        reader.repaired, done.reused)
