@@ -17,11 +17,12 @@ import logging
 import math
 import os
 import signal
+import threading
 from collections import deque
 from typing import Any, Callable, Sequence
 
 from .scaleout import ScaleOut, ScaleOutError, UpscalerSpec, WorkerError, cpu_cores, host_upscaler, raise_remote
-from .workers import JOIN_SECONDS, POLL_SECONDS
+from .workers import JOIN_SECONDS, POLL_SECONDS, TERMINATION_SIGNALS
 
 FORWARDED_ENV = ("SRKIT_", "TRITON_")
 
@@ -62,6 +63,7 @@ def _connect(ray, address: str | None) -> bool:
     """Join the cluster at `address`, else start a local instance; True when this call started or joined it."""
     if ray.is_initialized():
         return False
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, *TERMINATION_SIGNALS)}
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
@@ -70,6 +72,10 @@ def _connect(ray, address: str | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise WorkerError(f"cannot start or join {where}: {str(error).splitlines()[0]}") from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in handlers.items():  # ray.init installs its own (SIGTERM: exit 1, no clean-up)
+                signal.signal(signum, handler)
     return True
 
 
