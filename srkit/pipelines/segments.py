@@ -311,7 +311,9 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
             raise VideoError(f"{target} exists and is not the output of the run in {folder.path}; pass --overwrite")
         kept = _keep_finished(folder, manifest)
         shift = Fraction(options.start)
-        units = [SegmentUnit(index, info, folder.path / entry["file"], Fraction(entry["start"]),
+        # absolute paths: a worker process or Ray actor may run in another working directory
+        anywhere = replace(info, path=info.path.absolute())
+        units = [SegmentUnit(index, anywhere, (folder.path / entry["file"]).absolute(), Fraction(entry["start"]),
                              None if entry["end"] is None else Fraction(entry["end"]), shift, _segment_plan(plan),
                              deinterlace, options.reuse_threshold, index == len(entries) - 1,
                              options.allow_truncated)
