@@ -333,6 +333,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         try:
             run_units(units, encode_segment, spec, scale_out, finished)
         except BaseException:
+            bar.close()
             done = sum(1 for entry in entries if entry["sha256"])
             if not done:
                 folder.remove()  # nothing to resume
