@@ -281,7 +281,9 @@ def test_termination_signals_leave_nothing_under_the_final_name(models, tmp_path
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "60", "-c:v", "libx264", "-preset",
            "ultrafast", clip)
     out = models / "long-x3.mkv"
-    process = _run_cli(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--preset", "ultrafast"], models)
+    # the streaming pipeline (the segmented one keeps its finished segments: tests/test_segments.py)
+    process = _run_cli(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--preset", "ultrafast",
+                        "--segment-seconds", "0"], models)
     deadline = time.monotonic() + 60
     while not list(models.glob(".long-x3.partial-*")) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -9,7 +9,9 @@ with the stream's own matrix (BT.601 / 709 / 2020) and range; copied streams' pa
 streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the
 container's natural codec and the deepest pixel format the codec takes. `VideoWriter` (a context manager)
 converts back with the same matrix and range, tags primaries, transfer, matrix, range and rotation, gives every
-packet its frame's duration, and renames its temporary file only on a clean close.
+packet its frame's duration, and renames its temporary file only on a clean close; it can remux an encoded video
+stream instead (the join of a segmented run). `scan_packets` reads the video's frame and keyframe times without
+decoding (the segment plan); `copied_packets` demuxes only the streams a join copies.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 import json
 import sys
 import time
@@ -33,8 +32,8 @@ from ..io.video import (OutputPlan, PacketTimes, VideoError, VideoInfo, VideoRea
 from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
-from .video import (VideoOptions, VideoSummary, _deinterlace_mode, _warn, check_complete, output_size, pump,
-                    shift_packet)
+from .video import (VideoOptions, VideoSummary, check_complete, deinterlace_mode, output_size, pump, shift_packet,
+                    warn)
 from .workers import signals_interrupt
 from .workfolder import WorkFolder, WorkFolderError, differences, file_sha256, input_identity, replace_durably, \
     work_folder_for
@@ -134,7 +133,7 @@ def encode_segment(upscaler: Upscaler, unit: SegmentUnit) -> SegmentResult:
     duration = None if unit.end is None else unit.end - unit.start
     try:
         with VideoReader(unit.info, unit.start, duration, None, unit.deinterlace, copy=False,
-                         on_warning=_warn) as reader, \
+                         on_warning=warn) as reader, \
                 VideoWriter(unit.path, unit.info, *size, unit.plan, chapters=[]) as writer:
             done = pump(reader, writer, upscaler, unit.reuse_threshold, unit.shift, size)
             if unit.last:
@@ -213,29 +212,24 @@ def _keep_finished(folder: WorkFolder, manifest: dict[str, Any]) -> int:
     return len(kept)
 
 
-def _video_packets(files: list[Path]) -> Iterator[tuple[Fraction, int, int, int | None, av.Packet]]:
-    """The segments' video packets in order, keyed for interleaving by a never-decreasing time."""
-    latest, counter = None, itertools.count()
+def _segment_packets(files: list[Path]) -> Iterator[tuple[None, av.Packet]]:
+    """The segments' video packets, in order."""
     for file in files:
         with av.open(str(file)) as container:
             for packet in container.demux(container.streams.video[0]):
                 if packet.size:
-                    stamp = packet.dts if packet.dts is not None else packet.pts
-                    at = stamp * packet.time_base if stamp is not None else latest
-                    latest = at if latest is None or (at is not None and at > latest) else latest
-                    yield latest or Fraction(0), 0, next(counter), None, packet
+                    yield None, packet
 
 
-def _other_packets(container: av.container.InputContainer, start: Fraction,
-                   duration: Fraction | None) -> Iterator[tuple[Fraction, int, int, int | None, av.Packet]]:
-    """The source's audio and subtitle packets in the range, moved back by the trim start, keyed by time."""
-    counter, latest = itertools.count(), Fraction(0)
-    for index, packet in copied_packets(container, start, duration):
-        packet = shift_packet(packet, start)
+def _keyed(packets: Iterator[tuple[int | None, av.Packet]],
+           rank: int) -> Iterator[tuple[Fraction, int, int, int | None, av.Packet]]:
+    """Packets keyed for interleaving by a never-decreasing time (dts, else pts), their own order kept."""
+    latest = Fraction(0)
+    for position, (index, packet) in enumerate(packets):
         stamp = packet.dts if packet.dts is not None else packet.pts
         if stamp is not None:
             latest = max(latest, stamp * packet.time_base)
-        yield latest, 1, next(counter), index, packet
+        yield latest, rank, position, index, packet
 
 
 def _check_alike(files: list[Path]) -> None:
@@ -262,8 +256,9 @@ def join_segments(source: Path, joined: Path, info: VideoInfo, plan: OutputPlan,
         chapters = trim_chapters(container.chapters(), float(start), None if duration is None else float(duration))
         with VideoWriter(joined, info, template.width, template.height, plan, copy_from=container,
                          chapters=chapters, video_from=template) as writer:
-            for _, _, _, index, packet in heapq.merge(_video_packets(files), _other_packets(container, start,
-                                                                                            duration)):
+            copied = ((index, shift_packet(packet, start)) for index, packet in copied_packets(container, start,
+                                                                                               duration))
+            for _, _, _, index, packet in heapq.merge(_keyed(_segment_packets(files), 0), _keyed(copied, 1)):
                 if index is None:
                     writer.remux(packet)
                 else:
@@ -297,8 +292,8 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
     info = probe or probe_file(source)
     plan = plan_output(target, info, options.encode)
     for line in plan.warnings:
-        _warn(line)
-    deinterlace = _deinterlace_mode(info, options.deinterlace)
+        warn(line)
+    deinterlace = deinterlace_mode(info, options.deinterlace)
     segments = segments or plan_segments(info, options)
     folder = WorkFolder(work_folder_for(target))
     record = {"input": input_identity(source), "options": options_record(spec, options, plan)}
@@ -316,7 +311,9 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
             raise VideoError(f"{target} exists and is not the output of the run in {folder.path}; pass --overwrite")
         kept = _keep_finished(folder, manifest)
         shift = Fraction(options.start)
-        units = [SegmentUnit(index, info, folder.path / entry["file"], Fraction(entry["start"]),
+        # absolute paths: a worker process or Ray actor may run in another working directory
+        anywhere = replace(info, path=info.path.absolute())
+        units = [SegmentUnit(index, anywhere, (folder.path / entry["file"]).absolute(), Fraction(entry["start"]),
                              None if entry["end"] is None else Fraction(entry["end"]), shift, _segment_plan(plan),
                              deinterlace, options.reuse_threshold, index == len(entries) - 1,
                              options.allow_truncated)
@@ -336,6 +333,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         try:
             run_units(units, encode_segment, spec, scale_out, finished)
         except BaseException:
+            bar.close()
             done = sum(1 for entry in entries if entry["sha256"])
             if not done:
                 folder.remove()  # nothing to resume
@@ -361,7 +359,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         replace_durably(joined, target)
         folder.remove()
     if tally.repaired:
-        _warn(f"{source}: repaired the timestamps of {tally.repaired} of {tally.frames} frames (out of order, "
+        warn(f"{source}: repaired the timestamps of {tally.repaired} of {tally.frames} frames (out of order, "
               "duplicated or missing): frames are written in presentation order")
     seconds = time.perf_counter() - began
     return VideoSummary(frames, tally.corrupt, seconds, tally.busy / seconds if seconds else 0.0, tally.repaired,

@@ -66,7 +66,8 @@ class VideoSummary:
     encoded_segments: int = 0
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
+    """Print one warning line above the progress bar."""
     tqdm.write(f"srkit: warning: {message}", file=sys.stderr)
 
 
@@ -83,14 +84,14 @@ def _even(value: int) -> int:
     return value - value % 2
 
 
-def _deinterlace_mode(info: VideoInfo, choice: str) -> str | None:
+def deinterlace_mode(info: VideoInfo, choice: str) -> str | None:
     """The reader's deinterlace mode for --deinterlace `choice`, announcing it in one line."""
     if choice not in DEINTERLACE_CHOICES:
         raise VideoError(f"--deinterlace must be one of {', '.join(DEINTERLACE_CHOICES)}, got {choice!r}")
     if choice == "off" or (choice == "auto" and info.field_order is None):
         return None
     what = f"interlaced ({info.field_order})" if info.field_order else "treated as interlaced (--deinterlace on)"
-    _warn(f"{info.path}: {what}; deinterlacing with FFmpeg's bwdif, one frame per frame so timing is kept "
+    warn(f"{info.path}: {what}; deinterlacing with FFmpeg's bwdif, one frame per frame so timing is kept "
           "(--deinterlace off to upscale the fields as they are)")
     return "all" if choice == "on" else "interlaced"
 
@@ -193,7 +194,7 @@ def check_complete(reader: VideoReader, frames: int, allow_truncated: bool) -> N
     if missing and not allow_truncated:
         raise VideoError(f"{missing}; nothing was written: pass --allow-truncated to keep the frames that decode")
     if missing:
-        _warn(missing)
+        warn(missing)
 
 
 def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions,
@@ -212,22 +213,22 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
         raise VideoError(f"{source}: the video stream has no frames")
     plan = plan_output(target, info, options.encode)
     for line in plan.warnings:
-        _warn(line)
-    deinterlace = _deinterlace_mode(info, options.deinterlace)
+        warn(line)
+    deinterlace = deinterlace_mode(info, options.deinterlace)
     size = output_size(info, upscaler.scale, plan.settings.pix_fmt)
     start = time.perf_counter()
     bar = tqdm(total=_expected_frames(info, options), unit="frame", dynamic_ncols=True, disable=None)
     try:
         with signals_interrupt(), \
                 VideoReader(info, options.start, options.duration, options.max_frames, deinterlace,
-                            on_warning=_warn) as reader, \
+                            on_warning=warn) as reader, \
                 VideoWriter(target, info, *size, plan, copy_from=reader.container,
                             chapters=trim_chapters(reader.container.chapters(), options.start,
                                                    options.duration)) as writer:
             done = pump(reader, writer, upscaler, options.reuse_threshold, options.start, size, bar.update)
             check_complete(reader, done.frames, options.allow_truncated)
             if reader.repaired:
-                _warn(f"{source}: repaired the timestamps of {reader.repaired} of {done.frames} frames (out of "
+                warn(f"{source}: repaired the timestamps of {reader.repaired} of {done.frames} frames (out of "
                       "order, duplicated or missing): frames are written in presentation order")
     except (av.error.FFmpegError, OSError) as error:
         if isinstance(error, SrkitError):
