@@ -183,6 +183,19 @@ def test_sigterm_stops_the_workers_within_seconds_and_leaves_no_half_written_fil
         assert Image.open(path).size == (609, 600)
 
 
+def test_a_ray_address_where_nothing_listens_is_one_line(photos, tmp_path, capsys):
+    pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
+    import socket
+
+    with socket.socket() as unused:  # a port that was free a moment ago: nothing listens there
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert _upscale(photos, tmp_path / "out", "--backend", "ray", "--ray-address", f"127.0.0.1:{port}") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"srkit: error: --ray-address 127.0.0.1:{port}: no Ray cluster answers there")
+    assert not any(line.startswith("Traceback") for line in err)
+
+
 def test_without_ray_the_ray_backend_is_one_line_naming_the_extra(photos, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where it is not installed
     assert _upscale(photos, tmp_path / "out", "--backend", "ray") == 2

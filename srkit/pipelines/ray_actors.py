@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import threading
 from collections import deque
 from typing import Any, Callable, Sequence
@@ -25,6 +26,7 @@ from .scaleout import ScaleOut, ScaleOutError, UpscalerSpec, WorkerError, cpu_co
 from .workers import JOIN_SECONDS, POLL_SECONDS, TERMINATION_SIGNALS
 
 FORWARDED_ENV = ("SRKIT_", "TRITON_")
+CONNECT_SECONDS = 5.0  # how long a --ray-address may take to accept a connection
 
 
 class _Host:
@@ -59,10 +61,25 @@ def import_ray():
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Refuse in one line a HOST:PORT (or ray://HOST:PORT) that takes no connection: ray.init would retry for
+    minutes. 'auto' and other forms are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise WorkerError(f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
+                          "check the address (`ray status` on the head node)") from None
+
+
 def _connect(ray, address: str | None) -> bool:
     """Join the cluster at `address`, else start a local instance; True when this call started or joined it."""
     if ray.is_initialized():
         return False
+    if address:
+        _check_reachable(address)
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, *TERMINATION_SIGNALS)}
     try:
         if address:
