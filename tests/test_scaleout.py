@@ -183,9 +183,11 @@ def test_sigterm_stops_the_workers_within_seconds_and_leaves_no_half_written_fil
         assert Image.open(path).size == (609, 600)
 
 
-def test_a_ray_address_where_nothing_listens_is_one_line(photos, tmp_path, capsys):
-    pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
+def test_a_ray_address_where_nothing_listens_is_one_line(photos, tmp_path, capsys, monkeypatch):
+    ray = pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
     import socket
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process, even after the module's
 
     with socket.socket() as unused:  # a port that was free a moment ago: nothing listens there
         unused.bind(("127.0.0.1", 0))
