@@ -20,7 +20,7 @@ from PIL import Image
 
 from srkit.cli import main
 from srkit.errors import SrkitError
-from srkit.pipelines.scaleout import ScaleOut, UpscalerSpec, WorkerError, run_units
+from srkit.pipelines.scaleout import ScaleOut, UpscalerSpec, WorkerError, cpu_cores, run_units, worker_threads
 
 from .engine._models import install_user_model, small_model
 
@@ -81,7 +81,7 @@ def local_run(photos, tmp_path_factory):
 def ray_instance():
     """One local Ray instance for the module (starting Ray on 2 cores takes seconds); srkit uses it, leaves it."""
     ray = pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=cpu_cores(), include_dashboard=False, logging_level="WARNING")  # as srkit's own start
     yield ray
     ray.shutdown()
 
@@ -102,13 +102,14 @@ def test_a_photo_folder_on_two_workers_gives_the_bytes_and_errors_of_the_local_r
     assert _digests(out) == digests
 
 
-def fail_on_unit_two(upscaler, unit: int) -> int:
-    """A unit of work (module level, so workers can unpickle it) that fails on unit 2 and is slow after it."""
+def fail_on_unit_two(upscaler, unit: int) -> tuple[int, int, str | None]:
+    """A unit of work (module level, so workers can unpickle it) that fails on unit 2 and is slow after it; else
+    (unit, the worker's torch threads, its SRKIT_CPU_BACKEND)."""
     if unit == 2:
         raise SrkitError(f"unit {unit}: cannot be done")
     if unit > 2:
         time.sleep(5)
-    return unit
+    return unit, torch.get_num_threads(), os.environ.get("SRKIT_CPU_BACKEND")
 
 
 def die_on_unit_one(upscaler, unit: int) -> int:
@@ -127,7 +128,9 @@ def test_the_first_error_in_a_worker_stops_every_worker_and_is_raised_in_the_dri
     with pytest.raises(SrkitError, match="^unit 2: cannot be done$"):
         run_units(list(range(8)), fail_on_unit_two, UpscalerSpec("tiny", device="cpu"),
                   ScaleOut(backend, workers=2), lambda index, result: done.append(result))
-    assert set(done) <= {0, 1}, "units after the failing one ran on"
+    assert {unit for unit, _, _ in done} <= {0, 1}, "units after the failing one ran on"
+    assert {(threads, backend) for _, threads, backend in done} <= {(worker_threads(2), "torch")}, \
+        "the workers did not split the cores or lost the environment"
     assert time.monotonic() - start < 30
 
 
