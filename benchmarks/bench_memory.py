@@ -40,10 +40,11 @@ def make_photo(path: Path, width: int, height: int, seed: int = 0) -> None:
     Image.fromarray(np.clip(np.asarray(base, dtype=np.int64) + noise, 0, 255).astype(np.uint8)).save(path)
 
 
-def peak_rss(command: list[str], env: dict[str, str]) -> tuple[int, float]:
-    """(peak resident bytes, wall seconds) of a child process; raises if it fails."""
+def peak_rss(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, float]:
+    """(peak resident bytes, wall seconds) of a child process run in `cwd`; raises if it fails. (Not in the
+    checkout: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH.)"""
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(os.environ, SRKIT_CPU_BACKEND=backend)
             if source:
                 env["PYTHONPATH"] = str(Path(source).resolve())
-            fixed, _ = peak_rss([sys.executable, "-c", LOAD_ONLY, args.model], env)
+            fixed, _ = peak_rss([sys.executable, "-c", LOAD_ONLY, args.model], env, tmp)
             rows.append({"backend": backend, "version": version, "size": "load only", "out_mp": 0.0,
                          "peak_rss": fixed, "seconds": 0.0})
             print(f"{backend:<9} {version:<7} {'load only':<11} {'':>8} {fixed / 2**30:8.2f} GiB", flush=True)
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                     make_photo(source, width, height)
                 command = SRKIT + ["upscale", str(source), "-o", str(target), "-m", args.model, "--tile", args.tile,
                                    "--device", "cpu", "--overwrite"]
-                rss, seconds = peak_rss(command, env)
+                rss, seconds = peak_rss(command, env, tmp)
                 with Image.open(target) as out:
                     out_mp = out.width * out.height / 1e6
                 target.unlink()

@@ -2,7 +2,9 @@
 
 Grayscale is run as RGB and averaged back (a one-channel model takes it as it is); alpha is upscaled
 separately (through the model, as a gray image) and recombined; uint8 / uint16 / float32 inputs come back
-as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory.
+as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory, and the
+tiles are packed straight into an output array of the input's dtype: no full-size float copy of the image
+is made, except for an -s resize to another scale than the model's (OpenCV resizes the float network output).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .models.zoo import LoadedModel, load_model
 
 INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+TORCH_CODES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
 
 
 class Upscaler:
@@ -69,23 +72,16 @@ class Upscaler:
             raise TypeError(f"image dtype must be uint8, uint16 or float32, got {array.dtype}")
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
-        unit = array.astype(np.float32) / INTEGER_MAX.get(array.dtype, 1.0)
-        planes = unit if unit.ndim == 3 else unit[..., None]
-        if self.model.info.in_channels == 1:
-            if planes.shape[2] != 1:
-                raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
-            result = self._upscale_planes(planes, on_progress)
-            return _as_dtype(result if array.ndim == 3 else result[..., 0], array.dtype)
-        colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
-        result = self._upscale_planes(colour, on_progress)
-        if planes.shape[2] < 3:
-            result = result.mean(axis=2, keepdims=True)
-        if planes.shape[2] == 4:
-            alpha = self._upscale_planes(np.repeat(planes[..., 3:], 3, axis=2), None).mean(axis=2, keepdims=True)
-            result = np.concatenate([result, alpha], axis=2)
-        if array.ndim == 2:
-            result = result[..., 0]
-        return _as_dtype(result, array.dtype)
+        if self.model.info.in_channels == 1 and array.ndim == 3 and array.shape[2] != 1:
+            raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
+        if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
+            array = np.ascontiguousarray(array)
+        if not self._resizes():
+            return self._upscale_into(array, array.dtype, on_progress)
+        # -s other than the model's scale: the network's output is kept in float32 for OpenCV's resize
+        # (a full-size float image; the one place left where srkit keeps one).
+        return _as_dtype(self._resize(self._upscale_into(array, np.dtype(np.float32), on_progress),
+                                      array.shape[:2]), array.dtype)
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.
@@ -95,41 +91,73 @@ class Upscaler:
         first = frames[0]
         if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != 3
                 or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
-                or max(first.shape[:2]) > self.tile_size() or first.dtype not in INTEGER_MAX):
+                or max(first.shape[:2]) > self.tile_size() or first.dtype not in INTEGER_MAX
+                or self._resizes() or self.model.output_resize):
             return [self.upscale(frame) for frame in frames]
-        unit = np.stack(frames).astype(np.float32) / INTEGER_MAX[first.dtype]
-        batch = torch.from_numpy(unit).permute(0, 3, 1, 2)
+        codes = TORCH_CODES[first.dtype]
+        batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
         try:
-            outputs = [self.plan.run(batch[i:i + self.batch], clamp=(0.0, 1.0)).float().cpu()
-                       for i in range(0, len(frames), self.batch)]
+            outputs = [self.plan.run(self._unit(batch[i:i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0),
+                                     out_dtype=codes).cpu() for i in range(0, len(frames), self.batch)]
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return [self.upscale(frame) for frame in frames]
-        return [_as_dtype(self._finish(out.permute(1, 2, 0), first.shape[:2]), first.dtype)
-                for chunk in outputs for out in chunk]
+        return [out.numpy() for chunk in outputs for out in chunk]
 
-    def _upscale_planes(self, planes: np.ndarray, on_progress) -> np.ndarray:
-        """(H, W, C) float32 in [0, 1], C the model's input channels -> (H*s, W*s, C) float32 clamped to [0, 1]."""
-        image = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))
+    def _resizes(self) -> bool:
+        """Whether -s asks for another scale than the model's (an OpenCV resize after the network)."""
+        return bool(self.outscale) and self.outscale != self.model.scale
+
+    def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
+        """The model's output (x model.scale) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
+        planes = array if array.ndim == 3 else array[..., None]
+        height, width, channels = planes.shape
+        s = self.model.scale
+        out = np.empty((height * s, width * s, channels), dtype=out_dtype)
+        pixels, target = _input_view(planes).permute(2, 0, 1), torch.from_numpy(out)
+        divisor = INTEGER_MAX.get(array.dtype, 1.0)
+        if self.model.info.in_channels == 1:
+            self._tile(pixels, target, divisor, on_progress, gray=False)
+        else:
+            colour = min(channels, 3)
+            self._tile(pixels[:colour], target[..., :colour], divisor, on_progress, gray=colour == 1)
+            if channels == 4:  # alpha: upscaled separately, as a gray image
+                self._tile(pixels[3:], target[..., 3:], divisor, None, gray=True)
+        return out if array.ndim == 3 else out[..., 0]
+
+    def _tile(self, pixels: torch.Tensor, target: torch.Tensor, divisor: float, on_progress, gray: bool) -> None:
+        """Upscale (C, H, W) pixels (codes / `divisor` are unit floats) into the (H*s, W*s, C) `target`; `gray`
+        runs one plane as RGB and averages the result back."""
         info = self.model.info
-        out = upscale_tiled(image, lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
-                            self.tile_size(), self.overlap, info.receptive_radius, self.wrap, self.batch,
-                            on_progress, self._use_smaller_tile, multiple_of=info.multiple_of)
-        return self._finish(out, planes.shape[:2])
 
-    def _finish(self, out: torch.Tensor, size_in: tuple[int, int]) -> np.ndarray:
-        """The network's (H*s, W*s, C) output after the model's own resize and any --scale resize, in [0, 1]."""
-        if self.model.output_resize:
-            out = _bicubic_resize(out, self.model.output_resize)
-        result = out.numpy()
-        if self.outscale and self.outscale != self.model.scale:
-            height, width = size_in
-            size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
-            downscale = size[0] < result.shape[1]
-            resized = cv2.resize(result, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
-            result = resized.reshape(size[1], size[0], -1)  # OpenCV drops a single channel's axis
-        return np.clip(result, 0.0, 1.0)
+        def run(batch: torch.Tensor) -> torch.Tensor:
+            x = self._unit(batch, divisor)
+            y = self.plan.run(x.expand(-1, 3, -1, -1) if gray else x, clamp=(0.0, 1.0))
+            if self.model.output_resize:
+                y = _bicubic_resize(y, self.model.output_resize)
+            return y.mean(dim=1, keepdim=True) if gray else y
+
+        # The trailing bicubic of output_resize reads two network pixels around each output pixel: less than one
+        # input pixel more of receptive radius.
+        radius = info.receptive_radius + (1 if self.model.output_resize else 0)
+        upscale_tiled(pixels, run, self.model.scale, self.tile_size(), self.overlap, radius, self.wrap, self.batch,
+                      on_progress, self._use_smaller_tile, multiple_of=info.multiple_of, out=target,
+                      clamp=(0.0, 1.0))
+
+    def _unit(self, batch: torch.Tensor, divisor: float) -> torch.Tensor:
+        """A batch of codes (or unit floats) as unit-range float32 on the plan's device."""
+        x = batch.to(self.device).float()
+        return x.div_(divisor) if divisor != 1.0 else x
+
+    def _resize(self, out: np.ndarray, size_in: tuple[int, int]) -> np.ndarray:
+        """The model's (H*s, W*s[, C]) float output resized to the -s scale (area down, Lanczos up), in [0, 1]."""
+        height, width = size_in
+        size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
+        downscale = size[0] < out.shape[1]
+        resized = cv2.resize(out, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
+        resized = resized.reshape(size[1], size[0], *out.shape[2:])  # OpenCV drops a single channel's axis
+        return np.clip(resized, 0.0, 1.0, out=resized)
 
     def _use_smaller_tile(self, size: int) -> None:
         """After an out-of-memory retry: say so once, and start later images at the size that fitted."""
@@ -137,6 +165,13 @@ class Upscaler:
             torch.cuda.empty_cache()
         warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
         self.tile = size
+
+
+def _input_view(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing an input array's memory; srkit only reads it, so a read-only array (PIL's) is fine."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _as_dtype(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -149,12 +184,11 @@ def _as_dtype(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return result.astype(np.float32)
 
 
-def _bicubic_resize(image: torch.Tensor, factor: float) -> torch.Tensor:
-    """The trailing resize of the animevideov3 x2/x3 ncnn graphs: bicubic, half-pixel centres, no antialias."""
-    height, width = image.shape[:2]
-    size = (int(height * factor), int(width * factor))
-    chw = image.permute(2, 0, 1)[None]
-    return F.interpolate(chw, size=size, mode="bicubic", align_corners=False)[0].permute(1, 2, 0).clamp(0.0, 1.0)
+def _bicubic_resize(batch: torch.Tensor, factor: float) -> torch.Tensor:
+    """The trailing resize of the animevideov3 x2/x3 ncnn graphs on an (N, C, H, W) batch: bicubic, half-pixel
+    centres, no antialias (on a window, as the whole image gives: the factor keeps windows on whole pixels)."""
+    size = (int(batch.shape[2] * factor), int(batch.shape[3] * factor))
+    return F.interpolate(batch, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
 
 
 PIL_ARRAY_MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8, "I;16": np.uint16}

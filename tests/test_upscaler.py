@@ -145,3 +145,20 @@ def test_a_batch_out_of_memory_falls_back_to_frames_one_by_one(model, monkeypatc
     monkeypatch.setattr(up.plan, "run", no_batches)
     frames = [_random_image((10, 10, 3), np.uint8, seed=s) for s in range(3)]
     assert all(np.array_equal(a, up.upscale(f)) for a, f in zip(up.upscale_frames(frames), frames))
+
+
+def test_an_output_resize_runs_per_tile_and_equals_the_whole_image_resize():
+    """A network followed by a bicubic resize (animevideov3 x2/x3): resized window by window, it gives the
+    whole image's resize within one code."""
+    import torch.nn.functional as F
+
+    module, info = small_model("compact-x4", seed=14)
+    up = srkit.Upscaler(LoadedModel("test-x4-to-x3", module, info, "test", output_resize=0.75), device="cpu", tile=8)
+    image = _random_image((21, 18, 3), np.uint8, seed=15)
+    out = up.upscale(image)
+    assert out.shape == (63, 54, 3)
+    x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = F.interpolate(module(x).clamp(0, 1), size=(63, 54), mode="bicubic", align_corners=False).clamp(0, 1)
+    expected = np.floor(y[0].permute(1, 2, 0).numpy() * 255 + 0.5)
+    assert np.abs(out.astype(np.int64) - expected).max() <= 1

@@ -139,3 +139,33 @@ def test_upscaler_runs_rrdb_x2_on_an_odd_photo_with_small_tiles():
     photo = np.random.default_rng(11).integers(0, 256, (102, 101, 3), dtype=np.uint8)
     out = srkit.Upscaler(LoadedModel("rrdb-x2", module, info, "test"), device="cpu", tile=64).upscale(photo)
     assert out.shape == (204, 202, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("out_dtype,top", [(torch.uint8, 255), (torch.uint16, 65535)])
+def test_tiles_are_packed_into_an_integer_output_equal_to_the_whole_image(compact_plan, out_dtype, top):
+    """The blended pixels go straight into a uint8/uint16 HWC image: the whole-image codes within one code."""
+    plan, info = compact_plan
+    image = torch.rand(3, 31, 26, generator=torch.Generator().manual_seed(12))
+    out = torch.zeros(31 * info.scale, 26 * info.scale, 3, dtype=out_dtype)
+    shapes = []
+
+    def run(batch):
+        shapes.append(tuple(batch.shape[-2:]))
+        return plan.run(batch, clamp=(0.0, 1.0))
+
+    got = upscale_tiled(image, run, info.scale, 9, info.receptive_radius + 2, info.receptive_radius, out=out,
+                        clamp=(0.0, 1.0))
+    assert got is out
+    expected = torch.floor(_whole(plan, image).clamp(0, 1) * top + 0.5)
+    assert (out.to(torch.int64) - expected.to(torch.int64)).abs().max() <= 1
+    assert len(set(shapes)) == 1  # edge windows are moved inwards: one input shape per image
+
+
+def test_seams_blend_with_weights_that_sum_to_one():
+    """A run that returns a constant gives that constant everywhere, seams and wrap-around included: the
+    crossfade weights are a partition of unity (nothing is divided by a weight sum); fp32 rounding only."""
+    image = torch.rand(3, 23, 41, generator=torch.Generator().manual_seed(13))
+    for wrap in (False, True):
+        out = upscale_tiled(image, lambda batch: torch.full((batch.shape[0], 3, *(2 * n for n in batch.shape[2:])),
+                                                            0.625), 2, 7, 4, 1, wrap=wrap)
+        assert (out - 0.625).abs().max() <= 1e-6
