@@ -1,6 +1,6 @@
 """srkit's kernel layer: each public op runs a Triton kernel on CUDA tensors and its PyTorch twin otherwise.
 
-SRKIT_KERNELS (read on every call) chooses: `auto` (default: Triton for CUDA tensors, reference
+SRKIT_KERNELS (read on every call, or once by `ops_for` for a bound plan) chooses: `auto` (default: Triton for CUDA tensors, reference
 elsewhere), `triton` (always Triton; CPU tensors only with TRITON_INTERPRET=1 set before import),
 `reference` (always the PyTorch reference: debugging, A/B benchmarks). This module is the only dispatcher.
 """
@@ -8,6 +8,9 @@ elsewhere), `triton` (always Triton; CPU tensors only with TRITON_INTERPRET=1 se
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import torch
 
@@ -22,7 +25,7 @@ else:  # pragma: no cover - exercised only on platforms without triton
     _triton_conv = _triton_shuffle = _triton_upsample = None
 
 __all__ = ["conv2d_act", "conv_transpose2d_act", "conv2d_pixel_shuffle_add", "upsample", "pixel_shuffle_add",
-           "backend_for", "describe_backend", "reference"]
+           "backend_for", "describe_backend", "reference", "Ops", "ops_for"]
 
 BACKEND_ENV = "SRKIT_KERNELS"
 BACKENDS = ("auto", "triton", "reference")
@@ -106,3 +109,26 @@ def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     """Last conv + pixel shuffle + nearest base + clamp (+ uint8/uint16 HWC) in one pass; see the reference."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
     return impl.conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The implementations chosen for one bound plan: the dispatcher consulted once, convolutions unchecked
+    (the plan checked its shapes once, when it was bound)."""
+
+    backend: str
+    conv2d_act: Callable[..., torch.Tensor]
+    conv2d_pixel_shuffle_add: Callable[..., torch.Tensor]
+    upsample: Callable[..., torch.Tensor]
+    pixel_shuffle_add: Callable[..., torch.Tensor]
+
+
+def ops_for(x: torch.Tensor) -> Ops:
+    """The ops that tensors like `x` run on, with SRKIT_KERNELS read now rather than on every launch."""
+    if backend_for(x) == "triton":
+        return Ops("triton", partial(_triton_conv.conv2d_act, checked=False),
+                   partial(_triton_conv.conv2d_pixel_shuffle_add, checked=False), _triton_upsample.upsample,
+                   _triton_shuffle.pixel_shuffle_add)
+    return Ops("reference", partial(reference.conv2d_act, checked=False),
+               partial(reference.conv2d_pixel_shuffle_add, checked=False), reference.upsample,
+               reference.pixel_shuffle_add)

@@ -43,16 +43,18 @@ def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torc
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None) -> torch.Tensor:
+               padding_mode: str = "zeros", out: torch.Tensor | None = None, *, checked: bool = True) -> torch.Tensor:
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
     out = act(conv(x, weight) + bias) * res_scale + residual   (the residual term only when given;
     res_scale multiplies the activated conv even without one). act='gate' gates the sum instead:
     out = (y * res_scale + residual) * (sigmoid(y) - 0.5) for y = conv(x) + bias. x: (N, C_in, H, W); weight:
     (C_out, C_in, k, k); bias, prelu slope: (C_out,); residual and out: (N, C_out, H, W), out may be a
-    channel slice of a wider channels_last tensor. Arithmetic in fp32, rounded once to x.dtype.
+    channel slice of a wider channels_last tensor. Arithmetic in fp32, rounded once to x.dtype. checked=False
+    skips the argument checks (a bound plan checked its launches once, when it was bound).
     """
-    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    if checked:
+        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
     pad = weight.shape[-1] // 2
     xf = x.float()
     if padding_mode == "circular" and pad:
@@ -129,14 +131,15 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
 
 def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
                              base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
-                             out_dtype: torch.dtype | None = None) -> torch.Tensor:
+                             out_dtype: torch.dtype | None = None, *, checked: bool = True) -> torch.Tensor:
     """The compact SR network's last layer written once: pixel_shuffle_add(conv(x) + bias, scale, base, 'nearest').
 
     Equals pixel_shuffle_add(y, scale, base, "nearest", clamp, out_dtype) for y = conv(x, weight) + bias kept
     in fp32 (not rounded in between); out_dtype None means x.dtype. The base is nearest-upsampled, which
-    lets the fused kernel read it at the conv's own input pixel.
+    lets the fused kernel read it at the conv's own input pixel. checked=False: as in conv2d_act.
     """
-    scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+    if checked:
+        scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
     pad = weight.shape[-1] // 2
     y = F.conv2d(x.float(), weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
     return pixel_shuffle_add(y, scale, None if base is None else base.float(), "nearest", clamp,

@@ -214,9 +214,10 @@ def _new_output(x: torch.Tensor, c_out: int, h: int, w: int) -> torch.Tensor:
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                padding_mode: str = "zeros", out: torch.Tensor | None = None, *,
-               config: ConvConfig | None = None) -> torch.Tensor:
+               config: ConvConfig | None = None, checked: bool = True) -> torch.Tensor:
     """Triton conv2d_act; semantics in kernels.reference.conv2d_act. `config` overrides the launch rule (tests)."""
-    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    if checked:
+        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
     if out is None:
         out = _new_output(x, weight.shape[0], x.shape[2], x.shape[3])
@@ -239,10 +240,11 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
 
 def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
                              base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
-                             out_dtype: torch.dtype | None = None, *, config: ConvConfig | None = None
-                             ) -> torch.Tensor:
+                             out_dtype: torch.dtype | None = None, *, config: ConvConfig | None = None,
+                             checked: bool = True) -> torch.Tensor:
     """Triton conv2d_pixel_shuffle_add: the last conv writes the final image; semantics in the reference."""
-    scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+    if checked:
+        scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
     n, _, h, w = x.shape
     c = weight.shape[0] // (scale * scale)

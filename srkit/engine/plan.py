@@ -1,12 +1,20 @@
 """Inference plans: an architecture's lowered Program on one device and dtype, with the size rules applied.
 
-`build_plan` asks the model's Arch to lower the module once (weights copied to the device); `Plan.run` moves a
-batch to the plan's device, dtype and channels_last layout, pads it to the model's size rules (a multiple of
-`multiple_of`, at least `min_size`: reflected, cropped again after the run) and runs the program, whose last
-step clamps and, if asked, packs to uint8/uint16 HWC.
+`build_plan` asks the model's Arch to lower the module once (weights copied to the device). `Plan.bind(batch,
+height, width)` fixes a plan to one input shape: a BoundPlan holds the input buffer (on the plan's device, in its
+dtype and channels_last layout, padded to the model's size rules: a multiple of `multiple_of`, at least
+`min_size`), the program bound to that shape (activation buffers preallocated, kernels chosen and arguments
+checked once, on CUDA autotuned then) and the crop; its `run` copies a batch in and runs the launches. The last
+step clamps and, if asked, packs to uint8/uint16 HWC. `Plan.run` runs the bound plan of its batch's shape, the
+BOUND_CACHE most recent shapes kept per thread (a tiled image has one window shape; a bound plan's buffers
+belong to one caller at a time, so threads running one plan, as the VapourSynth filter's streams do, each
+have their own).
 """
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -14,11 +22,12 @@ import torch.nn.functional as F
 
 from ..errors import SrkitError
 from ..models.info import ModelInfo
-from ..models.lowering import EagerProgram, Program, finish
+from ..models.lowering import EagerProgram, Forward, Program, finish
 from ..models.registry import by_id
 
 
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+BOUND_CACHE = 4  # bound plans kept per plan: the window shape of an image, a frame batch, a last odd batch
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -49,6 +58,36 @@ def pad_to_rules(x: torch.Tensor, info: ModelInfo) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+class BoundPlan:
+    """A plan fixed to (batch, height, width) inputs: run(x) copies x into the padded input buffer and launches."""
+
+    def __init__(self, plan: "Plan", batch: int, height: int, width: int) -> None:
+        self.plan, self.shape = plan, (batch, plan.info.in_channels, height, width)
+        self.padded = padded_size(height, width, plan.info)
+        with torch.inference_mode():
+            self.input = torch.empty((batch, plan.info.in_channels, *self.padded), dtype=plan.dtype,
+                                     device=plan.device, memory_format=torch.channels_last)
+            self.input.zero_()
+            self.forward: Forward = plan.program.bind(self.input)
+            if plan.device.type == "cuda":  # the first launches tune their kernels: here, not inside an image
+                self.forward(self.input, None, None)
+
+    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
+            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The network's output for x of the bound shape; clamped to `clamp` and converted to `out_dtype`."""
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"this plan is bound to inputs of shape {self.shape}, got {tuple(x.shape)}")
+        height, width = self.shape[2:]
+        with torch.inference_mode():
+            if self.padded == (height, width):
+                self.input.copy_(x)
+                return self.forward(self.input, clamp, out_dtype)
+            self.input.copy_(pad_to_rules(self.plan.prepare(x), self.plan.info))
+            s = self.plan.info.scale
+            y = self.forward(self.input, clamp, None)[:, :, :height * s, :width * s]
+            return finish(y, None, out_dtype) if out_dtype is not None else y
+
+
 class Plan:
     """A model as kernel calls. run(x) with x (N, C, H, W) in [0, 1] returns (N, C', H*s, W*s)."""
 
@@ -57,26 +96,34 @@ class Plan:
         self.program = program
         self.device = device
         self.dtype = dtype
+        self.local = threading.local()  # .bound: this thread's OrderedDict of (batch, height, width) -> BoundPlan
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Move an input batch to the plan's device, dtype and memory format."""
         return x.to(device=self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
 
+    def bind(self, batch: int, height: int, width: int) -> BoundPlan:
+        """The plan bound to (batch, height, width) inputs, made once per shape (the BOUND_CACHE latest kept)."""
+        key = (batch, height, width)
+        bound = self.local.__dict__.setdefault("bound", OrderedDict())
+        if key in bound:
+            bound.move_to_end(key)
+            return bound[key]
+        while len(bound) >= BOUND_CACHE:
+            bound.popitem(last=False)
+        bound[key] = BoundPlan(self, batch, height, width)
+        return bound[key]
+
     def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
             out_dtype: torch.dtype | None = None) -> torch.Tensor:
         """The network's output for x; clamped to `clamp` and converted to `out_dtype` in its last pass."""
-        height, width = x.shape[2:]
-        with torch.inference_mode():
-            padded = pad_to_rules(self.prepare(x), self.info)
-            if padded.shape[2:] == x.shape[2:]:
-                return self.program.forward(padded, clamp, out_dtype)
-            s = self.info.scale
-            y = self.program.forward(padded, clamp, None)[:, :, :height * s, :width * s]
-            return finish(y, None, out_dtype) if out_dtype is not None else y
+        return self.bind(x.shape[0], *x.shape[2:]).run(x, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self) -> float:
-        """Peak activation bytes per input pixel (for choosing a tile that fits in memory)."""
-        return self.program.activation_bytes_per_pixel(self.dtype)
+        """Peak bytes per input pixel of a bound plan: its activations, its input buffer and the output of a run
+        (for choosing a tile that fits in memory)."""
+        in_out = self.info.in_channels + self.info.out_channels * self.info.scale ** 2
+        return self.program.activation_bytes_per_pixel(self.dtype) + in_out * torch.finfo(self.dtype).bits // 8
 
 
 def build_plan(module: nn.Module, info: ModelInfo, device: torch.device | str = "cpu",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -64,6 +65,9 @@ def element_size(dtype: torch.dtype) -> int:
     return torch.finfo(dtype).bits // 8
 
 
+Forward = Callable[[torch.Tensor, "tuple[float, float] | None", "torch.dtype | None"], torch.Tensor]
+
+
 class Program(ABC):
     """A network as kernel calls: forward(x) on a prepared batch (N, C, H, W) returns (N, C', H*s, W*s)."""
 
@@ -74,6 +78,11 @@ class Program(ABC):
     def forward(self, x: torch.Tensor, clamp: tuple[float, float] | None,
                 out_dtype: torch.dtype | None) -> torch.Tensor:
         """The network's output for a prepared batch, clamped and converted in its last pass."""
+
+    def bind(self, x: torch.Tensor) -> Forward:
+        """forward for batches shaped, typed and placed like `x` only: programs that preallocate their activations
+        and choose their kernels once override this; the others run forward as it is."""
+        return self.forward
 
     @abstractmethod
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:

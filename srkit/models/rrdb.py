@@ -137,13 +137,25 @@ class RRDBProgram(Program):
         steps[4](buf, residual=buf[:, :f], res_scale=RESIDUAL_SCALE, out=out)
 
     def forward(self, x, clamp, out_dtype):
+        return self._run(x, clamp, out_dtype, *self._buffers(x))
+
+    def bind(self, x):
+        """forward on dense-block buffers allocated once for x's shape."""
+        buffers = self._buffers(x)
+        return lambda x, clamp, out_dtype: self._run(x, clamp, out_dtype, *buffers)
+
+    def _buffers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Three dense-block buffers (features + 4 growth slices) and a scratch map at the working resolution."""
+        f, g = self.info.features, self.growth
+        h, w = x.shape[2] // self.shuffle, x.shape[3] // self.shuffle
+        return [empty(x, f + 4 * g, h, w) for _ in range(3)], empty(x, f, h, w)
+
+    def _run(self, x, clamp, out_dtype, bufs: list[torch.Tensor], scratch: torch.Tensor) -> torch.Tensor:
         if self.shuffle > 1:
             x = F.pixel_unshuffle(x, self.shuffle).contiguous(memory_format=torch.channels_last)
-        f, g = self.info.features, self.growth
-        h, w = x.shape[2:]
+        f = self.info.features
         feat = self.conv_first(x)
-        bufs = [empty(feat, f + 4 * g, h, w) for _ in range(3)]
-        scratch = empty(feat, f, h, w)
+        bufs = list(bufs)
         bufs[0][:, :f].copy_(feat)
         for block in self.blocks:
             block_in = bufs[0][:, :f]

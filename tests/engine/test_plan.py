@@ -68,3 +68,18 @@ def test_plan_refuses_a_precision_the_model_does_not_support():
     with pytest.raises(SrkitError, match="fp16; use --dtype fp32"):
         build_plan(module, fp32_only, "cpu", torch.float16)
     assert build_plan(module, fp32_only, "cpu").dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", ["compact-x3", "rrdb-x2"])
+def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(name):
+    module, info = small_model(name, seed=4)
+    plan = build_plan(module, info, "cpu", torch.float32)
+    bound = plan.bind(2, 12, 10)
+    assert plan.bind(2, 12, 10) is bound and plan.bind(1, 12, 10) is not bound
+    for seed in (5, 6):  # the input buffer is reused: a second batch must not see the first
+        x = torch.rand(2, info.in_channels, 12, 10, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            expected = module(x)
+        assert_close(bound.run(x), expected, atol=1e-4, rtol=1e-4, what=f"bound {name}")
+    with pytest.raises(ValueError, match="bound to inputs of shape"):
+        bound.run(torch.rand(2, info.in_channels, 12, 11))
