@@ -128,7 +128,7 @@ def test_frames_in_batches_equal_frames_one_by_one(model, dtype):
     frames = [_random_image((12, 16, 3), dtype, seed=s) for s in range(5)]
     batched = srkit.Upscaler(model, device="cpu", batch=3, tile=64).upscale_frames(frames)
     single = srkit.Upscaler(model, device="cpu", batch=1, tile=64)
-    # fp32 sums in another blocking (batch 3 vs 1) and the tiler's weight division may flip a 16-bit rounding.
+    # fp32 sums in another blocking (batch 3 vs 1) may flip a 16-bit rounding.
     for got, frame in zip(batched, frames, strict=True):
         assert got.dtype == dtype and np.abs(got.astype(int) - single.upscale(frame).astype(int)).max() <= 1
 
