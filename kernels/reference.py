@@ -115,17 +115,21 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
     255 / 65535 and rounded half up, and the result is an (N, H*scale, W*scale, C) contiguous (HWC) image.
     """
     scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
-    z = F.pixel_shuffle(y.float(), scale)
+    z = F.pixel_shuffle(y.float(), scale) if scale > 1 else y.float()
     if base is not None:
         size = (base.shape[2] * scale, base.shape[3] * scale)
         align = {} if base_mode == "nearest" else {"align_corners": False}
         z = z + F.interpolate(base.float(), size=size, mode=base_mode, **align)
-    if clamp is not None:
-        z = z.clamp(float(clamp[0]), float(clamp[1]))
     out_dtype = y.dtype if out_dtype is None else out_dtype
     if out_dtype in INTEGER_RANGE:
-        codes = torch.floor(z.clamp(0.0, 1.0) * INTEGER_RANGE[out_dtype] + 0.5)
-        return codes.permute(0, 2, 3, 1).contiguous().to(out_dtype)
+        # clamp then [0, 1] is one clamp to the bounds clipped to [0, 1]; then scale, round half up, and
+        # convert while transposing to HWC, in as few passes as the image allows (the tiler packs every tile so).
+        low, high = (0.0, 1.0) if clamp is None else (min(max(float(c), 0.0), 1.0) for c in clamp)
+        codes = z.clamp(low, high).mul_(INTEGER_RANGE[out_dtype]).add_(0.5).floor_()
+        image = torch.empty((z.shape[0], z.shape[2], z.shape[3], z.shape[1]), dtype=out_dtype, device=z.device)
+        return image.copy_(codes.permute(0, 2, 3, 1))
+    if clamp is not None:
+        z = z.clamp(float(clamp[0]), float(clamp[1]))
     return _emit(z, out_dtype, None)
 
 
