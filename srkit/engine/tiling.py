@@ -190,6 +190,18 @@ def _source_rows(first: int, end: int, size: int, padded: int, wrap: bool) -> to
     return index.clamp(0, size - 1)
 
 
+def _window_pixels(image: torch.Tensor, window: tuple[int, int, int, int], padded: tuple[int, int],
+                   wrap: bool) -> torch.Tensor:
+    """The (C, h, w) input of a window (top, left, bottom, right): a slice where it lies inside the image, else
+    gathered (wrapped, or reflected past the image's bottom/right edge)."""
+    top, left, bottom, right = window
+    height, width = image.shape[1:]
+    if 0 <= top and 0 <= left and bottom <= height and right <= width:
+        return image[:, top:bottom, left:right]
+    rows = _source_rows(top, bottom, height, padded[0], wrap)
+    return image[:, rows][:, :, _source_rows(left, right, width, padded[1], wrap)]
+
+
 def upscale_tiled(image: torch.Tensor, run: RunFn, scale: int, tile: int, overlap: int, receptive_radius: int,
                   wrap: bool = False, batch: int = 1, on_progress: Callable[[int, int], None] | None = None,
                   on_smaller_tile: Callable[[int], None] | None = None,
@@ -289,8 +301,7 @@ def _run_grid(image, run, scale, tile, overlap, receptive_radius, wrap, batch, o
                 break
             group.append(pending.pop(0))
         windows = [window(core) for core in group]
-        inputs = torch.stack([image[:, _source_rows(t, b, height, padded[0], wrap)]
-                              [:, :, _source_rows(l, r, width, padded[1], wrap)] for t, l, b, r in windows])
+        inputs = torch.stack([_window_pixels(image, window, padded, wrap) for window in windows])
         try:
             outputs = run(inputs)
         except torch.OutOfMemoryError:
