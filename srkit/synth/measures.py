@@ -13,6 +13,9 @@
   power, in decades) and Gram matrices of a fixed random convolutional feature bank (relative Frobenius
   distance, averaged over its three layers).
 - Diversity: mean absolute pixel difference between every pair of textures (0 when all are the same image).
+- Stride-frequency peak: how far the luminance power spectrum stands out at 1/2, 1/4 and 1/8 cycles per pixel,
+  the frequencies where a generator that upsamples by 2 per stage imprints its stride (the checkerboard
+  artifact of transposed convolutions). See `stride_peaks`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ HISTOGRAM_BINS = 8  # per channel: 512 colour cells
 SPECTRUM_BINS = 12  # log-spaced radial frequency bands from one cycle per image to Nyquist
 FEATURE_SEED = 1234
 FEATURE_WIDTHS = (16, 32, 32)  # channels of the random feature bank's layers (all but the first after a 2x pool)
+STRIDE_FREQUENCIES = (0.5, 0.25, 0.125)  # cycles per pixel: the strides of one, two and three x2 stages
+STRIDE_DIRECTIONS = ((1, 0), (0, 1), (1, 1))  # vertical axis, horizontal axis, diagonal
+PEAK_RING = (2, 4)  # the neighbourhood: bins at Chebyshev distance 2..4 from the stride bin (the Hann window's
+# own leakage of a line reaches distance 1, so the nearest ring that a line does not lift starts at 2)
 
 
 def _unit(image: np.ndarray) -> np.ndarray:
@@ -138,3 +145,34 @@ def diversity(images: list[np.ndarray]) -> float:
     """Mean absolute pixel difference (0..1) over all pairs of `images`."""
     units = [_unit(image) for image in images]
     return float(np.mean([np.abs(a - b).mean() for a, b in itertools.combinations(units, 2)]))
+
+
+def stride_peaks(images: list[np.ndarray]) -> dict[float, float]:
+    """Per stride frequency f (1/2, 1/4, 1/8 cycles/pixel): the largest, over the two axes and the diagonal, of
+    the mean luminance power at the bin (f, 0), (0, f) or (f, f) divided by its neighbourhood.
+
+    The power is the Hann-windowed periodogram of the mean-removed luminance, averaged over `images` (one size,
+    both sides multiples of 8, at least 64). The neighbourhood of a bin is the median power of the bins at
+    Chebyshev distance PEAK_RING[0] to PEAK_RING[1] from it (72 bins, indices wrapping around the spectrum's
+    period): about 1 where the spectrum is smooth, as in photos and noise (below 1 where it falls steeply), and
+    10-1000 where a stage's stride imprints a periodic pattern.
+    """
+    height, width = images[0].shape[:2]
+    if height % 8 or width % 8 or min(height, width) < 64:
+        raise ValueError(f"stride peaks need sides that are multiples of 8, at least 64, not {width}x{height}")
+    window = np.outer(np.hanning(height), np.hanning(width))
+    power = np.zeros((height, width))
+    for image in images:
+        luma = _unit(image) @ LUMA
+        power += np.abs(np.fft.fft2((luma - luma.mean()) * window)) ** 2
+    offsets = np.arange(-PEAK_RING[1], PEAK_RING[1] + 1)
+    ring = np.maximum(np.abs(offsets)[:, None], np.abs(offsets)[None, :]) >= PEAK_RING[0]
+    peaks = {}
+    for frequency in STRIDE_FREQUENCIES:
+        ratios = []
+        for dy, dx in STRIDE_DIRECTIONS:
+            row, col = round(dy * frequency * height), round(dx * frequency * width)
+            around = power[np.ix_((row + offsets) % height, (col + offsets) % width)][ring]
+            ratios.append(power[row, col] / max(float(np.median(around)), 1e-30))
+        peaks[frequency] = float(max(ratios))
+    return peaks

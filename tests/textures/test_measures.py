@@ -77,3 +77,31 @@ def test_diversity_is_zero_for_copies_and_positive_for_different_textures():
     textures = _perlin(4)
     assert measures.diversity([textures[0]] * 3) == 0.0
     assert measures.diversity(textures) > 0.05
+
+
+def _gravel_crops(count: int = 8, size: int = 256) -> list[np.ndarray]:
+    return _crops(skimage.data.gravel(), count, size, 3)
+
+
+def test_stride_peaks_of_photo_crops_are_about_one():
+    peaks = measures.stride_peaks(_gravel_crops())
+    assert set(peaks) == {0.5, 0.25, 0.125} and all(0.3 < p < 3 for p in peaks.values()), peaks
+
+
+@pytest.mark.parametrize("period", [2, 4, 8])
+@pytest.mark.parametrize("axis", ["rows", "columns", "both"])
+def test_stride_peaks_find_a_faint_pattern_at_its_stride_only(period, axis):
+    """A +-3-code square wave of `period` pixels on rows, columns or both (a checkerboard, on the diagonal) added to
+    photo crops stands out at 1/period and nowhere else (an odd square wave has no even harmonics)."""
+    index = (np.arange(256) // (period // 2)) % 2
+    rows, cols = index[:, None], index[None, :]
+    wave = {"rows": rows + 0 * cols, "columns": cols + 0 * rows, "both": (rows + cols) % 2}[axis]
+    marked = [np.clip(c.astype(int) + 6 * wave[..., None] - 3, 0, 255).astype(np.uint8) for c in _gravel_crops()]
+    peaks = measures.stride_peaks(marked)
+    assert peaks[1 / period] > 20, peaks
+    assert all(p < 3 for f, p in peaks.items() if f != 1 / period), peaks
+
+
+def test_stride_peaks_refuse_sizes_without_the_stride_bins():
+    with pytest.raises(ValueError, match="multiples of 8"):
+        measures.stride_peaks([np.zeros((60, 64, 3), np.uint8)])
