@@ -1,17 +1,14 @@
 """Texture benchmark: seams, statistics distance to each family's exemplars (GAN vs Perlin with matched colours),
-diversity, and generation speed; and (--packs) pack write time per format and DDS size against PNG.
+diversity, stride-frequency peaks, and generation speed; and (--packs) pack write time per format and DDS size
+against PNG.
 
     python benchmarks/bench_textures.py              # tables + benchmarks/results/textures-<device>.json
     python benchmarks/bench_textures.py --smoke      # few samples, tiny sizes: checks the script, writes nothing
     python benchmarks/bench_textures.py --packs      # pack formats only -> results/texture-packs-<device>.json
 
-Statistics (srkit/synth/measures.py) compare --samples textures of 64 px (the training crop size) with as many
-random 64 px crops of the exemplars the family was trained on (read from its weights' metadata); a second,
-independent set of crops gives the floor (what the measure reads for the exemplars themselves). The baseline is
-Perlin noise coloured with the exemplars' own colours (palette from their luminance-sorted pixels), its base
-frequency (2, 4 or 8 cells across) chosen per family for the closest spectrum. The three measures have
-different units, so each is divided by its mean distance between this family's exemplars and the other
-families' (how far apart texture families are on it); the statistics distance is the mean of the three.
+Statistics and stride peaks: srkit/texture_quality.py says how they are taken (--samples textures of 64 px
+against as many crops of the family's exemplars, normalised by the distance between families; --peak-samples
+textures of 256 px, and each exemplar whole).
 Seam scores are given against all interior lines (as defined) and against the lines of the generator's grid.
 """
 
@@ -26,22 +23,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import skimage
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
+from srkit import texture_quality as quality  # noqa: E402
 from srkit.models.generators import FAMILIES  # noqa: E402
 from srkit.pipelines.textures import PackOptions, write_pack  # noqa: E402
-from srkit.models.weights import read_weights  # noqa: E402
 from srkit.synth import measures, noise  # noqa: E402
 from srkit.texture_generator import TextureGenerator  # noqa: E402
-from srkit.train.exemplars import CropSampler, load_exemplars  # noqa: E402
 
-STATS_SIZE = 64
-PERLIN_FREQUENCIES = (2, 4, 8)
 UPSCALER = "realesr-animevideov3"  # x4, no output resize: keeps power-of-two sizes and wraps
 PACK_CASES = (  # (label, PackOptions fields); the first is the baseline of the size column
     ("png", {}),
@@ -55,64 +48,29 @@ PACK_CASES = (  # (label, PackOptions fields); the first is the baseline of the 
 )
 
 
-def _u8(image: np.ndarray) -> np.ndarray:
-    return np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def exemplar_crops(paths: list[str], count: int, seed: int) -> list[np.ndarray]:
-    """`count` random STATS_SIZE crops (uint8 HWC) of the exemplars, as training samples them."""
-    sampler = CropSampler(load_exemplars(paths), STATS_SIZE, torch.Generator().manual_seed(seed))
-    return [_u8(crop.permute(1, 2, 0).numpy()) for crop in sampler.batch(count)]
-
-
-def perlin_matched(crops: list[np.ndarray], reference: measures.TextureStats, count: int) -> tuple[list, int]:
-    """Perlin textures with the exemplars' colours, at the base frequency whose spectrum is closest."""
-    palette = noise.palette_from_image(np.concatenate([c.reshape(-1, 3) for c in crops]) / 255.0)
-    best = None
-    for frequency in PERLIN_FREQUENCIES:
-        images = [_u8(noise.noise_texture("perlin", STATS_SIZE, seed, palette, frequency)) for seed in range(count)]
-        spectrum = measures.stats_distance(measures.texture_stats(images), reference)["spectrum"]
-        if best is None or spectrum < best[0]:
-            best = (spectrum, images, frequency)
-    return best[1], best[2]
-
-
-def training_data(family: str) -> list[str]:
-    """The exemplar files a built-in family was trained on (from its weights' metadata; $SKIMAGE_DATA there is
-    the installed scikit-image's data folder)."""
-    _, metadata = read_weights(next(f.path for f in FAMILIES if f.name == family))
-    skimage_data = str(Path(skimage.__file__).parent / "data")
-    return [path.replace("$SKIMAGE_DATA", skimage_data) for path in metadata["training"]["data"]]
-
-
-def family_statistics(count: int) -> list[dict]:
-    """Per family: normalised distances of GAN and matched Perlin samples (and the floor), and diversities."""
-    crops, entries = {}, []
+def peak_rows(count: int) -> list[dict]:
+    """Stride-frequency peaks per family: of `count` 256 px textures, and of each of its exemplars whole."""
+    rows = []
     for family in FAMILIES:
-        missing = [p for p in training_data(family.name) if not Path(p).is_file()]
-        if missing:
-            entries.append({"family": family.name, "note": f"exemplars not installed here ({missing[0]})"})
-        else:
-            crops[family.name] = exemplar_crops(training_data(family.name), count, 0)
-    references = {name: measures.texture_stats(images) for name, images in crops.items()}
-    for name, reference in references.items():
-        others = [measures.stats_distance(references[other], reference) for other in references if other != name]
-        scale = {key: float(np.mean([d[key] for d in others])) for key in others[0]} if others else None
-        generator = TextureGenerator(family=name, device="cpu")
-        gan = [generator.generate(STATS_SIZE, seed) for seed in range(count)]
-        perlin, frequency = perlin_matched(crops[name], reference, count)
-        again = exemplar_crops(training_data(name), count, 1)
-        distances = {source: measures.stats_distance(measures.texture_stats(images), reference)
-                     for source, images in (("gan", gan), ("perlin", perlin), ("floor", again))}
-        normalised = {source: {key: value / scale[key] for key, value in d.items()} if scale else None
-                      for source, d in distances.items()}
-        overall = {source: float(np.mean(list(n.values()))) if n else None for source, n in normalised.items()}
-        entries.append({"family": name, "exemplars": [Path(p).name for p in training_data(name)],
-                        "perlin_frequency": frequency, "scale": scale, "distances": distances,
-                        "normalised": normalised, "overall": overall,
-                        "diversity": {"gan": measures.diversity(gan[:16]), "perlin": measures.diversity(perlin[:16]),
-                                      "exemplars": measures.diversity(crops[name][:16])}})
-    return entries
+        paths = quality.training_data(family.name)
+        exemplars = quality.exemplar_peaks(paths) if all(Path(p).is_file() for p in paths) else {}
+        rows.append({"family": family.name, "count": count, "gan": quality.family_peaks(family.name, count),
+                     "exemplars": exemplars})
+    return rows
+
+
+def print_peaks(rows: list[dict]) -> None:
+    """The GAN's peak at each stride frequency, and the range over the family's exemplars."""
+    frequencies = measures.STRIDE_FREQUENCIES
+    print(f"\n{'stride peak':<12} {'source':<22} " + " ".join(f"{'f=1/' + str(round(1 / f)):>12}" for f in frequencies))
+    for row in rows:
+        print(f"{row['family']:<12} {'GAN, ' + str(row['count']) + ' x 256 px':<22} "
+              + " ".join(f"{row['gan'][f]:>12.1f}" for f in frequencies))
+        if row["exemplars"]:
+            cells = [f"{min(p[f] for p in row['exemplars'].values()):.1f}-"
+                     f"{max(p[f] for p in row['exemplars'].values()):.1f}" for f in frequencies]
+            label = f"exemplars ({len(row['exemplars'])}, whole)"
+            print(f"{row['family']:<12} {label:<22} " + " ".join(f"{c:>12}" for c in cells))
 
 
 def seam_rows(sources: dict[str, TextureGenerator], size: int, count: int) -> list[dict]:
@@ -184,6 +142,7 @@ def print_statistics(stats: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256, help="textures per statistic (256)")
+    parser.add_argument("--peak-samples", type=int, default=16, help="256 px textures per stride peak (16)")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per speed case (3)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="tiny run to check the script; writes nothing")
@@ -201,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     count, sizes, seam_size = (4, (64,), 64) if args.smoke else (args.samples, (256, 1024), 256)
     start = time.perf_counter()
-    stats = family_statistics(count)
+    stats = quality.family_statistics(count, device)
     print_statistics(stats)
+    peaks = peak_rows(2 if args.smoke else args.peak_samples)
+    print_peaks(peaks)
 
     sources = {m: TextureGenerator(method=m, colormap="stone", device=device) for m in noise.METHODS}
     sources |= {f"gan {f.name}": TextureGenerator(family=f.name, device=device) for f in FAMILIES}
@@ -219,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"Texture generation on {device.type} (one texture per call)", rows)
     print(f"\nbenchmark took {time.perf_counter() - start:.0f} s")
     if not args.smoke:
-        config = dict(samples=count, stats_size=STATS_SIZE, seam_size=seam_size, sizes=sizes, upscaler=UPSCALER,
-                      torch_threads=torch.get_num_threads(), statistics=stats, seams=seams)
+        config = dict(samples=count, stats_size=quality.STATS_SIZE, seam_size=seam_size, sizes=sizes,
+                      upscaler=UPSCALER, torch_threads=torch.get_num_threads(), statistics=stats,
+                      stride_peaks=[dict(row, gan={str(f): v for f, v in row["gan"].items()},
+                                         exemplars={name: {str(f): v for f, v in p.items()}
+                                                    for name, p in row["exemplars"].items()}) for row in peaks],
+                      seams=seams)
         print(f"results: {write_results('textures', device, rows, config)}")
     return 0
 
