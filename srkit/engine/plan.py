@@ -6,9 +6,11 @@ dtype and channels_last layout, padded to the model's size rules: a multiple of 
 `min_size`), the program bound to that shape (activation buffers preallocated, kernels chosen and arguments
 checked once, on CUDA autotuned then) and the crop; its `run` copies a batch in and runs the launches. The last
 step clamps and, if asked, packs to uint8/uint16 HWC. `Plan.run` runs the bound plan of its batch's shape, the
-BOUND_CACHE most recent shapes kept per thread (a tiled image has one window shape; a bound plan's buffers
-belong to one caller at a time, so threads running one plan, as the VapourSynth filter's streams do, each
-have their own).
+BOUND_CACHE most recent shapes kept (a tiled image has one window shape). A bound plan's buffers belong to one
+caller at a time: `run` takes an idle one of its shape from the cache and gives it back after, binding another
+when every one is busy, so threads running one plan (the VapourSynth filter's streams) never share buffers. The
+cache is not thread-local: VapourSynth's native threads delete their Python thread state after every frame,
+which would drop the bound plans each time (and crashed Python 3.12.1 while clearing them).
 """
 
 from __future__ import annotations
@@ -96,28 +98,49 @@ class Plan:
         self.program = program
         self.device = device
         self.dtype = dtype
-        self.local = threading.local()  # .bound: this thread's OrderedDict of (batch, height, width) -> BoundPlan
+        self._idle: OrderedDict[tuple[int, int, int], list[BoundPlan]] = OrderedDict()  # shape -> idle bound plans
+        self._lock = threading.Lock()
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Move an input batch to the plan's device, dtype and memory format."""
         return x.to(device=self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
 
     def bind(self, batch: int, height: int, width: int) -> BoundPlan:
-        """The plan bound to (batch, height, width) inputs, made once per shape (the BOUND_CACHE latest kept)."""
+        """The plan bound to (batch, height, width) inputs, made once per shape (the BOUND_CACHE latest kept); for
+        one caller at a time (`run` is the thread-safe way to use the cache)."""
         key = (batch, height, width)
-        bound = self.local.__dict__.setdefault("bound", OrderedDict())
-        if key in bound:
-            bound.move_to_end(key)
-            return bound[key]
-        while len(bound) >= BOUND_CACHE:
-            bound.popitem(last=False)
-        bound[key] = BoundPlan(self, batch, height, width)
-        return bound[key]
+        with self._lock:
+            idle = self._idle_of(key)
+            if idle:
+                return idle[-1]
+        bound = BoundPlan(self, batch, height, width)
+        with self._lock:
+            self._idle_of(key).append(bound)
+        return bound
+
+    def _idle_of(self, key: tuple[int, int, int]) -> list[BoundPlan]:
+        """The idle bound plans of one shape, that shape now the most recent (call with the lock held)."""
+        if key in self._idle:
+            self._idle.move_to_end(key)
+        else:
+            while len(self._idle) >= BOUND_CACHE:
+                self._idle.popitem(last=False)
+            self._idle[key] = []
+        return self._idle[key]
 
     def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
             out_dtype: torch.dtype | None = None) -> torch.Tensor:
         """The network's output for x; clamped to `clamp` and converted to `out_dtype` in its last pass."""
-        return self.bind(x.shape[0], *x.shape[2:]).run(x, clamp, out_dtype)
+        key = (x.shape[0], *x.shape[2:])
+        with self._lock:
+            idle = self._idle_of(key)
+            bound = idle.pop() if idle else None
+        bound = bound or BoundPlan(self, *key)
+        try:
+            return bound.run(x, clamp, out_dtype)
+        finally:
+            with self._lock:
+                self._idle_of(key).append(bound)
 
     def activation_bytes_per_pixel(self) -> float:
         """Peak bytes per input pixel of a bound plan: its activations, its input buffer and the output of a run

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -83,3 +85,31 @@ def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(name):
         assert_close(bound.run(x), expected, atol=1e-4, rtol=1e-4, what=f"bound {name}")
     with pytest.raises(ValueError, match="bound to inputs of shape"):
         bound.run(torch.rand(2, info.in_channels, 12, 11))
+
+
+def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
+    """Each concurrent run takes its own bound plan of the shape (their input buffers would race otherwise), on
+    threads that come and go as VapourSynth's do. Reference kernels only: Triton's interpreter is not thread-safe
+    (GPU launches are)."""
+    backend = "reference"
+    use_backend(backend)
+    module, info = small_model("compact-x3", seed=9)
+    plan = build_plan(module, info, "cpu", torch.float32)
+    inputs = [torch.rand(1, info.in_channels, 9, 11, generator=torch.Generator().manual_seed(s)) for s in range(6)]
+    with torch.no_grad():
+        expected = [module(x) for x in inputs]
+    start = threading.Barrier(len(inputs))
+    got: dict[int, torch.Tensor] = {}
+
+    def one(i: int) -> None:
+        start.wait()
+        got[i] = plan.run(inputs[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, want in enumerate(expected):
+        assert_close(got[i], want, atol=1e-4, rtol=1e-4, what=f"thread {i} on {backend}")
+    assert 1 <= len(plan._idle[(1, 9, 11)]) <= len(inputs)
