@@ -4,7 +4,7 @@ Grayscale is run as RGB and averaged back (a one-channel model takes it as it is
 separately (through the model, as a gray image) and recombined; uint8 / uint16 / float32 inputs come back
 as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory, and the
 tiles are packed straight into an output array of the input's dtype: no full-size float copy of the image
-is made, except for an -s resize to another scale than the model's (OpenCV resizes the float network output).
+is made, also for an -s resize to another scale than the model's (OpenCV resizes the integer network output).
 """
 
 from __future__ import annotations
@@ -76,12 +76,8 @@ class Upscaler:
             raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
         if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
             array = np.ascontiguousarray(array)
-        if not self._resizes():
-            return self._upscale_into(array, array.dtype, on_progress)
-        # -s other than the model's scale: the network's output is kept in float32 for OpenCV's resize
-        # (a full-size float image; the one place left where srkit keeps one).
-        return _as_dtype(self._resize(self._upscale_into(array, np.dtype(np.float32), on_progress),
-                                      array.shape[:2]), array.dtype)
+        out = self._upscale_into(array, array.dtype, on_progress)
+        return self._resize(out, array.shape[:2]) if self._resizes() else out
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.
@@ -151,13 +147,14 @@ class Upscaler:
         return x.div_(divisor) if divisor != 1.0 else x
 
     def _resize(self, out: np.ndarray, size_in: tuple[int, int]) -> np.ndarray:
-        """The model's (H*s, W*s[, C]) float output resized to the -s scale (area down, Lanczos up), in [0, 1]."""
+        """The model's (H*s, W*s[, C]) output resized to the -s scale (area down, Lanczos up) in its own dtype:
+        OpenCV rounds and saturates integer codes, float32 is clipped to [0, 1]."""
         height, width = size_in
         size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
         downscale = size[0] < out.shape[1]
         resized = cv2.resize(out, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
         resized = resized.reshape(size[1], size[0], *out.shape[2:])  # OpenCV drops a single channel's axis
-        return np.clip(resized, 0.0, 1.0, out=resized)
+        return resized if out.dtype in INTEGER_MAX else np.clip(resized, 0.0, 1.0, out=resized)
 
     def _use_smaller_tile(self, size: int) -> None:
         """After an out-of-memory retry: say so once, and start later images at the size that fitted."""
@@ -173,15 +170,6 @@ def _input_view(array: np.ndarray) -> torch.Tensor:
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
 
-
-def _as_dtype(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Unit-range floats back to the input's dtype: integer codes rounded half up, or float32."""
-    if dtype in INTEGER_MAX:
-        codes = np.clip(result, 0.0, 1.0)  # the one copy; the rest is in place (a 4K frame is 100 MB of floats)
-        codes *= INTEGER_MAX[dtype]
-        codes += 0.5
-        return np.floor(codes, out=codes).astype(dtype)
-    return result.astype(np.float32)
 
 
 def _bicubic_resize(batch: torch.Tensor, factor: float) -> torch.Tensor:

@@ -95,6 +95,22 @@ def test_outscale_resizes_to_the_requested_factor(model):
     assert out.shape == (20, 28, 3)
 
 
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("shape", [(13, 17), (13, 17, 3), (13, 17, 4)])
+@pytest.mark.parametrize("outscale", [2, 4.5])
+def test_outscale_resizes_the_integer_output_within_one_code_of_the_float_resize(model, dtype, top, shape, outscale):
+    """-s resizes the uint8/uint16 network output; the oracle resizes the float network output with OpenCV."""
+    cv2 = pytest.importorskip("cv2")
+    image = _random_image(shape, dtype, seed=7)
+    out = srkit.Upscaler(model, device="cpu", tile=8, outscale=outscale).upscale(image)
+    unit = srkit.Upscaler(model, device="cpu", tile=8).upscale(image.astype(np.float32) / np.float32(top))
+    size = (round(shape[1] * outscale), round(shape[0] * outscale))
+    interpolation = cv2.INTER_AREA if size[0] < unit.shape[1] else cv2.INTER_LANCZOS4
+    expected = np.floor(np.clip(cv2.resize(unit, size, interpolation=interpolation), 0, 1) * top + 0.5)
+    assert out.dtype == dtype and out.shape == expected.shape
+    assert np.abs(out.astype(np.int64) - expected.astype(np.int64)).max() <= 1
+
+
 def test_bad_images_are_refused(model):
     up = srkit.Upscaler(model, device="cpu")
     with pytest.raises(TypeError, match="dtype"):
