@@ -288,8 +288,8 @@ def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoO
     """Each job through its pipeline: photos together (decode ahead, encode behind here, or one file per unit on
     the workers of a parallel `scale_out`), then the others one by one.
 
-    The model is loaded once, when the first job that runs in this process needs it (segmented videos and photos
-    on workers build theirs on their workers).
+    The model is loaded once, when the first job that runs in this process needs it (segmented videos included;
+    photos and segments on the workers of a parallel `scale_out` build theirs there).
     """
     loaded: list[Upscaler] = []
 
@@ -333,7 +333,7 @@ def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec:
     segments = plan_segments(job.info, options) if spec is not None else []
     if len(segments) > 1:
         made = upscale_video_segments(job.source, job.target, spec, options, scale_out, job.info, overwrite,
-                                      segments)
+                                      segments, None if scale_out.parallel else model())
         pieces = (f", segments: {made.encoded_segments} encoded, {made.kept_segments} kept from the interrupted "
                   "run")
     else:

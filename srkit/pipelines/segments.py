@@ -279,12 +279,14 @@ class _Tally:
 
 def upscale_video_segments(source: str | Path, target: str | Path, spec: UpscalerSpec, options: VideoOptions,
                            scale_out: ScaleOut = ScaleOut(), probe: VideoInfo | None = None,
-                           overwrite: bool = False, segments: list[Segment] | None = None) -> VideoSummary:
+                           overwrite: bool = False, segments: list[Segment] | None = None,
+                           upscaler: Upscaler | None = None) -> VideoSummary:
     """Upscale `source` into `target` segment by segment (on the workers `scale_out` names), then join them.
 
     The segments and a manifest live in `.<target name>.srkit/` beside the target until the join succeeds.
     `options.resume` continues an interrupted run; a work folder found without it is an error (with the hint),
-    unless `overwrite` (start over). `segments` is `plan_segments(probe, options)` when the caller has it.
+    unless `overwrite` (start over). `segments` is `plan_segments(probe, options)` when the caller has it;
+    `upscaler`, one built from `spec` in this process, runs the segments when they run here (not rebuilt).
     """
     source, target = Path(source), Path(target)
     if source.resolve() == target.resolve():
@@ -331,7 +333,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
             bar.update(result.frames)
 
         try:
-            run_units(units, encode_segment, spec, scale_out, finished)
+            run_units(units, encode_segment, spec, scale_out, finished, upscaler=upscaler)
         except BaseException:
             bar.close()
             done = sum(1 for entry in entries if entry["sha256"])
