@@ -1,56 +1,140 @@
 """DCGAN-style texture networks (a spatial GAN): a fully convolutional generator and a patch discriminator.
 
-The generator maps spatial noise (N, nz, h, w) to an image (N, 3, h*2^k, w*2^k): k stages of transposed
-convolution (kernel 4, stride 2, padding 1) + BatchNorm + ReLU, then a 3x3 convolution and tanh. Every layer
-pads circularly, so the image is periodic with the noise grid: it tiles without a seam, at any size. At
-inference BatchNorm is folded into the transposed convolutions (`fold_batchnorm`). State-dict keys:
-`stages.N.conv.weight`, `stages.N.norm.*`, `out.weight`, `out.bias` (discriminator: `stages.N.*`, `head.*`).
+The generator maps a grid of noise cells (N, nz + sum 4^(i+1), h, w) to an image (N, 3, h*2^k, w*2^k): k stages
+of resize-convolution (bilinear x2 upsampling, a 3x3 convolution + BatchNorm, plus per-pixel noise scaled per
+channel, then ReLU), a 3x3 convolution with tanh, and phase centring. Strided transposed convolutions imprint
+their stride on the image (the checkerboard artifact, Odena et al., Distill 2016); interpolating first and
+convolving after does not, but x2 interpolation still makes even and odd pixels differ in their neighbours'
+correlation, which the nonlinearities turn into a mean pattern of period 2 (a line at 1/2 cycle per pixel).
+Phase centring removes it: it subtracts, per channel, the mean of each of the four pixel phases (y mod 2,
+x mod 2) less the overall mean, over the batch in training and as calibrated statistics at inference (like
+BatchNorm), so the image's expected value no longer depends on the pixel's phase.
+
+The per-pixel noise (as in StyleGAN, Karras et al. 2019) gives the fine grain that a resize-convolution network
+cannot make from one noise vector per 16x16 cell. Each cell carries all its noise: nz channels for the first
+stage, then stage i's noise at its output resolution folded into 4^(i+1) channels (`stage_noise`), so tiles of
+cells are all the tiler needs. Every layer wraps around (circular padding, periodic interpolation), so the
+image is periodic with the cell grid: it tiles without a seam, at any size.
+
+At inference a stage is lowered to its exact sub-pixel form: the upsampling and the 3x3 conv (with BatchNorm
+folded) compose into a 3x3 conv on the low-resolution map with four phases of output channels, whose four
+extra input channels are the stage's noise, then a pixel shuffle; the upsampled map is never made. State-dict
+keys: `stages.N.conv.weight` (C_out, C_in, 3, 3), `stages.N.norm.*`, `stages.N.noise_scale` (C_out,),
+`out.weight`, `out.bias`, `centre.running_mean` (3, 2, 2) (discriminator: `stages.N.*`, `head.*`). The earlier
+transposed-convolution design that older files hold runs in srkit.models.dcgan_transposed.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Iterable
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import kernels as K
 from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
 from .lowering import ConvStep, Program, element_size, finish
 
 LEAKY_SLOPE = 0.2  # the discriminator's LeakyReLU (DCGAN's choice)
 INIT_STD = 0.02  # DCGAN's weight initialisation: N(0, 0.02), BatchNorm scales N(1, 0.02)
-# Noise cells on each side of a tile whose values can reach its output: every transposed stage reads one
-# input pixel beyond its own (1 + 1/2 + 1/4 + ... < 2 noise cells), the last 3x3 conv a fraction more.
+# Noise cells on each side of a tile whose values can reach its output: stage i (0 = on the noise) reads one
+# pixel of its input on each side (its sub-pixel form is a 3x3 conv), 1 / 2^i cells; the output conv one pixel
+# at full resolution, 1 / 2^k cells. Over k stages that sums to 2 - 2^-k (the per-pixel noise adds nothing: it
+# enters where it lies; phase centring is per pixel).
 RECEPTIVE_RADIUS = 2
+# Low-resolution taps (-1, 0, 1) that periodic bilinear x2 upsampling reads for output phase d (0: even output
+# pixels, 1: odd ones) at upsampled offset a (-1, 0, 1) from that pixel: PHASE_TAPS[d][a + 1][t + 1].
+PHASE_TAPS = (((0.75, 0.25, 0.0), (0.25, 0.75, 0.0), (0.0, 0.75, 0.25)),
+              ((0.25, 0.75, 0.0), (0.0, 0.75, 0.25), (0.0, 0.25, 0.75)))
 
 
-def wrap_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """ConvTranspose2d(k4, s2, p1) of x taken as periodic: pad one pixel circularly, then crop with padding 3."""
-    return F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="circular"), weight, bias, stride=2, padding=3)
+def wrap_upsample(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear x2 upsampling (half-pixel centres) of x taken as periodic: pad one pixel circularly, crop two."""
+    padded = F.interpolate(F.pad(x, (1, 1, 1, 1), mode="circular"), scale_factor=2, mode="bilinear",
+                           align_corners=False)
+    return padded[:, :, 2:-2, 2:-2]
+
+
+def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The (4*C_out, C_in, 3, 3) conv whose pixel shuffle by 2 equals `weight` (C_out, C_in, 3, 3) applied
+    after `wrap_upsample`; output channel 4*c + 2*dy + dx is phase (dy, dx) of channel c."""
+    taps = torch.tensor(PHASE_TAPS, dtype=torch.float64)  # (phase, a, t)
+    phases = torch.einsum("oiab,yat,xbs->oyxits", weight.double(), taps, taps)
+    return phases.reshape(weight.shape[0] * 4, weight.shape[1], 3, 3)
+
+
+def stage_noise_channels(stage: int) -> int:
+    """Channels per cell of stage `stage`'s per-pixel noise: one value per pixel of its output, 2^(stage+1) a side."""
+    return 4 ** (stage + 1)
+
+
+def input_channels(noise_channels: int, stages: int) -> int:
+    """Channels per noise cell of a generator: the first stage's `noise_channels` and each stage's pixel noise."""
+    return noise_channels + sum(stage_noise_channels(i) for i in range(stages))
+
+
+def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Split noise cells (N, nz + sum 4^(i+1), h, w) into the first stage's input (N, nz, h, w) and, per stage i,
+    its noise at the stage's input resolution with the four output phases as channels (N, 4, h*2^i, w*2^i)."""
+    total = input_channels(noise_channels, stages)
+    if cells.shape[1] != total:
+        raise ValueError(f"noise cells have {cells.shape[1]} channels, the generator takes {total}")
+    base, offset, phases = cells[:, :noise_channels], noise_channels, []
+    for stage in range(stages):
+        count = stage_noise_channels(stage)
+        phases.append(F.pixel_shuffle(cells[:, offset:offset + count], 2 ** stage))
+        offset += count
+    return base, phases
 
 
 def generator_widths(features: int, num_up: int) -> tuple[int, ...]:
-    """Channels after each transposed stage: halving towards the image, the last two `features` wide."""
+    """Channels after each stage: halving towards the image, the last two `features` wide."""
     return tuple(features * 2 ** max(0, num_up - 2 - i) for i in range(num_up))
 
 
 class UpStage(nn.Module):
-    """Transposed conv (k4 s2 p1, circular, no bias) + BatchNorm + ReLU: doubles height and width."""
+    """Periodic bilinear x2, a 3x3 circular conv (no bias) + BatchNorm, plus the per-pixel noise times a
+    per-channel scale, then ReLU: doubles height and width."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="circular", bias=False)
         self.norm = nn.BatchNorm2d(out_channels)
+        self.noise_scale = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        """x (N, C_in, h, w) and its noise phases (N, 4, h, w) -> (N, C_out, 2h, 2w)."""
+        noise = F.pixel_shuffle(phases, 2) * self.noise_scale[None, :, None, None]
+        return F.relu(self.norm(self.conv(wrap_upsample(x))) + noise)
+
+
+def phase_means(x: torch.Tensor) -> torch.Tensor:
+    """(C, 2, 2) mean of (N, C, H, W) over the batch and over each pixel phase (y mod 2, x mod 2); H, W even."""
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).mean((0, 2, 4))
+
+
+def phase_offsets(means: torch.Tensor) -> torch.Tensor:
+    """(C, 2, 2) per-phase means less their per-channel average: what phase centring subtracts."""
+    return means - means.mean((1, 2), keepdim=True)
+
+
+class PhaseCentre(nn.Module):
+    """Subtracts the per-phase mean pattern of period 2: the batch's in training, the calibrated one
+    (`running_mean`, set by `recalibrate`) in eval mode."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("running_mean", torch.zeros(channels, 2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(wrap_conv_transpose(x, self.conv.weight)))
+        offsets = phase_offsets(phase_means(x) if self.training else self.running_mean)
+        return x - offsets.repeat(1, x.shape[2] // 2, x.shape[3] // 2)
 
 
 class Generator(nn.Module):
-    """Spatial noise (N, noise_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1]."""
+    """Noise cells (N, input_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1]."""
 
     def __init__(self, *, noise_channels: int = 32, widths: tuple[int, ...] = (128, 64, 32, 32),
                  out_channels: int = 3) -> None:
@@ -59,34 +143,43 @@ class Generator(nn.Module):
         self.noise_channels = noise_channels
         self.stages = nn.ModuleList(UpStage(a, b) for a, b in zip(ins, widths))
         self.out = nn.Conv2d(widths[-1], out_channels, 3, padding=1, padding_mode="circular")
+        self.centre = PhaseCentre(out_channels)
 
     @property
     def scale(self) -> int:
         """Output pixels per noise cell along each side."""
         return 2 ** len(self.stages)
 
+    @property
+    def input_channels(self) -> int:
+        """Noise channels per cell: the first stage's input and every stage's per-pixel noise."""
+        return input_channels(self.noise_channels, len(self.stages))
+
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        x = noise
-        for stage in self.stages:
-            x = stage(x)
+        return self.centre(self.uncentred(noise))
+
+    def uncentred(self, noise: torch.Tensor) -> torch.Tensor:
+        """The output before phase centring (what `recalibrate` measures)."""
+        x, phases = stage_noise(noise, self.noise_channels, len(self.stages))
+        for stage, stage_phases in zip(self.stages, phases):
+            x = stage(x, stage_phases)
         return torch.tanh(self.out(x))
 
 
 class Discriminator(nn.Module):
-    """Image -> patch logits (N, 1, H/2^k, W/2^k): strided 4x4 convs + BatchNorm (not on the first) + LeakyReLU."""
+    """Image -> patch logits (N, 1, H/2^k, W/2^k): spectrally normalised strided 4x4 convs + LeakyReLU.
+
+    Spectral normalisation (Miyato et al. 2018) bounds each layer's Lipschitz constant, which keeps the
+    discriminator from winning outright on a few exemplars (it replaces DCGAN's BatchNorm here)."""
 
     def __init__(self, *, in_channels: int = 3, features: int = 32, num_down: int = 3) -> None:
         super().__init__()
         widths = [features * 2 ** min(i, 3) for i in range(num_down)]
-        stages = []
-        for i, (a, b) in enumerate(zip((in_channels, *widths[:-1]), widths)):
-            layers: list[nn.Module] = [nn.Conv2d(a, b, 4, stride=2, padding=1, bias=i == 0)]
-            if i:
-                layers.append(nn.BatchNorm2d(b))
-            layers.append(nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
-            stages.append(nn.Sequential(*layers))
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Conv2d(widths[-1], 1, 3, padding=1)
+        sn = nn.utils.parametrizations.spectral_norm
+        self.stages = nn.ModuleList(
+            nn.Sequential(sn(nn.Conv2d(a, b, 4, stride=2, padding=1)), nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+            for a, b in zip((in_channels, *widths[:-1]), widths))
+        self.head = sn(nn.Conv2d(widths[-1], 1, 3, padding=1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image
@@ -99,8 +192,9 @@ def initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
     """DCGAN initialisation, seeded: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0, biases 0."""
     with torch.no_grad():
         for layer in module.modules():
-            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * INIT_STD)
+            if isinstance(layer, nn.Conv2d):
+                weight = layer.parametrizations.weight.original if hasattr(layer, "parametrizations") else layer.weight
+                weight.copy_(torch.randn(weight.shape, generator=generator) * INIT_STD)
                 if layer.bias is not None:
                     layer.bias.zero_()
             elif isinstance(layer, nn.BatchNorm2d):
@@ -109,9 +203,9 @@ def initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
     return module
 
 
-def recalibrate_batchnorm(generator: Generator, noise_batches: Iterable[torch.Tensor]) -> Generator:
-    """A copy of `generator` in eval mode whose BatchNorm statistics are the exact averages over `noise_batches`
-    (instead of the moving average over the last training steps, which lags the weights)."""
+def recalibrate(generator: Generator, noise_batches: list[torch.Tensor]) -> Generator:
+    """A copy of `generator` in eval mode whose BatchNorm statistics, then phase means, are the exact averages over
+    `noise_batches` (instead of moving averages over the last training steps, which lag the weights)."""
     calibrated = copy.deepcopy(generator).train()
     for layer in calibrated.modules():
         if isinstance(layer, nn.BatchNorm2d):
@@ -120,68 +214,87 @@ def recalibrate_batchnorm(generator: Generator, noise_batches: Iterable[torch.Te
     with torch.no_grad():
         for noise in noise_batches:
             calibrated(noise)
-    return calibrated.eval()
+        calibrated.eval()
+        calibrated.centre.running_mean.copy_(torch.stack([phase_means(calibrated.uncentred(noise))
+                                                          for noise in noise_batches]).mean(0))
+    return calibrated
 
 
-def fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight, bias) of one transposed conv equal to conv followed by `norm` in eval mode (running statistics)."""
+def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) in float64 of one conv equal to `conv` followed by `norm` in eval mode (running statistics)."""
     scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
-    weight = conv.weight.detach().double() * scale[None, :, None, None]  # (C_in, C_out, 4, 4): C_out is dim 1
+    weight = conv.weight.detach().double() * scale[:, None, None, None]
     bias = norm.bias.detach().double() - norm.running_mean.double() * scale
     if conv.bias is not None:
         bias = bias + conv.bias.detach().double() * scale
-    return weight.float(), bias.float()
+    return weight, bias
+
+
+def stage_step(stage: UpStage, device: torch.device) -> ConvStep:
+    """The sub-pixel conv of one stage: BatchNorm folded, output channel 4c + p = phase p of channel c, and four
+    extra input channels (the stage's noise phases) that reach phase p of every channel c with its noise scale."""
+    weight, bias = fold_batchnorm(stage.conv, stage.norm)
+    phases = subpixel_weight(weight)
+    noise = torch.zeros(phases.shape[0], 4, 3, 3, dtype=phases.dtype)
+    channels = torch.arange(phases.shape[0])
+    noise[channels, channels % 4, 1, 1] = stage.noise_scale.detach().double().repeat_interleave(4)
+    return ConvStep(torch.cat([phases, noise], 1).float().to(device), bias.repeat_interleave(4).float().to(device),
+                    "relu", padding_mode="circular")
 
 
 class GeneratorProgram(Program):
-    """run(noise (N, nz, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]; every layer wraps around."""
+    """run(noise cells (N, input_channels, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]: per stage one sub-pixel conv
+    + ReLU over the map and its noise phases, and a pixel shuffle; then the output conv + tanh, whose epilogue
+    maps [-1, 1] to [0, 1] and subtracts the phase offsets (as its scaled residual). Every layer wraps around."""
 
     def __init__(self, module: Generator, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
-        self.stages = []
-        for stage in module.stages:
-            weight, bias = fold_batchnorm(stage.conv, stage.norm)
-            self.stages.append(ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular",
-                                        transposed=True))
+        self.noise_channels = module.noise_channels
+        self.stages = [stage_step(stage, device) for stage in module.stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
-        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in module.stages),
+        self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
+        self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in module.stages),
                        info.out_channels)
 
     def forward(self, x, clamp, out_dtype):
-        for stage in self.stages:
-            x = stage(x)
-        return finish(self.out(x).mul_(0.5).add_(0.5), clamp, out_dtype)  # tanh's [-1, 1] to [0, 1]
+        x, phases = stage_noise(x, self.noise_channels, len(self.stages))
+        for stage, stage_phases in zip(self.stages, phases):
+            x = K.pixel_shuffle_add(stage(torch.cat([x, stage_phases], 1)), 2)
+        base = self.phase_base.to(x.dtype).repeat(x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2)
+        return finish(self.out(x, base.contiguous(memory_format=torch.channels_last), 0.5), clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        """Peak bytes per noise cell: a stage's input and output maps are alive together."""
+        """Peak bytes per noise cell: a stage's input with its noise, its four-phase output and the shuffled map."""
         areas = [4 ** min(i, len(self.stages)) for i in range(len(self.widths))]
-        return element_size(dtype) * max(a * c + b * d for a, b, c, d in zip(areas, areas[1:], self.widths,
-                                                                            self.widths[1:]))
+        return element_size(dtype) * max(a * (c + 4) + 2 * b * d for a, b, c, d in zip(areas, areas[1:],
+                                                                                      self.widths, self.widths[1:]))
 
 
 class GeneratorArch(Arch):
     """The texture generator (not an SR network: the SR registry does not detect it)."""
 
     id = "dcgan"
-    name = "srkit texture generator (DCGAN)"
+    name = "srkit texture generator (DCGAN, resize-convolution)"
     layouts = (Layout("srkit", ("stages.0.conv.weight", "stages.0.norm.running_var", "out.weight")),)
 
     def detect(self, state_dict):
-        """Transposed 4x4 stages 0..k-1 with BatchNorm, and a 3x3 `out` conv."""
+        """Stages 0..k-1 (a 3x3 conv with BatchNorm and a noise scale each), a 3x3 `out` conv, phase means."""
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
         return (bool(stages) and stages == list(range(len(stages))) and "out.weight" in state_dict
-                and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (4, 4) for i in stages)
-                and all(f"stages.{i}.norm.running_var" in state_dict for i in stages))
+                and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (3, 3) for i in stages)
+                and "centre.running_mean" in state_dict
+                and all(f"stages.{i}.{key}" in state_dict for i in stages for key in ("norm.running_var",
+                                                                                      "noise_scale")))
 
     def load(self, state_dict, hints):
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
         convs = [state_dict[f"stages.{i}.conv.weight"] for i in stages]
-        noise_channels = convs[0].shape[0]
-        widths = tuple(int(w.shape[1]) for w in convs)
+        noise_channels = convs[0].shape[1]
+        widths = tuple(int(w.shape[0]) for w in convs)
         out_channels = state_dict["out.weight"].shape[0]
         module = load_strict(Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels),
                              state_dict)
-        info = ModelInfo(self.id, module.scale, noise_channels, out_channels, widths[-1], len(widths),
+        info = ModelInfo(self.id, module.scale, module.input_channels, out_channels, widths[-1], len(widths),
                          parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
                          tile_overlap=RECEPTIVE_RADIUS + 1)
         return module, info

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..catalog import FAMILIES
 from ..errors import ModelFormatError, ModelNotFoundError
-from . import dcgan
+from .registry import GENERATOR_ARCHES
 from .weights import read_weights
 from .zoo import LoadedModel
 
@@ -26,11 +26,12 @@ def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedMo
     """Load a texture generator from a weights file (.safetensors written by `srkit train gan`, or .pth)."""
     path = Path(path)
     state, _ = read_weights(path)
-    if not dcgan.ARCH.detect(state):
+    arch = next((arch for arch in GENERATOR_ARCHES if arch.detect(state)), None)
+    if arch is None:
         raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
                                "`srkit train gan` writes in its run folder")
     try:
-        module, info = dcgan.ARCH.load(state, {})
+        module, info = arch.load(state, {})
     except (RuntimeError, KeyError, ValueError) as error:
         raise ModelFormatError(f"{path}: generator weights do not fit the network ({str(error).splitlines()[0]})")
     return LoadedModel(name or path.stem, module, info, str(path))

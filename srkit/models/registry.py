@@ -6,14 +6,16 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..errors import ModelFormatError
-from . import compact, dcgan, rrdb, seednet, span, spandrel_models
+from . import compact, dcgan, dcgan_transposed, rrdb, seednet, span, spandrel_models
 from .arch import Arch, StateDict
 from .info import ModelInfo
 
 SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, span.ARCH, seednet.ARCH, compact.ARCH, spandrel_models.ARCH)
 """Super-resolution architectures, in detection order."""
-ARCHES: tuple[Arch, ...] = SR_ARCHES + (dcgan.ARCH,)
-"""Everything srkit can lower, by id (the texture generator is loaded by name, never detected)."""
+GENERATOR_ARCHES: tuple[Arch, ...] = (dcgan.ARCH, dcgan_transposed.ARCH)
+"""Texture generators: today's design and the earlier one its older families use."""
+ARCHES: tuple[Arch, ...] = SR_ARCHES + GENERATOR_ARCHES
+"""Everything srkit can lower, by id (texture generators are loaded by name, never detected as SR models)."""
 
 
 def by_id(arch_id: str) -> Arch | None:

@@ -1,7 +1,9 @@
-"""The DCGAN texture networks: output sizes, seamless wrap, BatchNorm folding, save -> detect -> load."""
+"""The DCGAN texture networks: output sizes, seamless wrap, the sub-pixel lowering, BatchNorm folding, per-pixel
+noise, save -> detect -> load."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +18,8 @@ from ..textures._generators import small_generator
 @pytest.mark.parametrize("noise_size", [(1, 1), (2, 3), (5, 4)], ids=str)
 def test_generator_output_is_noise_size_times_two_to_the_stages(widths, noise_size):
     module = small_generator(noise_channels=3, widths=widths)
-    noise = torch.randn(2, 3, *noise_size, generator=torch.Generator().manual_seed(1))
+    assert module.input_channels == 3 + sum(4 ** (i + 1) for i in range(len(widths)))
+    noise = torch.randn(2, module.input_channels, *noise_size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         image = module(noise)
     scale = 2 ** len(widths)
@@ -27,28 +30,74 @@ def test_generator_output_is_noise_size_times_two_to_the_stages(widths, noise_si
 def test_generator_is_periodic_with_its_noise():
     """Noise tiled 2x2 gives the image tiled 2x2: the image wraps left-right and top-bottom without a seam."""
     module = small_generator()
-    noise = torch.randn(1, 5, 3, 2, generator=torch.Generator().manual_seed(2))
+    noise = torch.randn(1, module.input_channels, 3, 2, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         one, tiled = module(noise), module(noise.repeat(1, 1, 2, 2))
     assert_close(tiled, one.repeat(1, 1, 2, 2), atol=1e-5, rtol=1e-5, what="tiled noise")
 
 
-def test_wrap_conv_transpose_equals_the_centre_of_a_tiled_zero_padded_one():
-    g = torch.Generator().manual_seed(3)
-    x, weight = torch.randn(1, 4, 3, 5, generator=g), torch.randn(4, 2, 4, 4, generator=g)
-    tiled = torch.nn.functional.conv_transpose2d(x.repeat(1, 1, 3, 3), weight, stride=2, padding=1)
+def test_wrap_upsample_equals_the_centre_of_a_tiled_bilinear_one():
+    x = torch.randn(1, 4, 3, 5, generator=torch.Generator().manual_seed(3))
+    tiled = torch.nn.functional.interpolate(x.repeat(1, 1, 3, 3), scale_factor=2, mode="bilinear", align_corners=False)
     expected = tiled[:, :, 6:12, 10:20]  # the centre copy of x: rows 3..5 -> 6..11, columns 5..9 -> 10..19
-    assert_close(dcgan.wrap_conv_transpose(x, weight), expected, atol=1e-5, rtol=1e-5, what="wrap")
+    assert_close(dcgan.wrap_upsample(x), expected, atol=1e-6, rtol=1e-6, what="wrap")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 4)], ids=str)
+def test_subpixel_conv_then_shuffle_equals_upsample_then_conv(size):
+    """The lowering's identity: pixel_shuffle(conv(x, subpixel_weight(w)), 2) == conv(wrap_upsample(x), w)."""
+    g = torch.Generator().manual_seed(4)
+    x, weight = torch.randn(2, 5, *size, generator=g, dtype=torch.float64), torch.randn(3, 5, 3, 3, generator=g)
+    circular = dict(mode="circular", pad=(1, 1, 1, 1))
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(dcgan.wrap_upsample(x), **circular),
+                                          weight.double())
+    phases = torch.nn.functional.conv2d(torch.nn.functional.pad(x, **circular), dcgan.subpixel_weight(weight))
+    assert_close(torch.nn.functional.pixel_shuffle(phases, 2), expected, atol=1e-10, rtol=1e-10, what="sub-pixel")
 
 
 def test_folded_batchnorm_equals_conv_then_batchnorm_in_eval_mode():
     module = small_generator(seed=4)
     stage = module.stages[1]
-    x = torch.randn(2, 12, 3, 4, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(2, 12, 6, 8, generator=torch.Generator().manual_seed(5))
     weight, bias = dcgan.fold_batchnorm(stage.conv, stage.norm)
     with torch.no_grad():
-        expected = stage.norm(dcgan.wrap_conv_transpose(x, stage.conv.weight))
-    assert_close(dcgan.wrap_conv_transpose(x, weight, bias), expected, atol=1e-5, rtol=1e-5, what="folded")
+        expected = stage.norm(stage.conv(x))
+        folded = torch.nn.functional.conv2d(torch.nn.functional.pad(x.double(), (1, 1, 1, 1), mode="circular"),
+                                            weight, bias)
+    assert_close(folded.float(), expected, atol=1e-5, rtol=1e-5, what="folded")
+
+
+def test_stage_noise_is_each_stage_s_pixels_in_its_own_channels():
+    """Each stage's per-pixel noise comes from its own channels of the cells, one value per output pixel."""
+    module = small_generator(noise_channels=2, widths=(4, 3))
+    cells = torch.arange(module.input_channels * 6, dtype=torch.float32).reshape(1, -1, 2, 3)
+    base, phases = dcgan.stage_noise(cells, 2, 2)
+    assert torch.equal(base, cells[:, :2]) and [p.shape for p in phases] == [(1, 4, 2, 3), (1, 4, 4, 6)]
+    values = [torch.nn.functional.pixel_shuffle(p, 2).flatten().sort().values for p in phases]
+    assert torch.equal(values[0], cells[:, 2:6].flatten().sort().values)
+    assert torch.equal(values[1], cells[:, 6:22].flatten().sort().values)
+    with pytest.raises(ValueError, match="takes 22"):
+        dcgan.stage_noise(cells[:, :21], 2, 2)
+
+
+def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_measures_it():
+    """Training mode centres each batch; eval mode subtracts the pattern measured by `recalibrate` over fixed
+    batches: the per-phase means of the uncentred output, less their average (checked with numpy)."""
+    module = small_generator(seed=8).train()
+    batches = [torch.randn(3, module.input_channels, 2, 3, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    with torch.no_grad():
+        trained = module(batches[0]).numpy()
+    means = trained.reshape(3, 3, 8, 2, 12, 2).mean((0, 2, 4))
+    np.testing.assert_allclose(means, means.mean((1, 2), keepdims=True) + np.zeros((3, 2, 2)), atol=1e-6)
+    calibrated = dcgan.recalibrate(module, batches)
+    assert not calibrated.training and module.training
+    with torch.no_grad():
+        raw = np.stack([calibrated.uncentred(b).numpy() for b in batches])  # (4, 3, 3, 16, 24)
+        expected = raw.reshape(4, 3, 3, 8, 2, 12, 2).mean((0, 1, 3, 5))
+        np.testing.assert_allclose(calibrated.centre.running_mean.numpy(), expected, atol=1e-6)
+        offsets = expected - expected.mean((1, 2), keepdims=True)
+        out = calibrated(batches[1]).numpy()
+    np.testing.assert_allclose(out, raw[1] - np.tile(offsets, (1, 8, 12))[None], atol=1e-6)
 
 
 @pytest.mark.parametrize("widths,noise_channels", [((12, 7, 6), 5), ((32, 16, 8, 8), 16), ((4,), 1)], ids=str)
@@ -59,9 +108,11 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
     path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": dcgan.ARCH.id})
     state, metadata = read_weights(path)
     loaded, info = dcgan.ARCH.load(state, {})
-    recovered = tuple(stage.conv.weight.shape[1] for stage in loaded.stages)
-    assert (info.arch, info.in_channels, recovered, info.scale) == ("dcgan", noise_channels, widths, 2 ** len(widths))
-    noise = torch.randn(1, noise_channels, 2, 3, generator=torch.Generator().manual_seed(7))
+    recovered = tuple(stage.conv.weight.shape[0] for stage in loaded.stages)
+    assert (info.arch, loaded.noise_channels, recovered, info.scale) == ("dcgan", noise_channels, widths,
+                                                                         2 ** len(widths))
+    assert info.in_channels == module.input_channels
+    noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(loaded(noise), module(noise))
 

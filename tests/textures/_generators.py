@@ -13,12 +13,13 @@ def small_generator(noise_channels: int = 5, widths: tuple[int, ...] = (12, 7, 6
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for stage in module.stages:
-            fan_in = stage.conv.weight.shape[0] * 4
+            fan_in = stage.conv.weight[0].numel()
             stage.conv.weight.copy_(torch.randn(stage.conv.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
             stage.norm.weight.copy_(0.5 + torch.rand(stage.norm.weight.shape, generator=g))
             stage.norm.bias.copy_(0.2 * torch.randn(stage.norm.bias.shape, generator=g))
             stage.norm.running_mean.copy_(0.3 * torch.randn(stage.norm.running_mean.shape, generator=g))
             stage.norm.running_var.copy_(0.5 + torch.rand(stage.norm.running_var.shape, generator=g))
+            stage.noise_scale.copy_(0.3 * torch.randn(stage.noise_scale.shape, generator=g))
         module.out.weight.copy_(torch.randn(module.out.weight.shape, generator=g) / module.out.weight[0].numel() ** 0.5)
         module.out.bias.copy_(0.1 * torch.randn(module.out.bias.shape, generator=g))
     return module.eval()
