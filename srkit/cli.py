@@ -276,8 +276,8 @@ def _train_gan(args: argparse.Namespace) -> int:
     from .environment import default_device
     from .train.gan import GANTrainConfig, train_gan
 
-    config = GANTrainConfig(size=args.size, loss=args.loss, label_smoothing=args.label_smoothing, steps=args.steps,
-                            batch=args.batch, noise_channels=args.noise_channels, features=args.features,
+    config = GANTrainConfig(size=args.size, loss=args.loss, label_smoothing=args.label_smoothing,
+                            stats_weight=args.stats_weight, steps=args.steps, batch=args.batch, noise_channels=args.noise_channels, features=args.features,
                             seed=args.seed,
                             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
                             family=args.family or "")
@@ -295,9 +295,12 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("data", nargs="+", metavar="DATA", help="images, GIMP .pat patterns, or folders of them")
     gan.add_argument("-o", "--output", required=True, help="run folder (checkpoint, generator, samples, log)")
     gan.add_argument("--size", type=int, choices=(64, 128), default=64, help="training crop size in pixels (64)")
-    gan.add_argument("--loss", choices=("bce", "hinge"), default="bce", help="adversarial loss (bce)")
+    gan.add_argument("--loss", choices=("bce", "hinge"), default="hinge", help="adversarial loss (hinge)")
     gan.add_argument("--label-smoothing", type=_positive_number(float, "--label-smoothing", 0.0, 0.49), default=0.0,
                      help="bce: aim the discriminator at 1-S for real crops; 0.1 steadies multi-exemplar families (0)")
+    gan.add_argument("--stats-weight", type=_positive_number(float, "--stats-weight", 0.0), default=1.0,
+                     help="weight of the texture statistics loss (colour, feature and spectrum distributions) "
+                          "beside the adversarial one; 0 for a plain GAN (1)")
     gan.add_argument("--steps", type=_positive_number(int, "--steps", 1), default=2000,
                      help="total steps, also when resuming (2000)")
     gan.add_argument("--batch", type=_positive_number(int, "--batch", 2), default=16, help="crops per step (16)")

@@ -1,8 +1,10 @@
 """Train the texture generator (`srkit train gan`): a DCGAN on random crops of exemplar textures.
 
-Losses: DCGAN's binary cross-entropy (the generator's non-saturating form; optionally with one-sided label
-smoothing, real crops aimed at 1 - s, which keeps the discriminator from winning outright on families of several
-exemplars) or the hinge (max-margin) loss; Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly
+Losses: the hinge (max-margin) loss against a spectrally normalised discriminator, or DCGAN's binary
+cross-entropy (the generator's non-saturating form; optionally with one-sided label smoothing, real crops aimed
+at 1 - s); plus, weighted by `stats_weight`, the texture statistics loss of srkit.train.texture_loss between
+each generated batch and the real one (colour, multi-scale feature and spectrum distributions), which the
+adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly
 during training too, so what it learns is what runs seamlessly at inference. A run folder holds `checkpoint.safetensors` (everything needed
 to resume exactly), `generator.safetensors` (the weights `srkit textures --model` reads), `log.jsonl`
 (mean losses every LOG_EVERY steps) and `samples/step-N.png` (fixed noise, each sample tiled 2x2).
@@ -30,6 +32,7 @@ from ..models.weights import write_safetensors
 from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
                          save_checkpoint, write_log)
 from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
+from .texture_loss import TextureLoss
 
 LOSSES = ("bce", "hinge")
 SIZES = (64, 128)
@@ -39,7 +42,8 @@ SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
 CALIBRATION_BATCHES = 32  # noise batches whose BatchNorm statistics the exported generator uses
 GENERATOR = "generator.safetensors"
 # Options that shape the networks or the losses: a resumed run must use the values it was started with.
-FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "batch", "noise_channels", "features", "lr", "beta1", "seed")
+FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "stats_weight", "batch", "noise_channels", "features", "lr",
+                   "beta1", "seed")
 
 
 @dataclass
@@ -47,9 +51,11 @@ class GANTrainConfig:
     """Options of one training run (the CLI's flags)."""
 
     size: int = 64
-    loss: str = "bce"
+    loss: str = "hinge"
     label_smoothing: float = 0.0
     """BCE only: the discriminator's target for real crops is 1 - label_smoothing."""
+    stats_weight: float = 1.0
+    """Weight of the texture statistics loss in the generator's loss (0: adversarial only)."""
     steps: int = 2000
     batch: int = 16
     noise_channels: int = 32
@@ -75,6 +81,8 @@ class GANTrainConfig:
             raise SrkitError(f"--loss {self.loss}: use one of {', '.join(LOSSES)}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise SrkitError(f"--label-smoothing {self.label_smoothing}: use a value from 0 to below 0.5")
+        if self.stats_weight < 0:
+            raise SrkitError(f"--stats-weight {self.stats_weight}: use a value of 0 or more")
         if self.batch < 2:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
 
@@ -101,15 +109,17 @@ class GANTrainer:
         config.check()
         self.config = config
         self.device = torch.device(device)
-        self.rngs = {name: torch.Generator().manual_seed(config.seed * 3 + i)
-                     for i, name in enumerate(("init", "noise", "crops"))}
+        self.rngs = {name: torch.Generator().manual_seed(config.seed * 4 + i)
+                     for i, name in enumerate(("init", "noise", "crops", "projections"))}
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
         widths = dcgan.generator_widths(config.features, config.num_up)
         self.generator = dcgan.initialise(dcgan.Generator(noise_channels=config.noise_channels, widths=widths),
                                           self.rngs["init"]).to(self.device)
-        self.discriminator = dcgan.initialise(dcgan.Discriminator(features=config.features,
-                                                                  num_down=config.num_up - 1),
-                                              self.rngs["init"]).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
+            torch.manual_seed(config.seed)
+            discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
+        self.discriminator = dcgan.initialise(discriminator, self.rngs["init"]).to(self.device)
+        self.texture_loss = TextureLoss(self.device, self.rngs["projections"])
         betas = (config.beta1, 0.999)
         self.optimizers = {"generator": torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas),
                            "discriminator": torch.optim.Adam(self.discriminator.parameters(), config.lr, betas=betas)}
@@ -119,12 +129,13 @@ class GANTrainer:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     def noise(self, count: int, cells: int, generator: torch.Generator) -> torch.Tensor:
-        """(count, nz, cells, cells) standard normal noise, drawn on the CPU (same numbers on every device)."""
-        shape = (count, self.config.noise_channels, cells, cells)
+        """(count, input channels, cells, cells) standard normal noise cells, drawn on the CPU (same numbers on
+        every device)."""
+        shape = (count, self.generator.input_channels, cells, cells)
         return torch.randn(shape, generator=generator).to(self.device)
 
-    def step(self) -> tuple[float, float]:
-        """One discriminator and one generator update; returns their losses."""
+    def step(self) -> tuple[float, float, float]:
+        """One discriminator and one generator update; returns their losses and the texture statistics term."""
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
         fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
@@ -134,16 +145,18 @@ class GANTrainer:
         d_loss.backward()
         self.optimizers["discriminator"].step()
         g_loss = generator_loss(kind, self.discriminator(fake))
+        stats = self.texture_loss(fake, real) if self.config.stats_weight else torch.zeros(())
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
-        return d_loss.item(), g_loss.item()
+        return d_loss.item(), g_loss.item(), stats.item()
 
     def inference_generator(self) -> dcgan.Generator:
-        """The generator as it is exported: eval mode, BatchNorm statistics measured on fixed noise batches."""
+        """The generator as it is exported: eval mode, BatchNorm statistics and phase means measured on fixed noise
+        batches."""
         fixed = torch.Generator().manual_seed(self.config.seed + 2)  # not a training stream: resuming is unaffected
-        batches = (self.noise(self.config.batch, NOISE_CELLS, fixed) for _ in range(CALIBRATION_BATCHES))
-        return dcgan.recalibrate_batchnorm(self.generator, batches)
+        batches = [self.noise(self.config.batch, NOISE_CELLS, fixed) for _ in range(CALIBRATION_BATCHES)]
+        return dcgan.recalibrate(self.generator, batches)
 
     def sample_sheet(self, generator: dcgan.Generator) -> np.ndarray:
         """Textures of `generator` from fixed noise at twice the training size, each tiled 2x2, as one image."""
@@ -171,8 +184,8 @@ def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> N
 
 def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: RunState, data: list[Path],
                      run_dir: Path) -> Path:
-    training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "batch", "lr", "beta1",
-                                                          "seed")}
+    training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "stats_weight", "batch",
+                                                          "lr", "beta1", "seed")}
     metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name,
                     training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
                                   data=[str(path.resolve()) for path in data]))
@@ -206,7 +219,7 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
             write_samples(generator)
         write_log(run_dir, state.history)
 
-    losses: list[tuple[float, float]] = []
+    losses: list[tuple[float, float, float]] = []
     bar = tqdm(total=config.steps, initial=state.step, unit="step", dynamic_ncols=True, disable=None)
     try:
         while state.step < config.steps:
@@ -216,10 +229,11 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
             state.step += 1
             bar.update(1)
             if state.step % LOG_EVERY == 0 or state.step == config.steps:
-                d_loss, g_loss = np.mean(losses, axis=0)
+                d_loss, g_loss, stats = np.mean(losses, axis=0)
                 state.history.append(dict(step=state.step, d_loss=round(float(d_loss), 5),
-                                          g_loss=round(float(g_loss), 5), seconds=round(state.seconds, 2)))
-                bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}")
+                                          g_loss=round(float(g_loss), 5), stats=round(float(stats), 5),
+                                          seconds=round(state.seconds, 2)))
+                bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}", S=f"{stats:.3f}")
                 losses.clear()
             if state.step == config.steps:
                 break

@@ -40,7 +40,8 @@ def exemplar_pat(tmp_path) -> Path:
 
 @pytest.mark.parametrize("loss", ["bce", "hinge"])
 def test_a_few_steps_reduce_the_discriminator_loss(exemplar_pat, loss):
-    trainer = GANTrainer(GANTrainConfig(loss=loss, seed=1, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    config = GANTrainConfig(loss=loss, seed=1, stats_weight=0.0, **TINY)  # the adversarial part alone
+    trainer = GANTrainer(config, load_exemplars([exemplar_pat]), "cpu")
     losses = [trainer.step()[0] for _ in range(20)]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.03, losses
@@ -57,7 +58,9 @@ def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path)
     with Image.open(run / "samples" / "step-000006.png") as sheet:  # 2x2 samples of 128 px, each tiled 2x2
         assert sheet.size == (2 * 256 + 12, 2 * 256 + 12)
     generator = read_generator(run / "generator.safetensors")
-    assert generator.info.scale == 16 and generator.info.in_channels == 8 and not generator.module.training
+    stage_noise = 4 + 16 + 64 + 256  # per-pixel noise of the four stages, folded into each cell
+    assert generator.info.scale == 16 and generator.info.in_channels == 8 + stage_noise
+    assert generator.module.noise_channels == 8 and not generator.module.training
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
 
 
@@ -77,10 +80,10 @@ def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(ex
         trainer.step()
     exported = trainer.inference_generator()
     fixed = torch.Generator().manual_seed(2 + 2)  # the calibration stream: seed + 2, CALIBRATION_BATCHES batches
-    with torch.no_grad():
-        means = [dcgan.wrap_conv_transpose(torch.randn((4, 8, 4, 4), generator=fixed),
-                                           trainer.generator.stages[0].conv.weight).mean((0, 2, 3))
-                 for _ in range(CALIBRATION_BATCHES)]
+    channels = trainer.generator.input_channels
+    with torch.no_grad():  # the first stage's BatchNorm input: its conv of the upsampled first 8 channels
+        means = [trainer.generator.stages[0].conv(dcgan.wrap_upsample(
+            torch.randn((4, channels, 4, 4), generator=fixed)[:, :8])).mean((0, 2, 3)) for _ in range(CALIBRATION_BATCHES)]
     assert not exported.training and trainer.generator.training
     torch.testing.assert_close(exported.stages[0].norm.running_mean, torch.stack(means).mean(0))
 
@@ -124,6 +127,17 @@ def test_folders_are_searched_and_bad_data_is_named(tmp_path, exemplar_pat):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SrkitError, match="no images"):
         exemplar_files([tmp_path / "empty"])
+
+
+def test_statistics_loss_is_optional_and_reported(exemplar_pat):
+    """--stats-weight 0 trains a plain GAN (statistics term 0); the default reports a positive term that falls."""
+    plain = GANTrainer(GANTrainConfig(stats_weight=0.0, seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    assert all(plain.step()[2] == 0.0 for _ in range(2))
+    trainer = GANTrainer(GANTrainConfig(seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    stats = [trainer.step()[2] for _ in range(30)]
+    assert min(stats) > 0 and np.mean(stats[-5:]) < 0.8 * np.mean(stats[:5]), stats
+    with pytest.raises(SrkitError, match="--stats-weight -1"):
+        GANTrainConfig(stats_weight=-1.0).check()
 
 
 def test_losses_match_their_definitions():
