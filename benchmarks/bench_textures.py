@@ -35,6 +35,8 @@ from srkit.pipelines.textures import PackOptions, write_pack  # noqa: E402
 from srkit.synth import measures, noise  # noqa: E402
 from srkit.texture_generator import TextureGenerator  # noqa: E402
 
+CLOSER_BAR = 1.5  # issue 20: Perlin's distance over the GAN's, per family
+PEAK_BAR = 6.0  # issue 20: every stride-frequency peak of every family
 UPSCALER = "realesr-animevideov3"  # x4, no output resize: keeps power-of-two sizes and wraps
 PACK_CASES = (  # (label, PackOptions fields); the first is the baseline of the size column
     ("png", {}),
@@ -64,8 +66,9 @@ def print_peaks(rows: list[dict]) -> None:
     frequencies = measures.STRIDE_FREQUENCIES
     print(f"\n{'stride peak':<12} {'source':<22} " + " ".join(f"{'f=1/' + str(round(1 / f)):>12}" for f in frequencies))
     for row in rows:
+        verdict = "meets" if max(row["gan"].values()) <= PEAK_BAR else "misses"
         print(f"{row['family']:<12} {'GAN, ' + str(row['count']) + ' x 256 px':<22} "
-              + " ".join(f"{row['gan'][f]:>12.1f}" for f in frequencies))
+              + " ".join(f"{row['gan'][f]:>12.1f}" for f in frequencies) + f"   ({verdict} the <= {PEAK_BAR:g} bar)")
         if row["exemplars"]:
             cells = [f"{min(p[f] for p in row['exemplars'].values()):.1f}-"
                      f"{max(p[f] for p in row['exemplars'].values()):.1f}" for f in frequencies]
@@ -135,8 +138,9 @@ def print_statistics(stats: list[dict]) -> None:
             print(f"{entry['family']:<8} {label:<11} {d['colour']:>8.4f} {d['spectrum']:>9.4f} {d['gram']:>8.4f} "
                   f"{overall if overall is not None else float('nan'):>9.3f} {div:>10.4f}")
         if entry["overall"]["gan"] is not None:
-            closer = "GAN" if entry["overall"]["gan"] < entry["overall"]["perlin"] else "Perlin"
-            print(f"{entry['family']:<8} {closer} closer to the exemplars")
+            ratio = entry["overall"]["perlin"] / entry["overall"]["gan"]
+            print(f"{entry['family']:<8} GAN {ratio:.2f}x closer to the exemplars than Perlin "
+                  f"({'meets' if ratio >= CLOSER_BAR else 'misses'} the {CLOSER_BAR}x bar)")
 
 
 def main(argv: list[str] | None = None) -> int:

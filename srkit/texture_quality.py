@@ -32,10 +32,15 @@ def _u8(image: np.ndarray) -> np.ndarray:
     return np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def training_data(family: str) -> list[str]:
-    """The exemplar files a built-in family was trained on (from its weights' metadata; $SKIMAGE_DATA there is
+def family_weights(family: str, models: dict[str, str] | None = None) -> str:
+    """The generator file of `family`: models[family] when given (a candidate from training), else the built-in."""
+    return (models or {}).get(family) or str(next(f.path for f in FAMILIES if f.name == family))
+
+
+def training_data(family: str, models: dict[str, str] | None = None) -> list[str]:
+    """The exemplar files a family's generator was trained on (from its weights' metadata; $SKIMAGE_DATA there is
     the installed scikit-image's data folder)."""
-    _, metadata = read_weights(next(f.path for f in FAMILIES if f.name == family))
+    _, metadata = read_weights(family_weights(family, models))
     skimage_data = str(Path(skimage.__file__).parent / "data")
     return [path.replace("$SKIMAGE_DATA", skimage_data) for path in metadata["training"]["data"]]
 
@@ -68,36 +73,48 @@ def exemplar_peaks(paths: list[str]) -> dict[str, dict[float, float]]:
     return peaks
 
 
-def family_peaks(family: str, count: int, device: str | torch.device = "cpu") -> dict[float, float]:
-    """Stride-frequency peaks of `count` PEAK_SIZE textures of a built-in family (seeds 0..count-1)."""
-    generator = TextureGenerator(family=family, device=device)
+def family_generator(family: str, models: dict[str, str] | None, device: str | torch.device) -> TextureGenerator:
+    """The texture source of a family: its candidate in `models`, else the built-in weights."""
+    if (models or {}).get(family):
+        return TextureGenerator(model=models[family], device=device)
+    return TextureGenerator(family=family, device=device)
+
+
+def family_peaks(family: str, count: int, device: str | torch.device = "cpu",
+                 models: dict[str, str] | None = None) -> dict[float, float]:
+    """Stride-frequency peaks of `count` PEAK_SIZE textures of a family (seeds 0..count-1)."""
+    generator = family_generator(family, models, device)
     return measures.stride_peaks([generator.generate(PEAK_SIZE, seed) for seed in range(count)])
 
 
-def family_statistics(count: int, device: str | torch.device = "cpu") -> list[dict]:
-    """Per built-in family: distances of its textures, of matched Perlin noise and of the floor (raw and
+def family_statistics(count: int, device: str | torch.device = "cpu", models: dict[str, str] | None = None,
+                      only: tuple[str, ...] | None = None) -> list[dict]:
+    """Per built-in family (the `only` ones' entries, if given; the others still set the normalisation; a family
+    in `models` is judged by that generator file instead of its built-in weights): distances of its textures, of matched Perlin noise and of the floor (raw and
     normalised), the normalised means (`overall`), and diversities (of up to 16 textures each)."""
     crops, entries = {}, []
     for family in FAMILIES:
-        missing = [p for p in training_data(family.name) if not Path(p).is_file()]
+        missing = [p for p in training_data(family.name, models) if not Path(p).is_file()]
         if missing:
             entries.append({"family": family.name, "note": f"exemplars not installed here ({missing[0]})"})
         else:
-            crops[family.name] = exemplar_crops(training_data(family.name), count, 0)
+            crops[family.name] = exemplar_crops(training_data(family.name, models), count, 0)
     references = {name: measures.texture_stats(images) for name, images in crops.items()}
     for name, reference in references.items():
+        if only and name not in only:
+            continue
         others = [measures.stats_distance(references[other], reference) for other in references if other != name]
         scale = {key: float(np.mean([d[key] for d in others])) for key in others[0]} if others else None
-        generator = TextureGenerator(family=name, device=device)
+        generator = family_generator(name, models, device)
         gan = [generator.generate(STATS_SIZE, seed) for seed in range(count)]
         perlin, frequency = perlin_matched(crops[name], reference, count)
-        again = exemplar_crops(training_data(name), count, 1)
+        again = exemplar_crops(training_data(name, models), count, 1)
         distances = {source: measures.stats_distance(measures.texture_stats(images), reference)
                      for source, images in (("gan", gan), ("perlin", perlin), ("floor", again))}
         normalised = {source: {key: value / scale[key] for key, value in d.items()} if scale else None
                       for source, d in distances.items()}
         overall = {source: float(np.mean(list(n.values()))) if n else None for source, n in normalised.items()}
-        entries.append({"family": name, "exemplars": [Path(p).name for p in training_data(name)],
+        entries.append({"family": name, "exemplars": [Path(p).name for p in training_data(name, models)],
                         "perlin_frequency": frequency, "scale": scale, "distances": distances,
                         "normalised": normalised, "overall": overall,
                         "diversity": {"gan": measures.diversity(gan[:16]), "perlin": measures.diversity(perlin[:16]),

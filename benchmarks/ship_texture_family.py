@@ -1,0 +1,40 @@
+"""Copy a `srkit train gan` run's generator into srkit/models/builtin/<family>.safetensors, writing the installed
+scikit-image's data folder in its metadata as $SKIMAGE_DATA (srkit/texture_quality.py resolves it back), so the
+shipped file names no machine-specific path.
+
+    python benchmarks/ship_texture_family.py runs/stone/generator.safetensors stone
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import skimage
+
+from srkit.catalog import FAMILIES
+from srkit.models.weights import read_weights, write_safetensors
+
+SKIMAGE_DATA = str(Path(skimage.__file__).parent / "data")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("generator", type=Path, help="a run's generator.safetensors")
+    parser.add_argument("family", choices=[f.name for f in FAMILIES])
+    args = parser.parse_args(argv)
+    state, metadata = read_weights(args.generator)
+    training = metadata["training"]
+    training["data"] = [p.replace(SKIMAGE_DATA, "$SKIMAGE_DATA") for p in training["data"]]
+    if any("$SKIMAGE_DATA" in p for p in training["data"]):
+        training["paths"] = {"$SKIMAGE_DATA": f"the data folder of the installed scikit-image package "
+                                              f"({skimage.__version__})"}
+    target = next(f.path for f in FAMILIES if f.name == args.family)
+    write_safetensors(target, state, dict(metadata, family=args.family))
+    print(f"{target}: {target.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
