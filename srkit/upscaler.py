@@ -3,8 +3,9 @@
 Grayscale is run as RGB and averaged back (a one-channel model takes it as it is); alpha is upscaled
 separately (through the model, as a gray image) and recombined; uint8 / uint16 / float32 inputs come back
 as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory, and the
-tiles are packed straight into an output array of the input's dtype: no full-size float copy of the image
-is made, also for an -s resize to another scale than the model's (OpenCV resizes the integer network output).
+tiles are packed straight into an output array of the input's dtype (pinned host memory on CUDA): no full-size
+float copy of the image is made, also for an -s resize to another scale than the model's (each window of the
+network output is resized on the device as it comes, engine/resize.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import warnings
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,13 +22,15 @@ from PIL import Image
 from .engine.cpu_backend import cpu_plan
 from .engine.memory import auto_tile
 from .engine.plan import build_plan
-from .engine.tiling import upscale_tiled
+from .engine.resize import Resize
+from .engine.tiling import band_bytes_per_row, host_output, upscale_tiled, window_bytes_per_pixel
 from .environment import default_device
 from .models.zoo import LoadedModel, load_model
 
 INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 TORCH_CODES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
+TORCH_DTYPES = {**TORCH_CODES, np.dtype(np.float32): torch.float32}
 
 
 class Upscaler:
@@ -56,11 +58,17 @@ class Upscaler:
         """Output size / input size."""
         return self.outscale or self.model.scale
 
-    def tile_size(self) -> int:
-        """The core tile size in input pixels (chosen from free memory when tile='auto')."""
+    def tile_size(self, width: int | None = None) -> int:
+        """The core tile size in input pixels (chosen from free memory when tile='auto': the bound plan's buffers,
+        the tiler's own per window and, on CUDA for an image `width` pixels wide, its output bands)."""
         if self.tile != "auto":
             return int(self.tile)
-        return auto_tile(self.plan.activation_bytes_per_pixel(), self.overlap, self.batch, self.device)
+        channels = self.model.info.out_channels
+        per_pixel = self.plan.activation_bytes_per_pixel() + window_bytes_per_pixel(
+            channels, self.model.scale, self.scale, self._resizes())
+        per_row = band_bytes_per_row(width * self.scale, channels, self.scale) \
+            if width and self.device.type == "cuda" else 0.0
+        return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)
 
     def upscale(self, image: np.ndarray | Image.Image,
                 on_progress: Callable[[int, int], None] | None = None) -> np.ndarray | Image.Image:
@@ -76,8 +84,7 @@ class Upscaler:
             raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
         if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
             array = np.ascontiguousarray(array)
-        out = self._upscale_into(array, array.dtype, on_progress)
-        return self._resize(out, array.shape[:2]) if self._resizes() else out
+        return self._upscale_into(array, array.dtype, on_progress)
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.
@@ -87,7 +94,7 @@ class Upscaler:
         first = frames[0]
         if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != 3
                 or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
-                or max(first.shape[:2]) > self.tile_size() or first.dtype not in INTEGER_MAX
+                or max(first.shape[:2]) > self.tile_size(first.shape[1]) or first.dtype not in INTEGER_MAX
                 or self._resizes() or self.model.output_resize):
             return [self.upscale(frame) for frame in frames]
         codes = TORCH_CODES[first.dtype]
@@ -102,29 +109,36 @@ class Upscaler:
         return [out.numpy() for chunk in outputs for out in chunk]
 
     def _resizes(self) -> bool:
-        """Whether -s asks for another scale than the model's (an OpenCV resize after the network)."""
+        """Whether -s asks for another scale than the model's (each window resized after the network)."""
         return bool(self.outscale) and self.outscale != self.model.scale
 
     def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
-        """The model's output (x model.scale) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
+        """The output (x self.scale) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
         planes = array if array.ndim == 3 else array[..., None]
         height, width, channels = planes.shape
         s = self.model.scale
-        out = np.empty((height * s, width * s, channels), dtype=out_dtype)
-        pixels, target = _input_view(planes).permute(2, 0, 1), torch.from_numpy(out)
+        resize = None
+        if self._resizes():
+            size = (max(1, round(height * self.outscale)), max(1, round(width * self.outscale)))
+            resize = Resize((height * s, width * s), size, periodic=self.wrap)
+        target = host_output((*(resize.size if resize else (height * s, width * s)), channels),
+                             TORCH_DTYPES[np.dtype(out_dtype)], self.device)
+        pixels = _input_view(planes).permute(2, 0, 1)
         divisor = INTEGER_MAX.get(array.dtype, 1.0)
         if self.model.info.in_channels == 1:
-            self._tile(pixels, target, divisor, on_progress, gray=False)
+            self._tile(pixels, target, divisor, on_progress, gray=False, resize=resize)
         else:
             colour = min(channels, 3)
-            self._tile(pixels[:colour], target[..., :colour], divisor, on_progress, gray=colour == 1)
+            self._tile(pixels[:colour], target[..., :colour], divisor, on_progress, gray=colour == 1, resize=resize)
             if channels == 4:  # alpha: upscaled separately, as a gray image
-                self._tile(pixels[3:], target[..., 3:], divisor, None, gray=True)
+                self._tile(pixels[3:], target[..., 3:], divisor, None, gray=True, resize=resize)
+        out = target.numpy()  # shares the tensor's memory (and keeps it alive)
         return out if array.ndim == 3 else out[..., 0]
 
-    def _tile(self, pixels: torch.Tensor, target: torch.Tensor, divisor: float, on_progress, gray: bool) -> None:
-        """Upscale (C, H, W) pixels (codes / `divisor` are unit floats) into the (H*s, W*s, C) `target`; `gray`
-        runs one plane as RGB and averages the result back."""
+    def _tile(self, pixels: torch.Tensor, target: torch.Tensor, divisor: float, on_progress, gray: bool,
+              resize: Resize | None) -> None:
+        """Upscale (C, H, W) pixels (codes / `divisor` are unit floats) into the `target` (H*s, W*s, C) or, with
+        `resize`, its size; `gray` runs one plane as RGB and averages the result back."""
         info = self.model.info
 
         def run(batch: torch.Tensor) -> torch.Tensor:
@@ -137,24 +151,14 @@ class Upscaler:
         # The trailing bicubic of output_resize reads two network pixels around each output pixel: less than one
         # input pixel more of receptive radius.
         radius = info.receptive_radius + (1 if self.model.output_resize else 0)
-        upscale_tiled(pixels, run, self.model.scale, self.tile_size(), self.overlap, radius, self.wrap, self.batch,
-                      on_progress, self._use_smaller_tile, multiple_of=info.multiple_of, out=target,
-                      clamp=(0.0, 1.0))
+        upscale_tiled(pixels, run, self.model.scale, self.tile_size(pixels.shape[2]), self.overlap, radius, self.wrap,
+                      self.batch, on_progress, self._use_smaller_tile, multiple_of=info.multiple_of, out=target,
+                      clamp=(0.0, 1.0), resize=resize)
 
     def _unit(self, batch: torch.Tensor, divisor: float) -> torch.Tensor:
         """A batch of codes (or unit floats) as unit-range float32 on the plan's device."""
         x = batch.to(self.device).float()
         return x.div_(divisor) if divisor != 1.0 else x
-
-    def _resize(self, out: np.ndarray, size_in: tuple[int, int]) -> np.ndarray:
-        """The model's (H*s, W*s[, C]) output resized to the -s scale (area down, Lanczos up) in its own dtype:
-        OpenCV rounds and saturates integer codes, float32 is clipped to [0, 1]."""
-        height, width = size_in
-        size = (max(1, round(width * self.outscale)), max(1, round(height * self.outscale)))
-        downscale = size[0] < out.shape[1]
-        resized = cv2.resize(out, size, interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LANCZOS4)
-        resized = resized.reshape(size[1], size[0], *out.shape[2:])  # OpenCV drops a single channel's axis
-        return resized if out.dtype in INTEGER_MAX else np.clip(resized, 0.0, 1.0, out=resized)
 
     def _use_smaller_tile(self, size: int) -> None:
         """After an out-of-memory retry: say so once, and start later images at the size that fitted."""

@@ -26,8 +26,12 @@ def free_bytes(device: torch.device) -> int:
 
 
 def auto_tile(bytes_per_pixel: float, overlap: int, batch: int, device: torch.device,
-              available: int | None = None) -> int:
-    """Largest core size (multiple of 8, MIN_TILE..MAX_TILE) whose windows, `batch` at a time, fit in memory."""
-    budget = SAFETY * (free_bytes(device) if available is None else available) / max(1, batch)
-    side = int((budget / max(bytes_per_pixel, 1.0)) ** 0.5) - 2 * overlap
-    return max(MIN_TILE, min(MAX_TILE, side - side % 8))
+              available: int | None = None, bytes_per_row: float = 0.0) -> int:
+    """Largest core size (multiple of 8, MIN_TILE..MAX_TILE) whose windows, `batch` at a time, fit in memory
+    beside `bytes_per_row` per input row of core height (buffers as wide as the image: the output bands)."""
+    budget = SAFETY * (free_bytes(device) if available is None else available)
+    per_pixel = max(bytes_per_pixel, 1.0) * max(1, batch)
+    for side in range(MAX_TILE, MIN_TILE, -8):
+        if per_pixel * (side + 2 * overlap) ** 2 + bytes_per_row * side <= budget:
+            return side
+    return MIN_TILE
