@@ -56,7 +56,7 @@ def _build(clip, model, scale, tile, overlap, device, dtype, batch, reuse_frames
         raise SrkitError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     upscaler = Upscaler(model, device=_device(device), dtype=dtype, tile=tile, overlap=overlap, batch=batch,
                         outscale=scale)
-    upscaler.tile = upscaler.tile_size()  # chosen once, so every frame is cut into the same tiles
+    upscaler.tile = upscaler.tile_size(clip.width)  # chosen once, so every frame is cut into the same tiles
     channels = upscaler.model.info.in_channels
     work_format = _work_format(clip, channels, upscaler.model.name)
     work = clip if clip.format.id == work_format else _convert(clip, work_format)

@@ -14,6 +14,12 @@ in raster order, the strip below the current row of cores (in wrap mode also the
 A model that needs sides divisible by `multiple_of` (pixel-unshuffling RRDB) gets an image reflected up to
 such a size, cores and overlaps in whole units of it, so every window is aligned and the tiled result still
 equals the whole-image one; pixels beyond the image are not written.
+An output resize (-s, engine/resize.py) turns each window's result into the resized image's pixels before
+blending; the grid then maps input boundaries to output positions by the resize's ratio (rounded), and the
+overlap grows by the filter's reach so the tiled resize equals the whole image's.
+Where the windows run on CUDA and the output is on the host, pieces are written into full-width bands on the
+device, one per row of cores (the rows that row finishes); a finished band goes back to the (pinned) host image
+in one copy on a side stream while the next tiles run (`Transfer`), and the host waits only before returning.
 """
 
 from __future__ import annotations
@@ -503,16 +509,16 @@ def _run_grid(image, run, scale, tile, overlap, receptive_radius, wrap, batch, o
                 group.append(pending.pop(0))
             windows = [window(core) for core in group]
             inputs = torch.stack([_window_pixels(image, window, padded, wrap) for window in windows])
-            try:
+            try:  # the tiler's own buffers (resize passes, bands) may run out of memory too
                 outputs = run(inputs)
+                for core, bounds, result in zip(group, windows, outputs):
+                    output.add_window(core, result, bounds)
             except torch.OutOfMemoryError:
                 smaller = _halved_tile(group, unit)
                 if smaller is None:
                     raise OutOfMemory(f"out of device memory even with {MIN_TILE}-pixel tiles and batch "
                                       f"{len(group)}; use --device cpu or free GPU memory") from None
                 raise _Smaller(smaller) from None
-            for core, bounds, result in zip(group, windows, outputs):
-                output.add_window(core, result, bounds)
             done += len(group)
             if on_progress:
                 on_progress(done, total)

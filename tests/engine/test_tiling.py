@@ -7,6 +7,7 @@ import torch
 
 from srkit.engine import memory
 from srkit.engine.plan import build_plan
+from srkit.engine.resize import Resize
 from srkit.engine.tiling import MIN_TILE, OutOfMemory, split, upscale_tiled
 
 from ._models import small_model
@@ -169,3 +170,104 @@ def test_seams_blend_with_weights_that_sum_to_one():
         out = upscale_tiled(image, lambda batch: torch.full((batch.shape[0], 3, *(2 * n for n in batch.shape[2:])),
                                                             0.625), 2, 7, 4, 1, wrap=wrap)
         assert (out - 0.625).abs().max() <= 1e-6
+
+
+class DeferredTransfer:
+    """A transfer whose copies run only when something waits for them (as a side stream may run them late): a band
+    buffer written again before its copy was waited for would put the new rows into the old band's place."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (token, dst, src), oldest first
+        self.tokens = 0
+        self.most_in_flight = 0
+        self.sources: set[int] = set()
+
+    def copy(self, dst, src):
+        self.tokens += 1
+        self.queue.append((self.tokens, dst, src))
+        self.most_in_flight = max(self.most_in_flight, len(self.queue))
+        self.sources.add(src.untyped_storage().data_ptr())
+        return self.tokens
+
+    def done(self, token):
+        return all(queued != token for queued, _, _ in self.queue)
+
+    def reuse(self, token):  # the side stream runs its copies in order: this one and all before it
+        while self.queue and self.queue[0][0] <= token:
+            _, dst, src = self.queue.pop(0)
+            dst.copy_(src)
+
+    def finish(self):
+        self.reuse(self.tokens)
+
+
+def _nearest_x2(batch):
+    return batch.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+
+
+@pytest.mark.parametrize("wrap,batch,size,multiple_of", [(False, 1, (23, 31), 1), (False, 3, (23, 31), 1),
+                                                         (True, 2, (24, 30), 2), (False, 2, (23, 31), 2)])
+@pytest.mark.parametrize("resized", [False, True])
+def test_bands_staged_like_device_output_equal_direct_writes(poison_allocations, wrap, batch, size, multiple_of,
+                                                              resized):
+    """The CUDA output path's logic on the CPU: output rows staged in bands, each copied out late (only when a
+    buffer is reused or at the end), give exactly the directly written image; buffers stay few (one being
+    written, two whose copies may run, one more in wrap mode for row 0's band)."""
+    image = torch.rand(3, *size, generator=torch.Generator().manual_seed(14))
+    resize = None
+    shape = (size[0] * 2, size[1] * 2)
+    if resized:
+        shape = (round(size[0] * 1.5), round(size[1] * 1.5))
+        resize = Resize((size[0] * 2, size[1] * 2), shape, periodic=wrap)
+    results = []
+    for transfer in (None, DeferredTransfer()):
+        out = torch.full((*shape, 3), 255, dtype=torch.uint8)
+        upscale_tiled(image, _nearest_x2, 2, 6, 2, 0, wrap=wrap, batch=batch, out=out, clamp=(0.0, 1.0),
+                      multiple_of=multiple_of, resize=resize, transfer=transfer)
+        results.append(out)
+    assert torch.equal(results[0], results[1])
+    assert transfer.queue == [] and transfer.most_in_flight >= 2  # copies were still pending while tiles ran
+    assert len(transfer.sources) <= 3 + wrap
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("wrap,resized", [(False, False), (False, True), (True, True)])
+@pytest.mark.parametrize("out_dtype", [torch.uint8, torch.uint16])
+def test_cuda_results_come_back_through_pinned_bands_equal_to_the_cpu(monkeypatch, wrap, resized, out_dtype):
+    """Windows computed on CUDA, bands copied on a side stream into a pinned host image: the CPU run's image,
+    exactly (the 'network' is exact), for every pixel; the copies went through CudaTransfer."""
+    from srkit.engine import tiling
+
+    copies = []
+    original = tiling.CudaTransfer.copy
+    monkeypatch.setattr(tiling.CudaTransfer, "copy", lambda self, dst, src: copies.append(1) or original(self, dst, src))
+    image = torch.rand(3, 60, 90, generator=torch.Generator().manual_seed(15))
+    shape = (135, 203) if resized else (120, 180)
+    resize = Resize((120, 180), shape, periodic=wrap) if resized else None
+    results = []
+    for device in ("cpu", "cuda"):
+        out = tiling.host_output((*shape, 3), out_dtype, torch.device(device))
+        assert out.is_pinned() == (device == "cuda")
+        out.fill_(7)
+        upscale_tiled(image, lambda batch, d=device: _nearest_x2(batch.to(d)), 2, 16, 4, 0, wrap=wrap, batch=2,
+                      out=out, clamp=(0.0, 1.0), resize=resize)
+        results.append(out)
+    assert copies and torch.equal(results[0], results[1])
+
+
+@pytest.mark.gpu
+def test_upscaler_on_cuda_returns_a_pinned_image_close_to_the_cpus():
+    import numpy as np
+
+    import srkit
+    from srkit.models.zoo import LoadedModel
+
+    module, info = small_model("compact-x3", seed=16)
+    model = LoadedModel("test-compact", module, info, "test")
+    photo = np.random.default_rng(17).integers(0, 256, (70, 53, 3), dtype=np.uint8)
+    for outscale in (None, 4.5):
+        cpu = srkit.Upscaler(model, device="cpu", tile=16, outscale=outscale).upscale(photo)
+        cuda = srkit.Upscaler(model, device="cuda", dtype="fp32", tile=16, outscale=outscale).upscale(photo)
+        assert torch.from_numpy(cuda).is_pinned() and cuda.shape == cpu.shape
+        difference = np.abs(cuda.astype(np.int64) - cpu.astype(np.int64))
+        assert difference.max() <= 2 and difference.mean() < 0.05  # fp32 kernels with other sums (TF32 dots)
