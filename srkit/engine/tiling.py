@@ -375,9 +375,10 @@ def _window_pixels(image: torch.Tensor, window: tuple[int, int, int, int], padde
 def window_bytes_per_pixel(channels: int, scale: int, out_scale: float, resizing: bool) -> float:
     """Upper bound of the bytes per window input pixel the tiler itself holds beside `run`'s result, for a
     window result of `channels` at `scale` and an output at `out_scale`: packing a piece (fp32 codes, then
-    uint8/uint16 pixels) and, when resizing, its fp32 copy and the two passes (each a tap and the sum so far)."""
+    uint8/uint16 pixels) and, when resizing, the fp32 window and its transposed copy, the first pass and its
+    transposed copy, and the resized window."""
     packing = (4 + 2) * channels * out_scale ** 2
-    resizing_bytes = 4 * channels * (scale ** 2 + 2 * scale * out_scale + 2 * out_scale ** 2) if resizing else 0.0
+    resizing_bytes = 4 * channels * (2 * scale ** 2 + 2 * scale * out_scale + out_scale ** 2) if resizing else 0.0
     return packing + resizing_bytes
 
 
