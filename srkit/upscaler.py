@@ -23,7 +23,7 @@ from .engine.cpu_backend import cpu_plan
 from .engine.memory import auto_tile
 from .engine.plan import build_plan
 from .engine.resize import Resize
-from .engine.tiling import band_bytes_per_row, host_output, upscale_tiled, window_bytes_per_pixel
+from .engine.tiling import band_bytes_per_row, host_output, resize_bytes_per_pixel, upscale_tiled
 from .environment import default_device
 from .models.zoo import LoadedModel, load_model
 
@@ -60,12 +60,13 @@ class Upscaler:
 
     def tile_size(self, width: int | None = None) -> int:
         """The core tile size in input pixels (chosen from free memory when tile='auto': the bound plan's buffers,
-        the tiler's own per window and, on CUDA for an image `width` pixels wide, its output bands)."""
+        an -s resize's per window and, on CUDA for an image `width` pixels wide, the output bands)."""
         if self.tile != "auto":
             return int(self.tile)
         channels = self.model.info.out_channels
-        per_pixel = self.plan.activation_bytes_per_pixel() + window_bytes_per_pixel(
-            channels, self.model.scale, self.scale, self._resizes())
+        per_pixel = self.plan.activation_bytes_per_pixel()
+        if self._resizes():
+            per_pixel += resize_bytes_per_pixel(channels, self.model.scale, self.scale)
         per_row = band_bytes_per_row(width * self.scale, channels, self.scale) \
             if width and self.device.type == "cuda" else 0.0
         return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)

@@ -372,14 +372,11 @@ def _window_pixels(image: torch.Tensor, window: tuple[int, int, int, int], padde
     return image[:, rows][:, :, _source_rows(left, right, width, padded[1], wrap)]
 
 
-def window_bytes_per_pixel(channels: int, scale: int, out_scale: float, resizing: bool) -> float:
-    """Upper bound of the bytes per window input pixel the tiler itself holds beside `run`'s result, for a
-    window result of `channels` at `scale` and an output at `out_scale`: packing a piece (fp32 codes, then
-    uint8/uint16 pixels) and, when resizing, the fp32 window and its transposed copy, the first pass and its
-    transposed copy, and the resized window."""
-    packing = (4 + 2) * channels * out_scale ** 2
-    resizing_bytes = 4 * channels * (2 * scale ** 2 + 2 * scale * out_scale + out_scale ** 2) if resizing else 0.0
-    return packing + resizing_bytes
+def resize_bytes_per_pixel(channels: int, scale: int, out_scale: float) -> float:
+    """Bytes per window input pixel of an -s resize's buffers (fp32: the window and its transposed copy, the first
+    pass and its transposed copy, the resized window), for a result of `channels` at `scale`, output at
+    `out_scale`. (Packing a piece, the other buffer of the tiler's, is left to the memory budget's slack.)"""
+    return 4 * channels * (2 * scale ** 2 + 2 * scale * out_scale + out_scale ** 2)
 
 
 def band_bytes_per_row(out_width: float, channels: int, out_scale: float, element_size: int = 2) -> float:

@@ -240,7 +240,8 @@ def test_cuda_results_come_back_through_pinned_bands_equal_to_the_cpu(monkeypatc
 
     copies = []
     original = tiling.CudaTransfer.copy
-    monkeypatch.setattr(tiling.CudaTransfer, "copy", lambda self, dst, src: copies.append(1) or original(self, dst, src))
+    monkeypatch.setattr(tiling.CudaTransfer, "copy",
+                        lambda self, dst, src: copies.append(1) or original(self, dst, src))
     image = torch.rand(3, 60, 90, generator=torch.Generator().manual_seed(15))
     shape = (135, 203) if resized else (120, 180)
     resize = Resize((120, 180), shape, periodic=wrap) if resized else None
