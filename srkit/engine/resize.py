@@ -7,20 +7,20 @@ around the half-pixel centre (o + 0.5) * in / out - 0.5, normalised to sum to on
 edge pixel repeats (OpenCV's border), or the image wraps around when it is periodic (seamless textures).
 Taps are made in whole-image coordinates, so a window of the network output resized alone gives the whole
 image's pixels wherever the filter's support lies inside the window (the tiler takes only those), and the
-full-size float image never exists. Sums run in fp32 whatever the windows' dtype, as small dense matrix products
-(one per 256 outputs of an axis, over the band of inputs their taps read): BLAS on the CPU, cuBLAS on CUDA.
+full-size float image never exists. Sums run in fp32 whatever the windows' dtype, each axis one product of a sparse
+(CSR) matrix of the taps with the window (MKL / cuSPARSE): 3-5x faster on the CPU than dense products over the band.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 
 FILTERS = ("area", "lanczos4")
 LANCZOS_HALF = 4  # Lanczos-4: taps floor(c) - 3 .. floor(c) + 4 around the centre c
-BLOCK = 256  # outputs per matrix product (dense over their band of inputs: fewer, larger products were faster on CPU)
 
 
 def filter_for(in_size: int, out_size: int) -> str:
@@ -87,37 +87,30 @@ class Resize:
         """The (C, count_r, count_c) fp32 pixels of the resized image from a (C, h, w) window of the network
         output; rows and cols are (first output position, count, the window's first network position)."""
         pixels = y.permute(1, 2, 0).float()  # HWC: the network's channels_last output needs no copy
-        across = _apply(pixels.transpose(0, 1), self._blocks(1, *cols, pixels.shape[1], y.device), cols[1])
-        down = _apply(across.transpose(0, 1), self._blocks(0, *rows, pixels.shape[0], y.device), rows[1])
+        across = _apply(pixels.transpose(0, 1), self._matrix(1, *cols, pixels.shape[1], y.device), cols[1])
+        down = _apply(across.transpose(0, 1), self._matrix(0, *rows, pixels.shape[0], y.device), rows[1])
         return down.permute(2, 0, 1)
 
-    def _blocks(self, axis: int, first: int, count: int, start: int, length: int,
-                device: torch.device) -> list[tuple[int, int, int, int, torch.Tensor]]:
-        """One axis's taps as dense matrices, each for BLOCK consecutive outputs over the window positions
-        (start .. start + length - 1 in the whole image) their taps read: (first output, end, first position,
-        end, fp32 weights on `device`). Positions are clamped to the window where it lacks context (which the
-        tiler does not use); a periodic window of a whole period or more holds every position."""
+    def _matrix(self, axis: int, first: int, count: int, start: int, length: int,
+                device: torch.device) -> torch.Tensor:
+        """One axis's taps as a sparse (count, length) CSR matrix on `device` over the window's positions (start ..
+        start + length - 1 in the whole image); positions are clamped to the window where it lacks context
+        (which the tiler does not use), and a periodic window of a whole period or more holds every position."""
         key = (axis, first, count, start, length, device)
         if key not in self._taps:
             size = self.net_size[axis]
             index, weight = taps(self.method, size, self.size[axis], first, count, self.periodic)
             index = (index - start) % size if self.periodic and length >= size else (index - start).clamp(0, length - 1)
-            blocks = []
-            for o0 in range(0, count, BLOCK):
-                block_index, block_weight = index[o0:o0 + BLOCK], weight[o0:o0 + BLOCK]
-                i0, i1 = int(block_index.min()), int(block_index.max()) + 1
-                dense = torch.zeros(len(block_index), i1 - i0, dtype=torch.float64)
-                dense.scatter_add_(1, block_index - i0, block_weight)
-                blocks.append((o0, o0 + len(block_index), i0, i1, dense.float().to(device)))
-            self._taps[key] = blocks
+            rows = torch.arange(count)[:, None].expand_as(index)
+            keep = weight != 0
+            matrix = torch.sparse_coo_tensor(torch.stack([rows[keep], index[keep]]), weight[keep].float(),
+                                             (count, length), check_invariants=True).coalesce()  # sums clamped taps
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                self._taps[key] = matrix.to_sparse_csr().to(device)
         return self._taps[key]
 
 
-def _apply(pixels: torch.Tensor, blocks: list[tuple[int, int, int, int, torch.Tensor]], count: int) -> torch.Tensor:
-    """The resize of the first axis of (n, m, C) fp32 pixels to `count`: one matrix product per block of outputs
-    (the taps are a band, so each block reads a short run of rows)."""
-    flat = pixels.contiguous().view(pixels.shape[0], -1)
-    out = torch.empty((count, flat.shape[1]), dtype=flat.dtype, device=flat.device)
-    for o0, o1, i0, i1, dense in blocks:
-        torch.matmul(dense, flat[i0:i1], out=out[o0:o1])
-    return out.view(count, *pixels.shape[1:])
+def _apply(pixels: torch.Tensor, matrix: torch.Tensor, count: int) -> torch.Tensor:
+    """The resize of the first axis of (n, m, C) fp32 pixels to `count` outputs: one sparse-dense product."""
+    return (matrix @ pixels.contiguous().view(pixels.shape[0], -1)).view(count, *pixels.shape[1:])
