@@ -71,7 +71,7 @@ class Resize:
     size: tuple[int, int]
     method: str | None = None
     periodic: bool = False
-    _taps: dict = field(default_factory=dict, repr=False)  # (axis, first, count, window start, length, device)
+    _matrices: dict = field(default_factory=dict, repr=False)  # (axis, first, count, start, length, device) -> CSR
 
     def __post_init__(self) -> None:
         if min(self.size) < 1:
@@ -97,7 +97,7 @@ class Resize:
         start + length - 1 in the whole image); positions are clamped to the window where it lacks context
         (which the tiler does not use), and a periodic window of a whole period or more holds every position."""
         key = (axis, first, count, start, length, device)
-        if key not in self._taps:
+        if key not in self._matrices:
             size = self.net_size[axis]
             index, weight = taps(self.method, size, self.size[axis], first, count, self.periodic)
             index = (index - start) % size if self.periodic and length >= size else (index - start).clamp(0, length - 1)
@@ -107,8 +107,8 @@ class Resize:
                                              (count, length), check_invariants=True).coalesce()  # sums clamped taps
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                self._taps[key] = matrix.to_sparse_csr().to(device)
-        return self._taps[key]
+                self._matrices[key] = matrix.to_sparse_csr().to(device)
+        return self._matrices[key]
 
 
 def _apply(pixels: torch.Tensor, matrix: torch.Tensor, count: int) -> torch.Tensor:
