@@ -76,10 +76,13 @@ def describe_backend(device: torch.device | str) -> str:
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None) -> torch.Tensor:
-    """act(conv(x) + bias) * res_scale + residual, 1x1/3x3 same padding; see reference.conv2d_act."""
+               padding_mode: str = "zeros", out: torch.Tensor | None = None,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0) -> torch.Tensor:
+    """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding;
+    see reference.conv2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
-    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
+                           outer_scale)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
