@@ -142,3 +142,12 @@ def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
     for i, want in enumerate(expected):
         assert_close(got[i], want, atol=1e-4, rtol=1e-4, what=f"thread {i} on {backend}")
     assert 1 <= len(plan._idle[(1, 9, 11)]) <= len(inputs)
+
+
+def test_a_bad_launch_is_refused_when_the_plan_is_bound():
+    """Bound launches skip their checks: a step that cannot run fails at bind, naming the argument."""
+    module, info = small_model("compact-x3", seed=2)
+    plan = build_plan(module, info, "cpu", torch.float32)
+    plan.program.steps[1].bias = plan.program.steps[1].bias[:5]
+    with pytest.raises(ValueError, match="bias must have 16 elements"):
+        plan.bind(1, 9, 8)

@@ -325,3 +325,24 @@ def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_alloca
     assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
     up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONFIG)
     assert not torch.isnan(up).any()
+
+
+def test_checks_ops_validate_and_compute_nothing():
+    """kernels.CHECKS (what a bound plan runs once at bind): the real ops' checks, results of the right shape
+    and layout, the given output untouched."""
+    x, weight, bias, _ = make_case(6, 12, 3, "none", h=10, w=7)
+    out = poisoned((2, 12, 10, 7), torch.float32)
+    assert K.CHECKS.conv2d_act(x, weight, bias, "relu", 0.2, None, 1.0, "zeros", out) is out
+    assert torch.isnan(out).all()
+    fresh = K.CHECKS.conv2d_act(x, weight, bias)
+    assert fresh.shape == (2, 12, 10, 7) and fresh.is_contiguous(memory_format=torch.channels_last)
+    assert K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 2, None, (0.0, 1.0), torch.uint8).shape == (2, 20, 14, 3)
+    assert K.CHECKS.upsample(x, 3, "bilinear").shape == (2, 6, 30, 21)
+    assert K.CHECKS.pixel_shuffle_add(fresh, 2).shape == (2, 3, 20, 14)
+    for call, needle in ((lambda: K.CHECKS.conv2d_act(x, weight, bias[:3]), "bias"),
+                         (lambda: K.CHECKS.conv2d_act(x, weight, outer_scale=0.5), "outer_residual"),
+                         (lambda: K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 5), "scale"),
+                         (lambda: K.CHECKS.upsample(x, 0), "scale"),
+                         (lambda: K.CHECKS.pixel_shuffle_add(fresh, 5), "scale")):
+        with pytest.raises(ValueError, match=needle):
+            call()
