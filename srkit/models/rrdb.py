@@ -138,8 +138,8 @@ class RRDBProgram(BoundProgram):
 
     def bind(self, x):
         ops, (f, g) = K.ops_for(x), (self.info.features, self.growth)
-        n, _, h, w = x.shape
-        first = empty(x, f, h, w)  # conv_first's output, kept for the long skip around the body
+        h, w = x.shape[2:]
+        first = scratch(ops, x, f, h, w)  # conv_first's output, kept for the long skip around the body
         bufs = [empty(x, f + 4 * g, h, w) for _ in range(3)]
         high = [(h << i, w << i) for i in range(1, len(self.conv_up) + 1)]
         ups = [scratch(ops, x, f, *size) for size in high]
@@ -163,10 +163,10 @@ class RRDBProgram(BoundProgram):
             step.launch(ops, buf[:, :f + i * g], residual, out=buf[:, f + i * g:f + (i + 1) * g])
         steps[4].launch(ops, buf, buf[:, :f], RESIDUAL_SCALE, out, outer, RESIDUAL_SCALE if outer is not None else 1.0)
 
-    def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor, bufs: list[torch.Tensor],
+    def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor | None, bufs: list[torch.Tensor],
              ups: list[torch.Tensor | None], hr: torch.Tensor | None) -> torch.Tensor:
         f = self.info.features
-        self.conv_first.launch(ops, x, out=first)
+        first = self.conv_first.launch(ops, x, out=first)
         bufs[0][:, :f].copy_(first)
         for block in self.blocks:
             block_in = bufs[0][:, :f]

@@ -52,7 +52,7 @@ class SeedNetProgram(BoundProgram):
 
     def bind(self, x):
         ops, s, f = K.ops_for(x), self.info.scale, self.info.features
-        n, c, h, w = x.shape
+        _, c, h, w = x.shape
         low = [scratch(ops, x, f, h, w) for _ in self.head]
         joined = empty(x, f + c, h * s, w * s)  # upsampled features beside the upsampled image: the body's input
         high = [scratch(ops, x, f, h * s, w * s) for _ in range(2)]  # the body's convs, ping-pong
