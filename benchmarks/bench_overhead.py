@@ -1,21 +1,25 @@
-"""Host time per kernel launch: a bound plan's run vs the per-call path (dispatcher, checks, allocation per call).
+"""Host time per kernel launch: a bound plan's run vs the per-call path (bind, checks, allocation on every call).
 
     python benchmarks/bench_overhead.py                  # CPU, reference kernels; + CUDA (Triton) where available
     python benchmarks/bench_overhead.py --reps 2000
 
 The inputs are tiny (one 8x8 image), so the kernels cost next to nothing and the time is the Python around them.
-"per call" is what Plan.run did before plans were bound: `program.forward(plan.prepare(x))`, every op going
-through kernels' dispatcher (SRKIT_KERNELS read, arguments checked, outputs allocated); "bound" is
-`plan.bind(...).run(x)`: the kernels chosen and the arguments checked once, activations preallocated where the
-program does so (RRDB's dense-block buffers; compact's ping-pong on Triton). Results: table and
-benchmarks/results/overhead-<device>.json.
+"per call" is `program.forward(plan.prepare(x))`, the path without a bound plan: the batch copied into a fresh
+input, SRKIT_KERNELS read, buffers allocated and every launch checked, on every call; "bound" is
+`plan.bind(...).run(x)`: the kernels chosen, the launches checked and the activations allocated once (on the
+reference kernels only the maps that are slices of wider buffers are preallocated; Triton writes every launch
+into a bound buffer). Launches counted: kernel calls plus plain-torch passes (copies, adds) of one run. On the CPU
+the process CPU time per run is measured too (the shared machine's wall times are mostly waiting). Results:
+table and benchmarks/results/overhead-<device>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -25,27 +29,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
 from srkit.engine.plan import build_plan  # noqa: E402
-from srkit.models import compact, load_state_dict, rrdb  # noqa: E402
+from srkit.models import compact, load_state_dict, rrdb, seednet, span  # noqa: E402
 
 MODELS = {
-    # launches per run: one per conv (the last one fused with shuffle, base, clamp and uint8 packing)
+    # one launch per conv, the last one fused with shuffle, base, clamp and uint8 packing
     "compact F16 x4 convs 6": (lambda: compact.CompactSR(features=16, num_conv=4, scale=4), 6),
-    # conv_first, 2 blocks x 3 dense blocks x 5 convs + 2 RRDB residual adds, conv_body, 2 x (upsample + conv),
-    # conv_hr, conv_last, the clamp/pack pass
-    "rrdb F16 G8 2 blocks": (lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4), 1 + 2 * 16 + 1 + 4 + 3),
+    # conv_first, its copy into the first dense-block buffer, 2 blocks x 3 dense blocks x 5 convs (the RRDB residual
+    # in the last one's epilogue), conv_body, 2 x (upsample + conv), conv_hr, conv_last (clamp and pack)
+    "rrdb F16 G8 2 blocks": (lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4), 1 + 1 + 30 + 1 + 4 + 2),
+    # the input normalisation (subtract, multiply), conv_1, 6 blocks x 3 convs, conv_2, conv_cat, the head (shuffle,
+    # clamp and pack)
+    "span F16 x4": (lambda: span.SPAN(features=16, scale=4), 2 + 1 + 18 + 3),
+    # 2 low-res convs, 2 upsamples and their 2 copies into the joined buffer, 3 body convs, the tail (skip, pack)
+    "seednet F16 x2": (lambda: seednet.SeedNet(features=16, num_conv=3, scale=2), 2 + 4 + 3 + 1),
 }
+
+
+def cpu_median_us(fn, reps: int) -> float:
+    """Median process CPU time of one call of fn, in microseconds: on a shared machine wall time also counts the
+    time this process waits for a core, CPU time does not (torch runs one thread here, see the device name)."""
+    samples = []
+    for _ in range(reps):
+        start = time.process_time_ns()
+        fn()
+        samples.append(time.process_time_ns() - start)
+    return statistics.median(samples) / 1e3
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500)
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # the host time around launches is measured, and CPU time is then one thread's
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     os.environ.setdefault("SRKIT_KERNELS", "auto")  # reference on CPU tensors, Triton on CUDA ones
     rows = []
     for device in devices:
         for case, (make, launches) in MODELS.items():
-            module, info = load_state_dict(make().state_dict(), {"arch": case.split()[0]})
+            network = make()
+            hints = {"scale": network.scale} if case.startswith("seednet") else {}
+            module, info = load_state_dict(network.state_dict(), {"arch": case.split()[0], **hints})
             plan = build_plan(module, info, device, torch.float32)
             x = torch.rand(1, 3, 8, 8, device=device)
             bound = plan.bind(1, 8, 8)
@@ -62,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             label = f"{case}, {device.type}, {launches} launches"
             for impl, fn in (("per call", per_call), ("bound", bound_run)):
                 timing = time_call(fn, device, warmup=20, reps=args.reps)
-                rows.append(Row(label, impl, timing, note=f"{1e3 * timing.median_ms / launches:.1f} us per launch",
-                                extra={"us_per_launch": 1e3 * timing.median_ms / launches, "launches": launches}))
+                cpu_us = cpu_median_us(fn, args.reps) if device.type == "cpu" else None
+                note = f"{1e3 * timing.median_ms / launches:.1f} us per launch" + (
+                    f", CPU time {cpu_us / launches:.1f} us per launch" if cpu_us is not None else "")
+                rows.append(Row(label, impl, timing, note=note,
+                                extra={"us_per_launch": 1e3 * timing.median_ms / launches, "launches": launches,
+                                       "cpu_us_per_run": cpu_us}))
     print_table("Host time per run of a tiny input (8x8): per-call path vs bound plan", rows)
     path = write_results("overhead", devices[-1], rows, {"reps": args.reps, "input": "1x3x8x8 fp32"})
     print(f"\nwrote {path}")

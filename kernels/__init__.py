@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from . import reference
+from . import _args, reference
 from ._launch import INTERPRETING, TRITON_AVAILABLE
 
 if TRITON_AVAILABLE:
@@ -25,7 +25,7 @@ else:  # pragma: no cover - exercised only on platforms without triton
     _triton_conv = _triton_shuffle = _triton_upsample = None
 
 __all__ = ["conv2d_act", "conv_transpose2d_act", "conv2d_pixel_shuffle_add", "upsample", "pixel_shuffle_add",
-           "backend_for", "describe_backend", "reference", "Ops", "ops_for"]
+           "backend_for", "describe_backend", "reference", "Ops", "ops_for", "CHECKS"]
 
 BACKEND_ENV = "SRKIT_KERNELS"
 BACKENDS = ("auto", "triton", "reference")
@@ -76,10 +76,13 @@ def describe_backend(device: torch.device | str) -> str:
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None) -> torch.Tensor:
-    """act(conv(x) + bias) * res_scale + residual, 1x1/3x3 same padding; see reference.conv2d_act."""
+               padding_mode: str = "zeros", out: torch.Tensor | None = None,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0) -> torch.Tensor:
+    """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding;
+    see reference.conv2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
-    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
+                           outer_scale)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -132,3 +135,40 @@ def ops_for(x: torch.Tensor) -> Ops:
     return Ops("reference", partial(reference.conv2d_act, checked=False),
                partial(reference.conv2d_pixel_shuffle_add, checked=False), reference.upsample,
                reference.pixel_shuffle_add)
+
+
+def _new(like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An uninitialised (N, C, H, W) result: channels_last, or an (N, H, W, C) image for integer dtypes."""
+    dtype = dtype or like.dtype
+    if dtype in reference.INTEGER_RANGE:
+        n, c, h, w = shape
+        return torch.empty((n, h, w, c), dtype=dtype, device=like.device)
+    return torch.empty(shape, dtype=dtype, device=like.device, memory_format=torch.channels_last)
+
+
+def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, residual=None, res_scale=1.0,
+                      padding_mode="zeros", out=None, outer_residual=None, outer_scale=1.0) -> torch.Tensor:
+    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
+                           outer_scale)
+    return out if out is not None else _new(x, (x.shape[0], weight.shape[0], *x.shape[2:]))
+
+
+def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=None, out_dtype=None) -> torch.Tensor:
+    scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
+    return _new(x, (x.shape[0], weight.shape[0] // scale ** 2, x.shape[2] * scale, x.shape[3] * scale), out_dtype)
+
+
+def _check_upsample(x, scale, mode="nearest", align_corners=False) -> torch.Tensor:
+    scale = _args.check_upsample(x, scale, mode, align_corners)
+    return _new(x, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale))
+
+
+def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None) -> torch.Tensor:
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+    return _new(y, (y.shape[0], y.shape[1] // scale ** 2, y.shape[2] * scale, y.shape[3] * scale), out_dtype)
+
+
+# Ops that only check their arguments and return an uninitialised result of the output's shape: a bound program
+# runs its launches through these once, when it is bound, on the tensors the real launches will see, so that those
+# (through `ops_for`, unchecked) need no checks of their own and the checks follow the program's code as it is.
+CHECKS = Ops("checks", _check_conv2d_act, _check_conv2d_pixel_shuffle_add, _check_upsample, _check_pixel_shuffle_add)

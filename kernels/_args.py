@@ -164,22 +164,33 @@ def _check_base(op: str, base, expected: tuple[int, ...], reference: torch.Tenso
     require_same_device(op, reference, base=base)
 
 
-def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out) -> None:
+def _check_residual(op: str, name: str, residual, scale_name: str, scale, out_shape: tuple[int, ...], x) -> None:
+    """Check a float scale and an optional residual tensor of the output's shape on x's device."""
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        _fail(op, f"{scale_name} must be a float, got {type(scale).__name__}", TypeError)
+    if residual is None:
+        return
+    require_tensor(op, name, residual, ndim=4)
+    require_float(op, name, residual)
+    if tuple(residual.shape) != out_shape:
+        _fail(op, f"{name} must have the output shape {out_shape}, got {tuple(residual.shape)}")
+    require_same_device(op, x, **{name: residual})
+
+
+def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual=None,
+                     outer_scale=1.0) -> None:
     """Validate conv2d_act's arguments (see kernels.reference.conv2d_act for their meaning)."""
     op = "conv2d_act"
     c_out = _check_conv_input(op, x, weight)
     check_bias(op, bias, c_out, x)
     check_activation(op, act, slope, c_out, x)
     require_choice(op, "padding_mode", padding_mode, PADDING_MODES)
-    if isinstance(res_scale, bool) or not isinstance(res_scale, numbers.Real):
-        _fail(op, f"res_scale must be a float, got {type(res_scale).__name__}", TypeError)
     out_shape = (x.shape[0], c_out, x.shape[2], x.shape[3])
-    if residual is not None:
-        require_tensor(op, "residual", residual, ndim=4)
-        require_float(op, "residual", residual)
-        if tuple(residual.shape) != out_shape:
-            _fail(op, f"residual must have the output shape {out_shape}, got {tuple(residual.shape)}")
-        require_same_device(op, x, residual=residual)
+    _check_residual(op, "residual", residual, "res_scale", res_scale, out_shape, x)
+    _check_residual(op, "outer_residual", outer_residual, "outer_scale", outer_scale, out_shape, x)
+    if outer_residual is None and outer_scale != 1.0:
+        _fail(op, f"outer_scale={outer_scale} is given without an outer_residual (it scales the sum that one is "
+                  "added to); pass outer_residual, or leave outer_scale at 1.0")
     require_output(op, out, out_shape, x.dtype, x)
 
 

@@ -43,18 +43,24 @@ def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torc
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None, *, checked: bool = True) -> torch.Tensor:
+               padding_mode: str = "zeros", out: torch.Tensor | None = None,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0, *,
+               checked: bool = True) -> torch.Tensor:
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
     out = act(conv(x, weight) + bias) * res_scale + residual   (the residual term only when given;
     res_scale multiplies the activated conv even without one). act='gate' gates the sum instead:
-    out = (y * res_scale + residual) * (sigmoid(y) - 0.5) for y = conv(x) + bias. x: (N, C_in, H, W); weight:
-    (C_out, C_in, k, k); bias, prelu slope: (C_out,); residual and out: (N, C_out, H, W), out may be a
-    channel slice of a wider channels_last tensor. Arithmetic in fp32, rounded once to x.dtype. checked=False
-    skips the argument checks (a bound plan checked its launches once, when it was bound).
+    out = (y * res_scale + residual) * (sigmoid(y) - 0.5) for y = conv(x) + bias. With an outer_residual, that
+    result (the inner sum) becomes inner * outer_scale + outer_residual: a residual around a residual, as
+    RRDB's last dense block and its block skip are (`(conv5 * 0.2 + rdb_in) * 0.2 + block_in`). x: (N, C_in, H, W);
+    weight: (C_out, C_in, k, k); bias, prelu slope: (C_out,); residuals and out: (N, C_out, H, W), out may be a
+    channel slice of a wider channels_last tensor and may be either residual (in place). Arithmetic in fp32,
+    rounded once to x.dtype. checked=False skips the argument checks (a bound plan checked its launches once,
+    when it was bound).
     """
     if checked:
-        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
+                               outer_scale)
     pad = weight.shape[-1] // 2
     xf = x.float()
     if padding_mode == "circular" and pad:
@@ -67,7 +73,11 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         y.mul_(float(res_scale))
     if residual is not None:
         y.add_(residual)
-    return _emit(y if gate is None else y.mul_(gate), x.dtype, out)
+    if gate is not None:
+        y.mul_(gate)
+    if outer_residual is not None:
+        y.mul_(float(outer_scale)).add_(outer_residual)
+    return _emit(y, x.dtype, out)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

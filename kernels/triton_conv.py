@@ -1,4 +1,5 @@
-"""Fused convolution + bias + activation + scaled residual, as an implicit GEMM on NHWC data (Triton).
+"""Fused convolution + bias + activation + scaled residual (and a residual around that), as an implicit GEMM on
+NHWC data (Triton).
 
 One kernel serves two ops: `conv2d_act` (1x1 / 3x3, stride 1, same padding) and, through its phase
 axis, `conv_transpose2d_act` (kernel 4 stride 2 padding 1 = four 2x2 convolutions, one per output phase,
@@ -24,14 +25,15 @@ ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
 
 @triton.jit(do_not_specialize=["H", "W", "M"])
 def _conv_act_kernel(
-    x_ptr, w_ptr, bias_ptr, slope_ptr, res_ptr, out_ptr,
+    x_ptr, w_ptr, bias_ptr, slope_ptr, res_ptr, outer_ptr, out_ptr,
     H, W, M, C_in, C_out,
     sxn, sxc, sxh, sxw,
     son, soc, soh, sow,
     srn, src, srh, srw,
-    slope_value, res_scale, clamp_low, clamp_high, code_max,
+    sqn, sqc, sqh, sqw,
+    slope_value, res_scale, outer_scale, clamp_low, clamp_high, code_max,
     KH: tl.constexpr, KW: tl.constexpr, PAD: tl.constexpr, OUT_STEP: tl.constexpr,
-    ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, CIRCULAR: tl.constexpr,
+    ACT: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, HAS_OUTER: tl.constexpr, CIRCULAR: tl.constexpr,
     SHUFFLE: tl.constexpr, HAS_CLAMP: tl.constexpr, TO_INTEGER: tl.constexpr, DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -114,9 +116,13 @@ def _conv_act_kernel(
             res_off = batch * srn + out_h * srh + out_w * srw
             acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask,
                            other=0.0).to(tl.float32)
+        if HAS_OUTER:  # conv2d_act only (never with SHUFFLE): loaded here, added after the gate
+            outer_off = (batch * sqn + out_h * sqh + out_w * sqw)[:, None] + offs_n[None, :] * sqc
         out_off = (batch * son + out_h * soh + out_w * sow)[:, None] + offs_n[None, :] * soc
     if ACT == 6:
         acc = acc * gate
+    if HAS_OUTER:  # a residual around the residual sum (RRDB: last dense block plus the block's own skip)
+        acc = acc * outer_scale + tl.load(outer_ptr + outer_off, mask=out_mask, other=0.0).to(tl.float32)
     if HAS_CLAMP:
         acc = tl.clamp(acc, clamp_low, clamp_high, propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN, as in torch
     if TO_INTEGER:
@@ -158,7 +164,8 @@ def _time_on_gpu(fn) -> float:
 
 def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
             out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None, shuffle: int = 1,
-            clamp: tuple[float, float] | None = None) -> torch.Tensor:
+            clamp: tuple[float, float] | None = None, outer_residual: torch.Tensor | None = None,
+            outer_scale: float = 1.0) -> torch.Tensor:
     n, c_in, h, w = x.shape
     c_out = packed.shape[-1]
     if n * h * w == 0 or c_out == 0:
@@ -173,16 +180,19 @@ def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, re
             part = slice(start, start + step)
             x_part, out_part = x[part], target[part]
             res_part = residual[part] if residual is not None else None
+            outer_part = outer_residual[part] if outer_residual is not None else None
             m = x_part.shape[0] * h * w
             grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
             _conv_act_kernel[grid](
-                x_part, packed, bias_f32, slope_vec, res_part, out_part,
+                x_part, packed, bias_f32, slope_vec, res_part, outer_part, out_part,
                 h, w, m, c_in, c_out,
                 *x_part.stride(), *out_part.stride(), *(res_part.stride() if res_part is not None else (0, 0, 0, 0)),
-                float(slope) if act == "leaky_relu" else 0.0, float(res_scale),
+                *(outer_part.stride() if outer_part is not None else (0, 0, 0, 0)),
+                float(slope) if act == "leaky_relu" else 0.0, float(res_scale), float(outer_scale),
                 *(clamp or (0.0, 0.0)), INTEGER_RANGE.get(out.dtype, 0.0),
                 KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1,
-                ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None, CIRCULAR=circular,
+                ACT=ACT_CODES[act], HAS_BIAS=bias is not None, HAS_RES=residual is not None,
+                HAS_OUTER=outer_residual is not None, CIRCULAR=circular,
                 SHUFFLE=shuffle, HAS_CLAMP=clamp is not None, TO_INTEGER=out.dtype in INTEGER_RANGE,
                 DOT_PRECISION="ieee" if x.dtype == torch.float32 else "tf32",
                 BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
@@ -213,17 +223,20 @@ def _new_output(x: torch.Tensor, c_out: int, h: int, w: int) -> torch.Tensor:
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None, *,
+               padding_mode: str = "zeros", out: torch.Tensor | None = None,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0, *,
                config: ConvConfig | None = None, checked: bool = True) -> torch.Tensor:
     """Triton conv2d_act; semantics in kernels.reference.conv2d_act. `config` overrides the launch rule (tests)."""
     if checked:
-        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out)
+        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
+                               outer_scale)
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
     if out is None:
         out = _new_output(x, weight.shape[0], x.shape[2], x.shape[3])
     k = weight.shape[-1]
     return _launch("conv2d_act", x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
-                   kernel=k, pad=k // 2, phases=1, config=config)
+                   kernel=k, pad=k // 2, phases=1, config=config, outer_residual=outer_residual,
+                   outer_scale=outer_scale)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

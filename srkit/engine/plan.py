@@ -3,10 +3,10 @@
 `build_plan` asks the model's Arch to lower the module once (weights copied to the device). `Plan.bind(batch,
 height, width)` fixes a plan to one input shape: a BoundPlan holds the input buffer (on the plan's device, in its
 dtype and channels_last layout, padded to the model's size rules: a multiple of `multiple_of`, at least
-`min_size`), the program bound to that shape (activation buffers preallocated, kernels chosen and arguments
-checked once, on CUDA autotuned then) and the crop; its `run` copies a batch in and runs the launches. The last
-step clamps and, if asked, packs to uint8/uint16 HWC. `Plan.run` runs the bound plan of its batch's shape, the
-BOUND_CACHE most recent shapes kept (a tiled image has one window shape). A bound plan's buffers belong to one
+`min_size`; laid out as the program asks: RRDB's x2/x1 input is unshuffled by the copy), the program bound to
+that shape (activation buffers preallocated, kernels chosen and arguments checked once, on CUDA autotuned then)
+and the crop; its `run` copies a batch in and runs the launches. The last step clamps and, if asked, packs to
+uint8/uint16 HWC. `Plan.run` runs the bound plan of its batch's shape, the BOUND_CACHE most recent shapes kept (a tiled image has one window shape). A bound plan's buffers belong to one
 caller at a time: `run` takes an idle one of its shape from the cache and gives it back after, binding another
 when every one is busy, so threads running one plan (the VapourSynth filter's streams) never share buffers. The
 cache is not thread-local: VapourSynth's native threads delete their Python thread state after every frame,
@@ -67,9 +67,9 @@ class BoundPlan:
         self.plan, self.shape = plan, (batch, plan.info.in_channels, height, width)
         self.padded = padded_size(height, width, plan.info)
         with torch.inference_mode():
-            self.input = torch.empty((batch, plan.info.in_channels, *self.padded), dtype=plan.dtype,
-                                     device=plan.device, memory_format=torch.channels_last)
-            self.input.zero_()
+            # The program's input and the view a batch is copied into (one copy: device, dtype, layout at once).
+            self.input, self._batch = plan.program.input_buffer((batch, plan.info.in_channels, *self.padded),
+                                                                plan.dtype, plan.device)
             self.forward: Forward = plan.program.bind(self.input)
             if plan.device.type == "cuda":  # the first launches tune their kernels: here, not inside an image
                 self.forward(self.input, None, None)
@@ -82,9 +82,9 @@ class BoundPlan:
         height, width = self.shape[2:]
         with torch.inference_mode():
             if self.padded == (height, width):
-                self.input.copy_(x)
+                self._batch.copy_(x.reshape(self._batch.shape))
                 return self.forward(self.input, clamp, out_dtype)
-            self.input.copy_(pad_to_rules(self.plan.prepare(x), self.plan.info))
+            self._batch.copy_(pad_to_rules(self.plan.prepare(x), self.plan.info).reshape(self._batch.shape))
             s = self.plan.info.scale
             y = self.forward(self.input, clamp, None)[:, :, :height * s, :width * s]
             return finish(y, None, out_dtype) if out_dtype is not None else y

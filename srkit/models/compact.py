@@ -10,10 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import kernels as K
-from ..kernels._args import check_conv2d_act, check_conv2d_pixel_shuffle_add
 from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import BLEND_PIXELS, ModelInfo
-from .lowering import ConvStep, Program, element_size, empty
+from .lowering import BoundProgram, ConvStep, element_size, scratch
 
 ACTIVATIONS = ("prelu", "relu", "leaky_relu")
 LEAKY_SLOPE = 0.1  # Real-ESRGAN's 'leakyrelu' act_type
@@ -47,7 +46,7 @@ class CompactSR(nn.Module):
         return F.pixel_shuffle(out, self.scale) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
-class CompactProgram(Program):
+class CompactProgram(BoundProgram):
     """conv+act chain at low resolution; the last conv writes the final image (shuffle, base, clamp, pack)."""
 
     def __init__(self, module: CompactSR, info: ModelInfo, device: torch.device) -> None:
@@ -59,34 +58,19 @@ class CompactProgram(Program):
             self.steps.append(ConvStep.from_conv(conv, device, module.act, slope))
         self.last = ConvStep.from_conv(body[-1], device)
 
-    def forward(self, x, clamp, out_dtype):
-        feat = x
-        for step in self.steps:
-            feat = step(feat)
-        return K.conv2d_pixel_shuffle_add(feat, self.last.weight, self.last.bias, self.info.scale, base=x,
-                                          clamp=clamp, out_dtype=out_dtype)
-
     def bind(self, x):
-        """The chain on two preallocated feature maps (ping-pong), kernels chosen and arguments checked once."""
+        """The chain on two preallocated feature maps (ping-pong, Triton only: see `scratch`)."""
         ops = K.ops_for(x)
-        buffers = [empty(x, self.info.features, *x.shape[2:]) for _ in range(2)]
-        feat, scale, last = x, self.info.scale, self.last
-        # The reference kernels (PyTorch) allocate their result anyway: writing it into a buffer would add a copy.
-        targets = buffers if ops.backend == "triton" else [None, None]
-        for i, step in enumerate(self.steps):  # the checks the launches then skip, on the tensors they will see
-            check_conv2d_act(feat, step.weight, step.bias, step.act, step.slope, None, 1.0, step.padding_mode,
-                             buffers[i % 2])
-            feat = buffers[i % 2]
-        check_conv2d_pixel_shuffle_add(feat, last.weight, last.bias, scale, x, None, None)
+        targets = [scratch(ops, x, self.info.features, *x.shape[2:]) for _ in range(2)]
+        self._run(K.CHECKS, x, None, None, targets)
+        return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, targets)
 
-        def forward(x, clamp, out_dtype):
-            feat = x
-            for i, step in enumerate(self.steps):
-                feat = ops.conv2d_act(feat, step.weight, step.bias, step.act, step.slope, None, 1.0, step.padding_mode,
-                                      targets[i % 2])
-            return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, scale, x, clamp, out_dtype)
-
-        return forward
+    def _run(self, ops: K.Ops, x, clamp, out_dtype, targets: list[torch.Tensor | None]) -> torch.Tensor:
+        feat = x
+        for i, step in enumerate(self.steps):
+            feat = step.launch(ops, feat, out=targets[i % 2])
+        last = self.last
+        return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, self.info.scale, x, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
         return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.scale ** 2)

@@ -1,8 +1,10 @@
 """What an architecture lowers to: a Program of srkit.kernels calls on weights held on one device.
 
 Activations are NCHW channels_last tensors in the program's dtype. A ConvStep is one fused convolution
-(bias, activation, residual, channel-slice output); `finish` clamps and packs a full-resolution result;
-EagerProgram runs a module as it is (architectures srkit has not fused).
+(bias, activation, residuals, channel-slice output); `finish` clamps and packs a full-resolution result;
+a BoundProgram does its work in `bind` (buffers allocated, kernels chosen and every launch checked once, through
+`kernels.CHECKS`), its per-call `forward` binds and runs; EagerProgram runs a module as it is (architectures
+srkit has not fused).
 """
 
 from __future__ import annotations
@@ -46,11 +48,25 @@ class ConvStep:
         return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
                             self.padding_mode, out)
 
+    def launch(self, ops: K.Ops, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+               out: torch.Tensor | None = None, outer_residual: torch.Tensor | None = None,
+               outer_scale: float = 1.0) -> torch.Tensor:
+        """This (non-transposed) step through kernels chosen once: `ops_for`'s (unchecked) or `kernels.CHECKS`."""
+        return ops.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
+                              self.padding_mode, out, outer_residual, outer_scale)
+
 
 def empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
     """An uninitialised channels_last activation of `like`'s batch, dtype and device."""
     return torch.empty((like.shape[0], channels, height, width), dtype=like.dtype, device=like.device,
                        memory_format=torch.channels_last)
+
+
+def scratch(ops: K.Ops, like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor | None:
+    """A bound plan's buffer for a launch whose output is no slice of a wider map: allocated once on Triton, None
+    (the kernel allocates) for the reference kernels, whose PyTorch ops allocate their result anyway, so writing it
+    into a buffer would add a copy."""
+    return empty(like, channels, height, width) if ops.backend == "triton" else None
 
 
 def finish(y: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype | None) -> torch.Tensor:
@@ -79,14 +95,37 @@ class Program(ABC):
                 out_dtype: torch.dtype | None) -> torch.Tensor:
         """The network's output for a prepared batch, clamped and converted in its last pass."""
 
+    def input_buffer(self, shape: tuple[int, int, int, int], dtype: torch.dtype,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the input a bound run reads, the view of it that receives the (N, C, H, W) batch as
+        `view.copy_(batch.reshape(view.shape))`), zeroed: one channels_last buffer, both, unless the program
+        wants its input laid out otherwise (RRDB's unshuffled x2/x1 input: the copy does the unshuffle)."""
+        buffer = torch.empty(shape, dtype=dtype, device=device, memory_format=torch.channels_last).zero_()
+        return buffer, buffer
+
     def bind(self, x: torch.Tensor) -> Forward:
-        """forward for batches shaped, typed and placed like `x` only: programs that preallocate their activations
-        and choose their kernels once override this; the others run forward as it is."""
+        """forward for batches shaped, typed and placed like `x` (an `input_buffer`) only: programs that
+        preallocate their activations and choose their kernels once override this; the others run forward."""
         return self.forward
 
     @abstractmethod
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
         """Peak activation bytes per input pixel in `dtype` (for choosing a tile that fits in memory)."""
+
+
+class BoundProgram(Program):
+    """A program whose work is all in `bind`; forward, the per-call path, lays out its batch as a bound run's input
+    copy does, binds for that shape and runs once."""
+
+    def forward(self, x, clamp, out_dtype):
+        buffer, batch = self.input_buffer(tuple(x.shape), x.dtype, x.device)
+        batch.copy_(x.reshape(batch.shape))
+        return self.bind(buffer)(buffer, clamp, out_dtype)
+
+    @abstractmethod
+    def bind(self, x: torch.Tensor) -> Forward:
+        """The network on buffers allocated once for inputs like `x`, with kernels chosen by `kernels.ops_for`
+        and every launch checked once, through `kernels.CHECKS`, on the tensors it will see."""
 
 
 class EagerProgram(Program):

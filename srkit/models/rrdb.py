@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .. import kernels as K
 from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
-from .lowering import ConvStep, Program, element_size, empty, finish
+from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
 
 LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
@@ -99,8 +99,10 @@ class RRDBNet(nn.Module):
         return out[:, :, :height * self.scale, :width * self.scale]
 
 
-class RRDBProgram(Program):
-    """Dense blocks write their growth channels into one wide buffer per block; no concatenation."""
+class RRDBProgram(BoundProgram):
+    """Dense blocks write their growth channels into one wide buffer per block (no concatenation); the last dense
+    block of each RRDB adds both residuals in its conv's epilogue; x2/x1 inputs arrive unshuffled by the input
+    copy; the last conv clamps and packs."""
 
     def __init__(self, module: RRDBNet, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
@@ -123,58 +125,70 @@ class RRDBProgram(Program):
                  for i in range(1, 6)]
         return steps + ([ConvStep.from_conv(rdb.conv1x1, device)] if rdb.conv1x1 is not None else [])
 
-    def _dense_block(self, steps: list[ConvStep], buf: torch.Tensor, out: torch.Tensor) -> None:
-        """buf[:, :F] holds the block input; conv1..4 append G channels each; conv5*0.2 + input -> out."""
+    def input_buffer(self, shape, dtype, device):
+        """x2/x1 models: the unshuffled input (N, C*u*u, H/u, W/u) and its view as (N, C, H/u, u, W/u, u), so the
+        bound run's input copy is F.pixel_unshuffle (channel c*u*u + i*u + j of pixel (h, w) is input pixel
+        (h*u + i, w*u + j) of channel c)."""
+        u = self.shuffle
+        if u == 1:
+            return super().input_buffer(shape, dtype, device)
+        n, c, h, w = shape
+        buffer, _ = super().input_buffer((n, c * u * u, h // u, w // u), dtype, device)
+        return buffer, buffer.permute(0, 2, 3, 1).view(n, h // u, w // u, c, u, u).permute(0, 3, 1, 4, 2, 5)
+
+    def bind(self, x):
+        ops, (f, g) = K.ops_for(x), (self.info.features, self.growth)
+        h, w = x.shape[2:]
+        first = scratch(ops, x, f, h, w)  # conv_first's output, kept for the long skip around the body
+        bufs = [empty(x, f + 4 * g, h, w) for _ in range(3)]
+        high = [(h << i, w << i) for i in range(1, len(self.conv_up) + 1)]
+        ups = [scratch(ops, x, f, *size) for size in high]
+        hr = scratch(ops, x, f, *(high[-1] if high else (h, w)))
+        buffers = (first, bufs, ups, hr)
+        self._run(K.CHECKS, x, None, None, *buffers)
+        return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
+
+    def _dense_block(self, ops: K.Ops, steps: list[ConvStep], buf: torch.Tensor, out: torch.Tensor,
+                     outer: torch.Tensor | None = None) -> None:
+        """buf[:, :F] holds the block input; conv1..4 append G channels each; conv5 * 0.2 + input -> out, and
+        with `outer` (the RRDB's input) that times 0.2 plus `outer`: the RRDB residual in the same epilogue."""
         f, g = self.info.features, self.growth
         plus = len(steps) == 6
         for i, step in enumerate(steps[:4]):
             residual = None
             if plus and i == 1:
-                residual = steps[5](buf[:, :f])
+                residual = steps[5].launch(ops, buf[:, :f])
             elif plus and i == 3:
                 residual = buf[:, f + g:f + 2 * g]
-            step(buf[:, :f + i * g], residual=residual, out=buf[:, f + i * g:f + (i + 1) * g])
-        steps[4](buf, residual=buf[:, :f], res_scale=RESIDUAL_SCALE, out=out)
+            step.launch(ops, buf[:, :f + i * g], residual, out=buf[:, f + i * g:f + (i + 1) * g])
+        steps[4].launch(ops, buf, buf[:, :f], RESIDUAL_SCALE, out, outer, RESIDUAL_SCALE if outer is not None else 1.0)
 
-    def forward(self, x, clamp, out_dtype):
-        return self._run(x, clamp, out_dtype, *self._buffers(x))
-
-    def bind(self, x):
-        """forward on dense-block buffers allocated once for x's shape."""
-        buffers = self._buffers(x)
-        return lambda x, clamp, out_dtype: self._run(x, clamp, out_dtype, *buffers)
-
-    def _buffers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Three dense-block buffers (features + 4 growth slices) and a scratch map at the working resolution."""
-        f, g = self.info.features, self.growth
-        h, w = x.shape[2] // self.shuffle, x.shape[3] // self.shuffle
-        return [empty(x, f + 4 * g, h, w) for _ in range(3)], empty(x, f, h, w)
-
-    def _run(self, x, clamp, out_dtype, bufs: list[torch.Tensor], scratch: torch.Tensor) -> torch.Tensor:
-        if self.shuffle > 1:
-            x = F.pixel_unshuffle(x, self.shuffle).contiguous(memory_format=torch.channels_last)
+    def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor | None, bufs: list[torch.Tensor],
+             ups: list[torch.Tensor | None], hr: torch.Tensor | None) -> torch.Tensor:
         f = self.info.features
-        feat = self.conv_first(x)
-        bufs = list(bufs)
-        bufs[0][:, :f].copy_(feat)
+        first = self.conv_first.launch(ops, x, out=first)
+        bufs[0][:, :f].copy_(first)
         for block in self.blocks:
             block_in = bufs[0][:, :f]
-            self._dense_block(block[0], bufs[0], bufs[1][:, :f])
-            self._dense_block(block[1], bufs[1], bufs[2][:, :f])
-            self._dense_block(block[2], bufs[2], scratch)
-            # RRDB residual: block output * 0.2 + block input, into the next block's input slot.
-            torch.add(block_in, scratch, alpha=RESIDUAL_SCALE, out=bufs[1][:, :f])
+            self._dense_block(ops, block[0], bufs[0], bufs[1][:, :f])
+            self._dense_block(ops, block[1], bufs[1], bufs[2][:, :f])
+            # RRDB residual (block output * 0.2 + block input) in conv5's epilogue, into the next block's input.
+            self._dense_block(ops, block[2], bufs[2], bufs[1][:, :f], outer=block_in)
             bufs = [bufs[1], bufs[0], bufs[2]]
-        feat = self.conv_body(bufs[0][:, :f], residual=feat)
-        for step in self.conv_up:
-            feat = step(K.upsample(feat, 2, "nearest"))
-        return finish(self.conv_last(self.conv_hr(feat)), clamp, out_dtype)
+        feat = self.conv_body.launch(ops, bufs[0][:, :f], first, out=bufs[1][:, :f])
+        for step, out in zip(self.conv_up, ups):
+            feat = step.launch(ops, ops.upsample(feat, 2, "nearest"), out=out)
+        feat = self.conv_hr.launch(ops, feat, out=hr)
+        last = self.conv_last  # its epilogue clamps and packs (a pixel shuffle of scale 1 without a base)
+        return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, 1, None, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        f, g, u = self.info.features, self.growth, self.shuffle
-        low = (3 * (f + 4 * g) + 2 * f) / (u * u)          # per input pixel at the working resolution
-        high = 3 * f * (4 ** len(self.conv_up) / (u * u))   # two maps at the last resolution plus the upsampled copy
-        return element_size(dtype) * max(low, high)
+        f, g, u, steps = self.info.features, self.growth, self.shuffle, len(self.conv_up)
+        # Per input pixel, all bound at once: the working-resolution buffers; each upsampling conv's output, conv_hr's
+        # output and the last upsample's (allocated per run) at the higher resolutions (4**i working pixels each).
+        low = 3 * (f + 4 * g) + f
+        high = f * (sum(4 ** i for i in range(1, steps + 1)) + 2 * 4 ** steps)
+        return element_size(dtype) * (low + high) / (u * u)
 
 
 # Key renames into srkit's names, per layout (applied in order; the original layout's tail is numbered).

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .. import kernels as K
 from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
 from .info import BLEND_PIXELS, ModelInfo
-from .lowering import ConvStep, Program, element_size, empty, finish
+from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
 
 ALIGN_CORNERS = True  # the brief's network resamples with align_corners=True
 
@@ -40,8 +40,9 @@ class SeedNet(nn.Module):
         return self.tail(feat) + up
 
 
-class SeedNetProgram(Program):
-    """Low-res convs, bilinear upsampling into one buffer beside the upsampled image, high-res convs, skip."""
+class SeedNetProgram(BoundProgram):
+    """Low-res convs, bilinear upsampling into one buffer beside the upsampled image, high-res convs; the tail's
+    epilogue adds the skip, clamps and packs (a pixel shuffle of scale 1 whose base is the upsampled image)."""
 
     def __init__(self, module: SeedNet, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
@@ -49,22 +50,34 @@ class SeedNetProgram(Program):
         self.body = [ConvStep.from_conv(conv, device, "relu") for conv in module.body]
         self.tail = ConvStep.from_conv(module.tail, device)
 
-    def forward(self, x, clamp, out_dtype):
+    def bind(self, x):
+        ops, s, f = K.ops_for(x), self.info.scale, self.info.features
+        _, c, h, w = x.shape
+        low = [scratch(ops, x, f, h, w) for _ in self.head]
+        joined = empty(x, f + c, h * s, w * s)  # upsampled features beside the upsampled image: the body's input
+        high = [scratch(ops, x, f, h * s, w * s) for _ in range(2)]  # the body's convs, ping-pong
+        self._run(K.CHECKS, x, None, None, low, joined, high)
+        return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, low, joined, high)
+
+    def _run(self, ops: K.Ops, x, clamp, out_dtype, low: list[torch.Tensor | None], joined: torch.Tensor,
+             high: list[torch.Tensor | None]) -> torch.Tensor:
         s, f = self.info.scale, self.info.features
         feat = x
-        for step in self.head:
-            feat = step(feat)
-        up = K.upsample(x, s, "bilinear", align_corners=ALIGN_CORNERS)
-        joined = empty(x, f + x.shape[1], x.shape[2] * s, x.shape[3] * s)
-        joined[:, :f].copy_(K.upsample(feat, s, "bilinear", align_corners=ALIGN_CORNERS))
-        joined[:, f:].copy_(up)
+        for step, out in zip(self.head, low):
+            feat = step.launch(ops, feat, out=out)
+        # upsample has no output argument: its results are copied into the joined buffer (what remains unfused).
+        joined[:, :f].copy_(ops.upsample(feat, s, "bilinear", align_corners=ALIGN_CORNERS))
+        joined[:, f:].copy_(ops.upsample(x, s, "bilinear", align_corners=ALIGN_CORNERS))
         feat = joined
-        for step in self.body:
-            feat = step(feat)
-        return finish(self.tail(feat, residual=up), clamp, out_dtype)
+        for i, step in enumerate(self.body):
+            feat = step.launch(ops, feat, out=high[i % 2])
+        tail = self.tail
+        return ops.conv2d_pixel_shuffle_add(feat, tail.weight, tail.bias, 1, joined[:, f:], clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        return element_size(dtype) * self.info.scale ** 2 * (3 * self.info.features + 2 * self.info.in_channels)
+        # Per input pixel, at the output resolution: the joined buffer, two body maps, an upsampled map in flight.
+        f, c = self.info.features, self.info.in_channels
+        return element_size(dtype) * self.info.scale ** 2 * (4 * f + 2 * c)
 
 
 class SeedNetArch(Arch):

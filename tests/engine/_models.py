@@ -14,6 +14,7 @@ SMALL = {
     "compact-gray-x2": lambda: compact.CompactSR(in_channels=1, out_channels=1, features=8, num_conv=2, scale=2),
     "rrdb-x4": lambda: rrdb.RRDBNet(features=16, num_block=2, growth=8, scale=4),
     "rrdb-x2": lambda: rrdb.RRDBNet(features=12, num_block=1, growth=8, scale=2),
+    "rrdb-x1": lambda: rrdb.RRDBNet(features=8, num_block=1, growth=4, scale=1),  # x4 unshuffle, two x2 steps
     "seednet-x2": lambda: seednet.SeedNet(features=8, num_conv=2, scale=2),
     "span-x4": lambda: span.SPAN(features=8, scale=4, norm=False),  # x255 input scaling is tested with spandrel
 }

@@ -72,19 +72,48 @@ def test_plan_refuses_a_precision_the_model_does_not_support():
     assert build_plan(module, fp32_only, "cpu").dtype == torch.float32
 
 
-@pytest.mark.parametrize("name", ["compact-x3", "rrdb-x2"])
-def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(name):
+# RRDB on Triton costs ~1.5 s a run in the interpreter; its bound plan is checked there by test_plan_equals_module_fp32.
+BOUND_CASES = [(name, backend) for name in ("compact-x3", "rrdb-x2", "seednet-x2", "span-x4")
+               for backend in ("reference", "triton") if (name, backend) != ("rrdb-x2", "triton")]
+
+
+@pytest.mark.parametrize("name,backend", BOUND_CASES)
+def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(use_backend, backend, name):
+    """Bound once per shape; runs equal the module, and exactly the per-call path (program.forward on fresh
+    buffers) after another batch went through the same buffers, packed or float: nothing of one batch leaks."""
+    use_backend(backend)
     module, info = small_model(name, seed=4)
     plan = build_plan(module, info, "cpu", torch.float32)
     bound = plan.bind(2, 12, 10)
     assert plan.bind(2, 12, 10) is bound and plan.bind(1, 12, 10) is not bound
-    for seed in (5, 6):  # the input buffer is reused: a second batch must not see the first
-        x = torch.rand(2, info.in_channels, 12, 10, generator=torch.Generator().manual_seed(seed))
-        with torch.no_grad():
-            expected = module(x)
-        assert_close(bound.run(x), expected, atol=1e-4, rtol=1e-4, what=f"bound {name}")
+    x, y = (torch.rand(2, info.in_channels, 12, 10, generator=torch.Generator().manual_seed(s)) for s in (5, 6))
+    with torch.no_grad():
+        expected = module(x)
+    got = bound.run(x)
+    assert_close(got, expected, atol=1e-4, rtol=1e-4, what=f"bound {name}")
+    with torch.inference_mode():
+        packed = plan.program.forward(plan.prepare(y), (0.0, 1.0), torch.uint8)
+    assert torch.equal(bound.run(y, (0.0, 1.0), torch.uint8), packed), f"{name}: bound != per call"
+    assert torch.equal(plan.run(x), got), f"{name}: a second run of the bound plan differs from its first"
+    assert plan._idle[(2, 12, 10)] == [bound], "Plan.run did not reuse the bound plan"
     with pytest.raises(ValueError, match="bound to inputs of shape"):
         bound.run(torch.rand(2, info.in_channels, 12, 11))
+
+
+@pytest.mark.parametrize("name,u", [("rrdb-x2", 2), ("rrdb-x1", 4)])
+def test_rrdb_input_copy_unshuffles(name, u):
+    """x2/x1 RRDB: the bound input holds F.pixel_unshuffle of the batch after its one copy; odd sizes pad first."""
+    module, info = small_model(name, seed=7)
+    plan = build_plan(module, info, "cpu", torch.float32)
+    for h, w in ((12, 8), (13, 7)):
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h))
+        with torch.no_grad():
+            expected = module(x)
+        assert_close(plan.run(x), expected, atol=1e-4, rtol=1e-4, what=f"{name} {h}x{w}")
+        bound = plan.bind(1, h, w)
+        padded = torch.nn.functional.pad(x, (0, -w % u, 0, -h % u), mode="reflect")
+        assert torch.equal(bound.input, torch.nn.functional.pixel_unshuffle(padded, u))
+        assert bound.input.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
@@ -113,3 +142,12 @@ def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
     for i, want in enumerate(expected):
         assert_close(got[i], want, atol=1e-4, rtol=1e-4, what=f"thread {i} on {backend}")
     assert 1 <= len(plan._idle[(1, 9, 11)]) <= len(inputs)
+
+
+def test_a_bad_launch_is_refused_when_the_plan_is_bound():
+    """Bound launches skip their checks: a step that cannot run fails at bind, naming the argument."""
+    module, info = small_model("compact-x3", seed=2)
+    plan = build_plan(module, info, "cpu", torch.float32)
+    plan.program.steps[1].bias = plan.program.steps[1].bias[:5]
+    with pytest.raises(ValueError, match="bias must have 16 elements"):
+        plan.bind(1, 9, 8)

@@ -144,6 +144,36 @@ def test_residual_scale_and_in_place_residual(use_backend, res_scale):
         assert_close_dtype(acc, oracle, torch.float32, f"{backend} in-place residual")
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("act,k", [("none", 3), ("leaky_relu", 3), ("gate", 1)])
+def test_outer_residual_around_the_residual_sum(use_backend, act, k, dtype):
+    """RRDB's last dense block and block skip in one launch: (act(conv) * 0.2 + r) * 0.2 + outer, every operand a
+    channel slice of a wider buffer (as in the plan), the output's neighbours untouched; odd sizes, small tiles."""
+    g = torch.Generator().manual_seed(31 + k)
+    x, weight, bias, slope = make_case(20, 12, k, act, h=11, w=7, dtype=dtype, seed=23 + k)
+    wide = poisoned((2, 40, 11, 7), dtype)
+    residual, outer = wide[:, :12], wide[:, 12:24]
+    residual.copy_(torch.randn(2, 12, 11, 7, generator=g))
+    outer.copy_(torch.randn(2, 12, 11, 7, generator=g))
+    oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2) * 0.5 + outer.float()
+    args = (x, weight, bias, act, slope, residual, 0.2, "zeros")
+    out = wide[:, 26:38]
+    triton_conv.conv2d_act(*args, out, outer, 0.5, config=SMALL_CONFIG)
+    assert_close_dtype(out, oracle, dtype, f"triton {act} k{k} {dtype}")
+    assert torch.isnan(wide[:, 24:26]).all() and torch.isnan(wide[:, 38:]).all(), "neighbours of out were written"
+    use_backend("triton")
+    assert_close_dtype(K.conv2d_act(*args, None, outer, 0.5), oracle, dtype, "triton, default launch")
+    use_backend("reference")
+    ref = K.conv2d_act(*args, None, outer, 0.5)
+    assert ref.dtype == dtype and ref.is_contiguous(memory_format=torch.channels_last)
+    assert_close_dtype(ref, oracle, dtype, f"reference {act} k{k} {dtype}")
+    for backend in ("triton", "reference"):  # out aliasing the outer residual: read then written per element
+        use_backend(backend)
+        acc = outer.clone()
+        K.conv2d_act(*args, acc, acc, 0.5)
+        assert_close_dtype(acc, oracle, dtype, f"{backend} in place on the outer residual")
+
+
 def test_res_scale_applies_without_residual(use_backend):
     x, weight, bias, _ = make_case(8, 8, 3, "relu", seed=2)
     got, ref = run_both(use_backend, x, weight, bias, "relu", res_scale=0.5)
@@ -222,6 +252,12 @@ BAD_CALLS = [
     ("slope", TypeError, lambda x, w, b: (x, w, b), {"act": "leaky_relu", "slope": torch.ones(8)}),
     ("residual", ValueError, lambda x, w, b: (x, w, b), {"residual": torch.zeros(2, 8, 5, 5)}),
     ("res_scale", TypeError, lambda x, w, b: (x, w, b), {"res_scale": "0.2"}),
+    ("outer_residual", ValueError, lambda x, w, b: (x, w, b), {"outer_residual": torch.zeros(2, 8, 10, 11)}),
+    ("outer_residual", TypeError, lambda x, w, b: (x, w, b),
+     {"outer_residual": torch.zeros(2, 8, 10, 12, dtype=torch.int32)}),
+    ("outer_scale", TypeError, lambda x, w, b: (x, w, b),
+     {"outer_residual": torch.zeros(2, 8, 10, 12), "outer_scale": None}),
+    ("without an outer_residual", ValueError, lambda x, w, b: (x, w, b), {"outer_scale": 0.2}),
     ("out", ValueError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 9, 10, 12)}),
     ("out", TypeError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 8, 10, 12, dtype=torch.float16)}),
     ("weight is on meta", ValueError, lambda x, w, b: (x, w.to("meta"), b), {}),
@@ -260,6 +296,16 @@ class TestOnCuda:
             oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2, padding_mode)
             assert_close_dtype(out, oracle, dtype, f"{config} {dtype} {act} {padding_mode}")
 
+    @pytest.mark.parametrize("config", GPU_CONV_CONFIGS, ids=str)
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+    def test_outer_residual(self, config, dtype):
+        x, weight, bias, slope = make_case(64, 48, 3, "none", h=37, w=53, dtype=dtype, device="cuda")
+        residual, outer = (torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype) for _ in range(2))
+        out = poisoned((2, 48, 37, 53), dtype, "cuda")
+        triton_conv.conv2d_act(x, weight, bias, "none", slope, residual, 0.2, "zeros", out, outer, 0.2, config=config)
+        oracle = torch_conv_act(x, weight, bias, "none", slope, residual, 0.2) * 0.2 + outer.float()
+        assert_close_dtype(out, oracle, dtype, f"{config} {dtype} outer residual")
+
     def test_cpu_gpu_mix_is_refused(self):
         x, weight, bias, _ = make_case(8, 8, 3, "none", device="cuda")
         with pytest.raises(ValueError, match="weight"):
@@ -279,3 +325,24 @@ def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_alloca
     assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
     up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONFIG)
     assert not torch.isnan(up).any()
+
+
+def test_checks_ops_validate_and_compute_nothing():
+    """kernels.CHECKS (what a bound plan runs once at bind): the real ops' checks, results of the right shape
+    and layout, the given output untouched."""
+    x, weight, bias, _ = make_case(6, 12, 3, "none", h=10, w=7)
+    out = poisoned((2, 12, 10, 7), torch.float32)
+    assert K.CHECKS.conv2d_act(x, weight, bias, "relu", 0.2, None, 1.0, "zeros", out) is out
+    assert torch.isnan(out).all()
+    fresh = K.CHECKS.conv2d_act(x, weight, bias)
+    assert fresh.shape == (2, 12, 10, 7) and fresh.is_contiguous(memory_format=torch.channels_last)
+    assert K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 2, None, (0.0, 1.0), torch.uint8).shape == (2, 20, 14, 3)
+    assert K.CHECKS.upsample(x, 3, "bilinear").shape == (2, 6, 30, 21)
+    assert K.CHECKS.pixel_shuffle_add(fresh, 2).shape == (2, 3, 20, 14)
+    for call, needle in ((lambda: K.CHECKS.conv2d_act(x, weight, bias[:3]), "bias"),
+                         (lambda: K.CHECKS.conv2d_act(x, weight, outer_scale=0.5), "outer_residual"),
+                         (lambda: K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 5), "scale"),
+                         (lambda: K.CHECKS.upsample(x, 0), "scale"),
+                         (lambda: K.CHECKS.pixel_shuffle_add(fresh, 5), "scale")):
+        with pytest.raises(ValueError, match=needle):
+            call()
