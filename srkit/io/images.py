@@ -215,11 +215,12 @@ def _gray_alpha(rgba: np.ndarray) -> np.ndarray:
 def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
     """Write a PNG from the array itself with the source's metadata; an LA source's RGBA goes back to LA.
 
-    16-bit colour is compressed with run-length matches only (zlib's Z_RLE), as OpenCV's encoder that wrote it
-    before does: full matching costs 2-3x the time on 16-bit photos for 1 % less size (NOTES, issue 14)."""
+    16-bit colour is encoded as OpenCV's encoder that wrote it before did (every row Sub-filtered, zlib level 1
+    with run-length matches only): the 8-bit settings take 2-3x its time there for 1 % less size (NOTES, issue 14)."""
     to_gray_alpha = source.mode in ("LA", "PA") and pixels.dtype == np.uint8 and pixels.ndim == 3 \
         and pixels.shape[2] == 4
     deep_colour = pixels.dtype == np.uint16 and pixels.ndim == 3
+    settings = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
         write_png(file, pixels, channels_of=_gray_alpha if to_gray_alpha else None, icc_profile=source.icc_profile,
-                  exif=source.exif, dpi=source.dpi, strategy=zlib.Z_RLE if deep_colour else zlib.Z_FILTERED)
+                  exif=source.exif, dpi=source.dpi, **settings)
