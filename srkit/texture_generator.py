@@ -128,7 +128,7 @@ class TextureGenerator:
         noise_cells = torch.randn((1, info.in_channels, cells, cells), generator=torch.Generator().manual_seed(seed))
         if cells <= GENERATOR_TILE:
             image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
-            return (image if out_dtype is not None else image.permute(1, 2, 0)).cpu().numpy()
+            return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()
         out = torch.empty(size, size, info.out_channels, dtype=out_dtype or torch.float32)
         upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                       GENERATOR_TILE, info.tile_overlap, info.receptive_radius, wrap=True, out=out, clamp=(0.0, 1.0))
