@@ -53,6 +53,18 @@ def peak_rss(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, f
     return usage.ru_maxrss * 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
+def write_results(args: argparse.Namespace, rows: list[dict], growth: dict[str, float]) -> Path:
+    """Write benchmarks/results/memory-cpu.json with the rows so far (after each case: a long run that is stopped
+    keeps what it measured)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "memory-cpu.json"
+    path.write_text(json.dumps({"benchmark": "memory", "date": time.strftime("%Y-%m-%d %H:%M"),
+                                "config": {"model": args.model, "tile": args.tile, "before": args.before,
+                                           "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
+                                "rows": rows, "growth_bytes_per_output_pixel": growth}, indent=2) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="realesr-animevideov3")
@@ -73,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             fixed, _ = peak_rss([sys.executable, "-c", LOAD_ONLY, args.model], env, tmp)
             rows.append({"backend": backend, "version": version, "size": "load only", "out_mp": 0.0,
                          "peak_rss": fixed, "seconds": 0.0})
+            write_results(args, rows, {})
             print(f"{backend:<9} {version:<7} {'load only':<11} {'':>8} {fixed / 2**30:8.2f} GiB", flush=True)
             for width, height in sizes:
                 source, target = tmp / f"in-{width}x{height}.png", tmp / f"out-{width}x{height}.png"
@@ -86,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 target.unlink()
                 rows.append({"backend": backend, "version": version, "size": f"{width}x{height}", "out_mp": out_mp,
                              "peak_rss": rss, "seconds": seconds})
+                write_results(args, rows, {})
                 print(f"{backend:<9} {version:<7} {width}x{height:<6} {out_mp:7.1f}MP {rss / 2**30:8.2f} GiB "
                       f"{seconds:7.1f} s", flush=True)
     print(f"\nPeak RSS of `srkit upscale` x4, {args.model}, --tile {args.tile} (CPU, {os.cpu_count()} cores)")
@@ -101,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{backend} {version}"
             growth[key] = (b["peak_rss"] - a["peak_rss"]) / ((b["out_mp"] - a["out_mp"]) * 1e6)
             print(f"{key}: growth {growth[key]:.2f} bytes per output pixel ({a['size']} -> {b['size']})")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "memory-cpu.json"
-    path.write_text(json.dumps({"benchmark": "memory", "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "config": {"model": args.model, "tile": args.tile, "before": args.before,
-                                           "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
-                                "rows": rows, "growth_bytes_per_output_pixel": growth}, indent=2) + "\n")
+    path = write_results(args, rows, growth)
     print(f"wrote {path}")
     return 0
 

@@ -104,23 +104,40 @@ class TextureGenerator:
             raise TextureOptionError(f"--size {size}: use a power of two from {self.min_size} to {MAX_SIZE}")
 
     def generate(self, size: int, seed: int) -> np.ndarray:
-        """A seamless (size, size, 3) uint8 texture; the same seed gives the same pixels."""
+        """A seamless (size, size, 3) uint8 texture; the same seed gives the same pixels.
+
+        The last pass (the generator's plan or tiler, else the SR model's tiler) packs the codes, so no float
+        copy of the texture is made; only a texture to be upscaled stays float, at 1 / scale of its size."""
         self.check_size(size)
         base = size // self.scale
-        rgb = self._generate(base, seed) if self.generator else noise.noise_texture(
-            self.source["method"], base, seed, self.palette, self.source["frequency"], self.source["octaves"])
-        if self.upscaler:
-            rgb = self.upscaler.upscale(rgb)
-        return np.floor(np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        out_dtype = None if self.upscaler else torch.uint8
+        if self.generator:
+            rgb = self._generate(base, seed, out_dtype)
+        else:
+            rgb = noise.noise_texture(self.source["method"], base, seed, self.palette, self.source["frequency"],
+                                      self.source["octaves"])
+            if out_dtype is not None:
+                rgb = _codes(rgb)
+        return self.upscaler.upscale(rgb, out_dtype=np.uint8) if self.upscaler else rgb
 
-    def _generate(self, size: int, seed: int) -> np.ndarray:
-        """(size, size, 3) float32 in [0, 1] from the generator; one plan run, or wrapped tiles when large."""
+    def _generate(self, size: int, seed: int, out_dtype: torch.dtype | None) -> np.ndarray:
+        """(size, size, 3) from the generator, float32 in [0, 1] or packed to `out_dtype` codes; one plan run,
+        or wrapped tiles when large."""
         info = self.generator.info
         cells = size // info.scale
         noise_cells = torch.randn((1, info.in_channels, cells, cells), generator=torch.Generator().manual_seed(seed))
         if cells <= GENERATOR_TILE:
-            return self.plan.run(noise_cells, clamp=(0.0, 1.0))[0].permute(1, 2, 0).float().cpu().numpy()
-        image = upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
-                              GENERATOR_TILE, info.tile_overlap, info.receptive_radius, wrap=True,
-                              out_channels=info.out_channels)
-        return image.numpy()
+            image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
+            return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()
+        out = torch.empty(size, size, info.out_channels, dtype=out_dtype or torch.float32)
+        upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
+                      GENERATOR_TILE, info.tile_overlap, info.receptive_radius, wrap=True, out=out, clamp=(0.0, 1.0))
+        return out.numpy()
+
+
+def _codes(rgb: np.ndarray) -> np.ndarray:
+    """Unit floats as uint8 codes (clamped, rounded half up), computed in place in the float array."""
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    rgb *= 255.0
+    rgb += 0.5
+    return np.floor(rgb, out=rgb).astype(np.uint8)

@@ -71,21 +71,27 @@ class Upscaler:
             if width and self.device.type == "cuda" else 0.0
         return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)
 
-    def upscale(self, image: np.ndarray | Image.Image,
-                on_progress: Callable[[int, int], None] | None = None) -> np.ndarray | Image.Image:
-        """Upscale an HxW, HxWx3 or HxWx4 array (uint8, uint16, float32 in [0, 1]) or a PIL image."""
+    def upscale(self, image: np.ndarray | Image.Image, on_progress: Callable[[int, int], None] | None = None,
+                out_dtype: np.dtype | type | None = None) -> np.ndarray | Image.Image:
+        """Upscale an HxW, HxWx3 or HxWx4 array (uint8, uint16, float32 in [0, 1]) or a PIL image.
+
+        The result has the input's dtype, or `out_dtype` (np.uint8 / np.uint16) for a float32 array: codes
+        packed tile by tile (clamped, rounded half up), so no float copy of the output exists."""
         if isinstance(image, Image.Image):
             return _to_pil(self.upscale(_from_pil(image), on_progress), image.mode)
         array = np.asarray(image)
         if array.dtype not in INTEGER_MAX and array.dtype != np.float32:
             raise TypeError(f"image dtype must be uint8, uint16 or float32, got {array.dtype}")
+        if out_dtype is not None and (array.dtype != np.float32 or np.dtype(out_dtype) not in INTEGER_MAX):
+            raise TypeError(f"out_dtype is for float32 images and must be uint8 or uint16, got {out_dtype} for a "
+                            f"{array.dtype} image")
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
         if self.model.info.in_channels == 1 and array.ndim == 3 and array.shape[2] != 1:
             raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
         if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
             array = np.ascontiguousarray(array)
-        return self._upscale_into(array, array.dtype, on_progress)
+        return self._upscale_into(array, np.dtype(out_dtype or array.dtype), on_progress)
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.

@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageCms
 
 from srkit.cli import main
+from srkit.io import images
 from srkit.io.images import read_picture
 
 from .engine._models import install_user_model, small_model
@@ -214,16 +215,18 @@ def test_triton_path_under_the_interpreter_on_a_tiny_image(tree, monkeypatch):
     assert a.shape == (21, 36) and np.abs(a - b).max() <= 1
 
 
-def test_an_interrupted_write_leaves_nothing_under_the_final_name(tree, monkeypatch):
+@pytest.mark.parametrize("role,owner,name", [("rgba", images, "write_png"), ("jpeg", Image.Image, "save")],
+                         ids=["png-strips", "pillow"])
+def test_an_interrupted_write_leaves_nothing_under_the_final_name(tree, monkeypatch, role, owner, name):
     """Ctrl-C while encoding: the partial bytes go to a temporary file, which is removed; no final file."""
     root, files = tree
-    real_save = Image.Image.save
+    real_encode = getattr(owner, name)
 
-    def save_then_interrupt(self, fp, *args, **kwargs):
-        real_save(self, fp, *args, **kwargs)  # the bytes are on disk, but the write is not finished
+    def encode_then_interrupt(*args, **kwargs):
+        real_encode(*args, **kwargs)  # the bytes are on disk, but the write is not finished
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Image.Image, "save", save_then_interrupt)
+    monkeypatch.setattr(owner, name, encode_then_interrupt)
     out = root / "interrupted"
-    assert main(["upscale", str(files["rgba"]), "-o", str(out), "-m", "tiny"]) == 130
+    assert main(["upscale", str(files[role]), "-o", str(out), "-m", "tiny"]) == 130
     assert list(out.iterdir()) == [], "a partial or temporary file was left"

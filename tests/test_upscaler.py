@@ -50,6 +50,21 @@ def test_float_input_stays_float_in_unit_range(model):
     assert 0.0 <= out.min() and out.max() <= 1.0
 
 
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255.0), (np.uint16, 65535.0)])
+def test_float_input_packed_to_codes_is_the_float_output_rounded(model, dtype, top):
+    """out_dtype packs codes tile by tile: exactly the float result clamped, scaled and rounded half up."""
+    image = _random_image((19, 23, 3), np.float32, seed=5)
+    up = srkit.Upscaler(model, device="cpu", tile=8)
+    floats = up.upscale(image)
+    out = up.upscale(image, out_dtype=dtype)
+    assert out.dtype == dtype and out.shape == floats.shape == (57, 69, 3)
+    assert np.array_equal(out, np.floor(np.clip(floats, 0.0, 1.0) * np.float32(top) + 0.5).astype(dtype))
+    with pytest.raises(TypeError, match="out_dtype"):
+        up.upscale(_random_image((4, 4, 3), np.uint8), out_dtype=np.uint8)
+    with pytest.raises(TypeError, match="out_dtype"):
+        up.upscale(image, out_dtype=np.float32)
+
+
 def test_grayscale_and_alpha_are_kept(model):
     up = srkit.Upscaler(model, device="cpu")
     gray = _random_image((9, 11), np.uint8)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import SrkitError
 from ..synth.mipmaps import mip_chain
 from .dds import CODECS, Codec, dds_bytes
+from .png import write_png
 
 FORMATS = ("png", "dds")
 COMPRESSIONS = ("auto", *CODECS)
@@ -106,7 +106,9 @@ def _describe(path: Path, kind: MapKind, pixels: np.ndarray, levels: int, compre
 
 
 def _png(pixels: np.ndarray, path: Path) -> Path:
-    Image.fromarray(pixels).save(path, format="PNG")
+    """Write a map as PNG from the array itself (srkit.io.png: no encoder copy of a 16384-pixel texture)."""
+    with open(path, "wb") as file:
+        write_png(file, pixels)
     return path
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
 from ..errors import SrkitError
+from .images import codes_8bit
 
 # FFmpeg AVColorSpace values -> the swscale matrix PyAV's reformatter knows.
 MATRICES = {1: "itu709", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
@@ -644,7 +645,7 @@ class VideoWriter:
 
     def _write(self, pixels: np.ndarray, pts: int | None, duration: int | None) -> None:
         if self.out_format == "rgb24" and pixels.dtype == np.uint16:
-            pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+            pixels = codes_8bit(pixels)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=self.out_format)
         dst_range = "JPEG" if self.source.full_range else "MPEG"
         frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace=self.source.matrix,

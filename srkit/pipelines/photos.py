@@ -67,10 +67,10 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
             pixels = (pixels // 257).astype(np.uint8)
         return Image.fromarray(pixels).convert("RGB")
 
-    after = rgb8(upscaled)
-    crop = min(COMPARE_CROP, after.width, after.height)
-    left, top = (after.width - crop) // 2, (after.height - crop) // 2
-    after = after.crop((left, top, left + crop, top + crop))
+    height, width = upscaled.shape[:2]
+    crop = min(COMPARE_CROP, width, height)
+    left, top = (width - crop) // 2, (height - crop) // 2
+    after = rgb8(upscaled[top:top + crop, left:left + crop])  # cropped first: no copy of the whole output
     before = rgb8(picture.pixels).crop(tuple(round(v / scale) for v in (left, top, left + crop, top + crop)))
     sheet = Image.new("RGB", (2 * crop + 4, crop), (255, 255, 255))
     sheet.paste(before.resize((crop, crop), Image.NEAREST), (0, 0))

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
-from ..io.images import IMAGE_EXTENSIONS, ImageReadError, read_picture
+from ..io.images import IMAGE_EXTENSIONS, ImageReadError, codes_8bit, read_picture
 from ..io.sheets import material_sheet
 from ..io.texture_files import KINDS, MapFormat, check_map, write_map
 from ..synth.maps import PBR_MAPS, pbr_maps
@@ -229,7 +229,7 @@ def _pixels_for(path: Path, kind: str) -> np.ndarray:
     """The image as uint8 a map of `kind` holds: RGB (RGBA for albedo with transparency), or one channel."""
     pixels = read_picture(path).pixels
     if pixels.dtype == np.uint16:
-        pixels = np.floor(pixels / 257.0 + 0.5).astype(np.uint8)
+        pixels = codes_8bit(pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
         if (pixels[..., 3] == 255).all():
             pixels = pixels[..., :3]

@@ -193,3 +193,16 @@ def test_convert_keeps_alpha_of_colour_textures(tmp_path):
     assert (bc3.codec, bc3.alpha_mode) == ("bc3", 1) and psnr(bc3.levels[0][..., 3], alpha) >= 40.0
     with Image.open(tmp_path / "png" / "decal.png") as image:
         assert image.mode == "RGBA" and np.array_equal(np.asarray(image)[..., 3], alpha)
+
+
+def test_convert_rounds_sixteen_bit_colour_to_the_nearest_code(tmp_path):
+    """A 48-bit PNG becomes the 8-bit map of round(code / 257), written losslessly as PNG."""
+    import cv2
+
+    rgb16 = np.random.default_rng(7).integers(0, 65536, size=(16, 32, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    assert main(["textures", "convert", str(tmp_path / "deep.png"), "-o", str(out), "--format", "png"]) == 0
+    with Image.open(out / "deep.png") as image:
+        assert image.mode == "RGB"
+        assert np.array_equal(np.asarray(image), np.floor(rgb16 / 257.0 + 0.5).astype(np.uint8))

@@ -14,11 +14,13 @@ from PIL import Image
 
 import srkit
 from srkit.cli import main
+from srkit.engine.tiling import upscale_tiled
 from srkit.models.generators import FAMILIES, available_families
 from srkit.models.weights import write_safetensors
 from srkit.pipelines.textures import PackOptions, write_pack
 from srkit.synth.maps import normal_map
 from srkit.synth.measures import pooled_seam_score, seam_score
+from srkit.synth import noise
 from srkit.synth.noise import METHODS
 from srkit.texture_generator import TextureGenerator, TextureOptionError
 from srkit.upscaler import Upscaler
@@ -116,6 +118,38 @@ def test_upscaled_texture_equals_the_centre_of_the_upscaled_3x3_tiling(tmp_path,
     plain = Upscaler(str(model_path), device="cpu", tile=256).upscale(np.tile(base, (3, 3, 1)))
     assert texture.shape == (64, 64, 3)
     assert np.abs(texture.astype(int) - plain[64:128, 64:128].astype(int)).max() <= 1
+
+
+def _rounded_as_before(rgb: np.ndarray) -> np.ndarray:
+    """What generate() made of a float texture before it packed codes in its last pass (issue 14)."""
+    return np.floor(np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("tile", [64, 3], ids=["one-run", "wrapped-tiles"])
+def test_generated_codes_are_the_float_texture_rounded(generator_file, monkeypatch, tile):
+    from srkit import texture_generator
+
+    monkeypatch.setattr(texture_generator, "GENERATOR_TILE", tile)
+    generator = TextureGenerator(model=generator_file)
+    info = generator.generator.info
+    cells = torch.randn((1, info.in_channels, 8, 8), generator=torch.Generator().manual_seed(3))
+    if tile >= 8:
+        floats = generator.plan.run(cells, clamp=(0.0, 1.0))[0].permute(1, 2, 0).numpy()
+    else:
+        floats = upscale_tiled(cells[0], lambda batch: generator.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
+                               tile, info.tile_overlap, info.receptive_radius, wrap=True, out_channels=3).numpy()
+    assert np.array_equal(generator.generate(128, 3), _rounded_as_before(floats))
+
+
+def test_noise_and_upscaled_textures_are_the_float_texture_rounded(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    model_path = tmp_path / "x4.pth"
+    torch.save(small_model("compact-x4", seed=3)[0].state_dict(), model_path)
+    base = noise.noise_texture("value", 16, 4, noise.colormap_palette("grass"))
+    assert np.array_equal(TextureGenerator(method="value", colormap="grass").generate(16, 4),
+                          _rounded_as_before(base))
+    generator = TextureGenerator(method="value", colormap="grass", upscale=str(model_path))
+    assert np.array_equal(generator.generate(64, 4), _rounded_as_before(generator.upscaler.upscale(base)))
 
 
 def test_normal_map():
