@@ -84,10 +84,11 @@ def test_same_seed_gives_the_same_bytes(tmp_path, generator_file):
 @pytest.mark.parametrize("source", [{"method": m} for m in METHODS] + [{"family": f.name} for f in FAMILIES],
                          ids=lambda s: next(iter(s.values())))
 def test_every_method_and_family_is_seamless_at_small_size(source):
-    """Pooled over 32 textures of 64 px (one texture's single border line varies too much to judge alone),
-    against interior lines at the same place in the generator's 16-pixel grid."""
+    """Pooled over 128 textures of 64 px (one texture's single border line varies too much to judge alone; over
+    32, stone's blobs still move the pooled score by +-0.1: 0.95-1.11 across eight sets of seeds), against
+    interior lines at the same place in the generator's 16-pixel grid."""
     generator = TextureGenerator(**source)
-    textures = [generator.generate(64, seed) for seed in range(32)]
+    textures = [generator.generate(64, seed) for seed in range(128)]
     assert pooled_seam_score(textures, generator.seam_period(64)) <= 1.1
     assert min(t.std() for t in textures) > 2.0, "a flat texture tiles trivially"
 
