@@ -253,6 +253,7 @@ class GeneratorProgram(Program):
         self.stages = [stage_step(stage, device) for stage in module.stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
         self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
+        self._patterns: dict[tuple, torch.Tensor] = {}
         self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in module.stages),
                        info.out_channels)
 
@@ -260,8 +261,15 @@ class GeneratorProgram(Program):
         x, phases = stage_noise(x, self.noise_channels, len(self.stages))
         for stage, stage_phases in zip(self.stages, phases):
             x = K.pixel_shuffle_add(stage(torch.cat([x, stage_phases], 1)), 2)
-        base = self.phase_base.to(x.dtype).repeat(x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2)
-        return finish(self.out(x, base.contiguous(memory_format=torch.channels_last), 0.5), clamp, out_dtype)
+        return finish(self.out(x, self._phase_pattern(x), 0.5), clamp, out_dtype)
+
+    def _phase_pattern(self, x: torch.Tensor) -> torch.Tensor:
+        """0.5 - offsets/2 tiled over x's batch and size (made once per shape: tiles repeat a few shapes)."""
+        key = (x.shape[0], x.shape[2], x.shape[3], x.dtype)
+        if key not in self._patterns:
+            pattern = self.phase_base.to(x.dtype).repeat(x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2)
+            self._patterns[key] = pattern.contiguous(memory_format=torch.channels_last)
+        return self._patterns[key]
 
     def activation_bytes_per_pixel(self, dtype):
         """Peak bytes per noise cell: a stage's input with its noise, its four-phase output and the shuffled map."""
