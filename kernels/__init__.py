@@ -93,10 +93,12 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return impl.conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False) -> torch.Tensor:
-    """Integer-factor nearest/bilinear/bicubic upsampling equal to F.interpolate; see reference.upsample."""
+def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+    """Integer-factor nearest/bilinear/bicubic upsampling equal to F.interpolate, into `out` if given; see
+    reference.upsample."""
     impl = _triton_upsample if backend_for(x) == "triton" else reference
-    return impl.upsample(x, scale, mode, align_corners)
+    return impl.upsample(x, scale, mode, align_corners, out)
 
 
 def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
@@ -158,9 +160,9 @@ def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=Non
     return _new(x, (x.shape[0], weight.shape[0] // scale ** 2, x.shape[2] * scale, x.shape[3] * scale), out_dtype)
 
 
-def _check_upsample(x, scale, mode="nearest", align_corners=False) -> torch.Tensor:
-    scale = _args.check_upsample(x, scale, mode, align_corners)
-    return _new(x, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale))
+def _check_upsample(x, scale, mode="nearest", align_corners=False, out=None) -> torch.Tensor:
+    scale = _args.check_upsample(x, scale, mode, align_corners, out)
+    return out if out is not None else _new(x, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale))
 
 
 def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None) -> torch.Tensor:

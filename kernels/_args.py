@@ -213,8 +213,9 @@ def check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out) -
     require_output(op, out, (x.shape[0], c_out, 2 * x.shape[2], 2 * x.shape[3]), x.dtype, x)
 
 
-def check_upsample(x, scale, mode, align_corners) -> int:
-    """Validate upsample's arguments; returns the scale as an int."""
+def check_upsample(x, scale, mode, align_corners, out=None) -> int:
+    """Validate upsample's arguments (`out`: a caller's (N, C, H*scale, W*scale) result of x's dtype); returns the
+    scale as an int."""
     op = "upsample"
     require_tensor(op, "x", x, ndim=4)
     require_float(op, "x", x)
@@ -224,6 +225,7 @@ def check_upsample(x, scale, mode, align_corners) -> int:
         _fail(op, f"align_corners must be a bool, got {type(align_corners).__name__}", TypeError)
     if align_corners and mode == "nearest":
         _fail(op, "align_corners=True has no meaning for mode='nearest' (torch refuses it too)")
+    require_output(op, out, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale), x.dtype, x)
     return scale
 
 

@@ -100,19 +100,21 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return _emit(activate(y, act, slope), x.dtype, out)
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False) -> torch.Tensor:
-    """Upsample (N, C, H, W) by an integer factor exactly as F.interpolate(scale_factor=scale, mode=...) does.
+def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
+             out: torch.Tensor | None = None) -> torch.Tensor:
+    """Upsample (N, C, H, W) by an integer factor exactly as F.interpolate(scale_factor=scale, mode=...) does,
+    into `out` if given (e.g. a channel slice of a wider buffer).
 
     nearest takes source pixel floor(dst / scale); bilinear and bicubic (A = -0.75, edge pixels repeated)
     follow torch's align_corners=False (half-pixel centres) or align_corners=True (corner pixels aligned).
     """
-    scale = _args.check_upsample(x, scale, mode, align_corners)
+    scale = _args.check_upsample(x, scale, mode, align_corners, out)
     size = (x.shape[2] * scale, x.shape[3] * scale)
     if mode == "nearest":
         y = F.interpolate(x.float(), size=size, mode="nearest")
     else:
         y = F.interpolate(x.float(), size=size, mode=mode, align_corners=align_corners)
-    return _emit(y, x.dtype, None)
+    return _emit(y, x.dtype, out)
 
 
 def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",

@@ -130,13 +130,15 @@ def source_ratios(size_in: tuple[int, int], scale: int, align_corners: bool) -> 
     return ratio(size_in[0]), ratio(size_in[1])
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False, *,
-             config: ElementwiseConfig | None = None) -> torch.Tensor:
-    """Triton upsample; semantics in kernels.reference.upsample. `config` overrides the launch rule (tests)."""
-    scale = _args.check_upsample(x, scale, mode, align_corners)
+def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
+             out: torch.Tensor | None = None, *, config: ElementwiseConfig | None = None) -> torch.Tensor:
+    """Triton upsample; semantics in kernels.reference.upsample (the kernel writes through `out`'s strides, so a
+    channel slice of a wider buffer costs no copy). `config` overrides the launch rule (tests)."""
+    scale = _args.check_upsample(x, scale, mode, align_corners, out)
     n, c, h, w = x.shape
-    out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device,
-                      memory_format=torch.channels_last)
+    if out is None:
+        out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device,
+                          memory_format=torch.channels_last)
     image_pixels = h * scale * w * scale
     if n * image_pixels == 0 or c == 0:
         return out

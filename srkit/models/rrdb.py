@@ -142,9 +142,12 @@ class RRDBProgram(BoundProgram):
         first = scratch(ops, x, f, h, w)  # conv_first's output, kept for the long skip around the body
         bufs = [empty(x, f + 4 * g, h, w) for _ in range(3)]
         high = [(h << i, w << i) for i in range(1, len(self.conv_up) + 1)]
+        # Per higher resolution: the nearest upsample's output and conv_up's; conv_hr writes over the last
+        # upsample's, which conv_up has read by then.
+        upsampled = [scratch(ops, x, f, *size) for size in high]
         ups = [scratch(ops, x, f, *size) for size in high]
-        hr = scratch(ops, x, f, *(high[-1] if high else (h, w)))
-        buffers = (first, bufs, ups, hr)
+        hr = upsampled[-1] if high else scratch(ops, x, f, h, w)
+        buffers = (first, bufs, list(zip(upsampled, ups)), hr)
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
@@ -164,7 +167,7 @@ class RRDBProgram(BoundProgram):
         steps[4].launch(ops, buf, buf[:, :f], RESIDUAL_SCALE, out, outer, RESIDUAL_SCALE if outer is not None else 1.0)
 
     def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor | None, bufs: list[torch.Tensor],
-             ups: list[torch.Tensor | None], hr: torch.Tensor | None) -> torch.Tensor:
+             ups: list[tuple[torch.Tensor | None, torch.Tensor | None]], hr: torch.Tensor | None) -> torch.Tensor:
         f = self.info.features
         first = self.conv_first.launch(ops, x, out=first)
         bufs[0][:, :f].copy_(first)
@@ -176,18 +179,18 @@ class RRDBProgram(BoundProgram):
             self._dense_block(ops, block[2], bufs[2], bufs[1][:, :f], outer=block_in)
             bufs = [bufs[1], bufs[0], bufs[2]]
         feat = self.conv_body.launch(ops, bufs[0][:, :f], first, out=bufs[1][:, :f])
-        for step, out in zip(self.conv_up, ups):
-            feat = step.launch(ops, ops.upsample(feat, 2, "nearest"), out=out)
+        for step, (upsampled, out) in zip(self.conv_up, ups):
+            feat = step.launch(ops, ops.upsample(feat, 2, "nearest", False, upsampled), out=out)
         feat = self.conv_hr.launch(ops, feat, out=hr)
         last = self.conv_last  # its epilogue clamps and packs (a pixel shuffle of scale 1 without a base)
         return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, 1, None, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
         f, g, u, steps = self.info.features, self.growth, self.shuffle, len(self.conv_up)
-        # Per input pixel, all bound at once: the working-resolution buffers; each upsampling conv's output, conv_hr's
-        # output and the last upsample's (allocated per run) at the higher resolutions (4**i working pixels each).
+        # Per input pixel, all bound at once: the working-resolution buffers; at each higher resolution (4**i
+        # working pixels) the upsample's output and conv_up's (conv_hr's output reuses the last upsample's).
         low = 3 * (f + 4 * g) + f
-        high = f * (sum(4 ** i for i in range(1, steps + 1)) + 2 * 4 ** steps)
+        high = 2 * f * sum(4 ** i for i in range(1, steps + 1)) if steps else f
         return element_size(dtype) * (low + high) / (u * u)
 
 

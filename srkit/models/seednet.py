@@ -65,9 +65,8 @@ class SeedNetProgram(BoundProgram):
         feat = x
         for step, out in zip(self.head, low):
             feat = step.launch(ops, feat, out=out)
-        # upsample has no output argument: its results are copied into the joined buffer (what remains unfused).
-        joined[:, :f].copy_(ops.upsample(feat, s, "bilinear", align_corners=ALIGN_CORNERS))
-        joined[:, f:].copy_(ops.upsample(x, s, "bilinear", align_corners=ALIGN_CORNERS))
+        ops.upsample(feat, s, "bilinear", ALIGN_CORNERS, joined[:, :f])
+        ops.upsample(x, s, "bilinear", ALIGN_CORNERS, joined[:, f:])
         feat = joined
         for i, step in enumerate(self.body):
             feat = step.launch(ops, feat, out=high[i % 2])
@@ -75,7 +74,8 @@ class SeedNetProgram(BoundProgram):
         return ops.conv2d_pixel_shuffle_add(feat, tail.weight, tail.bias, 1, joined[:, f:], clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        # Per input pixel, at the output resolution: the joined buffer, two body maps, an upsampled map in flight.
+        # Per input pixel, at the output resolution: the joined buffer, two body maps, and (reference kernels) an
+        # upsampled map in flight before it is copied into the joined buffer.
         f, c = self.info.features, self.info.in_channels
         return element_size(dtype) * self.info.scale ** 2 * (4 * f + 2 * c)
 

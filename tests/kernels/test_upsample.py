@@ -107,6 +107,40 @@ def test_batch_split_across_launches(monkeypatch, poison_allocations, mode, alig
     _check_float32(got, _torch(x, 2, mode, align_corners), mode, f"{mode} ac={align_corners} split batch")
 
 
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+@pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
+def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, mode, align_corners, backend):
+    """SeedNet's joined buffer: the result lands in channels 4..9 of 13, every element of the slice written and
+    the other channels untouched (NaN-poisoned)."""
+    x = _input(2, 5, 7, 3, seed=21)
+    wide = torch.full((2, 13, 21, 9), float("nan")).contiguous(memory_format=torch.channels_last)
+    use_backend(backend)
+    got = K.upsample(x, 3, mode, align_corners, wide[:, 4:9])
+    assert got.data_ptr() == wide[:, 4:9].data_ptr()
+    _check_float32(wide[:, 4:9].contiguous(memory_format=torch.channels_last), _torch(x, 3, mode, align_corners),
+                   mode, f"{backend} {mode} into a slice")
+    assert torch.isnan(wide[:, :4]).all() and torch.isnan(wide[:, 9:]).all()
+
+
+BAD_OUTS = [
+    (lambda x: torch.empty(1, 3, 8, 7), ValueError, "shape"),
+    (lambda x: torch.empty(1, 3, 8, 8, dtype=torch.float16), TypeError, "dtype"),
+    (lambda x: x, ValueError, "shape"),
+]
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+@pytest.mark.parametrize("make,error,needle", BAD_OUTS, ids=["shape", "dtype", "input"])
+def test_a_wrong_out_is_refused(use_backend, backend, make, error, needle):
+    use_backend(backend)
+    x = _input(1, 3, 4, 4)
+    with pytest.raises(error, match=needle):
+        K.upsample(x, 2, "bilinear", False, make(x))
+    overlapping = torch.empty(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="shares memory"):
+        K.upsample(overlapping[:, :, :4, :4], 2, "nearest", False, overlapping)
+
+
 def test_image_too_large_for_one_launch_is_refused(monkeypatch):
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 100)
     with pytest.raises(ValueError, match="too large for one kernel launch"):
