@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-BAND_TEXELS = 1 << 18  # texels per band by default: 2 MiB per float64 channel
-MIN_BAND_ROWS = 32  # the halos (up to 48 rows a side) stay a fraction of the band on wide textures
+BAND_TEXELS = 1 << 16  # texels per band at least: 512 KiB per float64 channel
+HALO_SHARE = 4  # a band is at least this many times the halo it carries on each side (so at most 1.5x the work)
 
 
-def band_rows(width: int, rows: int | None = None) -> int:
-    """Rows per band: `rows` when given, else enough rows of `width` texels for BAND_TEXELS (at least 32)."""
+def band_rows(width: int, rows: int | None = None, halo: int = 0) -> int:
+    """Rows per band: `rows` when given, else enough rows of `width` texels for BAND_TEXELS and at least
+    HALO_SHARE times the `halo` rows a step gathers on each side (they are read, and blurred, once per band)."""
     if rows is None:
-        return max(MIN_BAND_ROWS, BAND_TEXELS // max(width, 1))
+        return max(1, BAND_TEXELS // max(width, 1), HALO_SHARE * halo)
     if rows < 1:
         raise ValueError(f"band_rows must be at least 1, got {rows}")
     return rows

@@ -88,7 +88,7 @@ def _height_bands(texture: np.ndarray, halo: int, band_rows: int | None) -> Iter
     """(start, stop, height) for each band of rows: the band's height padded by `halo` texels on every side
     across the wrap, (stop - start + 2 halo, W + 2 halo) float64."""
     height, width = texture.shape[:2]
-    step = rows_per_band(width, band_rows)
+    step = rows_per_band(width, band_rows, halo)
     for start in range(0, height, step):
         stop = min(start + step, height)
         rows = wrapped(texture, start - halo, stop + halo, axis=0)
@@ -100,11 +100,11 @@ def normal_map(texture: np.ndarray, strength: float = NORMAL_STRENGTH, band_rows
     _check(texture)
     out = np.empty(texture.shape[:2] + (3,), np.uint8)
     for start, stop, height in _height_bands(texture, 1, band_rows):
-        dx = (height[1:-1, 2:] - height[1:-1, :-2]) / 2.0
-        dy = (height[2:, 1:-1] - height[:-2, 1:-1]) / 2.0  # rows go down, the green axis up
-        normal = np.stack([-strength * dx, strength * dy, np.ones_like(dx)], axis=-1)
-        normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-        out[start:stop] = np.floor((normal * 0.5 + 0.5) * 255.0 + 0.5)
+        x = -strength * ((height[1:-1, 2:] - height[1:-1, :-2]) / 2.0)
+        y = strength * ((height[2:, 1:-1] - height[:-2, 1:-1]) / 2.0)  # rows go down, the green axis up
+        length = np.sqrt(x * x + y * y + 1.0)
+        for channel, component in enumerate((x, y, 1.0)):
+            out[start:stop, :, channel] = np.floor((component / length * 0.5 + 0.5) * 255.0 + 0.5)
     return out
 
 

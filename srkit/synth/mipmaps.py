@@ -39,6 +39,9 @@ def linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055)
 
 
+_LINEAR_CODES = srgb_to_linear(np.arange(256) / 255.0)  # each code's linear light, looked up instead of computed
+
+
 def decode_normals(pixels: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 normal-map bytes to float vectors of unit length (a zero vector points straight up)."""
     vectors = pixels[..., :3].astype(np.float64) / 255.0 * 2.0 - 1.0
@@ -76,7 +79,7 @@ def _to_float(pixels: np.ndarray, space: str) -> np.ndarray:
         return decode_normals(pixels)
     values = pixels.astype(np.float64) / 255.0
     if space == "srgb":
-        values[..., :3] = srgb_to_linear(values[..., :3])
+        values[..., :3] = _LINEAR_CODES[pixels[..., :3]]
     return values
 
 
