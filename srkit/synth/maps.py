@@ -67,8 +67,11 @@ def blur_inner(values: np.ndarray, sigma: float) -> np.ndarray:
 
 def height_of(texture: np.ndarray) -> np.ndarray:
     """(H, W) float height in [0, 1]: the luminance of (H, W, 3|4) uint8 sRGB texels (alpha ignored)."""
-    return (_LUMA_CODES[0][texture[..., 0]] + _LUMA_CODES[1][texture[..., 1]]
-            + _LUMA_CODES[2][texture[..., 2]]) / 255.0
+    height = _LUMA_CODES[0][texture[..., 0]]
+    height += _LUMA_CODES[1][texture[..., 1]]
+    height += _LUMA_CODES[2][texture[..., 2]]
+    height /= 255.0
+    return height
 
 
 def _u8(values: np.ndarray) -> np.ndarray:
@@ -91,8 +94,7 @@ def _height_bands(texture: np.ndarray, halo: int, band_rows: int | None) -> Iter
     step = rows_per_band(width, band_rows, halo)
     for start in range(0, height, step):
         stop = min(start + step, height)
-        rows = wrapped(texture, start - halo, stop + halo, axis=0)
-        yield start, stop, height_of(wrapped(rows, -halo, width + halo, axis=1))
+        yield start, stop, height_of(wrapped(wrapped(texture, start - halo, stop + halo), -halo, width + halo, 1))
 
 
 def normal_map(texture: np.ndarray, strength: float = NORMAL_STRENGTH, band_rows: int | None = None) -> np.ndarray:
