@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage
 
 from srkit.synth import mipmaps
-from srkit.synth.maps import pbr_maps
+from srkit.synth.maps import blur_inner, pbr_maps
 from srkit.synth.mipmaps import mip_chain
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -152,3 +152,5 @@ def test_bad_inputs_are_refused_in_one_line():
         pbr_maps(np.zeros((8, 8, 3)))
     with pytest.raises(ValueError, match="band_rows must be at least 1, got 0"):
         mip_chain(np.zeros((8, 8), np.uint8), "linear", band_rows=0)
+    with pytest.raises(ValueError, match="no inner part for a blur of radius 12"):
+        blur_inner(np.zeros((24, 40)), 2.0)
