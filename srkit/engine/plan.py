@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import SrkitError
 from ..models.info import ModelInfo
-from ..models.lowering import EagerProgram, Forward, Program, finish
+from ..models.lowering import EagerProgram, Forward, Program
 from ..models.registry import by_id
 
 
@@ -86,8 +86,8 @@ class BoundPlan:
                 return self.forward(self.input, clamp, out_dtype)
             self._batch.copy_(pad_to_rules(self.plan.prepare(x), self.plan.info).reshape(self._batch.shape))
             s = self.plan.info.scale
-            y = self.forward(self.input, clamp, None)[:, :, :height * s, :width * s]
-            return finish(y, None, out_dtype) if out_dtype is not None else y
+            y = self.forward(self.input, clamp, out_dtype)  # packed codes are (N, H, W, C), floats (N, C, H, W)
+            return y[:, :height * s, :width * s] if out_dtype is not None else y[:, :, :height * s, :width * s]
 
 
 class Plan:

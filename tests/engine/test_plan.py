@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from srkit.engine.plan import build_plan
+from srkit.engine.plan import build_plan, pad_to_rules
 
 from ..kernels._compare import assert_close
 from ._models import SMALL, small_model
@@ -38,6 +38,25 @@ def test_epilogue_clamps_and_packs_hwc(use_backend, backend, out_dtype, top):
     assert got.dtype == out_dtype and got.shape == (1, 21, 27, 3)
     # One code of slack: the plan and the module may round a value sitting on a .5 boundary differently.
     assert (got[0].to(torch.int64) - expected.to(torch.int64)).abs().max() <= 1
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_sizes_off_the_size_rules_are_clamped_and_packed_like_the_rest(use_backend, backend):
+    """rrdb-x2 runs on even sizes: a 7x9 input is padded, run, cropped; the clamp holds without out_dtype too, and
+    the packed result is the cropped, clamped output in codes."""
+    use_backend(backend)
+    module, info = small_model("rrdb-x2", seed=3)
+    x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        full = module(pad_to_rules(x, info))[:, :, :14, :18]
+    plan = build_plan(module, info, "cpu", torch.float32)
+    assert full.min() < 0.3 and full.max() > 0.7, "the clamp below would not be tested"
+    got = plan.run(x, clamp=(0.3, 0.7))
+    assert_close(got, full.clamp(0.3, 0.7), atol=1e-4, rtol=1e-4, what=f"clamped on {backend}")
+    packed = plan.run(x, clamp=(0.0, 1.0), out_dtype=torch.uint8)
+    assert packed.shape == (1, 14, 18, 3)
+    expected = torch.floor(full.clamp(0, 1) * 255 + 0.5)[0].permute(1, 2, 0).to(torch.int64)
+    assert (packed[0].to(torch.int64) - expected).abs().max() <= 1
 
 
 def test_plan_rejects_an_integer_dtype():
