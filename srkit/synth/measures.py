@@ -34,6 +34,7 @@ FEATURE_SEED = 1234
 FEATURE_WIDTHS = (16, 32, 32)  # channels of the random feature bank's layers (all but the first after a 2x pool)
 STRIDE_FREQUENCIES = (0.5, 0.25, 0.125)  # cycles per pixel: the strides of one, two and three x2 stages
 STRIDE_DIRECTIONS = ((1, 0), (0, 1), (1, 1))  # vertical axis, horizontal axis, diagonal
+BAND_ELEMENTS = 1 << 18  # elements per band of rows in the seam score's sums (2 MiB as int64)
 PEAK_RING = (2, 4)  # the neighbourhood: bins at Chebyshev distance 2..4 from the stride bin (the Hann window's
 # own leakage of a line reaches distance 1, so the nearest ring that a line does not lift starts at 2)
 
@@ -46,15 +47,28 @@ def _unit(image: np.ndarray) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
+def _mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """mean |a - b| of two same-shape views of an image, summed over bands of rows (integers exactly), so no
+    full-size float copy of the image is made."""
+    rows = max(1, BAND_ELEMENTS // max(1, a[0].size))
+    kind = np.float64 if a.dtype.kind == "f" else np.int64
+    total = sum(np.abs(a[start:start + rows].astype(kind) - b[start:start + rows]).sum()
+                for start in range(0, a.shape[0], rows))
+    return float(total) / a.size
+
+
 def _seam_parts(image: np.ndarray, period: int) -> tuple[float, float]:
-    """(border, interior): mean |difference| across the wrap border and across interior grid lines, axes summed."""
-    x = _unit(image)
+    """(border, interior): mean |difference| across the wrap border and across interior grid lines, axes summed,
+    in units of the image's full range."""
+    x = np.asarray(image)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(x.dtype, 1.0)
+    x = x[..., None] if x.ndim == 2 else x
     if min(x.shape[:2]) < 2 * period:
         raise ValueError(f"a {x.shape[1]}x{x.shape[0]} image has no interior line of a {period}-pixel grid")
-    border = np.abs(x[:, -1] - x[:, 0]).mean() + np.abs(x[-1] - x[0]).mean()
-    interior = (np.abs(x[:, period::period] - x[:, period - 1:-1:period]).mean()
-                + np.abs(x[period::period] - x[period - 1:-1:period]).mean())
-    return float(border), float(interior)
+    border = _mean_abs_difference(x[:, -1], x[:, 0]) + _mean_abs_difference(x[-1], x[0])
+    interior = (_mean_abs_difference(x[:, period::period], x[:, period - 1:-1:period])
+                + _mean_abs_difference(x[period::period], x[period - 1:-1:period]))
+    return border / scale, interior / scale
 
 
 def seam_score(image: np.ndarray, period: int = 1) -> float:

@@ -30,6 +30,23 @@ def test_seam_score_of_a_ramp_counts_the_jump():
     assert measures.seam_score(np.full((5, 5, 3), 7, np.uint8)) == 1.0
 
 
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1)])
+@pytest.mark.parametrize("period", [1, 3])
+def test_seam_score_in_bands_equals_the_whole_array_formula(monkeypatch, dtype, top, period):
+    """Independent oracle: the mean absolute differences written out on a float64 copy of the whole image;
+    bands of 1 element and the default give the same score (to 1e-12)."""
+    rng = np.random.default_rng(period)
+    image = (rng.random((37, 29, 3)) if dtype == np.float32 else rng.integers(0, top + 1, (37, 29, 3))).astype(dtype)
+    x = image.astype(np.float64) / top
+    border = np.abs(x[:, -1] - x[:, 0]).mean() + np.abs(x[-1] - x[0]).mean()
+    interior = (np.abs(x[:, period::period] - x[:, period - 1:-1:period]).mean()
+                + np.abs(x[period::period] - x[period - 1:-1:period]).mean())
+    assert measures.seam_score(image, period) == pytest.approx(border / interior, rel=1e-12)
+    monkeypatch.setattr(measures, "BAND_ELEMENTS", 1)
+    assert measures.seam_score(image, period) == pytest.approx(border / interior, rel=1e-12)
+    assert measures.seam_score(image[..., 0], period) > 0
+
+
 @pytest.mark.parametrize("photo", ["grass", "gravel", "brick"])
 def test_pooled_seam_score_separates_tiling_textures_from_photo_crops(photo):
     assert measures.pooled_seam_score(_crops(getattr(skimage.data, photo)(), 32, 64, 0)) > 1.5
