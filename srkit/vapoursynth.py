@@ -1,7 +1,9 @@
 """srkit as a VapourSynth filter: `upscale(clip, model=...)` runs any model srkit loads on every frame of a clip.
 
-Integer and half-float clips are converted to 32-bit float by the core's own resizer and back to their format
-afterwards; frames go through srkit's blended tiler, so tile borders leave no seams. The core asks for frames out
+8- and 16-bit integer clips run as they are: their planes go to the model as uint8 / uint16 codes and the model's
+integer result is the output frame, so no float copy of a frame exists. Other integer depths (9..15 bits) go
+through 16-bit integer, half floats through 32-bit float, by the core's own resizer and back to their format
+afterwards. Frames go through srkit's blended tiler, so tile borders leave no seams. The core asks for frames out
 of order and on `core.num_threads` threads: each filter holds one model on its device and lets at most
 `num_streams` frames run on it at once (each CUDA frame on its own stream; one frame on the CPU, whose cores the
 model already uses). Everything belongs to the returned clip, so several srkit filters can share one script.
@@ -72,7 +74,7 @@ def _build(clip, model, scale, tile, overlap, device, dtype, batch, reuse_frames
 
 
 def _convert(clip: vs.VideoNode, format_id: int) -> vs.VideoNode:
-    """Integer <-> float with codes taken as full range (0 .. 2^bits - 1 <-> 0 .. 1), as for srkit's images,
+    """To another depth with codes taken as full range (0 .. 2^bits - 1 <-> 0 .. 1), as for srkit's images,
     whatever range the frames are tagged with (the resizer would follow the tag over its own arguments)."""
     untagged = vs.core.std.RemoveFrameProps(clip, props=["_Range", "_ColorRange"])
     return vs.core.resize.Point(untagged, format=format_id, range_in_s="full", range_s="full")
@@ -94,13 +96,17 @@ def _device(device: str | None) -> torch.device | None:
 
 
 def _work_format(clip: vs.VideoNode, channels: int, model: str) -> int:
-    """The float format the model runs on (RGBS, or GRAYS for a one-channel model), or one line saying why not."""
-    family, target, name = (vs.GRAY, vs.GRAYS, "GRAY") if channels == 1 else (vs.RGB, vs.RGBS, "RGB")
+    """The format the model runs on: the clip's own for 8-bit, 16-bit and 32-bit float samples, else 16-bit
+    integer (9..15 bits) or 32-bit float (half floats); one line saying why not for another colour family."""
+    family, name = (vs.GRAY, "GRAY") if channels == 1 else (vs.RGB, "RGB")
     if clip.format.color_family != family:
         hint = "format=vs.GRAYS" if channels == 1 else "format=vs.RGBS, matrix_in_s='709'"
         raise SrkitError(f"model {model!r} takes {name} clips, this one is {clip.format.name}; convert it first, "
                          f"e.g. core.resize.Bicubic(clip, {hint})")
-    return target
+    sample, bits = clip.format.sample_type, clip.format.bits_per_sample
+    if bits in ((8, 16) if sample == vs.INTEGER else (32,)):
+        return clip.format.id
+    return vs.core.query_video_format(family, sample, 16 if sample == vs.INTEGER else 32).id
 
 
 class _Frames:

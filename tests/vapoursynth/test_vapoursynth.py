@@ -99,6 +99,37 @@ def test_other_formats_come_back_in_their_own_format(model, fmt, top):
             assert np.abs(seen - expected).max() <= 1
 
 
+def _float_path(clip: vs.VideoNode, upscale) -> vs.VideoNode:
+    """The filter as it ran before integer clips stayed integer: to 32-bit float (codes as full range), the
+    model on float frames, back to the clip's format (rounded to the nearest code)."""
+    target = vs.GRAYS if clip.format.color_family == vs.GRAY else vs.RGBS
+    untagged = core.std.RemoveFrameProps(clip, props=["_Range"])  # the resizer follows a tag over its arguments
+    floats = upscale(core.resize.Point(untagged, format=target, range_in_s="full", range_s="full"))
+    return core.resize.Point(core.std.RemoveFrameProps(floats, props=["_Range"]), format=clip.format.id,
+                             range_in_s="full", range_s="full")
+
+
+@pytest.mark.parametrize("fmt,codes", [(vs.RGB24, np.uint8), (vs.RGB30, np.uint16), (vs.RGB48, np.uint16),
+                                       (vs.GRAY8, np.uint8), (vs.GRAY10, np.uint16), (vs.GRAY16, np.uint16)],
+                         ids=["RGB24", "RGB30", "RGB48", "GRAY8", "GRAY10", "GRAY16"])
+def test_integer_clips_run_on_integer_planes_within_one_code_of_the_float_path(model, gray_model, monkeypatch, fmt,
+                                                                               codes):
+    gray = fmt in (vs.GRAY8, vs.GRAY10, vs.GRAY16)
+    source = _clip(_frames((19, 23, 1 if gray else 3), 2, seed=13), fmt)
+    chosen = gray_model if gray else model
+    seen = []
+    real = srkit.Upscaler.upscale
+    monkeypatch.setattr(srkit.Upscaler, "upscale", lambda self, image, *a: seen.append(image.dtype) or real(self,
+                                                                                                          image, *a))
+    out = svs.upscale(source, chosen, tile=12)
+    got = [_planes(frame).astype(np.int64) for frame in out.frames()]
+    assert out.format.id == fmt and seen == [np.dtype(codes)] * 2  # the model saw this clip's codes, no floats
+    before = _float_path(source, lambda clip: svs.upscale(clip, chosen, tile=12))
+    assert (out.width, out.height) == (before.width, before.height)
+    for n, frame in enumerate(before.frames()):
+        assert np.abs(got[n] - _planes(frame)).max() <= 1
+
+
 def test_gray_clips_run_one_channel_models(gray_model):
     frames = _frames((19, 25, 1), 2, seed=3)
     reference = srkit.Upscaler(gray_model, device="cpu", tile=10)
@@ -217,18 +248,23 @@ def test_bad_clips_and_options_are_one_line_vs_errors(model, gray_model):
         assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("size", [(45, 31), (64, 48)])
-def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size):
+@pytest.mark.parametrize("size,fmt,top", [((45, 31), vs.RGBS, 1), ((64, 48), vs.RGBS, 1), ((45, 31), vs.RGB24, 255),
+                                          ((45, 31), vs.RGB30, 1023), ((45, 31), vs.RGB48, 65535)],
+                         ids=["RGBS-45x31", "RGBS-64x48", "RGB24", "RGB30", "RGB48"])
+def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size, fmt, top):
     onnx_path = export_onnx(load_model("srkit-photo-x2"), tmp_path / "photo-x2.onnx")
     width, height = size
     rng = np.random.default_rng(9)
     base = np.clip(np.cumsum(rng.normal(0, 0.05, (height, width, 3)), axis=1) + 0.5, 0, 1).astype(np.float32)
-    clip = _clip([base, base[::-1].copy()])
+    clip = _clip([base, base[::-1].copy()], fmt)
     ours = svs.upscale(clip, "srkit-photo-x2", tile=24)
-    theirs = core.ort.Model(clip, network_path=str(onnx_path), provider="CPU", tilesize=[24, 24], overlap=[8, 8])
+    # vs-mlrt takes float clips: the same codes as full-range floats
+    floats = clip if fmt == vs.RGBS else core.resize.Point(clip, format=vs.RGBS, range_in_s="full")
+    theirs = core.ort.Model(floats, network_path=str(onnx_path), provider="CPU", tilesize=[24, 24], overlap=[8, 8])
+    assert ours.format.id == fmt
     assert (theirs.width, theirs.height) == (ours.width, ours.height) == (2 * width, 2 * height)
     for n in range(2):
-        a = _planes(ours.get_frame(n))
+        a = _planes(ours.get_frame(n)) / np.float32(top)
         b = np.clip(_planes(theirs.get_frame(n)), 0, 1)
         assert _psnr(a, b) >= 45
 
