@@ -3,6 +3,8 @@
 For each photo: crop to a multiple of the scale, make the LR input by antialiased bicubic downscaling (stored as
 8 bits), upscale it with the model (through the same engine `srkit upscale` uses) and with plain bicubic, and
 report PSNR and SSIM on the BT.601 Y channel with `scale` border pixels cropped, the SR papers' convention.
+Outputs stay uint8: the bicubic baseline is made and both are scored in bands of rows (train/degrade.py,
+train/metrics.py), so no full-size float copy of an output exists; the HR photo is the one full-size float.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import torch
 
 from ..errors import SrkitError
 from ..train.data import find_photos, load_photo, mod_crop
-from ..train.degrade import bicubic_downscale, bicubic_upscale, quantize
-from ..train.metrics import crop_border, psnr, rgb_to_y, ssim
+from ..train.degrade import bicubic_downscale, bicubic_upscale_codes, quantize, to_codes
+from ..train.metrics import y_psnr_ssim
 from ..upscaler import Upscaler
 
 
@@ -35,31 +37,22 @@ class ImageScore:
     bicubic_ssim: float
 
 
-def _y_scores(reference: np.ndarray, test: np.ndarray, border: int) -> tuple[float, float]:
-    """PSNR and SSIM on Y of two HxWx3 uint8 images, `border` pixels cropped."""
-    ref_y, test_y = (crop_border(rgb_to_y(torch.from_numpy(a).permute(2, 0, 1).double()), border)
-                     for a in (reference, test))
-    return float(psnr(ref_y, test_y)), float(ssim(ref_y, test_y))
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> HxWx3 uint8."""
-    return (image[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
 def score_photo(photo: torch.Tensor, upscaler: Upscaler, scale: int, name: str) -> ImageScore:
     """Scores of the model and of bicubic on one (3, H, W) photo in [0, 1]."""
+    reference, lr = _reference_and_input(photo, scale, name)
+    model_psnr, model_ssim = y_psnr_ssim(reference, upscaler.upscale(to_codes(lr[0])), scale)
+    bicubic_psnr, bicubic_ssim = y_psnr_ssim(reference, bicubic_upscale_codes(lr, scale), scale)
+    return ImageScore(name, reference.shape[1], reference.shape[0], model_psnr, model_ssim, bicubic_psnr,
+                      bicubic_ssim)
+
+
+def _reference_and_input(photo: torch.Tensor, scale: int, name: str) -> tuple[np.ndarray, torch.Tensor]:
+    """The HR reference as HxWx3 uint8 (cropped to a multiple of `scale`) and the (1, 3, H/s, W/s) LR input in
+    [0, 1] (its 8-bit levels); the float HR copy lives only here."""
     hr = quantize(mod_crop(photo, scale))[None]
     if min(hr.shape[-2:]) < scale * 12:
         raise SrkitError(f"{name}: {hr.shape[-1]}x{hr.shape[-2]} is too small to evaluate at x{scale}")
-    lr = quantize(bicubic_downscale(hr, scale))
-    reference = _to_uint8(hr)
-    model_out = upscaler.upscale(_to_uint8(lr))
-    bicubic_out = _to_uint8(bicubic_upscale(lr, scale))
-    model_psnr, model_ssim = _y_scores(reference, model_out, scale)
-    bicubic_psnr, bicubic_ssim = _y_scores(reference, bicubic_out, scale)
-    return ImageScore(name, reference.shape[1], reference.shape[0], model_psnr, model_ssim, bicubic_psnr,
-                      bicubic_ssim)
+    return to_codes(hr[0]), quantize(bicubic_downscale(hr, scale))
 
 
 def evaluate(inputs: list[str | os.PathLike], upscaler: Upscaler, max_side: int | None,

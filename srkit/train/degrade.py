@@ -32,9 +32,35 @@ def bicubic_downscale(image: torch.Tensor, scale: int) -> torch.Tensor:
                          antialias=True)
 
 
-def bicubic_upscale(image: torch.Tensor, scale: int) -> torch.Tensor:
-    """(N, C, h, w) -> (N, C, h*scale, w*scale), plain bicubic (the baseline SR models must beat)."""
-    return F.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
+def to_codes(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> HxWxC uint8, clamped and rounded (one float temporary)."""
+    return image.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def bicubic_upscale_codes(image: torch.Tensor, scale: int, rows: int = 64) -> np.ndarray:
+    """(1, C, h, w) in [0, 1] -> (h*scale, w*scale, C) uint8: plain bicubic (the baseline SR models must beat),
+    made `rows` input rows at a time and equal to `to_codes` of torch's bicubic of the whole image.
+
+    torch's 2-D bicubic adds up the horizontal passes of four rows with weights it computes in float32 from each
+    output row's number, which for a scale not a power of two drifts with the row: a band cut out and upscaled on
+    its own would get other weights. So each band runs the horizontal pass on its rows and two rows of halo either
+    side (whole rows: exact), then the vertical pass on strips of columns that hold the band at its own row
+    numbers, zeros above it, so every output row gets the whole image's weights; a strip has at most a band's
+    output pixels. Costs about (bands + 1) / 2 whole vertical passes."""
+    _, channels, height, width = image.shape
+    out = np.empty((height * scale, width * scale, channels), np.uint8)
+    for start in range(0, height, rows):
+        stop = min(start + rows, height)
+        first, last = max(start - 2, 0), min(stop + 2, height)
+        across = F.interpolate(image[:, :, first:last], scale_factor=(1, scale), mode="bicubic", align_corners=False)
+        strip = max(1, rows * width * scale // last)
+        for left in range(0, width * scale, strip):
+            right = min(left + strip, width * scale)
+            rows_so_far = across.new_zeros((1, channels, last, right - left))
+            rows_so_far[:, :, first:] = across[:, :, :, left:right]
+            down = F.interpolate(rows_so_far, scale_factor=(scale, 1), mode="bicubic", align_corners=False)
+            out[start * scale:stop * scale, left:right] = to_codes(down[0, :, start * scale:stop * scale])
+    return out
 
 
 @dataclass(frozen=True)

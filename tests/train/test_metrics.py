@@ -8,7 +8,9 @@ import torch
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srkit.train.metrics import crop_border, psnr, rgb_to_y, ssim
+from srkit.train.metrics import crop_border, psnr, rgb_to_y, ssim, y_psnr_ssim
+
+from ._photos import smooth_photo
 
 
 def _pair(shape: tuple[int, ...], seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +65,33 @@ def test_crop_border_drops_that_many_pixels_per_side():
     image = torch.arange(7 * 9).view(1, 7, 9)
     assert torch.equal(crop_border(image, 2), image[:, 2:5, 2:7])
     assert crop_border(image, 0) is image
+
+
+def _photo_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generated uint8 photo and a noisy copy of it."""
+    reference = smooth_photo(height, width, seed)
+    noise = np.random.default_rng(seed).normal(0, 6, reference.shape)
+    return reference, np.clip(reference + noise, 0, 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("height, width, border", [(37, 45, 3), (64, 29, 2), (23, 53, 0), (90, 71, 4)])
+def test_banded_y_scores_equal_scikit_image_whatever_the_band(height, width, border):
+    reference, test = _photo_pair(height, width, height + width)
+    a, b = (rgb2ycbcr(image)[border:height - border, border:width - border, 0] for image in (reference, test))
+    whole = y_psnr_ssim(reference, test, border, rows=height)
+    assert whole[0] == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-10)
+    assert whole[1] == pytest.approx(structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
+                                                           use_sample_covariance=False), abs=1e-12)
+    for rows in (1, 7, 10, 11, 64):  # bands thinner than, as thick as and thicker than the SSIM halo
+        assert y_psnr_ssim(reference, test, border, rows) == pytest.approx(whole, rel=1e-12, abs=0)
+
+
+def test_banded_y_scores_of_identical_images_and_bad_inputs():
+    reference, test = _photo_pair(31, 33, 5)
+    assert y_psnr_ssim(reference, reference, 2, rows=7) == (np.inf, pytest.approx(1.0, abs=1e-12))
+    with pytest.raises(ValueError, match="one shape"):
+        y_psnr_ssim(reference, test[:-1], 2)
+    with pytest.raises(ValueError, match="larger than 11 pixels after cropping 11"):
+        y_psnr_ssim(reference, test, 11)
+    with pytest.raises(ValueError, match="rows must be at least 1"):
+        y_psnr_ssim(reference, test, 2, rows=0)
