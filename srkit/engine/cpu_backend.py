@@ -161,7 +161,7 @@ class OpenVinoPlan:
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
         with self.lock:
             request = self._request(tuple(pixels.shape))
-            request.infer({0: pixels})
+            request.infer({0: pixels}, share_outputs=True)  # no numpy copy of the output (a full tile of floats)
             y = torch.from_numpy(request.get_output_tensor(0).data)  # the request's buffer: copied before unlocking
             if out_dtype is not None:
                 return K.pixel_shuffle_add(y, 1, clamp=clamp, out_dtype=out_dtype)

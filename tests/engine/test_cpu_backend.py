@@ -3,6 +3,8 @@ cache of converted models, and the switches that keep the PyTorch kernels (SRKIT
 
 from __future__ import annotations
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
@@ -72,6 +74,18 @@ def test_tiles_through_openvino_match_the_whole_fp32_image(openvino, monkeypatch
     tiled = srkit.Upscaler(anime, device="cpu", tile=32).upscale(photo)
     expected = _reference(anime, photo, monkeypatch)
     assert _psnr(tiled, expected) >= 45.0
+
+
+def test_a_run_leaves_the_network_output_in_the_request_no_numpy_copy(openvino, photo, anime):
+    up = srkit.Upscaler(anime, device="cpu")
+    up.upscale(photo)  # compiles the request for this shape
+    tracemalloc.start()
+    try:
+        up.upscale(photo)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 300 * 388 * 3 * 4 / 8, f"{peak} bytes traced; the float32 output is {300 * 388 * 3 * 4}"
 
 
 def test_fp32_request_runs_openvino_in_f32(openvino, monkeypatch, photo):
