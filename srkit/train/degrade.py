@@ -47,6 +47,10 @@ def bicubic_upscale_codes(image: torch.Tensor, scale: int, rows: int = 64) -> np
     side (whole rows: exact), then the vertical pass on strips of columns that hold the band at its own row
     numbers, zeros above it, so every output row gets the whole image's weights; a strip has at most a band's
     output pixels. Costs about (bands + 1) / 2 whole vertical passes."""
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise ValueError(f"bicubic_upscale_codes takes one (1, C, h, w) image, got shape {tuple(image.shape)}")
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, got {rows}")
     _, channels, height, width = image.shape
     out = np.empty((height * scale, width * scale, channels), np.uint8)
     for start in range(0, height, rows):

@@ -75,6 +75,13 @@ def test_bicubic_baseline_made_in_bands_equals_the_whole_image(scale, height, wi
         assert np.array_equal(bicubic_upscale_codes(lr, scale, rows), expected)
 
 
+def test_bicubic_baseline_refuses_batches_and_empty_bands():
+    with pytest.raises(ValueError, match=r"one \(1, C, h, w\) image, got shape \(2, 3, 8, 8\)"):
+        bicubic_upscale_codes(torch.zeros(2, 3, 8, 8), 2)
+    with pytest.raises(ValueError, match="rows must be at least 1, got 0"):
+        bicubic_upscale_codes(torch.zeros(1, 3, 8, 8), 2, rows=0)
+
+
 def test_eval_table_and_errors(tmp_path, capsys):
     write_photos(tmp_path / "hr", [(40, 52)])
     module, _ = small_model("seednet-x2")
