@@ -117,10 +117,13 @@ def test_integer_clips_run_on_integer_planes_within_one_code_of_the_float_path(m
     gray = fmt in (vs.GRAY8, vs.GRAY10, vs.GRAY16)
     source = _clip(_frames((19, 23, 1 if gray else 3), 2, seed=13), fmt)
     chosen = gray_model if gray else model
-    seen = []
-    real = srkit.Upscaler.upscale
-    monkeypatch.setattr(srkit.Upscaler, "upscale", lambda self, image, *a: seen.append(image.dtype) or real(self,
-                                                                                                          image, *a))
+    seen, real = [], srkit.Upscaler.upscale
+
+    def recorded(self, image, *args):
+        seen.append(image.dtype)
+        return real(self, image, *args)
+
+    monkeypatch.setattr(srkit.Upscaler, "upscale", recorded)
     out = svs.upscale(source, chosen, tile=12)
     got = [_planes(frame).astype(np.int64) for frame in out.frames()]
     assert out.format.id == fmt and seen == [np.dtype(codes)] * 2  # the model saw this clip's codes, no floats
