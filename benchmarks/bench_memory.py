@@ -3,6 +3,7 @@
     python benchmarks/bench_memory.py                      # table + benchmarks/results/memory-cpu.json
     python benchmarks/bench_memory.py --sizes 800x600 1600x1200 --backends openvino
     python benchmarks/bench_memory.py --before /tmp/main-src    # each case also with srkit from that folder
+    python benchmarks/bench_memory.py --sizes 6000x4000 --backends openvino --results memory-24mp-cpu.json
 
 `--before DIR` runs every case a second time with PYTHONPATH=DIR (a folder holding an `srkit` package, e.g.
 `git archive main` with kernels/ copied to srkit/kernels), so before and after come from the same run.
@@ -11,13 +12,19 @@ Each case writes a photo-like PNG of the given size (scikit-image's astronaut, L
 noise so the encoder cannot shortcut it), runs `srkit upscale` on it in a child process (x4 with the given model
 and tile, PNG out) and reads the child's peak RSS from os.wait4. A child that only imports srkit and loads the
 model gives the fixed cost; the growth per output megapixel is the slope between the two largest sizes.
+
+The photos are made in a separate process: Linux carries a process's peak RSS across fork and exec, so every
+child of this script would report at least this script's own peak (0.6 GiB once it has held a 3200x2400 photo);
+the results give this script's peak (`harness_peak_rss`), the floor under every reading.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +37,7 @@ from PIL import Image
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SRKIT = [sys.executable, "-m", "srkit"]
+Image.MAX_IMAGE_PIXELS = None  # this script opens outputs only for their size (a 24 MP photo x4 is 384 MP)
 LOAD_ONLY = "import sys; from srkit.upscaler import Upscaler; Upscaler(sys.argv[1], device='cpu')"
 
 
@@ -54,13 +62,14 @@ def peak_rss(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, f
 
 
 def write_results(args: argparse.Namespace, rows: list[dict], growth: dict[str, float]) -> Path:
-    """Write benchmarks/results/memory-cpu.json with the rows so far (after each case: a long run that is stopped
+    """Write benchmarks/results/<--results> with the rows so far (after each case: a long run that is stopped
     keeps what it measured)."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "memory-cpu.json"
+    path = RESULTS / args.results
     path.write_text(json.dumps({"benchmark": "memory", "date": time.strftime("%Y-%m-%d %H:%M"),
                                 "config": {"model": args.model, "tile": args.tile, "before": args.before,
                                            "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
+                                "harness_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                                 "rows": rows, "growth_bytes_per_output_pixel": growth}, indent=2) + "\n")
     return path
 
@@ -72,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["800x600", "1600x1200", "3200x2400"])
     parser.add_argument("--backends", nargs="+", default=["openvino", "torch"], choices=["openvino", "torch"])
     parser.add_argument("--before", help="folder holding the srkit package to compare with (run first, each case)")
+    parser.add_argument("--results", default="memory-cpu.json", help="file name under benchmarks/results/")
     args = parser.parse_args(argv)
     versions = ([("before", args.before)] if args.before else []) + [("after", None)]
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes]
@@ -90,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             for width, height in sizes:
                 source, target = tmp / f"in-{width}x{height}.png", tmp / f"out-{width}x{height}.png"
                 if not source.exists():
-                    make_photo(source, width, height)
+                    maker = multiprocessing.get_context("spawn").Process(target=make_photo,
+                                                                         args=(source, width, height))
+                    maker.start()
+                    maker.join()
+                    if maker.exitcode != 0:
+                        raise RuntimeError(f"making the {width}x{height} photo failed ({maker.exitcode})")
                 command = SRKIT + ["upscale", str(source), "-o", str(target), "-m", args.model, "--tile", args.tile,
                                    "--device", "cpu", "--overwrite"]
                 rss, seconds = peak_rss(command, env, tmp)
@@ -116,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             growth[key] = (b["peak_rss"] - a["peak_rss"]) / ((b["out_mp"] - a["out_mp"]) * 1e6)
             print(f"{key}: growth {growth[key]:.2f} bytes per output pixel ({a['size']} -> {b['size']})")
     path = write_results(args, rows, growth)
+    print(f"this script's own peak RSS (the floor under every reading): "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     print(f"wrote {path}")
     return 0
 
