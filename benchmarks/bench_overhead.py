@@ -2,6 +2,7 @@
 
     python benchmarks/bench_overhead.py                  # CPU, reference kernels; + CUDA (Triton) where available
     python benchmarks/bench_overhead.py --reps 2000
+    TRITON_INTERPRET=1 SRKIT_KERNELS=triton python benchmarks/bench_overhead.py --stub-launches
 
 The inputs are tiny (one 8x8 image), so the kernels cost next to nothing and the time is the Python around them.
 "per call" is `program.forward(plan.prepare(x))`, the path without a bound plan: the batch copied into a fresh
@@ -11,6 +12,11 @@ reference kernels only the maps that are slices of wider buffers are preallocate
 into a bound buffer). Launches counted: kernel calls plus plain-torch passes (copies, adds) of one run. On the CPU
 the process CPU time per run is measured too (the shared machine's wall times are mostly waiting). Results:
 table and benchmarks/results/overhead-<device>.json.
+
+`--stub-launches` (no GPU needed) times the Triton path's host work on CPU tensors: the Triton kernels are
+replaced by stand-ins that launch nothing, so what is timed is srkit's Python around each launch (weight cache,
+argument preparation, grid, strides, batch splitting) without Triton's own launcher and without any kernel;
+outputs are then never written (not compared). Results: overhead-triton-host-cpu.json.
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ MODELS = {
     # the input normalisation (subtract, multiply), conv_1, 6 blocks x 3 convs, conv_2, conv_cat, the head (shuffle,
     # clamp and pack)
     "span F16 x4": (lambda: span.SPAN(features=16, scale=4), 2 + 1 + 18 + 3),
-    # 2 low-res convs, 2 upsamples and their 2 copies into the joined buffer, 3 body convs, the tail (skip, pack)
-    "seednet F16 x2": (lambda: seednet.SeedNet(features=16, num_conv=3, scale=2), 2 + 4 + 3 + 1),
+    # 2 low-res convs, 2 upsamples into the joined buffer, 3 body convs, the tail (skip, pack)
+    "seednet F16 x2": (lambda: seednet.SeedNet(features=16, num_conv=3, scale=2), 2 + 2 + 3 + 1),
 }
 
 
@@ -56,12 +62,36 @@ def cpu_median_us(fn, reps: int) -> float:
     return statistics.median(samples) / 1e3
 
 
+class NoLaunch:
+    """Stands in for a Triton kernel: `kernel[grid](*args, **meta)` launches nothing."""
+
+    def __getitem__(self, grid):
+        return lambda *args, **meta: None
+
+
+def stub_triton_kernels() -> None:
+    """Replace every srkit Triton kernel by a NoLaunch (needs Triton and SRKIT_KERNELS=triton with the
+    interpreter, so that CPU tensors take the Triton path)."""
+    from srkit.kernels import _launch, triton_conv, triton_pixel_shuffle, triton_upsample
+
+    if not _launch.INTERPRETING or os.environ.get("SRKIT_KERNELS") != "triton":
+        raise SystemExit("--stub-launches needs TRITON_INTERPRET=1 and SRKIT_KERNELS=triton in the environment")
+    triton_conv._conv_act_kernel = NoLaunch()
+    triton_pixel_shuffle._pixel_shuffle_add_kernel = NoLaunch()
+    triton_upsample._upsample_kernel = NoLaunch()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500)
+    parser.add_argument("--stub-launches", action="store_true",
+                        help="time the Triton path's host work on CPU with kernels that launch nothing")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the host time around launches is measured, and CPU time is then one thread's
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.stub_launches:
+        stub_triton_kernels()
+        devices = [torch.device("cpu")]
     os.environ.setdefault("SRKIT_KERNELS", "auto")  # reference on CPU tensors, Triton on CUDA ones
     rows = []
     for device in devices:
@@ -80,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             def bound_run():
                 return bound.run(x, (0.0, 1.0), torch.uint8)
 
-            if not torch.equal(per_call(), bound_run()):
+            if not args.stub_launches and not torch.equal(per_call(), bound_run()):
                 raise AssertionError(f"{case}: bound and per-call outputs differ; not timing")
-            label = f"{case}, {device.type}, {launches} launches"
+            label = f"{case}, {'triton host work' if args.stub_launches else device.type}, {launches} launches"
             for impl, fn in (("per call", per_call), ("bound", bound_run)):
                 timing = time_call(fn, device, warmup=20, reps=args.reps)
                 cpu_us = cpu_median_us(fn, args.reps) if device.type == "cpu" else None
@@ -92,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                                 extra={"us_per_launch": 1e3 * timing.median_ms / launches, "launches": launches,
                                        "cpu_us_per_run": cpu_us}))
     print_table("Host time per run of a tiny input (8x8): per-call path vs bound plan", rows)
-    path = write_results("overhead", devices[-1], rows, {"reps": args.reps, "input": "1x3x8x8 fp32"})
+    config = {"reps": args.reps, "input": "1x3x8x8 fp32", "stub_launches": args.stub_launches}
+    path = write_results("overhead-triton-host" if args.stub_launches else "overhead",
+                         devices[-1], rows, config)
     print(f"\nwrote {path}")
     return 0
 
