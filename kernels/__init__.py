@@ -77,12 +77,13 @@ def describe_backend(device: torch.device | str) -> str:
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0) -> torch.Tensor:
-    """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding;
-    see reference.conv2d_act."""
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
+               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding,
+    clamped, optionally as a uint8/uint16 HWC image; see reference.conv2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
     return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                           outer_scale)
+                           outer_scale, clamp, out_dtype)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -102,10 +103,12 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
 
 
 def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
-                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """pixel_shuffle(y) + upsample(base), clamped, optionally as a uint8/uint16 HWC image; see the reference."""
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """pixel_shuffle(y) + upsample(base), clamped, optionally as a uint8/uint16 HWC image, or into a float `out`;
+    see the reference."""
     impl = _triton_shuffle if backend_for(y) == "triton" else reference
-    return impl.pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+    return impl.pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
 
 
 def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
@@ -141,18 +144,15 @@ def ops_for(x: torch.Tensor) -> Ops:
 
 def _new(like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
     """An uninitialised (N, C, H, W) result: channels_last, or an (N, H, W, C) image for integer dtypes."""
-    dtype = dtype or like.dtype
-    if dtype in reference.INTEGER_RANGE:
-        n, c, h, w = shape
-        return torch.empty((n, h, w, c), dtype=dtype, device=like.device)
-    return torch.empty(shape, dtype=dtype, device=like.device, memory_format=torch.channels_last)
+    return reference.new_result(like, *shape[1:], dtype)[0]
 
 
 def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, residual=None, res_scale=1.0,
-                      padding_mode="zeros", out=None, outer_residual=None, outer_scale=1.0) -> torch.Tensor:
+                      padding_mode="zeros", out=None, outer_residual=None, outer_scale=1.0, clamp=None,
+                      out_dtype=None) -> torch.Tensor:
     _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                           outer_scale)
-    return out if out is not None else _new(x, (x.shape[0], weight.shape[0], *x.shape[2:]))
+                           outer_scale, clamp, out_dtype)
+    return out if out is not None else _new(x, (x.shape[0], weight.shape[0], *x.shape[2:]), out_dtype)
 
 
 def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=None, out_dtype=None) -> torch.Tensor:
@@ -165,9 +165,11 @@ def _check_upsample(x, scale, mode="nearest", align_corners=False, out=None) -> 
     return out if out is not None else _new(x, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale))
 
 
-def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None) -> torch.Tensor:
-    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
-    return _new(y, (y.shape[0], y.shape[1] // scale ** 2, y.shape[2] * scale, y.shape[3] * scale), out_dtype)
+def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None,
+                             out=None) -> torch.Tensor:
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
+    return out if out is not None else _new(y, (y.shape[0], y.shape[1] // scale ** 2, y.shape[2] * scale,
+                                                y.shape[3] * scale), out_dtype)
 
 
 # Ops that only check their arguments and return an uninitialised result of the output's shape: a bound program

@@ -62,7 +62,7 @@ def require_integer_scale(op: str, scale: object, name: str = "scale") -> int:
 
 
 def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype,
-                   x: torch.Tensor) -> None:
+                   x: torch.Tensor, x_name: str = "x") -> None:
     """Check a caller-provided output: shape, dtype, device, and no memory shared with the input `x`."""
     if out is None:
         return
@@ -73,7 +73,8 @@ def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dt
         _fail(op, f"out must have dtype {dtype}, got {out.dtype}", TypeError)
     require_same_device(op, x, out=out)
     if _may_overlap(out, x):
-        _fail(op, "out shares memory with x; the op reads neighbours of each pixel, so it cannot run in place")
+        _fail(op, f"out shares memory with {x_name}; the op reads neighbours of each pixel, so it cannot run in "
+                  "place")
 
 
 def _address_span(t: torch.Tensor) -> tuple[int, int]:
@@ -141,8 +142,9 @@ def _check_conv_input(op: str, x, weight) -> int:
     return c_out
 
 
-def _check_clamp_and_output(op: str, clamp, out_dtype) -> None:
-    """Check an optional (low, high) clamp and an optional float / uint8 / uint16 output dtype."""
+def _check_clamp_and_output(op: str, clamp, out_dtype, out=None) -> None:
+    """Check an optional (low, high) clamp and an optional float / uint8 / uint16 output dtype (integer codes are
+    a new HWC image: not with a caller's `out`)."""
     if clamp is not None:
         if (not isinstance(clamp, (tuple, list)) or len(clamp) != 2
                 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)):
@@ -151,6 +153,9 @@ def _check_clamp_and_output(op: str, clamp, out_dtype) -> None:
             _fail(op, f"clamp low must not exceed high, got {tuple(clamp)}")
     if out_dtype is not None and out_dtype not in FLOAT_DTYPES + INTEGER_IMAGE_DTYPES:
         _fail(op, f"out_dtype must be None, a float dtype, torch.uint8 or torch.uint16, got {out_dtype!r}", TypeError)
+    if out is not None and out_dtype in INTEGER_IMAGE_DTYPES:
+        _fail(op, f"out_dtype={out_dtype} makes a new (N, H, W, C) image; it cannot be written into out: pass "
+                  "out=None, or a float out_dtype")
 
 
 def _check_base(op: str, base, expected: tuple[int, ...], reference: torch.Tensor) -> None:
@@ -178,7 +183,7 @@ def _check_residual(op: str, name: str, residual, scale_name: str, scale, out_sh
 
 
 def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual=None,
-                     outer_scale=1.0) -> None:
+                     outer_scale=1.0, clamp=None, out_dtype=None) -> None:
     """Validate conv2d_act's arguments (see kernels.reference.conv2d_act for their meaning)."""
     op = "conv2d_act"
     c_out = _check_conv_input(op, x, weight)
@@ -191,7 +196,8 @@ def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_m
     if outer_residual is None and outer_scale != 1.0:
         _fail(op, f"outer_scale={outer_scale} is given without an outer_residual (it scales the sum that one is "
                   "added to); pass outer_residual, or leave outer_scale at 1.0")
-    require_output(op, out, out_shape, x.dtype, x)
+    _check_clamp_and_output(op, clamp, out_dtype, out)
+    require_output(op, out, out_shape, out_dtype or x.dtype, x)
 
 
 def check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out) -> None:
@@ -229,8 +235,9 @@ def check_upsample(x, scale, mode, align_corners, out=None) -> int:
     return scale
 
 
-def check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype) -> int:
-    """Validate pixel_shuffle_add's arguments; returns the scale as an int."""
+def check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out=None) -> int:
+    """Validate pixel_shuffle_add's arguments (`out`: a caller's (N, C, H*scale, W*scale) float result, e.g. a
+    channel slice of a wider buffer); returns the scale as an int."""
     op = "pixel_shuffle_add"
     require_tensor(op, "y", y, ndim=4)
     require_float(op, "y", y)
@@ -240,7 +247,11 @@ def check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype) -> int:
     c = y.shape[1] // (scale * scale)
     _check_base(op, base, (y.shape[0], c, y.shape[2], y.shape[3]), y)
     require_choice(op, "base_mode", base_mode, RESAMPLE_MODES)
-    _check_clamp_and_output(op, clamp, out_dtype)
+    _check_clamp_and_output(op, clamp, out_dtype, out)
+    out_shape = (y.shape[0], c, y.shape[2] * scale, y.shape[3] * scale)
+    require_output(op, out, out_shape, out_dtype or y.dtype, y, "y")
+    if out is not None and base is not None and _may_overlap(out, base):
+        _fail(op, "out shares memory with base; the op reads base's neighbours, so it cannot run in place")
     return scale
 
 

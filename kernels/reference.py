@@ -33,6 +33,19 @@ def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Te
     return y
 
 
+def new_result(like: torch.Tensor, c: int, h: int, w: int,
+               dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(an uninitialised result of `like`'s batch and device, the (N, C, H, W) view a kernel writes it through):
+    for uint8/uint16 an (N, H, W, C) image of codes, whose permuted view has channels_last strides; for a float
+    dtype (default like.dtype) one channels_last tensor, both."""
+    dtype = dtype or like.dtype
+    if dtype in INTEGER_RANGE:
+        image = torch.empty((like.shape[0], h, w, c), dtype=dtype, device=like.device)
+        return image, image.permute(0, 3, 1, 2)
+    result = torch.empty((like.shape[0], c, h, w), dtype=dtype, device=like.device, memory_format=torch.channels_last)
+    return result, result
+
+
 def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torch.Tensor:
     """Round an fp32 result to `dtype` once, into `out` if given, else a new channels_last tensor."""
     if out is not None:
@@ -44,7 +57,8 @@ def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torc
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0, *,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
+               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None, *,
                checked: bool = True) -> torch.Tensor:
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
@@ -55,12 +69,14 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     RRDB's last dense block and its block skip are (`(conv5 * 0.2 + rdb_in) * 0.2 + block_in`). x: (N, C_in, H, W);
     weight: (C_out, C_in, k, k); bias, prelu slope: (C_out,); residuals and out: (N, C_out, H, W), out may be a
     channel slice of a wider channels_last tensor and may be either residual (in place). Arithmetic in fp32,
-    rounded once to x.dtype. checked=False skips the argument checks (a bound plan checked its launches once,
-    when it was bound).
+    rounded once to x.dtype. Last, the result is clamped and converted as pixel_shuffle_add's `clamp` and
+    `out_dtype` are (uint8/uint16: a new (N, H, W, C) image of codes, so no `out` then), so a network's last conv
+    writes its final image. checked=False skips the argument checks (a bound plan checked its launches once, when
+    it was bound).
     """
     if checked:
         _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                               outer_scale)
+                               outer_scale, clamp, out_dtype)
     pad = weight.shape[-1] // 2
     xf = x.float()
     if padding_mode == "circular" and pad:
@@ -77,7 +93,7 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         y.mul_(gate)
     if outer_residual is not None:
         y.mul_(float(outer_scale)).add_(outer_residual)
-    return _emit(y, x.dtype, out)
+    return _finish(y, clamp, x.dtype if out_dtype is None else out_dtype, out)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -118,31 +134,40 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
 
 
 def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
-                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
     """The SR network's last step in one pass: pixel_shuffle(y, scale) + upsample(base, scale, base_mode), clamped.
 
     y: (N, C*scale*scale, H, W); base: (N, C, H, W) or None. The sum is clamped to `clamp` = (low, high) if
     given. out_dtype None or a float dtype: returns (N, C, H*scale, W*scale) channels_last in that dtype
     (default y.dtype). out_dtype torch.uint8 / torch.uint16: the value is also clamped to [0, 1], scaled to
     255 / 65535 and rounded half up, and the result is an (N, H*scale, W*scale, C) contiguous (HWC) image.
+    A float result is written into `out` if given (e.g. a channel slice of a wider buffer: the next layer's input).
     """
-    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
     z = F.pixel_shuffle(y.float(), scale) if scale > 1 else y.float()
     if base is not None:
         size = (base.shape[2] * scale, base.shape[3] * scale)
         align = {} if base_mode == "nearest" else {"align_corners": False}
         z = z + F.interpolate(base.float(), size=size, mode=base_mode, **align)
-    out_dtype = y.dtype if out_dtype is None else out_dtype
+    return _finish(z, clamp, y.dtype if out_dtype is None else out_dtype, out)
+
+
+def _finish(z: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype,
+            out: torch.Tensor | None) -> torch.Tensor:
+    """An fp32 (N, C, H, W) result clamped, then rounded once to a float `out_dtype` (into `out` if given) or
+    packed to uint8/uint16 codes in a new (N, H, W, C) image."""
     if out_dtype in INTEGER_RANGE:
         # clamp then [0, 1] is one clamp to the bounds clipped to [0, 1]; then scale, round half up, and
         # convert while transposing to HWC, in as few passes as the image allows (the tiler packs every tile so).
         low, high = (0.0, 1.0) if clamp is None else (min(max(float(c), 0.0), 1.0) for c in clamp)
         codes = z.clamp(low, high).mul_(INTEGER_RANGE[out_dtype]).add_(0.5).floor_()
-        image = torch.empty((z.shape[0], z.shape[2], z.shape[3], z.shape[1]), dtype=out_dtype, device=z.device)
-        return image.copy_(codes.permute(0, 2, 3, 1))
+        image, view = new_result(z, *z.shape[1:], out_dtype)
+        view.copy_(codes)
+        return image
     if clamp is not None:
         z = z.clamp(float(clamp[0]), float(clamp[1]))
-    return _emit(z, out_dtype, None)
+    return _emit(z, out_dtype, out)
 
 
 def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,

@@ -18,7 +18,7 @@ from triton.testing import do_bench
 
 from . import _args, _weight_cache
 from ._launch import ConvConfig, images_per_launch, tuned_conv_config
-from .reference import INTEGER_RANGE
+from .reference import INTEGER_RANGE, new_result
 
 ACT_CODES = {name: code for code, name in enumerate(_args.ACTIVATIONS)}
 
@@ -216,27 +216,26 @@ def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, re
     return out
 
 
-def _new_output(x: torch.Tensor, c_out: int, h: int, w: int) -> torch.Tensor:
-    return torch.empty((x.shape[0], c_out, h, w), dtype=x.dtype, device=x.device,
-                       memory_format=torch.channels_last)
-
-
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
                slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0, *,
+               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
+               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None, *,
                config: ConvConfig | None = None, checked: bool = True) -> torch.Tensor:
-    """Triton conv2d_act; semantics in kernels.reference.conv2d_act. `config` overrides the launch rule (tests)."""
+    """Triton conv2d_act; semantics in kernels.reference.conv2d_act (clamp and codes in the epilogue). `config`
+    overrides the launch rule (tests)."""
     if checked:
         _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                               outer_scale)
+                               outer_scale, clamp, out_dtype)
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
+    image = out
     if out is None:
-        out = _new_output(x, weight.shape[0], x.shape[2], x.shape[3])
+        image, out = new_result(x, weight.shape[0], x.shape[2], x.shape[3], out_dtype or x.dtype)
     k = weight.shape[-1]
-    return _launch("conv2d_act", x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
-                   kernel=k, pad=k // 2, phases=1, config=config, outer_residual=outer_residual,
-                   outer_scale=outer_scale)
+    _launch("conv2d_act", x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
+            kernel=k, pad=k // 2, phases=1, config=config, clamp=clamp, outer_residual=outer_residual,
+            outer_scale=outer_scale)
+    return image
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -246,7 +245,7 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     _args.check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
     packed = _weight_cache.packed(weight, "transposed_k4s2p1", x.dtype, _pack_transposed)
     if out is None:
-        out = _new_output(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+        out = new_result(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])[0]
     return _launch("conv_transpose2d_act", x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
                    kernel=2, pad=1, phases=4, config=config)
 
@@ -259,15 +258,8 @@ def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     if checked:
         scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
-    n, _, h, w = x.shape
-    c = weight.shape[0] // (scale * scale)
-    out_dtype = x.dtype if out_dtype is None else out_dtype
-    if out_dtype in INTEGER_RANGE:
-        image = torch.empty((n, h * scale, w * scale, c), dtype=out_dtype, device=x.device)
-        out = image.permute(0, 3, 1, 2)  # NCHW view with channels_last strides
-    else:
-        image = out = torch.empty((n, c, h * scale, w * scale), dtype=out_dtype, device=x.device,
-                                  memory_format=torch.channels_last)
+    _, _, h, w = x.shape
+    image, out = new_result(x, weight.shape[0] // (scale * scale), h * scale, w * scale, out_dtype or x.dtype)
     k = weight.shape[-1]
     _launch("conv2d_pixel_shuffle_add", x, packed, bias, "none", 0.0, base, 1.0, False, out, kernel=k, pad=k // 2,
             phases=1, config=config, shuffle=scale, clamp=clamp)

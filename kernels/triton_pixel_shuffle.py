@@ -13,7 +13,7 @@ import triton.language as tl
 
 from . import _args
 from ._launch import ElementwiseConfig, elementwise_config, images_per_launch
-from .reference import INTEGER_RANGE
+from .reference import INTEGER_RANGE, new_result
 from .triton_upsample import MODE_CODES, output_tile, sample, source_ratios
 
 
@@ -42,21 +42,18 @@ def _pixel_shuffle_add_kernel(
 
 
 def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
-                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None, *,
-                      config: ElementwiseConfig | None = None) -> torch.Tensor:
-    """Triton pixel_shuffle_add; semantics in kernels.reference.pixel_shuffle_add. `config`: launch override."""
-    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype)
+                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
+                      out: torch.Tensor | None = None, *, config: ElementwiseConfig | None = None) -> torch.Tensor:
+    """Triton pixel_shuffle_add; semantics in kernels.reference.pixel_shuffle_add (the kernel writes through
+    `out`'s strides, so a channel slice of a wider buffer costs no copy). `config`: launch override."""
+    scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
     n, _, h, w = y.shape
     c = y.shape[1] // (scale * scale)
     oh, ow = h * scale, w * scale
     out_dtype = y.dtype if out_dtype is None else out_dtype
-    to_integer = out_dtype in INTEGER_RANGE
-    if to_integer:
-        image = torch.empty((n, oh, ow, c), dtype=out_dtype, device=y.device)
-        out = image.permute(0, 3, 1, 2)  # NCHW view with channels_last strides: the kernel's addressing
-    else:
-        image = out = torch.empty((n, c, oh, ow), dtype=out_dtype, device=y.device,
-                                  memory_format=torch.channels_last)
+    image = out
+    if out is None:
+        image, out = new_result(y, c, oh, ow, out_dtype)
     if n * oh * ow == 0 or c == 0:
         return image
     config = config or elementwise_config(c)
@@ -74,6 +71,6 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
             *y_part.stride(), *base_strides, *out_part.stride(),
             ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
             HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
-            TO_INTEGER=to_integer, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
+            TO_INTEGER=out_dtype in INTEGER_RANGE, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
         )
     return image

@@ -50,10 +50,12 @@ class ConvStep:
 
     def launch(self, ops: K.Ops, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                out: torch.Tensor | None = None, outer_residual: torch.Tensor | None = None,
-               outer_scale: float = 1.0) -> torch.Tensor:
-        """This (non-transposed) step through kernels chosen once: `ops_for`'s (unchecked) or `kernels.CHECKS`."""
+               outer_scale: float = 1.0, clamp: tuple[float, float] | None = None,
+               out_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """This (non-transposed) step through kernels chosen once: `ops_for`'s (unchecked) or `kernels.CHECKS`;
+        `clamp` and `out_dtype` make it a last step that writes the final image."""
         return ops.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
-                              self.padding_mode, out, outer_residual, outer_scale)
+                              self.padding_mode, out, outer_residual, outer_scale, clamp, out_dtype)
 
 
 def empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:

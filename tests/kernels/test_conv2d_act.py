@@ -280,6 +280,97 @@ def test_output_sharing_memory_with_input_is_refused(use_backend):
         K.conv2d_act(buf[:, :8], torch.randn(8, 8, 3, 3), out=buf[:, 4:12])
 
 
+# Share of codes allowed to differ by one: the Triton and oneDNN fp32 sums run in other orders (~1e-6 apart),
+# which puts a value on the other side of a .5 code boundary about once in a thousand codes at 16 bits (a code is
+# 1.5e-5 wide), far less often at 8 bits.
+ROUNDING_FLIPS = {torch.uint8: 1e-3, torch.uint16: 1e-2}
+CODE_MAX = {torch.uint8: 255, torch.uint16: 65535}
+
+
+def _generator_output_case(h, w, seed):
+    """The texture generator's last conv: tanh, circular padding, a phase pattern residual with scale 0.5."""
+    x, weight, bias, _ = make_case(13, 3, 3, "tanh", h=h, w=w, seed=seed)
+    pattern = 0.5 + 0.1 * torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed + 1))
+    oracle = torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular")
+    return (x, weight, bias, "tanh", 0.0, _nhwc(pattern), 0.5, "circular"), oracle
+
+
+def _check_codes(got, z, out_dtype, what):
+    """An (N, H, W, C) image of codes, each the oracle's fp32 value z rounded, or (rarely) one code off."""
+    expected = torch.floor(z.clamp(0, 1) * CODE_MAX[out_dtype] + 0.5).permute(0, 2, 3, 1).to(torch.int64)
+    assert got.dtype == out_dtype and got.is_contiguous() and got.shape == expected.shape, what
+    diff = (got.to(torch.int64) - expected).abs()
+    flips = int((diff > 0).sum())
+    assert diff.max() <= 1 and flips <= ROUNDING_FLIPS[out_dtype] * diff.numel(), f"{what}: {flips} codes differ"
+
+
+@pytest.mark.parametrize("clamp", [None, (0.0, 1.0), (0.2, 0.7)], ids=str)
+@pytest.mark.parametrize("h,w", [(1, 1), (5, 3), (11, 13)], ids=str)
+def test_clamp_in_the_epilogue(use_backend, poison_allocations, clamp, h, w):
+    args, oracle = _generator_output_case(h, w, seed=h * w)
+    got, ref = run_both(use_backend, *args, clamp=clamp)
+    expected = oracle if clamp is None else oracle.clamp(*clamp)
+    assert got.is_contiguous(memory_format=torch.channels_last) and ref.dtype == torch.float32
+    assert_close_dtype(got, expected, torch.float32, f"triton clamp {clamp}")
+    assert_close_dtype(ref, expected, torch.float32, f"reference clamp {clamp}")
+
+
+@pytest.mark.parametrize("out_dtype", [torch.uint8, torch.uint16], ids=str)
+@pytest.mark.parametrize("clamp", [None, (0.0, 1.0), (0.2, 0.7)], ids=str)
+@pytest.mark.parametrize("h,w", [(1, 1), (5, 3), (11, 13)], ids=str)
+def test_integer_output_is_an_hwc_image_of_codes(use_backend, poison_allocations, out_dtype, clamp, h, w):
+    """The texture generator's last conv packs its codes: clamp, then [0, 1] to 0..max rounded half up."""
+    args, oracle = _generator_output_case(h, w, seed=h + w)
+    got, ref = run_both(use_backend, *args, clamp=clamp, out_dtype=out_dtype)
+    z = oracle if clamp is None else oracle.clamp(*clamp)
+    _check_codes(got, z, out_dtype, f"triton {clamp}")
+    _check_codes(ref, z, out_dtype, f"reference {clamp}")
+
+
+@pytest.mark.parametrize("out_dtype", [torch.uint8, torch.float32], ids=str)
+def test_clamp_and_codes_with_small_tiles_and_a_split_batch(monkeypatch, poison_allocations, out_dtype):
+    from srkit.kernels import _launch
+
+    args, oracle = _generator_output_case(5, 7, seed=23)
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)  # one image per launch
+    got = triton_conv.conv2d_act(*args, clamp=(0.0, 1.0), out_dtype=out_dtype, config=SMALL_CONFIG)
+    if out_dtype == torch.uint8:
+        _check_codes(got, oracle, out_dtype, "small tiles")
+    else:
+        assert_close_dtype(got, oracle.clamp(0, 1), torch.float32, "small tiles")
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+def test_fp16_input_with_an_fp32_output_into_a_slice(use_backend, backend):
+    x, weight, bias, _ = make_case(6, 5, 3, "relu", h=7, w=9, dtype=torch.float16, seed=4)
+    wide = poisoned((2, 9, 7, 9), torch.float32)
+    use_backend(backend)
+    got = K.conv2d_act(x, weight, bias, "relu", out=wide[:, 2:7], clamp=(0.0, 0.5), out_dtype=torch.float32)
+    assert got.data_ptr() == wide[:, 2:7].data_ptr()
+    assert_close_dtype(wide[:, 2:7], torch_conv_act(x, weight, bias, "relu", 0.1).clamp(0, 0.5), torch.float16,
+                       backend)
+    assert torch.isnan(wide[:, :2]).all() and torch.isnan(wide[:, 7:]).all()
+
+
+BAD_EPILOGUES = [
+    ({"clamp": (1.0, 0.0)}, ValueError, "clamp low"),
+    ({"clamp": 0.5}, TypeError, "clamp"),
+    ({"out_dtype": torch.int32}, TypeError, "out_dtype"),
+    ({"out_dtype": torch.uint8, "out": torch.zeros(2, 8, 10, 12)}, ValueError, "cannot be written into out"),
+    ({"out_dtype": torch.float16, "out": torch.zeros(2, 8, 10, 12)}, TypeError, "out must have dtype"),
+]
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference", "checks"])
+@pytest.mark.parametrize("kwargs,error,needle", BAD_EPILOGUES, ids=[str(c[0])[:40] for c in BAD_EPILOGUES])
+def test_bad_clamp_or_out_dtype_is_refused(use_backend, backend, kwargs, error, needle):
+    x, weight, bias, _ = make_case(6, 8, 3, "none", h=10, w=12)
+    use_backend("reference" if backend == "checks" else backend)
+    op = K.CHECKS.conv2d_act if backend == "checks" else K.conv2d_act
+    with pytest.raises(error, match=needle):
+        op(x, weight, bias, **kwargs)
+
+
 @pytest.mark.gpu
 class TestOnCuda:
     """The same checks compiled for the GPU: bf16, every candidate launch config, device mix-ups."""
@@ -305,6 +396,16 @@ class TestOnCuda:
         triton_conv.conv2d_act(x, weight, bias, "none", slope, residual, 0.2, "zeros", out, outer, 0.2, config=config)
         oracle = torch_conv_act(x, weight, bias, "none", slope, residual, 0.2) * 0.2 + outer.float()
         assert_close_dtype(out, oracle, dtype, f"{config} {dtype} outer residual")
+
+    @pytest.mark.parametrize("config", GPU_CONV_CONFIGS, ids=str)
+    @pytest.mark.parametrize("out_dtype", [torch.uint8, torch.uint16], ids=str)
+    def test_clamp_and_codes(self, config, out_dtype):
+        x, weight, bias, _ = make_case(32, 3, 3, "tanh", h=37, w=53, device="cuda")
+        pattern = torch.full((2, 3, 37, 53), 0.5, device="cuda")
+        got = triton_conv.conv2d_act(x, weight, bias, "tanh", 0.0, pattern, 0.5, "circular", clamp=(0.0, 1.0),
+                                     out_dtype=out_dtype, config=config)
+        _check_codes(got, torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular"), out_dtype,
+                     f"cuda {config}")
 
     def test_cpu_gpu_mix_is_refused(self):
         x, weight, bias, _ = make_case(8, 8, 3, "none", device="cuda")
@@ -339,6 +440,10 @@ def test_checks_ops_validate_and_compute_nothing():
     assert K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 2, None, (0.0, 1.0), torch.uint8).shape == (2, 20, 14, 3)
     assert K.CHECKS.upsample(x, 3, "bilinear").shape == (2, 6, 30, 21)
     assert K.CHECKS.pixel_shuffle_add(fresh, 2).shape == (2, 3, 20, 14)
+    assert K.CHECKS.conv2d_act(x, weight, out_dtype=torch.uint16).shape == (2, 10, 7, 12)
+    wide = poisoned((2, 5, 20, 14), torch.float32)
+    assert K.CHECKS.pixel_shuffle_add(fresh, 2, out=wide[:, 1:4]).data_ptr() == wide[:, 1:4].data_ptr()
+    assert torch.isnan(wide).all()
     for call, needle in ((lambda: K.CHECKS.conv2d_act(x, weight, bias[:3]), "bias"),
                          (lambda: K.CHECKS.conv2d_act(x, weight, outer_scale=0.5), "outer_residual"),
                          (lambda: K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 5), "scale"),

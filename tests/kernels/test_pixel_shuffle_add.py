@@ -173,6 +173,52 @@ def test_batch_split_across_launches(monkeypatch, poison_allocations, out_dtype)
         _check_codes(got, _codes(expected, out_dtype), out_dtype, False, "split batch")
 
 
+@pytest.mark.parametrize("backend", ["triton", "reference"])
+@pytest.mark.parametrize("base_mode", BASE_MODES + [None])
+@pytest.mark.parametrize("scale,h,w", [(2, 5, 3), (3, 1, 1), (2, 7, 9)], ids=str)
+def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, backend, base_mode, scale, h, w):
+    """The texture generator's stage input: the shuffled map lands in channels 2..6 of 11 (beside the next
+    stage's noise), every element of the slice written and the other channels untouched (NaN-poisoned)."""
+    y, base = _case(scale, c=4, h=h, w=w, seed=31 + scale)
+    base = None if base_mode is None else base
+    wide = torch.full((2, 11, h * scale, w * scale), float("nan")).contiguous(memory_format=torch.channels_last)
+    use_backend(backend)
+    got = K.pixel_shuffle_add(y, scale, base, base_mode or "nearest", (0.0, 1.0), None, wide[:, 2:6])
+    assert got.data_ptr() == wide[:, 2:6].data_ptr()
+    assert_close_dtype(wide[:, 2:6], _torch(y, scale, base, base_mode, (0.0, 1.0)), torch.float32,
+                       f"{backend} {base_mode} into a slice")
+    assert torch.isnan(wide[:, :2]).all() and torch.isnan(wide[:, 6:]).all()
+
+
+def test_out_with_small_tiles_and_an_fp32_out_of_fp16_values(poison_allocations):
+    y, base = _case(2, c=37, h=5, w=3, dtype=torch.float16, seed=8)
+    wide = torch.full((2, 40, 10, 6), float("nan")).contiguous(memory_format=torch.channels_last)
+    triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", None, torch.float32, wide[:, 1:38],
+                                           config=SMALL_CONFIG)
+    assert_close_dtype(wide[:, 1:38], _torch(y, 2, base, "bicubic", None), torch.float32, "small tiles")
+    assert torch.isnan(wide[:, :1]).all() and torch.isnan(wide[:, 38:]).all()
+
+
+BAD_OUTS = [
+    (lambda y, base: torch.empty(1, 3, 8, 7), None, ValueError, "out must have shape"),
+    (lambda y, base: torch.empty(1, 3, 8, 8, dtype=torch.float16), None, TypeError, "out must have dtype"),
+    (lambda y, base: torch.empty(1, 3, 8, 8), torch.uint8, ValueError, "cannot be written into out"),
+    (lambda y, base: torch.empty(1, 3, 8, 8), torch.float16, TypeError, "out must have dtype"),
+    (lambda y, base: y.reshape(-1)[:192].reshape(1, 3, 8, 8), None, ValueError, "shares memory with y"),
+    (lambda y, base: base.as_strided((1, 3, 8, 8), (192, 64, 8, 1)), None, ValueError, "shares memory with base"),
+]
+
+
+@pytest.mark.parametrize("backend", ["triton", "reference", "checks"])
+@pytest.mark.parametrize("make,out_dtype,error,needle", BAD_OUTS, ids=[c[3] for c in BAD_OUTS])
+def test_a_wrong_out_is_refused(use_backend, backend, make, out_dtype, error, needle):
+    use_backend("reference" if backend == "checks" else backend)
+    op = K.CHECKS.pixel_shuffle_add if backend == "checks" else K.pixel_shuffle_add
+    y, base = torch.zeros(1, 12, 4, 4), torch.zeros(1, 3, 64, 4)[:, :, :4]
+    with pytest.raises(error, match=needle):
+        op(y, 2, base, "bilinear", None, out_dtype, make(y, base))
+
+
 BAD_CALLS = [
     ({"y": torch.zeros(1, 10, 4, 4)}, ValueError, "scale\\*\\*2"),
     ({"y": torch.zeros(1, 12, 4, 4, dtype=torch.int32)}, TypeError, "y"),
