@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from .. import kernels as K
 from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
-from .lowering import ConvStep, Program, element_size, finish
+from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
 
 LEAKY_SLOPE = 0.2  # the discriminator's LeakyReLU (DCGAN's choice)
 INIT_STD = 0.02  # DCGAN's weight initialisation: N(0, 0.02), BatchNorm scales N(1, 0.02)
@@ -86,6 +86,14 @@ def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[
         phases.append(F.pixel_shuffle(cells[:, offset:offset + count], 2 ** stage))
         offset += count
     return base, phases
+
+
+def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Tensor:
+    """F.pixel_shuffle(cells, scale) written into `out` (N, C, h*scale, w*scale), e.g. a channel slice of a
+    bound buffer, in one strided copy (no shuffled temporary)."""
+    out.unflatten(2, (-1, scale)).unflatten(4, (-1, scale)).copy_(
+        cells.unflatten(1, (-1, scale, scale)).permute(0, 1, 4, 2, 5, 3))
+    return out
 
 
 def generator_widths(features: int, num_up: int) -> tuple[int, ...]:
@@ -242,10 +250,11 @@ def stage_step(stage: UpStage, device: torch.device) -> ConvStep:
                     "relu", padding_mode="circular")
 
 
-class GeneratorProgram(Program):
+class GeneratorProgram(BoundProgram):
     """run(noise cells (N, input_channels, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]: per stage one sub-pixel conv
     + ReLU over the map and its noise phases, and a pixel shuffle; then the output conv + tanh, whose epilogue
-    maps [-1, 1] to [0, 1] and subtracts the phase offsets (as its scaled residual). Every layer wraps around."""
+    maps [-1, 1] to [0, 1], subtracts the phase offsets (as its scaled residual), clamps and packs. Every layer
+    wraps around."""
 
     def __init__(self, module: Generator, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
@@ -253,29 +262,46 @@ class GeneratorProgram(Program):
         self.stages = [stage_step(stage, device) for stage in module.stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
         self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
-        self._patterns: dict[tuple, torch.Tensor] = {}
         self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in module.stages),
                        info.out_channels)
 
-    def forward(self, x, clamp, out_dtype):
-        x, phases = stage_noise(x, self.noise_channels, len(self.stages))
-        for stage, stage_phases in zip(self.stages, phases):
-            x = K.pixel_shuffle_add(stage(torch.cat([x, stage_phases], 1)), 2)
-        return finish(self.out(x, self._phase_pattern(x), 0.5), clamp, out_dtype)
+    def bind(self, x):
+        """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, beside its noise phases
+        (stage 0 reads the noise cells themselves: its noise phases are the channels after the first stage's
+        input); the four-phase conv outputs and the last map are scratch; the phase pattern is made once."""
+        ops = K.ops_for(x)
+        _, _, h, w = x.shape
+        inputs = [empty(x, c + 4, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-2], 1)]
+        phases = [scratch(ops, x, 4 * c, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-1])]
+        size = (h * self.info.scale, w * self.info.scale)
+        last = scratch(ops, x, self.widths[-2], *size)
+        pattern = self.phase_base.to(x.dtype).repeat(1, 1, size[0] // 2, size[1] // 2)  # one image's, read by all
+        pattern = pattern.contiguous(memory_format=torch.channels_last).expand(x.shape[0], -1, -1, -1)
+        buffers = (inputs, phases, last, pattern)
+        self._run(K.CHECKS, x, None, None, *buffers)
+        return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
-    def _phase_pattern(self, x: torch.Tensor) -> torch.Tensor:
-        """0.5 - offsets/2 tiled over x's batch and size (made once per shape: tiles repeat a few shapes)."""
-        key = (x.shape[0], x.shape[2], x.shape[3], x.dtype)
-        if key not in self._patterns:
-            pattern = self.phase_base.to(x.dtype).repeat(x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2)
-            self._patterns[key] = pattern.contiguous(memory_format=torch.channels_last)
-        return self._patterns[key]
+    def _run(self, ops: K.Ops, x, clamp, out_dtype, inputs: list[torch.Tensor], phases: list[torch.Tensor | None],
+             last: torch.Tensor | None, pattern: torch.Tensor) -> torch.Tensor:
+        feeds = [x[:, :self.noise_channels + 4], *inputs]  # each stage's map and noise phases
+        maps = [*(feed[:, :-4] for feed in inputs), last]  # where each stage's shuffled output goes
+        offset = self.noise_channels + 4
+        for i, (step, feed, target, map_out) in enumerate(zip(self.stages, feeds, phases, maps)):
+            if i:
+                count = stage_noise_channels(i)
+                shuffle_into(x[:, offset:offset + count], 2 ** i, feed[:, -4:])
+                offset += count
+            feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
+        return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        """Peak bytes per noise cell: a stage's input with its noise, its four-phase output and the shuffled map."""
-        areas = [4 ** min(i, len(self.stages)) for i in range(len(self.widths))]
-        return element_size(dtype) * max(a * (c + 4) + 2 * b * d for a, b, c, d in zip(areas, areas[1:],
-                                                                                      self.widths, self.widths[1:]))
+        """Bytes per noise cell of the bound buffers (all alive at once): each stage's input after the first, its
+        four-phase output, the last map and one image's phase pattern (the reference kernels allocate the
+        scratch ones per launch instead: less)."""
+        widths, stages = self.widths, len(self.stages)
+        inputs = sum(4 ** i * (c + 4) for i, c in enumerate(widths[1:-2], 1))
+        phases = sum(4 ** i * 4 * c for i, c in enumerate(widths[1:-1]))
+        return element_size(dtype) * (inputs + phases + 4 ** stages * (widths[-2] + widths[-1]))
 
 
 class GeneratorArch(Arch):

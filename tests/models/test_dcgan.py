@@ -80,6 +80,18 @@ def test_stage_noise_is_each_stage_s_pixels_in_its_own_channels():
         dcgan.stage_noise(cells[:, :21], 2, 2)
 
 
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_shuffle_into_a_channel_slice_equals_pixel_shuffle(scale):
+    """The bound generator's noise copy: a channel window of the cells, shuffled into a channel slice of a
+    channels_last buffer, the neighbouring channels (NaN) untouched."""
+    cells = torch.randn(2, 9 + 4 * scale * scale, 3, 5, generator=torch.Generator().manual_seed(scale))
+    cells = cells.contiguous(memory_format=torch.channels_last)
+    wide = torch.full((2, 7, 3 * scale, 5 * scale), float("nan")).contiguous(memory_format=torch.channels_last)
+    dcgan.shuffle_into(cells[:, 9:], scale, wide[:, 2:6])
+    assert torch.equal(wide[:, 2:6], torch.nn.functional.pixel_shuffle(cells[:, 9:], scale))
+    assert torch.isnan(wide[:, :2]).all() and torch.isnan(wide[:, 6:]).all()
+
+
 def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_measures_it():
     """Training mode centres each batch; eval mode subtracts the pattern measured by `recalibrate` over fixed
     batches: the per-phase means of the uncentred output, less their average (checked with numpy)."""

@@ -41,6 +41,53 @@ def test_plan_packs_uint8_and_stays_periodic(use_backend, backend):
     assert (tiled.int() - one.repeat(1, 2, 2, 1).int()).abs().max() <= 1  # one code: a .5 may round either way
 
 
+def _bound(program, noise):
+    """The program bound to noise's shape, with the input buffer that a run reads."""
+    buffer, batch = program.input_buffer(tuple(noise.shape), noise.dtype, noise.device)
+    batch.copy_(noise)
+    return program.bind(buffer), buffer
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("widths,cells", [((9, 6), (3, 5)), ((8, 7, 6), (1, 3))], ids=str)
+def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(use_backend, poison_allocations,
+                                                                          backend, widths, cells):
+    """A bound run gives the per-call path's pixels bit for bit, floats and codes; a run after another batch
+    gives the first run's again (no buffer carries anything over); and the codes are the floats rounded."""
+    use_backend(backend)
+    module, info = dcgan.ARCH.load(small_generator(seed=11, widths=widths).state_dict(), {})
+    program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
+    g = torch.Generator().manual_seed(12)
+    first, other = (torch.randn(2, info.in_channels, *cells, generator=g) for _ in range(2))
+    run, buffer = _bound(program, first)
+    floats = run(buffer, (0.0, 1.0), None)
+    codes = run(buffer, (0.0, 1.0), torch.uint8)
+    assert torch.equal(floats, program.forward(first, (0.0, 1.0), None))
+    assert torch.equal(codes, program.forward(first, (0.0, 1.0), torch.uint8))
+    buffer.copy_(other)
+    assert not torch.equal(run(buffer, (0.0, 1.0), torch.uint8), codes)
+    buffer.copy_(first)
+    assert torch.equal(run(buffer, (0.0, 1.0), None), floats)
+    assert torch.equal(run(buffer, (0.0, 1.0), torch.uint8), codes)
+    assert codes.shape == (2, cells[0] * info.scale, cells[1] * info.scale, 3)
+    rounded = torch.floor(floats.permute(0, 2, 3, 1) * 255 + 0.5)
+    assert (codes.int() - rounded.int()).abs().max() <= 1  # one code: fp32 tanh(x)/2 + p may round either way
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
+    use_backend(backend)
+    module, info = dcgan.ARCH.load(small_generator(seed=13, widths=(9, 6)).state_dict(), {})
+    plan = build_plan(module, info, "cpu", torch.float32)
+    noise = torch.randn(1, info.in_channels, 3, 1, generator=torch.Generator().manual_seed(14))
+    with torch.no_grad():
+        expected = module(noise) * 0.5 + 0.5
+    codes = plan.run(noise, clamp=(0.0, 1.0), out_dtype=torch.uint16)
+    rounded = torch.floor(expected.clamp(0, 1).permute(0, 2, 3, 1) * 65535 + 0.5)
+    assert codes.dtype == torch.uint16 and (codes.int() - rounded.int()).abs().max() <= 2  # 1e-5 of 65535 codes
+    assert_close(plan.run(noise), expected, **TOLERANCE, what=f"unclamped on {backend}")
+
+
 def test_tiled_generation_in_wrap_mode_equals_the_whole_image():
     """Windows with the receptive radius of context give exactly the whole image (blending is then a no-op)."""
     module, info = dcgan.ARCH.load(small_generator(seed=5).state_dict(), {})
