@@ -66,8 +66,16 @@ class Launches:
         self.failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {what} {str(self.dtype).removeprefix('torch.')}: {shown}", flush=True)
 
+    def untouched(self, what: str, neighbours: torch.Tensor) -> None:
+        """Count a launch wrong if it wrote into the (NaN-filled) channels beside its output slice."""
+        ok = bool(torch.isnan(neighbours).all())
+        self.failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {what} {str(self.dtype).removeprefix('torch.')}: neighbours "
+              f"{'untouched' if ok else 'written'}", flush=True)
+
     def convolutions(self, configs: tuple) -> None:
-        """conv2d_act (3x3 into a channel slice with residual, circular, 1x1), transposed conv, conv + shuffle."""
+        """conv2d_act (3x3 into a channel slice with residual, circular, 1x1, tanh + residual packed to uint8),
+        transposed conv, conv + shuffle."""
         x, residual = self.tensor(N, C_IN, H, W), self.tensor(N, C_OUT, H, W)
         w3, w1 = self.tensor(C_OUT, C_IN, 3, 3, scale=0.04), self.tensor(C_OUT, C_IN, 1, 1, scale=0.1)
         bias, slope = self.tensor(C_OUT, scale=0.1), self.tensor(C_OUT, scale=0.5, positive=True)
@@ -89,6 +97,11 @@ class Launches:
             self.check(f"conv2d_act 1x1 relu {tile}",
                        triton_conv.conv2d_act(d(x), d(w1), d(bias), "relu", config=config),
                        reference.conv2d_act(x, w1, bias, "relu"))
+            self.check(f"conv2d_act 3x3 tanh circular + residual -> uint8 (the texture generator's last) {tile}",
+                       triton_conv.conv2d_act(d(x), d(w3[:3]), d(bias[:3]), "tanh", 0.0, d(base), 0.5, "circular",
+                                              clamp=(0.0, 1.0), out_dtype=torch.uint8, config=config),
+                       reference.conv2d_act(x, w3[:3], bias[:3], "tanh", 0.0, base, 0.5, "circular",
+                                            clamp=(0.0, 1.0), out_dtype=torch.uint8))
             for mode in ("zeros", "circular"):
                 self.check(f"conv_transpose2d_act prelu {mode} {tile}",
                            triton_conv.conv_transpose2d_act(d(x), d(wt), d(bias_t), "prelu", d(slope[:32]),
@@ -113,6 +126,11 @@ class Launches:
                    reference.pixel_shuffle_add(y, 4, image, "bicubic", (0.0, 1.0), torch.uint8))
         self.check("pixel_shuffle_add x4 float",
                    triton_pixel_shuffle.pixel_shuffle_add(d(y), 4), reference.pixel_shuffle_add(y, 4))
+        wide = _nhwc(torch.full((N, 20, 2 * H, 2 * W), float("nan"), dtype=self.dtype, device=self.device))
+        triton_pixel_shuffle.pixel_shuffle_add(d(y), 2, out=wide[:, 4:16])
+        self.check("pixel_shuffle_add x2 into a channel slice (the texture generator's stages)", wide[:, 4:16],
+                   reference.pixel_shuffle_add(y, 2))
+        self.untouched("pixel_shuffle_add x2 into a channel slice", torch.cat([wide[:, :4], wide[:, 16:]], 1))
 
 
 def main() -> int:
