@@ -74,6 +74,28 @@ def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(use
     assert (codes.int() - rounded.int()).abs().max() <= 1  # one code: fp32 tanh(x)/2 + p may round either way
 
 
+def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch):
+    """On Triton every map of a bound run is a buffer made at bind: their bytes per noise cell, plus the phase
+    pattern's (3 channels, counted per image: a batch of one's), are what the program declares for choosing tiles."""
+    from srkit.models import lowering
+
+    use_backend("triton")
+    module, info = dcgan.ARCH.load(small_generator(seed=15, widths=(8, 7, 6)).state_dict(), {})
+    program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
+    made, original = [], lowering.empty
+
+    def recording(like, channels, height, width):
+        made.append(like.shape[0] * channels * height * width)
+        return original(like, channels, height, width)
+
+    monkeypatch.setattr(lowering, "empty", recording)  # `scratch` calls it
+    monkeypatch.setattr(dcgan, "empty", recording)
+    _bound(program, torch.randn(2, info.in_channels, 3, 5, generator=torch.Generator().manual_seed(16)))
+    assert len(made) == 2 + 3 + 1  # the stage inputs after the first, the four-phase outputs, the last map
+    per_cell = sum(made) / (2 * 3 * 5) + 3 * info.scale ** 2
+    assert program.activation_bytes_per_pixel(torch.float32) == 4 * per_cell
+
+
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
     use_backend(backend)
