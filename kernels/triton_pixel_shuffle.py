@@ -71,6 +71,7 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
             *y_part.stride(), *base_strides, *out_part.stride(),
             ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
             HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
-            TO_INTEGER=out_dtype in INTEGER_RANGE, BLOCK_P=config.block_p, BLOCK_C=config.block_c, num_warps=config.num_warps,
+            TO_INTEGER=out_dtype in INTEGER_RANGE, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
+            num_warps=config.num_warps,
         )
     return image
