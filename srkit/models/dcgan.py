@@ -74,12 +74,17 @@ def input_channels(noise_channels: int, stages: int) -> int:
     return noise_channels + sum(stage_noise_channels(i) for i in range(stages))
 
 
-def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Split noise cells (N, nz + sum 4^(i+1), h, w) into the first stage's input (N, nz, h, w) and, per stage i,
-    its noise at the stage's input resolution with the four output phases as channels (N, 4, h*2^i, w*2^i)."""
+def require_cells(cells: torch.Tensor, noise_channels: int, stages: int) -> None:
+    """Refuse noise cells whose channel count is not the generator's (a caller's bug, named)."""
     total = input_channels(noise_channels, stages)
     if cells.shape[1] != total:
         raise ValueError(f"noise cells have {cells.shape[1]} channels, the generator takes {total}")
+
+
+def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Split noise cells (N, nz + sum 4^(i+1), h, w) into the first stage's input (N, nz, h, w) and, per stage i,
+    its noise at the stage's input resolution with the four output phases as channels (N, 4, h*2^i, w*2^i)."""
+    require_cells(cells, noise_channels, stages)
     base, offset, phases = cells[:, :noise_channels], noise_channels, []
     for stage in range(stages):
         count = stage_noise_channels(stage)
@@ -269,6 +274,7 @@ class GeneratorProgram(BoundProgram):
         """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, beside its noise phases
         (stage 0 reads the noise cells themselves: its noise phases are the channels after the first stage's
         input); the four-phase conv outputs and the last map are scratch; the phase pattern is made once."""
+        require_cells(x, self.noise_channels, len(self.stages))
         ops = K.ops_for(x)
         _, _, h, w = x.shape
         inputs = [empty(x, c + 4, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-2], 1)]

@@ -96,6 +96,14 @@ def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch):
     assert program.activation_bytes_per_pixel(torch.float32) == 4 * per_cell
 
 
+def test_cells_of_another_generator_are_refused():
+    module, info = dcgan.ARCH.load(small_generator(seed=17, widths=(9, 6)).state_dict(), {})
+    program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
+    for channels in (info.in_channels - 1, info.in_channels + 4):
+        with pytest.raises(ValueError, match=f"noise cells have {channels} channels, the generator takes"):
+            program.forward(torch.zeros(1, channels, 2, 2), None, None)
+
+
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
     use_backend(backend)
