@@ -116,6 +116,7 @@ class RRDBProgram(BoundProgram):
         self.conv_hr = ConvStep.from_conv(module.conv_hr, device, **lrelu)
         self.conv_last = ConvStep.from_conv(module.conv_last, device)
         self.shuffle, self.growth = module.shuffle, module.growth
+        self.plus = any(len(steps) == 6 for block in self.blocks for steps in block)  # ESRGAN+'s conv1x1s
 
     @staticmethod
     def _dense_steps(rdb: DenseBlock, device: torch.device) -> list[ConvStep]:
@@ -147,36 +148,39 @@ class RRDBProgram(BoundProgram):
         upsampled = [scratch(ops, x, f, *size) for size in high]
         ups = [scratch(ops, x, f, *size) for size in high]
         hr = upsampled[-1] if high else scratch(ops, x, f, h, w)
-        buffers = (first, bufs, list(zip(upsampled, ups)), hr)
+        side = scratch(ops, x, g, h, w) if self.plus else None  # ESRGAN+'s conv1x1 output
+        buffers = (first, bufs, list(zip(upsampled, ups)), hr, side)
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
     def _dense_block(self, ops: K.Ops, steps: list[ConvStep], buf: torch.Tensor, out: torch.Tensor,
-                     outer: torch.Tensor | None = None) -> None:
+                     outer: torch.Tensor | None = None, side: torch.Tensor | None = None) -> None:
         """buf[:, :F] holds the block input; conv1..4 append G channels each; conv5 * 0.2 + input -> out, and
-        with `outer` (the RRDB's input) that times 0.2 plus `outer`: the RRDB residual in the same epilogue."""
+        with `outer` (the RRDB's input) that times 0.2 plus `outer`: the RRDB residual in the same epilogue.
+        ESRGAN+ (six steps) writes its conv1x1 of the input into `side` (a bound buffer on Triton)."""
         f, g = self.info.features, self.growth
         plus = len(steps) == 6
         for i, step in enumerate(steps[:4]):
             residual = None
             if plus and i == 1:
-                residual = steps[5].launch(ops, buf[:, :f])
+                residual = steps[5].launch(ops, buf[:, :f], out=side)
             elif plus and i == 3:
                 residual = buf[:, f + g:f + 2 * g]
             step.launch(ops, buf[:, :f + i * g], residual, out=buf[:, f + i * g:f + (i + 1) * g])
         steps[4].launch(ops, buf, buf[:, :f], RESIDUAL_SCALE, out, outer, RESIDUAL_SCALE if outer is not None else 1.0)
 
     def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor | None, bufs: list[torch.Tensor],
-             ups: list[tuple[torch.Tensor | None, torch.Tensor | None]], hr: torch.Tensor | None) -> torch.Tensor:
+             ups: list[tuple[torch.Tensor | None, torch.Tensor | None]], hr: torch.Tensor | None,
+             side: torch.Tensor | None) -> torch.Tensor:
         f = self.info.features
         first = self.conv_first.launch(ops, x, out=first)
         bufs[0][:, :f].copy_(first)
         for block in self.blocks:
             block_in = bufs[0][:, :f]
-            self._dense_block(ops, block[0], bufs[0], bufs[1][:, :f])
-            self._dense_block(ops, block[1], bufs[1], bufs[2][:, :f])
+            self._dense_block(ops, block[0], bufs[0], bufs[1][:, :f], side=side)
+            self._dense_block(ops, block[1], bufs[1], bufs[2][:, :f], side=side)
             # RRDB residual (block output * 0.2 + block input) in conv5's epilogue, into the next block's input.
-            self._dense_block(ops, block[2], bufs[2], bufs[1][:, :f], outer=block_in)
+            self._dense_block(ops, block[2], bufs[2], bufs[1][:, :f], outer=block_in, side=side)
             bufs = [bufs[1], bufs[0], bufs[2]]
         feat = self.conv_body.launch(ops, bufs[0][:, :f], first, out=bufs[1][:, :f])
         for step, (upsampled, out) in zip(self.conv_up, ups):
@@ -189,7 +193,7 @@ class RRDBProgram(BoundProgram):
         f, g, u, steps = self.info.features, self.growth, self.shuffle, len(self.conv_up)
         # Per input pixel, all bound at once: the working-resolution buffers; at each higher resolution (4**i
         # working pixels) the upsample's output and conv_up's (conv_hr's output reuses the last upsample's).
-        low = 3 * (f + 4 * g) + f
+        low = 3 * (f + 4 * g) + f + (g if self.plus else 0)  # ESRGAN+: conv1x1's output
         high = 2 * f * sum(4 ** i for i in range(1, steps + 1)) if steps else f
         return element_size(dtype) * (low + high) / (u * u)
 
