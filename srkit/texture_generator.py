@@ -115,9 +115,7 @@ class TextureGenerator:
             rgb = self._generate(base, seed, out_dtype)
         else:
             rgb = noise.noise_texture(self.source["method"], base, seed, self.palette, self.source["frequency"],
-                                      self.source["octaves"])
-            if out_dtype is not None:
-                rgb = _codes(rgb)
+                                      self.source["octaves"], np.float32 if out_dtype is None else np.uint8)
         return self.upscaler.upscale(rgb, out_dtype=np.uint8) if self.upscaler else rgb
 
     def _generate(self, size: int, seed: int, out_dtype: torch.dtype | None) -> np.ndarray:
@@ -133,11 +131,3 @@ class TextureGenerator:
         upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
                       GENERATOR_TILE, info.tile_overlap, info.receptive_radius, wrap=True, out=out, clamp=(0.0, 1.0))
         return out.numpy()
-
-
-def _codes(rgb: np.ndarray) -> np.ndarray:
-    """Unit floats as uint8 codes (clamped, rounded half up), computed in place in the float array."""
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    rgb *= 255.0
-    rgb += 0.5
-    return np.floor(rgb, out=rgb).astype(np.uint8)

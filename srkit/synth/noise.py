@@ -20,6 +20,7 @@ METHODS = ("perlin", "simplex", "value")
 SQRT3 = math.sqrt(3.0)
 SIMPLEX_RADIUS2 = 0.75  # squared kernel radius for unit triangles: zero at the hexagon around each vertex
 PALETTE_SIZE = 256
+BAND_TEXELS = 1 << 16  # texels per band of the field's evaluation and of the colouring
 # Colour maps: stops (position in [0, 1], RGB 0..255), linearly interpolated.
 COLORMAPS: dict[str, tuple[tuple[float, tuple[int, int, int]], ...]] = {
     "gray": ((0.0, (0, 0, 0)), (1.0, (255, 255, 255))),
@@ -91,31 +92,42 @@ def _unit_vectors(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
     return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
 
 
-def _octave(method: str, height: int, width: int, cells: float, rng: np.random.Generator) -> np.ndarray:
-    """One octave: `cells` lattice cells across the longer side, a whole number along each side (>= 1)."""
+def _octave(method: str, height: int, width: int, cells: float,
+            rng: np.random.Generator) -> Callable[[int, int], np.ndarray]:
+    """One octave, its random lattice drawn now: `cells` lattice cells across the longer side, a whole number along
+    each side (>= 1); returns rows(start, stop), the octave's values on those rows."""
     longer = max(height, width)
     across, down = max(1, round(cells * width / longer)), max(1, round(cells * height / longer))
     shift = rng.uniform(0.0, 4.0, 2)  # in cells: the image border falls at a random place, not on a lattice line
     x = ((np.arange(width) + 0.5) * across / width + shift[0])[None, :]
     if method == "simplex":
-        rows = 2 * max(1, round(down / SQRT3))
-        y = ((np.arange(height) + 0.5) * (rows / 2 * SQRT3) / height + shift[1])[:, None]
-        return simplex_at(x, y, _unit_vectors((rows, across), rng))
+        lattice = 2 * max(1, round(down / SQRT3))
+        y = ((np.arange(height) + 0.5) * (lattice / 2 * SQRT3) / height + shift[1])[:, None]
+        gradients = _unit_vectors((lattice, across), rng)
+        return lambda start, stop: simplex_at(x, y[start:stop], gradients)
     y = ((np.arange(height) + 0.5) * down / height + shift[1])[:, None]
     if method == "perlin":
-        return perlin_at(x, y, _unit_vectors((down, across), rng))
-    return value_at(x, y, rng.uniform(-1.0, 1.0, (down, across)))
+        gradients = _unit_vectors((down, across), rng)
+        return lambda start, stop: perlin_at(x, y[start:stop], gradients)
+    values = rng.uniform(-1.0, 1.0, (down, across))
+    return lambda start, stop: value_at(x, y[start:stop], values)
 
 
 def noise_field(method: str, height: int, width: int, seed: int, frequency: float = 4, octaves: int = 4,
-                persistence: float = 0.5) -> np.ndarray:
-    """A periodic (height, width) float64 field: `octaves` octaves from `frequency` cells across, summed."""
+                persistence: float = 0.5, band_rows: int | None = None) -> np.ndarray:
+    """A periodic (height, width) float64 field: `octaves` octaves from `frequency` cells across, summed.
+
+    Each octave is evaluated `band_rows` rows at a time (by default about BAND_TEXELS texels), so its
+    temporaries are a band's, not the field's; every value is computed as on the whole field."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     rng = np.random.default_rng(seed)
     total = np.zeros((height, width))
+    step = band_rows or max(1, BAND_TEXELS // max(width, 1))
     for octave in range(octaves):
-        total += persistence ** octave * _octave(method, height, width, frequency * 2 ** octave, rng)
+        rows = _octave(method, height, width, frequency * 2 ** octave, rng)
+        for start in range(0, height, step):
+            total[start:start + step] += persistence ** octave * rows(start, min(start + step, height))
     return total
 
 
@@ -137,16 +149,34 @@ def palette_from_image(pixels: np.ndarray, size: int = PALETTE_SIZE) -> np.ndarr
     return np.stack([part.mean(axis=0) for part in np.array_split(colours[order], size)])
 
 
-def colorize(field: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1]: each value's rank in the field picks a colour along `palette`."""
-    ranks = np.empty(field.size)
-    ranks[np.argsort(field, axis=None, kind="stable")] = np.linspace(0.0, len(palette) - 1, field.size)
+def colorize(field: np.ndarray, palette: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1], or uint8 codes (rounded half up) with `dtype=np.uint8`: each value's rank
+    in the field picks a colour along `palette`.
+
+    The ranks are those of np.linspace(0, len(palette) - 1, H * W) over the field's stable sort order, made
+    BAND_TEXELS at a time and written through the order, so no full-size float image (nor rank array) exists."""
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.uint8)):
+        raise ValueError(f"colorize makes float32 or uint8 images, not {np.dtype(dtype)}")
+    order = np.argsort(field, axis=None, kind="stable")
+    out = np.empty((field.size, 3), dtype)
+    last = len(palette) - 1
+    step = last / (field.size - 1) if field.size > 1 else 0.0
     index = np.arange(len(palette))
-    rgb = np.stack([np.interp(ranks, index, palette[:, k]) for k in range(3)], axis=1)
-    return rgb.reshape(*field.shape, 3).astype(np.float32)
+    for start in range(0, field.size, BAND_TEXELS):
+        stop = min(start + BAND_TEXELS, field.size)
+        ranks = np.arange(start, stop, dtype=np.float64) * step
+        if stop == field.size and field.size > 1:
+            ranks[-1] = last  # linspace's end point is exact
+        for k in range(3):
+            colour = np.interp(ranks, index, palette[:, k]).astype(np.float32)
+            if dtype == np.uint8:
+                colour = np.floor(np.clip(colour, 0.0, 1.0) * 255.0 + 0.5)
+            out[order[start:stop], k] = colour
+    return out.reshape(*field.shape, 3)
 
 
 def noise_texture(method: str, size: int, seed: int, palette: np.ndarray, frequency: float = 4,
-                  octaves: int = 4) -> np.ndarray:
-    """A seamless (size, size, 3) float32 texture in [0, 1]: a periodic noise field coloured by `palette`."""
-    return colorize(noise_field(method, size, size, seed, frequency, octaves), palette)
+                  octaves: int = 4, dtype: type = np.float32) -> np.ndarray:
+    """A seamless (size, size, 3) texture: a periodic noise field coloured by `palette`, float32 in [0, 1] or
+    uint8 codes (`dtype`)."""
+    return colorize(noise_field(method, size, size, seed, frequency, octaves), palette, dtype)

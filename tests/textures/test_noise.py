@@ -84,3 +84,31 @@ def test_unknown_method_and_colour_map_are_refused():
         noise.noise_field("worley", 8, 8, 0)
     with pytest.raises(ValueError, match="colour map"):
         noise.colormap_palette("plaid")
+
+
+@pytest.mark.parametrize("method", noise.METHODS)
+def test_the_field_made_in_bands_of_rows_is_the_whole_fields(method):
+    """Bands of 1 and 3 rows (and 4 texels, monkeypatched) give the field bit for bit."""
+    whole = noise.noise_field(method, 21, 13, seed=5, frequency=3, octaves=3, band_rows=21)
+    for rows in (1, 3):
+        np.testing.assert_array_equal(noise.noise_field(method, 21, 13, seed=5, frequency=3, octaves=3,
+                                                        band_rows=rows), whole)
+
+
+def test_colorize_in_chunks_equals_the_whole_array_formula(monkeypatch):
+    """Independent oracle: ranks from np.linspace over the stable argsort, np.interp per channel, float32, and
+    codes rounded half up from those floats; chunks of 7 texels (monkeypatched) give the same bytes."""
+    field = np.random.default_rng(4).normal(size=(19, 23))
+    field[3, :5] = field[0, 0]  # ties: the stable order decides
+    palette = noise.colormap_palette("wood")
+    ranks = np.empty(field.size)
+    ranks[np.argsort(field, axis=None, kind="stable")] = np.linspace(0.0, len(palette) - 1, field.size)
+    expected = np.stack([np.interp(ranks, np.arange(len(palette)), palette[:, k]) for k in range(3)], axis=1)
+    expected = expected.reshape(19, 23, 3).astype(np.float32)
+    codes = np.floor(np.clip(expected, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    for chunk in (noise.BAND_TEXELS, 7):
+        monkeypatch.setattr(noise, "BAND_TEXELS", chunk)
+        np.testing.assert_array_equal(noise.colorize(field, palette), expected)
+        np.testing.assert_array_equal(noise.colorize(field, palette, np.uint8), codes)
+    with pytest.raises(ValueError, match="float32 or uint8"):
+        noise.colorize(field, palette, np.float64)
