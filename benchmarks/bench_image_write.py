@@ -24,22 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _proc_memory import reset_peak, status_bytes  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ["png-srkit", "png-pillow", "png-cv2", "png16-srkit", "png16-cv2", "jpeg-pillow", "jpeg-cv2",
          "webp-pillow", "webp-cv2"]
 
-
-def _status(field: str) -> int:
-    """A byte count from /proc/self/status (VmRSS: resident now; VmHWM: peak resident since the last reset)."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(field + ":"))
-    return int(line.split()[1]) * 1024
-
-
-def _reset_peak() -> None:
-    """Restart the peak (VmHWM) from the resident size now, so the imports' transient peak does not count."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
 
 
 def make_sources(folder: Path, width: int, height: int) -> None:
@@ -67,8 +57,8 @@ def child(case: str, folder: Path) -> dict:
     from srkit.io.images import Picture, write_picture
 
     pixels = np.load(folder / ("source16.npy" if case.startswith("png16") else "source8.npy"))
-    _reset_peak()
-    before = _status("VmRSS")
+    reset_peak()
+    before = status_bytes("VmRSS")
     start = time.perf_counter()
     encoder = case.split("-")[1]
     extension = {"png": ".png", "png16": ".png", "jpeg": ".jpg", "webp": ".webp"}[case.split("-")[0]]
@@ -85,7 +75,7 @@ def child(case: str, folder: Path) -> dict:
             raise RuntimeError(f"OpenCV could not write {target}")
         cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
     seconds = time.perf_counter() - start
-    return {"case": case, "image_bytes": pixels.nbytes, "rss_before": before, "peak_after": _status("VmHWM"),
+    return {"case": case, "image_bytes": pixels.nbytes, "rss_before": before, "peak_after": status_bytes("VmHWM"),
             "seconds": seconds, "file_bytes": target.stat().st_size}
 
 

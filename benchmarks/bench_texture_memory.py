@@ -31,22 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from _proc_memory import reset_peak, status_bytes  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 SPACES = {"albedo": "srgb", "normal": "normal", "height": "linear", "roughness": "linear", "ao": "linear"}
 
-
-def _status(field: str) -> int:
-    """A byte count from /proc/self/status (VmRSS: resident now; VmHWM: peak resident since the last reset)."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(field + ":"))
-    return int(line.split()[1]) * 1024
-
-
-def _reset_peak() -> None:
-    """Restart the peak (VmHWM) from the resident size now."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
 
 
 def child(size: int, traced: bool, save: str | None) -> dict:
@@ -59,8 +49,8 @@ def child(size: int, traced: bool, save: str | None) -> dict:
     saved = {}
     if traced:
         tracemalloc.start()
-    _reset_peak()
-    resident = _status("VmRSS")
+    reset_peak()
+    resident = status_bytes("VmRSS")
     start = time.perf_counter()
     maps = pbr_maps(texture)
     for name, space in SPACES.items():
@@ -70,7 +60,7 @@ def child(size: int, traced: bool, save: str | None) -> dict:
         del chain
     seconds = time.perf_counter() - start
     row = {"srkit": str(Path(maps_module.__file__).parent.parent), "seconds": seconds,
-           "rss_over_texture": _status("VmHWM") - resident}
+           "rss_over_texture": status_bytes("VmHWM") - resident}
     if traced:
         row["traced_peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
