@@ -20,11 +20,29 @@ from ..errors import ModelFormatError
 # Wrappers that training frameworks put around the state dict, most preferred first (EMA weights win).
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
 METADATA_KEY = "srkit"
+MAX_SCALE = 16  # no network srkit loads enlarges more (rrdb: 8); a larger scale in metadata is damage
+
+
+METADATA_FIELDS = {
+    "arch": ("a string", lambda value: isinstance(value, str)),
+    "act": ("a string", lambda value: isinstance(value, str)),
+    "scale": (f"an integer from 1 to {MAX_SCALE}",
+              lambda value: isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SCALE),
+    "output_resize": ("a number above 0 and at most 1",  # NaN and infinities fail the comparison
+                      lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1),
+}
+"""Metadata fields that loading reads: (what they must be, the test). Others are provenance, shown as they are."""
+REIMPORT = "; re-import the original weights with `srkit models import`"
 
 
 def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Tensor]:
     """Unwrap params_ema / params / state_dict, strip DataParallel's 'module.' prefix, check every value."""
+    seen: set[int] = set()
     while isinstance(checkpoint, dict):
+        if id(checkpoint) in seen:  # a wrapper that holds itself would be unwrapped forever
+            raise ModelFormatError(f"{source}: its wrappers ({', '.join(WRAPPER_KEYS)}) contain themselves, so no "
+                                   "state dict is inside; re-save the model's state_dict()")
+        seen.add(id(checkpoint))
         wrapper = next((k for k in WRAPPER_KEYS if isinstance(checkpoint.get(k), dict)), None)
         if wrapper is None:
             break
@@ -32,12 +50,38 @@ def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Ten
     if not isinstance(checkpoint, dict) or not checkpoint:
         raise ModelFormatError(f"{source}: no state dict found (expected a dict of tensors, "
                                f"optionally under {', '.join(WRAPPER_KEYS)})")
-    state = {}
-    for key, value in checkpoint.items():
-        if not isinstance(value, torch.Tensor):
-            raise ModelFormatError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor")
-        state[key.removeprefix("module.")] = value.detach().float().contiguous()
-    return state
+    for key in checkpoint:
+        if not isinstance(key, str):
+            raise ModelFormatError(f"{source}: its state dict has the key {key!r} (a {type(key).__name__}), where "
+                                   "parameter names are strings; re-save the model's state_dict()")
+    return checked_state_dict({key.removeprefix("module."): value for key, value in checkpoint.items()}, source)
+
+
+def checked_state_dict(state: dict[str, object], source: str) -> dict[str, torch.Tensor]:
+    """Every entry as a dense, finite float32 tensor with no empty dimension, else one line naming the entry.
+
+    Checked before any network is built: an empty dimension is a layer without channels (sizes read from it would
+    divide by zero), and NaN or infinite weights would turn every output black without another error."""
+    return {key: _checked_tensor(key, value, source) for key, value in state.items()}
+
+
+def _checked_tensor(key: str, value: object, source: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise ModelFormatError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor")
+    kind = ("sparse" if value.layout != torch.strided else "quantized" if value.is_quantized
+            else "complex" if value.is_complex() else None)
+    if kind:
+        raise ModelFormatError(f"{source}: entry {key!r} is a {kind} tensor; srkit reads dense real weights "
+                               "(save them with .to_dense() / .dequantize() first)")
+    if 0 in value.shape:
+        raise ModelFormatError(f"{source}: entry {key!r} has shape {tuple(value.shape)}, a layer without channels; "
+                               "the file is damaged")
+    tensor = value.detach().float().contiguous()
+    bad = tensor.numel() - int(torch.isfinite(tensor).sum())
+    if bad:
+        raise ModelFormatError(f"{source}: entry {key!r} holds {bad} NaN or infinite weights (damaged file or "
+                               "diverged training); use an earlier checkpoint")
+    return tensor
 
 
 def _first_line(error: Exception) -> str:
@@ -54,7 +98,7 @@ def read_pth(path: Path) -> dict[str, torch.Tensor]:
             raise ModelFormatError(f"{path}: refused, the checkpoint holds objects that need code to unpickle; "
                                    "srkit only loads plain tensors (re-save it as a state dict)") from None
         raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # a damaged pickle or zip fails anywhere in torch.load (struct.error, KeyError, ...)
         raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     return canonical_state_dict(checkpoint, str(path))
 
@@ -64,14 +108,31 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
-            state = {key: handle.get_tensor(key).float() for key in handle.keys()}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as error:  # safetensors raises its own error types for damaged headers
         raise ModelFormatError(f"{path}: not a readable safetensors file ({_first_line(error)})") from None
+    return canonical_state_dict(state, str(path)), parse_metadata(metadata.get(METADATA_KEY, "{}"), str(path))
+
+
+def parse_metadata(text: str, source: str) -> dict:
+    """srkit's metadata JSON as a dict, the fields loading reads (METADATA_FIELDS) checked for type and range."""
     try:
-        info = json.loads(metadata.get(METADATA_KEY, "{}"))
-    except json.JSONDecodeError:
-        raise ModelFormatError(f"{path}: its srkit metadata is not valid JSON") from None
-    return canonical_state_dict(state, str(path)), info
+        metadata = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ModelFormatError(f"{source}: its srkit metadata is not valid JSON{REIMPORT}") from None
+    if not isinstance(metadata, dict):
+        raise ModelFormatError(f"{source}: its srkit metadata is {_shown(metadata)}, not a JSON object{REIMPORT}")
+    for field, (wanted, fits) in METADATA_FIELDS.items():
+        if field in metadata and not fits(metadata[field]):
+            raise ModelFormatError(f"{source}: its srkit metadata has {field} {_shown(metadata[field])}, not "
+                                   f"{wanted}{REIMPORT}")
+    return metadata
+
+
+def _shown(value: object) -> str:
+    """`value` as JSON, cut to 40 characters (the error stays one short line)."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:

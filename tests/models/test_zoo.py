@@ -3,14 +3,20 @@ and survive a round trip through a Real-ESRGAN-style .pth and srkit's own safete
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import skimage.data
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 from skimage.metrics import peak_signal_noise_ratio
 
 import srkit
+from srkit.cli import main
+from srkit.models import compact
+from srkit.models.weights import METADATA_KEY
 from srkit.models.zoo import import_model, load_model
 
 
@@ -75,3 +81,18 @@ def test_rrdb_x4plus_plan_equals_its_module(photo_pair):
     crop = lr[10:22, 20:36].copy()
     out = srkit.Upscaler(model, device="cpu", tile=64).upscale(crop)
     assert np.abs(out.astype(int) - _module_output(model, crop).astype(int)).max() <= 1
+
+
+def test_models_list_names_a_broken_user_model_and_lists_the_rest(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "home" / "models"
+    folder.mkdir(parents=True)
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    state = compact.CompactSR(features=8, num_conv=1, scale=2).state_dict()
+    save_file(state, str(folder / "good.safetensors"), metadata={METADATA_KEY: json.dumps({"arch": "compact"})})
+    save_file(state, str(folder / "listed.safetensors"), metadata={METADATA_KEY: "[1, 2]"})
+    save_file(state, str(folder / "numbered.safetensors"), metadata={METADATA_KEY: '{"arch": 5}'})
+    assert main(["models", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "compact" in rows["good"] and rows["good"].endswith("yes")
+    assert "no: " in rows["listed"] and "listed.safetensors: its srkit metadata is [1, 2]" in rows["listed"]
+    assert "no: " in rows["numbered"] and "has arch 5, not a string" in rows["numbered"]
