@@ -4,6 +4,7 @@ converters can run it. A model with a resize after its network (animevideov3 x2/
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from pathlib import Path
@@ -39,6 +40,10 @@ def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFA
         raise SrkitError(f"{target} exists; pass --overwrite to replace it")
     if target.suffix.lower() != ".onnx":
         raise SrkitError(f"{target}: the output file must end in .onnx")
+    try:  # torch's exporter wraps a missing onnx in its own error type, after tracing
+        importlib.import_module("onnx")
+    except ModuleNotFoundError as error:
+        raise SrkitError(f"ONNX export needs the package {error.name}: pip install 'srkit[onnx]'") from None
     network = model.module.float().eval()
     graph = _Resized(network, model.output_resize) if model.output_resize else network
     example = torch.rand(1, model.info.in_channels, EXAMPLE_SIZE, EXAMPLE_SIZE)
@@ -50,8 +55,6 @@ def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFA
             torch.onnx.export(graph, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
                               output_names=[OUTPUT], dynamic_axes=dynamic)
         tmp.replace(target)
-    except ModuleNotFoundError as error:
-        raise SrkitError(f"ONNX export needs the package {error.name}: pip install 'srkit[onnx]'") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target

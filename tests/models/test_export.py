@@ -3,6 +3,8 @@ odd-sized images other than the traced size, equals the module srkit loaded (and
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -11,6 +13,7 @@ import torch
 
 from srkit.cli import main
 from srkit.defaults import DEFAULT_ONNX_OPSET
+from srkit.models import compact
 from srkit.models.zoo import load_model
 
 from ._spandrel import randomised, spandrel_or_skip
@@ -80,3 +83,13 @@ def test_models_info_describes_the_model(tmp_path, capsys):
                  (line[:17].strip(), line[17:].strip()) for line in capsys.readouterr().out.splitlines())
     assert lines["architecture"].strip() == "span" and lines["scale"].strip() == "x2"
     assert lines["fused"].strip() == "yes" and lines["variant"].strip() == "8nf, no_norm"
+
+
+def test_export_without_the_onnx_package_names_the_install(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "small.pth"
+    torch.save(compact.CompactSR(features=8, num_conv=1, scale=2).state_dict(), source)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as if it were not installed
+    assert main(["models", "export", str(source), "-o", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "ONNX export needs the package onnx: pip install 'srkit[onnx]'" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.pth"]
