@@ -1,11 +1,12 @@
 """srkit.Upscaler: upscale numpy arrays or PIL images with a model, keeping dtype and channel layout.
 
-Grayscale is run as RGB and averaged back (a one-channel model takes it as it is); alpha is upscaled
-separately (through the model, as a gray image) and recombined; uint8 / uint16 / float32 inputs come back
-as the same dtype. The image is split into tiles by the engine, so only tiles occupy device memory, and the
-tiles are packed straight into an output array of the input's dtype (pinned host memory on CUDA): no full-size
-float copy of the image is made, also for an -s resize to another scale than the model's (each window of the
-network output is resized on the device as it comes, engine/resize.py).
+Grayscale is run as RGB and averaged back; alpha is upscaled separately (through the model, as a gray image) and
+recombined; a one-channel (gray) model takes a gray image as it is and runs each plane of a colour image (R, G, B,
+alpha) as a gray image of its own; uint8 / uint16 / float32 inputs come back as the same dtype. The image is split
+into tiles by the engine, so only tiles occupy device memory, and the tiles are packed straight into an output array
+of the input's dtype (pinned host memory on CUDA): no full-size float copy of the image is made, also for an -s
+resize to another scale than the model's (each window of the network output is resized on the device as it comes,
+engine/resize.py).
 """
 
 from __future__ import annotations
@@ -87,8 +88,6 @@ class Upscaler:
                             f"{array.dtype} image")
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
-        if self.model.info.in_channels == 1 and array.ndim == 3 and array.shape[2] != 1:
-            raise ValueError(f"model {self.model.name!r} takes one-channel (gray) images, got shape {array.shape}")
         if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
             array = np.ascontiguousarray(array)
         return self._upscale_into(array, np.dtype(out_dtype or array.dtype), on_progress)
@@ -99,7 +98,7 @@ class Upscaler:
         Larger frames, and a batch that runs out of device memory, take the tiled path of `upscale` one by one.
         """
         first = frames[0]
-        if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != 3
+        if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != self.model.info.in_channels
                 or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
                 or max(first.shape[:2]) > self.tile_size(first.shape[1]) or first.dtype not in INTEGER_MAX
                 or self._resizes() or self.model.output_resize):
@@ -132,8 +131,11 @@ class Upscaler:
                              TORCH_DTYPES[np.dtype(out_dtype)], self.device)
         pixels = _input_view(planes).permute(2, 0, 1)
         divisor = INTEGER_MAX.get(array.dtype, 1.0)
-        if self.model.info.in_channels == 1:
-            self._tile(pixels, target, divisor, on_progress, gray=False, resize=resize)
+        if self.model.info.in_channels == 1:  # a gray model: each plane (colour, alpha) is a gray image of its own
+            for plane in range(channels):
+                progress = on_progress and _share(on_progress, plane, channels)
+                self._tile(pixels[plane:plane + 1], target[..., plane:plane + 1], divisor, progress, gray=False,
+                           resize=resize)
         else:
             colour = min(channels, 3)
             self._tile(pixels[:colour], target[..., :colour], divisor, on_progress, gray=colour == 1, resize=resize)
@@ -173,6 +175,11 @@ class Upscaler:
             torch.cuda.empty_cache()
         warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
         self.tile = size
+
+
+def _share(on_progress: Callable[[int, int], None], part: int, parts: int) -> Callable[[int, int], None]:
+    """Progress of one of `parts` equal passes, reported as progress of the whole."""
+    return lambda done, total: on_progress(part * total + done, parts * total)
 
 
 def _input_view(array: np.ndarray) -> torch.Tensor:

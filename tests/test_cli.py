@@ -123,3 +123,20 @@ def test_building_the_parser_does_not_import_torch():
     code = "import sys, srkit.cli as c; c.build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_gray_model_upscales_a_colour_photo_plane_by_plane(tmp_path, capsys):
+    """A one-channel model on an RGB photo runs R, G and B each as a gray image (the README's choice)."""
+    module, _ = small_model("compact-gray-x2", seed=9)
+    torch.save(module.state_dict(), tmp_path / "gray.pth")
+    rgb = np.random.default_rng(9).integers(0, 256, (12, 15, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m",
+                 str(tmp_path / "gray.pth")]) == 0
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.mode == "RGB"
+        out = np.asarray(image)
+    with torch.no_grad():  # oracle: the PyTorch module on each plane alone, clamped and rounded half up
+        planes = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255)[:, None]
+        expected = np.floor(module(planes).clamp(0, 1)[:, 0].permute(1, 2, 0).numpy() * 255 + 0.5)
+    assert out.shape == (24, 30, 3) and np.abs(out.astype(int) - expected).max() <= 1

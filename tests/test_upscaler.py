@@ -92,8 +92,20 @@ def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
         with torch.no_grad():
             expected = module(torch.from_numpy(image)[None, None]).clamp(0, 1)[0, 0].numpy()
         assert np.abs(out - expected).max() < 1e-5
-    with pytest.raises(ValueError, match="one-channel"):
-        up.upscale(_random_image((13, 17, 3), np.float32))
+
+
+
+def test_a_one_channel_model_runs_each_plane_of_a_colour_image_as_a_gray_image():
+    module, info = small_model("compact-gray-x2", seed=5)
+    up = srkit.Upscaler(LoadedModel("test-gray", module, info, "test"), device="cpu", tile=8)
+    rgba = _random_image((13, 17, 4), np.uint8, seed=6)
+    progress = []
+    out = up.upscale(rgba, on_progress=lambda done, total: progress.append((done, total)))
+    assert out.shape == (26, 34, 4) and out.dtype == np.uint8
+    done, totals = zip(*progress)  # one bar over the four passes
+    assert set(totals) == {done[-1]} and list(done) == sorted(done) and len(done) == done[-1] > 4
+    for plane in range(4):
+        assert np.array_equal(out[..., plane], up.upscale(np.ascontiguousarray(rgba[..., plane]))), plane
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "I;16", "P"])

@@ -121,6 +121,22 @@ def test_upscaled_texture_equals_the_centre_of_the_upscaled_3x3_tiling(tmp_path,
     assert np.abs(texture.astype(int) - plain[64:128, 64:128].astype(int)).max() <= 1
 
 
+def test_a_gray_model_upscales_textures_plane_by_plane(tmp_path):
+    """`--upscale` with a one-channel model: each colour plane is upscaled in wrap mode as a gray image."""
+    module, _ = small_model("compact-gray-x2", seed=7)
+    torch.save(module.state_dict(), tmp_path / "gray.pth")
+    assert main(["textures", "-o", str(tmp_path / "pack"), "-n", "1", "--size", "32", "--method", "value",
+                 "--colormap", "grass", "--upscale", str(tmp_path / "gray.pth")]) == 0
+    with Image.open(tmp_path / "pack" / "value-0.png") as image:
+        texture = np.asarray(image.convert("RGB"))
+    base = TextureGenerator(method="value", colormap="grass").generate(16, 0)
+    with torch.no_grad():  # oracle: the module on each plane of the 3x3 tiling, centre kept (wrap mode)
+        planes = torch.from_numpy(np.tile(base, (3, 3, 1)).transpose(2, 0, 1).astype(np.float32) / 255)[:, None]
+        tiled = module(planes).clamp(0, 1)[:, 0, 32:64, 32:64].permute(1, 2, 0).numpy()
+    assert texture.shape == (32, 32, 3)
+    assert np.abs(texture.astype(int) - np.floor(tiled * 255 + 0.5)).max() <= 1
+
+
 def _rounded_as_before(rgb: np.ndarray) -> np.ndarray:
     """What generate() made of a float texture before it packed codes in its last pass (issue 14)."""
     return np.floor(np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
