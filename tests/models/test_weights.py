@@ -192,3 +192,30 @@ def test_non_finite_weights_are_refused_not_run_to_a_black_image(tmp_path, capsy
     assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path)]) == 1
     assert "entry 'body.2.weight' holds 1 NaN or infinite weights" in capsys.readouterr().err
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["upscale", "{photo}", "-o", "{out}/x.png", "-m", "{model}"],
+    ["models", "info", "{model}"],
+    ["models", "import", "{model}", "--name", "imported"],
+    ["models", "export", "{model}", "-o", "{out}/x.onnx"],
+    ["eval", "{photo}", "-m", "{model}"],
+    ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--method", "value", "--upscale", "{model}"],
+    ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--model", "{model}"],
+    ["train", "sr", "{photo}", "-o", "{out}/run", "--steps", "1", "--init", "{model}"],
+], ids=["upscale", "models-info", "models-import", "models-export", "eval", "textures-upscale", "textures-model",
+        "train-init"])
+def test_every_loading_path_refuses_a_damaged_model_in_one_line(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    state = _state()
+    state["body.0.bias"][1] = float("nan")
+    torch.save({"params": state}, tmp_path / "broken.pth")
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
+    (tmp_path / "out").mkdir()
+    argv = [part.format(photo=tmp_path / "photo.png", out=tmp_path / "out", model=tmp_path / "broken.pth")
+            for part in command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # train sr notes the missing --val first
+    assert err == f"srkit: error: {tmp_path / 'broken.pth'}: entry 'body.0.bias' holds 1 NaN or infinite weights " \
+                  "(damaged file or diverged training); use an earlier checkpoint"
+    assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "home").exists()
