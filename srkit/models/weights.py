@@ -21,8 +21,6 @@ from ..errors import ModelFormatError
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
 METADATA_KEY = "srkit"
 MAX_SCALE = 16  # no network srkit loads enlarges more (rrdb: 8); a larger scale in metadata is damage
-
-
 METADATA_FIELDS = {
     "arch": ("a string", lambda value: isinstance(value, str)),
     "act": ("a string", lambda value: isinstance(value, str)),
@@ -36,7 +34,7 @@ REIMPORT = "; re-import the original weights with `srkit models import`"
 
 
 def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Tensor]:
-    """Unwrap params_ema / params / state_dict, strip DataParallel's 'module.' prefix, check every value."""
+    """Unwrap params_ema / params / state_dict, strip DataParallel's 'module.' prefix, check every key and value."""
     seen: set[int] = set()
     while isinstance(checkpoint, dict):
         if id(checkpoint) in seen:  # a wrapper that holds itself would be unwrapped forever
@@ -72,7 +70,7 @@ def _checked_tensor(key: str, value: object, source: str) -> torch.Tensor:
             else "complex" if value.is_complex() else None)
     if kind:
         raise ModelFormatError(f"{source}: entry {key!r} is a {kind} tensor; srkit reads dense real weights "
-                               "(save them with .to_dense() / .dequantize() first)")
+                               "(re-save the state dict with dense float tensors)")
     if 0 in value.shape:
         raise ModelFormatError(f"{source}: entry {key!r} has shape {tuple(value.shape)}, a layer without channels; "
                                "the file is damaged")

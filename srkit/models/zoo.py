@@ -172,8 +172,9 @@ def list_models() -> list[dict]:
             scale, arch, available = loaded.scale, loaded.info.arch, "yes"
         except SrkitError as error:
             scale, arch, available = None, None, f"no: {error}"
-        rows.append(dict(name=name, scale=scale, arch=arch, size_mb=path.stat().st_size / 1e6,
-                         available=available, source=str(path), description="user model"))
+        size = path.stat().st_size / 1e6 if path.is_file() else None  # a dangling link lists as "no such file"
+        rows.append(dict(name=name, scale=scale, arch=arch, size_mb=size, available=available, source=str(path),
+                         description="user model"))
     return rows
 
 

@@ -91,8 +91,10 @@ def test_models_list_names_a_broken_user_model_and_lists_the_rest(tmp_path, monk
     save_file(state, str(folder / "good.safetensors"), metadata={METADATA_KEY: json.dumps({"arch": "compact"})})
     save_file(state, str(folder / "listed.safetensors"), metadata={METADATA_KEY: "[1, 2]"})
     save_file(state, str(folder / "numbered.safetensors"), metadata={METADATA_KEY: '{"arch": 5}'})
+    (folder / "dangling.safetensors").symlink_to(tmp_path / "moved-away.safetensors")
     assert main(["models", "list"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "compact" in rows["good"] and rows["good"].endswith("yes")
     assert "no: " in rows["listed"] and "listed.safetensors: its srkit metadata is [1, 2]" in rows["listed"]
     assert "no: " in rows["numbered"] and "has arch 5, not a string" in rows["numbered"]
+    assert "no: " in rows["dangling"] and "dangling.safetensors: no such file" in rows["dangling"]
