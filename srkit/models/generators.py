@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..catalog import FAMILIES
 from ..errors import ModelFormatError, ModelNotFoundError
-from .registry import GENERATOR_ARCHES
+from .registry import GENERATOR_ARCHES, load_as
 from .weights import read_weights
 from .zoo import LoadedModel
 
@@ -30,10 +30,7 @@ def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedMo
     if arch is None:
         raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
                                "`srkit train gan` writes in its run folder")
-    try:
-        module, info = arch.load(state, {})
-    except (RuntimeError, KeyError, ValueError) as error:
-        raise ModelFormatError(f"{path}: generator weights do not fit the network ({str(error).splitlines()[0]})")
+    module, info = load_as(arch, state, {}, str(path))
     return LoadedModel(name or path.stem, module, info, str(path))
 
 

@@ -57,8 +57,13 @@ def load_state_dict(state_dict: StateDict, metadata: dict | None = None,
         arch = detect(state_dict)
         if arch is None:
             raise _unknown(state_dict, source)
+    return load_as(arch, state_dict, metadata, source)
+
+
+def load_as(arch: Arch, state_dict: StateDict, hints: dict, source: str) -> tuple[nn.Module, ModelInfo]:
+    """`arch.load`, with weights whose shapes do not fit its network reported in one line naming the file."""
     try:
-        return arch.load(state_dict, metadata)
+        return arch.load(state_dict, hints)
     except (RuntimeError, KeyError, ValueError, IndexError) as error:
         raise ModelFormatError(f"{source}: {arch.id} weights do not fit the network "
                                f"({str(error).strip().splitlines()[0]})") from None

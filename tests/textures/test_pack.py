@@ -121,6 +121,16 @@ def test_upscaled_texture_equals_the_centre_of_the_upscaled_3x3_tiling(tmp_path,
     assert np.abs(texture.astype(int) - plain[64:128, 64:128].astype(int)).max() <= 1
 
 
+def test_a_generator_file_whose_shapes_do_not_fit_is_refused_in_one_line(tmp_path, capsys):
+    state = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11).state_dict()
+    state["out.weight"] = torch.tensor(0.5)  # a scalar where the last conv's weight should be
+    path = write_safetensors(tmp_path / "generator.safetensors", state, {"arch": "dcgan"})
+    assert main(["textures", "-o", str(tmp_path / "pack"), "-n", "1", "--size", "32", "--model", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"srkit: error: {path}: dcgan weights do not fit the network") and "\n" not in err
+    assert not (tmp_path / "pack").exists()
+
+
 def test_a_gray_model_upscales_textures_plane_by_plane(tmp_path):
     """`--upscale` with a one-channel model: each colour plane is upscaled in wrap mode as a gray image."""
     module, _ = small_model("compact-gray-x2", seed=7)
