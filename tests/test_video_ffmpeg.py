@@ -289,9 +289,9 @@ def test_termination_signals_leave_nothing_under_the_final_name(models, tmp_path
         time.sleep(0.1)
     time.sleep(0.5)
     process.send_signal(signum)
-    began = time.monotonic()
-    _, err = process.communicate(timeout=10)
-    assert time.monotonic() - began < 5
+    # a bound against a hang, not a speed claim: the clip's 1500 frames take minutes, so a run that ignored the
+    # signal and finished would also show up as exit 0 and a final file
+    _, err = process.communicate(timeout=60)
     assert process.returncode != 0 and not out.exists()
     if signum != signal.SIGKILL:
         assert no_leftovers(models) and "Traceback" not in err
