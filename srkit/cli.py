@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS, MAX_SEED
 from .errors import SrkitError
 
 
@@ -122,18 +123,33 @@ def _upscaler(args: argparse.Namespace):
     return _upscaler_spec(args).build()
 
 
+MAX_INT = 2**31 - 1  # the default upper bound of an integer option: what a C int (torch, FFmpeg, OpenCV) holds
+MAX_OUTSCALE = 16.0  # -s: an output side 16x the input's is past any model srkit ships (x4) resized up
+MAX_SECONDS = 1e7  # --start, --duration, --segment-seconds: about 116 days
+
+
 def _positive_number(kind: type, name: str, low: float, high: float | None = None):
+    """An argparse type for a numeric option: a finite `kind` in [low, high] (ints: high defaults to MAX_INT), else
+    exit 2 with one line naming the option and its range. Every numeric option of every subcommand uses it."""
+    high = MAX_INT if high is None and kind is int else high
+
     def parse(value: str):
         try:
             number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
-        if number < low or (high is not None and number > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        except (ValueError, OverflowError):
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {value!r}") from None
+        if not math.isfinite(number) or number < low or (high is not None and number > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"a finite number of at least {low:g}"
             raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
         return number
 
     return parse
+
+
+def _seed(name: str):
+    """An argparse type for a seed: an integer from 0 to MAX_SEED."""
+    return _positive_number(int, name, 0, MAX_SEED)
 
 
 def _reuse_threshold(value: str) -> int | None:
@@ -223,7 +239,7 @@ def _add_train_sr(train_commands) -> None:
     sr.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                     help=f"reduce lossy photos longer than this by area first; 0: never ({DEFAULT_MAX_SIDE})")
     sr.add_argument("--init", metavar="MODEL", help="start from this model's weights (name or file; fine-tuning)")
-    sr.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (0)")
+    sr.add_argument("--seed", type=_seed("--seed"), default=0, help="seed for initialisation and sampling (0)")
     sr.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     sr.set_defaults(run=_train_sr)
@@ -260,7 +276,7 @@ def _add_eval(commands) -> None:
     evaluation = commands.add_parser("eval", help="PSNR/SSIM (Y channel) of a model vs bicubic on HR photos")
     evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
     evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2),
+    evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2, int(MAX_OUTSCALE)),
                             help="scale if not the model's (the model's output is resized to it)")
     evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     evaluation.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
@@ -313,7 +329,7 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("--checkpoint-every", type=_positive_number(int, "--checkpoint-every", 1), default=250,
                      help="checkpoint every N steps (250)")
     gan.add_argument("--family", help="name stored with the generator (default: the run folder's name)")
-    gan.add_argument("--seed", type=int, default=0, help="seed for initialisation, noise and crops (0)")
+    gan.add_argument("--seed", type=_seed("--seed"), default=0, help="seed for initialisation, noise and crops (0)")
     gan.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     gan.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     gan.set_defaults(run=_train_gan)
@@ -335,6 +351,7 @@ def _textures(args: argparse.Namespace) -> int:
         raise PackError("srkit textures needs -o PACK (the folder to write)")
     options = _pack_options(args, count=args.count, size=args.size, seed=args.seed)
     options.map_format.check()
+    options.check_seeds()
     pack_target(args.output, options)  # an unusable -o is refused before any model loads
     generator = TextureGenerator(args.family, model=args.model, method=args.method, device=args.device,
                                  upscale=args.upscale, colormap=args.colormap, octaves=args.octaves)
@@ -374,13 +391,13 @@ def _add_textures(commands) -> None:
                                    "`convert` images into one")
     textures.add_argument("-o", "--output", metavar="PACK", help="pack folder (or PACK.zip with --zip)")
     textures.add_argument("-n", "--count", type=_positive_number(int, "-n", 1), default=8, help="textures (8)")
-    textures.add_argument("--size", type=int, default=512, help="pixels per side, a power of two (512)")
+    textures.add_argument("--size", type=_positive_number(int, "--size", 1), default=512, help="pixels per side, a power of two (512)")
     source = textures.add_mutually_exclusive_group()
     source.add_argument("--family", help=f"built-in GAN texture family: {', '.join(f.name for f in FAMILIES)} "
                         f"(default: {DEFAULT_FAMILY})")
     source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
     source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
-    textures.add_argument("--seed", type=int, default=0, help="seed of the first texture; texture i uses seed+i (0)")
+    textures.add_argument("--seed", type=_seed("--seed"), default=0, help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
                           "(x2 or x4) in wrap mode")
     _add_map_options(textures)
@@ -412,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, directories or globs")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05),
+    upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05, MAX_OUTSCALE),
                          help="output scale if not the model's (area / Lanczos resize after the model)")
     upscale.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
     upscale.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
@@ -445,14 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep the output of a video that ends before its container says (else an error)")
     video.add_argument("--encoder-opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="extra encoder option (repeatable)")
-    video.add_argument("--start", type=_positive_number(float, "--start", 0.0), default=0.0,
+    video.add_argument("--start", type=_positive_number(float, "--start", 0.0, MAX_SECONDS), default=0.0,
                        help="seconds to skip at the start")
-    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001), help="seconds to process")
+    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001, MAX_SECONDS), help="seconds to process")
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
                             "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
-    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0),
+    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0, MAX_SECONDS),
                        default=DEFAULT_SEGMENT_SECONDS, metavar="SECONDS",
                        help="cut longer videos at keyframes into segments of about this length, kept in "
                             f".<output name>.srkit/ until joined, so a crash loses one segment; 0: off "

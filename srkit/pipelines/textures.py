@@ -28,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
+from ..defaults import MAX_SEED
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
 from ..io.images import IMAGE_EXTENSIONS, ImageReadError, codes_8bit, read_picture
@@ -74,6 +75,12 @@ class PackOptions:
         if kind != "albedo":
             return (kind,)
         return PBR_MAPS if self.pbr else ("albedo", "normal") if self.normal_maps else ("albedo",)
+
+    def check_seeds(self) -> None:
+        """Refuse a seed range (texture i uses seed + i) that leaves the seeds every generator accepts."""
+        if not 0 <= self.seed <= self.seed + self.count - 1 <= MAX_SEED:
+            raise PackError(f"--seed {self.seed} with -n {self.count}: texture i uses seed + i, which must stay "
+                            f"between 0 and {MAX_SEED}; choose a smaller --seed")
 
     def check(self, name: str, width: int, height: int, kind: str = "albedo") -> None:
         """Refuse, in one line naming `name`, options that cannot write a width x height input of `kind`."""
@@ -174,6 +181,7 @@ def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: 
     start = time.perf_counter()
     if options.count < 1:
         raise PackError(f"-n {options.count}: a pack holds at least one texture")
+    options.check_seeds()
     generator.check_size(options.size)
     options.check(f"--size {options.size}", options.size, options.size)
     target = pack_target(output, options)
