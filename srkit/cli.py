@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Sequence
 from . import __version__
 from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS, MAX_SEED
 from .errors import SrkitError
+from .io.paths import one_line
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -179,6 +181,14 @@ def _key_value(value: str) -> tuple[str, str]:
     return key, setting
 
 
+def _suffix(value: str) -> str:
+    """--suffix: text for the end of a file name, so no path separator or NUL that could lead out of -o."""
+    if any(char in value for char in ("/", "\0", os.sep, os.altsep or "/")):
+        raise argparse.ArgumentTypeError(f"--suffix must be part of a file name, without path separators, got "
+                                         f"{value!r}")
+    return value
+
+
 def _tile(value: str) -> str:
     if value == "auto" or (value.isdigit() and int(value) >= 32):
         return value
@@ -246,9 +256,7 @@ def _add_train_sr(train_commands) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import json
-
-    from .pipelines.evaluate import evaluate
+    from .pipelines.evaluate import evaluate, report_json
 
     scored = []
 
@@ -262,7 +270,7 @@ def _eval(args: argparse.Namespace) -> int:
     report = evaluate(args.hr, _upscaler(args), args.max_side or None, None if args.json else show)
     mean = report["mean"]
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(report_json(report))
     else:
         print(f"{'mean of ' + str(len(report['images'])):<52} {mean['psnr']:8.3f} {mean['ssim']:7.4f} "
               f"{mean['bicubic_psnr']:8.3f} {mean['bicubic_ssim']:7.4f} {mean['psnr_gain']:+7.3f}")
@@ -278,7 +286,8 @@ def _add_eval(commands) -> None:
     evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
     evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2, int(MAX_OUTSCALE)),
                             help="scale if not the model's (the model's output is resized to it)")
-    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table (strict "
+                            "JSON: a score that is not finite, as the PSNR of an exact output, is null)")
     evaluation.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                             help=f"reduce lossy photos longer than this by area first, as training does; "
                                  f"0: never ({DEFAULT_MAX_SIDE})")
@@ -426,7 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     upscale = commands.add_parser("upscale", help="upscale photos, animated images and videos: files, directories "
                                   "(recursively) or globs")
-    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, directories or globs")
+    upscale.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image or video files, directories or globs; a name that exists is that file or "
+                              "directory even if it holds *, ? or [ ]; only a name that exists as nothing is "
+                              "expanded as a pattern")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
     upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05, MAX_OUTSCALE),
@@ -440,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,
                          help="JPEG / WebP quality (95)")
-    upscale.add_argument("--suffix", default="", help="added to each output file name before the extension")
+    upscale.add_argument("--suffix", type=_suffix, default="",
+                         help="added to each output file name before the extension (no path separators)")
     existing = upscale.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     existing.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a run)")
@@ -522,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except SrkitError as error:
-        print(f"srkit: error: {error}", file=sys.stderr)
+        print(f"srkit: error: {one_line(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("srkit: interrupted", file=sys.stderr)

@@ -32,6 +32,7 @@ from ..defaults import MAX_SEED
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
 from ..io.images import IMAGE_EXTENSIONS, ImageReadError, codes_8bit, read_picture
+from ..io.paths import special_file_reason
 from ..io.sheets import material_sheet
 from ..io.texture_files import KINDS, MapFormat, check_map, write_map
 from ..synth.maps import PBR_MAPS, pbr_maps
@@ -214,6 +215,8 @@ def _input_files(inputs: list[str]) -> list[Path]:
         path = Path(text)
         if path.is_dir():
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        elif reason := special_file_reason(path):  # never opened: a FIFO would block, /dev/zero never ends
+            raise PackError(f"{path}: {reason}")
         elif path.is_file():
             files.append(path)
         else:

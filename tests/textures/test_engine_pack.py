@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,10 @@ def test_convert_rounds_sixteen_bit_colour_to_the_nearest_code(tmp_path):
     with Image.open(out / "deep.png") as image:
         assert image.mode == "RGB"
         assert np.array_equal(np.asarray(image), np.floor(rgb16 / 257.0 + 0.5).astype(np.uint8))
+
+
+def test_convert_names_a_fifo_or_device_for_what_it_is_without_reading_it(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it to read would wait for a writer forever
+    for special, kind in ((tmp_path / "pipe.png", "a FIFO"), ("/dev/zero", "a character device")):
+        assert main(["textures", "convert", str(special), "-o", str(tmp_path / "out")]) == 2
+        assert f"is {kind}" in capsys.readouterr().err and not (tmp_path / "out").exists()
