@@ -371,7 +371,7 @@ def _textures(args: argparse.Namespace) -> int:
 def _textures_convert(args: argparse.Namespace) -> int:
     from .pipelines.textures import convert_images
 
-    convert_images(args.inputs, args.output, _pack_options(args), kind=args.map)
+    convert_images(args.inputs, args.output, _pack_options(args), kind=args.map, max_pixels=args.max_pixels)
     return 0
 
 
@@ -421,6 +421,8 @@ def _add_textures(commands) -> None:
     convert.add_argument("-o", "--output", required=True, metavar="OUT", help="pack folder (or OUT.zip with --zip)")
     convert.add_argument("--map", choices=("auto", "albedo", "normal", "height", "roughness", "ao"), default="auto",
                          help="what the inputs hold (auto: from the name, e.g. rock_normal.png; else albedo)")
+    convert.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
+                         help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
     _add_map_options(convert)
     convert.set_defaults(run=_textures_convert)
 

@@ -9,11 +9,14 @@ ICC profile is carried wherever the output format can store it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -33,6 +36,10 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
 DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
 EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
+
+
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
+"""What Pillow raises for a file it cannot read: corrupt, truncated, unsupported."""
 
 
 class ImageReadError(SrkitError):
@@ -115,29 +122,61 @@ def check_pixel_limit(path: Path, image: Image.Image, max_pixels: int) -> None:
                              f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
 
 
+_limit_lock = threading.Lock()
+_readers = 0  # open_image calls under way; Pillow's own limit is lifted while there are any
+_pillow_limit: int | None = None
+
+
+@contextlib.contextmanager
+def _pillow_limit_lifted() -> Iterator[None]:
+    """Lift Pillow's global decompression-bomb limit (srkit applies its own, configurable one) while any srkit
+    reader runs, on any thread, and put it back after the last."""
+    global _readers, _pillow_limit
+    with _limit_lock:
+        if _readers == 0:
+            _pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _readers -= 1
+            if _readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+               what: str = "image") -> Iterator[Image.Image]:
+    """Pillow's image of `path` behind srkit's one pixel-limit guard (checked on the header, before any pixels
+    are decoded); everything that goes wrong while it is open and read is an ImageReadError naming the file.
+
+    Every srkit reader opens images through here, so a decompression bomb is refused the same way everywhere."""
+    path = Path(path)
+    with _pillow_limit_lifted():
+        try:
+            with Image.open(path) as image:
+                check_pixel_limit(path, image, max_pixels)
+                yield image
+        except READ_ERRORS as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ImageReadError(f"{path}: cannot read {what} ({reason})") from None
+
+
 def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode an image fully (truncation shows here), apply its EXIF orientation, keep its metadata."""
     path = Path(path)
-    previous_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # srkit enforces its own, configurable limit below
-    try:
-        with Image.open(path) as image:
-            check_pixel_limit(path, image, max_pixels)
-            exif = image.getexif()
-            orientation = int(exif.get(EXIF_ORIENTATION, 1))
-            icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
-            if _is_deep_colour(image, path):
-                pixels, mode = _orient(_read_deep_colour(path), orientation), "RGB;16"
-            else:
-                image.load()
-                mode = image.mode
-                pixels = _pixels_of(ImageOps.exif_transpose(image))
-            fmt = image.format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as error:
-        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
-            from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
+    with open_image(path, max_pixels) as image:
+        exif = image.getexif()
+        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+        icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
+        if _is_deep_colour(image, path):
+            pixels, mode = _orient(_read_deep_colour(path), orientation), "RGB;16"
+        else:
+            image.load()
+            mode = image.mode
+            pixels = _pixels_of(ImageOps.exif_transpose(image))
+        fmt = image.format
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1
     return Picture(pixels, fmt, mode, exif.tobytes() if len(exif) else None, icc, dpi)

@@ -28,10 +28,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
-from ..defaults import MAX_SEED
+from ..defaults import DEFAULT_MAX_PIXELS, MAX_SEED
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
-from ..io.images import IMAGE_EXTENSIONS, ImageReadError, codes_8bit, read_picture
+from ..io.images import IMAGE_EXTENSIONS, codes_8bit, open_image, read_picture
 from ..io.paths import special_file_reason
 from ..io.sheets import material_sheet
 from ..io.texture_files import KINDS, MapFormat, check_map, write_map
@@ -226,19 +226,15 @@ def _input_files(inputs: list[str]) -> list[Path]:
     return files
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image's header, before any decoding."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
-            from None
+def _image_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the image's header, before any decoding (a decompression bomb is refused here)."""
+    with open_image(path, max_pixels) as image:
+        return image.size
 
 
-def _pixels_for(path: Path, kind: str) -> np.ndarray:
+def _pixels_for(path: Path, kind: str, max_pixels: int) -> np.ndarray:
     """The image as uint8 a map of `kind` holds: RGB (RGBA for albedo with transparency), or one channel."""
-    pixels = read_picture(path).pixels
+    pixels = read_picture(path, max_pixels).pixels
     if pixels.dtype == np.uint16:
         pixels = codes_8bit(pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
@@ -252,15 +248,16 @@ def _pixels_for(path: Path, kind: str) -> np.ndarray:
 
 
 def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOptions,
-                   kind: str = "auto") -> PackSummary:
-    """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules."""
+                   kind: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS) -> PackSummary:
+    """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules;
+    images over `max_pixels` are refused from their header (the decompression-bomb guard `upscale` uses)."""
     start = time.perf_counter()
     options.map_format.check()
     files = _input_files(inputs)
     plan, names = [], {}
     for path in files:
         path_kind = map_kind(path, kind)
-        options.check(str(path), *_image_size(path), path_kind)
+        options.check(str(path), *_image_size(path, max_pixels), path_kind)
         for name in options.outputs(path_kind):
             stem = path.stem if name == path_kind else f"{path.stem}_{name}"
             if stem in names:
@@ -274,7 +271,7 @@ def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOp
 
     def converted() -> Iterator[tuple[str, str, np.ndarray, dict]]:
         for path, path_kind in tqdm(plan, unit="image", dynamic_ncols=True, disable=None):
-            pixels = _pixels_for(path, path_kind)
+            pixels = _pixels_for(path, path_kind, max_pixels)
             if pixels.ndim == 3 and pixels.shape[2] == 4:
                 check_map(str(path), pixels.shape[1], pixels.shape[0], KINDS[path_kind], options.map_format, True)
             fields = dict(source=path.name, kind=path_kind, width=pixels.shape[1], height=pixels.shape[0])
