@@ -36,6 +36,8 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
 DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
 EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
+GRAY_ALPHA_MODES = {"LA", "PA", "LA;16"}  # source modes read as RGBA and written back as gray+alpha
+LUMA_WEIGHTS = (19595, 38470, 7471)  # ITU-R 601-2 luma in 16-bit fixed point, as Pillow converts RGB to L
 
 
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
@@ -57,7 +59,8 @@ class Picture:
     pixels: np.ndarray
     format: str
     mode: str
-    """Pillow mode of the source ('L', 'LA', 'RGB', 'RGBA', 'P', 'I;16', ...; 'RGB;16' for 16-bit colour)."""
+    """Pillow mode of the source ('L', 'LA', 'RGB', 'RGBA', 'P', 'I;16', ...; 'RGB;16' for 16-bit colour, 'LA;16'
+    for 16-bit gray+alpha, which is read as RGBA with the gray repeated)."""
     exif: bytes | None = None
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
@@ -66,17 +69,23 @@ class Picture:
     def has_alpha(self) -> bool:
         return self.pixels.ndim == 3 and self.pixels.shape[2] == 4
 
+    @property
+    def gray_alpha(self) -> bool:
+        """Whether the source is gray+alpha (read as RGBA), so an RGBA output goes back to gray+alpha."""
+        return self.mode in GRAY_ALPHA_MODES
 
-def _png_bit_depth(path: Path) -> int:
+
+def _png_depth_and_colour(path: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR: colour type 4 is gray+alpha, 6 RGBA, 2 RGB, 0 gray."""
     with open(path, "rb") as handle:
         header = handle.read(26)
-    return header[24] if len(header) == 26 and header[12:16] == b"IHDR" else 8
+    return (header[24], header[25]) if len(header) == 26 and header[12:16] == b"IHDR" else (8, 2)
 
 
 def _is_deep_colour(image: Image.Image, path: Path) -> bool:
     """True for 16-bit-per-channel colour, which Pillow would silently reduce to 8 bits."""
     if image.format == "PNG":
-        return image.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
+        return image.mode in ("RGB", "RGBA") and _png_depth_and_colour(path)[0] == 16
     if image.format == "TIFF":
         bits = image.tag_v2.get(258, (8,))
         return image.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits,)) == 16
@@ -170,8 +179,9 @@ def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) 
         exif = image.getexif()
         orientation = int(exif.get(EXIF_ORIENTATION, 1))
         icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
-        if _is_deep_colour(image, path):
-            pixels, mode = _orient(_read_deep_colour(path), orientation), "RGB;16"
+        if _is_deep_colour(image, path):  # 16-bit gray+alpha PNG too: Pillow opens it as 8-bit RGBA
+            gray_alpha = image.format == "PNG" and _png_depth_and_colour(path)[1] == 4
+            pixels, mode = _orient(_read_deep_colour(path), orientation), "LA;16" if gray_alpha else "RGB;16"
         else:
             image.load()
             mode = image.mode
@@ -198,15 +208,14 @@ def codes_8bit(pixels: np.ndarray) -> np.ndarray:
     return quotient.astype(np.uint8)
 
 
-def _to_pil(pixels: np.ndarray, source_mode: str, fmt: str) -> Image.Image:
+def _to_pil(pixels: np.ndarray, source: Picture, fmt: str) -> Image.Image:
     if pixels.dtype == np.uint16:
         if pixels.ndim == 2 and fmt in DEEP_FORMATS:
             return Image.fromarray(pixels)
         pixels = codes_8bit(pixels)
-    image = Image.fromarray(pixels)
-    if source_mode in ("LA", "PA") and image.mode == "RGBA":
-        return image.convert("LA")
-    return image
+    if source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4:
+        return Image.fromarray(_gray_alpha(pixels), "LA")
+    return Image.fromarray(pixels)
 
 
 def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95) -> None:
@@ -241,14 +250,17 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
                 options["icc_profile"] = source.icc_profile
             if source.dpi and fmt in ("JPEG", "PNG", "TIFF"):
                 options["dpi"] = source.dpi
-            _to_pil(pixels, source.mode, fmt).save(tmp, format=fmt, **options)
+            _to_pil(pixels, source, fmt).save(tmp, format=fmt, **options)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write image ({error.strerror or error})") from None
 
 
 def _gray_alpha(rgba: np.ndarray) -> np.ndarray:
-    """A strip of uint8 RGBA rows as gray+alpha, converted by Pillow (its luma, as an LA source got before)."""
-    return np.asarray(Image.fromarray(rgba).convert("LA"))
+    """A strip of uint8 or uint16 RGBA rows as gray+alpha of the same depth: gray is Pillow's luma of RGB
+    (LUMA_WEIGHTS, rounded; for 8 bits exactly Pillow's RGBA -> LA), alpha is kept."""
+    luma = sum(rgba[..., channel].astype(np.uint64) * weight for channel, weight in enumerate(LUMA_WEIGHTS))
+    gray = ((luma + 0x8000) >> 16).astype(rgba.dtype)
+    return np.stack([gray, rgba[..., 3]], axis=2)
 
 
 def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
@@ -256,8 +268,7 @@ def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
 
     16-bit colour is encoded as OpenCV's encoder that wrote it before did (every row Sub-filtered, zlib level 1
     with run-length matches only): the 8-bit settings take 2-3x its time there for 1 % less size (NOTES, issue 14)."""
-    to_gray_alpha = source.mode in ("LA", "PA") and pixels.dtype == np.uint8 and pixels.ndim == 3 \
-        and pixels.shape[2] == 4
+    to_gray_alpha = source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4
     deep_colour = pixels.dtype == np.uint16 and pixels.ndim == 3
     settings = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
