@@ -133,7 +133,10 @@ MAX_SECONDS = 1e7  # --start, --duration, --segment-seconds: about 116 days
 def _positive_number(kind: type, name: str, low: float, high: float | None = None):
     """An argparse type for a numeric option: a finite `kind` in [low, high] (ints: high defaults to MAX_INT), else
     exit 2 with one line naming the option and its range. Every numeric option of every subcommand uses it."""
-    high = MAX_INT if high is None and kind is int else high
+    limit = MAX_INT if high is None and kind is int else high
+
+    def text(number: float) -> str:
+        return f"{number:g}" if isinstance(number, float) else str(number)
 
     def parse(value: str):
         try:
@@ -141,8 +144,10 @@ def _positive_number(kind: type, name: str, low: float, high: float | None = Non
         except (ValueError, OverflowError):
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{name} must be {what}, got {value!r}") from None
-        if not math.isfinite(number) or number < low or (high is not None and number > high):
-            bounds = f"between {low:g} and {high:g}" if high is not None else f"a finite number of at least {low:g}"
+        if not math.isfinite(number) or number < low or (limit is not None and number > limit):
+            bounds = (f"between {text(low)} and {text(high)}" if high is not None else
+                      f"at least {text(low)} (at most {limit})" if limit is not None else
+                      f"a finite number of at least {text(low)}")
             raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
         return number
 

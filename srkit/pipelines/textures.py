@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -146,11 +147,19 @@ def _finish(folder: Path, target: Path, options: PackOptions) -> None:
         os.replace(folder, target)
 
 
+def _new_folder(target: Path) -> Path:
+    """A new empty folder beside `target` for the pack being written, made with the user's umask as any folder
+    they create (mkdtemp would make it private, and the renamed pack with it)."""
+    folder = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(6)}"
+    folder.mkdir()
+    return folder
+
+
 def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]],
            manifest: dict) -> None:
     """Write each (stem, kind, pixels, manifest fields) input's maps, the manifest and preview; move to `target`."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        folder = _new_folder(target)
     except OSError as error:
         raise PackError(f"{target.parent}: cannot write here ({error.strerror or error}); choose another -o") from None
     try:
