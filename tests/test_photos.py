@@ -156,6 +156,25 @@ def test_sixteen_bit_gray_and_alpha_stays_sixteen_bit_gray_and_alpha(tree):
     assert np.array_equal(got[..., 1], alpha.astype(np.int64))
 
 
+@pytest.mark.parametrize("name", ["camera.jpg", "camera.png", "camera.webp"])
+def test_exif_image_size_tags_say_the_output_size(tree, name):
+    root, _ = tree
+    exif = Image.Exif()
+    exif[0x010F] = "srkit-test-camera"
+    exif[0x0100], exif[0x0101] = 9, 6  # IFD0 ImageWidth, ImageLength
+    exif.get_ifd(0x8769).update({0xA002: 9, 0xA003: 6})  # Exif IFD PixelXDimension, PixelYDimension
+    source = root / name
+    Image.fromarray(_noise((6, 9, 3), seed=14)).save(source, exif=exif.tobytes())
+    target = root / f"x3-{name}"
+    assert _run(str(source), "-o", str(target)) == 0
+    with Image.open(target) as image:
+        written = image.getexif()
+        assert image.size == (27, 18)
+    assert (written[0x0100], written[0x0101]) == (27, 18)
+    assert written.get_ifd(0x8769)[0xA002] == 27 and written.get_ifd(0x8769)[0xA003] == 18
+    assert written[0x010F] == "srkit-test-camera"
+
+
 def test_skip_existing_resumes_and_the_default_refuses_to_overwrite(tree, capsys):
     root, files = tree
     out = root / "out"

@@ -3,8 +3,8 @@
 Pillow decodes everything except 16-bit colour (48/64-bit PNG and TIFF), which Pillow would truncate to
 8 bits: those are read by OpenCV. PNG is written by srkit's strip encoder (io.png) straight from the array, so
 an output image costs its own bytes and no encoder copy; other formats are encoded by Pillow (16-bit colour
-TIFF by OpenCV). EXIF orientation is applied on read and the tag reset to 1 in the EXIF written back; the
-ICC profile is carried wherever the output format can store it.
+TIFF by OpenCV). EXIF orientation is applied on read and the tag reset to 1 in the EXIF written back, whose
+image-size tags are set to the output's size; the ICC profile is carried wherever the output format can store it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from .atomic import atomic_path
 from .png import write_png
 
 EXIF_ORIENTATION = 0x0112
+EXIF_IFD = 0x8769
+EXIF_SIZE_TAGS = ((None, 0x0100, 0x0101), (EXIF_IFD, 0xA002, 0xA003))
+"""(IFD, width tag, height tag): IFD0's ImageWidth / ImageLength, the Exif IFD's PixelXDimension / PixelYDimension."""
 IMAGE_EXTENSIONS = {".png", ".apng", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
 PIL_FORMATS = {".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -218,6 +221,23 @@ def _to_pil(pixels: np.ndarray, source: Picture, fmt: str) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def exif_sized(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """`exif` with the image-size tags it holds (EXIF_SIZE_TAGS) saying width x height, the pixels written with
+    it; EXIF without them comes back as it is."""
+    if not exif:
+        return exif
+    tags = Image.Exif()
+    tags.load(exif)
+    changed = False
+    for ifd, width_tag, height_tag in EXIF_SIZE_TAGS:
+        place = tags if ifd is None else tags.get_ifd(ifd)
+        for tag, value in ((width_tag, width), (height_tag, height)):
+            if tag in place and place[tag] != value:
+                place[tag] = value
+                changed = True
+    return tags.tobytes() if changed else exif
+
+
 def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95) -> None:
     """Encode upscaled pixels to `path` atomically, carrying the source's EXIF, ICC profile and DPI.
 
@@ -227,12 +247,13 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
     """
     path = Path(path)
     fmt = output_format(path)
+    exif = exif_sized(source.exif, pixels.shape[1], pixels.shape[0])
     if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; choose png, webp or tiff")
     try:
         with atomic_path(path) as tmp:
             if fmt == "PNG":
-                _write_png(pixels, tmp, source)
+                _write_png(pixels, tmp, source, exif)
                 return
             if pixels.dtype == np.uint16 and pixels.ndim == 3 and fmt in DEEP_FORMATS:
                 code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
@@ -244,8 +265,8 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
             options: dict = {}
             if fmt in ("JPEG", "WEBP"):
                 options["quality"] = quality
-            if source.exif and fmt in EXIF_FORMATS:
-                options["exif"] = source.exif
+            if exif and fmt in EXIF_FORMATS:
+                options["exif"] = exif
             if source.icc_profile and fmt in ICC_FORMATS:
                 options["icc_profile"] = source.icc_profile
             if source.dpi and fmt in ("JPEG", "PNG", "TIFF"):
@@ -263,8 +284,9 @@ def _gray_alpha(rgba: np.ndarray) -> np.ndarray:
     return np.stack([gray, rgba[..., 3]], axis=2)
 
 
-def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
-    """Write a PNG from the array itself with the source's metadata; an LA source's RGBA goes back to LA.
+def _write_png(pixels: np.ndarray, tmp: Path, source: Picture, exif: bytes | None) -> None:
+    """Write a PNG from the array itself with the source's metadata (`exif`: its EXIF for these pixels); an LA
+    source's RGBA goes back to LA.
 
     16-bit colour is encoded as OpenCV's encoder that wrote it before did (every row Sub-filtered, zlib level 1
     with run-length matches only): the 8-bit settings take 2-3x its time there for 1 % less size (NOTES, issue 14)."""
@@ -273,4 +295,4 @@ def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
     settings = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
         write_png(file, pixels, channels_of=_gray_alpha if to_gray_alpha else None, icc_profile=source.icc_profile,
-                  exif=source.exif, dpi=source.dpi, **settings)
+                  exif=exif, dpi=source.dpi, **settings)
