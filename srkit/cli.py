@@ -90,6 +90,7 @@ def _video_options(args: argparse.Namespace):
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    from .models.zoo import model_scale
     from .pipelines.batch import plan_jobs, run_plan
     from .pipelines.photos import PhotoOptions
 
@@ -98,7 +99,8 @@ def _upscale(args: argparse.Namespace) -> int:
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     video = _video_options(args)
     scale_out = _scale_out(args)
-    plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
+    # an unsafe plan is refused before the model loads
+    plan = plan_jobs(args.inputs, args.output, options, video, lambda: args.scale or model_scale(args.model))
     spec = _upscaler_spec(args)
     return run_plan(plan, spec.build, options, video, args.output, spec, scale_out).exit_code
 

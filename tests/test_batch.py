@@ -408,3 +408,33 @@ def test_a_newline_in_a_file_name_does_not_split_a_message_line(models, capsys):
     assert lines and all(line.startswith("srkit: ") for line in lines), lines
     assert any("two\\nlines.png exists" in line for line in lines)
     assert any(line.startswith("srkit: done 1") and "two\\nlines.png (" in line for line in lines)
+
+
+@pytest.mark.parametrize("width, argv, limit, holding", [
+    (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),  # tiny is x3: 16386 wide
+    (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),
+    (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp"),  # 65538 wide
+])
+def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch, width,
+                                                                            argv, limit, holding):
+    from srkit.pipelines.scaleout import UpscalerSpec
+
+    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    source = _photo(models / "wide.png", seed=9, size=(width, 1))
+    assert main(["upscale", str(source), *[str(models / a) if a.startswith(("wide", "out")) else a for a in argv],
+                 "-m", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert limit in err and f"formats that can hold it: {holding} " in err and len(err.splitlines()) == 1
+    assert [p.name for p in models.iterdir() if p.name.startswith(("wide.", "out"))] == ["wide.png"]
+
+
+def test_an_animation_over_the_gif_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch):
+    from srkit.pipelines.scaleout import UpscalerSpec
+
+    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    frames = [Image.fromarray(np.full((1, 21846, 3), level, np.uint8)) for level in (0, 255)]
+    frames[0].save(models / "wide.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    assert main(["upscale", str(models / "wide.gif"), "-o", str(models / "out"), "-m", "tiny"]) == 2  # 65538 wide
+    err = capsys.readouterr().err
+    assert "65538x3, over the GIF limit of 65535 pixels a side; formats that can hold it: png (" in err
+    assert not (models / "out").exists()

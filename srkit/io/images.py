@@ -39,6 +39,9 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
 DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
 EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
+MAX_SIDES = {"WEBP": 16383, "GIF": 65535, "JPEG": 65500}
+"""The longest side each of these encoders can write (libwebp, GIF's 16-bit sizes, libjpeg); PNG, TIFF and BMP
+hold any size srkit makes."""
 GRAY_ALPHA_MODES = {"LA", "PA", "LA;16"}  # source modes read as RGBA and written back as gray+alpha
 LUMA_WEIGHTS = (19595, 38470, 7471)  # ITU-R 601-2 luma in 16-bit fixed point, as Pillow converts RGB to L
 

@@ -20,7 +20,8 @@ from typing import Callable
 
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
-from ..io.images import FORMAT_EXTENSIONS, IMAGE_EXTENSIONS
+from ..io.images import (FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, MAX_SIDES, PIL_FORMATS, ImageReadError, open_image,
+                         output_format)
 from ..io.paths import one_line, shown, special_file_reason
 from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
 from ..upscaler import Upscaler
@@ -159,9 +160,10 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
 
 
 def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions,
-              video: VideoOptions | None = None) -> Plan:
-    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input or a
-    video's output cannot be made with the `video` options."""
+              video: VideoOptions | None = None, output_scale: Callable[[], float] | None = None) -> Plan:
+    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
+    video's output cannot be made with the `video` options, or (given `output_scale`, asked only when an output
+    format has a size limit) an image would come out larger than its format can hold."""
     output = Path(output)
     out_resolved = output.resolve()
     # one named input that is no folder goes to -o itself when -o names a file (a missing one is reported as such)
@@ -194,7 +196,29 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
                 plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
             except VideoError as error:
                 raise PlanError(str(error)) from None
+    if output_scale is not None:
+        _check_output_sizes(plan.jobs, output_scale, options.max_pixels)
     return plan
+
+
+def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_pixels: int) -> None:
+    """Refuse an image or animation whose upscaled size is over its output format's limit (MAX_SIDES), naming the
+    limit and the formats that can hold that size; sizes come from the headers, the scale is asked for once."""
+    limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target) in MAX_SIDES]
+    scale = output_scale() if limited else 1.0
+    for job in limited:
+        try:
+            with open_image(job.source, max_pixels) as image:
+                width, height = (max(1, round(side * scale)) for side in image.size)
+        except ImageReadError:
+            continue  # reported when the file is read, as any unreadable input
+        fmt, side = output_format(job.target), max(width, height)
+        if side > MAX_SIDES[fmt]:
+            names = FORMAT_EXTENSIONS if job.kind == PHOTO else ("png", "webp", "gif")
+            holding = [name for name in names if side <= MAX_SIDES.get(PIL_FORMATS[f".{name}"], side)]
+            raise PlanError(f"{job.target}: the output would be {width}x{height}, over the {fmt} limit of "
+                            f"{MAX_SIDES[fmt]} pixels a side; formats that can hold it: {', '.join(holding)} "
+                            "(--format, or another -o name), or a smaller -s")
 
 
 def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bool, output: Path,
@@ -369,4 +393,5 @@ def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscal
                   options: PhotoOptions | None = None, video: VideoOptions | None = None) -> Summary:
     """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`."""
     options = options or PhotoOptions()
-    return run_plan(plan_jobs(inputs, output, options, video), lambda: upscaler, options, video, output)
+    plan = plan_jobs(inputs, output, options, video, lambda: upscaler.scale)
+    return run_plan(plan, lambda: upscaler, options, video, output)
