@@ -197,9 +197,9 @@ def _suffix(value: str) -> str:
 
 
 def _tile(value: str) -> str:
-    if value == "auto" or (value.isdigit() and int(value) >= 32):
+    if value == "auto" or (value.isdigit() and 32 <= int(value) <= MAX_INT):
         return value
-    raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer >= 32, got {value!r}")
+    raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer from 32 to {MAX_INT}, got {value!r}")
 
 
 def _train_sr(args: argparse.Namespace) -> int:
@@ -407,13 +407,15 @@ def _add_textures(commands) -> None:
                                    "`convert` images into one")
     textures.add_argument("-o", "--output", metavar="PACK", help="pack folder (or PACK.zip with --zip)")
     textures.add_argument("-n", "--count", type=_positive_number(int, "-n", 1), default=8, help="textures (8)")
-    textures.add_argument("--size", type=_positive_number(int, "--size", 1), default=512, help="pixels per side, a power of two (512)")
+    textures.add_argument("--size", type=_positive_number(int, "--size", 1), default=512,
+                          help="pixels per side, a power of two (512)")
     source = textures.add_mutually_exclusive_group()
     source.add_argument("--family", help=f"built-in GAN texture family: {', '.join(f.name for f in FAMILIES)} "
                         f"(default: {DEFAULT_FAMILY})")
     source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
     source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
-    textures.add_argument("--seed", type=_seed("--seed"), default=0, help="seed of the first texture; texture i uses seed+i (0)")
+    textures.add_argument("--seed", type=_seed("--seed"), default=0,
+                          help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
                           "(x2 or x4) in wrap mode")
     _add_map_options(textures)
@@ -486,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra encoder option (repeatable)")
     video.add_argument("--start", type=_positive_number(float, "--start", 0.0, MAX_SECONDS), default=0.0,
                        help="seconds to skip at the start")
-    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001, MAX_SECONDS), help="seconds to process")
+    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001, MAX_SECONDS),
+                       help="seconds to process")
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "

@@ -19,6 +19,7 @@ BAD_VALUES = [
     (["upscale", "in.png", "-o", "out", "-s", "inf"], "-s/--scale"),
     (["upscale", "in.png", "-o", "out", "-s", "1e9"], "-s/--scale"),
     (["upscale", "in.png", "-o", "out", "--batch", str(2**64)], "--batch"),
+    (["upscale", "in.png", "-o", "out", "--tile", str(2**64)], "--tile"),
     (["eval", "hr", "-s", str(10**12)], "-s/--scale"),
     (["textures", "-o", "pack", "--method", "perlin", "--seed", "-1"], "--seed"),
     (["textures", "-o", "pack", "--seed", str(2**64)], "--seed"),
