@@ -75,3 +75,12 @@ def test_rrdb_x4plus_plan_equals_its_module(photo_pair):
     crop = lr[10:22, 20:36].copy()
     out = srkit.Upscaler(model, device="cpu", tile=64).upscale(crop)
     assert np.abs(out.astype(int) - _module_output(model, crop).astype(int)).max() <= 1
+
+
+def test_model_scale_of_a_named_model_needs_no_weights_and_equals_the_loaded_scale(monkeypatch):
+    from srkit.models import zoo
+
+    expected = {name: load_model(name).scale for name in ("srkit-photo-x2", "realesr-animevideov3-x3")}
+    monkeypatch.setattr(zoo, "load_model", lambda name: pytest.fail(f"{name}: weights were read"))
+    assert {name: zoo.model_scale(name) for name in expected} == expected == {"srkit-photo-x2": 2,
+                                                                              "realesr-animevideov3-x3": 3}
