@@ -3,7 +3,9 @@
 Planning looks at every input once: a photo, an animated image (GIF/WebP/APNG), a video (probed here; the probe
 goes on to the video pipeline) or something that cannot be processed (one line naming it and why). It maps
 each job to one output path and checks the whole plan (no output over an input, no two inputs onto one output,
-an output name each kind can be written to) before the model loads. The run sends each job through its own
+an output name each kind can be written to and that stays inside -o, an output size its format can hold) before
+the model loads. A named input that exists is that file or folder whatever characters its name holds; only a
+name that exists as nothing is expanded as a glob. FIFOs and devices are refused without being opened. The run sends each job through its own
 pipeline; existing outputs follow --overwrite / --skip-existing for every kind; one bad file is reported in one
 line and the run goes on with the rest.
 """
