@@ -156,9 +156,7 @@ def _positive_number(kind: type, name: str, low: float, high: float | None = Non
     return parse
 
 
-def _seed(name: str):
-    """An argparse type for a seed: an integer from 0 to MAX_SEED."""
-    return _positive_number(int, name, 0, MAX_SEED)
+_seed = _positive_number(int, "--seed", 0, MAX_SEED)  # every --seed: an integer from 0 to MAX_SEED
 
 
 def _reuse_threshold(value: str) -> int | None:
@@ -190,7 +188,7 @@ def _key_value(value: str) -> tuple[str, str]:
 
 def _suffix(value: str) -> str:
     """--suffix: text for the end of a file name, so no path separator or NUL that could lead out of -o."""
-    if any(char in value for char in ("/", "\0", os.sep, os.altsep or "/")):
+    if any(char in value for char in "/\0" + os.sep + (os.altsep or "")):
         raise argparse.ArgumentTypeError(f"--suffix must be part of a file name, without path separators, got "
                                          f"{value!r}")
     return value
@@ -256,7 +254,7 @@ def _add_train_sr(train_commands) -> None:
     sr.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                     help=f"reduce lossy photos longer than this by area first; 0: never ({DEFAULT_MAX_SIDE})")
     sr.add_argument("--init", metavar="MODEL", help="start from this model's weights (name or file; fine-tuning)")
-    sr.add_argument("--seed", type=_seed("--seed"), default=0, help="seed for initialisation and sampling (0)")
+    sr.add_argument("--seed", type=_seed, default=0, help="seed for initialisation and sampling (0)")
     sr.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     sr.set_defaults(run=_train_sr)
@@ -345,7 +343,7 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("--checkpoint-every", type=_positive_number(int, "--checkpoint-every", 1), default=250,
                      help="checkpoint every N steps (250)")
     gan.add_argument("--family", help="name stored with the generator (default: the run folder's name)")
-    gan.add_argument("--seed", type=_seed("--seed"), default=0, help="seed for initialisation, noise and crops (0)")
+    gan.add_argument("--seed", type=_seed, default=0, help="seed for initialisation, noise and crops (0)")
     gan.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     gan.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     gan.set_defaults(run=_train_gan)
@@ -414,7 +412,7 @@ def _add_textures(commands) -> None:
                         f"(default: {DEFAULT_FAMILY})")
     source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
     source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
-    textures.add_argument("--seed", type=_seed("--seed"), default=0,
+    textures.add_argument("--seed", type=_seed, default=0,
                           help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
                           "(x2 or x4) in wrap mode")
