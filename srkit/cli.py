@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -10,8 +12,9 @@ from types import SimpleNamespace
 from typing import Sequence
 
 from . import __version__
-from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS, MAX_SEED
 from .errors import SrkitError
+from .io.paths import one_line
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -87,6 +90,7 @@ def _video_options(args: argparse.Namespace):
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    from .models.zoo import model_scale
     from .pipelines.batch import plan_jobs, run_plan
     from .pipelines.photos import PhotoOptions
 
@@ -95,7 +99,8 @@ def _upscale(args: argparse.Namespace) -> int:
                            recursive=args.recursive, compare=args.compare, max_pixels=args.max_pixels)
     video = _video_options(args)
     scale_out = _scale_out(args)
-    plan = plan_jobs(args.inputs, args.output, options, video)  # an unsafe plan is refused before the model loads
+    # an unsafe plan is refused before the model loads
+    plan = plan_jobs(args.inputs, args.output, options, video, lambda: args.scale or model_scale(args.model))
     spec = _upscaler_spec(args)
     return run_plan(plan, spec.build, options, video, args.output, spec, scale_out).exit_code
 
@@ -122,18 +127,36 @@ def _upscaler(args: argparse.Namespace):
     return _upscaler_spec(args).build()
 
 
+MAX_INT = 2**31 - 1  # the default upper bound of an integer option: what a C int (torch, FFmpeg, OpenCV) holds
+MAX_OUTSCALE = 16.0  # -s: an output side 16x the input's is past any model srkit ships (x4) resized up
+MAX_SECONDS = 1e7  # --start, --duration, --segment-seconds: about 116 days
+
+
 def _positive_number(kind: type, name: str, low: float, high: float | None = None):
+    """An argparse type for a numeric option: a finite `kind` in [low, high] (ints: high defaults to MAX_INT), else
+    exit 2 with one line naming the option and its range. Every numeric option of every subcommand uses it."""
+    limit = MAX_INT if high is None and kind is int else high
+
+    def text(number: float) -> str:
+        return f"{number:g}" if isinstance(number, float) else str(number)
+
     def parse(value: str):
         try:
             number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
-        if number < low or (high is not None and number > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        except (ValueError, OverflowError):
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {value!r}") from None
+        if not math.isfinite(number) or number < low or (limit is not None and number > limit):
+            bounds = (f"between {text(low)} and {text(high)}" if high is not None else
+                      f"at least {text(low)} (at most {limit})" if limit is not None else
+                      f"a finite number of at least {text(low)}")
             raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
         return number
 
     return parse
+
+
+_seed = _positive_number(int, "--seed", 0, MAX_SEED)  # every --seed: an integer from 0 to MAX_SEED
 
 
 def _reuse_threshold(value: str) -> int | None:
@@ -163,10 +186,18 @@ def _key_value(value: str) -> tuple[str, str]:
     return key, setting
 
 
+def _suffix(value: str) -> str:
+    """--suffix: text for the end of a file name, so no path separator or NUL that could lead out of -o."""
+    if any(char in value for char in "/\0" + os.sep + (os.altsep or "")):
+        raise argparse.ArgumentTypeError(f"--suffix must be part of a file name, without path separators, got "
+                                         f"{value!r}")
+    return value
+
+
 def _tile(value: str) -> str:
-    if value == "auto" or (value.isdigit() and int(value) >= 32):
+    if value == "auto" or (value.isdigit() and 32 <= int(value) <= MAX_INT):
         return value
-    raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer >= 32, got {value!r}")
+    raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer from 32 to {MAX_INT}, got {value!r}")
 
 
 def _train_sr(args: argparse.Namespace) -> int:
@@ -223,16 +254,14 @@ def _add_train_sr(train_commands) -> None:
     sr.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                     help=f"reduce lossy photos longer than this by area first; 0: never ({DEFAULT_MAX_SIDE})")
     sr.add_argument("--init", metavar="MODEL", help="start from this model's weights (name or file; fine-tuning)")
-    sr.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (0)")
+    sr.add_argument("--seed", type=_seed, default=0, help="seed for initialisation and sampling (0)")
     sr.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     sr.set_defaults(run=_train_sr)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import json
-
-    from .pipelines.evaluate import evaluate
+    from .pipelines.evaluate import evaluate, report_json
 
     scored = []
 
@@ -246,7 +275,7 @@ def _eval(args: argparse.Namespace) -> int:
     report = evaluate(args.hr, _upscaler(args), args.max_side or None, None if args.json else show)
     mean = report["mean"]
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(report_json(report))
     else:
         print(f"{'mean of ' + str(len(report['images'])):<52} {mean['psnr']:8.3f} {mean['ssim']:7.4f} "
               f"{mean['bicubic_psnr']:8.3f} {mean['bicubic_ssim']:7.4f} {mean['psnr_gain']:+7.3f}")
@@ -260,9 +289,10 @@ def _add_eval(commands) -> None:
     evaluation = commands.add_parser("eval", help="PSNR/SSIM (Y channel) of a model vs bicubic on HR photos")
     evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
     evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2),
+    evaluation.add_argument("-s", "--scale", type=_positive_number(int, "-s/--scale", 2, int(MAX_OUTSCALE)),
                             help="scale if not the model's (the model's output is resized to it)")
-    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table (strict "
+                            "JSON: a score that is not finite, as the PSNR of an exact output, is null)")
     evaluation.add_argument("--max-side", type=_positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
                             help=f"reduce lossy photos longer than this by area first, as training does; "
                                  f"0: never ({DEFAULT_MAX_SIDE})")
@@ -313,7 +343,7 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("--checkpoint-every", type=_positive_number(int, "--checkpoint-every", 1), default=250,
                      help="checkpoint every N steps (250)")
     gan.add_argument("--family", help="name stored with the generator (default: the run folder's name)")
-    gan.add_argument("--seed", type=int, default=0, help="seed for initialisation, noise and crops (0)")
+    gan.add_argument("--seed", type=_seed, default=0, help="seed for initialisation, noise and crops (0)")
     gan.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
     gan.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
     gan.set_defaults(run=_train_gan)
@@ -335,6 +365,7 @@ def _textures(args: argparse.Namespace) -> int:
         raise PackError("srkit textures needs -o PACK (the folder to write)")
     options = _pack_options(args, count=args.count, size=args.size, seed=args.seed)
     options.map_format.check()
+    options.check_seeds()
     pack_target(args.output, options)  # an unusable -o is refused before any model loads
     generator = TextureGenerator(args.family, model=args.model, method=args.method, device=args.device,
                                  upscale=args.upscale, colormap=args.colormap, octaves=args.octaves)
@@ -345,7 +376,7 @@ def _textures(args: argparse.Namespace) -> int:
 def _textures_convert(args: argparse.Namespace) -> int:
     from .pipelines.textures import convert_images
 
-    convert_images(args.inputs, args.output, _pack_options(args), kind=args.map)
+    convert_images(args.inputs, args.output, _pack_options(args), kind=args.map, max_pixels=args.max_pixels)
     return 0
 
 
@@ -374,13 +405,15 @@ def _add_textures(commands) -> None:
                                    "`convert` images into one")
     textures.add_argument("-o", "--output", metavar="PACK", help="pack folder (or PACK.zip with --zip)")
     textures.add_argument("-n", "--count", type=_positive_number(int, "-n", 1), default=8, help="textures (8)")
-    textures.add_argument("--size", type=int, default=512, help="pixels per side, a power of two (512)")
+    textures.add_argument("--size", type=_positive_number(int, "--size", 1), default=512,
+                          help="pixels per side, a power of two (512)")
     source = textures.add_mutually_exclusive_group()
     source.add_argument("--family", help=f"built-in GAN texture family: {', '.join(f.name for f in FAMILIES)} "
                         f"(default: {DEFAULT_FAMILY})")
     source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
     source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
-    textures.add_argument("--seed", type=int, default=0, help="seed of the first texture; texture i uses seed+i (0)")
+    textures.add_argument("--seed", type=_seed, default=0,
+                          help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "
                           "(x2 or x4) in wrap mode")
     _add_map_options(textures)
@@ -395,6 +428,8 @@ def _add_textures(commands) -> None:
     convert.add_argument("-o", "--output", required=True, metavar="OUT", help="pack folder (or OUT.zip with --zip)")
     convert.add_argument("--map", choices=("auto", "albedo", "normal", "height", "roughness", "ao"), default="auto",
                          help="what the inputs hold (auto: from the name, e.g. rock_normal.png; else albedo)")
+    convert.add_argument("--max-pixels", type=_positive_number(int, "--max-pixels", 1), default=DEFAULT_MAX_PIXELS,
+                         help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})")
     _add_map_options(convert)
     convert.set_defaults(run=_textures_convert)
 
@@ -409,10 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     upscale = commands.add_parser("upscale", help="upscale photos, animated images and videos: files, directories "
                                   "(recursively) or globs")
-    upscale.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, directories or globs")
+    upscale.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image or video files, directories or globs; a name that exists is that file or "
+                              "directory even if it holds *, ? or [ ]; only a name that exists as nothing is "
+                              "expanded as a pattern")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05),
+    upscale.add_argument("-s", "--scale", type=_positive_number(float, "-s/--scale", 0.05, MAX_OUTSCALE),
                          help="output scale if not the model's (area / Lanczos resize after the model)")
     upscale.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
     upscale.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
@@ -423,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,
                          help="JPEG / WebP quality (95)")
-    upscale.add_argument("--suffix", default="", help="added to each output file name before the extension")
+    upscale.add_argument("--suffix", type=_suffix, default="",
+                         help="added to each output file name before the extension (no path separators)")
     existing = upscale.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     existing.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a run)")
@@ -445,14 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep the output of a video that ends before its container says (else an error)")
     video.add_argument("--encoder-opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                        help="extra encoder option (repeatable)")
-    video.add_argument("--start", type=_positive_number(float, "--start", 0.0), default=0.0,
+    video.add_argument("--start", type=_positive_number(float, "--start", 0.0, MAX_SECONDS), default=0.0,
                        help="seconds to skip at the start")
-    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001), help="seconds to process")
+    video.add_argument("--duration", type=_positive_number(float, "--duration", 0.001, MAX_SECONDS),
+                       help="seconds to process")
     video.add_argument("--frames", type=_positive_number(int, "--frames", 1), help="process only this many frames")
     video.add_argument("--reuse-frames", type=_reuse_threshold, default=0, metavar="THRESHOLD",
                        help="reuse the last output for a frame whose every pixel is within THRESHOLD 8-bit codes of "
                             "the frame that made it (held frames; 0: exactly equal, the default; off: never)")
-    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0),
+    video.add_argument("--segment-seconds", type=_positive_number(float, "--segment-seconds", 0.0, MAX_SECONDS),
                        default=DEFAULT_SEGMENT_SECONDS, metavar="SECONDS",
                        help="cut longer videos at keyframes into segments of about this length, kept in "
                             f".<output name>.srkit/ until joined, so a crash loses one segment; 0: off "
@@ -505,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except SrkitError as error:
-        print(f"srkit: error: {error}", file=sys.stderr)
+        print(f"srkit: error: {one_line(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("srkit: interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ existing outputs, animated images; inputs made and outputs checked with the ffmp
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -317,3 +318,123 @@ def test_soft_alpha_edges_in_a_gif_are_cut_at_half_not_made_opaque(tmp_path):
         assert image.n_frames == 2
         alpha = np.asarray(image.convert("RGBA"))[..., 3]
     assert alpha.tolist() == [[0, 0, 0, 255], [255, 255, 255, 0]]
+
+
+def _photo(path: Path, seed: int, size: tuple[int, int] = (5, 4)) -> Path:
+    """A small seeded random RGB photo (width x height `size`), written by Pillow."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, output", [("shot[1].png", "out"), ("what?.png", "x.png"), ("*.png", "star.png")])
+def test_a_file_whose_name_holds_glob_characters_is_that_file(models, capsys, name, output):
+    (models / "in").mkdir()
+    source = _photo(models / "in" / name, seed=7)
+    _photo(models / "in" / "other.png", seed=8)  # what the name would match as a pattern
+    assert main(["upscale", str(source), "-o", str(models / output), "-m", "tiny"]) == 0
+    written = models / output / name if output == "out" else models / output
+    with Image.open(written) as image:
+        assert image.size == (15, 12)  # tiny is x3
+    assert "done 1, skipped 0, failed 0" in capsys.readouterr().err
+    assert not (models / "out" / "other.png").exists()
+
+
+def test_a_name_that_exists_as_nothing_is_still_a_pattern_and_the_help_says_so(models, capsys):
+    (models / "in").mkdir()
+    for index in range(2):
+        _photo(models / "in" / f"p{index}.png", seed=index)
+    assert main(["upscale", str(models / "in" / "p[01].png"), "-o", str(models / "out"), "-m", "tiny"]) == 0
+    assert sorted(p.name for p in (models / "out").iterdir()) == ["p0.png", "p1.png"]
+    with pytest.raises(SystemExit):
+        main(["upscale", "--help"])
+    assert "only a name that exists as nothing is expanded as a pattern" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_missing_input_with_a_file_output_says_the_input_does_not_exist(models, capsys):
+    assert main(["upscale", str(models / "nonexist.png"), "-o", str(models / "y.png"), "-m", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "nonexist.png: no such file or directory" in err and "names one file" not in err
+    assert not (models / "y.png").exists()
+
+
+def test_a_suffix_cannot_lead_out_of_the_output_folder(models, capsys):
+    from srkit.pipelines.batch import PlanError, plan_jobs
+    from srkit.pipelines.photos import PhotoOptions
+
+    (models / "in" / "deep").mkdir(parents=True)
+    _photo(models / "in" / "deep" / "a.png", seed=3)
+    (models / "out" / "x").mkdir(parents=True)
+    with pytest.raises(SystemExit) as stopped:
+        main(["upscale", str(models / "in"), "-o", str(models / "out" / "x"), "--suffix", "/../../escape",
+              "-m", "tiny"])
+    assert stopped.value.code == 2 and "--suffix must be part of a file name" in capsys.readouterr().err
+    for suffix in ("/../../escape", "_x4/../../../up"):  # the plan refuses it for API callers too
+        with pytest.raises(PlanError, match="would leave -o"):
+            plan_jobs([str(models / "in")], models / "out" / "x", PhotoOptions(suffix=suffix))
+    assert [p for p in models.rglob("*escape*")] == [] and [p for p in models.rglob("*up*")] == []
+
+
+def _upscale_in_thread(argv: list[str]) -> int | None:
+    """main(argv) on a thread given 60 s: None if it is still blocked then (a reader waiting on a FIFO)."""
+    import threading
+
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
+    thread.start()
+    thread.join(60)
+    return result[0] if result else None
+
+
+@pytest.mark.parametrize("output", ["out", "y.png"])
+def test_a_fifo_or_device_named_as_input_is_one_line_saying_what_it_is_and_never_blocks(models, capsys, output):
+    fifo = models / "pipe.png"
+    os.mkfifo(fifo)
+    assert _upscale_in_thread(["upscale", str(fifo), "/dev/zero", "-o", str(models / "out"), "-m", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "pipe.png: is a FIFO (named pipe), not a regular file" in err
+    assert "/dev/zero: is a character device, not a regular file" in err and "empty" not in err
+    assert _upscale_in_thread(["upscale", "/dev/zero", "-o", str(models / output), "-m", "tiny"]) == 1
+    assert "/dev/zero: is a character device" in capsys.readouterr().err
+
+
+def test_a_newline_in_a_file_name_does_not_split_a_message_line(models, capsys):
+    (models / "in").mkdir()
+    source = _photo(models / "in" / "two\nlines.png", seed=5)
+    assert main(["upscale", str(source), "-o", str(models / "out"), "-m", "tiny"]) == 0
+    assert (models / "out" / "two\nlines.png").is_file()
+    assert main(["upscale", str(source), "-o", str(models / "out"), "-m", "tiny"]) == 1  # exists: an error line
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("srkit: ") for line in lines), lines
+    assert any("two\\nlines.png exists" in line for line in lines)
+    assert any(line.startswith("srkit: done 1") and "two\\nlines.png (" in line for line in lines)
+
+
+@pytest.mark.parametrize("width, argv, limit, holding", [
+    (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),  # tiny is x3: 16386 wide
+    (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),
+    (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp"),  # 65538 wide
+])
+def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch, width,
+                                                                            argv, limit, holding):
+    from srkit.pipelines.scaleout import UpscalerSpec
+
+    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    source = _photo(models / "wide.png", seed=9, size=(width, 1))
+    assert main(["upscale", str(source), *[str(models / a) if a.startswith(("wide", "out")) else a for a in argv],
+                 "-m", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert limit in err and f"formats that can hold it: {holding} " in err and len(err.splitlines()) == 1
+    assert [p.name for p in models.iterdir() if p.name.startswith(("wide.", "out"))] == ["wide.png"]
+
+
+def test_an_animation_over_the_gif_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch):
+    from srkit.pipelines.scaleout import UpscalerSpec
+
+    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    frames = [Image.fromarray(np.full((1, 21846, 3), level, np.uint8)) for level in (0, 255)]
+    frames[0].save(models / "wide.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    assert main(["upscale", str(models / "wide.gif"), "-o", str(models / "out"), "-m", "tiny"]) == 2  # 65538 wide
+    err = capsys.readouterr().err
+    assert "65538x3, over the GIF limit of 65535 pixels a side; formats that can hold it: png (" in err
+    assert not (models / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
+import srkit
 from srkit.cli import main
 from srkit.io import images
 from srkit.io.images import read_picture
@@ -124,6 +126,53 @@ def test_sixteen_bit_gray_stays_sixteen_bit(tree):
     Image.fromarray(_noise((6, 7), np.uint16, seed=12)).save(source)
     assert _run(str(source), "-o", str(root / "g16-x3.png")) == 0
     assert Image.open(root / "g16-x3.png").mode == "I;16"
+
+
+def _ffmpeg_ya16(path: Path, width: int, height: int) -> np.ndarray:
+    """A gray+alpha image decoded by the FFmpeg CLI as 16-bit (H, W, 2)."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt",
+                          "ya16be", "-"], capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(raw, ">u2").reshape(height, width, 2).astype(np.int64)
+
+
+def test_sixteen_bit_gray_and_alpha_stays_sixteen_bit_gray_and_alpha(tree):
+    root, _ = tree
+    ya = _noise((6, 7, 2), np.uint16, seed=13)
+    source = root / "ga16.png"  # written by FFmpeg: Pillow cannot write 16-bit gray+alpha
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "ya16be", "-s", "7x6",
+                    "-i", "-", "-frames:v", "1", str(source)], input=ya.astype(">u2").tobytes(), check=True,
+                   timeout=60)
+    assert np.array_equal(_ffmpeg_ya16(source, 7, 6), ya)
+    assert _run(str(source), "-o", str(root / "ga16-x3.png")) == 0
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=pix_fmt", "-of", "csv=p=0",
+                            str(root / "ga16-x3.png")], capture_output=True, text=True, check=True, timeout=60)
+    assert probe.stdout.strip() == "ya16be"  # gray+alpha, 16 bits: not RGBA colour
+    got = _ffmpeg_ya16(root / "ga16-x3.png", 7 * SCALE, 6 * SCALE)
+    # expected: the model on the gray repeated into RGB, then ITU-R 601 luma; alpha upscaled on its own
+    upscaled = srkit.Upscaler("tiny", device="cpu").upscale(np.repeat(ya[..., :1], 3, axis=2))
+    luma = upscaled.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(got[..., 0] - luma).max() <= 1.0
+    alpha = srkit.Upscaler("tiny", device="cpu").upscale(ya[..., 1])
+    assert np.array_equal(got[..., 1], alpha.astype(np.int64))
+
+
+@pytest.mark.parametrize("name", ["camera.jpg", "camera.png", "camera.webp"])
+def test_exif_image_size_tags_say_the_output_size(tree, name):
+    root, _ = tree
+    exif = Image.Exif()
+    exif[0x010F] = "srkit-test-camera"
+    exif[0x0100], exif[0x0101] = 9, 6  # IFD0 ImageWidth, ImageLength
+    exif.get_ifd(0x8769).update({0xA002: 9, 0xA003: 6})  # Exif IFD PixelXDimension, PixelYDimension
+    source = root / name
+    Image.fromarray(_noise((6, 9, 3), seed=14)).save(source, exif=exif.tobytes())
+    target = root / f"x3-{name}"
+    assert _run(str(source), "-o", str(target)) == 0
+    with Image.open(target) as image:
+        written = image.getexif()
+        assert image.size == (27, 18)
+    assert (written[0x0100], written[0x0101]) == (27, 18)
+    assert written.get_ifd(0x8769)[0xA002] == 27 and written.get_ifd(0x8769)[0xA003] == 18
+    assert written[0x010F] == "srkit-test-camera"
 
 
 def test_skip_existing_resumes_and_the_default_refuses_to_overwrite(tree, capsys):

@@ -11,20 +11,19 @@ the one before into it, adding up the durations: the same playback with fewer fr
 from __future__ import annotations
 
 import os
-import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from .atomic import atomic_path
-from .images import ImageReadError, ImageWriteError, check_pixel_limit, output_format
+from .images import READ_ERRORS, ImageReadError, ImageWriteError, open_image, output_format
 
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # Pillow formats that can hold an animation
-READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
 
 
 @dataclass
@@ -70,35 +69,26 @@ def pillow_frames(path: str | os.PathLike) -> int | None:
     None where Pillow does not recognise the file (a video, say); a recognised but broken image counts as a still.
     """
     try:
-        with Image.open(path) as image:
+        with open_image(path, max_pixels=sys.maxsize) as image:  # srkit's limit is applied when it is read
             if image.format not in ANIMATED_FORMATS:
                 return 1
             try:
                 return image.n_frames if getattr(image, "is_animated", False) else 1
             except READ_ERRORS:
                 return 1
-    except Image.DecompressionBombError:  # far too large for Pillow: read_picture refuses it with srkit's limit
-        return 1
-    except READ_ERRORS:
+    except ImageReadError:
         return None
 
 
 def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Animation:
     """Decode every frame of an animated image; RGBA only where some frame is not fully opaque."""
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            check_pixel_limit(path, image, max_pixels)
-            frames, durations = [], []
-            for frame in ImageSequence.Iterator(image):
-                frames.append(np.asarray(frame.convert("RGBA")))
-                durations.append(int(frame.info.get("duration", 0)))
-            loop, fmt = image.info.get("loop"), image.format
-    except Image.DecompressionBombError as error:
-        raise ImageReadError(f"{path}: {error}") from None
-    except READ_ERRORS as error:
-        raise ImageReadError(f"{path}: cannot read animated image "
-                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    with open_image(path, max_pixels, "animated image") as image:
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(image):
+            frames.append(np.asarray(frame.convert("RGBA")))
+            durations.append(int(frame.info.get("duration", 0)))
+        loop, fmt = image.info.get("loop"), image.format
     if all(frame[..., 3].min() == 255 for frame in frames):
         frames = [np.ascontiguousarray(frame[..., :3]) for frame in frames]
     return Animation(frames, durations, loop, fmt, fmt == "WEBP" and _webp_lossless(path))

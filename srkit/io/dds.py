@@ -4,7 +4,9 @@ The blocks come from etcpak (PyPI; RGBA bytes in, 4x4 blocks out in row order, t
 container is written here. Layout: `DDS `, the 124-byte DDS_HEADER (with the mip count and the linear size of
 level 0) and, where the format needs it, the 20-byte DX10 header (DXGI format, 2D texture, array size 1, alpha
 mode), then every level's blocks from the largest to 1x1. BC7, every sRGB format and plain RGBA8 need DX10;
-linear BC1/BC3/BC4/BC5 use the legacy FourCC (DXT1, DXT5, ATI1, ATI2) that every DDS reader knows. BC7 is
+linear BC1/BC3/BC4 use the legacy FourCC (DXT1, DXT5, ATI1) that every DDS reader knows. BC5 is named by DX10
+(DXGI_FORMAT_BC5_UNORM), not by its legacy FourCC ATI2, which readers disagree on: FFmpeg decodes ATI2 with red
+and green swapped relative to Pillow (and DirectX), so a normal map's x and y would trade places. BC7 is
 encoded with linear RGB error weights (higher PSNR than etcpak's perceptual default on real textures).
 Levels smaller than a block are tiled to fill it, as the texture repeats; decoders read the top-left corner.
 """
@@ -48,7 +50,7 @@ CODECS = {c.name: c for c in (
     Codec("bc1", 4, 8, 71, 72, b"DXT1"),
     Codec("bc3", 4, 16, 77, 78, b"DXT5"),
     Codec("bc4", 1, 8, 80, None, b"ATI1"),
-    Codec("bc5", 2, 16, 83, None, b"ATI2"),
+    Codec("bc5", 2, 16, 83, None, None),  # not ATI2: see the module docstring
     Codec("bc7", 4, 16, 98, 99, None),
     Codec("none", 4, 0, 28, 29, None),
 )}

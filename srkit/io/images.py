@@ -3,17 +3,20 @@
 Pillow decodes everything except 16-bit colour (48/64-bit PNG and TIFF), which Pillow would truncate to
 8 bits: those are read by OpenCV. PNG is written by srkit's strip encoder (io.png) straight from the array, so
 an output image costs its own bytes and no encoder copy; other formats are encoded by Pillow (16-bit colour
-TIFF by OpenCV). EXIF orientation is applied on read and the tag reset to 1 in the EXIF written back; the
-ICC profile is carried wherever the output format can store it.
+TIFF by OpenCV). EXIF orientation is applied on read and the tag reset to 1 in the EXIF written back, whose
+image-size tags are set to the output's size; the ICC profile is carried wherever the output format can store it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -25,6 +28,9 @@ from .atomic import atomic_path
 from .png import write_png
 
 EXIF_ORIENTATION = 0x0112
+EXIF_IFD = 0x8769
+EXIF_SIZE_TAGS = ((None, 0x0100, 0x0101), (EXIF_IFD, 0xA002, 0xA003))
+"""(IFD, width tag, height tag): IFD0's ImageWidth / ImageLength, the Exif IFD's PixelXDimension / PixelYDimension."""
 IMAGE_EXTENSIONS = {".png", ".apng", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
 PIL_FORMATS = {".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -33,6 +39,15 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
 DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
 EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
+MAX_SIDES = {"WEBP": 16383, "GIF": 65535, "JPEG": 65500}
+"""The longest side each of these encoders can write (libwebp, GIF's 16-bit sizes, libjpeg); PNG, TIFF and BMP
+hold any size srkit makes."""
+GRAY_ALPHA_MODES = {"LA", "PA", "LA;16"}  # source modes read as RGBA and written back as gray+alpha
+LUMA_WEIGHTS = (19595, 38470, 7471)  # ITU-R 601-2 luma in 16-bit fixed point, as Pillow converts RGB to L
+
+
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError)
+"""What Pillow raises for a file it cannot read: corrupt, truncated, unsupported."""
 
 
 class ImageReadError(SrkitError):
@@ -50,7 +65,8 @@ class Picture:
     pixels: np.ndarray
     format: str
     mode: str
-    """Pillow mode of the source ('L', 'LA', 'RGB', 'RGBA', 'P', 'I;16', ...; 'RGB;16' for 16-bit colour)."""
+    """Pillow mode of the source ('L', 'LA', 'RGB', 'RGBA', 'P', 'I;16', ...; 'RGB;16' for 16-bit colour, 'LA;16'
+    for 16-bit gray+alpha, which is read as RGBA with the gray repeated)."""
     exif: bytes | None = None
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
@@ -59,17 +75,23 @@ class Picture:
     def has_alpha(self) -> bool:
         return self.pixels.ndim == 3 and self.pixels.shape[2] == 4
 
+    @property
+    def gray_alpha(self) -> bool:
+        """Whether the source is gray+alpha (read as RGBA), so an RGBA output goes back to gray+alpha."""
+        return self.mode in GRAY_ALPHA_MODES
 
-def _png_bit_depth(path: Path) -> int:
+
+def _png_depth_and_colour(path: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR: colour type 4 is gray+alpha, 6 RGBA, 2 RGB, 0 gray."""
     with open(path, "rb") as handle:
         header = handle.read(26)
-    return header[24] if len(header) == 26 and header[12:16] == b"IHDR" else 8
+    return (header[24], header[25]) if len(header) == 26 and header[12:16] == b"IHDR" else (8, 2)
 
 
 def _is_deep_colour(image: Image.Image, path: Path) -> bool:
     """True for 16-bit-per-channel colour, which Pillow would silently reduce to 8 bits."""
     if image.format == "PNG":
-        return image.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16
+        return image.mode in ("RGB", "RGBA") and _png_depth_and_colour(path)[0] == 16
     if image.format == "TIFF":
         bits = image.tag_v2.get(258, (8,))
         return image.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits,)) == 16
@@ -115,29 +137,62 @@ def check_pixel_limit(path: Path, image: Image.Image, max_pixels: int) -> None:
                              f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
 
 
+_limit_lock = threading.Lock()
+_readers = 0  # open_image calls under way; Pillow's own limit is lifted while there are any
+_pillow_limit: int | None = None
+
+
+@contextlib.contextmanager
+def _pillow_limit_lifted() -> Iterator[None]:
+    """Lift Pillow's global decompression-bomb limit (srkit applies its own, configurable one) while any srkit
+    reader runs, on any thread, and put it back after the last."""
+    global _readers, _pillow_limit
+    with _limit_lock:
+        if _readers == 0:
+            _pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _readers -= 1
+            if _readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+               what: str = "image") -> Iterator[Image.Image]:
+    """Pillow's image of `path` behind srkit's one pixel-limit guard (checked on the header, before any pixels
+    are decoded); everything that goes wrong while it is open and read is an ImageReadError naming the file.
+
+    Every srkit reader opens images through here, so a decompression bomb is refused the same way everywhere."""
+    path = Path(path)
+    with _pillow_limit_lifted():
+        try:
+            with Image.open(path) as image:
+                check_pixel_limit(path, image, max_pixels)
+                yield image
+        except READ_ERRORS as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ImageReadError(f"{path}: cannot read {what} ({reason})") from None
+
+
 def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode an image fully (truncation shows here), apply its EXIF orientation, keep its metadata."""
     path = Path(path)
-    previous_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # srkit enforces its own, configurable limit below
-    try:
-        with Image.open(path) as image:
-            check_pixel_limit(path, image, max_pixels)
-            exif = image.getexif()
-            orientation = int(exif.get(EXIF_ORIENTATION, 1))
-            icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
-            if _is_deep_colour(image, path):
-                pixels, mode = _orient(_read_deep_colour(path), orientation), "RGB;16"
-            else:
-                image.load()
-                mode = image.mode
-                pixels = _pixels_of(ImageOps.exif_transpose(image))
-            fmt = image.format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as error:
-        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
-            from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
+    with open_image(path, max_pixels) as image:
+        exif = image.getexif()
+        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+        icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
+        if _is_deep_colour(image, path):  # 16-bit gray+alpha PNG too: Pillow opens it as 8-bit RGBA
+            gray_alpha = image.format == "PNG" and _png_depth_and_colour(path)[1] == 4
+            pixels, mode = _orient(_read_deep_colour(path), orientation), "LA;16" if gray_alpha else "RGB;16"
+        else:
+            image.load()
+            mode = image.mode
+            pixels = _pixels_of(ImageOps.exif_transpose(image))
+        fmt = image.format
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1
     return Picture(pixels, fmt, mode, exif.tobytes() if len(exif) else None, icc, dpi)
@@ -159,15 +214,31 @@ def codes_8bit(pixels: np.ndarray) -> np.ndarray:
     return quotient.astype(np.uint8)
 
 
-def _to_pil(pixels: np.ndarray, source_mode: str, fmt: str) -> Image.Image:
+def _to_pil(pixels: np.ndarray, source: Picture, fmt: str) -> Image.Image:
     if pixels.dtype == np.uint16:
         if pixels.ndim == 2 and fmt in DEEP_FORMATS:
             return Image.fromarray(pixels)
         pixels = codes_8bit(pixels)
-    image = Image.fromarray(pixels)
-    if source_mode in ("LA", "PA") and image.mode == "RGBA":
-        return image.convert("LA")
-    return image
+    if source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4:
+        return Image.fromarray(_gray_alpha(pixels), "LA")
+    return Image.fromarray(pixels)
+
+
+def exif_sized(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """`exif` with the image-size tags it holds (EXIF_SIZE_TAGS) saying width x height, the pixels written with
+    it; EXIF without them comes back as it is."""
+    if not exif:
+        return exif
+    tags = Image.Exif()
+    tags.load(exif)
+    changed = False
+    for ifd, width_tag, height_tag in EXIF_SIZE_TAGS:
+        place = tags if ifd is None else tags.get_ifd(ifd)
+        for tag, value in ((width_tag, width), (height_tag, height)):
+            if tag in place and place[tag] != value:
+                place[tag] = value
+                changed = True
+    return tags.tobytes() if changed else exif
 
 
 def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95) -> None:
@@ -179,12 +250,13 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
     """
     path = Path(path)
     fmt = output_format(path)
+    exif = exif_sized(source.exif, pixels.shape[1], pixels.shape[0])
     if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; choose png, webp or tiff")
     try:
         with atomic_path(path) as tmp:
             if fmt == "PNG":
-                _write_png(pixels, tmp, source)
+                _write_png(pixels, tmp, source, exif)
                 return
             if pixels.dtype == np.uint16 and pixels.ndim == 3 and fmt in DEEP_FORMATS:
                 code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
@@ -196,31 +268,34 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
             options: dict = {}
             if fmt in ("JPEG", "WEBP"):
                 options["quality"] = quality
-            if source.exif and fmt in EXIF_FORMATS:
-                options["exif"] = source.exif
+            if exif and fmt in EXIF_FORMATS:
+                options["exif"] = exif
             if source.icc_profile and fmt in ICC_FORMATS:
                 options["icc_profile"] = source.icc_profile
             if source.dpi and fmt in ("JPEG", "PNG", "TIFF"):
                 options["dpi"] = source.dpi
-            _to_pil(pixels, source.mode, fmt).save(tmp, format=fmt, **options)
+            _to_pil(pixels, source, fmt).save(tmp, format=fmt, **options)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write image ({error.strerror or error})") from None
 
 
 def _gray_alpha(rgba: np.ndarray) -> np.ndarray:
-    """A strip of uint8 RGBA rows as gray+alpha, converted by Pillow (its luma, as an LA source got before)."""
-    return np.asarray(Image.fromarray(rgba).convert("LA"))
+    """A strip of uint8 or uint16 RGBA rows as gray+alpha of the same depth: gray is Pillow's luma of RGB
+    (LUMA_WEIGHTS, rounded; for 8 bits exactly Pillow's RGBA -> LA), alpha is kept."""
+    luma = sum(rgba[..., channel].astype(np.uint64) * weight for channel, weight in enumerate(LUMA_WEIGHTS))
+    gray = ((luma + 0x8000) >> 16).astype(rgba.dtype)
+    return np.stack([gray, rgba[..., 3]], axis=2)
 
 
-def _write_png(pixels: np.ndarray, tmp: Path, source: Picture) -> None:
-    """Write a PNG from the array itself with the source's metadata; an LA source's RGBA goes back to LA.
+def _write_png(pixels: np.ndarray, tmp: Path, source: Picture, exif: bytes | None) -> None:
+    """Write a PNG from the array itself with the source's metadata (`exif`: its EXIF for these pixels); an LA
+    source's RGBA goes back to LA.
 
     16-bit colour is encoded as OpenCV's encoder that wrote it before did (every row Sub-filtered, zlib level 1
     with run-length matches only): the 8-bit settings take 2-3x its time there for 1 % less size (NOTES, issue 14)."""
-    to_gray_alpha = source.mode in ("LA", "PA") and pixels.dtype == np.uint8 and pixels.ndim == 3 \
-        and pixels.shape[2] == 4
+    to_gray_alpha = source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4
     deep_colour = pixels.dtype == np.uint16 and pixels.ndim == 3
     settings = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
         write_png(file, pixels, channels_of=_gray_alpha if to_gray_alpha else None, icc_profile=source.icc_profile,
-                  exif=source.exif, dpi=source.dpi, **settings)
+                  exif=exif, dpi=source.dpi, **settings)

@@ -151,6 +151,14 @@ def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
     raise ModelNotFoundError(f"no model or weights file named {text!r}; available models: {names}")
 
 
+def model_scale(name_or_path: str | os.PathLike) -> int:
+    """The output / input size of a model, from the catalog for built-in names (no weights read), else from its
+    weights (what load_model reads)."""
+    text = str(name_or_path)
+    known = next((m for m in (*PACKAGED, *BUILTIN) if m.name == text), None)
+    return known.scale if known is not None else load_model(text).scale
+
+
 def list_models() -> list[dict]:
     """One row per known model: name, scale, arch, size in MB, whether it loads here, and where from."""
     rows = []

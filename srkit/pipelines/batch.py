@@ -3,7 +3,9 @@
 Planning looks at every input once: a photo, an animated image (GIF/WebP/APNG), a video (probed here; the probe
 goes on to the video pipeline) or something that cannot be processed (one line naming it and why). It maps
 each job to one output path and checks the whole plan (no output over an input, no two inputs onto one output,
-an output name each kind can be written to) before the model loads. The run sends each job through its own
+an output name each kind can be written to and that stays inside -o, an output size its format can hold) before
+the model loads. A named input that exists is that file or folder whatever characters its name holds; only a
+name that exists as nothing is expanded as a glob. FIFOs and devices are refused without being opened. The run sends each job through its own
 pipeline; existing outputs follow --overwrite / --skip-existing for every kind; one bad file is reported in one
 line and the run goes on with the rest.
 """
@@ -20,7 +22,9 @@ from typing import Callable
 
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
-from ..io.images import FORMAT_EXTENSIONS, IMAGE_EXTENSIONS
+from ..io.images import (FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, MAX_SIDES, PIL_FORMATS, ImageReadError, open_image,
+                         output_format)
+from ..io.paths import one_line, shown, special_file_reason
 from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
 from ..upscaler import Upscaler
 from .animated import upscale_animation
@@ -70,8 +74,10 @@ class UnusableInput(SrkitError):
     the reason."""
 
 
-def _is_glob(text: str) -> bool:
-    return any(ch in text for ch in "*?[")
+def _is_pattern(text: str) -> bool:
+    """Whether an input is expanded as a glob: it holds glob characters and names nothing that exists (a name
+    that exists is that file or folder, whatever characters it holds: `shot[1].png`, `what?.png`)."""
+    return any(ch in text for ch in "*?[") and not os.path.lexists(text)
 
 
 def _walk(folder: Path, recursive: bool, skip: Path) -> list[Path]:
@@ -123,6 +129,9 @@ def classify(path: Path, named: bool) -> tuple[str, VideoInfo | None] | None:
     known = suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS
     if not known and not named:
         return None
+    special = special_file_reason(path)
+    if special is not None:  # never opened: a FIFO would block, /dev/zero never ends
+        raise UnusableInput(special)
     if path.stat().st_size == 0:
         raise UnusableInput("is empty (0 bytes)")
     if suffix in IMAGE_EXTENSIONS or (named and suffix not in VIDEO_EXTENSIONS):
@@ -153,19 +162,21 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
 
 
 def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions,
-              video: VideoOptions | None = None) -> Plan:
-    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input or a
-    video's output cannot be made with the `video` options."""
+              video: VideoOptions | None = None, output_scale: Callable[[], float] | None = None) -> Plan:
+    """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
+    video's output cannot be made with the `video` options, or (given `output_scale`, asked only when an output
+    format has a size limit) an image would come out larger than its format can hold."""
     output = Path(output)
     out_resolved = output.resolve()
-    single_file = (len(inputs) == 1 and not _is_glob(inputs[0]) and Path(inputs[0]).is_file()
+    # one named input that is no folder goes to -o itself when -o names a file (a missing one is reported as such)
+    single_file = (len(inputs) == 1 and not _is_pattern(inputs[0]) and not Path(inputs[0]).is_dir()
                    and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir())
     if not single_file and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir():
         raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
                         "(or one input file)")
     plan = Plan([], [], [])
     for text in inputs:
-        globbed = _is_glob(text)
+        globbed = _is_pattern(text)
         paths = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if globbed else [Path(text)]
         if not paths or not all(p.exists() for p in paths):
             plan.unusable.append((Path(text), f"{text}: {'no match' if globbed else 'no such file or directory'}"))
@@ -175,9 +186,9 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
                 raise PlanError(f"{path}: -o is this input itself; choose another output")
             if path.is_dir():
                 for file in _walk(path, options.recursive, out_resolved):
-                    _add(plan, file, output / file.relative_to(path).parent, options, named=False)
+                    _add(plan, file, output / file.relative_to(path).parent, options, False, output)
             else:
-                _add(plan, path, output, options, named=not globbed, single=single_file)
+                _add(plan, path, output, options, not globbed, output, single=single_file)
     plan.jobs = list(dict.fromkeys(plan.jobs))  # the same file named twice (a glob and its folder) is done once
     _check_no_collisions(plan.jobs)
     video = video or VideoOptions(EncodeSettings())
@@ -187,11 +198,35 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
                 plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
             except VideoError as error:
                 raise PlanError(str(error)) from None
+    if output_scale is not None:
+        _check_output_sizes(plan.jobs, output_scale, options.max_pixels)
     return plan
 
 
-def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bool, single: bool = False) -> None:
-    """Classify `source` and add its job (to `place`, a folder, or the output file itself when `single`)."""
+def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_pixels: int) -> None:
+    """Refuse an image or animation whose upscaled size is over its output format's limit (MAX_SIDES), naming the
+    limit and the formats that can hold that size; sizes come from the headers, the scale is asked for once."""
+    limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target) in MAX_SIDES]
+    scale = output_scale() if limited else 1.0
+    for job in limited:
+        try:
+            with open_image(job.source, max_pixels) as image:
+                width, height = (max(1, round(side * scale)) for side in image.size)
+        except ImageReadError:
+            continue  # reported when the file is read, as any unreadable input
+        fmt, side = output_format(job.target), max(width, height)
+        if side > MAX_SIDES[fmt]:
+            names = FORMAT_EXTENSIONS if job.kind == PHOTO else ("png", "webp", "gif")
+            holding = [name for name in names if side <= MAX_SIDES.get(PIL_FORMATS[f".{name}"], side)]
+            raise PlanError(f"{job.target}: the output would be {width}x{height}, over the {fmt} limit of "
+                            f"{MAX_SIDES[fmt]} pixels a side; formats that can hold it: {', '.join(holding)} "
+                            "(--format, or another -o name), or a smaller -s")
+
+
+def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bool, output: Path,
+         single: bool = False) -> None:
+    """Classify `source` and add its job (to `place`, a folder inside `output`, or the output file itself when
+    `single`)."""
     try:
         found = classify(source, named)
     except UnusableInput as reason:
@@ -206,7 +241,19 @@ def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bo
     kind, info = found
     if single:
         _check_single_target(source, kind, place)
-    plan.jobs.append(Job(source, place if single else place / _target_name(source, kind, options), kind, info))
+    target = place if single else _inside(place, _target_name(source, kind, options), output)
+    plan.jobs.append(Job(source, target, kind, info))
+
+
+def _inside(place: Path, name: str, output: Path) -> Path:
+    """`place / name`, refused unless it stays inside the output folder (a --suffix or other part of a derived
+    name with a separator or `..` would write elsewhere)."""
+    target = place / name
+    root = os.path.normpath(os.path.abspath(output))
+    if Path(name).name != name or os.path.commonpath([root, os.path.normpath(os.path.abspath(target))]) != root:
+        raise PlanError(f"{target}: the output name would leave -o {output}; use a --suffix without "
+                        "path separators or '..'")
+    return target
 
 
 def _check_no_collisions(jobs: list[Job]) -> None:
@@ -241,7 +288,7 @@ def _wanted(job: Job, options: PhotoOptions, summary: Summary, video: VideoOptio
 
 def _fail(summary: Summary, path: Path, message: str) -> None:
     summary.failed.append((path, message))
-    print(f"srkit: error: {message}", file=sys.stderr)
+    print(f"srkit: error: {one_line(message)}", file=sys.stderr)
 
 
 def _size(nbytes: int) -> str:
@@ -254,8 +301,8 @@ def _outputs(done: list[Path], output: Path) -> str:
     if not done:
         return ""
     if len(done) == 1:
-        return f" -> {done[0]} ({_size(sum(sizes))})"
-    return f" -> {output} ({len(done)} files, {_size(sum(sizes))})"
+        return f" -> {shown(done[0])} ({_size(sum(sizes))})"
+    return f" -> {shown(output)} ({len(done)} files, {_size(sum(sizes))})"
 
 
 def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions,
@@ -273,7 +320,7 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
     for path, message in plan.unusable:
         _fail(summary, path, message)
     for path, reason in plan.skipped:
-        print(f"srkit: skipped {path}: {reason}", file=sys.stderr)
+        print(f"srkit: skipped {shown(path)}: {reason}", file=sys.stderr)
     jobs = [job for job in plan.jobs if _wanted(job, options, summary, video)]
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
         _run_jobs(jobs, upscaler, options, video or VideoOptions(EncodeSettings()), summary, spec, scale_out)
@@ -339,13 +386,14 @@ def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec:
     else:
         made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info), ""
     rate = made.frames / made.seconds if made.seconds else 0.0
-    print(f"srkit: {job.source}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
+    print(f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
           f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
-          f"skipped{pieces} -> {job.target} ({_size(job.target.stat().st_size)})", file=sys.stderr)
+          f"skipped{pieces} -> {shown(job.target)} ({_size(job.target.stat().st_size)})", file=sys.stderr)
 
 
 def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscaler,
                   options: PhotoOptions | None = None, video: VideoOptions | None = None) -> Summary:
     """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`."""
     options = options or PhotoOptions()
-    return run_plan(plan_jobs(inputs, output, options, video), lambda: upscaler, options, video, output)
+    plan = plan_jobs(inputs, output, options, video, lambda: upscaler.scale)
+    return run_plan(plan, lambda: upscaler, options, video, output)

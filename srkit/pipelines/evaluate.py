@@ -9,6 +9,8 @@ train/metrics.py), so no full-size float copy of an output exists; the HR photo 
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,3 +74,18 @@ def evaluate(inputs: list[str | os.PathLike], upscaler: Upscaler, max_side: int 
     mean["psnr_gain"] = mean["psnr"] - mean["bicubic_psnr"]
     mean["ssim_gain"] = mean["ssim"] - mean["bicubic_ssim"]
     return {"model": upscaler.model.name, "scale": scale, "images": [asdict(s) for s in scores], "mean": mean}
+
+
+def report_json(report: dict) -> str:
+    """The report as strict JSON: a score that is not finite (PSNR of an output equal to the reference is
+    infinite; a gain of two such is undefined) is null, which every JSON parser reads, not Infinity or NaN."""
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(report), indent=1, allow_nan=False)

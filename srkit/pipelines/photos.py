@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
+from ..io.paths import one_line
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
 from .workers import Pipe, Workers
@@ -81,7 +82,7 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
 def _report(summary: Summary, path: Path, error: Exception | str) -> None:
     """Record a file that failed and say why in one line (above the progress bar)."""
     summary.failed.append((path, str(error)))
-    tqdm.write(f"srkit: error: {error}", file=sys.stderr)
+    tqdm.write(f"srkit: error: {one_line(str(error))}", file=sys.stderr)
 
 
 def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -28,9 +29,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
+from ..defaults import DEFAULT_MAX_PIXELS, MAX_SEED
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
-from ..io.images import IMAGE_EXTENSIONS, ImageReadError, codes_8bit, read_picture
+from ..io.images import IMAGE_EXTENSIONS, codes_8bit, open_image, read_picture
+from ..io.paths import special_file_reason
 from ..io.sheets import material_sheet
 from ..io.texture_files import KINDS, MapFormat, check_map, write_map
 from ..synth.maps import PBR_MAPS, pbr_maps
@@ -74,6 +77,12 @@ class PackOptions:
         if kind != "albedo":
             return (kind,)
         return PBR_MAPS if self.pbr else ("albedo", "normal") if self.normal_maps else ("albedo",)
+
+    def check_seeds(self) -> None:
+        """Refuse a seed range (texture i uses seed + i) that leaves the seeds every generator accepts."""
+        if not 0 <= self.seed <= self.seed + self.count - 1 <= MAX_SEED:
+            raise PackError(f"--seed {self.seed} with -n {self.count}: texture i uses seed + i, which must stay "
+                            f"between 0 and {MAX_SEED}; choose a smaller --seed")
 
     def check(self, name: str, width: int, height: int, kind: str = "albedo") -> None:
         """Refuse, in one line naming `name`, options that cannot write a width x height input of `kind`."""
@@ -138,11 +147,19 @@ def _finish(folder: Path, target: Path, options: PackOptions) -> None:
         os.replace(folder, target)
 
 
+def _new_folder(target: Path) -> Path:
+    """A new empty folder beside `target` for the pack being written, made with the user's umask as any folder
+    they create (mkdtemp would make it private, and the renamed pack with it)."""
+    folder = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(6)}"
+    folder.mkdir()
+    return folder
+
+
 def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]],
            manifest: dict) -> None:
     """Write each (stem, kind, pixels, manifest fields) input's maps, the manifest and preview; move to `target`."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        folder = _new_folder(target)
     except OSError as error:
         raise PackError(f"{target.parent}: cannot write here ({error.strerror or error}); choose another -o") from None
     try:
@@ -174,6 +191,7 @@ def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: 
     start = time.perf_counter()
     if options.count < 1:
         raise PackError(f"-n {options.count}: a pack holds at least one texture")
+    options.check_seeds()
     generator.check_size(options.size)
     options.check(f"--size {options.size}", options.size, options.size)
     target = pack_target(output, options)
@@ -206,6 +224,8 @@ def _input_files(inputs: list[str]) -> list[Path]:
         path = Path(text)
         if path.is_dir():
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        elif reason := special_file_reason(path):  # never opened: a FIFO would block, /dev/zero never ends
+            raise PackError(f"{path}: {reason}")
         elif path.is_file():
             files.append(path)
         else:
@@ -215,19 +235,15 @@ def _input_files(inputs: list[str]) -> list[Path]:
     return files
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image's header, before any decoding."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{path}: cannot read image ({str(error).splitlines()[0] or type(error).__name__})") \
-            from None
+def _image_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the image's header, before any decoding (a decompression bomb is refused here)."""
+    with open_image(path, max_pixels) as image:
+        return image.size
 
 
-def _pixels_for(path: Path, kind: str) -> np.ndarray:
+def _pixels_for(path: Path, kind: str, max_pixels: int) -> np.ndarray:
     """The image as uint8 a map of `kind` holds: RGB (RGBA for albedo with transparency), or one channel."""
-    pixels = read_picture(path).pixels
+    pixels = read_picture(path, max_pixels).pixels
     if pixels.dtype == np.uint16:
         pixels = codes_8bit(pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 4:
@@ -241,15 +257,16 @@ def _pixels_for(path: Path, kind: str) -> np.ndarray:
 
 
 def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOptions,
-                   kind: str = "auto") -> PackSummary:
-    """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules."""
+                   kind: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS) -> PackSummary:
+    """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules;
+    images over `max_pixels` are refused from their header (the decompression-bomb guard `upscale` uses)."""
     start = time.perf_counter()
     options.map_format.check()
     files = _input_files(inputs)
     plan, names = [], {}
     for path in files:
         path_kind = map_kind(path, kind)
-        options.check(str(path), *_image_size(path), path_kind)
+        options.check(str(path), *_image_size(path, max_pixels), path_kind)
         for name in options.outputs(path_kind):
             stem = path.stem if name == path_kind else f"{path.stem}_{name}"
             if stem in names:
@@ -263,7 +280,7 @@ def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOp
 
     def converted() -> Iterator[tuple[str, str, np.ndarray, dict]]:
         for path, path_kind in tqdm(plan, unit="image", dynamic_ncols=True, disable=None):
-            pixels = _pixels_for(path, path_kind)
+            pixels = _pixels_for(path, path_kind, max_pixels)
             if pixels.ndim == 3 and pixels.shape[2] == 4:
                 check_map(str(path), pixels.shape[1], pixels.shape[0], KINDS[path_kind], options.map_format, True)
             fields = dict(source=path.name, kind=path_kind, width=pixels.shape[1], height=pixels.shape[0])

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import SrkitError
 from ..io.images import IMAGE_EXTENSIONS, read_picture
+from ..io.paths import special_file_reason
 from .degrade import degrade
 from .options import DEFAULT_MAX_SIDE
 
@@ -32,6 +33,8 @@ def find_files(inputs: list[str | os.PathLike], extensions: set[str], kind: str)
             files = sorted(p for p in entry.rglob("*") if p.suffix.lower() in extensions and p.is_file())
             if not files:
                 raise SrkitError(f"{entry}: no {kind} in this folder")
+        elif reason := special_file_reason(entry):  # never opened: a FIFO would block, /dev/zero never ends
+            raise SrkitError(f"{entry}: {reason}")
         elif entry.is_file():
             files = [entry]
         else:

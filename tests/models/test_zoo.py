@@ -98,3 +98,12 @@ def test_models_list_names_a_broken_user_model_and_lists_the_rest(tmp_path, monk
     assert "no: " in rows["listed"] and "listed.safetensors: its srkit metadata is [1, 2]" in rows["listed"]
     assert "no: " in rows["numbered"] and "has arch 5, not a string" in rows["numbered"]
     assert "no: " in rows["dangling"] and "dangling.safetensors: no such file" in rows["dangling"]
+
+
+def test_model_scale_of_a_named_model_needs_no_weights_and_equals_the_loaded_scale(monkeypatch):
+    from srkit.models import zoo
+
+    expected = {name: load_model(name).scale for name in ("srkit-photo-x2", "realesr-animevideov3-x3")}
+    monkeypatch.setattr(zoo, "load_model", lambda name: pytest.fail(f"{name}: weights were read"))
+    assert {name: zoo.model_scale(name) for name in expected} == expected == {"srkit-photo-x2": 2,
+                                                                              "realesr-animevideov3-x3": 3}

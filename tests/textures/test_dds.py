@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_every_codec_and_level_decodes_in_pillow(tmp_path, codec, srgb):
     path.write_bytes(dds_bytes(chain, CODECS[codec], srgb))
     dds = read_dds(path)
     assert (dds.codec, dds.srgb, dds.width, dds.height) == (codec, srgb, 64, 32)
-    assert dds.dx10 == (srgb or codec in ("bc7", "none")), "DX10 only where the format needs it"
+    assert dds.dx10 == (srgb or codec in ("bc5", "bc7", "none")), "DX10 only where the format needs it (and BC5)"
     assert [level.shape[:2] for level in dds.levels] == [(32, 64), (16, 32), (8, 16), (4, 8), (2, 4), (1, 2),
                                                          (1, 1)]
     if dds.dx10:
@@ -105,3 +106,21 @@ def test_mip_tails_fill_one_block_and_odd_sides_are_refused():
         encode_level(np.zeros((3, 3, 3), np.uint8), CODECS["bc7"])
     with pytest.raises(ValueError, match="no sRGB variant"):
         dds_bytes([np.zeros((4, 4), np.uint8)], CODECS["bc4"], srgb=True)
+
+
+def test_a_bc5_normal_map_reads_back_the_same_in_pillow_and_ffmpeg(tmp_path):
+    # x in red rising left to right, y in green rising top to bottom: a swap of the two shows at once
+    ramp = np.arange(0, 256, 16, dtype=np.uint8)
+    normal = np.stack([np.tile(ramp, (16, 1)), np.tile(ramp[:, None], (1, 16)), np.full((16, 16), 255, np.uint8)],
+                      axis=2)
+    path = tmp_path / "normal.dds"
+    path.write_bytes(dds_bytes([normal], CODECS["bc5"], srgb=False))
+    dds = read_dds(path)
+    assert dds.dx10 and dds.codec == "bc5"  # DXGI_FORMAT_BC5_UNORM, not the legacy ATI2
+    with Image.open(path) as opened:
+        pillow = np.asarray(opened.convert("RGB"))[..., :2].astype(np.int64)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-"], capture_output=True, check=True, timeout=60).stdout
+    ffmpeg = np.frombuffer(raw, np.uint8).reshape(16, 16, 3)[..., :2].astype(np.int64)
+    np.testing.assert_array_equal(ffmpeg, pillow)
+    assert np.abs(pillow - normal[..., :2]).max() <= 4  # BC5 keeps x and y to a few codes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,37 @@ def test_convert_rounds_sixteen_bit_colour_to_the_nearest_code(tmp_path):
     with Image.open(out / "deep.png") as image:
         assert image.mode == "RGB"
         assert np.array_equal(np.asarray(image), np.floor(rgb16 / 257.0 + 0.5).astype(np.uint8))
+
+
+def test_convert_names_a_fifo_or_device_for_what_it_is_without_reading_it(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it to read would wait for a writer forever
+    for special, kind in ((tmp_path / "pipe.png", "a FIFO"), ("/dev/zero", "a character device")):
+        assert main(["textures", "convert", str(special), "-o", str(tmp_path / "out")]) == 2
+        assert f"is {kind}" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height RGB pixels, with almost no data (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) +
+                     chunk(b"IEND", b""))
+    return path
+
+
+def test_convert_refuses_a_decompression_bomb_in_one_line_as_upscale_does(tmp_path, capsys):
+    bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)  # 400 MP: over Pillow's own hard limit
+    limit = Image.MAX_IMAGE_PIXELS
+    assert main(["textures", "convert", str(bomb), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "bomb.png: 20000x20000 is over the decompression-bomb limit" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and Image.MAX_IMAGE_PIXELS == limit  # Pillow's limit is given back
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "small.png")
+    assert main(["textures", "convert", str(tmp_path / "small.png"), "-o", str(tmp_path / "out"),
+                 "--max-pixels", "100"]) == 1
+    assert "16x16 is over the decompression-bomb limit of 100 pixels" in capsys.readouterr().err

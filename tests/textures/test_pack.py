@@ -247,3 +247,16 @@ def test_python_api():
         generator.generate(48, 0)
     with pytest.raises(TextureOptionError, match="one texture source"):
         srkit.TextureGenerator("wood", method="perlin")
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o027, 0o750)])
+def test_a_pack_folder_gets_the_permissions_the_umask_gives_any_folder(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        assert main(["textures", "-o", str(tmp_path / "pack"), "-n", "1", "--size", "16", "--method", "value"]) == 0
+        (tmp_path / "mine").mkdir()  # the oracle: a folder made plainly under the same umask
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "mine").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "pack").stat().st_mode & 0o777 == mode
+    assert {path.stat().st_mode & 0o777 for path in (tmp_path / "pack").iterdir()} == {mode & 0o666}

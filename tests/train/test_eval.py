@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -96,3 +97,35 @@ def test_eval_table_and_errors(tmp_path, capsys):
     write_photos(tmp_path / "small", [(20, 20)])
     assert main(["eval", str(tmp_path / "small"), "-m", str(weights)]) != 0
     assert "too small to evaluate" in capsys.readouterr().err
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"not strict JSON: {name}")
+
+
+def test_eval_json_is_strict_json_when_a_score_is_infinite(tmp_path, capsys):
+    # a flat photo: bicubic gives it back exactly, so its PSNR is infinite (and the gain undefined)
+    (tmp_path / "hr").mkdir()
+    Image.fromarray(np.full((48, 40, 3), 120, np.uint8)).save(tmp_path / "hr" / "flat.png")
+    module, _ = small_model("seednet-x2")
+    weights = tmp_path / "s.safetensors"
+    write_safetensors(weights, module.state_dict(), {"arch": "seednet", "scale": 2})
+    assert main(["eval", str(tmp_path / "hr"), "-m", str(weights), "--json", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out, parse_constant=_refuse_constant)
+    image = report["images"][0]
+    assert image["bicubic_psnr"] is None and image["bicubic_ssim"] == pytest.approx(1.0)
+    assert report["mean"]["bicubic_psnr"] is None and report["mean"]["psnr_gain"] is None
+    assert isinstance(image["psnr"], float) and image["psnr"] > 0
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_eval_names_a_fifo_or_device_for_what_it_is(tmp_path, capsys, special):
+    if special == "fifo":
+        special = str(tmp_path / "pipe.png")
+        os.mkfifo(special)
+    module, _ = small_model("seednet-x2")
+    weights = tmp_path / "s.safetensors"
+    write_safetensors(weights, module.state_dict(), {"arch": "seednet", "scale": 2})
+    assert main(["eval", special, "-m", str(weights), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and "no such file" not in err
