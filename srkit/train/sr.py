@@ -153,7 +153,8 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
         save_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator}, meta)
         training_meta = {**provenance, **asdict(config), "steps_done": state.step,
                          "seconds": round(state.seconds, 1), "last_validation": state.history[-1:] or None}
-        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta})
+        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta},
+                          overwrite=True)
         write_log(run_dir, state.history)
 
     create_run_dir(run_dir)  # only now: bad photos, options or --init leave no folder behind
