@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SrkitError
-from ..io.atomic import publish
+from ..io.atomic import publish, write_bytes
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -106,13 +106,11 @@ class WorkFolder:
         return manifest
 
     def save(self, manifest: dict[str, Any]) -> None:
-        """Write the manifest atomically and durably (temporary file, fsync, rename, fsync of the folder)."""
-        tmp = self.path / f".{MANIFEST}.partial-{os.getpid()}"
-        with open(tmp, "w") as handle:
-            json.dump({**manifest, "version": MANIFEST_VERSION}, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        publish_durably(tmp, self.manifest_path, overwrite=True)
+        """Write the manifest atomically and durably (io.atomic: partial file, fsync, rename; then an fsync of the
+        folder); a full disk is one line."""
+        data = json.dumps({**manifest, "version": MANIFEST_VERSION}, indent=1).encode()
+        write_bytes(self.manifest_path, data, overwrite=True)
+        _fsync_folder(self.path)
 
     @contextlib.contextmanager
     def locked(self):
