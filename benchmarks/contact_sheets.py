@@ -30,7 +30,7 @@ def write_sheet(family: str, count: int, size: int, cell: int, out: Path) -> Pat
     sheet = contact_sheet([generator.generate(size, seed) for seed in range(count)], cell, columns=3)
     path = out / f"textures-{family}.jpg"
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=True) as tmp:
         Image.fromarray(sheet).save(tmp, format="JPEG", quality=JPEG_QUALITY)
     return path
 

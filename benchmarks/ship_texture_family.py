@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         training["paths"] = {"$SKIMAGE_DATA": f"the data folder of the installed scikit-image package "
                                               f"({skimage.__version__})"}
     target = next(f.path for f in FAMILIES if f.name == args.family)
-    write_safetensors(target, state, dict(metadata, family=args.family))
+    write_safetensors(target, state, dict(metadata, family=args.family), overwrite=True)
     print(f"{target}: {target.stat().st_size / 1e6:.2f} MB")
     return 0
 

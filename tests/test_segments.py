@@ -40,7 +40,7 @@ from srkit.io import video
 from srkit.pipelines import segments, workfolder
 phase, count = sys.argv[1], int(sys.argv[2])
 owner, name = {"segment": (video.VideoWriter, "write"), "join": (video.VideoWriter, "remux"),
-               "rename-before": (segments, "replace_durably"), "rename-after": (workfolder.WorkFolder, "remove")}[phase]
+               "rename-before": (segments, "publish_durably"), "rename-after": (workfolder.WorkFolder, "remove")}[phase]
 real, calls = getattr(owner, name), [0]
 def dying(*args, **kwargs):
     calls[0] += 1

@@ -103,8 +103,9 @@ def _one_bit_alpha(frame: np.ndarray) -> np.ndarray:
 
 
 def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
-                    quality: int = 95) -> None:
-    """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing."""
+                    quality: int = 95, overwrite: bool = False) -> None:
+    """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing (an existing
+    file only with `overwrite`: io.atomic)."""
     path = Path(path)
     fmt = output_format(path)
     if fmt not in ANIMATED_FORMATS:
@@ -127,7 +128,7 @@ def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, sourc
     else:
         options.update(quality=quality, lossless=source.lossless)
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite) as tmp:
             first.save(tmp, format=fmt, **options)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write animated image ({error.strerror or error})") from None

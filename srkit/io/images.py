@@ -241,8 +241,10 @@ def exif_sized(exif: bytes | None, width: int, height: int) -> bytes | None:
     return tags.tobytes() if changed else exif
 
 
-def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95) -> None:
-    """Encode upscaled pixels to `path` atomically, carrying the source's EXIF, ICC profile and DPI.
+def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95,
+                  overwrite: bool = False) -> None:
+    """Encode upscaled pixels to `path` atomically (an existing file only with `overwrite`: io.atomic), carrying
+    the source's EXIF, ICC profile and DPI.
 
     PNG is encoded from the array in strips (8 or 16 bits, gray, gray+alpha for LA sources, RGB, RGBA); 16-bit
     colour TIFF is written by OpenCV; other formats get 8-bit pixels, and formats without alpha are refused
@@ -254,7 +256,7 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
     if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
         raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; choose png, webp or tiff")
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite) as tmp:
             if fmt == "PNG":
                 _write_png(pixels, tmp, source, exif)
                 return

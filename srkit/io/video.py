@@ -32,6 +32,7 @@ import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
 from ..errors import SrkitError
+from .atomic import discard, partial_path, publish
 from .images import codes_8bit
 
 # FFmpeg AVColorSpace values -> the swscale matrix PyAV's reformatter knows.
@@ -557,8 +558,8 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
 
 
 class VideoWriter:
-    """Context manager writing RGB frames (and copied packets) to a temporary file, renamed to `path` when the
-    block ends cleanly and removed when it raises.
+    """Context manager writing RGB frames (and copied packets) to a partial file, published as `path` when the
+    block ends cleanly (an existing file replaced only with `overwrite`: io.atomic) and removed when it raises.
 
     With `video_from` (a stream of an already encoded file) the video is remuxed, packet by packet through
     `remux`, instead of encoded: the join of a segmented run. Files are written bit-exact (no random container
@@ -567,11 +568,13 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int,
                  settings: EncodeSettings | OutputPlan, copy_from: av.container.InputContainer | None = None,
-                 chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None) -> None:
+                 chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None,
+                 overwrite: bool = False) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
         plan = settings if isinstance(settings, OutputPlan) else plan_output(self.path, source, settings)
         settings = plan.settings
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.tmp = partial_path(self.path)
         try:
             self.container = av.open(str(self.tmp), "w", format=_container_format(self.path),
                                      container_options={"fflags": "+bitexact"})
@@ -732,7 +735,10 @@ class VideoWriter:
         except av.error.FFmpegError as error:
             self.abort()
             raise VideoError(f"{self.path}: the encoder or muxer failed while finishing ({error})") from None
-        os.replace(self.tmp, self.path)
+        try:
+            publish(self.tmp, self.path, self.overwrite)
+        finally:
+            discard(self.tmp)
 
     def abort(self) -> None:
         """Drop everything written so far (no file under the final name).
@@ -747,7 +753,7 @@ class VideoWriter:
                 pass
             finally:
                 self.busy.release()
-        self.tmp.unlink(missing_ok=True)
+        discard(self.tmp)
 
 
 def _is_deep(pix_fmt: str) -> bool:

@@ -5,6 +5,7 @@ converters can run it. A model with a resize after its network (animevideov3 x2/
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -15,9 +16,11 @@ import torch.nn.functional as F
 
 from ..defaults import DEFAULT_ONNX_OPSET
 from ..errors import SrkitError
+from ..io.atomic import write_bytes
 from .zoo import LoadedModel
 
 INPUT, OUTPUT = "input", "output"
+HINT = "pass --overwrite to replace it"
 EXAMPLE_SIZE = 24  # traced with this many pixels per side (a multiple of every size rule srkit knows)
 
 
@@ -34,10 +37,11 @@ class _Resized(nn.Module):
 
 
 def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFAULT_ONNX_OPSET, overwrite: bool = False) -> Path:
-    """Write `model` as an ONNX graph to `target` (atomically; an existing file only with `overwrite`)."""
+    """Write `model` as an ONNX graph to `target` (through io.atomic: an existing file, another run's included,
+    replaced only with `overwrite`; a full disk or read-only folder is one line and leaves nothing)."""
     target = Path(target)
     if target.exists() and not overwrite:
-        raise SrkitError(f"{target} exists; pass --overwrite to replace it")
+        raise SrkitError(f"{target} exists; {HINT}")
     if target.suffix.lower() != ".onnx":
         raise SrkitError(f"{target}: the output file must end in .onnx")
     try:  # torch's exporter wraps a missing onnx in its own error type, after tracing
@@ -48,13 +52,9 @@ def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFA
     graph = _Resized(network, model.output_resize) if model.output_resize else network
     example = torch.rand(1, model.info.in_channels, EXAMPLE_SIZE, EXAMPLE_SIZE)
     dynamic = {INPUT: {0: "batch", 2: "height", 3: "width"}, OUTPUT: {0: "batch", 2: "out_height", 3: "out_width"}}
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer notes on shape arithmetic and the legacy exporter's notice
-            torch.onnx.export(graph, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
-                              output_names=[OUTPUT], dynamic_axes=dynamic)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    graph_bytes = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer notes on shape arithmetic and the legacy exporter's notice
+        torch.onnx.export(graph, (example,), graph_bytes, dynamo=False, opset_version=opset, input_names=[INPUT],
+                          output_names=[OUTPUT], dynamic_axes=dynamic)
+    return write_bytes(target, graph_bytes.getvalue(), overwrite, HINT)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from ..errors import ModelFormatError
+from ..io.atomic import EXISTS_HINT, write_bytes
 
 # Wrappers that training frameworks put around the state dict, most preferred first (EMA weights win).
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net_g")
@@ -147,15 +148,10 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                            "ncnn .param/.bin pairs go through `srkit models import`)")
 
 
-def write_safetensors(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict) -> Path:
-    """Write weights and srkit metadata atomically (temporary file beside the target, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def write_safetensors(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict,
+                      overwrite: bool = False, hint: str = EXISTS_HINT) -> Path:
+    """Write weights and srkit metadata through io.atomic: a partial file beside the target, published only when
+    complete (an existing file replaced only with `overwrite`; disk full or a read-only folder is one line)."""
     tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}
-    try:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    data = safetensors_bytes(tensors, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+    return write_bytes(path, data, overwrite, hint)

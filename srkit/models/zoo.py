@@ -203,4 +203,4 @@ def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Pat
                     **by_id(loaded.info.arch).hints(loaded.module))
     if loaded.output_resize:
         metadata["output_resize"] = loaded.output_resize
-    return write_safetensors(target, loaded.module.state_dict(), metadata)
+    return write_safetensors(target, loaded.module.state_dict(), metadata, force, "pass --force to replace it")

@@ -12,9 +12,10 @@ from ..io.animated import read_animation, write_animation
 from ..upscaler import Upscaler
 
 
-def upscale_animation(source: Path, target: Path, upscaler: Upscaler, quality: int, max_pixels: int) -> None:
-    """Upscale every frame of `source` into `target` (written atomically; frame durations and loop kept); the
-    folder of `target` must exist."""
+def upscale_animation(source: Path, target: Path, upscaler: Upscaler, quality: int, max_pixels: int,
+                      overwrite: bool = False) -> None:
+    """Upscale every frame of `source` into `target` (written atomically, an existing file replaced only with
+    `overwrite`; frame durations and loop kept)."""
     animation = read_animation(source, max_pixels)
     bar = tqdm(total=len(animation.frames), unit="frame", leave=False, dynamic_ncols=True, disable=None)
 
@@ -24,6 +25,6 @@ def upscale_animation(source: Path, target: Path, upscaler: Upscaler, quality: i
             bar.update(1)
 
     try:
-        write_animation(frames(), target, animation, quality)
+        write_animation(frames(), target, animation, quality, overwrite)
     finally:
         bar.close()

@@ -22,6 +22,7 @@ from typing import Callable
 
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
+from ..io.atomic import EXISTS_HINT
 from ..io.images import (FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, MAX_SIDES, PIL_FORMATS, ImageReadError, open_image,
                          output_format)
 from ..io.paths import one_line, shown, special_file_reason
@@ -282,7 +283,7 @@ def _wanted(job: Job, options: PhotoOptions, summary: Summary, video: VideoOptio
         return False
     if options.existing == "overwrite":
         return True
-    _fail(summary, job.source, f"{job.target} exists; pass --overwrite or --skip-existing")
+    _fail(summary, job.source, f"{job.target} exists; {EXISTS_HINT}")
     return False
 
 
@@ -355,7 +356,8 @@ def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoO
             if job.kind != PHOTO:
                 _make_folder(job.target)
             if job.kind == ANIMATION:
-                upscale_animation(job.source, job.target, model(), options.quality, options.max_pixels)
+                upscale_animation(job.source, job.target, model(), options.quality, options.max_pixels,
+                                  options.existing == "overwrite")
             elif job.kind == VIDEO:
                 _video(job, model, video, spec, scale_out, options.existing == "overwrite")
             else:
@@ -384,7 +386,8 @@ def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec:
         pieces = (f", segments: {made.encoded_segments} encoded, {made.kept_segments} kept from the interrupted "
                   "run")
     else:
-        made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info), ""
+        made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info,
+                                     overwrite=overwrite), ""
     rate = made.frames / made.seconds if made.seconds else 0.0
     print(f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
           f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "

@@ -96,13 +96,14 @@ def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
 
 
 def _write(job: Job, picture: Picture, pixels: np.ndarray, options: PhotoOptions, scale: float) -> None:
-    """Write one upscaled photo (and its --compare sheet) beside nothing half-written."""
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    write_picture(pixels, job.target, picture, options.quality)
+    """Write one upscaled photo (and its --compare sheet) beside nothing half-written, replacing a file there only
+    with --overwrite (another run's output published meanwhile is an "exists" error: io.atomic)."""
+    overwrite = options.existing == "overwrite"
+    write_picture(pixels, job.target, picture, options.quality, overwrite)
     if options.compare:
         sheet = _compare_image(picture, pixels, scale)
         compare = job.target.with_name(f"{job.target.stem}_compare.png")
-        write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"))
+        write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"), overwrite=overwrite)
 
 
 def _write_error(job: Job, error: SrkitError | OSError) -> SrkitError | str:

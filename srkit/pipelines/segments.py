@@ -35,7 +35,7 @@ from .scaleout import ScaleOut, UpscalerSpec, run_units
 from .video import (VideoOptions, VideoSummary, check_complete, deinterlace_mode, output_size, pump, shift_packet,
                     warn)
 from .workers import signals_interrupt
-from .workfolder import WorkFolder, WorkFolderError, differences, file_sha256, input_identity, replace_durably, \
+from .workfolder import WorkFolder, WorkFolderError, differences, file_sha256, input_identity, publish_durably, \
     work_folder_for
 
 # Encoder threads of every segment: x264's (and VP9's) output depends on its thread count, which by default
@@ -134,7 +134,7 @@ def encode_segment(upscaler: Upscaler, unit: SegmentUnit) -> SegmentResult:
     try:
         with VideoReader(unit.info, unit.start, duration, None, unit.deinterlace, copy=False,
                          on_warning=warn) as reader, \
-                VideoWriter(unit.path, unit.info, *size, unit.plan, chapters=[]) as writer:
+                VideoWriter(unit.path, unit.info, *size, unit.plan, chapters=[], overwrite=True) as writer:
             done = pump(reader, writer, upscaler, unit.reuse_threshold, unit.shift, size)
             if unit.last:
                 check_complete(reader, done.frames, unit.allow_truncated)
@@ -255,7 +255,7 @@ def join_segments(source: Path, joined: Path, info: VideoInfo, plan: OutputPlan,
         template = first.streams.video[0]
         chapters = trim_chapters(container.chapters(), float(start), None if duration is None else float(duration))
         with VideoWriter(joined, info, template.width, template.height, plan, copy_from=container,
-                         chapters=chapters, video_from=template) as writer:
+                         chapters=chapters, video_from=template, overwrite=True) as writer:
             copied = ((index, shift_packet(packet, start)) for index, packet in copied_packets(container, start,
                                                                                                duration))
             for _, _, _, index, packet in heapq.merge(_keyed(_segment_packets(files), 0), _keyed(copied, 1)):
@@ -358,7 +358,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
             raise VideoError(f"{target}: joining the segments failed ({error})") from error
         manifest["joined"] = file_sha256(joined)
         folder.save(manifest)
-        replace_durably(joined, target)
+        publish_durably(joined, target, overwrite)
         folder.remove()
     if tally.repaired:
         warn(f"{source}: repaired the timestamps of {tally.repaired} of {tally.frames} frames (out of order, "

@@ -12,9 +12,9 @@ Texture i uses seed `seed + i`, so any texture can be made again alone with its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..defaults import DEFAULT_MAX_PIXELS, MAX_SEED
 from ..errors import SrkitError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, discard, partial_path, publish
 from ..io.images import IMAGE_EXTENSIONS, codes_8bit, open_image, read_picture
 from ..io.paths import special_file_reason
 from ..io.sheets import material_sheet
@@ -44,6 +44,7 @@ from ..texture_generator import TextureGenerator
 PREVIEW_CELL = 256  # pixels per cell in preview.png (a texture tiled 2x2, resized; its lit sphere)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 MAP_SUFFIXES = {f"_{name}": name for name in KINDS if name != "albedo"}  # how `convert` tells a map's kind
+EXISTS_HINT = "pass --overwrite to replace it, or choose another -o"
 
 
 class PackError(SrkitError):
@@ -107,7 +108,7 @@ def pack_target(output: str | os.PathLike, options: PackOptions) -> Path:
         target = target.with_name(target.name + ".zip")
     if target.exists() and not options.overwrite:
         if options.zip or target.is_file() or any(target.iterdir()):
-            raise PackError(f"{target} exists and is not empty; pass --overwrite to replace it, or choose another -o")
+            raise PackError(f"{target} exists and is not empty; {EXISTS_HINT}")
     if target.exists() and (target.is_dir() == options.zip):
         kind = "folder" if target.is_dir() else "file"
         raise PackError(f"{target} is a {kind}; choose another -o")
@@ -130,36 +131,35 @@ def _write_material(folder: Path, stem: str, pixels: np.ndarray, kind: str,
 
 
 def _finish(folder: Path, target: Path, options: PackOptions) -> None:
-    """Move the complete pack into place: zip it beside the target, or rename the folder (replacing an old one)."""
+    """Move the complete pack into place: zip it beside the target, or rename the folder. Without --overwrite it
+    never replaces a pack (another run's included: io.atomic), only an empty folder given as -o."""
     if options.zip:
-        with atomic_path(target) as tmp:
+        with atomic_path(target, options.overwrite, EXISTS_HINT) as tmp:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path in sorted(folder.iterdir()):  # fixed dates: the same pack gives the same archive bytes
                     info = zipfile.ZipInfo(f"{target.stem}/{path.name}", date_time=ZIP_DATE)
                     archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
         return
-    if target.exists():
+    if options.overwrite and target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         os.replace(target, old / target.name)
         os.replace(folder, target)
         shutil.rmtree(old)
-    else:
-        os.replace(folder, target)
-
-
-def _new_folder(target: Path) -> Path:
-    """A new empty folder beside `target` for the pack being written, made with the user's umask as any folder
-    they create (mkdtemp would make it private, and the renamed pack with it)."""
-    folder = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(6)}"
-    folder.mkdir()
-    return folder
+        return
+    if target.is_dir():
+        with contextlib.suppress(OSError):
+            target.rmdir()  # the empty folder -o named; one that another run filled meanwhile stays
+    publish(folder, target, hint=EXISTS_HINT)
 
 
 def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]],
            manifest: dict) -> None:
     """Write each (stem, kind, pixels, manifest fields) input's maps, the manifest and preview; move to `target`."""
     try:
-        folder = _new_folder(target)
+        # named like the pack's partial (a dead run's is swept away); with --zip, named apart from the zip's own
+        folder = partial_path(target.with_suffix("") if options.zip else target)
+        discard(folder)  # this host and process name it: only a dead run with the same process id left it
+        folder.mkdir()
     except OSError as error:
         raise PackError(f"{target.parent}: cannot write here ({error.strerror or error}); choose another -o") from None
     try:
@@ -177,7 +177,7 @@ def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, 
     except OSError as error:
         raise PackError(f"{target}: cannot write the pack ({error.strerror or error})") from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        discard(folder)
 
 
 def _report(target: Path, count: int, what: str, start: float) -> PackSummary:

@@ -198,8 +198,9 @@ def check_complete(reader: VideoReader, frames: int, allow_truncated: bool) -> N
 
 
 def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, options: VideoOptions,
-                  probe: VideoInfo | None = None) -> VideoSummary:
-    """Upscale `source` into `target` (written to a temporary file, renamed when complete).
+                  probe: VideoInfo | None = None, overwrite: bool = False) -> VideoSummary:
+    """Upscale `source` into `target` (written to a partial file, published when complete; a target that exists
+    by then, another run's output included, is replaced only with `overwrite`).
 
     `probe` is `io.video.probe(source)` when the caller has it (the file is then not probed again); call
     `io.video.plan_output(target, probe, options.encode)` first to refuse an impossible codec/container before
@@ -224,7 +225,7 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
                             on_warning=warn) as reader, \
                 VideoWriter(target, info, *size, plan, copy_from=reader.container,
                             chapters=trim_chapters(reader.container.chapters(), options.start,
-                                                   options.duration)) as writer:
+                                                   options.duration), overwrite=overwrite) as writer:
             done = pump(reader, writer, upscaler, options.reuse_threshold, options.start, size, bar.update)
             check_complete(reader, done.frames, options.allow_truncated)
             if reader.repaired:

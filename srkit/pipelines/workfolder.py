@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SrkitError
+from ..io.atomic import publish, write_bytes
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
@@ -71,9 +72,10 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def replace_durably(source: Path, target: Path) -> None:
-    """Rename `source` to `target` and make the rename survive a power loss."""
-    os.replace(source, target)
+def publish_durably(source: Path, target: Path, overwrite: bool) -> None:
+    """Rename `source` to `target` (an existing target replaced only with `overwrite`: io.atomic) and make the
+    rename survive a power loss."""
+    publish(source, target, overwrite)
     _fsync_folder(target.parent)
 
 
@@ -104,13 +106,11 @@ class WorkFolder:
         return manifest
 
     def save(self, manifest: dict[str, Any]) -> None:
-        """Write the manifest atomically and durably (temporary file, fsync, rename, fsync of the folder)."""
-        tmp = self.path / f".{MANIFEST}.partial-{os.getpid()}"
-        with open(tmp, "w") as handle:
-            json.dump({**manifest, "version": MANIFEST_VERSION}, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        replace_durably(tmp, self.manifest_path)
+        """Write the manifest atomically and durably (io.atomic: partial file, fsync, rename; then an fsync of the
+        folder); a full disk is one line."""
+        data = json.dumps({**manifest, "version": MANIFEST_VERSION}, indent=1).encode()
+        write_bytes(self.manifest_path, data, overwrite=True)
+        _fsync_folder(self.path)
 
     @contextlib.contextmanager
     def locked(self):
@@ -118,8 +118,13 @@ class WorkFolder:
         manifest when the block ends holds nothing to resume and is removed."""
         import fcntl
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / LOCK, "a") as handle:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / LOCK, "a")
+        except OSError as error:
+            raise WorkFolderError(f"{self.path}: cannot create the work folder of a segmented run "
+                                  f"({error.strerror or error}); choose a writable output folder") from None
+        with handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from ..errors import SrkitError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, write_bytes
 
 METADATA_KEY = "srkit_checkpoint"
 CHECKPOINT = "checkpoint.safetensors"
@@ -53,13 +53,14 @@ def create_run_dir(run_dir: Path) -> None:
 
 def write_log(run_dir: Path, history: list[dict]) -> None:
     """Rewrite the run's log.jsonl from its history (one JSON object per line), atomically."""
-    with atomic_path(run_dir / LOG) as tmp:
+    with atomic_path(run_dir / LOG, overwrite=True) as tmp:
         tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in history))
 
 
 def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                     generators: dict[str, torch.Generator], metadata: dict) -> Path:
-    """Write every module's state dict, every optimizer's per-parameter state and every generator's state."""
+    """Write every module's state dict, every optimizer's per-parameter state and every generator's state (on
+    disk before it replaces the previous checkpoint; a full disk is one line and leaves that one intact)."""
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
         tensors.update({f"module.{name}.{key}": value for key, value in module.state_dict().items()})
@@ -71,10 +72,8 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], opti
             tensors.update({f"optim.{name}.{index}.{key}": torch.as_tensor(value) for key, value in values.items()})
     tensors.update({f"rng.{name}": generator.get_state() for name, generator in generators.items()})
     header = {METADATA_KEY: json.dumps({"metadata": metadata, "param_groups": groups}, sort_keys=True)}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=header)
-    return path
+    data = safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=header)
+    return write_bytes(path, data, overwrite=True)  # the previous checkpoint stays whole until this one is
 
 
 def _read(path: str | os.PathLike, tensors: bool) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -168,8 +168,7 @@ class GANTrainer:
 
 
 def _save_image(pixels: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=True) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
 
 
@@ -189,7 +188,7 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
     metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name,
                     training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
                                   data=[str(path.resolve()) for path in data]))
-    return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata)
+    return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata, overwrite=True)
 
 
 def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: str | os.PathLike,

@@ -153,40 +153,41 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
         save_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator}, meta)
         training_meta = {**provenance, **asdict(config), "steps_done": state.step,
                          "seconds": round(state.seconds, 1), "last_validation": state.history[-1:] or None}
-        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta})
+        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta},
+                          overwrite=True)
         write_log(run_dir, state.history)
 
     create_run_dir(run_dir)  # only now: bad photos, options or --init leave no folder behind
-    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
-    while state.step < config.steps:
-        started = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(config, state.step)
-        lr_batch, hr_batch = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
-                              for t in sampler.batch(config.batch))
-        with autocast:
-            sr = model(lr_batch)
-        sr = sr.float()
-        loss = loss_function(sr, hr_batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        update_ema(ema, model, config.ema_decay, state.step)
-        state.step += 1
-        state.seconds += time.perf_counter() - started
-        batch_psnr = psnr_from_mse(float(F.mse_loss(sr.detach().clamp(0, 1), hr_batch)))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{batch_psnr:.2f}")
-        last = state.step == config.steps
-        if pairs and (state.step % config.val_every == 0 or last):
-            record = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(),
-                      **validate(ema, pairs, config.scale, device)}
-            state.history.append(record)
-            bar.write(f"step {state.step}: val PSNR {record['val_psnr']:.3f} dB, SSIM {record['val_ssim']:.4f}")
-        if state.step % config.checkpoint_every == 0 or last:
-            save()
-    bar.close()
+    with tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step",
+              dynamic_ncols=True) as bar:  # closed before an error line is printed
+        while state.step < config.steps:
+            started = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(config, state.step)
+            lr_batch, hr_batch = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
+                                  for t in sampler.batch(config.batch))
+            with autocast:
+                sr = model(lr_batch)
+            sr = sr.float()
+            loss = loss_function(sr, hr_batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            update_ema(ema, model, config.ema_decay, state.step)
+            state.step += 1
+            state.seconds += time.perf_counter() - started
+            batch_psnr = psnr_from_mse(float(F.mse_loss(sr.detach().clamp(0, 1), hr_batch)))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{batch_psnr:.2f}")
+            last = state.step == config.steps
+            if pairs and (state.step % config.val_every == 0 or last):
+                record = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(),
+                          **validate(ema, pairs, config.scale, device)}
+                state.history.append(record)
+                bar.write(f"step {state.step}: val PSNR {record['val_psnr']:.3f} dB, SSIM {record['val_ssim']:.4f}")
+            if state.step % config.checkpoint_every == 0 or last:
+                save()
     return state
