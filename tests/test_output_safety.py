@@ -67,7 +67,7 @@ sys.exit(main(sys.argv[6:]))
 KILLED_WHILE_WRITING = """
 import os, signal, sys
 from srkit.io import images
-def dying(pixels, tmp, source):
+def dying(pixels, tmp, *rest):
     open(tmp, "wb").close()
     os.kill(os.getpid(), signal.SIGKILL)
 images._write_png = dying
