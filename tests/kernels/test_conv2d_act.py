@@ -11,7 +11,7 @@ from srkit.kernels import _weight_cache
 from srkit.kernels import triton_conv
 from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
 
-from ._compare import assert_close_dtype
+from ._compare import assert_close, assert_close_dtype
 
 ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh", "silu", "gate")
 # Small tiles so several programs, several K chunks and masked tails all run under the interpreter.
@@ -410,6 +410,19 @@ class TestOnCuda:
                                      out_dtype=out_dtype, config=config)
         _check_codes(got, torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular"), out_dtype,
                      f"cuda {config}")
+
+    def test_fp32_runs_tf32_where_torch_allows_it(self, monkeypatch):
+        """fp32 MMAs follow torch.backends.cudnn.allow_tf32 (torch's own convolutions do): TF32 inputs keep 10
+        mantissa bits, so the result is within about 1e-3 of the IEEE one, and exactly IEEE with the flag off."""
+        x, weight, bias, slope = make_case(64, 48, 3, "prelu", h=37, w=53, device="cuda")
+        oracle = torch_conv_act(x, weight, bias, "prelu", slope)  # flag off (conftest): an IEEE oracle
+        ieee = triton_conv.conv2d_act(x, weight, bias, "prelu", slope)
+        assert_close_dtype(ieee, oracle, torch.float32, "IEEE fp32")
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+        assert triton_conv.dot_precision(x) == "tf32"
+        tf32 = triton_conv.conv2d_act(x, weight, bias, "prelu", slope)
+        assert_close(tf32, oracle, atol=4e-3, rtol=4e-3, what="TF32")
+        assert not torch.equal(tf32, ieee), "TF32 was allowed but the result is the IEEE one"
 
     def test_cpu_gpu_mix_is_refused(self):
         x, weight, bias, _ = make_case(8, 8, 3, "none", device="cuda")
