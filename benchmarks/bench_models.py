@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (Row, check_close, compile_options, compiled_row, print_table, time_call,  # noqa: E402
-                      write_results)
+from _harness import (Row, check_close, compile_options, compiled_row, print_table,  # noqa: E402
+                      time_back_to_back, write_results)
 
 from srkit.engine.plan import GRAPHS_ENV, build_plan, default_dtype  # noqa: E402
 from srkit.models import compact, load_state_dict, rrdb, span  # noqa: E402
@@ -108,14 +108,15 @@ class ModelCase:
 
     def timed_rows(self, reps: int) -> list[Row]:
         """Eager module, srkit plan (a graph replay on CUDA) and, on CUDA, the plan launching one by one."""
-        rows = [Row(self.name, EAGER, time_call(self.eager, self.device, self.warmup, reps))]
+        rows = [Row(self.name, EAGER, time_back_to_back(self.eager, self.device, self.warmup, reps))]
         note = self.check(self.planned())
-        rows.append(Row(self.name, PLAN, time_call(self.planned, self.device, self.warmup, reps), note=note))
+        rows.append(Row(self.name, PLAN, time_back_to_back(self.planned, self.device, self.warmup, reps), note=note))
         if self.device.type != "cuda":
             rows.append(Row(self.name, LAUNCHED_PLAN, None, note="the same as srkit plan off CUDA"))
             return self._described(rows)
         note = self.check(self.launched())
-        rows.append(Row(self.name, LAUNCHED_PLAN, time_call(self.launched, self.device, self.warmup, reps), note=note))
+        timing = time_back_to_back(self.launched, self.device, self.warmup, reps)
+        rows.append(Row(self.name, LAUNCHED_PLAN, timing, note=note))
         return self._described(rows)
 
     def compiled_rows(self, reps: int, options: dict) -> list[Row]:
