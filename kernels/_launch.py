@@ -87,7 +87,7 @@ def conv_config(c_in: int, c_out: int, kernel: int = 3, dot_precision: str = "tf
 
     The rule (read from the sm_90 compile, benchmarks/NOTES.md): 128 output pixels by a channel block that fits
     C_out (64 for 48 channels: a 16-wide block would re-read each input tile three times), K blocks of at most 32
-    that divide C_in (or cover taps x channels for RGB), 4 warps, 4 stages: for 64 -> 64 fp16 that is 161
+    that divide C_in (or cover taps x channels for RGB), 4 warps, 4 stages: for 64 -> 64 fp16 that is 132
     registers and 48 KiB of shared memory, 3 CTAs per H100 SM. A pixel-shuffle epilogue (`shuffle` > 1) takes
     one image channel's shuffle*shuffle sub-pixels per tile: its scattered stores spill with wider tiles."""
     taps = kernel * kernel
