@@ -6,9 +6,9 @@
 
 Parts: `kernels` measures the copy bandwidth and fp16 matrix rate of the device, then conv2d_act 3x3 64->64 +
 PReLU on 1x64x540x960 in fp16 and bf16 (srkit autotuned and static vs cuDNN conv + separate PReLU vs
-torch.compile max-autotune; bench_kernels.bench_conv); `compact` runs compact x4 on 960x540 and x2 on
-1920x1080, `rrdb` RRDB x4 on 480x270 (srkit plan, also replayed from a CUDA graph, vs eager fp16 channels_last
-vs torch.compile max-autotune; bench_models.ModelCase). Every srkit result is checked against PyTorch's before it is timed. The bars of
+torch.compile max-autotune; bench_kernels.bench_conv); `compact` runs compact x4 on 960x540, `rrdb` RRDB x4 on
+480x270 (srkit plan as a CUDA graph replay and launching one by one, vs eager fp16 channels_last vs
+torch.compile max-autotune; bench_models.ModelCase). Every srkit result is checked against PyTorch's before it is timed. The bars of
 the issue are printed last with pass / miss and by how much; each part writes
 benchmarks/results/gpu-<part>-<gpu>.json. On CPU, --smoke runs the same code paths on tiny shapes with
 Triton interpreted and torch.compile's eager backend, and writes nothing; without --smoke it exits 0.
@@ -32,11 +32,13 @@ from _harness import Row, compile_options, compiled_label, print_table, time_cal
 
 PARTS = ("kernels", "compact", "rrdb")
 # Model cases per part; the first compact case is the one the issue's bars are about.
-MODEL_PARTS = {"compact": ("compact x4 960x540", "compact x2 1920x1080"), "rrdb": ("rrdb x4 480x270",)}
+# compact holds the issue's case only: it is half of the first GPU call, which must return in about 5 minutes.
+MODEL_PARTS = {"compact": ("compact x4 960x540",), "rrdb": ("rrdb x4 480x270",)}
 SMOKE_MODEL_PARTS = {"compact": ("smoke compact x4 40x24",), "rrdb": ("smoke rrdb x4 20x12",)}
 # The issue's own arithmetic: compact x4 at 960x540 is 642 GFLOP per frame (0.81 ms at 790 TFLOP/s).
 ISSUE_GFLOP = 642.0
 CUDNN, SRKIT_CONV = "cuDNN conv + PReLU", "srkit conv2d_act"
+PLAN_MS_BAR = 1.6  # compact x4 960x540 per frame: 2.5x the 0.65 ms compute floor (issue 34)
 
 
 @dataclass
@@ -94,21 +96,16 @@ def kernel_bars(rows: list[Row]) -> list[Bar]:
 
 
 def model_bars(rows: list[Row], case: str, compiled: str) -> list[Bar]:
-    """Compact x4 plan >= 2x eager, >= 1.3x torch.compile, within 2x of the floor; plain and graph-replayed plan.
+    """Compact x4 plan (a CUDA graph replay, what `srkit upscale` runs) >= 2x eager fp16 and <= 1.6 ms per frame
+    (2.5x the 0.65 ms compute floor); the plan launching one by one and torch.compile are reported beside it."""
+    from bench_models import EAGER, LAUNCHED_PLAN, PLAN
 
-    The bars are the plain plan's (what `srkit upscale` runs); the graph-replayed lines say what CUDA graphs
-    over the plan would give.
-    """
-    from bench_models import EAGER, GRAPHED_PLAN, PLAN
-
-    floor_ms = next(row.extra["floor_ms"] for row in rows if row.case == case)
-    bars = []
-    for plan in (PLAN, GRAPHED_PLAN):
-        ms, why = _median(rows, case, plan)
-        bars += [_speedup(f"{case}: {plan} >= 2x {EAGER}", rows, case, EAGER, plan, 2.0),
-                 _speedup(f"{case}: {plan} >= 1.3x {compiled}", rows, case, compiled, plan, 1.3),
-                 Bar(f"{case}: {plan} within 2x of the {floor_ms:.2f} ms floor", ms, 2 * floor_ms, "ms", why)]
-    return bars
+    ms, why = _median(rows, case, PLAN)
+    return [_speedup(f"{case}: {PLAN} >= 2x {EAGER}", rows, case, EAGER, PLAN, 2.0),
+            Bar(f"{case}: {PLAN} <= {PLAN_MS_BAR} ms per frame", ms, PLAN_MS_BAR, "ms", why),
+            _speedup(f"{case}: {PLAN} vs {LAUNCHED_PLAN} (host cost of launching, for information)", rows, case,
+                     LAUNCHED_PLAN, PLAN, 1.0),
+            _speedup(f"{case}: {PLAN} vs {compiled} (for information)", rows, case, compiled, PLAN, 1.0)]
 
 
 def flops_check(rows: list[Row], case: str) -> str:

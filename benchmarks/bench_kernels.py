@@ -10,18 +10,16 @@ cannot be reported. On a machine without CUDA (and without --smoke) it says so a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (Row, check_close, compile_options, compiled_row, print_table, time_call,  # noqa: E402
-                      write_results)
+from _harness import (Row, check_close, compile_options, compiled_row, print_table,  # noqa: E402
+                      time_back_to_back, time_call, time_graph_replays, write_results)
 
 import srkit.kernels as K  # noqa: E402
 
@@ -43,31 +41,51 @@ def _check(name: str, got: torch.Tensor, expected: torch.Tensor, dtype: torch.dt
 
 
 def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_with: dict | None) -> list[Row]:
-    """3x3 conv C->C + PReLU: srkit fused (autotuned and static) vs cuDNN conv + separate PReLU vs torch.compile."""
+    """3x3 conv C->C + PReLU: srkit fused (autotuned, and every candidate config) vs cuDNN conv alone and conv +
+    separate PReLU vs torch.compile; each timed back to back and (on CUDA) as CUDA graph replays.
+
+    Both sides get what they take without a cast per call (srkit: fp32 bias and slope, cuDNN: its dtype's); srkit
+    writes a preallocated output, which is NaN-filled before its check against cuDNN's result."""
+    from srkit.kernels import _launch, triton_conv
+
     n, c, h, w = shape["batch"], shape["channels"], shape["height"], shape["width"]
     case = f"conv3x3+prelu {n}x{c}x{h}x{w} {str(dtype)[6:]}"
     g = torch.Generator().manual_seed(0)
     x = _nhwc(torch.randn(n, c, h, w, generator=g)).to(device, dtype)
-    weight = (torch.randn(c, c, 3, 3, generator=g) / (9 * c) ** 0.5).to(device, dtype)
-    bias = (torch.randn(c, generator=g) * 0.1).to(device, dtype)
-    slope = torch.full((c,), 0.25).to(device, dtype)
+    weight32 = torch.randn(c, c, 3, 3, generator=g) / (9 * c) ** 0.5
+    bias32 = (torch.randn(c, generator=g) * 0.1).to(device)
+    slope32 = torch.full((c,), 0.25, device=device)
+    weight, bias, slope = weight32.to(device, dtype), bias32.to(dtype), slope32.to(dtype)
     weight_cl = _nhwc(weight)
+    out = torch.empty_like(x)
     flops = 2.0 * n * h * w * c * c * 9
     moved = 2 * x.numel() * x.element_size() + weight.numel() * weight.element_size()
 
-    def cudnn():
-        return F.prelu(F.conv2d(x, weight_cl, bias, padding=1), slope)
+    def cudnn_conv():  # its output comes from the caching allocator: no allocation cost on the GPU
+        return F.conv2d(x, weight_cl, bias, padding=1)
 
-    def fused():
-        return K.conv2d_act(x, weight, bias, "prelu", slope)
+    def cudnn():
+        return F.prelu(cudnn_conv(), slope)
+
+    def fused(config=None):
+        if config is None:
+            return K.conv2d_act(x, weight, bias32, "prelu", slope32, out=out)
+        return triton_conv.conv2d_act(x, weight, bias32, "prelu", slope32, out=out, config=config)
 
     expected = cudnn()
-    rows = [Row(case, "cuDNN conv + PReLU", time_call(cudnn, device), note="two kernels")]
-    note = _check(case, fused(), expected, dtype)
-    rows.append(Row(case, "srkit conv2d_act", time_call(fused, device), note=note))
-    with mock.patch.dict(os.environ, {"SRKIT_AUTOTUNE": "0"}):
-        note = _check(case + " static", fused(), expected, dtype)
-        rows.append(Row(case, "srkit conv2d_act static", time_call(fused, device), note=note + ", SRKIT_AUTOTUNE=0"))
+
+    def checked(label: str, config=None) -> str:
+        out.fill_(float("nan"))
+        return _check(f"{case} {label}", fused(config), expected, dtype)
+
+    rows = _timed(case, "cuDNN conv", cudnn_conv, device, "no PReLU")
+    rows += _timed(case, "cuDNN conv + PReLU", cudnn, device, "two kernels")
+    rows += _timed(case, "srkit conv2d_act", fused, device, checked("autotuned"))
+    configs = dict.fromkeys((_launch.conv_config(c, c), *_launch.GPU_CONV_CONFIGS))
+    for config in configs if device.type == "cuda" else ():
+        rows += _timed(case, f"srkit {config.block_m}x{config.block_n}x{config.block_k} w{config.num_warps}"
+                             f" s{config.num_stages}", lambda config=config: fused(config), device,
+                       checked(str(config), config))
     if compile_with is not None:
         rows.append(compiled_row(case, cudnn, lambda got: _check(case + " compiled", got, expected, dtype), device,
                                  **compile_with))
@@ -75,6 +93,14 @@ def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_wi
         if row.timing:
             row.tflops = flops / row.timing.median_ms / 1e9
             row.gbps = moved / row.timing.median_ms / 1e6
+    return rows
+
+
+def _timed(case: str, impl: str, fn, device: torch.device, note: str) -> list[Row]:
+    """fn timed back to back (no host synchronisation between calls) and, on CUDA, as CUDA graph replays."""
+    rows = [Row(case, impl, time_back_to_back(fn, device), note=note)]
+    if device.type == "cuda":
+        rows.append(Row(case, f"{impl} (graph)", time_graph_replays(fn, device), note=note))
     return rows
 
 

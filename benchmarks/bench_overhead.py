@@ -16,7 +16,10 @@ table and benchmarks/results/overhead-<device>.json.
 `--stub-launches` (no GPU needed) times the Triton path's host work on CPU tensors: the Triton kernels are
 replaced by stand-ins that launch nothing, so what is timed is srkit's Python around each launch (weight cache,
 argument preparation, grid, strides, batch splitting) without Triton's own launcher and without any kernel;
-outputs are then never written (not compared). Results: overhead-triton-host-cpu.json.
+outputs are then never written (not compared). It also times "bound + graph": the bound run as a CUDA-graph
+replay (`srkit.engine.plan.GraphReplay`, what a bound plan does on CUDA) with a stand-in graph whose replay does
+nothing, so what is timed is the host work of a replayed frame (input copy, replay call, output copy) without the
+driver's graph launch (a few microseconds on a GPU, not measurable here). Results: overhead-triton-host-cpu.json.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
-from srkit.engine.plan import build_plan  # noqa: E402
+from srkit.engine.plan import BoundPlan, GraphReplay, build_plan  # noqa: E402
 from srkit.models import compact, load_state_dict, rrdb, seednet, span  # noqa: E402
 
 MODELS = {
@@ -81,6 +84,18 @@ def stub_triton_kernels() -> None:
     triton_upsample._upsample_kernel = NoLaunch()
 
 
+class NoReplay:
+    """Stands in for a captured CUDA graph: replay() launches nothing."""
+
+    def replay(self) -> None:
+        return None
+
+
+def stand_in_capture(run):
+    """A GraphReplay capture that runs the launches once (for the output tensor) and replays nothing."""
+    return NoReplay(), run()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500)
@@ -113,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.stub_launches and not torch.equal(per_call(), bound_run()):
                 raise AssertionError(f"{case}: bound and per-call outputs differ; not timing")
             label = f"{case}, {'triton host work' if args.stub_launches else device.type}, {launches} launches"
-            for impl, fn in (("per call", per_call), ("bound", bound_run)):
+            impls = [("per call", per_call), ("bound", bound_run)]
+            if args.stub_launches:
+                replayed = BoundPlan(plan, 1, 8, 8)
+                replayed._launch = GraphReplay(replayed._launch, stand_in_capture)
+                impls.append(("bound + graph", lambda: replayed.run(x, (0.0, 1.0), torch.uint8)))
+            for impl, fn in impls:
                 timing = time_call(fn, device, warmup=20, reps=args.reps)
                 cpu_us = cpu_median_us(fn, args.reps) if device.type == "cpu" else None
                 note = f"{1e3 * timing.median_ms / launches:.1f} us per launch" + (

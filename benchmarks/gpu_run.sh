@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The GPU speed issue's whole run (benchmarks/NOTES.md, "Issue 8"): tests, memcheck, benchmarks, in stages.
+# The GPU speed issues' run (benchmarks/NOTES.md, "Issue 8" and "Issue 34"): benchmarks first, then tests,
+# memcheck and profiles, in stages.
 #
 #   bash benchmarks/gpu_run.sh prepare          # here, before the GPU call: packs what the GPU image lacks into .gpu/
+#   bash benchmarks/gpu_run.sh first            # the first call on a fresh GPU machine (about 5 minutes)
 #   bash benchmarks/gpu_run.sh STAGE...         # on the GPU machine, with .gpu carried and $OUT set
 #   bash benchmarks/gpu_run.sh smoke            # here, without a GPU: the parts a CPU can check
 #
-# Stages, in the order `all` runs them (several may be named in one call; each fits in one 10-minute command):
+# Stages, in the order `all` runs them (several may be named in one call; each fits in one 10-minute command).
+# The first two make the first call, so that a lent GPU's first few minutes bring back the figures that matter:
+#   kernels   bench_gpu.py --part kernels: ceilings; conv 64->64 (+ PReLU) by cuDNN vs srkit autotuned and every
+#             candidate config, back to back and as graph replays, vs torch.compile; fp16 + bf16
+#   compact   bench_gpu.py --part compact: compact x4 960x540: plan (graph replay) and plan
+#             launching one by one vs eager fp16 channels_last and torch.compile max-autotune; the issue's bars
 #   tests     the gpu-marked tests, compiled (TRITON_INTERPRET=0): bf16, every conv config, autotune
 #   sanitize  sanitize_kernels.py once to compile and check, then again under compute-sanitizer memcheck
-#   kernels   bench_gpu.py --part kernels: ceilings, conv2d_act + PReLU vs cuDNN / torch.compile, fp16 + bf16
 #   profile   Nsight Compute (full set) of one srkit conv2d_act launch and of cuDNN's conv + PReLU, same shape
-#   compact   bench_gpu.py --part compact: compact x4 960x540 and x2 1920x1080, and the issue's bars
 #   rrdb      bench_gpu.py --part rrdb: RRDB x4 480x270
 #   e2e       bench_video.py (bigbuckbunny 720p, x2, 125 frames) and bench_photos.py (20 photos): fps, GPU busy
 # Stages stop starting once less than a minute of BUDGET_S (default 560 s) is left, and say which were skipped.
@@ -21,7 +26,8 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-STAGES=(tests sanitize kernels profile compact rrdb e2e)
+STAGES=(kernels compact tests sanitize profile rrdb e2e)
+FIRST=(kernels compact)
 START=$SECONDS
 BUDGET_S=${BUDGET_S:-560}
 PACKED=.gpu/site.tar.gz
@@ -146,7 +152,8 @@ print(_harness.device_slug(torch.device('cuda')))" 2>/dev/null) || slug=gpu
 
 smoke() {  # here: what a CPU can check of this run
     bash -n "$0" && echo "smoke: bash -n ok" &&
-        "$PY" benchmarks/bench_gpu.py --smoke &&
+        "$PY" benchmarks/bench_gpu.py --smoke --part kernels --part compact &&
+        "$PY" benchmarks/bench_gpu.py --smoke --part rrdb &&
         TRITON_INTERPRET=1 "$PY" benchmarks/sanitize_kernels.py &&
         "$PY" -m pytest -q -x tests/kernels/test_autotune.py
 }
@@ -176,7 +183,8 @@ case ${1:-} in
 prepare) prepare; exit ;;
 smoke) smoke; exit ;;
 all) set -- "${STAGES[@]}" ;;
-"") echo "usage: gpu_run.sh prepare | smoke | all | STAGE... (${STAGES[*]})"; exit 2 ;;
+first) set -- "${FIRST[@]}" ;;
+"") echo "usage: gpu_run.sh prepare | smoke | first | all | STAGE... (${STAGES[*]})"; exit 2 ;;
 esac
 for name in "$@"; do
     [[ " ${STAGES[*]} " == *" $name "* ]] || { echo "gpu_run: unknown stage '$name' (${STAGES[*]})"; exit 2; }

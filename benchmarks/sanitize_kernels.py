@@ -86,10 +86,10 @@ class Launches:
             tile = config or "(interpreter's config)"
             wide = torch.full((N, C_OUT + 32, H, W), float("nan"), dtype=self.dtype, device=self.device)
             out = _nhwc(wide)[:, 16:16 + C_OUT]
-            triton_conv.conv2d_act(d(x), d(w3), d(bias), "prelu", d(slope), d(residual), 0.2, "zeros", out,
-                                   config=config)
+            triton_conv.conv2d_act(d(x), d(w3), d(bias), "prelu", d(slope), residual=d(residual), res_scale=0.2,
+                                   out=out, config=config)
             self.check(f"conv2d_act 3x3 prelu+residual into a channel slice {tile}", out,
-                       reference.conv2d_act(x, w3, bias, "prelu", slope, residual, 0.2))
+                       reference.conv2d_act(x, w3, bias, "prelu", slope, residual=residual, res_scale=0.2))
             self.check(f"conv2d_act 3x3 leaky_relu circular {tile}",
                        triton_conv.conv2d_act(d(x), d(w3), d(bias), "leaky_relu", 0.2, padding_mode="circular",
                                               config=config),
@@ -98,15 +98,16 @@ class Launches:
                        triton_conv.conv2d_act(d(x), d(w1), d(bias), "relu", config=config),
                        reference.conv2d_act(x, w1, bias, "relu"))
             self.check(f"conv2d_act 3x3 tanh circular + residual -> uint8 (the texture generator's last) {tile}",
-                       triton_conv.conv2d_act(d(x), d(w3[:3]), d(bias[:3]), "tanh", 0.0, d(base), 0.5, "circular",
-                                              clamp=(0.0, 1.0), out_dtype=torch.uint8, config=config),
-                       reference.conv2d_act(x, w3[:3], bias[:3], "tanh", 0.0, base, 0.5, "circular",
-                                            clamp=(0.0, 1.0), out_dtype=torch.uint8))
+                       triton_conv.conv2d_act(d(x), d(w3[:3]), d(bias[:3]), "tanh", 0.0, residual=d(base),
+                                              res_scale=0.5, padding_mode="circular", clamp=(0.0, 1.0),
+                                              out_dtype=torch.uint8, config=config),
+                       reference.conv2d_act(x, w3[:3], bias[:3], "tanh", 0.0, residual=base, res_scale=0.5,
+                                            padding_mode="circular", clamp=(0.0, 1.0), out_dtype=torch.uint8))
             for mode in ("zeros", "circular"):
                 self.check(f"conv_transpose2d_act prelu {mode} {tile}",
                            triton_conv.conv_transpose2d_act(d(x), d(wt), d(bias_t), "prelu", d(slope[:32]),
-                                                            mode, config=config),
-                           reference.conv_transpose2d_act(x, wt, bias_t, "prelu", slope[:32], mode))
+                                                            padding_mode=mode, config=config),
+                           reference.conv_transpose2d_act(x, wt, bias_t, "prelu", slope[:32], padding_mode=mode))
             self.check(f"conv2d_pixel_shuffle_add x4 uint8 {tile}",
                        triton_conv.conv2d_pixel_shuffle_add(d(x), d(w_shuffle), d(bias), 4, d(base), (0.0, 1.0),
                                                             torch.uint8, config=config),

@@ -75,23 +75,20 @@ def describe_backend(device: torch.device | str) -> str:
 
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
-               slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
-               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+               slope: float | torch.Tensor = 0.2, **epilogue) -> torch.Tensor:
     """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding,
-    clamped, optionally as a uint8/uint16 HWC image; see reference.conv2d_act."""
+    clamped, optionally as a uint8/uint16 HWC image; the epilogue (residual, res_scale, padding_mode, out,
+    outer_residual, outer_scale, clamp, out_dtype) by keyword only; see reference.conv2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
-    return impl.conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                           outer_scale, clamp, out_dtype)
+    return impl.conv2d_act(x, weight, bias, act, slope, **epilogue)
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         act: str = "none", slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros",
+                         act: str = "none", slope: float | torch.Tensor = 0.2, *, padding_mode: str = "zeros",
                          out: torch.Tensor | None = None) -> torch.Tensor:
     """act(ConvTranspose2d(k4, s2, p1)(x) + bias); see reference.conv_transpose2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
-    return impl.conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
+    return impl.conv_transpose2d_act(x, weight, bias, act, slope, padding_mode=padding_mode, out=out)
 
 
 def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
@@ -147,7 +144,7 @@ def _new(like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype | None =
     return reference.new_result(like, *shape[1:], dtype)[0]
 
 
-def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, residual=None, res_scale=1.0,
+def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, *, residual=None, res_scale=1.0,
                       padding_mode="zeros", out=None, outer_residual=None, outer_scale=1.0, clamp=None,
                       out_dtype=None) -> torch.Tensor:
     _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,

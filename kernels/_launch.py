@@ -56,17 +56,56 @@ class ConvConfig:
 CONV_CONFIG_TABLE: dict[tuple[int, int, int], ConvConfig] = {}
 
 
-def conv_config(c_in: int, c_out: int, kernel: int = 3) -> ConvConfig:
-    """Static launch settings for a convolution: the interpreter's, a CONV_CONFIG_TABLE entry, or the rule."""
+def taps_in_k(c_in: int) -> bool:
+    """Whether a conv's K axis runs over taps and channels together: inputs narrower than one MMA's depth (RGB)."""
+    return c_in < MIN_DOT_DIM
+
+
+def k_steps(c_in: int, taps: int, block_k: int) -> int:
+    """Iterations of the conv's one K loop: blocks of taps x channels, or taps x channel chunks."""
+    if taps_in_k(c_in):
+        return -(-taps * c_in // block_k)
+    return taps * -(-c_in // block_k)
+
+
+def channel_block(channels: int, cap: int) -> int:
+    """A power-of-two block over `channels` (at least MIN_DOT_DIM, at most `cap`) that wastes none where one can:
+    the largest that divides `channels` (48 -> 16, 96 and 160 -> 32, 192 -> 64), else the next power of two."""
+    divisor = channels & -channels  # largest power of two dividing channels
+    if divisor >= MIN_DOT_DIM:
+        return min(divisor, cap)
+    return min(max(next_power_of_2(channels), MIN_DOT_DIM), cap)
+
+
+# The K block of an fp32 conv whose MMA runs in IEEE fp32 (no tensor cores: torch forbids TF32): a small tile
+# that the compiler handles in seconds (a 128x64x64 one took minutes and spilled 1.2-1.4 KB).
+IEEE_FP32_CONFIG = ConvConfig(64, 32, 16, num_warps=4, num_stages=2)
+
+
+def conv_config(c_in: int, c_out: int, kernel: int = 3, dot_precision: str = "tf32", shuffle: int = 1) -> ConvConfig:
+    """Static launch settings for a convolution: the interpreter's, a CONV_CONFIG_TABLE entry, or the rule.
+
+    The rule (read from the sm_90 compile, benchmarks/NOTES.md): 128 output pixels by a channel block that fits
+    C_out (64 for 48 channels: a 16-wide block would re-read each input tile three times), K blocks of at most 32
+    that divide C_in (or cover taps x channels for RGB), 4 warps, 4 stages: for 64 -> 64 fp16 that is 132
+    registers and 48 KiB of shared memory, 3 CTAs per H100 SM. A pixel-shuffle epilogue (`shuffle` > 1) takes
+    one image channel's shuffle*shuffle sub-pixels per tile: its scattered stores spill with wider tiles."""
+    taps = kernel * kernel
     if INTERPRETING:
         block_n = min(max(next_power_of_2(c_out), MIN_DOT_DIM), INTERPRETER_MAX_CHANNEL_BLOCK)
-        block_k = min(max(next_power_of_2(c_in), MIN_DOT_DIM), INTERPRETER_MAX_CHANNEL_BLOCK)
+        k = taps * c_in if taps_in_k(c_in) else c_in
+        block_k = min(max(next_power_of_2(k), MIN_DOT_DIM), INTERPRETER_MAX_CHANNEL_BLOCK)
         return ConvConfig(INTERPRETER_BLOCK_PIXELS, block_n, block_k, num_warps=1, num_stages=1)
-    if (kernel, c_in, c_out) in CONV_CONFIG_TABLE:
+    if dot_precision == "ieee":
+        return IEEE_FP32_CONFIG
+    if (kernel, c_in, c_out) in CONV_CONFIG_TABLE and shuffle == 1:
         return CONV_CONFIG_TABLE[kernel, c_in, c_out]
-    block_n = min(max(next_power_of_2(c_out), MIN_DOT_DIM), 128)
-    block_k = min(max(next_power_of_2(c_in), MIN_DOT_DIM), 64)
-    return ConvConfig(128, block_n, block_k, num_warps=8 if block_n >= 128 else 4, num_stages=3)
+    block_n = min(max(next_power_of_2(c_out if shuffle == 1 else shuffle * shuffle), MIN_DOT_DIM), 128)
+    if taps_in_k(c_in):
+        block_k = min(max(next_power_of_2(taps * c_in), MIN_DOT_DIM), 64)
+    else:
+        block_k = channel_block(c_in, 32)
+    return ConvConfig(128, block_n, block_k, num_warps=8 if block_n >= 128 else 4, num_stages=4)
 
 
 # Candidate conv configurations: the GPU tests check each one, and tuned_conv_config times them.
@@ -80,7 +119,8 @@ GPU_CONV_CONFIGS = (
 
 def tuned_conv_config(op: str, device: str, dtype: str, kernel: int, c_in: int, c_out: int, pixels: int,
                       trial: Callable[[ConvConfig], object], timer: Callable[[Callable[[], object]], float],
-                      skip: tuple[type[Exception], ...] = ()) -> ConvConfig:
+                      skip: tuple[type[Exception], ...] = (), dot_precision: str = "tf32",
+                      shuffle: int = 1) -> ConvConfig:
     """The fastest of the static choice and GPU_CONV_CONFIGS for this shape on `device`, timed once and cached.
 
     Interpreted or with SRKIT_AUTOTUNE=0: the static choice, untimed. `pixels` (output pixels of the call) is
@@ -88,10 +128,11 @@ def tuned_conv_config(op: str, device: str, dtype: str, kernel: int, c_in: int, 
     op once with `config`; `timer(fn)` returns milliseconds per call of fn.
     """
     if INTERPRETING or not _autotune.enabled():
-        return conv_config(c_in, c_out, kernel)
+        return conv_config(c_in, c_out, kernel, dot_precision, shuffle)
     key = _autotune.make_key(op, device, dtype, kernel=kernel, c_in=c_in, c_out=c_out,
                              pixels=next_power_of_2(pixels))
-    return _autotune.choose(key, lambda: tuple(dict.fromkeys((conv_config(c_in, c_out, kernel), *GPU_CONV_CONFIGS))),
+    return _autotune.choose(key, lambda: tuple(dict.fromkeys((conv_config(c_in, c_out, kernel, dot_precision, shuffle),
+                                                                  *GPU_CONV_CONFIGS))),
                             trial, timer, skip)
 
 

@@ -55,13 +55,14 @@ def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torc
 
 
 def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
-               slope: float | torch.Tensor = 0.2, residual: torch.Tensor | None = None, res_scale: float = 1.0,
+               slope: float | torch.Tensor = 0.2, *, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                padding_mode: str = "zeros", out: torch.Tensor | None = None,
                outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
-               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None, *,
+               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
                checked: bool = True) -> torch.Tensor:
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
+    Everything after `slope` (the epilogue, padding and output) goes by keyword.
     out = act(conv(x, weight) + bias) * res_scale + residual   (the residual term only when given;
     res_scale multiplies the activated conv even without one). act='gate' gates the sum instead:
     out = (y * res_scale + residual) * (sigmoid(y) - 0.5) for y = conv(x) + bias. With an outer_residual, that
@@ -97,7 +98,7 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
 
 
 def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         act: str = "none", slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros",
+                         act: str = "none", slope: float | torch.Tensor = 0.2, *, padding_mode: str = "zeros",
                          out: torch.Tensor | None = None) -> torch.Tensor:
     """ConvTranspose2d(kernel 4, stride 2, padding 1) with bias and activation: (N, C_in, H, W) -> (N, C_out, 2H, 2W).
 

@@ -5,7 +5,8 @@ height, width)` fixes a plan to one input shape: a BoundPlan holds the input buf
 dtype and channels_last layout, padded to the model's size rules: a multiple of `multiple_of`, at least
 `min_size`; laid out as the program asks: RRDB's x2/x1 input is unshuffled by the copy), the program bound to
 that shape (activation buffers preallocated, kernels chosen and arguments checked once, on CUDA autotuned then)
-and the crop; its `run` copies a batch in and runs the launches. The last step clamps and, if asked, packs to
+and the crop; its `run` copies a batch in and runs the launches: on CUDA as one CUDA graph replay per output
+setting (captured on first use; SRKIT_CUDA_GRAPHS=0 launches one by one). The last step clamps and, if asked, packs to
 uint8/uint16 HWC. `Plan.run` runs the bound plan of its batch's shape, the BOUND_CACHE most recent shapes kept (a tiled image has one window shape). A bound plan's buffers belong to one
 caller at a time: `run` takes an idle one of its shape from the cache and gives it back after, binding another
 when every one is busy, so threads running one plan (the VapourSynth filter's streams) never share buffers. The
@@ -15,8 +16,10 @@ which would drop the bound plans each time (and crashed Python 3.12.1 while clea
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -24,12 +27,55 @@ import torch.nn.functional as F
 
 from ..errors import SrkitError
 from ..models.info import ModelInfo
-from ..models.lowering import EagerProgram, Forward, Program
+from ..models.lowering import BoundProgram, EagerProgram, Forward, Program
 from ..models.registry import by_id
 
 
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 BOUND_CACHE = 4  # bound plans kept per plan: the window shape of an image, a frame batch, a last odd batch
+# SRKIT_CUDA_GRAPHS=0 runs a bound plan's launches one by one on CUDA too (debugging, profiling single kernels).
+GRAPHS_ENV = "SRKIT_CUDA_GRAPHS"
+
+
+def graphs_enabled() -> bool:
+    """Whether bound plans on CUDA replay CUDA graphs (SRKIT_CUDA_GRAPHS, default yes)."""
+    return os.environ.get(GRAPHS_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+Capture = Callable[[Callable[[], torch.Tensor]], "tuple[object, torch.Tensor]"]
+
+
+def capture_cuda_graph(run: Callable[[], torch.Tensor]) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    """(a CUDA graph of run's launches, the output tensor each replay rewrites): run once on a side stream first, so
+    that kernels compile and tune outside the capture."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        run()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        output = run()
+    return graph, output
+
+
+class GraphReplay:
+    """A bound run as graph replays: one graph per output setting (clamp, out_dtype), captured on its first use; the
+    host then pays one replay per run instead of Python and a launch per kernel. The input buffer is the graph's
+    static input; the output is copied out, since the next replay rewrites it."""
+
+    def __init__(self, forward: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor],
+                 capture: Capture = capture_cuda_graph) -> None:
+        self._forward, self._capture = forward, capture
+        self._graphs: dict[tuple, tuple[object, torch.Tensor]] = {}
+
+    def __call__(self, clamp: tuple[float, float] | None, out_dtype: torch.dtype | None) -> torch.Tensor:
+        key = clamp, out_dtype = (None if clamp is None else tuple(clamp), out_dtype)
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(lambda: self._forward(clamp, out_dtype))
+        graph, output = self._graphs[key]
+        graph.replay()
+        return output.clone()
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -73,6 +119,11 @@ class BoundPlan:
             self.forward: Forward = plan.program.bind(self.input)
             if plan.device.type == "cuda":  # the first launches tune their kernels: here, not inside an image
                 self.forward(self.input, None, None)
+        self._launch: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor] = \
+            lambda clamp, out_dtype: self.forward(self.input, clamp, out_dtype)
+        # srkit's own programs only: a module run eagerly (EagerProgram) may synchronise, which a capture forbids.
+        if plan.device.type == "cuda" and isinstance(plan.program, BoundProgram) and graphs_enabled():
+            self._launch = GraphReplay(self._launch)
 
     def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
             out_dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -83,10 +134,10 @@ class BoundPlan:
         with torch.inference_mode():
             if self.padded == (height, width):
                 self._batch.copy_(x.reshape(self._batch.shape))
-                return self.forward(self.input, clamp, out_dtype)
+                return self._launch(clamp, out_dtype)
             self._batch.copy_(pad_to_rules(self.plan.prepare(x), self.plan.info).reshape(self._batch.shape))
             s = self.plan.info.scale
-            y = self.forward(self.input, clamp, out_dtype)  # packed codes are (N, H, W, C), floats (N, C, H, W)
+            y = self._launch(clamp, out_dtype)  # packed codes are (N, H, W, C), floats (N, C, H, W)
             return y[:, :height * s, :width * s] if out_dtype is not None else y[:, :, :height * s, :width * s]
 
 

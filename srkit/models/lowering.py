@@ -44,9 +44,10 @@ class ConvStep:
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                  out: torch.Tensor | None = None) -> torch.Tensor:
         if self.transposed:
-            return K.conv_transpose2d_act(x, self.weight, self.bias, self.act, self.slope, self.padding_mode, out)
-        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
-                            self.padding_mode, out)
+            return K.conv_transpose2d_act(x, self.weight, self.bias, self.act, self.slope,
+                                          padding_mode=self.padding_mode, out=out)
+        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual=residual, res_scale=res_scale,
+                            padding_mode=self.padding_mode, out=out)
 
     def launch(self, ops: K.Ops, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
                out: torch.Tensor | None = None, outer_residual: torch.Tensor | None = None,
@@ -54,8 +55,10 @@ class ConvStep:
                out_dtype: torch.dtype | None = None) -> torch.Tensor:
         """This (non-transposed) step through kernels chosen once: `ops_for`'s (unchecked) or `kernels.CHECKS`;
         `clamp` and `out_dtype` make it a last step that writes the final image."""
-        return ops.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual, res_scale,
-                              self.padding_mode, out, outer_residual, outer_scale, clamp, out_dtype)
+        return ops.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual=residual,
+                              res_scale=res_scale, padding_mode=self.padding_mode, out=out,
+                              outer_residual=outer_residual, outer_scale=outer_scale, clamp=clamp,
+                              out_dtype=out_dtype)
 
 
 def empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:

@@ -153,7 +153,7 @@ def test_compiled_path_times_static_choice_and_gpu_configs_into_scratch(cache, m
         return float(len(timed))  # the first candidate (the static choice) wins
 
     monkeypatch.setattr(triton_conv, "_time_on_gpu", timer)
-    triton_conv.conv2d_act(x, weight, bias, "prelu", slope, out, 0.5, out=out)  # in-place residual add
+    triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=out, res_scale=0.5, out=out)  # in place
     assert len(timed) == len(dict.fromkeys((_launch.conv_config(16, 16), *GPU_CONV_CONFIGS)))
     assert_close_dtype(out, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32)
     assert torch.equal(x, x_before)

@@ -11,7 +11,7 @@ from srkit.kernels import _weight_cache
 from srkit.kernels import triton_conv
 from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
 
-from ._compare import assert_close_dtype
+from ._compare import assert_close, assert_close_dtype
 
 ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh", "silu", "gate")
 # Small tiles so several programs, several K chunks and masked tails all run under the interpreter.
@@ -133,7 +133,7 @@ def test_residual_scale_and_in_place_residual(use_backend, res_scale):
     x, weight, bias, slope = make_case(16, 16, 3, "leaky_relu", seed=11)
     residual = _nhwc(torch.randn(2, 16, 13, 17, generator=torch.Generator().manual_seed(5)))
     oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, residual, res_scale)
-    got, ref = run_both(use_backend, x, weight, bias, "leaky_relu", slope, residual, res_scale)
+    got, ref = run_both(use_backend, x, weight, bias, "leaky_relu", slope, residual=residual, res_scale=res_scale)
     assert_close_dtype(got, oracle, torch.float32, "triton residual")
     assert_close_dtype(ref, oracle, torch.float32, "reference residual")
     # out aliasing residual: each element is read then written by the same program, so in place is exact.
@@ -156,21 +156,22 @@ def test_outer_residual_around_the_residual_sum(use_backend, act, k, dtype):
     residual.copy_(torch.randn(2, 12, 11, 7, generator=g))
     outer.copy_(torch.randn(2, 12, 11, 7, generator=g))
     oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2) * 0.5 + outer.float()
-    args = (x, weight, bias, act, slope, residual, 0.2, "zeros")
+    args = (x, weight, bias, act, slope)
+    epilogue = dict(residual=residual, res_scale=0.2, padding_mode="zeros", outer_residual=outer, outer_scale=0.5)
     out = wide[:, 26:38]
-    triton_conv.conv2d_act(*args, out, outer, 0.5, config=SMALL_CONFIG)
+    triton_conv.conv2d_act(*args, out=out, **epilogue, config=SMALL_CONFIG)
     assert_close_dtype(out, oracle, dtype, f"triton {act} k{k} {dtype}")
     assert torch.isnan(wide[:, 24:26]).all() and torch.isnan(wide[:, 38:]).all(), "neighbours of out were written"
     use_backend("triton")
-    assert_close_dtype(K.conv2d_act(*args, None, outer, 0.5), oracle, dtype, "triton, default launch")
+    assert_close_dtype(K.conv2d_act(*args, **epilogue), oracle, dtype, "triton, default launch")
     use_backend("reference")
-    ref = K.conv2d_act(*args, None, outer, 0.5)
+    ref = K.conv2d_act(*args, **epilogue)
     assert ref.dtype == dtype and ref.is_contiguous(memory_format=torch.channels_last)
     assert_close_dtype(ref, oracle, dtype, f"reference {act} k{k} {dtype}")
     for backend in ("triton", "reference"):  # out aliasing the outer residual: read then written per element
         use_backend(backend)
         acc = outer.clone()
-        K.conv2d_act(*args, acc, acc, 0.5)
+        K.conv2d_act(*args, **{**epilogue, "outer_residual": acc}, out=acc)
         assert_close_dtype(acc, oracle, dtype, f"{backend} in place on the outer residual")
 
 
@@ -185,7 +186,7 @@ def test_res_scale_applies_without_residual(use_backend):
 def test_fp16_activations_with_fp32_residual(use_backend):
     x, weight, bias, slope = make_case(24, 12, 3, "prelu", dtype=torch.float16, seed=4)
     residual = torch.randn(2, 12, 13, 17, generator=torch.Generator().manual_seed(9))
-    got, ref = run_both(use_backend, x, weight, bias, "prelu", slope, residual, 0.2)
+    got, ref = run_both(use_backend, x, weight, bias, "prelu", slope, residual=residual, res_scale=0.2)
     oracle = torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.2)
     assert got.dtype == ref.dtype == torch.float16
     assert_close_dtype(got, oracle, torch.float16, "triton")
@@ -292,7 +293,7 @@ def _generator_output_case(h, w, seed):
     x, weight, bias, _ = make_case(13, 3, 3, "tanh", h=h, w=w, seed=seed)
     pattern = 0.5 + 0.1 * torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed + 1))
     oracle = torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular")
-    return (x, weight, bias, "tanh", 0.0, _nhwc(pattern), 0.5, "circular"), oracle
+    return (x, weight, bias, "tanh", 0.0), dict(residual=_nhwc(pattern), res_scale=0.5, padding_mode="circular"), oracle
 
 
 def _check_codes(got, z, out_dtype, what):
@@ -307,8 +308,8 @@ def _check_codes(got, z, out_dtype, what):
 @pytest.mark.parametrize("clamp", [None, (0.0, 1.0), (0.2, 0.7)], ids=str)
 @pytest.mark.parametrize("h,w", [(1, 1), (5, 3), (11, 13)], ids=str)
 def test_clamp_in_the_epilogue(use_backend, poison_allocations, clamp, h, w):
-    args, oracle = _generator_output_case(h, w, seed=h * w)
-    got, ref = run_both(use_backend, *args, clamp=clamp)
+    args, epilogue, oracle = _generator_output_case(h, w, seed=h * w)
+    got, ref = run_both(use_backend, *args, **epilogue, clamp=clamp)
     expected = oracle if clamp is None else oracle.clamp(*clamp)
     assert got.is_contiguous(memory_format=torch.channels_last) and ref.dtype == torch.float32
     assert_close_dtype(got, expected, torch.float32, f"triton clamp {clamp}")
@@ -320,8 +321,8 @@ def test_clamp_in_the_epilogue(use_backend, poison_allocations, clamp, h, w):
 @pytest.mark.parametrize("h,w", [(1, 1), (5, 3), (11, 13)], ids=str)
 def test_integer_output_is_an_hwc_image_of_codes(use_backend, poison_allocations, out_dtype, clamp, h, w):
     """The texture generator's last conv packs its codes: clamp, then [0, 1] to 0..max rounded half up."""
-    args, oracle = _generator_output_case(h, w, seed=h + w)
-    got, ref = run_both(use_backend, *args, clamp=clamp, out_dtype=out_dtype)
+    args, epilogue, oracle = _generator_output_case(h, w, seed=h + w)
+    got, ref = run_both(use_backend, *args, **epilogue, clamp=clamp, out_dtype=out_dtype)
     z = oracle if clamp is None else oracle.clamp(*clamp)
     _check_codes(got, z, out_dtype, f"triton {clamp}")
     _check_codes(ref, z, out_dtype, f"reference {clamp}")
@@ -331,9 +332,9 @@ def test_integer_output_is_an_hwc_image_of_codes(use_backend, poison_allocations
 def test_clamp_and_codes_with_small_tiles_and_a_split_batch(monkeypatch, poison_allocations, out_dtype):
     from srkit.kernels import _launch
 
-    args, oracle = _generator_output_case(5, 7, seed=23)
+    args, epilogue, oracle = _generator_output_case(5, 7, seed=23)
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)  # one image per launch
-    got = triton_conv.conv2d_act(*args, clamp=(0.0, 1.0), out_dtype=out_dtype, config=SMALL_CONFIG)
+    got = triton_conv.conv2d_act(*args, **epilogue, clamp=(0.0, 1.0), out_dtype=out_dtype, config=SMALL_CONFIG)
     if out_dtype == torch.uint8:
         _check_codes(got, oracle, out_dtype, "small tiles")
     else:
@@ -383,7 +384,8 @@ class TestOnCuda:
         residual = torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype)
         for padding_mode in ("zeros", "circular"):
             out = poisoned((2, 48, 37, 53), dtype, "cuda")
-            triton_conv.conv2d_act(x, weight, bias, act, slope, residual, 0.2, padding_mode, out, config=config)
+            triton_conv.conv2d_act(x, weight, bias, act, slope, residual=residual, res_scale=0.2,
+                                   padding_mode=padding_mode, out=out, config=config)
             oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2, padding_mode)
             assert_close_dtype(out, oracle, dtype, f"{config} {dtype} {act} {padding_mode}")
 
@@ -393,7 +395,8 @@ class TestOnCuda:
         x, weight, bias, slope = make_case(64, 48, 3, "none", h=37, w=53, dtype=dtype, device="cuda")
         residual, outer = (torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype) for _ in range(2))
         out = poisoned((2, 48, 37, 53), dtype, "cuda")
-        triton_conv.conv2d_act(x, weight, bias, "none", slope, residual, 0.2, "zeros", out, outer, 0.2, config=config)
+        triton_conv.conv2d_act(x, weight, bias, "none", slope, residual=residual, res_scale=0.2, out=out,
+                               outer_residual=outer, outer_scale=0.2, config=config)
         oracle = torch_conv_act(x, weight, bias, "none", slope, residual, 0.2) * 0.2 + outer.float()
         assert_close_dtype(out, oracle, dtype, f"{config} {dtype} outer residual")
 
@@ -402,10 +405,24 @@ class TestOnCuda:
     def test_clamp_and_codes(self, config, out_dtype):
         x, weight, bias, _ = make_case(32, 3, 3, "tanh", h=37, w=53, device="cuda")
         pattern = torch.full((2, 3, 37, 53), 0.5, device="cuda")
-        got = triton_conv.conv2d_act(x, weight, bias, "tanh", 0.0, pattern, 0.5, "circular", clamp=(0.0, 1.0),
+        got = triton_conv.conv2d_act(x, weight, bias, "tanh", 0.0, residual=pattern, res_scale=0.5,
+                                     padding_mode="circular", clamp=(0.0, 1.0),
                                      out_dtype=out_dtype, config=config)
         _check_codes(got, torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular"), out_dtype,
                      f"cuda {config}")
+
+    def test_fp32_runs_tf32_where_torch_allows_it(self, monkeypatch):
+        """fp32 MMAs follow torch.backends.cudnn.allow_tf32 (torch's own convolutions do): TF32 inputs keep 10
+        mantissa bits, so the result is within about 1e-3 of the IEEE one, and exactly IEEE with the flag off."""
+        x, weight, bias, slope = make_case(64, 48, 3, "prelu", h=37, w=53, device="cuda")
+        oracle = torch_conv_act(x, weight, bias, "prelu", slope)  # flag off (conftest): an IEEE oracle
+        ieee = triton_conv.conv2d_act(x, weight, bias, "prelu", slope)
+        assert_close_dtype(ieee, oracle, torch.float32, "IEEE fp32")
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+        assert triton_conv.dot_precision(x) == "tf32"
+        tf32 = triton_conv.conv2d_act(x, weight, bias, "prelu", slope)
+        assert_close(tf32, oracle, atol=4e-3, rtol=4e-3, what="TF32")
+        assert not torch.equal(tf32, ieee), "TF32 was allowed but the result is the IEEE one"
 
     def test_cpu_gpu_mix_is_refused(self):
         x, weight, bias, _ = make_case(8, 8, 3, "none", device="cuda")
@@ -422,7 +439,8 @@ def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_alloca
     x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, batch=3, seed=17)
     residual = torch.randn(3, 20, 5, 7, generator=torch.Generator().manual_seed(3))
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)
-    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual, 0.5, config=SMALL_CONFIG)
+    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
+                                 config=SMALL_CONFIG)
     assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
     up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONFIG)
     assert not torch.isnan(up).any()
@@ -433,7 +451,7 @@ def test_checks_ops_validate_and_compute_nothing():
     and layout, the given output untouched."""
     x, weight, bias, _ = make_case(6, 12, 3, "none", h=10, w=7)
     out = poisoned((2, 12, 10, 7), torch.float32)
-    assert K.CHECKS.conv2d_act(x, weight, bias, "relu", 0.2, None, 1.0, "zeros", out) is out
+    assert K.CHECKS.conv2d_act(x, weight, bias, "relu", 0.2, out=out) is out
     assert torch.isnan(out).all()
     fresh = K.CHECKS.conv2d_act(x, weight, bias)
     assert fresh.shape == (2, 12, 10, 7) and fresh.is_contiguous(memory_format=torch.channels_last)
@@ -451,3 +469,15 @@ def test_checks_ops_validate_and_compute_nothing():
                          (lambda: K.CHECKS.pixel_shuffle_add(fresh, 5), "scale")):
         with pytest.raises(ValueError, match=needle):
             call()
+
+
+def test_int64_offsets_give_the_same_result(monkeypatch):
+    """A tensor spanning more than 2**31 elements switches the kernel's offsets to int64 (INDEX_64, derived from the
+    arguments); forced here by lowering the limit, the int64 path computes what the int32 one does."""
+    x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, seed=41)
+    residual = _nhwc(torch.randn(2, 20, 5, 7, generator=torch.Generator().manual_seed(4)))
+    oracle = torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5)
+    monkeypatch.setattr(triton_conv, "MAX_LAUNCH_INDEX", 16)
+    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
+                                 config=SMALL_CONFIG)
+    assert_close_dtype(got, oracle, torch.float32, "int64 offsets")
