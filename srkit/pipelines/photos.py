@@ -9,6 +9,7 @@ pipelines.scaleout): the same read, upscale and write, so the bytes are the same
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class Summary:
     done: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    retried: list[tuple[Path, str]] = field(default_factory=list)
+    """Photos whose worker was lost and that went to another one, with why (pipelines.scaleout)."""
     seconds: float = 0.0
 
     @property
@@ -222,7 +225,12 @@ def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut
             _report(summary, jobs[index].source, error)
         bar.update(1)
 
+    def retry(index: int, reason: str) -> None:
+        summary.retried.append((jobs[index].source, reason))
+
+    output = Path(os.path.commonpath([job.target.parent.absolute() for job in jobs]))
     try:
-        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done)
+        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done, on_retry=retry,
+                  output=output)
     finally:
         bar.close()

@@ -8,13 +8,16 @@ The output of a unit must not depend on which worker ran it.
 Backends: one local worker runs in this process; `workers > 1` starts local worker processes (pipelines.processes,
 one per device where `devices` are given); `backend='ray'` runs Ray actors (pipelines.ray_actors). The first
 error a unit raises stops every worker and is raised here (a user's SrkitError as itself, a bug with the worker's
-traceback as its cause); a unit that should only be reported must return its error as its result instead.
+traceback as its cause); a unit that should only be reported must return its error as its result instead. On Ray,
+a unit whose actor is lost (its worker process or its whole node) goes to another actor, up to UNIT_TRIES runs;
+a dead local worker process stops the run (--resume continues a segmented video).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from ..errors import SrkitError
@@ -23,6 +26,7 @@ from ..upscaler import Upscaler
 Unit = TypeVar("Unit")
 Result = TypeVar("Result")
 BACKENDS = ("local", "ray")
+UNIT_TRIES = 3  # on Ray, a unit whose actor (its worker process or its node) is lost runs at most this often
 
 
 class ScaleOutError(SrkitError):
@@ -158,13 +162,24 @@ def scale_out_options(backend: str, workers: int | None, devices: str | None, ra
     return ScaleOut(backend, len(names), names)
 
 
+def retried_text(reasons: Sequence[str]) -> str:
+    """', retried N (how many for each reason)' for a summary line; empty when no unit was retried."""
+    if not reasons:
+        return ""
+    counts = ", ".join(f"{sum(1 for other in reasons if other == reason)} {reason}" for reason in sorted(set(reasons)))
+    return f", retried {len(reasons)} ({counts})"
+
+
 def run_units(units: Sequence[Unit], work: Callable[[Upscaler, Unit], Result], spec: UpscalerSpec,
               scale_out: ScaleOut = ScaleOut(),
               on_done: Callable[[int, Result], None] | None = None, *,
-              upscaler: Upscaler | None = None) -> list[Result]:
+              upscaler: Upscaler | None = None, on_retry: Callable[[int, str], None] | None = None,
+              output: Path | None = None) -> list[Result]:
     """`work(upscaler, unit)` for every unit; the results in unit order.
 
     `upscaler`: one already built from `spec`, used when the units run in this process (not rebuilt).
+    On Ray, `on_retry(index, reason)` is called when a unit's actor was lost and the unit goes to another one,
+    and every actor first checks that it can write into `output` (the folder the units write under).
     """
     if not units:
         return []
@@ -173,7 +188,7 @@ def run_units(units: Sequence[Unit], work: Callable[[Upscaler, Unit], Result], s
     if scale_out.backend == "ray":
         from .ray_actors import run_on_ray
 
-        return run_on_ray(units, work, spec, scale_out, on_done)
+        return run_on_ray(units, work, spec, scale_out, on_done, on_retry, output)
     if scale_out.workers > 1:
         from .processes import run_in_processes
 
