@@ -8,8 +8,9 @@ driver keeps one unit in flight per actor, calls `on_done` as results arrive, an
 Ctrl-C stops the actors. Every actor first checks that it sees the driver's output folder and can write there
 (no unit runs before the first actors have); a unit whose actor is lost (its worker process killed, its node gone)
 is handed to the next free actor and a new actor is started in its place, up to UNIT_TRIES runs of the unit; a
-unit's own error is not retried. On the first error or a Ctrl-C the driver stops the actors: those on this machine with SIGTERM (Ray exits the worker gracefully, so temp-then-rename
-writes clean up), all with ray.kill after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) and the
+unit's own error is not retried. On the first error or a Ctrl-C the driver stops the actors: those on this
+machine with SIGTERM (Ray exits the worker gracefully, so temp-then-rename writes clean up), all with ray.kill
+after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) and the
 driver's working folder (where it exists on the actor's machine: relative paths in units) travel with the
 actors. `ray` is the optional extra srkit[ray].
 """
@@ -175,6 +176,7 @@ class _Run:
         self.actors: dict[int, Any] = {}
         self.starting: dict[Any, int] = {}  # ref of an actor's where() -> actor number
         self.places: dict[int, tuple[str, int]] = {}  # actor number -> (node id, pid), once started
+        self.idle: set[int] = set()  # started actors with no unit
         self.pending: dict[Any, tuple[int, int]] = {}  # ref of a unit -> (actor number, unit index)
         for _ in range(count):
             self.start()
@@ -187,10 +189,13 @@ class _Run:
         self.starting[self.actors[number].where.remote(*self.probe)] = number
 
     def give(self, number: int) -> None:
-        """Hand actor `number` the next unit, if any is left."""
+        """Hand actor `number` the next unit; it is idle while none is left."""
         if self.todo:
             index = self.todo.popleft()
             self.pending[self.actors[number].run.remote(self.work, self.units[index])] = (number, index)
+            self.idle.discard(number)
+        else:
+            self.idle.add(number)
 
     def lose(self, number: int, index: int | None, error: Exception,
              on_retry: Callable[[int, str], None] | None) -> None:
@@ -199,6 +204,7 @@ class _Run:
         reason = _lost(error)
         self.ray.kill(self.actors[number])
         self.places.pop(number, None)
+        self.idle.discard(number)
         self.opened(number)
         if index is None:
             return
@@ -211,7 +217,9 @@ class _Run:
         if on_retry:
             on_retry(index, reason)
         self.todo.appendleft(index)
-        self.start()
+        if self.idle:
+            self.give(min(self.idle))
+        self.start()  # in its place: it starts where the cluster has room (not on a lost node)
 
     def run(self, on_done: Callable[[int, Any], None] | None,
             on_retry: Callable[[int, str], None] | None) -> list:
@@ -285,7 +293,8 @@ class _Run:
 
 def _host(ray, spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> tuple[Any, tuple, int]:
     """The actor class with its resources, its constructor arguments, and how many actors to start: one per GPU
-    (at most --workers, at most one per unit) on CUDA, else CPU actors that split the cores."""
+    (at most --workers, at most one per unit) on CUDA, else CPU actors that split the cores (at most one node's
+    each)."""
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 1.0)
     on_gpu = spec.device.startswith("cuda") if spec.device else gpus > 0
@@ -293,7 +302,8 @@ def _host(ray, spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> tuple[Any
     if on_gpu and wanted > gpus:
         raise ScaleOutError(f"--workers {wanted}: the Ray cluster has {gpus} GPUs, and each actor takes one")
     count = min(wanted, count)
-    share = cpus / count
+    largest = max((node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]), default=cpus)
+    share = min(cpus / count, largest)  # an actor runs on one node: it cannot take more cores than one node has
     threads = max(1, math.floor(share))
     needs = {"num_gpus": 1} if on_gpu else {"num_cpus": share if share < 1 else math.floor(share)}
     env = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENV)}
