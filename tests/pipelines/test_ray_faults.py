@@ -293,3 +293,46 @@ def test_a_killed_driver_leaves_a_run_that_resumes_and_a_second_driver_is_refuse
     assert kept >= 2 and f"segments: {4 - kept} encoded, {kept} kept" in err
     assert out.read_bytes() == local_clip
     assert _probe_frames(out) == (40, "aac")
+
+
+def _alive_nodes() -> int:
+    return sum(1 for node in ray.nodes() if node["Alive"])
+
+
+@contextlib.contextmanager
+def _node_without(folder: Path, cluster):
+    """A third node that sees an empty folder at `folder` (its own mount namespace: another machine's disk)."""
+    isolate = ["unshare", "--mount", "--map-root-user", "--propagation", "private"]
+    if subprocess.run([*isolate, "true"], capture_output=True, timeout=60).returncode:
+        pytest.skip("this machine cannot give a process its own mounts (unshare --mount), which stands in for "
+                    "a node without the output folder")
+    before = _alive_nodes()
+    script = f"mount -t tmpfs none {folder} && exec ray start --address={cluster.address} --num-cpus=1 --block"
+    node = subprocess.Popen([*isolate, "sh", "-c", script], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + FAULT_SECONDS
+        while _alive_nodes() <= before:
+            assert node.poll() is None and time.monotonic() < deadline, "the third node did not join"
+            time.sleep(0.1)
+        yield
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        node.wait(FAULT_SECONDS)
+        deadline = time.monotonic() + FAULT_SECONDS
+        while _alive_nodes() > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def test_a_node_that_cannot_see_the_output_folder_is_refused_in_one_line_before_any_work(photos, cluster,
+                                                                                          two_nodes, tmp_path,
+                                                                                          capsys):
+    out = tmp_path / "out"
+    with _node_without(tmp_path, cluster):
+        assert main(["upscale", str(photos), "-o", str(out), "-m", "tiny", "--backend", "ray",
+                     "--workers", "3"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line or "Traceback" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"srkit: error: --output {out}: the Ray node at "), errors
+    assert errors[0].endswith("does not see the driver's files there; a run on several machines needs --output on "
+                              "a file system that every node sees (a shared mount)")
+    assert list(out.iterdir()) == []  # no photo was written, and the driver's probe file is gone
