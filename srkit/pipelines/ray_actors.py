@@ -7,8 +7,8 @@ an instance that is already running in this process (a caller's, the tests') is 
 driver keeps one unit in flight per actor, calls `on_done` as results arrive, and on the first error or a
 Ctrl-C stops the actors. Every actor first checks that it sees the driver's output folder and can write there
 (no unit runs before the first actors have); a unit whose actor is lost (its worker process killed, its node gone)
-is handed to the next free actor and a new actor is started in its place, up to UNIT_TRIES runs of the unit; a
-unit's own error is not retried. On the first error or a Ctrl-C the driver stops the actors: those on this
+is handed to the next free actor and a new actor is started in its place, up to UNIT_TRIES runs of the unit
+(scaleout.Tries); a unit's own error is not retried. On the first error or a Ctrl-C the driver stops the actors: those on this
 machine with SIGTERM (Ray exits the worker gracefully, so temp-then-rename writes clean up), all with ray.kill
 after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) and the
 driver's working folder (where it exists on the actor's machine: relative paths in units) travel with the
@@ -23,7 +23,6 @@ import math
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -31,10 +30,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from tqdm import tqdm
-
-from .scaleout import (UNIT_TRIES, ScaleOut, ScaleOutError, UpscalerSpec, WorkerError, cpu_cores, host_upscaler,
-                       raise_remote)
+from .scaleout import (NODE_LOST, WORKER_DIED, ScaleOut, ScaleOutError, Tries, UpscalerSpec, WorkerError,
+                       cpu_cores, host_upscaler, raise_remote)
 from .workers import JOIN_SECONDS, POLL_SECONDS, TERMINATION_SIGNALS
 
 FORWARDED_ENV = ("SRKIT_", "TRITON_")
@@ -154,23 +151,22 @@ def output_probe(folder: Path | None):
         mark.unlink(missing_ok=True)
 
 
-def _lost(error: Exception) -> str:
-    """Why a Ray actor stopped, in a few words: its node was lost, or its worker process died."""
+def _lost(error: Exception) -> tuple[str, str]:
+    """Why a Ray actor stopped (NODE_LOST or WORKER_DIED), and Ray's first line on it."""
     text = str(error)
-    if "node has died" in text or "node is dead" in text or "NodeDiedError" in text:
-        return "node lost"
-    return "worker process died"
+    reason = NODE_LOST if "node has died" in text or "node is dead" in text else WORKER_DIED
+    return reason, text.strip().splitlines()[0]
 
 
 class _Run:
     """The actors of one run, the unit each is on, and the tries of each unit whose actor was lost."""
 
     def __init__(self, ray, work: Callable, spec: UpscalerSpec, scale_out: ScaleOut, units: Sequence,
-                 folder: Path | None, token: str | None) -> None:
+                 on_retry: Callable[[int, str], None] | None, folder: Path | None, token: str | None) -> None:
         self.ray, self.work, self.units = ray, work, units
         self.todo = deque(range(len(units)))
         self.results: list = [None] * len(units)
-        self.tries = [0] * len(units)
+        self.tries = Tries(len(units), on_retry)
         self.host, self.args, count = _host(ray, spec, scale_out, len(units))
         self.probe = (None if folder is None else str(folder.absolute()), token)
         self.actors: dict[int, Any] = {}
@@ -197,32 +193,22 @@ class _Run:
         else:
             self.idle.add(number)
 
-    def lose(self, number: int, index: int | None, error: Exception,
-             on_retry: Callable[[int, str], None] | None) -> None:
-        """Actor `number` stopped (on unit `index`): start another, hand the unit to the next free actor, or stop
-        the run once the unit has lost UNIT_TRIES actors."""
-        reason = _lost(error)
+    def lose(self, number: int, index: int | None, error: Exception) -> None:
+        """Actor `number` stopped (on unit `index`): the unit goes to an idle actor or waits for the next free one,
+        and another actor is started in its place (Tries stops the run once the unit has lost UNIT_TRIES)."""
         self.ray.kill(self.actors[number])
         self.places.pop(number, None)
         self.idle.discard(number)
         self.opened(number)
         if index is None:
             return
-        self.tries[index] += 1
-        if self.tries[index] >= UNIT_TRIES:
-            raise WorkerError(f"unit {index} lost its Ray actor {UNIT_TRIES} times (last: {reason}: "
-                              f"{str(error).strip().splitlines()[0]}); the run is stopped")
-        tqdm.write(f"srkit: warning: unit {index}: its Ray actor stopped ({reason}); handed to another actor "
-                  f"(try {self.tries[index] + 1} of {UNIT_TRIES})", file=sys.stderr)
-        if on_retry:
-            on_retry(index, reason)
+        self.tries.lost(index, *_lost(error))
         self.todo.appendleft(index)
         if self.idle:
             self.give(min(self.idle))
-        self.start()  # in its place: it starts where the cluster has room (not on a lost node)
+        self.start()  # it starts where the cluster has room (not on a lost node)
 
-    def run(self, on_done: Callable[[int, Any], None] | None,
-            on_retry: Callable[[int, str], None] | None) -> list:
+    def run(self, on_done: Callable[[int, Any], None] | None) -> list:
         """Every unit to a started actor until all are done; the results in unit order."""
         ray = self.ray
         waiting_since = time.monotonic()
@@ -230,7 +216,7 @@ class _Run:
             ready, _ = ray.wait([*self.pending, *self.starting], num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
                 if ref in self.starting:
-                    self.started(ref, on_retry)
+                    self.started(ref)
                     continue
                 number, index = self.pending.pop(ref)
                 try:
@@ -238,7 +224,7 @@ class _Run:
                 except ray.exceptions.RayTaskError as error:
                     raise_remote(error.cause if error.cause is not None else error, str(error))
                 except ray.exceptions.RayActorError as error:
-                    self.lose(number, index, error, on_retry)
+                    self.lose(number, index, error)
                     continue
                 self.give(number)
                 if on_done:
@@ -250,7 +236,7 @@ class _Run:
                                   "units left (has the cluster lost its nodes? `ray status`); the run is stopped")
         return self.results
 
-    def started(self, ref, on_retry: Callable[[int, str], None] | None) -> None:
+    def started(self, ref) -> None:
         """An actor's where() came back: it takes a unit, or it was lost before it began (a probe error is
         raised as the one line it is)."""
         number = self.starting.pop(ref)
@@ -259,7 +245,7 @@ class _Run:
         except self.ray.exceptions.RayTaskError as error:
             raise_remote(error.cause if error.cause is not None else error, str(error))
         except self.ray.exceptions.RayActorError as error:
-            self.lose(number, None, error, on_retry)
+            self.lose(number, None, error)
             return
         if self.opening:
             self.opened(number)
@@ -320,10 +306,10 @@ def run_on_ray(units: Sequence, work: Callable, spec: UpscalerSpec, scale_out: S
     started = _connect(ray, scale_out.ray_address)
     try:
         with output_probe(output) as token:
-            run = _Run(ray, work, spec, scale_out, units, output, token)
+            run = _Run(ray, work, spec, scale_out, units, on_retry, output, token)
             finished = False
             try:
-                results = run.run(on_done, on_retry)
+                results = run.run(on_done)
                 finished = True
             finally:
                 run.stop(finished)
