@@ -195,12 +195,17 @@ class _Run:
 
     def lose(self, number: int, index: int | None, error: Exception) -> None:
         """Actor `number` stopped (on unit `index`): the unit goes to an idle actor or waits for the next free one,
-        and another actor is started in its place (Tries stops the run once the unit has lost UNIT_TRIES)."""
+        and another actor is started in its place (Tries stops the run once the unit has lost UNIT_TRIES). An actor
+        lost before its first unit is not replaced; the run stops when no actor is left."""
         self.ray.kill(self.actors[number])
         self.places.pop(number, None)
         self.idle.discard(number)
         self.opened(number)
         if index is None:
+            if not self.places and not self.starting:
+                reason, detail = _lost(error)
+                raise WorkerError(f"every Ray actor stopped before its first unit (last: {reason}: {detail}); the "
+                                  "run is stopped")
             return
         self.tries.lost(index, *_lost(error))
         self.todo.appendleft(index)
