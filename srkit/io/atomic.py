@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from pathlib import Path
 from typing import Iterator
@@ -19,3 +20,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def leftovers(target: str | os.PathLike) -> list[Path]:
+    """The temporary files of `target` that writers killed inside atomic_path left behind (any process id)."""
+    target = Path(target)
+    return sorted(target.parent.glob(f".{glob.escape(target.stem)}.partial-*{glob.escape(target.suffix)}"))

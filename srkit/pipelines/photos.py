@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
+from ..io.atomic import leftovers
 from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
@@ -103,8 +104,12 @@ def _write(job: Job, picture: Picture, pixels: np.ndarray, options: PhotoOptions
     write_picture(pixels, job.target, picture, options.quality)
     if options.compare:
         sheet = _compare_image(picture, pixels, scale)
-        compare = job.target.with_name(f"{job.target.stem}_compare.png")
-        write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"))
+        write_picture(np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"))
+
+
+def _compare_path(job: Job) -> Path:
+    """Where a job's --compare sheet goes: beside its target."""
+    return job.target.with_name(f"{job.target.stem}_compare.png")
 
 
 def _write_error(job: Job, error: SrkitError | OSError) -> SrkitError | str:
@@ -226,7 +231,11 @@ def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut
         bar.update(1)
 
     def retry(index: int, reason: str) -> None:
+        """Count the retry, and remove what the lost worker was writing (its temporary files)."""
         summary.retried.append((jobs[index].source, reason))
+        for target in (jobs[index].target, _compare_path(jobs[index])):
+            for stale in leftovers(target):
+                stale.unlink(missing_ok=True)
 
     output = Path(os.path.commonpath([job.target.parent.absolute() for job in jobs]))
     try:

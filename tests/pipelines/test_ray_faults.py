@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from srkit.cli import main
+from srkit.io.atomic import atomic_path
 from srkit.pipelines.scaleout import UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, run_units
 
 from ..engine._models import install_user_model, small_model
@@ -40,7 +41,8 @@ def _unit_name(unit) -> str:
 
 def gated(gate: str, after: int, node: str | None, work, upscaler, unit):
     """`work(upscaler, unit)`, logged in `gate`; the first unit to start once `after` units are done (on `node`
-    when given) instead writes its node id and pid to `gate`/started and waits there for its fault."""
+    when given) instead writes its node id and pid to `gate`/started and waits there for its fault (a photo in
+    the middle of writing its output: a temporary file that the fault leaves behind)."""
     folder = Path(gate)
     here = ray.get_runtime_context().get_node_id()
     done = (folder / "done.log").read_text().count("\n") if (folder / "done.log").exists() else 0
@@ -52,11 +54,16 @@ def gated(gate: str, after: int, node: str | None, work, upscaler, unit):
         except FileExistsError:
             claim = None
         if claim is not None:
-            os.write(claim, json.dumps({"node": here, "pid": os.getpid()}).encode())
-            os.close(claim)
-            deadline = time.monotonic() + FAULT_SECONDS
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
+            writing = atomic_path(unit.job.target) if hasattr(unit, "job") else contextlib.nullcontext()
+            with writing as partial:
+                if partial is not None:
+                    partial.parent.mkdir(parents=True, exist_ok=True)
+                    partial.write_bytes(b"half a photo")
+                os.write(claim, json.dumps({"node": here, "pid": os.getpid()}).encode())
+                os.close(claim)
+                deadline = time.monotonic() + FAULT_SECONDS
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
             raise RuntimeError("the test never ended this unit's worker")
     result = work(upscaler, unit)
     with open(folder / "done.log", "a") as log:
@@ -259,6 +266,7 @@ DRIVER = """
 import functools, sys
 import srkit.pipelines.segments as module
 from srkit.cli import main
+from srkit.io.atomic import atomic_path
 from tests.pipelines.test_ray_faults import gated
 module.encode_segment = functools.partial(gated, sys.argv[1], 2, None, module.encode_segment)
 sys.exit(main(sys.argv[2:]))
