@@ -4,15 +4,14 @@ Each actor holds its Upscaler (built once, on its first unit) and runs `work(ups
 their output paths, so results are written by the actors into the shared output folder and only small results
 come back. Without an address a local Ray instance is started (the embedded default) and shut down at the end;
 an instance that is already running in this process (a caller's, the tests') is used and left running. The
-driver keeps one unit in flight per actor, calls `on_done` as results arrive, and on the first error or a
-Ctrl-C stops the actors. Every actor first checks that it sees the driver's output folder and can write there
-(no unit runs before the first actors have); a unit whose actor is lost (its worker process killed, its node gone)
-is handed to the next free actor and a new actor is started in its place, up to UNIT_TRIES runs of the unit
-(scaleout.Tries); a unit's own error is not retried. On the first error or a Ctrl-C the driver stops the actors: those on this
-machine with SIGTERM (Ray exits the worker gracefully, so temp-then-rename writes clean up), all with ray.kill
-after JOIN_SECONDS. srkit's environment (SRKIT_*, TRITON_*) and the
-driver's working folder (where it exists on the actor's machine: relative paths in units) travel with the
-actors. `ray` is the optional extra srkit[ray].
+driver keeps one unit in flight per actor and calls `on_done` as results arrive. Every actor first checks that
+it sees the driver's output folder and can write there (no unit runs before the first actors have); a unit
+whose actor is lost (its worker process killed, its node gone) is handed to the next free actor and a new actor
+is started in its place, up to UNIT_TRIES runs of the unit (scaleout.Tries); a unit's own error is not retried.
+On the first error or a Ctrl-C the driver stops the actors: those on this machine with SIGTERM (Ray exits the
+worker gracefully, so temp-then-rename writes clean up), all with ray.kill after JOIN_SECONDS. srkit's
+environment (SRKIT_*, TRITON_*) and the driver's working folder (where it exists on the actor's machine:
+relative paths in units) travel with the actors. `ray` is the optional extra srkit[ray].
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -190,7 +191,7 @@ def retried_text(reasons: Sequence[str]) -> str:
     """', retried N (how many for each reason)' for a summary line; empty when no unit was retried."""
     if not reasons:
         return ""
-    counts = ", ".join(f"{sum(1 for other in reasons if other == reason)} {reason}" for reason in sorted(set(reasons)))
+    counts = ", ".join(f"{count} {reason}" for reason, count in sorted(Counter(reasons).items()))
     return f", retried {len(reasons)} ({counts})"
 
 
