@@ -42,7 +42,8 @@ def _unit_name(unit) -> str:
 def gated(gate: str, after: int, node: str | None, work, upscaler, unit):
     """`work(upscaler, unit)`, logged in `gate`; the first unit to start once `after` units are done (on `node`
     when given) instead writes its node id and pid to `gate`/started and waits there for its fault (a photo in
-    the middle of writing its output: a temporary file that the fault leaves behind)."""
+    the middle of writing its output: a temporary file that the fault leaves behind). Until then, units that
+    start on other nodes wait, so that `node` is sure to get one."""
     folder = Path(gate)
     here = ray.get_runtime_context().get_node_id()
     done = (folder / "done.log").read_text().count("\n") if (folder / "done.log").exists() else 0
@@ -65,6 +66,8 @@ def gated(gate: str, after: int, node: str | None, work, upscaler, unit):
                 while time.monotonic() < deadline:
                     time.sleep(0.05)
             raise RuntimeError("the test never ended this unit's worker")
+    if done >= after and node not in (None, here):
+        _started(folder)
     result = work(upscaler, unit)
     with open(folder / "done.log", "a") as log:
         log.write(_unit_name(unit) + "\n")
