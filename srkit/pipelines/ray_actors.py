@@ -248,8 +248,8 @@ class _Run:
             self.places[number] = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as error:
             raise_remote(error.cause if error.cause is not None else error, str(error))
-        except self.ray.exceptions.RayActorError as error:
-            self.lose(number, None, error)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorUnschedulableError) as error:
+            self.lose(number, None, error)  # it never began (its node went away, or it cannot be placed)
             return
         if self.opening:
             self.opened(number)
