@@ -3,6 +3,7 @@ folder and a segmented video, what joining the segments costs, and per-GPU throu
 
     python benchmarks/bench_scaleout.py                  # table + benchmarks/results/scaleout-<device>.json
     python benchmarks/bench_scaleout.py --model realesr-animevideov3-x2 --photos 16 --side 320
+    python benchmarks/bench_scaleout.py --cluster        # a 2-node simulated Ray cluster, a node removed halfway
 
 Each case runs the command line in this process (`srkit.cli.main`), so a run's wall time includes what a user
 waits for: worker start-up (spawn, imports, model build) and, for Ray, its actors (the Ray instance itself is
@@ -17,11 +18,16 @@ import argparse
 import contextlib
 import hashlib
 import io
+import json
+import math
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import skimage.data
@@ -94,8 +100,8 @@ class JoinTimer:
         segments.join_segments = self.real
 
 
-def run(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, join seconds) of one `srkit upscale` run; raises if it fails."""
+def run(argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, join seconds, its stderr) of one `srkit upscale` run; raises if it fails."""
     stderr = io.StringIO()
     with JoinTimer() as join, contextlib.redirect_stderr(stderr):
         start = time.perf_counter()
@@ -103,13 +109,90 @@ def run(argv: list[str]) -> tuple[float, float]:
         wall = time.perf_counter() - start
     if status != 0:
         raise RuntimeError(f"srkit upscale {' '.join(argv)} exited {status}:\n{stderr.getvalue()}")
-    return wall, join.seconds
+    return wall, join.seconds, stderr.getvalue()
 
 
 def timing(seconds: list[float]) -> Timing:
     """A Timing row from wall times in seconds (median and the spread of the repetitions)."""
     ms = sorted(1e3 * s for s in seconds)
     return Timing(float(np.median(ms)), ms[0], ms[-1], len(ms))
+
+
+def retried(stderr: str) -> int:
+    """The units a run's summary line says were retried (0 when it says none)."""
+    found = re.search(r", retried (\d+) \(", stderr)
+    return int(found.group(1)) if found else 0
+
+
+def remove_halfway(cluster, node, finished: Callable[[], int], half: int) -> threading.Thread:
+    """A thread that removes `node` from `cluster` once `finished()` reaches `half` units."""
+    def watch() -> None:
+        while finished() < half:
+            time.sleep(0.02)
+        cluster.remove_node(node)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def finished_segments(out: Path) -> Callable[[], int]:
+    """How many segments of `out` its work folder's manifest records as finished."""
+    manifest = out.with_name(f".{out.name}.srkit") / "manifest.json"
+
+    def count() -> int:
+        try:
+            return sum(1 for entry in json.loads(manifest.read_text())["segments"] if entry["sha256"])
+        except (OSError, ValueError, KeyError):
+            return 0
+    return count
+
+
+def cluster_rows(args, tmp: Path) -> list[Row]:
+    """The photo folder and the clip on a simulated 2-node Ray cluster (1 CPU each), whole, then with the worker
+    node removed once half the units are done: wall time and units retried, bytes checked against the whole run."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    node = cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+    cluster.wait_for_nodes()
+    segments_count = math.ceil(args.clip_seconds / args.segment_seconds)
+    cases = [("photo folder", [str(tmp / "photos")], "folder", args.photos, "photos",
+              lambda out: lambda: len(list(out.glob("*.png")))),
+             ("segmented video", [str(tmp / "clip.mp4"), "--segment-seconds", str(args.segment_seconds)],
+              "out.mp4", segments_count, "segments", finished_segments)]
+    rows = []
+    try:
+        for case, inputs, name, units, unit_name, finished in cases:
+            reference = None
+            for fault in (False, True):
+                walls, retries = [], []
+                for rep in range(args.reps):
+                    out = tmp / f"cluster-{fault}-{rep}" / name
+                    if not cluster.worker_nodes:
+                        node = cluster.add_node(num_cpus=1)
+                        cluster.wait_for_nodes()
+                    remover = remove_halfway(cluster, node, finished(out), units // 2) if fault else None
+                    wall, _, err = run([*inputs, "-o", str(out), "-m", args.model, "--backend", "ray",
+                                        "--workers", "2"])
+                    if remover is not None:
+                        remover.join()
+                    got = digest(out)
+                    reference = reference or got
+                    if got != reference:
+                        raise AssertionError(f"{case}: the run with a node removed gave other bytes")
+                    walls.append(wall)
+                    retries.append(retried(err))
+                label = "node removed at half" if fault else "2 nodes"
+                rows.append(Row(f"{case} ({units} {unit_name}), 2-node cluster", label, timing(walls),
+                                note=f"units retried {retries}, bytes = whole run",
+                                extra={"units_retried": retries}))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    return rows
 
 
 def main_bench() -> None:
@@ -122,7 +205,18 @@ def main_bench() -> None:
     parser.add_argument("--segment-seconds", type=float, default=2.0, help="segment length (2)")
     parser.add_argument("--reps", type=int, default=2, help="runs of each case (2)")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray rows")
+    parser.add_argument("--cluster", action="store_true",
+                        help="only the fault rows: a simulated 2-node Ray cluster, whole and with a node removed "
+                             "halfway (results in scaleout-cluster-<device>.json)")
     args = parser.parse_args()
+    if args.cluster:
+        with tempfile.TemporaryDirectory() as tmp:
+            make_photos(Path(tmp) / "photos", args.photos, args.side)
+            make_clip(Path(tmp) / "clip.mp4", args.clip_seconds, args.clip_size)
+            rows = cluster_rows(args, Path(tmp))
+        print_table(f"srkit upscale on a simulated Ray cluster, model {args.model} (median of {args.reps})", rows)
+        print(f"results: {write_results('scaleout-cluster', torch.device('cpu'), rows, vars(args))}")
+        return
 
     backends = [("local", 1), ("local", 2)] + ([] if args.no_ray else [("ray", 2)])
     rows: list[Row] = []
@@ -154,7 +248,7 @@ def main_bench() -> None:
                     out = tmp / f"{backend}-{workers}-{rep}" / name
                     scale = (["--devices", ",".join(f"cuda:{i}" for i in range(workers))] if backend == "devices"
                              else ["--workers", str(workers), "--backend", backend])
-                    wall, join = run([*inputs, "-o", str(out), "-m", args.model, *scale])
+                    wall, join, _ = run([*inputs, "-o", str(out), "-m", args.model, *scale])
                     got = digest(out)
                     reference = reference or got
                     if got != reference:

@@ -4,9 +4,11 @@ signals and bad options behave as the issue says. One local Ray instance serves 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +22,8 @@ from PIL import Image
 
 from srkit.cli import main
 from srkit.errors import SrkitError
-from srkit.pipelines.scaleout import ScaleOut, UpscalerSpec, WorkerError, cpu_cores, run_units, worker_threads
+from srkit.pipelines.scaleout import (UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, cpu_cores, run_units,
+                                      worker_threads)
 
 from .engine._models import install_user_model, small_model
 
@@ -113,7 +116,7 @@ def fail_on_unit_two(upscaler, unit: int) -> tuple[int, int, str | None]:
 
 
 def die_on_unit_one(upscaler, unit: int) -> int:
-    """A unit of work whose worker process dies on unit 1 (as one killed for memory would)."""
+    """A unit of work whose worker process dies on unit 1, on every try (as one killed for memory would)."""
     if unit == 1:
         os._exit(3)
     return unit
@@ -134,8 +137,32 @@ def test_the_first_error_in_a_worker_stops_every_worker_and_is_raised_in_the_dri
     assert time.monotonic() - start < 30
 
 
-def test_a_worker_process_that_dies_is_one_line_and_stops_the_run(home):
-    with pytest.raises(WorkerError, match=r"^worker \d \(cpu\) stopped with exit code 3 while on unit 1; "):
+def die_on_first_run(marks: str, upscaler, unit: int) -> int:
+    """A unit of work whose worker process dies the first time it runs unit 1 (a mark file in `marks` says so)."""
+    if unit == 1:
+        try:
+            os.close(os.open(Path(marks) / "died", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return unit
+        os._exit(3)
+    return unit
+
+
+def test_a_unit_whose_worker_process_dies_goes_to_a_new_worker(home, tmp_path, capsys):
+    retried = []
+    results = run_units(list(range(4)), functools.partial(die_on_first_run, str(tmp_path)),
+                        UpscalerSpec("tiny", device="cpu"), ScaleOut(workers=2),
+                        on_retry=lambda *what: retried.append(what))
+    assert results == [0, 1, 2, 3] and retried == [(1, "worker process died")]
+    assert re.search(r"^srkit: warning: unit 1: its worker stopped \(worker process died: worker \d \(cpu\) "
+                     r"stopped with exit code 3\); handed to another worker \(try 2 of 3\)$",
+                     capsys.readouterr().err, re.MULTILINE)
+
+
+def test_a_unit_that_kills_its_worker_on_every_try_is_one_line_and_stops_the_run(home):
+    with pytest.raises(WorkerError, match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
+                                          r"died: worker \d \(cpu\) stopped with exit code 3\); the run is "
+                                          r"stopped$"):
         run_units(list(range(4)), die_on_unit_one, UpscalerSpec("tiny", device="cpu"), ScaleOut(workers=2))
 
 

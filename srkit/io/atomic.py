@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import os
 import re
 import shutil
@@ -192,3 +193,15 @@ def write_bytes(target: str | os.PathLike, data: bytes, overwrite: bool = False,
             handle.flush()
             os.fsync(handle.fileno())
     return target
+
+
+def leftovers(target: str | os.PathLike) -> list[Path]:
+    """Partials of `target` whose writers are gone: dead processes of this host, or any of another host (a lost
+    node's worker); a retried unit removes them before its target is written again."""
+    target = Path(target)
+    found = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}.partial~*"):
+        match = PARTIAL.fullmatch(path.name)
+        if match and match["name"] == target.name and (match["host"] != _host() or not _alive(int(match["pid"]))):
+            found.append(path)
+    return sorted(found)

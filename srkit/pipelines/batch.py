@@ -30,7 +30,7 @@ from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_o
 from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import PhotoOptions, Summary, upscale_photo_jobs, upscale_photo_units
-from .scaleout import ScaleOut, UpscalerSpec
+from .scaleout import ScaleOut, UpscalerSpec, retried_text
 from .segments import plan_segments, upscale_video_segments
 from .video import VideoOptions, upscale_video
 from .workers import signals_interrupt
@@ -326,8 +326,9 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
         _run_jobs(jobs, upscaler, options, video or VideoOptions(EncodeSettings()), summary, spec, scale_out)
     summary.seconds = time.perf_counter() - start
-    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)} "
-          f"in {summary.seconds:.1f} s{_outputs(summary.done, Path(output))}", file=sys.stderr)
+    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}"
+          f"{retried_text([reason for _, reason in summary.retried])} in {summary.seconds:.1f} s"
+          f"{_outputs(summary.done, Path(output))}", file=sys.stderr)
     return summary
 
 
@@ -383,8 +384,8 @@ def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec:
     if len(segments) > 1:
         made = upscale_video_segments(job.source, job.target, spec, options, scale_out, job.info, overwrite,
                                       segments, None if scale_out.parallel else model())
-        pieces = (f", segments: {made.encoded_segments} encoded, {made.kept_segments} kept from the interrupted "
-                  "run")
+        pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
+                  f"{made.kept_segments} kept from the interrupted run")
     else:
         made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info,
                                      overwrite=overwrite), ""

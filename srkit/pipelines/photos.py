@@ -9,6 +9,7 @@ pipelines.scaleout): the same read, upscale and write, so the bytes are the same
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
+from ..io.atomic import leftovers
 from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
 from ..io.paths import one_line
 from ..upscaler import Upscaler
@@ -54,6 +56,8 @@ class Summary:
     done: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    retried: list[tuple[Path, str]] = field(default_factory=list)
+    """Photos whose worker was lost and that went to another one, with why (pipelines.scaleout)."""
     seconds: float = 0.0
 
     @property
@@ -102,8 +106,13 @@ def _write(job: Job, picture: Picture, pixels: np.ndarray, options: PhotoOptions
     write_picture(pixels, job.target, picture, options.quality, overwrite)
     if options.compare:
         sheet = _compare_image(picture, pixels, scale)
-        compare = job.target.with_name(f"{job.target.stem}_compare.png")
-        write_picture(np.asarray(sheet), compare, Picture(np.asarray(sheet), "PNG", "RGB"), overwrite=overwrite)
+        write_picture(np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"),
+                      overwrite=overwrite)
+
+
+def _compare_path(job: Job) -> Path:
+    """Where a job's --compare sheet goes: beside its target."""
+    return job.target.with_name(f"{job.target.stem}_compare.png")
 
 
 def _write_error(job: Job, error: SrkitError | OSError) -> SrkitError | str:
@@ -224,7 +233,16 @@ def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut
             _report(summary, jobs[index].source, error)
         bar.update(1)
 
+    def retry(index: int, reason: str) -> None:
+        """Count the retry, and remove what the lost worker was writing (its temporary files)."""
+        summary.retried.append((jobs[index].source, reason))
+        for target in (jobs[index].target, _compare_path(jobs[index])):
+            for stale in leftovers(target):
+                stale.unlink(missing_ok=True)
+
+    output = Path(os.path.commonpath([job.target.parent.absolute() for job in jobs]))
     try:
-        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done)
+        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done, on_retry=retry,
+                  output=output)
     finally:
         bar.close()

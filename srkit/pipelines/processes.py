@@ -2,10 +2,12 @@
 
 Each worker builds its Upscaler once, with its share of the CPU cores, then takes one unit at a time from its
 own inbox and sends back the pickled result. The driver hands the next unit to whichever worker finishes first,
-calls `on_done` as results arrive, and stops everything on the first error, on a worker that dies, and on
-Ctrl-C / SIGTERM (KeyboardInterrupt here): workers ignore SIGINT and are stopped with SIGTERM, which they turn
-into KeyboardInterrupt so that temp-then-rename writes clean up, then killed if they are not gone within
-JOIN_SECONDS. A worker whose driver has gone away (SIGKILL) stops when it next waits for a unit.
+calls `on_done` as results arrive, hands the unit of a worker that died (killed, out of memory, crashed) to a
+new worker in its place (scaleout.Tries: at most UNIT_TRIES runs of a unit), and stops everything on the first
+error, on a unit that lost its worker UNIT_TRIES times, and on Ctrl-C / SIGTERM (KeyboardInterrupt here):
+workers ignore SIGINT and are stopped with SIGTERM, which they turn into KeyboardInterrupt so that
+temp-then-rename writes clean up, then killed if they are not gone within JOIN_SECONDS. A worker whose driver
+has gone away (SIGKILL) stops when it next waits for a unit.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import traceback
 from collections import deque
 from typing import Any, Callable, Sequence
 
-from .scaleout import (ScaleOut, UpscalerSpec, WorkerError, host_upscaler, portable, raise_remote,
+from .scaleout import (WORKER_DIED, ScaleOut, Tries, UpscalerSpec, host_upscaler, portable, raise_remote,
                        worker_threads)
 from .workers import JOIN_SECONDS, POLL_SECONDS
 
@@ -64,12 +66,19 @@ class _Worker:
 
     def __init__(self, context, number: int, spec: UpscalerSpec, device: str | None, threads: int,
                  work: Callable, outbox) -> None:
-        self.number, self.device = number, device or spec.device or "the default device"
+        self.number, self.place = number, device
+        self.device = device or spec.device or "the default device"
         self.inbox = context.Queue()
         self.process = context.Process(target=_serve, name=f"srkit-worker-{number}", daemon=True,
                                        args=(number, spec, device, threads, work, self.inbox, outbox, os.getpid()))
         self.process.start()
         self.unit: int | None = None
+
+    def retire(self) -> None:
+        """After the process died: reap it and close its inbox."""
+        self.process.join()
+        self.inbox.cancel_join_thread()
+        self.inbox.close()
 
     def give(self, todo: deque) -> None:
         """Send the next unit (pickled here, so a unit that cannot travel fails in the driver), or stop."""
@@ -89,8 +98,8 @@ def _devices(spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> list[str | 
     return [spec.device] * min(scale_out.workers, count)
 
 
-def _receive(outbox, pool: list[_Worker]) -> tuple:
-    """The next message from a worker; raises WorkerError if a busy worker died without sending one."""
+def _receive(outbox, pool: list[_Worker]) -> tuple | _Worker:
+    """The next message from a worker, or a busy worker that died without sending one."""
     suspects: set[int] = set()
     while True:
         try:
@@ -99,8 +108,7 @@ def _receive(outbox, pool: list[_Worker]) -> tuple:
             dead = {worker.number for worker in pool if worker.unit is not None and not worker.process.is_alive()}
             for worker in pool:
                 if worker.number in dead & suspects:  # dead on two polls in a row: its last message is not coming
-                    raise WorkerError(f"worker {worker.number} ({worker.device}) stopped with exit code "
-                                      f"{worker.process.exitcode} while on unit {worker.unit}; the run is stopped")
+                    return worker
             suspects = dead
 
 
@@ -122,14 +130,17 @@ def _stop(pool: list[_Worker], finished: bool) -> None:
 
 
 def run_in_processes(units: Sequence, work: Callable, spec: UpscalerSpec, scale_out: ScaleOut,
-                     on_done: Callable[[int, Any], None] | None) -> list:
-    """`work(upscaler, unit)` for every unit on local worker processes; the results in unit order."""
+                     on_done: Callable[[int, Any], None] | None,
+                     on_retry: Callable[[int, str], None] | None = None) -> list:
+    """`work(upscaler, unit)` for every unit on local worker processes; the results in unit order. A unit whose
+    worker died goes first in line, and another worker starts in its place (up to UNIT_TRIES runs, Tries)."""
     context = multiprocessing.get_context("spawn")
     devices = _devices(spec, scale_out, len(units))
     threads = worker_threads(len(devices))
     outbox = context.Queue()
     todo = deque(enumerate(units))
     results: list = [None] * len(units)
+    tries = Tries(len(units), on_retry)
     pool: list[_Worker] = []
     finished = False
     try:
@@ -137,7 +148,17 @@ def run_in_processes(units: Sequence, work: Callable, spec: UpscalerSpec, scale_
             pool.append(_Worker(context, number, spec, device, threads, work, outbox))
             pool[-1].give(todo)
         while any(worker.unit is not None for worker in pool):
-            number, index, ok, result, trace = _receive(outbox, pool)
+            message = _receive(outbox, pool)
+            if isinstance(message, _Worker):
+                dead, index = message, message.unit
+                tries.lost(index, WORKER_DIED, f"worker {dead.number} ({dead.device}) stopped with exit code "
+                           f"{dead.process.exitcode}")
+                dead.retire()
+                todo.appendleft((index, units[index]))
+                pool[dead.number] = _Worker(context, dead.number, spec, dead.place, threads, work, outbox)
+                pool[dead.number].give(todo)
+                continue
+            number, index, ok, result, trace = message
             if not ok:
                 raise_remote(result, trace)
             results[index] = result

@@ -8,14 +8,21 @@ The output of a unit must not depend on which worker ran it.
 Backends: one local worker runs in this process; `workers > 1` starts local worker processes (pipelines.processes,
 one per device where `devices` are given); `backend='ray'` runs Ray actors (pipelines.ray_actors). The first
 error a unit raises stops every worker and is raised here (a user's SrkitError as itself, a bug with the worker's
-traceback as its cause); a unit that should only be reported must return its error as its result instead.
+traceback as its cause); a unit that should only be reported must return its error as its result instead. A unit
+whose worker is lost (its process killed or crashed, on Ray also its whole node) goes to another worker, up to
+UNIT_TRIES runs (Tries); finished units are never redone.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence, TypeVar
+
+from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..upscaler import Upscaler
@@ -23,6 +30,8 @@ from ..upscaler import Upscaler
 Unit = TypeVar("Unit")
 Result = TypeVar("Result")
 BACKENDS = ("local", "ray")
+UNIT_TRIES = 3  # a unit whose worker (its process, or on Ray its node) is lost runs at most this often
+WORKER_DIED, NODE_LOST = "worker process died", "node lost"  # why a unit was retried, as summaries count it
 
 
 class ScaleOutError(SrkitError):
@@ -158,13 +167,44 @@ def scale_out_options(backend: str, workers: int | None, devices: str | None, ra
     return ScaleOut(backend, len(names), names)
 
 
+class Tries:
+    """How often each unit lost its worker: the unit goes to another worker until it has lost UNIT_TRIES."""
+
+    def __init__(self, count: int, on_retry: Callable[[int, str], None] | None) -> None:
+        self.lost_runs = [0] * count
+        self.on_retry = on_retry
+
+    def lost(self, index: int, reason: str, detail: str) -> None:
+        """Count a run of unit `index` whose worker was lost (`reason`: WORKER_DIED or NODE_LOST; `detail`: one
+        line on how): a one-line WorkerError once it is the UNIT_TRIES-th, else a warning and `on_retry`."""
+        self.lost_runs[index] += 1
+        if self.lost_runs[index] >= UNIT_TRIES:
+            raise WorkerError(f"unit {index} lost its worker {UNIT_TRIES} times (last: {reason}: {detail}); the "
+                              "run is stopped")
+        tqdm.write(f"srkit: warning: unit {index}: its worker stopped ({reason}: {detail}); handed to another "
+                   f"worker (try {self.lost_runs[index] + 1} of {UNIT_TRIES})", file=sys.stderr)
+        if self.on_retry:
+            self.on_retry(index, reason)
+
+
+def retried_text(reasons: Sequence[str]) -> str:
+    """', retried N (how many for each reason)' for a summary line; empty when no unit was retried."""
+    if not reasons:
+        return ""
+    counts = ", ".join(f"{count} {reason}" for reason, count in sorted(Counter(reasons).items()))
+    return f", retried {len(reasons)} ({counts})"
+
+
 def run_units(units: Sequence[Unit], work: Callable[[Upscaler, Unit], Result], spec: UpscalerSpec,
               scale_out: ScaleOut = ScaleOut(),
               on_done: Callable[[int, Result], None] | None = None, *,
-              upscaler: Upscaler | None = None) -> list[Result]:
+              upscaler: Upscaler | None = None, on_retry: Callable[[int, str], None] | None = None,
+              output: Path | None = None) -> list[Result]:
     """`work(upscaler, unit)` for every unit; the results in unit order.
 
     `upscaler`: one already built from `spec`, used when the units run in this process (not rebuilt).
+    `on_retry(index, reason)` is called when a unit's worker was lost and the unit goes to another one; on Ray,
+    every actor first checks that it can write into `output` (the folder the units write under).
     """
     if not units:
         return []
@@ -173,11 +213,11 @@ def run_units(units: Sequence[Unit], work: Callable[[Upscaler, Unit], Result], s
     if scale_out.backend == "ray":
         from .ray_actors import run_on_ray
 
-        return run_on_ray(units, work, spec, scale_out, on_done)
+        return run_on_ray(units, work, spec, scale_out, on_done, on_retry, output)
     if scale_out.workers > 1:
         from .processes import run_in_processes
 
-        return run_in_processes(units, work, spec, scale_out, on_done)
+        return run_in_processes(units, work, spec, scale_out, on_done, on_retry)
     upscaler = upscaler or spec.build(scale_out.devices[0] if scale_out.devices else None)
     results = []
     for index, unit in enumerate(units):

@@ -18,7 +18,7 @@ import heapq
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -275,6 +275,7 @@ class _Tally:
     busy: float = 0.0
     reused: int = 0
     encoded: int = 0
+    retried: list[str] = field(default_factory=list)
 
 
 def upscale_video_segments(source: str | Path, target: str | Path, spec: UpscalerSpec, options: VideoOptions,
@@ -333,7 +334,8 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
             bar.update(result.frames)
 
         try:
-            run_units(units, encode_segment, spec, scale_out, finished, upscaler=upscaler)
+            run_units(units, encode_segment, spec, scale_out, finished, upscaler=upscaler,
+                      on_retry=lambda _, reason: tally.retried.append(reason), output=folder.path)
         except BaseException:
             bar.close()
             done = sum(1 for entry in entries if entry["sha256"])
@@ -365,5 +367,6 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
               "duplicated or missing): frames are written in presentation order")
     seconds = time.perf_counter() - began
     return VideoSummary(frames, tally.corrupt, seconds, tally.busy / seconds if seconds else 0.0, tally.repaired,
-                        tally.reused, kept_segments=kept, encoded_segments=tally.encoded)
+                        tally.reused, kept_segments=kept, encoded_segments=tally.encoded,
+                        retried_segments=tally.retried)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,6 +64,8 @@ class VideoSummary:
     kept_segments: int = 0
     """Segments of an interrupted run kept by --resume (pipelines/segments.py)."""
     encoded_segments: int = 0
+    retried_segments: list[str] = field(default_factory=list)
+    """Why each segment that went to another worker was retried (its worker or node was lost)."""
 
 
 def warn(message: str) -> None:
