@@ -135,7 +135,7 @@ def test_a_folder_of_photos_and_videos_is_mirrored_and_existing_outputs_follow_t
     assert main(["upscale", str(tree / "b.mkv"), str(tree / "clips" / "a.mp4"), "-o", str(out), "-m", "tiny",
                  "--overwrite"]) == 0
     assert target.stat().st_mtime_ns != stamps[target] and video_stream(target)["nb_read_frames"] == "3"
-    assert not [p for p in models.rglob("*") if ".partial-" in p.name]
+    assert not [p for p in models.rglob("*") if ".partial~" in p.name]
 
 
 def _animation(path: Path, fmt: str, lossless: bool = True) -> tuple[list[np.ndarray], list[int]]:

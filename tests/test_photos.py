@@ -103,7 +103,7 @@ def test_a_whole_tree_keeps_structure_formats_depth_and_metadata(tree, capsys):
     assert Image.open(output("bmp")).format == "BMP"
     assert output("jpeg_named").exists()
     assert not output("truncated").exists() and not output("empty").exists() and not output("text").exists()
-    assert not [p for p in out.rglob("*") if ".partial-" in p.name], "a temporary file was left behind"
+    assert not [p for p in out.rglob("*") if ".partial~" in p.name], "a temporary file was left behind"
 
 
 def test_pixels_equal_the_model_on_the_oriented_image(tree):

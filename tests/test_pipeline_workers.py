@@ -115,7 +115,7 @@ def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch
     assert decoded["n"] <= min(fault_frame + 2 * srkit.pipelines.video.QUEUE_DEPTH + 3, CLIP_FRAMES - 1), decoded
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
     assert code != 0 and len(errors) == 1 and "Traceback" not in errors[0]
-    assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial-" in p.name]
+    assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial~" in p.name]
     assert threading.active_count() < 5, "worker threads were left running"
 
 
@@ -174,4 +174,4 @@ def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models,
     released.set()
     assert stuck_through_the_run, "the run waited for the stuck encoder instead of abandoning it"
     assert code == 1 and "model failed" in capsys.readouterr().err
-    assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial-" in p.name]
+    assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial~" in p.name]

@@ -105,13 +105,17 @@ def test_a_photo_folder_on_two_workers_gives_the_bytes_and_errors_of_the_local_r
     assert _digests(out) == digests
 
 
+SLOW_UNIT_SECONDS = 120  # a unit after the failing one: far longer than stopping takes, even under load
+
+
 def fail_on_unit_two(upscaler, unit: int) -> tuple[int, int, str | None]:
-    """A unit of work (module level, so workers can unpickle it) that fails on unit 2 and is slow after it; else
-    (unit, the worker's torch threads, its SRKIT_CPU_BACKEND)."""
+    """A unit of work (module level, so workers can unpickle it) that fails on unit 2 and, after it, takes longer
+    than any stop should (a driver that waited for it would return its result); else (unit, the worker's torch
+    threads, its SRKIT_CPU_BACKEND)."""
     if unit == 2:
         raise SrkitError(f"unit {unit}: cannot be done")
     if unit > 2:
-        time.sleep(5)
+        time.sleep(SLOW_UNIT_SECONDS)
     return unit, torch.get_num_threads(), os.environ.get("SRKIT_CPU_BACKEND")
 
 
@@ -127,14 +131,12 @@ def test_the_first_error_in_a_worker_stops_every_worker_and_is_raised_in_the_dri
     if backend == "ray":
         request.getfixturevalue("ray_instance")
     done = []
-    start = time.monotonic()
     with pytest.raises(SrkitError, match="^unit 2: cannot be done$"):
         run_units(list(range(8)), fail_on_unit_two, UpscalerSpec("tiny", device="cpu"),
                   ScaleOut(backend, workers=2), lambda index, result: done.append(result))
     assert {unit for unit, _, _ in done} <= {0, 1}, "units after the failing one ran on"
     assert {(threads, backend) for _, threads, backend in done} <= {(worker_threads(2), "torch")}, \
         "the workers did not split the cores or lost the environment"
-    assert time.monotonic() - start < 30
 
 
 def die_on_first_run(marks: str, upscaler, unit: int) -> int:
@@ -200,11 +202,9 @@ def test_sigterm_stops_the_workers_within_seconds_and_leaves_no_half_written_fil
     workers = _workers(run.pid)
     assert run.poll() is None, "the run ended before the first photo was written"
     assert len(workers) == (2 if backend == "local" else 0)  # Ray's workers are the raylet's children
-    stopped = time.monotonic()
     run.send_signal(signal.SIGTERM)
-    _, err = run.communicate(timeout=30)
+    _, err = run.communicate(timeout=120)  # a bound against a hang; that it stopped early is `written` below
     assert run.returncode == 130, err
-    assert time.monotonic() - stopped < 10
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the run"
     written = sorted(out.iterdir())
     assert all(path.name.startswith("big") and path.suffix == ".png" for path in written), written

@@ -195,7 +195,7 @@ def test_a_work_folder_needs_resume_and_the_same_input_and_options(models, clip,
     assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 130
     assert f"2 of {SEGMENTS} segments of {out} are kept in" in capsys.readouterr().err
     monkeypatch.setattr(segments, "encode_segment", real)
-    assert not out.exists() and not list(work_folder(out).glob(".*partial-*"))
+    assert not out.exists() and not list(work_folder(out).glob(".*partial~*"))
 
     def one_error(*args: str) -> str:
         assert upscale(clip, "-o", out, *SEGMENT_ARGS, *args) == 1

@@ -51,7 +51,7 @@ def test_vfr_clip_keeps_every_timestamp_audio_subtitles_and_rotation(models, cap
     assert _video_pts_ms(out) == VFR_PTS
     assert _packets(out, "audio") == _packets(clip, "audio") != []
     assert _packets(out, "subtitle") == _packets(clip, "subtitle") == [b"hello", b"world"]
-    assert not [p for p in models.iterdir() if ".partial-" in p.name]
+    assert not [p for p in models.iterdir() if ".partial~" in p.name]
 
 
 @pytest.mark.parametrize("height,width,matrix,tag", [(32, 48, "itu601", 5), (720, 1280, "itu709", 1)])
@@ -92,7 +92,7 @@ def test_truncated_file_is_an_error_unless_allowed(models, capsys):
     out = models / "cut-x3.mkv"
     assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny"]) == 1
     assert "of about 20 frames decoded (the file is truncated)" in capsys.readouterr().err
-    assert not out.exists() and not [p for p in models.iterdir() if ".partial-" in p.name]
+    assert not out.exists() and not [p for p in models.iterdir() if ".partial~" in p.name]
     assert main(["upscale", str(cut), "-o", str(out), "-m", "tiny", "--allow-truncated"]) == 0
     assert "of about 20 frames decoded" in capsys.readouterr().err
     assert 0 < len(_video_pts_ms(out)) < 20

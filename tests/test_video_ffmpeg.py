@@ -64,7 +64,7 @@ def upscale(*args: str | Path) -> int:
 
 
 def no_leftovers(folder: Path) -> bool:
-    return not [p for p in folder.rglob("*") if ".partial-" in p.name]
+    return not [p for p in folder.rglob("*") if ".partial~" in p.name]
 
 
 def check_same_frames_sorted(source: Path, out: Path) -> None:
@@ -285,7 +285,7 @@ def test_termination_signals_leave_nothing_under_the_final_name(models, tmp_path
     process = _run_cli(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--preset", "ultrafast",
                         "--segment-seconds", "0"], models)
     deadline = time.monotonic() + 60
-    while not list(models.glob(".long-x3.partial-*")) and time.monotonic() < deadline:
+    while not list(models.glob(".long-x3.mkv.partial~*")) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
     process.send_signal(signum)
