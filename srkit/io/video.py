@@ -310,13 +310,11 @@ class VideoReader:
         first, end = self._window()
         video = container.streams.video[0]
         video.thread_type = "AUTO"
-        if self.start:
-            container.seek(first, stream=video, backward=True)
         step = round(1 / (info.average_rate * info.time_base)) if info.average_rate else 1
         self.retimer = _Retimer(step)
         deinterlacer = _Deinterlacer(video, self.deinterlace == "all") if self.deinterlace else None
         wanted = [video] + ([s for s in container.streams if s.type in COPIED_STREAM_TYPES] if self.copy else [])
-        for packet in container.demux(*wanted):
+        for packet in demux_from(container, wanted, first):
             if packet.stream.type != "video":
                 if in_window(packet, self.start, self.duration):
                     yield "packet", (packet.stream.index, packet)
@@ -389,18 +387,56 @@ def in_window(packet: av.Packet, start: float, duration: float | None) -> bool:
     return duration is None or seconds < Fraction(start) + Fraction(duration)
 
 
+def _starts_decoding(packet: av.Packet, first: int) -> bool:
+    """Whether decoding from `packet` gives every frame from `first` on: a keyframe presented no later."""
+    label = packet.pts if packet.pts is not None else packet.dts
+    return packet.is_keyframe and label is not None and label <= first
+
+
+def demux_from(container: av.container.InputContainer, wanted: list[av.stream.Stream],
+               first: int | None) -> Iterator[av.Packet]:
+    """Packets of `wanted` (which holds the first video stream) from a video keyframe at or before pts `first`.
+
+    Seeking to a time lands on a keyframe in indexed containers (MP4, MKV), but in MPEG program and transport
+    streams it lands on whichever packet has a timestamp near it, often inside a GOP: the decoder then drops
+    every frame up to the next keyframe. So the first video packet after a seek is checked, and the seek goes
+    back further (one second, then twice as far each time, at worst to the start) until decoding starts at a
+    keyframe presented no later than `first`.
+    """
+    if first is None:
+        yield from container.demux(*wanted)
+        return
+    video = container.streams.video[0]
+    back = max(1, round(1 / video.time_base))
+    lowest = video.start_time if video.start_time is not None else 0
+    target = first
+    while True:
+        container.seek(target, stream=video, backward=True)
+        packets = container.demux(*wanted)
+        held = []
+        for packet in packets:
+            held.append(packet)
+            if packet.stream.index == video.index and packet.size:
+                break
+        if target <= lowest or not held or _starts_decoding(held[-1], first):
+            break
+        target, back = max(lowest, target - back), back * 2
+    yield from held
+    yield from packets
+
+
 def copied_packets(container: av.container.InputContainer, start: float = 0.0,
                    duration: float | None = None) -> Iterator[tuple[int, av.Packet]]:
     """(input stream index, packet) for the audio and subtitle packets in [start, start + duration), in demux
-    order, without touching the video (the join of a segmented run copies them once from the source)."""
+    order, without decoding the video (the join of a segmented run copies them once from the source)."""
     wanted = [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
     if not wanted:
         return
-    if start:  # where the reader of an unsegmented run starts, so that both copy the same packets
-        video = container.streams.video[0]
-        container.seek(round(Fraction(start) / video.time_base), stream=video, backward=True)
-    for packet in container.demux(*wanted):
-        if packet.size and in_window(packet, start, duration):
+    video = container.streams.video[0]
+    # from where the reader of an unsegmented run starts, so that both copy the same packets
+    first = round(Fraction(start) / video.time_base) if start else None
+    for packet in demux_from(container, [video, *wanted] if first is not None else wanted, first):
+        if packet.stream.type != "video" and packet.size and in_window(packet, start, duration):
             yield packet.stream.index, packet
 
 
