@@ -313,3 +313,17 @@ def test_a_cut_off_mp4_is_an_error_naming_the_frames_unless_allowed(models, tmp_
     assert not out.exists() and no_leftovers(models)
     assert upscale(cut, "-o", out, "--allow-truncated") == 0
     assert decodes_cleanly(out) and 0 < len(frame_times(out)) < 50
+
+
+@pytest.mark.parametrize("segments", ["0", "0.4"], ids=["streamed", "segmented"])
+def test_a_frame_limit_trims_audio_to_the_video_as_a_duration_does(models, tmp_path, segments):
+    clip = tmp_path / "audio.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-f", "lavfi", "-i", "sine=sample_rate=48000",
+           "-t", "2", "-c:v", "libx264", "-g", "8", "-c:a", "aac", clip)
+    by_frames, by_duration = models / "frames.mp4", models / "duration.mp4"
+    assert upscale(clip, "-o", by_frames, "--frames", "12", "--segment-seconds", segments) == 0
+    assert upscale(clip, "-o", by_duration, "--duration", "0.48", "--segment-seconds", segments) == 0
+    assert len(frame_times(by_frames)) == 12
+    assert stream_md5(by_frames, "0:a:0") == stream_md5(by_duration, "0:a:0")
+    audio = ffprobe(by_frames, "-select_streams", "a:0", "-show_entries", "packet=pts_time")["packets"]
+    assert max(float(p["pts_time"]) for p in audio) < 0.48

@@ -291,6 +291,7 @@ class VideoReader:
         self.retimer: _Retimer | None = None
         self.end: int | None = None  # pts + duration of the last frame given out
         self.reached_end = self.stopped = False
+        self.held: deque[av.Packet] = deque()  # copied packets waiting for the video to reach their time
 
     def __enter__(self) -> VideoReader:
         self.container = _open(self.info.path)
@@ -317,7 +318,8 @@ class VideoReader:
         for packet in demux_from(container, wanted, first):
             if packet.stream.type != "video":
                 if in_window(packet, self.start, self.duration):
-                    yield "packet", (packet.stream.index, packet)
+                    self.held.append(packet)
+                    yield from self._copied()
                 continue
             try:
                 decoded = packet.decode()
@@ -329,6 +331,7 @@ class VideoReader:
             if deinterlacer:
                 ready = [out for frame in ready for out in deinterlacer.push(frame)]
             yield from self._emit(ready, first, end)
+            yield from self._copied()
             if self.stopped:
                 return
         tail = self.retimer.flush()
@@ -336,11 +339,37 @@ class VideoReader:
             tail = [out for frame in tail for out in deinterlacer.push(frame)] + deinterlacer.push(None)
         yield from self._emit(tail, first, end)
         self.reached_end = not self.stopped
+        yield from self._copied()
 
     @property
     def repaired(self) -> int:
         """How many frames got a timestamp other than their own."""
         return self.retimer.repaired if self.retimer else 0
+
+    def _copied(self) -> Iterator[tuple[str, tuple[int, av.Packet]]]:
+        """Copied packets, in demux order, once they are known to lie in the video's range.
+
+        With a frame limit the range ends where the last frame given out ends, known only when the limit is hit:
+        until then packets wait for the video to pass their time; at the limit those after its end are dropped,
+        so every stream is trimmed to the video's range as with a duration.
+        """
+        if self.max_frames is None or self.reached_end:
+            ready, self.held = list(self.held), deque()
+        elif self.stopped:
+            ready = [packet for packet in self.held if self._before_video_end(packet)]
+            self.held.clear()
+        else:
+            ready = []
+            while self.held and self._before_video_end(self.held[0]):
+                ready.append(self.held.popleft())
+        for packet in ready:
+            yield "packet", (packet.stream.index, packet)
+
+    def _before_video_end(self, packet: av.Packet) -> bool:
+        """Whether a copied packet starts before the end of the last frame given out."""
+        if packet.pts is None:
+            return True
+        return self.end is not None and packet.pts * packet.time_base < self.end * self.info.time_base
 
     def _emit(self, frames: list[av.VideoFrame], first: int | None, end: int | None) -> Iterator[tuple[str, RGBFrame]]:
         """RGB items for the frames inside the window; sets `stopped` once past its end or the frame limit."""
