@@ -327,3 +327,30 @@ def test_a_frame_limit_trims_audio_to_the_video_as_a_duration_does(models, tmp_p
     assert stream_md5(by_frames, "0:a:0") == stream_md5(by_duration, "0:a:0")
     audio = ffprobe(by_frames, "-select_streams", "a:0", "-show_entries", "packet=pts_time")["packets"]
     assert max(float(p["pts_time"]) for p in audio) < 0.48
+
+
+def rgb_frames(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame as RGB, decoded by ffmpeg."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3).astype(float)
+
+
+def test_a_mid_stream_size_change_is_scaled_with_a_line_never_cropped(models, tmp_path, capsys):
+    small, large, clip = tmp_path / "small.ts", tmp_path / "large.ts", tmp_path / "change.ts"
+    ffmpeg("-f", "lavfi", "-i", "color=blue:size=32x18:rate=25", "-t", "0.4", "-c:v", "libx264", "-pix_fmt",
+           "yuv444p", small)
+    # the later pictures are larger, with a red band in their right third: cropping to 32x18 would lose it all
+    ffmpeg("-f", "lavfi", "-i", "color=blue:size=48x26:rate=25,drawbox=x=32:y=0:w=16:h=26:color=red:t=fill",
+           "-t", "0.4", "-c:v", "libx264", "-pix_fmt", "yuv444p", "-output_ts_offset", "0.4", large)
+    clip.write_bytes(small.read_bytes() + large.read_bytes())  # MPEG-TS files join by concatenation
+    out = models / "out.mkv"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--preset", "ultrafast", "--crf", "0"]) == 0
+    assert capsys.readouterr().err.count("changes size from 32x18 to 48x26 at 0.4") == 1
+    frames = rgb_frames(out, 128, 72)
+    assert len(frames) == 20
+    # nearest x4 of the scaled picture: the band spans x >= 32 * 32 / 48 * 4 = 85.3, give or take the filter
+    band, rest = frames[10:, :, 92:].mean(axis=(0, 1, 2)), frames[10:, :, :78].mean(axis=(0, 1, 2))
+    assert band[0] > 200 and band[2] < 60, band
+    assert rest[0] < 60 and rest[2] > 200, rest
+    assert np.abs(frames[:10] - frames[0]).max() <= COLOUR_CODES

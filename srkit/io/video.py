@@ -292,6 +292,7 @@ class VideoReader:
         self.end: int | None = None  # pts + duration of the last frame given out
         self.reached_end = self.stopped = False
         self.held: deque[av.Packet] = deque()  # copied packets waiting for the video to reach their time
+        self.resized: set[tuple[int, int]] = set()  # frame sizes other than the probed one, already announced
 
     def __enter__(self) -> VideoReader:
         self.container = _open(self.info.path)
@@ -382,10 +383,21 @@ class VideoReader:
                 yield "frame", self._rgb(frame)
 
     def _rgb(self, frame: av.VideoFrame) -> RGBFrame:
+        """The frame as RGB at the probed size: a stream whose pictures change size mid-way is scaled to the size
+        the output is made for (said once per new size), never cropped."""
         info = self.info
-        rgb = frame.reformat(format="rgb48le" if info.deep else "rgb24", src_colorspace=info.matrix,
-                             dst_colorspace=info.matrix, src_color_range="JPEG" if info.full_range else "MPEG",
-                             dst_color_range="JPEG", interpolation=None if info.deep else TO_RGB_8BIT)
+        size = (frame.width, frame.height)
+        if size != (info.width, info.height) and size not in self.resized:
+            self.resized.add(size)
+            at = (f"{float(frame.pts * info.time_base - info.start_time):.3f} s into the video"
+                  if frame.pts is not None else "a frame")
+            self.on_warning(f"{info.path}: the picture changes size from {info.width}x{info.height} to "
+                            f"{frame.width}x{frame.height} at {at}; scaling those frames to {info.width}x"
+                            f"{info.height}, the size the output is made for")
+        rgb = frame.reformat(width=info.width, height=info.height, format="rgb48le" if info.deep else "rgb24",
+                             src_colorspace=info.matrix, dst_colorspace=info.matrix,
+                             src_color_range="JPEG" if info.full_range else "MPEG", dst_color_range="JPEG",
+                             interpolation=None if info.deep else TO_RGB_8BIT)
         self.frames += 1
         if frame.pts is not None:
             self.end = frame.pts + (frame.duration or 0)
