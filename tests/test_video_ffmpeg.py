@@ -354,3 +354,27 @@ def test_a_mid_stream_size_change_is_scaled_with_a_line_never_cropped(models, tm
     assert band[0] > 200 and band[2] < 60, band
     assert rest[0] < 60 and rest[2] > 200, rest
     assert np.abs(frames[:10] - frames[0]).max() <= COLOUR_CODES
+
+
+def test_vfr_mp4_with_b_frames_keeps_every_packet_time_and_the_average_rate(models, tmp_path):
+    cfr, clip = tmp_path / "cfr.mp4", tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=20), "-t", "2", "-c:v", "libx264", "-bf", "3",
+           "-video_track_timescale", "1000", cfr)
+    # every other frame shown 13 ms late: VFR presentation times, while MP4 keeps 50 ms decode-order durations
+    ffmpeg("-i", cfr, "-c", "copy", "-video_track_timescale", "1000", "-bsf:v",
+           r"setts=pts=PTS+if(mod(round(PTS*TB*20)\,2)\,round(0.013/TB)\,0)", clip)
+    out = models / "vfr-x3.mp4"
+    assert upscale(clip, "-o", out) == 0
+    source, made = video_stream(clip), video_stream(out)
+    assert made["avg_frame_rate"] == source["avg_frame_rate"] == "20/1"
+    assert float(made["duration"]) == pytest.approx(float(source["duration"]), abs=TIME_TOLERANCE)
+
+    def packets(path: Path) -> list[tuple[float, float]]:
+        found = ffprobe(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
+        return sorted((float(p["pts_time"]), float(p["duration_time"])) for p in found)
+
+    times = [pts for pts, _ in packets(clip)]
+    assert len(set(np.round(np.diff(times), 3))) == 2, "the test input should be VFR"
+    # each input frame is shown until the next one, the last until the stream's end
+    shown = np.diff([*times, float(source["start_time"]) + float(source["duration"])])
+    assert np.abs(np.array(packets(out)) - np.stack([times, shown], 1)).max() <= TIME_TOLERANCE

@@ -202,11 +202,14 @@ class _Retimer:
     Files whose packets carry pts == dts decode to frames labelled in decode order; sorting the labels over
     REORDER_WINDOW frames restores presentation times (FFmpeg's best-effort timestamps do the same from dts).
     A label not above the previous one is moved one frame duration past it. Durations become the gap to the
-    next frame; the last frame keeps its own.
+    next frame; the last frame lasts until the stream's end where the container says it (`end`, a pts) and that
+    lies within two frame durations, else keeps its own. (A packet's own duration is no presentation time in
+    files with B-frames: MP4 stores decode-order gaps.)
     """
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, end: int | None = None) -> None:
         self.step = max(1, step)
+        self.end = end
         self.frames: deque[av.VideoFrame] = deque()
         self.times: list[int] = []
         self.last: int | None = None
@@ -235,10 +238,15 @@ class _Retimer:
         if time != frame.pts:
             self.repaired += 1
         frame.pts = self.last = time
+        own = frame.duration or self.step
         if self.times and self.times[0] > time:
             frame.duration = self.times[0] - time
-        elif self.times or not frame.duration:
+        elif self.times:
             frame.duration = self.step
+        elif self.end is not None and 0 < self.end - time <= 2 * own:
+            frame.duration = self.end - time
+        else:
+            frame.duration = own
         return frame
 
 
@@ -313,7 +321,8 @@ class VideoReader:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
         step = round(1 / (info.average_rate * info.time_base)) if info.average_rate else 1
-        self.retimer = _Retimer(step)
+        stream_end = info.start_time + info.duration if info.duration is not None else None
+        self.retimer = _Retimer(step, None if stream_end is None else round(stream_end / info.time_base))
         deinterlacer = _Deinterlacer(video, self.deinterlace == "all") if self.deinterlace else None
         wanted = [video] + ([s for s in container.streams if s.type in COPIED_STREAM_TYPES] if self.copy else [])
         for packet in demux_from(container, wanted, first):
