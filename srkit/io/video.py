@@ -53,6 +53,7 @@ CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0}  # 
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}
 NATURAL_CODECS = {"webm": "libvpx-vp9"}  # every other container: libx264
 NATURAL_OPTIONS = {"libvpx-vp9": {"b": "0", "row-mt": "1"}}  # crf alone is constant quality only with b=0
+TRIAL_SIZE = 64  # pixels: the picture an encoder is test-opened with to learn which options it takes
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint={which}"  # one frame per frame: frame count and times kept
 # swscale's flags (measured on a real photo against the exact BT.709 formulas): its default 4:2:0 -> RGB path
 # interpolates chroma in a way that leaves RGB about 1-1.5 codes dark; accurate rounding with full chroma
@@ -619,6 +620,7 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     offered = {f.name for f in codec.video_formats or ()}
     if offered and pix_fmt not in offered:
         raise OutputPlanError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
+    _check_encoder_options(name, pix_fmt, settings.options or {})
     warnings, copied, converted = [], [], {}
     for stream in info.streams:
         if stream.codec in supported:
@@ -640,6 +642,38 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     options = {**NATURAL_OPTIONS.get(name, {}), **(settings.options or {})}
     return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings,
                       converted)
+
+
+def _trial_open(name: str, pix_fmt: str, options: dict[str, str]) -> dict[str, str]:
+    """Open encoder `name` on a small picture with `options`; returns the options it did not take."""
+    context = av.CodecContext.create(name, "w")
+    context.width = context.height = TRIAL_SIZE
+    context.pix_fmt = pix_fmt
+    context.time_base = Fraction(1, 25)
+    context.options = dict(options)
+    context.open()
+    return dict(context.options or {})
+
+
+def _check_encoder_options(name: str, pix_fmt: str, options: dict[str, str]) -> None:
+    """Raise OutputPlanError if encoder `name` does not take or refuses an --encoder-opt (FFmpeg would otherwise
+    drop an unknown option without a word)."""
+    if not options:
+        return
+    given = " ".join(f"--encoder-opt {key}={value}" for key, value in options.items())
+    try:
+        untaken = _trial_open(name, pix_fmt, options)
+    except av.error.FFmpegError as error:
+        try:
+            _trial_open(name, pix_fmt, {})
+        except av.error.FFmpegError:
+            return  # the encoder does not open on the trial picture at all: the options are not to blame
+        raise OutputPlanError(f"{given}: {name} refuses these values ({error.strerror}); check them against "
+                              f"`ffmpeg -h encoder={name}`") from None
+    if untaken:
+        names = ", ".join(f"{key}={value}" for key, value in untaken.items())
+        raise OutputPlanError(f"--encoder-opt {names}: {name} has no such option; check the name against "
+                              f"`ffmpeg -h encoder={name}`")
 
 
 class VideoWriter:
