@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from srkit.cli import main
-from srkit.io.video import EncodeSettings, probe, scan_packets
+from srkit.io.video import EncodeSettings, VideoReader, probe, scan_packets
 from srkit.pipelines import batch, segments
 from srkit.pipelines.segments import plan_segments
 from srkit.pipelines.video import VideoOptions
@@ -110,6 +110,18 @@ def test_the_plan_cuts_at_keyframes_and_follows_the_trim(clip):
                             times)
     assert trimmed[0].start == 0.5 and sum(s.frames for s in trimmed) == 40 and len(trimmed) > 1
     assert {float(s.start) for s in trimmed[1:]} <= keyframes
+
+
+def test_a_start_at_a_frame_time_counts_that_frame_as_the_reader_takes_it(tmp_path):
+    clip = tmp_path / "video.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-t", "2", "-c:v", "libx264", "-g", "8", clip)
+    times = [float(pts) for pts, _ in timing(clip)]
+    assert 0.4 in times  # the float 0.4 lies just above 2/5, the frame's exact time
+    info = probe(clip)
+    plan = plan_segments(info, VideoOptions(EncodeSettings(), start=0.4, segment_seconds=0.64))
+    with VideoReader(info, 0.4, copy=False) as reader:
+        decoded = sum(1 for kind, _ in reader if kind == "frame")
+    assert sum(segment.frames for segment in plan) == decoded == sum(1 for t in times if t >= 0.4) == 40
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])

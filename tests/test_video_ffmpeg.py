@@ -378,3 +378,45 @@ def test_vfr_mp4_with_b_frames_keeps_every_packet_time_and_the_average_rate(mode
     # each input frame is shown until the next one, the last until the stream's end
     shown = np.diff([*times, float(source["start_time"]) + float(source["duration"])])
     assert np.abs(np.array(packets(out)) - np.stack([times, shown], 1)).max() <= TIME_TOLERANCE
+
+
+def test_a_timecode_track_is_kept_moved_by_the_trim_or_said_to_become_a_tag(models, tmp_path, capsys):
+    clip = tmp_path / "timecode.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-t", "1", "-timecode", "01:02:03:04", "-c:v", "libx264",
+           "-g", "5", clip)
+
+    def timecodes(path: Path) -> list[tuple[str, str]]:
+        streams = ffprobe(path, "-show_entries", "stream=codec_type,codec_tag_string:stream_tags=timecode")["streams"]
+        return [(s["codec_type"], s["codec_tag_string"], s.get("tags", {}).get("timecode")) for s in streams]
+
+    assert ("data", "tmcd", "01:02:03:04") in timecodes(clip)
+    out, trimmed = models / "out.mp4", models / "trimmed.mp4"
+    assert upscale(clip, "-o", out) == 0
+    assert upscale(clip, "-o", trimmed, "--start", "0.4", "--segment-seconds", "0.2") == 0  # the join's writer
+    assert ("data", "tmcd", "01:02:03:04") in timecodes(out)
+    assert ("data", "tmcd", "01:02:03:14") in timecodes(trimmed)  # 0.4 s = 10 frames later
+    capsys.readouterr()
+    assert upscale(clip, "-o", models / "out.mkv") == 0
+    assert capsys.readouterr().err.count("timecode 01:02:03:04 is kept as a tag of the video stream") == 1
+    tags = ffprobe(models / "out.mkv", "-select_streams", "v:0", "-show_entries", "stream_tags")["streams"][0]["tags"]
+    assert tags["TIMECODE"] == "01:02:03:04"
+
+
+def test_mkv_attachments_are_kept_in_mkv_and_said_to_be_left_out_elsewhere(models, tmp_path, capsys):
+    font = tmp_path / "font.ttf"
+    font.write_bytes(np.random.default_rng(5).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    clip = tmp_path / "attached.mkv"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-t", "0.4", "-c:v", "libx264", "-attach", font,
+           "-metadata:s:t", "mimetype=application/x-truetype-font", clip)
+    out = models / "out.mkv"
+    assert upscale(clip, "-o", out) == 0
+    attachment = ffprobe(out, "-select_streams", "t", "-show_entries", "stream=index:stream_tags")["streams"]
+    assert len(attachment) == 1 and attachment[0]["tags"] == {"filename": "font.ttf",
+                                                              "mimetype": "application/x-truetype-font"}
+    dumped = models / "dumped.ttf"
+    subprocess.run(["ffmpeg", "-v", "error", f"-dump_attachment:{attachment[0]['index']}", str(dumped), "-i",
+                    str(out)], capture_output=True)  # ffmpeg dumps the file, then complains there is no output
+    assert dumped.read_bytes() == font.read_bytes()
+    capsys.readouterr()
+    assert upscale(clip, "-o", models / "out.mp4") == 0
+    assert capsys.readouterr().err.count("leaving out attachment #1 (application/x-truetype-font), which a .mp4") == 1

@@ -47,6 +47,8 @@ DTS_SKEW_SECONDS = 10  # no real encoder delays decoding by more than this behin
 REORDER_WINDOW = 16  # frames: H.264/HEVC reorder at most 16, so sorting this many puts any decoder's output in order
 TRUNCATION_FRAMES = 1.5  # a video ending this many frame durations early is truncated
 COPIED_STREAM_TYPES = ("audio", "subtitle")
+ATTACHING_CONTAINERS = {"matroska"}  # containers that hold attachments (fonts, cover files)
+TIMECODE_TRACKS = {"mp4", "mov"}  # containers whose muxer writes a timecode track (tmcd) from the video's tag
 TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}  # decoders giving ASS events
 CONTAINER_SUBTITLES = {"mp4": "mov_text", "mov": "mov_text"}  # the text subtitle codec of a container
 CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0}  # chroma samples per 4 pixels
@@ -75,11 +77,12 @@ class OutputPlanError(VideoError):
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """An audio or subtitle stream of the input, which the output copies."""
+    """An audio, subtitle or attachment stream of the input, which the output copies (or says it leaves out)."""
 
     index: int
     type: str
     codec: str
+    """The codec's name; for an attachment, its MIME type."""
 
 
 @dataclass
@@ -112,7 +115,9 @@ class VideoInfo:
     """Seconds the video stream lasts according to the container (None: unknown)."""
     start_time: Fraction = Fraction(0)
     streams: tuple[StreamInfo, ...] = ()
-    """Audio and subtitle streams, copied to the output."""
+    """Audio, subtitle and attachment streams, copied to the output."""
+    timecode: str | None = None
+    """SMPTE timecode of the first frame (a tag of the video stream, of a tmcd track or of the file)."""
 
     @property
     def chroma(self) -> str:
@@ -177,14 +182,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         field_order = FIELD_ORDERS.get(int(stream.codec_context.field_order or 0))
         if interlaced and field_order is None:
             field_order = "tt"
-        streams = tuple(StreamInfo(s.index, s.type, s.codec_context.name) for s in container.streams
-                        if s.type in COPIED_STREAM_TYPES)
+        streams = tuple(StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else s.mimetype)
+                        for s in container.streams if s.type in (*COPIED_STREAM_TYPES, "attachment"))
+        timecode = next((found for found in (*(s.metadata.get("timecode") for s in container.streams),
+                                             container.metadata.get("timecode")) if found), None)
         return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, frames,
                          stream.average_rate, stream.time_base, stream.codec_context.name,
                          fmt.name if fmt else "unknown", bits > 8, _matrix(stream),
                          int(stream.codec_context.color_range or 0) == RANGE_JPEG, rotation,
                          int(stream.codec_context.color_primaries or 2), int(stream.codec_context.color_trc or 2),
-                         bits, field_order, duration, start, streams)
+                         bits, field_order, duration, start, streams, timecode)
 
 
 @dataclass
@@ -310,15 +317,9 @@ class VideoReader:
     def __exit__(self, *exc) -> None:
         self.container.close()
 
-    def _window(self) -> tuple[int | None, int | None]:
-        tb = self.info.time_base
-        first = round(Fraction(self.start) / tb) if self.start else None
-        end = round((Fraction(self.start) + Fraction(self.duration)) / tb) if self.duration is not None else None
-        return first, end
-
     def __iter__(self) -> Iterator[tuple[str, object]]:
         info, container = self.info, self.container
-        first, end = self._window()
+        first, end = pts_window(info, self.start, self.duration)
         video = container.streams.video[0]
         video.thread_type = "AUTO"
         step = round(1 / (info.average_rate * info.time_base)) if info.average_rate else 1
@@ -426,6 +427,15 @@ class VideoReader:
         expected = round((expected_end - max(info.start_time, Fraction(self.start))) / frame_seconds)
         return (f"{info.path}: the video ends at {float(got_end):.3f} s but the file says {float(expected_end):.3f} s: "
                 f"{self.frames} of about {expected} frames decoded (the file is truncated)")
+
+
+def pts_window(info: VideoInfo, start: float | Fraction, duration: float | Fraction | None
+               ) -> tuple[int | None, int | None]:
+    """The video timestamps [first, end) that the range [start, start + duration) seconds selects (None: open)."""
+    tb = info.time_base
+    first = round(Fraction(start) / tb) if start else None
+    end = round((Fraction(start) + Fraction(duration)) / tb) if duration is not None else None
+    return first, end
 
 
 def in_window(packet: av.Packet, start: float, duration: float | None) -> bool:
@@ -548,6 +558,8 @@ class OutputPlan:
     warnings: list[str] = field(default_factory=list)
     converted: dict[int, str] = field(default_factory=dict)
     """Text subtitle streams re-encoded to the container's own subtitle codec: input index -> encoder."""
+    attached: tuple[int, ...] = ()
+    """Attachment streams of the input, embedded in the output's header."""
 
 
 def available_encoders() -> list[str]:
@@ -621,9 +633,14 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     if offered and pix_fmt not in offered:
         raise OutputPlanError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
     _check_encoder_options(name, pix_fmt, settings.options or {})
-    warnings, copied, converted = [], [], {}
+    warnings, copied, converted, attached = [], [], {}, []
     for stream in info.streams:
-        if stream.codec in supported:
+        if stream.type == "attachment" and fmt in ATTACHING_CONTAINERS:
+            attached.append(stream.index)
+        elif stream.type == "attachment":
+            warnings.append(f"{info.path}: leaving out attachment #{stream.index} ({stream.codec}), which a "
+                            f"{suffix} file cannot hold; write .mkv to keep it")
+        elif stream.codec in supported:
             copied.append(stream.index)
         elif stream.type == "subtitle" and stream.codec in TEXT_SUBTITLES and fmt in CONTAINER_SUBTITLES:
             converted[stream.index] = CONTAINER_SUBTITLES[fmt]
@@ -635,13 +652,16 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
         else:
             raise OutputPlanError(f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
                              f"({stream.codec}) of {info.path}, which is copied unchanged; write .mkv instead")
+    if info.timecode and fmt not in TIMECODE_TRACKS:
+        warnings.append(f"{info.path}: timecode {info.timecode} is kept as a tag of the video stream, as a "
+                        f"{suffix} file has no timecode track; write .mp4 or .mov to keep the track")
     reduced = _reductions(info, pix_fmt)
     if reduced:
         warnings.append(f"{target}: {pix_fmt} output reduces {', '.join(reduced)} ({info.pix_fmt} input); "
                         "pass --pix-fmt (and a --codec that takes it) to keep them")
     options = {**NATURAL_OPTIONS.get(name, {}), **(settings.options or {})}
     return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings,
-                      converted)
+                      converted, tuple(attached))
 
 
 def _trial_open(name: str, pix_fmt: str, options: dict[str, str]) -> dict[str, str]:
@@ -681,13 +701,15 @@ class VideoWriter:
     block ends cleanly and removed when it raises.
 
     With `video_from` (a stream of an already encoded file) the video is remuxed, packet by packet through
-    `remux`, instead of encoded: the join of a segmented run. Files are written bit-exact (no random container
+    `remux`, instead of encoded: the join of a segmented run. `start` is where in the source the output begins
+    (the trim): the source's timecode moves with it. Files are written bit-exact (no random container
     UIDs), so the same packets always give the same bytes.
     """
 
     def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int,
                  settings: EncodeSettings | OutputPlan, copy_from: av.container.InputContainer | None = None,
-                 chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None) -> None:
+                 chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None,
+                 start: float | Fraction = 0.0) -> None:
         self.path = Path(path)
         plan = settings if isinstance(settings, OutputPlan) else plan_output(self.path, source, settings)
         settings = plan.settings
@@ -717,7 +739,14 @@ class VideoWriter:
                     self.copied[stream.index] = out
                 elif stream.index in plan.converted:
                     self.copied[stream.index] = self._text_subtitles(stream, plan.converted[stream.index])
+                elif stream.index in plan.attached:
+                    self.container.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
             self.container.metadata.update(copy_from.metadata)
+            if source.timecode:
+                self.container.metadata.pop("timecode", None)  # the video stream's tag is the one kept
+                self.stream.metadata["timecode"] = shift_timecode(source.timecode, source.average_rate, start)
+                if source.average_rate:  # the timecode track's rate (a remuxed stream has none of its own)
+                    self.stream.codec_context.framerate = source.average_rate
             chapters = copy_from.chapters() if chapters is None else chapters
         if chapters:
             self.container.set_chapters(chapters)
@@ -872,6 +901,27 @@ class VideoWriter:
 
 def _is_deep(pix_fmt: str) -> bool:
     return any(tag in pix_fmt for tag in ("10", "12", "16"))
+
+
+def shift_timecode(timecode: str, rate: Fraction | None, seconds: float | Fraction) -> str:
+    """SMPTE timecode `timecode` moved `seconds` later at `rate` frames per second (drop-frame when written with
+    ';' before the frames, as for 29.97 and 59.94 fps)."""
+    found = re.fullmatch(r"(\d+):(\d+):(\d+)([:;.,])(\d+)", timecode)
+    if not seconds or not found or not rate:
+        return timecode
+    hours, minutes, secs, mark, frames = found.groups()
+    fps = round(rate)
+    drop = fps // 15 if mark in ";," else 0  # frame numbers skipped each minute but every tenth
+    total_minutes = int(hours) * 60 + int(minutes)
+    number = ((total_minutes * 60 + int(secs)) * fps + int(frames) - drop * (total_minutes - total_minutes // 10)
+              + round(Fraction(seconds) * rate))
+    if drop:
+        per_minute, per_ten = 60 * fps - drop, 600 * fps - 9 * drop
+        tens, rest = divmod(number, per_ten)
+        number += 9 * drop * tens + (drop * ((rest - drop) // per_minute) if rest > drop else 0)
+    frames_part, secs_part = number % fps, number // fps
+    return (f"{secs_part // 3600 % 24:02d}:{secs_part // 60 % 60:02d}:{secs_part % 60:02d}{mark}"
+            f"{frames_part:02d}")
 
 
 def trim_chapters(chapters: list[dict], start: float, duration: float | None) -> list[dict]:

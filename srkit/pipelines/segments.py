@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..io.video import (OutputPlan, PacketTimes, VideoError, VideoInfo, VideoReader, VideoWriter, copied_packets,
-                        plan_output, scan_packets, trim_chapters)
+                        plan_output, pts_window, scan_packets, trim_chapters)
 from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
@@ -74,7 +74,8 @@ def plan_segments(info: VideoInfo, options: VideoOptions, times: PacketTimes | N
     if not times.usable:
         return whole
     tb = info.time_base
-    inside = [pts for pts in times.frames if (not start or pts * tb >= start) and (end is None or pts * tb < end)]
+    first, stop = pts_window(info, options.start, options.duration)  # as the reader selects frames
+    inside = [pts for pts in times.frames if (first is None or pts >= first) and (stop is None or pts < stop)]
     if options.max_frames is not None and len(inside) > options.max_frames:
         end, inside = inside[options.max_frames] * tb, inside[:options.max_frames]
     if len(inside) < 2:
@@ -270,7 +271,7 @@ def join_segments(source: Path, joined: Path, info: VideoInfo, plan: OutputPlan,
         template = first.streams.video[0]
         chapters = trim_chapters(container.chapters(), float(start), None if duration is None else float(duration))
         with VideoWriter(joined, info, template.width, template.height, plan, copy_from=container,
-                         chapters=chapters, video_from=template) as writer:
+                         chapters=chapters, video_from=template, start=start) as writer:
             copied = ((index, shift_packet(packet, start)) for index, packet in copied_packets(container, start,
                                                                                                duration))
             for _, _, _, index, packet in heapq.merge(_keyed(_segment_packets(files), 0), _keyed(copied, 1)):
