@@ -4,10 +4,12 @@ This is the only module that decodes or encodes video. `probe` reads a file once
 along. `VideoReader` (a context manager) demuxes every stream once: video frames leave in presentation order with
 increasing timestamps (the set of source times sorted over a reorder window, duplicates and backward steps moved
 forward: what FFmpeg's best-effort timestamps aim at), optionally deinterlaced by FFmpeg's bwdif filter, converted to RGB
-with the stream's own matrix (BT.601 / 709 / 2020) and range; copied streams' packets pass along unchanged.
-`plan_output` checks before any work that the output container can hold the chosen codec and the input's other
-streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the
-container's natural codec and the deepest pixel format the codec takes. `VideoWriter` (a context manager)
+with the stream's own matrix (BT.601 / 709 / 2020) and range at the probed size; copied streams' packets pass
+along unchanged, trimmed to the video's range. `demux_from` starts reading at a keyframe at or before a time, in
+containers with an index or without. `plan_output` checks before any work that the output container can hold the
+chosen codec, its options and the input's other streams (text subtitles it cannot hold are re-encoded to its own,
+mov_text for MP4, or left out; attachments kept in MKV), and picks the container's natural codec and the deepest
+pixel format the codec takes. `VideoWriter` (a context manager)
 converts back with the same matrix and range, tags primaries, transfer, matrix, range and rotation, gives every
 packet its frame's duration, and renames its temporary file only on a clean close; it can remux an encoded video
 stream instead (the join of a segmented run). `scan_packets` reads the video's frame and keyframe times without
