@@ -267,3 +267,19 @@ def test_a_segment_short_of_its_planned_frames_is_an_error_naming_it(models, cli
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
     assert len(errors) == 1 and "segment 1 (" in errors[0] and "where the input holds" in errors[0], errors
     assert not out.exists()
+
+
+def test_a_join_short_of_the_segments_frames_is_an_error_and_writes_nothing(models, clip, monkeypatch, capsys):
+    real = segments._segment_packets
+
+    def one_packet_lost(files):
+        for position, item in enumerate(real(files)):
+            if position != 30:
+                yield item
+
+    monkeypatch.setattr(segments, "_segment_packets", one_packet_lost)
+    out = models / "out.mkv"
+    assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
+    assert len(errors) == 1 and "the join wrote 79 video frames where the segments hold 80" in errors[0], errors
+    assert not out.exists()
