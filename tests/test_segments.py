@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from srkit.cli import main
-from srkit.io.video import EncodeSettings, probe, scan_packets
-from srkit.pipelines import segments
+from srkit.io.video import EncodeSettings, VideoReader, probe, scan_packets
+from srkit.pipelines import batch, segments
 from srkit.pipelines.segments import plan_segments
 from srkit.pipelines.video import VideoOptions
 
@@ -110,6 +110,18 @@ def test_the_plan_cuts_at_keyframes_and_follows_the_trim(clip):
                             times)
     assert trimmed[0].start == 0.5 and sum(s.frames for s in trimmed) == 40 and len(trimmed) > 1
     assert {float(s.start) for s in trimmed[1:]} <= keyframes
+
+
+def test_a_start_at_a_frame_time_counts_that_frame_as_the_reader_takes_it(tmp_path):
+    clip = tmp_path / "video.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-t", "2", "-c:v", "libx264", "-g", "8", clip)
+    times = [float(pts) for pts, _ in timing(clip)]
+    assert 0.4 in times  # the float 0.4 lies just above 2/5, the frame's exact time
+    info = probe(clip)
+    plan = plan_segments(info, VideoOptions(EncodeSettings(), start=0.4, segment_seconds=0.64))
+    with VideoReader(info, 0.4, copy=False) as reader:
+        decoded = sum(1 for kind, _ in reader if kind == "frame")
+    assert sum(segment.frames for segment in plan) == decoded == sum(1 for t in times if t >= 0.4) == 40
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
@@ -213,3 +225,61 @@ def test_a_work_folder_needs_resume_and_the_same_input_and_options(models, clip,
     assert upscale(clip, "-o", out, *SEGMENT_ARGS, "--overwrite") == 0
     assert f"segments: {SEGMENTS} encoded, 0 kept" in capsys.readouterr().err
     assert decodes_cleanly(out) and not work_folder(out).exists()
+
+
+def frame_count(path: Path) -> int:
+    """Frames ffprobe decodes from the first video stream."""
+    stream = ffprobe(path, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames")
+    return int(stream["streams"][0]["nb_read_frames"])
+
+
+@pytest.fixture(params=[(0, "vob"), (2, "vob"), (2, "mpegts")], ids=["ps", "ps-b-frames", "ts-b-frames"])
+def mpeg2_clip(request, tmp_path) -> Path:
+    """2.4 s of 64x36 MPEG-2 with MP2 audio, an I frame every 11, in a program (.mpg) or transport stream (.ts):
+    containers without an index, where a seek lands on any packet near the time asked for."""
+    bframes, muxer = request.param
+    path = tmp_path / ("clip.mpg" if muxer == "vob" else "clip.ts")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x36:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+           "-t", "2.4", "-c:v", "mpeg2video", "-bf", str(bframes), "-g", "11", "-c:a", "mp2", "-f", muxer, path)
+    return path
+
+
+def test_mpeg2_program_and_transport_streams_keep_every_frame_at_the_cuts(models, mpeg2_clip, capsys):
+    joined, streamed = models / "joined.mkv", models / "streamed.mkv"
+    assert upscale(mpeg2_clip, "-o", joined, "--segment-seconds", "1") == 0
+    assert "segments: 2 encoded, 0 kept" in capsys.readouterr().err
+    assert upscale(mpeg2_clip, "-o", streamed, "--segment-seconds", "0") == 0
+    assert frame_count(joined) == frame_count(streamed) == frame_count(mpeg2_clip) == 60
+    assert decodes_cleanly(joined) and timing(joined) == timing(streamed)
+    assert stream_md5(joined, "0:a:0") == stream_md5(streamed, "0:a:0")
+    assert min_psnr(joined, streamed, 192, 108) >= MIN_PSNR
+
+
+def test_a_segment_short_of_its_planned_frames_is_an_error_naming_it(models, clip, monkeypatch, capsys):
+    def one_frame_more_in_segment_1(info, options, times=None):
+        plan = plan_segments(info, options, times)
+        plan[1] = segments.Segment(plan[1].start, plan[1].end, plan[1].frames + 1)
+        return plan
+
+    monkeypatch.setattr(batch, "plan_segments", one_frame_more_in_segment_1)
+    out = models / "out.mkv"
+    assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
+    assert len(errors) == 1 and "segment 1 (" in errors[0] and "where the input holds" in errors[0], errors
+    assert not out.exists()
+
+
+def test_a_join_short_of_the_segments_frames_is_an_error_and_writes_nothing(models, clip, monkeypatch, capsys):
+    real = segments._segment_packets
+
+    def one_packet_lost(files):
+        for position, item in enumerate(real(files)):
+            if position != 30:
+                yield item
+
+    monkeypatch.setattr(segments, "_segment_packets", one_packet_lost)
+    out = models / "out.mkv"
+    assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
+    assert len(errors) == 1 and "the join wrote 79 video frames where the segments hold 80" in errors[0], errors
+    assert not out.exists()

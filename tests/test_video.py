@@ -195,3 +195,24 @@ def test_ten_bit_video_goes_through_the_16_bit_path(models):
     assert info.deep and info.pix_fmt == "yuv420p10le" and (info.width, info.height) == (384, 256)
     frame = next(iter(read_frames(out, info))).pixels
     assert frame.dtype == np.uint16 and np.abs(centres(frame) / 257 - PATCHES).max() <= TWO_GENERATIONS
+
+
+def test_encoder_options_the_encoder_does_not_take_are_refused_before_any_work(models, capsys):
+    clip = models / "clip.mkv"
+    make_clip(clip, 32, 48, "itu601", 5, frames=2)
+    out = models / "o.mkv"
+
+    def refused(*options: str) -> str:
+        args = [arg for option in options for arg in ("--encoder-opt", option)]
+        assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", *args]) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
+        assert len(errors) == 1, errors
+        return errors[0]
+
+    line = refused("bogus=1", "g=5")
+    assert "--encoder-opt bogus=1: libx264 has no such option" in line and "g=5" not in line
+    assert "libx264 refuses these values" in refused("preset=nonsense")
+    assert not out.exists()
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--encoder-opt", "g=5"]) == 0
+    with av.open(str(out)) as container:
+        assert sum(1 for frame in container.decode(video=0)) == 2

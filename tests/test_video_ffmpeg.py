@@ -313,3 +313,111 @@ def test_a_cut_off_mp4_is_an_error_naming_the_frames_unless_allowed(models, tmp_
     assert not out.exists() and no_leftovers(models)
     assert upscale(cut, "-o", out, "--allow-truncated") == 0
     assert decodes_cleanly(out) and 0 < len(frame_times(out)) < 50
+
+
+@pytest.mark.parametrize("segments", ["0", "0.2"], ids=["streamed", "segmented"])
+def test_a_frame_limit_trims_audio_to_the_video_as_a_duration_does(models, tmp_path, segments, capsys):
+    clip = tmp_path / "audio.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-f", "lavfi", "-i", "sine=sample_rate=48000",
+           "-t", "2", "-c:v", "libx264", "-g", "8", "-c:a", "aac", clip)
+    by_frames, by_duration = models / "frames.mp4", models / "duration.mp4"
+    assert upscale(clip, "-o", by_frames, "--frames", "12", "--segment-seconds", segments) == 0
+    assert ("segments: 2 encoded" in capsys.readouterr().err) == (segments != "0")
+    assert upscale(clip, "-o", by_duration, "--duration", "0.48", "--segment-seconds", segments) == 0
+    assert len(frame_times(by_frames)) == 12
+    assert stream_md5(by_frames, "0:a:0") == stream_md5(by_duration, "0:a:0")
+    audio = ffprobe(by_frames, "-select_streams", "a:0", "-show_entries", "packet=pts_time")["packets"]
+    assert max(float(p["pts_time"]) for p in audio) < 0.48
+
+
+def rgb_frames(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame as RGB, decoded by ffmpeg."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3).astype(float)
+
+
+def test_a_mid_stream_size_change_is_scaled_with_a_line_never_cropped(models, tmp_path, capsys):
+    small, large, clip = tmp_path / "small.ts", tmp_path / "large.ts", tmp_path / "change.ts"
+    ffmpeg("-f", "lavfi", "-i", "color=blue:size=32x18:rate=25", "-t", "0.4", "-c:v", "libx264", "-pix_fmt",
+           "yuv444p", small)
+    # the later pictures are larger, with a red band in their right third: cropping to 32x18 would lose it all
+    ffmpeg("-f", "lavfi", "-i", "color=blue:size=48x26:rate=25,drawbox=x=32:y=0:w=16:h=26:color=red:t=fill",
+           "-t", "0.4", "-c:v", "libx264", "-pix_fmt", "yuv444p", "-output_ts_offset", "0.4", large)
+    clip.write_bytes(small.read_bytes() + large.read_bytes())  # MPEG-TS files join by concatenation
+    out = models / "out.mkv"
+    assert main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--preset", "ultrafast", "--crf", "0"]) == 0
+    assert capsys.readouterr().err.count("changes size from 32x18 to 48x26 at 0.4") == 1
+    frames = rgb_frames(out, 128, 72)
+    assert len(frames) == 20
+    # nearest x4 of the scaled picture: the band spans x >= 32 * 32 / 48 * 4 = 85.3, give or take the filter
+    band, rest = frames[10:, :, 92:].mean(axis=(0, 1, 2)), frames[10:, :, :78].mean(axis=(0, 1, 2))
+    assert band[0] > 200 and band[2] < 60, band
+    assert rest[0] < 60 and rest[2] > 200, rest
+    assert np.abs(frames[:10] - frames[0]).max() <= COLOUR_CODES
+
+
+def test_vfr_mp4_with_b_frames_keeps_every_packet_time_and_the_average_rate(models, tmp_path):
+    cfr, clip = tmp_path / "cfr.mp4", tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=20), "-t", "2", "-c:v", "libx264", "-bf", "3",
+           "-video_track_timescale", "1000", cfr)
+    # every other frame shown 13 ms late: VFR presentation times, while MP4 keeps 50 ms decode-order durations
+    ffmpeg("-i", cfr, "-c", "copy", "-video_track_timescale", "1000", "-bsf:v",
+           r"setts=pts=PTS+if(mod(round(PTS*TB*20)\,2)\,round(0.013/TB)\,0)", clip)
+    out = models / "vfr-x3.mp4"
+    assert upscale(clip, "-o", out) == 0
+    source, made = video_stream(clip), video_stream(out)
+    assert made["avg_frame_rate"] == source["avg_frame_rate"] == "20/1"
+    assert float(made["duration"]) == pytest.approx(float(source["duration"]), abs=TIME_TOLERANCE)
+
+    def packets(path: Path) -> list[tuple[float, float]]:
+        found = ffprobe(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
+        return sorted((float(p["pts_time"]), float(p["duration_time"])) for p in found)
+
+    times = [pts for pts, _ in packets(clip)]
+    assert len(set(np.round(np.diff(times), 3))) == 2, "the test input should be VFR"
+    # each input frame is shown until the next one, the last until the stream's end
+    shown = np.diff([*times, float(source["start_time"]) + float(source["duration"])])
+    assert np.abs(np.array(packets(out)) - np.stack([times, shown], 1)).max() <= TIME_TOLERANCE
+
+
+def test_a_timecode_track_is_kept_moved_by_the_trim_or_said_to_become_a_tag(models, tmp_path, capsys):
+    clip = tmp_path / "timecode.mp4"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-t", "1", "-timecode", "01:02:03:04", "-c:v", "libx264",
+           "-g", "5", clip)
+
+    def timecodes(path: Path) -> list[tuple[str, str]]:
+        streams = ffprobe(path, "-show_entries", "stream=codec_type,codec_tag_string:stream_tags=timecode")["streams"]
+        return [(s["codec_type"], s["codec_tag_string"], s.get("tags", {}).get("timecode")) for s in streams]
+
+    assert ("data", "tmcd", "01:02:03:04") in timecodes(clip)
+    out, trimmed = models / "out.mp4", models / "trimmed.mp4"
+    assert upscale(clip, "-o", out) == 0
+    assert upscale(clip, "-o", trimmed, "--start", "0.4", "--segment-seconds", "0.2") == 0  # the join's writer
+    assert ("data", "tmcd", "01:02:03:04") in timecodes(out)
+    assert ("data", "tmcd", "01:02:03:14") in timecodes(trimmed)  # 0.4 s = 10 frames later
+    capsys.readouterr()
+    assert upscale(clip, "-o", models / "out.mkv") == 0
+    assert capsys.readouterr().err.count("timecode 01:02:03:04 is kept as a tag of the video stream") == 1
+    tags = ffprobe(models / "out.mkv", "-select_streams", "v:0", "-show_entries", "stream_tags")["streams"][0]["tags"]
+    assert tags["TIMECODE"] == "01:02:03:04"
+
+
+def test_mkv_attachments_are_kept_in_mkv_and_said_to_be_left_out_elsewhere(models, tmp_path, capsys):
+    font = tmp_path / "font.ttf"
+    font.write_bytes(np.random.default_rng(5).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    clip = tmp_path / "attached.mkv"
+    ffmpeg("-f", "lavfi", "-i", LAVFI_VIDEO.format(rate=25), "-t", "0.4", "-c:v", "libx264", "-attach", font,
+           "-metadata:s:t", "mimetype=application/x-truetype-font", clip)
+    out = models / "out.mkv"
+    assert upscale(clip, "-o", out) == 0
+    attachment = ffprobe(out, "-select_streams", "t", "-show_entries", "stream=index:stream_tags")["streams"]
+    assert len(attachment) == 1 and attachment[0]["tags"] == {"filename": "font.ttf",
+                                                              "mimetype": "application/x-truetype-font"}
+    dumped = models / "dumped.ttf"
+    subprocess.run(["ffmpeg", "-v", "error", f"-dump_attachment:{attachment[0]['index']}", str(dumped), "-i",
+                    str(out)], capture_output=True)  # ffmpeg dumps the file, then complains there is no output
+    assert dumped.read_bytes() == font.read_bytes()
+    capsys.readouterr()
+    assert upscale(clip, "-o", models / "out.mp4") == 0
+    assert capsys.readouterr().err.count("leaving out attachment #1 (application/x-truetype-font), which a .mp4") == 1

@@ -4,10 +4,12 @@ This is the only module that decodes or encodes video. `probe` reads a file once
 along. `VideoReader` (a context manager) demuxes every stream once: video frames leave in presentation order with
 increasing timestamps (the set of source times sorted over a reorder window, duplicates and backward steps moved
 forward: what FFmpeg's best-effort timestamps aim at), optionally deinterlaced by FFmpeg's bwdif filter, converted to RGB
-with the stream's own matrix (BT.601 / 709 / 2020) and range; copied streams' packets pass along unchanged.
-`plan_output` checks before any work that the output container can hold the chosen codec and the input's other
-streams (text subtitles it cannot hold are re-encoded to its own, mov_text for MP4, or left out), and picks the
-container's natural codec and the deepest pixel format the codec takes. `VideoWriter` (a context manager)
+with the stream's own matrix (BT.601 / 709 / 2020) and range at the probed size; copied streams' packets pass
+along unchanged, trimmed to the video's range. `demux_from` starts reading at a keyframe at or before a time, in
+containers with an index or without. `plan_output` checks before any work that the output container can hold the
+chosen codec, its options and the input's other streams (text subtitles it cannot hold are re-encoded to its own,
+mov_text for MP4, or left out; attachments kept in MKV), and picks the container's natural codec and the deepest
+pixel format the codec takes. `VideoWriter` (a context manager)
 converts back with the same matrix and range, tags primaries, transfer, matrix, range and rotation, gives every
 packet its frame's duration, and renames its temporary file only on a clean close; it can remux an encoded video
 stream instead (the join of a segmented run). `scan_packets` reads the video's frame and keyframe times without
@@ -48,12 +50,15 @@ DTS_SKEW_SECONDS = 10  # no real encoder delays decoding by more than this behin
 REORDER_WINDOW = 16  # frames: H.264/HEVC reorder at most 16, so sorting this many puts any decoder's output in order
 TRUNCATION_FRAMES = 1.5  # a video ending this many frame durations early is truncated
 COPIED_STREAM_TYPES = ("audio", "subtitle")
+ATTACHING_CONTAINERS = {"matroska"}  # containers that hold attachments (fonts, cover files)
+TIMECODE_TRACKS = {"mp4", "mov"}  # containers whose muxer writes a timecode track (tmcd) from the video's tag
 TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}  # decoders giving ASS events
 CONTAINER_SUBTITLES = {"mp4": "mov_text", "mov": "mov_text"}  # the text subtitle codec of a container
 CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0}  # chroma samples per 4 pixels
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}
 NATURAL_CODECS = {"webm": "libvpx-vp9"}  # every other container: libx264
 NATURAL_OPTIONS = {"libvpx-vp9": {"b": "0", "row-mt": "1"}}  # crf alone is constant quality only with b=0
+TRIAL_SIZE = 64  # pixels: the picture an encoder is test-opened with to learn which options it takes
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint={which}"  # one frame per frame: frame count and times kept
 # swscale's flags (measured on a real photo against the exact BT.709 formulas): its default 4:2:0 -> RGB path
 # interpolates chroma in a way that leaves RGB about 1-1.5 codes dark; accurate rounding with full chroma
@@ -75,11 +80,12 @@ class OutputPlanError(VideoError):
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """An audio or subtitle stream of the input, which the output copies."""
+    """An audio, subtitle or attachment stream of the input, which the output copies (or says it leaves out)."""
 
     index: int
     type: str
     codec: str
+    """The codec's name; for an attachment, its MIME type."""
 
 
 @dataclass
@@ -112,7 +118,9 @@ class VideoInfo:
     """Seconds the video stream lasts according to the container (None: unknown)."""
     start_time: Fraction = Fraction(0)
     streams: tuple[StreamInfo, ...] = ()
-    """Audio and subtitle streams, copied to the output."""
+    """Audio, subtitle and attachment streams, copied to the output."""
+    timecode: str | None = None
+    """SMPTE timecode of the first frame (a tag of the video stream, of a tmcd track or of the file)."""
 
     @property
     def chroma(self) -> str:
@@ -177,14 +185,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         field_order = FIELD_ORDERS.get(int(stream.codec_context.field_order or 0))
         if interlaced and field_order is None:
             field_order = "tt"
-        streams = tuple(StreamInfo(s.index, s.type, s.codec_context.name) for s in container.streams
-                        if s.type in COPIED_STREAM_TYPES)
+        streams = tuple(StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else s.mimetype)
+                        for s in container.streams if s.type in (*COPIED_STREAM_TYPES, "attachment"))
+        timecode = next((found for found in (*(s.metadata.get("timecode") for s in container.streams),
+                                             container.metadata.get("timecode")) if found), None)
         return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, frames,
                          stream.average_rate, stream.time_base, stream.codec_context.name,
                          fmt.name if fmt else "unknown", bits > 8, _matrix(stream),
                          int(stream.codec_context.color_range or 0) == RANGE_JPEG, rotation,
                          int(stream.codec_context.color_primaries or 2), int(stream.codec_context.color_trc or 2),
-                         bits, field_order, duration, start, streams)
+                         bits, field_order, duration, start, streams, timecode)
 
 
 @dataclass
@@ -203,11 +213,14 @@ class _Retimer:
     Files whose packets carry pts == dts decode to frames labelled in decode order; sorting the labels over
     REORDER_WINDOW frames restores presentation times (FFmpeg's best-effort timestamps do the same from dts).
     A label not above the previous one is moved one frame duration past it. Durations become the gap to the
-    next frame; the last frame keeps its own.
+    next frame; the last frame lasts until the stream's end where the container says it (`end`, a pts) and that
+    lies within two frame durations, else keeps its own. (A packet's own duration is no presentation time in
+    files with B-frames: MP4 stores decode-order gaps.)
     """
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, end: int | None = None) -> None:
         self.step = max(1, step)
+        self.end = end
         self.frames: deque[av.VideoFrame] = deque()
         self.times: list[int] = []
         self.last: int | None = None
@@ -236,10 +249,15 @@ class _Retimer:
         if time != frame.pts:
             self.repaired += 1
         frame.pts = self.last = time
+        own = frame.duration or self.step
         if self.times and self.times[0] > time:
             frame.duration = self.times[0] - time
-        elif self.times or not frame.duration:
+        elif self.times:
             frame.duration = self.step
+        elif self.end is not None and 0 < self.end - time <= 2 * own:
+            frame.duration = self.end - time
+        else:
+            frame.duration = own
         return frame
 
 
@@ -292,6 +310,8 @@ class VideoReader:
         self.retimer: _Retimer | None = None
         self.end: int | None = None  # pts + duration of the last frame given out
         self.reached_end = self.stopped = False
+        self.held: deque[av.Packet] = deque()  # copied packets waiting for the video to reach their time
+        self.resized: set[tuple[int, int]] = set()  # frame sizes other than the probed one, already announced
 
     def __enter__(self) -> VideoReader:
         self.container = _open(self.info.path)
@@ -300,27 +320,21 @@ class VideoReader:
     def __exit__(self, *exc) -> None:
         self.container.close()
 
-    def _window(self) -> tuple[int | None, int | None]:
-        tb = self.info.time_base
-        first = round(Fraction(self.start) / tb) if self.start else None
-        end = round((Fraction(self.start) + Fraction(self.duration)) / tb) if self.duration is not None else None
-        return first, end
-
     def __iter__(self) -> Iterator[tuple[str, object]]:
         info, container = self.info, self.container
-        first, end = self._window()
+        first, end = pts_window(info, self.start, self.duration)
         video = container.streams.video[0]
         video.thread_type = "AUTO"
-        if self.start:
-            container.seek(first, stream=video, backward=True)
         step = round(1 / (info.average_rate * info.time_base)) if info.average_rate else 1
-        self.retimer = _Retimer(step)
+        stream_end = info.start_time + info.duration if info.duration is not None else None
+        self.retimer = _Retimer(step, None if stream_end is None else round(stream_end / info.time_base))
         deinterlacer = _Deinterlacer(video, self.deinterlace == "all") if self.deinterlace else None
         wanted = [video] + ([s for s in container.streams if s.type in COPIED_STREAM_TYPES] if self.copy else [])
-        for packet in container.demux(*wanted):
+        for packet in demux_from(container, wanted, first):
             if packet.stream.type != "video":
                 if in_window(packet, self.start, self.duration):
-                    yield "packet", (packet.stream.index, packet)
+                    self.held.append(packet)
+                    yield from self._copied()
                 continue
             try:
                 decoded = packet.decode()
@@ -332,6 +346,7 @@ class VideoReader:
             if deinterlacer:
                 ready = [out for frame in ready for out in deinterlacer.push(frame)]
             yield from self._emit(ready, first, end)
+            yield from self._copied()
             if self.stopped:
                 return
         tail = self.retimer.flush()
@@ -339,11 +354,37 @@ class VideoReader:
             tail = [out for frame in tail for out in deinterlacer.push(frame)] + deinterlacer.push(None)
         yield from self._emit(tail, first, end)
         self.reached_end = not self.stopped
+        yield from self._copied()
 
     @property
     def repaired(self) -> int:
         """How many frames got a timestamp other than their own."""
         return self.retimer.repaired if self.retimer else 0
+
+    def _copied(self) -> Iterator[tuple[str, tuple[int, av.Packet]]]:
+        """Copied packets, in demux order, once they are known to lie in the video's range.
+
+        With a frame limit the range ends where the last frame given out ends, known only when the limit is hit:
+        until then packets wait for the video to pass their time; at the limit those after its end are dropped,
+        so every stream is trimmed to the video's range as with a duration.
+        """
+        if self.max_frames is None or self.reached_end:
+            ready, self.held = list(self.held), deque()
+        elif self.stopped:
+            ready = [packet for packet in self.held if self._before_video_end(packet)]
+            self.held.clear()
+        else:
+            ready = []
+            while self.held and self._before_video_end(self.held[0]):
+                ready.append(self.held.popleft())
+        for packet in ready:
+            yield "packet", (packet.stream.index, packet)
+
+    def _before_video_end(self, packet: av.Packet) -> bool:
+        """Whether a copied packet starts before the end of the last frame given out."""
+        if packet.pts is None:
+            return True
+        return self.end is not None and packet.pts * packet.time_base < self.end * self.info.time_base
 
     def _emit(self, frames: list[av.VideoFrame], first: int | None, end: int | None) -> Iterator[tuple[str, RGBFrame]]:
         """RGB items for the frames inside the window; sets `stopped` once past its end or the frame limit."""
@@ -356,10 +397,21 @@ class VideoReader:
                 yield "frame", self._rgb(frame)
 
     def _rgb(self, frame: av.VideoFrame) -> RGBFrame:
+        """The frame as RGB at the probed size: a stream whose pictures change size mid-way is scaled to the size
+        the output is made for (said once per new size), never cropped."""
         info = self.info
-        rgb = frame.reformat(format="rgb48le" if info.deep else "rgb24", src_colorspace=info.matrix,
-                             dst_colorspace=info.matrix, src_color_range="JPEG" if info.full_range else "MPEG",
-                             dst_color_range="JPEG", interpolation=None if info.deep else TO_RGB_8BIT)
+        size = (frame.width, frame.height)
+        if size != (info.width, info.height) and size not in self.resized:
+            self.resized.add(size)
+            at = (f"{float(frame.pts * info.time_base - info.start_time):.3f} s into the video"
+                  if frame.pts is not None else "a frame")
+            self.on_warning(f"{info.path}: the picture changes size from {info.width}x{info.height} to "
+                            f"{frame.width}x{frame.height} at {at}; scaling those frames to {info.width}x"
+                            f"{info.height}, the size the output is made for")
+        rgb = frame.reformat(width=info.width, height=info.height, format="rgb48le" if info.deep else "rgb24",
+                             src_colorspace=info.matrix, dst_colorspace=info.matrix,
+                             src_color_range="JPEG" if info.full_range else "MPEG", dst_color_range="JPEG",
+                             interpolation=None if info.deep else TO_RGB_8BIT)
         self.frames += 1
         if frame.pts is not None:
             self.end = frame.pts + (frame.duration or 0)
@@ -380,6 +432,15 @@ class VideoReader:
                 f"{self.frames} of about {expected} frames decoded (the file is truncated)")
 
 
+def pts_window(info: VideoInfo, start: float | Fraction, duration: float | Fraction | None
+               ) -> tuple[int | None, int | None]:
+    """The video timestamps [first, end) that the range [start, start + duration) seconds selects (None: open)."""
+    tb = info.time_base
+    first = round(Fraction(start) / tb) if start else None
+    end = round((Fraction(start) + Fraction(duration)) / tb) if duration is not None else None
+    return first, end
+
+
 def in_window(packet: av.Packet, start: float, duration: float | None) -> bool:
     """Whether a copied stream's packet lies in the trimmed range [start, start + duration)."""
     if packet.pts is None:
@@ -390,18 +451,56 @@ def in_window(packet: av.Packet, start: float, duration: float | None) -> bool:
     return duration is None or seconds < Fraction(start) + Fraction(duration)
 
 
+def _starts_decoding(packet: av.Packet, first: int) -> bool:
+    """Whether decoding from `packet` gives every frame from `first` on: a keyframe presented no later."""
+    label = packet.pts if packet.pts is not None else packet.dts
+    return packet.is_keyframe and label is not None and label <= first
+
+
+def demux_from(container: av.container.InputContainer, wanted: list[av.stream.Stream],
+               first: int | None) -> Iterator[av.Packet]:
+    """Packets of `wanted` (which holds the first video stream) from a video keyframe at or before pts `first`.
+
+    Seeking to a time lands on a keyframe in indexed containers (MP4, MKV), but in MPEG program and transport
+    streams it lands on whichever packet has a timestamp near it, often inside a GOP: the decoder then drops
+    every frame up to the next keyframe. So the first video packet after a seek is checked, and the seek goes
+    back further (one second, then twice as far each time, at worst to the start) until decoding starts at a
+    keyframe presented no later than `first`.
+    """
+    if first is None:
+        yield from container.demux(*wanted)
+        return
+    video = container.streams.video[0]
+    back = max(1, round(1 / video.time_base))
+    lowest = video.start_time if video.start_time is not None else 0
+    target = first
+    while True:
+        container.seek(target, stream=video, backward=True)
+        packets = container.demux(*wanted)
+        held = []
+        for packet in packets:
+            held.append(packet)
+            if packet.stream.index == video.index and packet.size:
+                break
+        if target <= lowest or not held or _starts_decoding(held[-1], first):
+            break
+        target, back = max(lowest, target - back), back * 2
+    yield from held
+    yield from packets
+
+
 def copied_packets(container: av.container.InputContainer, start: float = 0.0,
                    duration: float | None = None) -> Iterator[tuple[int, av.Packet]]:
     """(input stream index, packet) for the audio and subtitle packets in [start, start + duration), in demux
-    order, without touching the video (the join of a segmented run copies them once from the source)."""
+    order, without decoding the video (the join of a segmented run copies them once from the source)."""
     wanted = [s for s in container.streams if s.type in COPIED_STREAM_TYPES]
     if not wanted:
         return
-    if start:  # where the reader of an unsegmented run starts, so that both copy the same packets
-        video = container.streams.video[0]
-        container.seek(round(Fraction(start) / video.time_base), stream=video, backward=True)
-    for packet in container.demux(*wanted):
-        if packet.size and in_window(packet, start, duration):
+    video = container.streams.video[0]
+    # from where the reader of an unsegmented run starts, so that both copy the same packets
+    first = round(Fraction(start) / video.time_base) if start else None
+    for packet in demux_from(container, [video, *wanted] if first is not None else wanted, first):
+        if packet.stream.type != "video" and packet.size and in_window(packet, start, duration):
             yield packet.stream.index, packet
 
 
@@ -462,6 +561,8 @@ class OutputPlan:
     warnings: list[str] = field(default_factory=list)
     converted: dict[int, str] = field(default_factory=dict)
     """Text subtitle streams re-encoded to the container's own subtitle codec: input index -> encoder."""
+    attached: tuple[int, ...] = ()
+    """Attachment streams of the input, embedded in the output's header."""
 
 
 def available_encoders() -> list[str]:
@@ -534,9 +635,15 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     offered = {f.name for f in codec.video_formats or ()}
     if offered and pix_fmt not in offered:
         raise OutputPlanError(f"--pix-fmt {pix_fmt}: {name} does not take it; it takes {', '.join(sorted(offered))}")
-    warnings, copied, converted = [], [], {}
+    _check_encoder_options(name, pix_fmt, settings.options or {})
+    warnings, copied, converted, attached = [], [], {}, []
     for stream in info.streams:
-        if stream.codec in supported:
+        if stream.type == "attachment" and fmt in ATTACHING_CONTAINERS:
+            attached.append(stream.index)
+        elif stream.type == "attachment":
+            warnings.append(f"{info.path}: leaving out attachment #{stream.index} ({stream.codec}), which a "
+                            f"{suffix} file cannot hold; write .mkv to keep it")
+        elif stream.codec in supported:
             copied.append(stream.index)
         elif stream.type == "subtitle" and stream.codec in TEXT_SUBTITLES and fmt in CONTAINER_SUBTITLES:
             converted[stream.index] = CONTAINER_SUBTITLES[fmt]
@@ -548,13 +655,48 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
         else:
             raise OutputPlanError(f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
                              f"({stream.codec}) of {info.path}, which is copied unchanged; write .mkv instead")
+    if info.timecode and fmt not in TIMECODE_TRACKS:
+        warnings.append(f"{info.path}: timecode {info.timecode} is kept as a tag of the video stream, as a "
+                        f"{suffix} file has no timecode track; write .mp4 or .mov to keep the track")
     reduced = _reductions(info, pix_fmt)
     if reduced:
         warnings.append(f"{target}: {pix_fmt} output reduces {', '.join(reduced)} ({info.pix_fmt} input); "
                         "pass --pix-fmt (and a --codec that takes it) to keep them")
     options = {**NATURAL_OPTIONS.get(name, {}), **(settings.options or {})}
     return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings,
-                      converted)
+                      converted, tuple(attached))
+
+
+def _trial_open(name: str, pix_fmt: str, options: dict[str, str]) -> dict[str, str]:
+    """Open encoder `name` on a small picture with `options`; returns the options it did not take."""
+    context = av.CodecContext.create(name, "w")
+    context.width = context.height = TRIAL_SIZE
+    context.pix_fmt = pix_fmt
+    context.time_base = Fraction(1, 25)
+    context.options = dict(options)
+    context.open()
+    return dict(context.options or {})
+
+
+def _check_encoder_options(name: str, pix_fmt: str, options: dict[str, str]) -> None:
+    """Raise OutputPlanError if encoder `name` does not take or refuses an --encoder-opt (FFmpeg would otherwise
+    drop an unknown option without a word)."""
+    if not options:
+        return
+    given = " ".join(f"--encoder-opt {key}={value}" for key, value in options.items())
+    try:
+        untaken = _trial_open(name, pix_fmt, options)
+    except av.error.FFmpegError as error:
+        try:
+            _trial_open(name, pix_fmt, {})
+        except av.error.FFmpegError:
+            return  # the encoder does not open on the trial picture at all: the options are not to blame
+        raise OutputPlanError(f"{given}: {name} refuses these values ({error.strerror}); check them against "
+                              f"`ffmpeg -h encoder={name}`") from None
+    if untaken:
+        names = ", ".join(f"{key}={value}" for key, value in untaken.items())
+        raise OutputPlanError(f"--encoder-opt {names}: {name} has no such option; check the name against "
+                              f"`ffmpeg -h encoder={name}`")
 
 
 class VideoWriter:
@@ -562,14 +704,15 @@ class VideoWriter:
     block ends cleanly (an existing file replaced only with `overwrite`: io.atomic) and removed when it raises.
 
     With `video_from` (a stream of an already encoded file) the video is remuxed, packet by packet through
-    `remux`, instead of encoded: the join of a segmented run. Files are written bit-exact (no random container
+    `remux`, instead of encoded: the join of a segmented run. `start` is where in the source the output begins
+    (the trim): the source's timecode moves with it. Files are written bit-exact (no random container
     UIDs), so the same packets always give the same bytes.
     """
 
     def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int,
                  settings: EncodeSettings | OutputPlan, copy_from: av.container.InputContainer | None = None,
                  chapters: list[dict] | None = None, video_from: av.stream.Stream | None = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, start: float | Fraction = 0.0) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
         plan = settings if isinstance(settings, OutputPlan) else plan_output(self.path, source, settings)
@@ -600,7 +743,14 @@ class VideoWriter:
                     self.copied[stream.index] = out
                 elif stream.index in plan.converted:
                     self.copied[stream.index] = self._text_subtitles(stream, plan.converted[stream.index])
+                elif stream.index in plan.attached:
+                    self.container.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
             self.container.metadata.update(copy_from.metadata)
+            if source.timecode:
+                self.container.metadata.pop("timecode", None)  # the video stream's tag is the one kept
+                self.stream.metadata["timecode"] = shift_timecode(source.timecode, source.average_rate, start)
+                if source.average_rate:  # the timecode track's rate (a remuxed stream has none of its own)
+                    self.stream.codec_context.framerate = source.average_rate
             chapters = copy_from.chapters() if chapters is None else chapters
         if chapters:
             self.container.set_chapters(chapters)
@@ -758,6 +908,27 @@ class VideoWriter:
 
 def _is_deep(pix_fmt: str) -> bool:
     return any(tag in pix_fmt for tag in ("10", "12", "16"))
+
+
+def shift_timecode(timecode: str, rate: Fraction | None, seconds: float | Fraction) -> str:
+    """SMPTE timecode `timecode` moved `seconds` later at `rate` frames per second (drop-frame when written with
+    ';' before the frames, as for 29.97 and 59.94 fps)."""
+    found = re.fullmatch(r"(\d+):(\d+):(\d+)([:;.,])(\d+)", timecode)
+    if not seconds or not found or not rate:
+        return timecode
+    hours, minutes, secs, mark, frames = found.groups()
+    fps = round(rate)
+    drop = fps // 15 if mark in ";," else 0  # frame numbers skipped each minute but every tenth
+    total_minutes = int(hours) * 60 + int(minutes)
+    number = ((total_minutes * 60 + int(secs)) * fps + int(frames) - drop * (total_minutes - total_minutes // 10)
+              + round(Fraction(seconds) * rate))
+    if drop:
+        per_minute, per_ten = 60 * fps - drop, 600 * fps - 9 * drop
+        tens, rest = divmod(number, per_ten)
+        number += 9 * drop * tens + (drop * ((rest - drop) // per_minute) if rest > drop else 0)
+    frames_part, secs_part = number % fps, number // fps
+    return (f"{secs_part // 3600 % 24:02d}:{secs_part // 60 % 60:02d}:{secs_part % 60:02d}{mark}"
+            f"{frames_part:02d}")
 
 
 def trim_chapters(chapters: list[dict], start: float, duration: float | None) -> list[dict]:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..io.video import (OutputPlan, PacketTimes, VideoError, VideoInfo, VideoReader, VideoWriter, copied_packets,
-                        plan_output, scan_packets, trim_chapters)
+                        plan_output, pts_window, scan_packets, trim_chapters)
 from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
@@ -74,7 +74,8 @@ def plan_segments(info: VideoInfo, options: VideoOptions, times: PacketTimes | N
     if not times.usable:
         return whole
     tb = info.time_base
-    inside = [pts for pts in times.frames if (not start or pts * tb >= start) and (end is None or pts * tb < end)]
+    first, stop = pts_window(info, options.start, options.duration)  # as the reader selects frames
+    inside = [pts for pts in times.frames if (first is None or pts >= first) and (stop is None or pts < stop)]
     if options.max_frames is not None and len(inside) > options.max_frames:
         end, inside = inside[options.max_frames] * tb, inside[:options.max_frames]
     if len(inside) < 2:
@@ -111,6 +112,8 @@ class SegmentUnit:
     reuse_threshold: int | None
     last: bool
     allow_truncated: bool
+    planned: int | None = None
+    """Frames the plan counted in [start, end) from the packets (None: not counted, a one-segment plan)."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +141,23 @@ def encode_segment(upscaler: Upscaler, unit: SegmentUnit) -> SegmentResult:
             done = pump(reader, writer, upscaler, unit.reuse_threshold, unit.shift, size)
             if unit.last:
                 check_complete(reader, done.frames, unit.allow_truncated)
+            _check_planned(unit, done.frames, reader.corrupt)
     except (av.error.FFmpegError, OSError) as error:
         if isinstance(error, SrkitError):
             raise
         raise VideoError(f"{unit.info.path} -> {unit.path}: {error}") from error
     return SegmentResult(unit.index, done.frames, reader.corrupt, reader.repaired, done.busy, done.reused,
                          file_sha256(unit.path))
+
+
+def _check_planned(unit: SegmentUnit, frames: int, corrupt: int) -> None:
+    """Raise VideoError if the segment gave other than the frames its plan counted (corrupt packets excepted)."""
+    if unit.planned is None or unit.planned - corrupt <= frames <= unit.planned:
+        return
+    end = "the end" if unit.end is None else f"{float(unit.end):.3f} s"
+    raise VideoError(f"{unit.info.path}: segment {unit.index} ({float(unit.start):.3f} s to {end}) gave {frames} "
+                     f"frames where the input holds {unit.planned}; nothing was written: pass --segment-seconds 0 "
+                     "to upscale it as one stream")
 
 
 def _segment_plan(plan: OutputPlan) -> OutputPlan:
@@ -247,22 +261,26 @@ def _check_alike(files: list[Path]) -> None:
 
 
 def join_segments(source: Path, joined: Path, info: VideoInfo, plan: OutputPlan, files: list[Path],
-                  start: Fraction, end: Fraction | None) -> None:
-    """Remux the segments' video with the source's audio, subtitles, chapters and metadata into `joined`."""
+                  start: Fraction, end: Fraction | None) -> int:
+    """Remux the segments' video with the source's audio, subtitles, chapters and metadata into `joined`;
+    returns the video packets written."""
+    written = 0
     _check_alike(files)
     duration = None if end is None else end - start
     with av.open(str(source)) as container, av.open(str(files[0])) as first:
         template = first.streams.video[0]
         chapters = trim_chapters(container.chapters(), float(start), None if duration is None else float(duration))
         with VideoWriter(joined, info, template.width, template.height, plan, copy_from=container,
-                         chapters=chapters, video_from=template, overwrite=True) as writer:
+                         chapters=chapters, video_from=template, overwrite=True, start=start) as writer:
             copied = ((index, shift_packet(packet, start)) for index, packet in copied_packets(container, start,
                                                                                                duration))
             for _, _, _, index, packet in heapq.merge(_keyed(_segment_packets(files), 0), _keyed(copied, 1)):
                 if index is None:
                     writer.remux(packet)
+                    written += 1
                 else:
                     writer.copy(packet, index)
+    return written
 
 
 @dataclass
@@ -319,7 +337,7 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         units = [SegmentUnit(index, anywhere, (folder.path / entry["file"]).absolute(), Fraction(entry["start"]),
                              None if entry["end"] is None else Fraction(entry["end"]), shift, _segment_plan(plan),
                              deinterlace, options.reuse_threshold, index == len(entries) - 1,
-                             options.allow_truncated)
+                             options.allow_truncated, entry["frames"] if len(entries) > 1 else None)
                  for index, entry in enumerate(entries) if not entry["sha256"]]
         tally = _Tally()
         bar = tqdm(total=sum(entry["frames"] for entry in entries), unit="frame", dynamic_ncols=True, disable=None,
@@ -353,11 +371,15 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         joined = folder.path / f"joined{target.suffix}"
         end = None if entries[-1]["end"] is None else Fraction(entries[-1]["end"])
         try:
-            join_segments(source, joined, info, plan, [folder.path / entry["file"] for entry in entries], shift, end)
+            written = join_segments(source, joined, info, plan, [folder.path / entry["file"] for entry in entries],
+                                    shift, end)
         except (av.error.FFmpegError, OSError) as error:
             if isinstance(error, SrkitError):
                 raise
             raise VideoError(f"{target}: joining the segments failed ({error})") from error
+        if written != frames:
+            raise VideoError(f"{target}: the join wrote {written} video frames where the segments hold {frames}; "
+                             f"nothing was written: pass --overwrite to redo the run")
         manifest["joined"] = file_sha256(joined)
         folder.save(manifest)
         publish_durably(joined, target, overwrite)

@@ -227,7 +227,8 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
                             on_warning=warn) as reader, \
                 VideoWriter(target, info, *size, plan, copy_from=reader.container,
                             chapters=trim_chapters(reader.container.chapters(), options.start,
-                                                   options.duration), overwrite=overwrite) as writer:
+                                                   options.duration), overwrite=overwrite,
+                            start=options.start) as writer:
             done = pump(reader, writer, upscaler, options.reuse_threshold, options.start, size, bar.update)
             check_complete(reader, done.frames, options.allow_truncated)
             if reader.repaired:
