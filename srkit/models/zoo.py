@@ -93,7 +93,8 @@ def _ncnn_files(stem: str) -> tuple[Path, Path] | None:
 
 def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
     imported = import_ncnn(param, binary)
-    module, info = load_state_dict(imported.state_dict, {"arch": imported.arch}, str(param))
+    module, info = load_state_dict(imported.state_dict, {"arch": imported.arch, "source": str(param),
+                                                          **imported.hints}, str(param))
     return LoadedModel(name, module, info, str(param), imported.output_resize)
 
 
