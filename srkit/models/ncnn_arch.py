@@ -52,7 +52,7 @@ class NcnnSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed, (height, width) = self.feed, x.shape[2:]
         pads = (feed.border, feed.border + (-width) % feed.align, feed.border, feed.border + (-height) % feed.align)
-        y = self.network(F.pad(x, pads, mode="replicate") if any(pads) else x)
+        y = self.network(F.pad(x, pads, mode="replicate"))
         y = y[:, :, :height * feed.scale, :width * feed.scale]
         if feed.residual:
             y = y + F.interpolate(x, scale_factor=feed.scale, mode="nearest")

@@ -15,6 +15,7 @@ import ncnn
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
@@ -157,3 +158,16 @@ def test_imported_graph_model_reloads_from_srkit_safetensors(photo, tmp_path, mo
     reloaded = load_model("my-waifu2x")
     assert reloaded.info.arch == "waifu2x"
     assert np.array_equal(Upscaler(reloaded, tile=64).upscale(crop), reference)
+
+
+@pytest.mark.parametrize("name", ["realcugan-se-x4", "waifu2x-cunet-x1-denoise0", "waifu2x-upconv7-photo-x2"])
+def test_export_writes_onnx_that_onnxruntime_runs_at_other_sizes(name, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    target = tmp_path / f"{name}.onnx"
+    assert main(["models", "export", name, "-o", str(target)]) == 0
+    x = torch.rand(1, 3, 29, 37, generator=torch.Generator().manual_seed(3))  # not the traced example's size
+    with torch.no_grad():
+        reference = load_model(name).module(x).numpy()
+    ours = onnxruntime.InferenceSession(str(target)).run(None, {"input": x.numpy()})[0]
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
