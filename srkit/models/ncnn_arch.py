@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -20,9 +21,9 @@ import torch.nn.functional as F
 from ..errors import ModelFormatError
 from .arch import Arch, load_strict, parameter_count
 from .info import ALL_DTYPES, BLEND_PIXELS, ModelInfo
-from .lowering import EagerProgram
-from .ncnn_graph import Graph, parse_param
-from .ncnn_module import CONVOLUTIONS, NcnnGraphNet
+from .lowering import ConvStep, EagerProgram, finish
+from .ncnn_graph import ACTIVATIONS, SAME_LOWER, SAME_UPPER, Graph, parse_param
+from .ncnn_module import CONVOLUTIONS, NcnnGraphNet, NcnnLayer
 
 PARAM_HINT = "ncnn_param"
 PROBE_SIZE = 64  # probe inputs are this plus a few alignment steps: a multiple of every UNet depth below 2^6
@@ -49,10 +50,10 @@ class NcnnSR(nn.Module):
         super().__init__()
         self.network, self.feed = network, feed
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, replace: dict[int, Callable] | None = None) -> torch.Tensor:
         feed, (height, width) = self.feed, x.shape[2:]
         pads = (feed.border, feed.border + (-width) % feed.align, feed.border, feed.border + (-height) % feed.align)
-        y = self.network(F.pad(x, pads, mode="replicate"))
+        y = self.network(F.pad(x, pads, mode="replicate"), replace)
         y = y[:, :, :height * feed.scale, :width * feed.scale]
         if feed.residual:
             y = y + F.interpolate(x, scale_factor=feed.scale, mode="nearest")
@@ -107,12 +108,55 @@ def _probe(network: NcnnGraphNet, channels: int, source: str) -> Feed:
                            "upscaler's does (an integer scale, a fixed border)")
 
 
+def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
+    """A stride-1 3x3 or 1x1 Convolution with no, relu or leaky_relu activation as a call of srkit's fused conv
+    kernel (an unpadded 3x3 runs padded, its one-pixel rim cropped); None for any other layer."""
+    v = layer.values
+    kernel, act = v.get("kernel_w"), ACTIVATIONS.get(v.get("activation_type"))
+    pads = {v.get(side) for side in ("pad_left", "pad_right", "pad_top", "pad_bottom")}
+    if (layer.kind != "Convolution" or kernel not in (1, 3) or v["kernel_h"] != kernel or v["pad_value"] != 0
+            or {v["stride_w"], v["stride_h"], v["dilation_w"], v["dilation_h"]} != {1}
+            or act not in ("none", "relu", "leaky_relu") or len(pads) != 1):
+        return None
+    pad = pads.pop()
+    if pad in (SAME_UPPER, SAME_LOWER):
+        pad = kernel // 2
+    if pad not in (0, kernel // 2):
+        return None
+    slope = v["activation_params"][0] if act == "leaky_relu" else 0.2
+    bias = layer.bias.detach().float().to(device) if hasattr(layer, "bias") else None
+    step = ConvStep(layer.weight.detach().float().to(device), bias, act, slope)
+    rim = kernel // 2 - pad
+
+    def run(inputs: list[torch.Tensor]) -> torch.Tensor:
+        y = step(inputs[0].contiguous(memory_format=torch.channels_last))
+        return y[:, :, rim:y.shape[2] - rim, rim:y.shape[3] - rim] if rim else y
+
+    return run
+
+
+class GraphProgram(EagerProgram):
+    """The graph with its stride-1 3x3/1x1 convolutions on srkit's fused kernels, the rest as torch ops."""
+
+    def __init__(self, module: NcnnSR, info: ModelInfo, device: torch.device) -> None:
+        super().__init__(module, info, device)
+        found = {index: fused_conv(layer, device) for index, layer in enumerate(module.network.layers)}
+        self.replace = {index: run for index, run in found.items() if run is not None}
+
+    def forward(self, x, clamp, out_dtype):
+        self.module.to(x.dtype)
+        y = self.module(x, self.replace)
+        return finish(y.contiguous(memory_format=torch.channels_last), clamp, out_dtype)
+
+
 class GraphArch(Arch):
     """Any ncnn graph srkit's reader accepts, run unfused, fed as its shape probes show."""
 
     id = "ncnn"
     name = "ncnn graph (not fused)"
     layouts = ()
+    fused = False
+    """Whether its plan puts the stride-1 3x3/1x1 convolutions on srkit's fused kernels."""
 
     def detect(self, state_dict):
         """Graph weights mean nothing without their .param: never detected from keys."""
@@ -147,14 +191,14 @@ class GraphArch(Arch):
         radius = receptive_radius(graph)
         info = ModelInfo(self.id, feed.scale, channels, channels, max((c["num_output"] for c in convs), default=0),
                          len(convs), parameter_count(module), variant=self.variant(graph, feed), dtypes=ALL_DTYPES,
-                         receptive_radius=radius, tile_overlap=min(radius, MAX_OVERLAP) + BLEND_PIXELS, fused=False)
+                         receptive_radius=radius, tile_overlap=min(radius, MAX_OVERLAP) + BLEND_PIXELS, fused=self.fused)
         return module, info
 
     def hints(self, module):
         return {PARAM_HINT: module.network.text}
 
     def lower(self, module, info, device):
-        return EagerProgram(module, info, device)
+        return GraphProgram(module, info, device)
 
 
 ARCH = GraphArch()

@@ -8,6 +8,8 @@ with the .param text beside it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -133,8 +135,7 @@ class NcnnLayer(nn.Module):
         y = F.pad(y, (0, v["output_pad_right"], 0, v["output_pad_bottom"]))
         if self._bias() is not None:
             y = y + self.bias[:, None, None]
-        h, w = y.shape[2], y.shape[3]
-        y = y[:, :, v["pad_top"]:h - v["pad_bottom"], v["pad_left"]:w - v["pad_right"]]
+        y = y[:, :, v["pad_top"]:-v["pad_bottom"] or None, v["pad_left"]:-v["pad_right"] or None]
         return _activation(y, v["activation_type"], v["activation_params"])
 
     def _run_InnerProduct(self, inputs):
@@ -194,32 +195,27 @@ class NcnnLayer(nn.Module):
         return torch.cat(inputs, _axis(self.values["axis"], inputs[0]))
 
     def _run_Crop(self, inputs):
+        """Slices from the parameters alone (Python slicing clamps as ncnn does), so traced exports stay dynamic."""
         v, x = self.values, inputs[0]
+        window = [slice(None)] * x.dim()
         if v["axes"]:
             for axis, start, end in zip(v["axes"], v["starts"], v["ends"]):
-                dim = _axis(axis, x)
-                size = x.shape[dim]
-                begin = min(max(start + size if start < 0 else start, 0), size)
-                stop = min(max(end + size if end < 0 else end, 0), size)
-                x = x.narrow(dim, begin, max(stop - begin, 0))
-            return x
+                window[_axis(axis, x)] = slice(start, end)
+            return x[tuple(window)]
         offsets = [(v["coffset"], v["coffset2"], v["outc"]), (v["hoffset"], v["hoffset2"], v["outh"]),
                    (v["woffset"], v["woffset2"], v["outw"])][-(x.dim() - 1):]
         reference = inputs[1] if len(inputs) == 2 else None
         for position, (offset, offset2, out) in enumerate(offsets):
-            dim = position + 1
-            size = x.shape[dim]
-            if reference is not None:
-                ref_dim = reference.dim() - len(offsets) + position
-                length = reference.shape[ref_dim] if ref_dim >= 1 else size - offset
-            elif out == WHOLE:
-                length = size - offset
+            ref_dim = reference.dim() - len(offsets) + position if reference is not None else 0
+            if ref_dim >= 1:
+                window[position + 1] = slice(offset, offset + reference.shape[ref_dim])
+            elif reference is not None or out == WHOLE:
+                window[position + 1] = slice(offset, None)
             elif out == 0:
-                length = size - offset - offset2
+                window[position + 1] = slice(offset, -offset2 or None)
             else:
-                length = min(out, size - offset - offset2)
-            x = x.narrow(dim, offset, length)
-        return x
+                window[position + 1] = slice(offset, offset + out)
+        return x[tuple(window)]
 
     def _run_Interp(self, inputs):
         v, x = self.values, inputs[0]
@@ -294,8 +290,11 @@ class NcnnGraphNet(nn.Module):
         self.layers = nn.ModuleList(NcnnLayer(layer, graph.weights.get(index) if with_weights else None)
                                     for index, layer in enumerate(graph.layers) if layer.type != "Input")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, replace: dict[int, Callable] | None = None) -> torch.Tensor:
+        """The output blob for input `x`; `replace` maps layer indices to callables run in their place (a plan's
+        fused convolutions)."""
         blobs = {self.input: x}
-        for layer, (bottoms, top) in zip(self.layers, self.wiring):
-            blobs[top] = layer([blobs[name] for name in bottoms])
+        replace = replace or {}
+        for index, (layer, (bottoms, top)) in enumerate(zip(self.layers, self.wiring)):
+            blobs[top] = replace.get(index, layer)([blobs[name] for name in bottoms])
         return blobs[self.output]

@@ -31,6 +31,7 @@ class RealCuganArch(GraphArch):
 
     id = "realcugan"
     name = "RealCUGAN (UNet with squeeze-excitation)"
+    fused = True
 
     def matches(self, graph):
         return (has_squeeze_excitation(graph, "BinaryOp")

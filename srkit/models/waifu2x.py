@@ -22,6 +22,7 @@ class Waifu2xArch(GraphArch):
 
     id = "waifu2x"
     name = "waifu2x (cunet, upconv_7)"
+    fused = True
 
     def matches(self, graph):
         return has_squeeze_excitation(graph, "Scale") or is_upconv7(graph)

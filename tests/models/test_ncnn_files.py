@@ -20,6 +20,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from srkit.cli import main
+from srkit.engine.plan import build_plan
 from srkit.errors import ModelNotFoundError
 from srkit.models.zoo import BUILTIN, import_model, load_model
 from srkit.upscaler import Upscaler
@@ -171,3 +172,21 @@ def test_export_writes_onnx_that_onnxruntime_runs_at_other_sizes(name, tmp_path)
     ours = onnxruntime.InferenceSession(str(target)).run(None, {"input": x.numpy()})[0]
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("stem,fused_convs", [("REALCUGAN_SE_UP2X", 15), ("WAIFU2X_CUNET_UP1X_DENOISE0X", 16),
+                                              ("WAIFU2X_ANIME_UP2X", 6)])
+def test_family_plans_put_stride_1_convs_on_the_fused_kernels(stem, fused_convs):
+    model = load_model(FILES[stem])
+    plan = build_plan(model.module, model.info, "cpu", torch.float32)
+    assert model.info.fused and len(plan.program.replace) == fused_convs
+
+
+def test_fused_plan_on_the_triton_kernels_equals_the_graph(use_backend):
+    use_backend("triton")  # Triton's interpreter on CPU tensors
+    model = load_model(FILES["WAIFU2X_PHOTO_UP2X_DENOISE2X"])  # unpadded 3x3 convs: the cropped-rim path
+    x = torch.rand(1, 3, 9, 11, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model.module(x)
+    got = build_plan(model.module, model.info, "cpu", torch.float32).run(x)
+    torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
