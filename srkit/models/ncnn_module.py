@@ -8,7 +8,7 @@ with the .param text beside it.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -60,7 +60,7 @@ BINARY = {
     7: lambda a, b: b - a, 8: lambda a, b: b / a, 9: lambda a, b: torch.pow(b, a), 10: torch.atan2,
     11: lambda a, b: torch.atan2(b, a),
 }
-REDUCE = {
+REDUCE = {  # Reduction's operation -> f(x, dims, keepdim)
     0: lambda x, d, k: x.sum(d, keepdim=k), 1: lambda x, d, k: x.abs().sum(d, keepdim=k),
     2: lambda x, d, k: (x * x).sum(d, keepdim=k), 3: lambda x, d, k: x.mean(d, keepdim=k),
     4: lambda x, d, k: x.amax(d, keepdim=k), 5: lambda x, d, k: x.amin(d, keepdim=k),
@@ -186,9 +186,8 @@ class NcnnLayer(nn.Module):
         return BINARY[v["op_type"]](*_broadcast(a, b))
 
     def _run_Scale(self, inputs):
-        x = inputs[0]
         scale = inputs[1] if self.values["scale_data_size"] == WHOLE else self.scale[None]
-        y = x * _spatial(scale.reshape(x.shape[0] if scale.shape[0] == x.shape[0] else 1, -1))
+        y = inputs[0] * _spatial(scale)
         return y + _spatial(self.bias[None]) if self._bias() is not None else y
 
     def _run_Concat(self, inputs):
@@ -219,8 +218,6 @@ class NcnnLayer(nn.Module):
 
     def _run_Interp(self, inputs):
         v, x = self.values, inputs[0]
-        squeeze = x.dim() == 2
-        x = _spatial(x) if squeeze else x
         mode = ("nearest", "bilinear", "bicubic")[v["resize_type"] - 1]
         corners = None if mode == "nearest" else bool(v["align_corner"])
         if v["output_height"] or v["output_width"]:
@@ -228,7 +225,7 @@ class NcnnLayer(nn.Module):
             y = F.interpolate(x, size=size, mode=mode, align_corners=corners)
         else:  # ncnn samples at 1 / factor, as torch does when given the factor
             y = F.interpolate(x, scale_factor=(v["height_scale"], v["width_scale"]), mode=mode, align_corners=corners)
-        return y[:, :, 0, 0] if squeeze else y
+        return y
 
     def _run_PixelShuffle(self, inputs):
         v, x = self.values, inputs[0]

@@ -13,17 +13,23 @@ import torch
 from PIL import Image
 
 from srkit.cli import main
-from srkit.models.ncnn_graph import TAG_FP16, NcnnGraphError, blobs_of, load_graph, parse_param
+from srkit.models.ncnn_graph import (
+    TAG_FP16,
+    NcnnGraphError,
+    blobs_of,
+    load_graph,
+    parse_param,
+)
 from srkit.models.ncnn_module import NcnnGraphNet
 
 LAYERS = {  # name: (input shape (c, h, w), .param lines after the Input; the output blob is `out`)
     "conv same stride 2 relu": ((3, 13, 11), ["Convolution c 1 1 in out 0=5 1=3 3=2 4=-233 5=1 6=135 9=1"]),
     "conv same lower": ((3, 12, 9), ["Convolution c 1 1 in out 0=4 1=2 3=2 4=-234 5=1 6=48"]),
     "conv asymmetric dilated clip": ((3, 13, 11), [
-        "Convolution c 1 1 in out 0=4 1=3 11=1 2=2 4=1 15=2 14=0 16=1 18=5.000000e-01 6=36 9=3 "
-        "-23310=2,-2.000000e-01,3.000000e-01"]),
-    "depthwise leaky": ((3, 10, 9), ["ConvolutionDepthWise c 1 1 in out 0=6 1=3 4=1 5=1 6=54 7=3 9=2 "
-                                     "-23310=1,1.000000e-01"]),
+        ("Convolution c 1 1 in out 0=4 1=3 11=1 2=2 4=1 15=2 14=0 16=1 18=5.000000e-01 6=36 9=3 "
+         "-23310=2,-2.000000e-01,3.000000e-01")]),
+    "depthwise leaky": ((3, 10, 9), [("ConvolutionDepthWise c 1 1 in out 0=6 1=3 4=1 5=1 6=54 7=3 9=2 "
+                                      "-23310=1,1.000000e-01")]),
     "deconv pads mish": ((3, 7, 6), ["Deconvolution d 1 1 in out 0=4 1=3 3=2 4=1 15=0 14=1 16=2 18=1 5=1 6=108 9=5"]),
     "deconv 4x4 sigmoid": ((3, 7, 6), ["Deconvolution d 1 1 in out 0=2 1=4 3=2 4=3 5=1 6=96 9=4"]),
     "max pool full padding": ((3, 12, 11), ["Pooling p 1 1 in out 0=0 1=3 2=2 3=1"]),
@@ -67,8 +73,8 @@ LAYERS = {  # name: (input shape (c, h, w), .param lines after the Input; the ou
 def write_model(folder, name: str, shape: tuple[int, int, int], lines: list[str], seed: int = 0):
     """A .param/.bin pair for `lines` after an Input, weights seeded, tagged blobs alternately fp32 and fp16."""
     blobs = len({blob for line in lines for blob in line.split()[4:4 + sum(map(int, line.split()[2:4]))]}) + 1
-    text = "\n".join(["7767517", f"{len(lines) + 1} {blobs}", f"Input input 0 1 in 0={shape[2]} 1={shape[1]} "
-                      f"2={shape[0]}", *lines]) + "\n"
+    header = f"Input input 0 1 in 0={shape[2]} 1={shape[1]} 2={shape[0]}"
+    text = "\n".join(["7767517", f"{len(lines) + 1} {blobs}", header, *lines]) + "\n"
     param = folder / f"{name}.param"
     param.write_text(text)
     rng = np.random.default_rng(seed)
