@@ -31,10 +31,12 @@ def _models_list(args: argparse.Namespace) -> int:
     from .models.zoo import list_models, model_dir
 
     rows = list_models()
-    print(f"{'name':<26} {'scale':>5} {'arch':<14} {'size':>9}  available")
+    width = max(len(row["name"]) for row in rows)
+    print(f"{'name':<{width}} {'scale':>5} {'arch':<14} {'size':>9}  {'from':<34} available")
     for row in rows:
         size = f"{row['size_mb']:.1f} MB" if row["size_mb"] is not None else "-"
-        print(f"{row['name']:<26} {row['scale'] or '-':>5} {row['arch'] or '-':<14} {size:>9}  {row['available']}")
+        print(f"{row['name']:<{width}} {row['scale'] or '-':>5} {row['arch'] or '-':<14} {size:>9}  "
+              f"{row['source']:<34} {row['available']}")
     print(f"user models: {model_dir()}")
     return 0
 

