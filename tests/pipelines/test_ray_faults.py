@@ -101,9 +101,12 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(home):
-    """A head node and a worker node of one CPU each; this process is connected to it (srkit uses it)."""
+    """A head node and a worker node of one CPU each; this process is connected to it (srkit uses it). The head
+    node, started in this process, installs its own SIGTERM/SIGINT handlers: they are given back afterwards, so
+    later tests see the process's own."""
     from ray.cluster_utils import Cluster
 
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         simulated = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -113,6 +116,8 @@ def cluster(home):
         yield simulated
         ray.shutdown()
         simulated.shutdown()
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture
