@@ -236,13 +236,16 @@ class RealCuganArch(GraphArch):
                              state_dict)
         convs = [m for name, m in module.named_modules()
                  if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and ".seblock." not in name]
+        # Sides and tile positions aligned to the UNets' depth: a window at an odd offset would see the stride-2
+        # stages at another phase than the whole image does. The engine reflects an image up to that size, so
+        # the module's own alignment (the original's one reflection of border and alignment) runs only when it is
+        # called directly; at least border + alignment, so the reflection fits (each pad below the side).
         border = BORDERS[scale]
         radius = border + STRIDE_REACH
         info = ModelInfo(self.id, scale, in_channels, out_channels, max(conv.out_channels for conv in convs),
                          len(convs), parameter_count(module),
                          variant=f"{'pro' if pro else 'se'} x{scale} UNets with squeeze-excitation, border {border}",
-                         min_size=border + module.feed.align,  # reflection needs each pad below the side
-                         receptive_radius=radius,
+                         multiple_of=module.feed.align, min_size=border + module.feed.align, receptive_radius=radius,
                          tile_overlap=radius + BLEND_PIXELS)
         return module, info
 
