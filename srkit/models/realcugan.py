@@ -4,7 +4,9 @@ level), from its ncnn graph or from the PyTorch .pth files of the original proje
 Both are fed by one rule: the input padded by the border the network crops (18/14/19 pixels at x2/x3/x4), its
 sides aligned to 2 (x2, x4) or 4 (x3) in the same pad, the result cropped and at x4 added to the nearest-upsampled
 input. The ncnn tools (realcugan-ncnn-vulkan) replicate the edge, the original's PyTorch code reflects; pro networks
-take and give values mapped to [0.15, 0.85]. The squeeze-excitation averages over the whole tile, so tiles see
+take and give values mapped to [0.15, 0.85]. For .pth files srkit's engine aligns every image and tile position
+itself (the `multiple_of` size rule), so each window meets the stride-2 stages in the phase the whole image does;
+the module's own alignment serves direct calls (export) and equals the original's. The squeeze-excitation averages over the whole tile, so tiles see
 slightly different statistics than the whole image (the upstream tools' "sync gap" pass shares them). Plans run
 the stride-1 3x3/1x1 convolutions on srkit's fused kernels, the rest (2x2 stride-2 convolutions, transposed
 convolutions, squeeze-excitation) as torch ops."""
@@ -29,6 +31,8 @@ PRO_RANGE = (0.7, 0.15)  # pro networks see x * 0.7 + 0.15 and their output is m
 # The 2x2 stride-2 stages shift what an output pixel sees by up to a pixel and a half beyond the cropped border
 # (measured by perturbing single input pixels of each network with constant squeeze-excitation gates).
 STRIDE_REACH = 2
+# The shallow UNet's last transposed convolution by the factor it upsamples: kernel, stride, padding.
+SHALLOW_BOTTOM = {2: (4, 2, 3), 3: (5, 3, 2)}
 Replace = dict[nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None
 
 
@@ -108,8 +112,6 @@ class ShallowUNet(nn.Module):
     """One level down and up (the skip cropped by 4), a 3x3 convolution, then a transposed convolution that
     upsamples by `up` (4x4 stride 2, or 5x5 stride 3)."""
 
-    BOTTOM = {2: (4, 2, 3), 3: (5, 3, 2)}  # kernel, stride, padding
-
     def __init__(self, c_in: int, c_out: int, up: int) -> None:
         super().__init__()
         self.conv1 = Stage(c_in, 32, 64, se=False)
@@ -117,7 +119,7 @@ class ShallowUNet(nn.Module):
         self.conv2 = Stage(64, 128, 64, se=True)
         self.conv2_up = nn.ConvTranspose2d(64, 64, 2, 2)
         self.conv3 = Conv(64, 64, 3)
-        self.conv_bottom = nn.ConvTranspose2d(64, c_out, *self.BOTTOM[up])
+        self.conv_bottom = nn.ConvTranspose2d(64, c_out, *SHALLOW_BOTTOM[up])
 
     def forward(self, x: torch.Tensor, replace: Replace) -> torch.Tensor:
         skip = self.conv1(x, replace)
