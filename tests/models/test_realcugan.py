@@ -14,6 +14,7 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
+from srkit.cli import main
 from srkit.engine.plan import build_plan
 from srkit.engine.tiling import upscale_tiled
 from srkit.models.realcugan import BORDERS, RealCUGAN
@@ -169,3 +170,15 @@ def test_tiled_equals_whole_on_an_odd_size(gates, min_psnr):
     else:
         psnr = 10 * math.log10(peak ** 2 / (tiled - whole).pow(2).mean().item())
         assert error > RELATIVE_TOLERANCE * peak and psnr >= min_psnr, psnr  # really tiled, and close
+
+
+def test_export_writes_onnx_that_onnxruntime_runs_at_other_sizes(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    pth, _ = save_both(tmp_path, "cugan", _theirs(4, True).state_dict())
+    assert main(["models", "export", str(pth), "-o", str(tmp_path / "cugan.onnx")]) == 0
+    x = _image(29, 37, seed=4)  # odd sides, not the traced example's size: the module's own alignment runs
+    with torch.no_grad():
+        expected = _theirs(4, True)(x).numpy()
+    ours = onnxruntime.InferenceSession(str(tmp_path / "cugan.onnx")).run(None, {"input": x.numpy()})[0]
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, atol=RELATIVE_TOLERANCE * max(1.0, np.abs(expected).max()))
