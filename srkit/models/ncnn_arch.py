@@ -35,29 +35,34 @@ MAX_OVERLAP = 64  # tile overlaps stop growing here (UNets reach far, little of 
 class Feed:
     """How a graph is fed: `scale`, the `border` (input pixels) it crops on each side, replicated in front of it,
     the `align`ment its input sides need (replicated at the bottom/right, then cropped), and whether its output is
-    a `residual` over the nearest-upsampled input."""
+    a `residual` over the nearest-upsampled input; `padding` is how the border and alignment are filled
+    (the ncnn tools replicate the edge, the PyTorch originals reflect, in one pad)."""
 
     scale: int
     border: int
     align: int
     residual: bool = False
+    padding: str = "replicate"
+
+    def __call__(self, x: torch.Tensor, network: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """`network` fed `x` (N, C, H, W) by this rule: padded, run, cropped to H*scale x W*scale, residual added."""
+        height, width = x.shape[2:]
+        pads = (self.border, self.border + (-width) % self.align, self.border, self.border + (-height) % self.align)
+        y = network(F.pad(x, pads, mode=self.padding))[:, :, :height * self.scale, :width * self.scale]
+        if self.residual:
+            y = y + F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        return y
 
 
 class NcnnSR(nn.Module):
-    """An image in [0, 1] (N, C, H, W) -> its upscaled image: pad by replication, run the graph, crop, add."""
+    """An image in [0, 1] (N, C, H, W) -> its upscaled image: the graph fed by its feeding rule."""
 
     def __init__(self, network: NcnnGraphNet, feed: Feed) -> None:
         super().__init__()
         self.network, self.feed = network, feed
 
     def forward(self, x: torch.Tensor, replace: dict[int, Callable] | None = None) -> torch.Tensor:
-        feed, (height, width) = self.feed, x.shape[2:]
-        pads = (feed.border, feed.border + (-width) % feed.align, feed.border, feed.border + (-height) % feed.align)
-        y = self.network(F.pad(x, pads, mode="replicate"), replace)
-        y = y[:, :, :height * feed.scale, :width * feed.scale]
-        if feed.residual:
-            y = y + F.interpolate(x, scale_factor=feed.scale, mode="nearest")
-        return y
+        return self.feed(x, lambda padded: self.network(padded, replace))
 
 
 def receptive_radius(graph: Graph) -> int:
@@ -125,23 +130,27 @@ def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
         return None
     slope = v["activation_params"][0] if act == "leaky_relu" else 0.2
     bias = layer.bias.detach().float().to(device) if hasattr(layer, "bias") else None
-    step = ConvStep(layer.weight.detach().float().to(device), bias, act, slope)
-    rim = kernel // 2 - pad
+    run = cropped(ConvStep(layer.weight.detach().float().to(device), bias, act, slope), kernel // 2 - pad)
+    return lambda inputs: run(inputs[0])
 
-    def run(inputs: list[torch.Tensor]) -> torch.Tensor:
-        y = step(inputs[0].contiguous(memory_format=torch.channels_last))
+
+def cropped(step: ConvStep, rim: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`step` (a 'same'-padded fused conv) run on a map, `rim` pixels cropped from each side of its result: an
+    unpadded ('valid') convolution when `rim` is kernel // 2."""
+    def run(x: torch.Tensor) -> torch.Tensor:
+        y = step(x.contiguous(memory_format=torch.channels_last))
         return y[:, :, rim:y.shape[2] - rim, rim:y.shape[3] - rim] if rim else y
 
     return run
 
 
-class GraphProgram(EagerProgram):
-    """The graph with its stride-1 3x3/1x1 convolutions on srkit's fused kernels, the rest as torch ops."""
+class ReplacingProgram(EagerProgram):
+    """A module whose forward takes `replace` (its layers -> calls of srkit's fused kernels), run with those layers
+    replaced and the rest as torch ops."""
 
-    def __init__(self, module: NcnnSR, info: ModelInfo, device: torch.device) -> None:
+    def __init__(self, module: nn.Module, info: ModelInfo, device: torch.device, replace: dict) -> None:
         super().__init__(module, info, device)
-        found = {index: fused_conv(layer, device) for index, layer in enumerate(module.network.layers)}
-        self.replace = {index: run for index, run in found.items() if run is not None}
+        self.replace = replace
 
     def forward(self, x, clamp, out_dtype):
         self.module.to(x.dtype)
@@ -198,7 +207,8 @@ class GraphArch(Arch):
         return {PARAM_HINT: module.network.text}
 
     def lower(self, module, info, device):
-        return GraphProgram(module, info, device)
+        found = {index: fused_conv(layer, device) for index, layer in enumerate(module.network.layers)}
+        return ReplacingProgram(module, info, device, {index: run for index, run in found.items() if run is not None})
 
 
 ARCH = GraphArch()

@@ -14,7 +14,8 @@ from .ncnn_graph import Graph
 GRAPH_ARCHES: tuple[ncnn_arch.GraphArch, ...] = (realcugan.ARCH, waifu2x.ARCH, ncnn_arch.ARCH)
 """Architectures that run an ncnn graph as it is, in recognition order (the generic graph last)."""
 SR_ARCHES: tuple[Arch, ...] = (rrdb.ARCH, span.ARCH, seednet.ARCH, compact.ARCH, *GRAPH_ARCHES, spandrel_models.ARCH)
-"""Super-resolution architectures, in detection order (graph architectures are loaded by id, never detected)."""
+"""Super-resolution architectures, in detection order (ncnn graphs are loaded by id; of the graph architectures
+only RealCUGAN is also detected, from the key layout of its .pth files, ahead of spandrel)."""
 GENERATOR_ARCHES: tuple[Arch, ...] = (dcgan.ARCH, dcgan_transposed.ARCH)
 """Texture generators: today's design and the earlier one its older families use."""
 ARCHES: tuple[Arch, ...] = SR_ARCHES + GENERATOR_ARCHES

@@ -198,7 +198,7 @@ def test_fused_plan_on_the_triton_kernels_equals_the_graph(use_backend):
 
 @pytest.mark.parametrize("cls,pro", [("UpCunet2x", False), ("UpCunet3x", True), ("UpCunet4x", False)])
 def test_spandrel_layout_realcugan_pth_matches_spandrels_module(cls, pro, tmp_path):
-    spandrel = spandrel_or_skip()  # such files run through spandrel's module, unfused
+    spandrel = spandrel_or_skip()  # such files load as srkit's RealCUGAN, fused (tests/models/test_realcugan.py)
     architecture = importlib.import_module("spandrel.architectures.RealCUGAN.__arch.upcunet_v3")
     network = randomised(getattr(architecture, cls)(pro=pro), seed=7).eval()
     torch.save(network.state_dict(), tmp_path / "cugan.pth")
@@ -207,4 +207,7 @@ def test_spandrel_layout_realcugan_pth_matches_spandrels_module(cls, pro, tmp_pa
     with torch.no_grad():
         expected = spandrel.ModelLoader().load_from_file(tmp_path / "cugan.pth")(x)[0]
     theirs = np.floor(expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-    assert_close(Upscaler(tmp_path / "cugan.pth", tile=64).upscale(image), theirs)
+    model = load_model(tmp_path / "cugan.pth")
+    assert (model.info.arch, model.info.fused) == ("realcugan", True)
+    assert model.info.variant.startswith("pro" if pro else "se")
+    assert_close(Upscaler(model, tile=64).upscale(image), theirs)
