@@ -51,3 +51,16 @@ def poison_allocations():
     yield
     torch.utils.deterministic.fill_uninitialized_memory = fill
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """SRKIT_HOME with the tiny compact x3 model 'tiny', for one test module; worker processes and Ray actors
+    inherit it through srkit's forwarded environment. A module may define its own `home` instead."""
+    from tests.engine._models import install_user_model, small_model
+
+    folder = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SRKIT_HOME", str(folder))
+        install_user_model(folder, "tiny", small_model("compact-x3", seed=31)[0])
+        yield folder

@@ -25,20 +25,8 @@ from srkit.errors import SrkitError
 from srkit.pipelines.scaleout import (UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, cpu_cores, run_units,
                                       worker_threads)
 
-from .engine._models import install_user_model, small_model
-
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(37, 53), (21, 19), (64, 45), (13, 70), (50, 51)]  # odd sizes, a few ms each through the tiny model
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """SRKIT_HOME with the tiny compact x3 model, for this module (worker processes and actors inherit it)."""
-    folder = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SRKIT_HOME", str(folder))
-        install_user_model(folder, "tiny", small_model("compact-x3", seed=31)[0])
-        yield folder
 
 
 @pytest.fixture(scope="module")

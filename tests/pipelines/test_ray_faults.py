@@ -25,7 +25,6 @@ from srkit.cli import main
 from srkit.io.atomic import atomic_path
 from srkit.pipelines.scaleout import UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, run_units
 
-from ..engine._models import install_user_model, small_model
 
 ray = pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
 
@@ -87,16 +86,6 @@ def _started(gate: Path) -> dict:
 def _runs(gate: Path) -> dict[str, int]:
     names = (gate / "runs.log").read_text().split("\n")[:-1]
     return {name: names.count(name) for name in names}
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """SRKIT_HOME with the tiny compact x3 model (actors get it through srkit's forwarded environment)."""
-    folder = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SRKIT_HOME", str(folder))
-        install_user_model(folder, "tiny", small_model("compact-x3", seed=31)[0])
-        yield folder
 
 
 @pytest.fixture(scope="module")
