@@ -196,12 +196,9 @@ def write_bytes(target: str | os.PathLike, data: bytes, overwrite: bool = False,
 
 
 def leftovers(target: str | os.PathLike) -> list[Path]:
-    """Partials of `target` whose writers are gone: dead processes of this host, or any of another host (a lost
-    node's worker); a retried unit removes them before its target is written again."""
+    """Partials of `target` by any process or host, for removal once the unit writing `target` was lost (its worker
+    killed, or its node gone with processes that may not have exited yet: such a writer then has nothing to publish,
+    and the retried unit's own publish never replaces)."""
     target = Path(target)
-    found = []
-    for path in target.parent.glob(f".{glob.escape(target.name)}.partial~*"):
-        match = PARTIAL.fullmatch(path.name)
-        if match and match["name"] == target.name and (match["host"] != _host() or not _alive(int(match["pid"]))):
-            found.append(path)
-    return sorted(found)
+    return sorted(path for path in target.parent.glob(f".{glob.escape(target.name)}.partial~*")
+                  if (match := PARTIAL.fullmatch(path.name)) and match["name"] == target.name)
