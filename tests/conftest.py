@@ -64,3 +64,21 @@ def home(tmp_path_factory):
         patch.setenv("SRKIT_HOME", str(folder))
         install_user_model(folder, "tiny", small_model("compact-x3", seed=31)[0])
         yield folder
+
+
+@pytest.fixture(scope="module")
+def keyframed_clip(tmp_path_factory):
+    """make(seconds, width, height): a 10 fps clip with a keyframe every second and AAC audio, made by the ffmpeg
+    CLI, so that 1-second segments cut at keyframes."""
+    import subprocess
+
+    def make(seconds: int, width: int, height: int):
+        path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={width}x{height}:rate=10", "-f", "lavfi", "-i",
+                        f"sine=frequency=440:duration={seconds}", "-frames:v", str(10 * seconds), "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
+        return path
+
+    return make

@@ -259,14 +259,9 @@ def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
+def clip(keyframed_clip):
     """A 3 s clip with a keyframe every second and AAC audio, made by the ffmpeg CLI: 3 segments at 1 s."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=40x30:rate=10",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-frames:v", "30", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
-    return path
+    return keyframed_clip(3, 40, 30)
 
 
 @pytest.fixture(scope="module")

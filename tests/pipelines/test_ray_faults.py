@@ -206,14 +206,9 @@ def test_a_unit_that_loses_its_worker_on_every_try_stops_the_run_in_one_line(clu
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
+def clip(keyframed_clip):
     """A 4 s clip with a keyframe every second and AAC audio, made by the ffmpeg CLI: 4 segments at 1 s."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=24x16:rate=10",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=4", "-frames:v", "40", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
-    return path
+    return keyframed_clip(4, 24, 16)
 
 
 def _segmented(clip: Path, out: Path, *options: str) -> int:
