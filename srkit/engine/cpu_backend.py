@@ -141,6 +141,7 @@ class OpenVinoPlan:
         self.reference = plan
         self.info, self.device, self.dtype = plan.info, plan.device, plan.dtype
         self.precision = precision(dtype, "bf16" in plan.info.dtypes)
+        self.name = f"OpenVINO {self.precision}"
         self.core = ov.Core()
         self.core.set_property({"CACHE_DIR": str(cache_folder() / "compiled")})
         self.xml = _converted(module, plan.info.in_channels)

@@ -149,6 +149,7 @@ class Plan:
         self.program = program
         self.device = device
         self.dtype = dtype
+        self.name = f"srkit kernels {DTYPE_NAMES[dtype]}"
         self._idle: OrderedDict[tuple[int, int, int], list[BoundPlan]] = OrderedDict()  # shape -> idle bound plans
         self._lock = threading.Lock()
 
