@@ -14,6 +14,7 @@ from typing import Sequence
 from . import __version__
 from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_ONNX_OPSET, DEFAULT_SEGMENT_SECONDS, MAX_SEED
 from .errors import SrkitError
+from .io.formats import PHOTO_OUTPUTS
 from .io.paths import one_line
 
 
@@ -459,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
     upscale.add_argument("--batch", type=_positive_number(int, "--batch", 1),
                          help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
-    upscale.add_argument("--format", choices=("keep", "png", "jpg", "webp", "tiff", "bmp"), default="keep",
+    upscale.add_argument("--format", choices=("keep", *PHOTO_OUTPUTS), default="keep",
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,
                          help="JPEG / WebP quality (95)")

@@ -1,29 +1,30 @@
 """Animated GIF, WebP and PNG (APNG) in and out with Pillow: whole frames, their durations, loop count and alpha.
 
+Which formats animate, and the options their writers get, are their entries in io.formats.
+
 Pillow composites each frame onto the canvas (disposal and blending applied), so every frame read here is a
 complete picture. They are written back as complete frames in the same format: GIF with disposal 2 (each frame
 replaces the last, so transparent areas stay transparent), APNG with disposal 0 and source blending, WebP as
-is (lossless where the source is). Durations are per frame in milliseconds (GIF stores hundredths of a second); the loop count is copied as
-stored (0: forever; a GIF without one plays once). Pillow's GIF and APNG writers merge a frame identical to
-the one before into it, adding up the durations: the same playback with fewer frames.
+is (lossless where the source is). Durations are per frame in milliseconds (GIF stores hundredths of a second);
+the loop count is copied as stored (0: forever; a GIF without one plays once). Pillow's GIF and APNG writers
+merge a frame identical to the one before into it, adding up the durations: the same playback with fewer frames.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image, ImageSequence
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from .atomic import atomic_path
+from .formats import FORMATS, for_pillow, listed
 from .images import READ_ERRORS, ImageReadError, ImageWriteError, open_image, output_format
-
-ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # Pillow formats that can hold an animation
 
 
 @dataclass
@@ -44,25 +45,6 @@ class Animation:
         return self.frames[0].shape[2] == 4
 
 
-def _webp_lossless(path: Path) -> bool:
-    """Whether every frame of a WebP file is VP8L (lossless), read from its RIFF chunks."""
-    data = path.read_bytes()
-    kinds, offset = [], 12
-    while offset + 8 <= len(data):
-        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
-        if kind == b"ANMF":  # a frame: 16 bytes of position and timing, then its own chunks
-            inner = offset + 24
-            while inner + 8 <= offset + 8 + size:
-                kinds.append(data[inner:inner + 4])
-                length = int.from_bytes(data[inner + 4:inner + 8], "little")
-                inner += 8 + length + (length & 1)
-        else:
-            kinds.append(kind)
-        offset += 8 + size + (size & 1)
-    coded = [kind for kind in kinds if kind in (b"VP8 ", b"VP8L")]
-    return bool(coded) and all(kind == b"VP8L" for kind in coded)
-
-
 def pillow_frames(path: str | os.PathLike) -> int | None:
     """Frames of `path` if Pillow opens it as an image: 1 for a still, more only for a GIF/WebP/PNG animation.
 
@@ -70,10 +52,11 @@ def pillow_frames(path: str | os.PathLike) -> int | None:
     """
     try:
         with open_image(path, max_pixels=sys.maxsize) as image:  # srkit's limit is applied when it is read
-            if image.format not in ANIMATED_FORMATS:
+            fmt = for_pillow(image.format)
+            if fmt is None or fmt.animation is None:
                 return 1
             try:
-                return image.n_frames if getattr(image, "is_animated", False) else 1
+                return int(getattr(image, "n_frames", 1)) if getattr(image, "is_animated", False) else 1
             except READ_ERRORS:
                 return 1
     except ImageReadError:
@@ -88,10 +71,12 @@ def read_animation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS
         for frame in ImageSequence.Iterator(image):
             frames.append(np.asarray(frame.convert("RGBA")))
             durations.append(int(frame.info.get("duration", 0)))
-        loop, fmt = image.info.get("loop"), image.format
+        loop, name = image.info.get("loop"), image.format
     if all(frame[..., 3].min() == 255 for frame in frames):
         frames = [np.ascontiguousarray(frame[..., :3]) for frame in frames]
-    return Animation(frames, durations, loop, fmt, fmt == "WEBP" and _webp_lossless(path))
+    fmt = for_pillow(name)
+    probe = fmt.animation.lossless if fmt is not None and fmt.animation is not None else None
+    return Animation(frames, durations, loop, name or "", probe is not None and probe(path))
 
 
 def _one_bit_alpha(frame: np.ndarray) -> np.ndarray:
@@ -108,27 +93,23 @@ def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, sourc
     file only with `overwrite`: io.atomic)."""
     path = Path(path)
     fmt = output_format(path)
-    if fmt not in ANIMATED_FORMATS:
-        raise ImageWriteError(f"{path}: an animation can only be written as .gif, .png (APNG) or .webp")
-    if fmt == "GIF":
+    if fmt.animation is None:
+        animated = (entry.extensions[0] for entry in FORMATS if entry.animation is not None)
+        raise ImageWriteError(f"{path}: an animation can only be written as {listed(animated)}")
+    if fmt.alpha == "one-bit":
         frames = (_one_bit_alpha(frame) for frame in frames)
     images = (Image.fromarray(np.ascontiguousarray(frame)) for frame in frames)
     first = next(images)
-    # Pillow's GIF and APNG writers go over the frames twice; its WebP writer streams them (less memory)
-    rest = images if fmt == "WEBP" else list(images)
-    options: dict = {"save_all": True, "append_images": rest, "duration": source.durations}
+    # a writer that goes over the frames twice (GIF, APNG) gets them listed; a streaming one (WebP) saves memory
+    rest = images if fmt.animation.streamed else list(images)
+    options: dict = {"save_all": True, "append_images": rest, "duration": source.durations,
+                     **dict(fmt.animation.options)}  # its `loop` (1: play once) stands for a source without one
     if source.loop is not None:
         options["loop"] = source.loop
-    elif fmt != "GIF":
-        options["loop"] = 1  # WebP and APNG say "play once" with a count of one
-    if fmt == "GIF":
-        options.update(disposal=2, optimize=False)
-    elif fmt == "PNG":
-        options.update(disposal=0, blend=0)
-    else:
+    if fmt.lossy:
         options.update(quality=quality, lossless=source.lossless)
     try:
         with atomic_path(path, overwrite) as tmp:
-            first.save(tmp, format=fmt, **options)
+            first.save(tmp, format=fmt.pillow, **options)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write animated image ({error.strerror or error})") from None

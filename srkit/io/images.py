@@ -1,10 +1,11 @@
 """Still images in and out: pixels as numpy arrays plus the metadata that must survive upscaling.
 
-Pillow decodes everything except 16-bit colour (48/64-bit PNG and TIFF), which Pillow would truncate to
-8 bits: those are read by OpenCV. PNG is written by srkit's strip encoder (io.png) straight from the array, so
-an output image costs its own bytes and no encoder copy; other formats are encoded by Pillow (16-bit colour
-TIFF by OpenCV). EXIF orientation is applied on read and the tag reset to 1 in the EXIF written back, whose
-image-size tags are set to the output's size; the ICC profile is carried wherever the output format can store it.
+What each format holds and who reads and writes it is its entry in io.formats. Pillow decodes everything except
+16-bit colour (48/64-bit PNG and TIFF), which Pillow would truncate to 8 bits: those are read by OpenCV. PNG is
+written by srkit's strip encoder (io.png) straight from the array, so an output image costs its own bytes and no
+encoder copy; other formats are encoded by Pillow (16-bit colour TIFF by OpenCV). EXIF orientation is applied
+on read and the tag reset to 1 in the EXIF written back, whose image-size tags are set to the output's size; the
+ICC profile is carried wherever the output format can store it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,23 +27,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from .atomic import atomic_path
+from .formats import IMAGE_EXTENSIONS, ImageFormat, alpha_outputs, for_path, for_pillow
 from .png import write_png
 
 EXIF_ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 EXIF_SIZE_TAGS = ((None, 0x0100, 0x0101), (EXIF_IFD, 0xA002, 0xA003))
 """(IFD, width tag, height tag): IFD0's ImageWidth / ImageLength, the Exif IFD's PixelXDimension / PixelYDimension."""
-IMAGE_EXTENSIONS = {".png", ".apng", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
-PIL_FORMATS = {".png": "PNG", ".apng": "PNG", ".gif": "GIF", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
-               ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF"}  # GIF: one level of transparency
-DEEP_FORMATS = {"PNG", "TIFF"}  # formats that can keep 16 bits per channel
-EXIF_FORMATS = {"JPEG", "PNG", "WEBP"}
-ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF"}
-MAX_SIDES = {"WEBP": 16383, "GIF": 65535, "JPEG": 65500}
-"""The longest side each of these encoders can write (libwebp, GIF's 16-bit sizes, libjpeg); PNG, TIFF and BMP
-hold any size srkit makes."""
 GRAY_ALPHA_MODES = {"LA", "PA", "LA;16"}  # source modes read as RGBA and written back as gray+alpha
 LUMA_WEIGHTS = (19595, 38470, 7471)  # ITU-R 601-2 luma in 16-bit fixed point, as Pillow converts RGB to L
 
@@ -81,21 +73,11 @@ class Picture:
         return self.mode in GRAY_ALPHA_MODES
 
 
-def _png_depth_and_colour(path: Path) -> tuple[int, int]:
-    """(bit depth, colour type) from a PNG's IHDR: colour type 4 is gray+alpha, 6 RGBA, 2 RGB, 0 gray."""
-    with open(path, "rb") as handle:
-        header = handle.read(26)
-    return (header[24], header[25]) if len(header) == 26 and header[12:16] == b"IHDR" else (8, 2)
-
-
-def _is_deep_colour(image: Image.Image, path: Path) -> bool:
-    """True for 16-bit-per-channel colour, which Pillow would silently reduce to 8 bits."""
-    if image.format == "PNG":
-        return image.mode in ("RGB", "RGBA") and _png_depth_and_colour(path)[0] == 16
-    if image.format == "TIFF":
-        bits = image.tag_v2.get(258, (8,))
-        return image.mode in ("RGB", "RGBA") and max(bits if isinstance(bits, tuple) else (bits,)) == 16
-    return False
+def _deep_colour_mode(image: Image.Image, path: Path) -> str | None:
+    """The source mode ('RGB;16', 'LA;16') of 16-bit-per-channel colour, which Pillow would silently reduce to
+    8 bits; None for anything Pillow decodes as it is."""
+    fmt = for_pillow(image.format)
+    return fmt.deep_colour(image, path) if fmt is not None and fmt.deep_colour is not None else None
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -185,26 +167,25 @@ def read_picture(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) 
         exif = image.getexif()
         orientation = int(exif.get(EXIF_ORIENTATION, 1))
         icc, dpi = image.info.get("icc_profile"), image.info.get("dpi")
-        if _is_deep_colour(image, path):  # 16-bit gray+alpha PNG too: Pillow opens it as 8-bit RGBA
-            gray_alpha = image.format == "PNG" and _png_depth_and_colour(path)[1] == 4
-            pixels, mode = _orient(_read_deep_colour(path), orientation), "LA;16" if gray_alpha else "RGB;16"
+        deep_mode = _deep_colour_mode(image, path)  # 16-bit gray+alpha PNG too: Pillow opens it as 8-bit RGBA
+        if deep_mode is not None:
+            pixels, mode = _orient(_read_deep_colour(path), orientation), deep_mode
         else:
             image.load()
             mode = image.mode
             pixels = _pixels_of(ImageOps.exif_transpose(image))
-        fmt = image.format
+        fmt = image.format or ""  # always set for an opened file
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1
     return Picture(pixels, fmt, mode, exif.tobytes() if len(exif) else None, icc, dpi)
 
 
-def output_format(path: Path) -> str:
-    """Pillow format name for an output path's extension."""
-    try:
-        return PIL_FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise ImageWriteError(f"{path}: unknown image extension; use one of {', '.join(sorted(PIL_FORMATS))}") \
-            from None
+def output_format(path: Path) -> ImageFormat:
+    """The format an output path's extension names."""
+    fmt = for_path(path)
+    if fmt is None:
+        raise ImageWriteError(f"{path}: unknown image extension; use one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    return fmt
 
 
 def codes_8bit(pixels: np.ndarray) -> np.ndarray:
@@ -214,14 +195,20 @@ def codes_8bit(pixels: np.ndarray) -> np.ndarray:
     return quotient.astype(np.uint8)
 
 
-def _to_pil(pixels: np.ndarray, source: Picture, fmt: str) -> Image.Image:
+def _to_pil(pixels: np.ndarray, source: Picture, fmt: ImageFormat) -> Image.Image:
+    """The Pillow image `fmt`'s writer gets: 16-bit gray where it is deep, else 8 bits; gray+alpha for LA
+    sources; converted to RGB(A) where the writer takes only some modes."""
     if pixels.dtype == np.uint16:
-        if pixels.ndim == 2 and fmt in DEEP_FORMATS:
+        if pixels.ndim == 2 and fmt.deep:
             return Image.fromarray(pixels)
         pixels = codes_8bit(pixels)
     if source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4:
-        return Image.fromarray(_gray_alpha(pixels), "LA")
-    return Image.fromarray(pixels)
+        image = Image.fromarray(_gray_alpha(pixels), "LA")
+    else:
+        image = Image.fromarray(pixels)
+    if fmt.modes is not None and image.mode not in fmt.modes:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return image
 
 
 def exif_sized(exif: bytes | None, width: int, height: int) -> bytes | None:
@@ -253,30 +240,30 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
     path = Path(path)
     fmt = output_format(path)
     exif = exif_sized(source.exif, pixels.shape[1], pixels.shape[0])
-    if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
-        raise ImageWriteError(f"{path}: {fmt} cannot store the alpha channel; choose png, webp or tiff")
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and not fmt.stores_alpha:
+        raise ImageWriteError(f"{path}: {fmt.pillow} cannot store the alpha channel; choose {alpha_outputs()}")
     try:
         with atomic_path(path, overwrite) as tmp:
-            if fmt == "PNG":
+            if fmt.encoder == "png":
                 _write_png(pixels, tmp, source, exif)
                 return
-            if pixels.dtype == np.uint16 and pixels.ndim == 3 and fmt in DEEP_FORMATS:
+            if pixels.dtype == np.uint16 and pixels.ndim == 3 and fmt.deep:
                 code = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
                 ok, encoded = cv2.imencode(path.suffix.lower(), cv2.cvtColor(pixels, code))
                 if not ok:
                     raise ImageWriteError(f"{path}: OpenCV could not encode the 16-bit image")
                 tmp.write_bytes(encoded.tobytes())
                 return
-            options: dict = {}
-            if fmt in ("JPEG", "WEBP"):
+            options: dict = dict(fmt.save_options)
+            if fmt.lossy:
                 options["quality"] = quality
-            if exif and fmt in EXIF_FORMATS:
+            if exif and "exif" in fmt.metadata:
                 options["exif"] = exif
-            if source.icc_profile and fmt in ICC_FORMATS:
+            if source.icc_profile and "icc" in fmt.metadata:
                 options["icc_profile"] = source.icc_profile
-            if source.dpi and fmt in ("JPEG", "PNG", "TIFF"):
+            if source.dpi and "dpi" in fmt.metadata:
                 options["dpi"] = source.dpi
-            _to_pil(pixels, source, fmt).save(tmp, format=fmt, **options)
+            _to_pil(pixels, source, fmt).save(tmp, format=fmt.pillow, **options)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write image ({error.strerror or error})") from None
 
@@ -284,7 +271,9 @@ def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, 
 def _gray_alpha(rgba: np.ndarray) -> np.ndarray:
     """A strip of uint8 or uint16 RGBA rows as gray+alpha of the same depth: gray is Pillow's luma of RGB
     (LUMA_WEIGHTS, rounded; for 8 bits exactly Pillow's RGBA -> LA), alpha is kept."""
-    luma = sum(rgba[..., channel].astype(np.uint64) * weight for channel, weight in enumerate(LUMA_WEIGHTS))
+    luma = np.zeros(rgba.shape[:-1], np.uint64)
+    for channel, weight in enumerate(LUMA_WEIGHTS):
+        luma += rgba[..., channel].astype(np.uint64) * weight
     gray = ((luma + 0x8000) >> 16).astype(rgba.dtype)
     return np.stack([gray, rgba[..., 3]], axis=2)
 
@@ -297,7 +286,7 @@ def _write_png(pixels: np.ndarray, tmp: Path, source: Picture, exif: bytes | Non
     with run-length matches only): the 8-bit settings take 2-3x its time there for 1 % less size (NOTES, issue 14)."""
     to_gray_alpha = source.gray_alpha and pixels.ndim == 3 and pixels.shape[2] == 4
     deep_colour = pixels.dtype == np.uint16 and pixels.ndim == 3
-    settings = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
+    settings: dict[str, Any] = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
         write_png(file, pixels, channels_of=_gray_alpha if to_gray_alpha else None, icc_profile=source.icc_profile,
                   exif=exif, dpi=source.dpi, **settings)

@@ -23,8 +23,8 @@ from typing import Callable
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
 from ..io.atomic import EXISTS_HINT
-from ..io.images import (FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, MAX_SIDES, PIL_FORMATS, ImageReadError, open_image,
-                         output_format)
+from ..io.formats import ANIMATION_EXTENSIONS, IMAGE_EXTENSIONS, holding, named
+from ..io.images import ImageReadError, open_image, output_format
 from ..io.paths import one_line, shown, special_file_reason
 from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
 from ..upscaler import Upscaler
@@ -37,7 +37,6 @@ from .workers import signals_interrupt
 from .workfolder import WorkFolder, work_folder_for
 
 PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
-ANIMATION_EXTENSIONS = {".gif", ".png", ".apng", ".webp"}
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".flv", ".wmv", ".ogv", ".3gp", ".y4m", ".mxf"}
 MP4_FAMILY = {".mp4", ".m4v", ".mov", ".3gp", ".m4a"}
@@ -146,8 +145,8 @@ def _target_name(source: Path, kind: str, options: PhotoOptions) -> str:
     """Output file name: photos take --format; animations only png/webp (formats that animate); a video keeps its
     container where srkit writes it, else becomes .mkv (Matroska holds what .avi, .ts, ... hold)."""
     suffix = source.suffix
-    if options.format != "keep" and (kind == PHOTO or (kind == ANIMATION and options.format in ("png", "webp"))):
-        suffix = FORMAT_EXTENSIONS[options.format]
+    if options.format != "keep" and (kind == PHOTO or (kind == ANIMATION and named(options.format).animation)):
+        suffix = named(options.format).extensions[0]
     if kind == VIDEO and suffix.lower() not in CONTAINERS:
         suffix = ".mkv"
     return f"{source.stem}{options.suffix}{suffix}"
@@ -205,9 +204,9 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
 
 
 def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_pixels: int) -> None:
-    """Refuse an image or animation whose upscaled size is over its output format's limit (MAX_SIDES), naming the
+    """Refuse an image or animation whose upscaled size is over its output format's limit (io.formats), naming the
     limit and the formats that can hold that size; sizes come from the headers, the scale is asked for once."""
-    limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target) in MAX_SIDES]
+    limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target).max_side is not None]
     scale = output_scale() if limited else 1.0
     for job in limited:
         try:
@@ -216,11 +215,10 @@ def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_
         except ImageReadError:
             continue  # reported when the file is read, as any unreadable input
         fmt, side = output_format(job.target), max(width, height)
-        if side > MAX_SIDES[fmt]:
-            names = FORMAT_EXTENSIONS if job.kind == PHOTO else ("png", "webp", "gif")
-            holding = [name for name in names if side <= MAX_SIDES.get(PIL_FORMATS[f".{name}"], side)]
-            raise PlanError(f"{job.target}: the output would be {width}x{height}, over the {fmt} limit of "
-                            f"{MAX_SIDES[fmt]} pixels a side; formats that can hold it: {', '.join(holding)} "
+        if fmt.max_side is not None and side > fmt.max_side:
+            fits = holding(side, animated=job.kind == ANIMATION)
+            raise PlanError(f"{job.target}: the output would be {width}x{height}, over the {fmt.pillow} limit of "
+                            f"{fmt.max_side} pixels a side; formats that can hold it: {', '.join(fits)} "
                             "(--format, or another -o name), or a smaller -s")
 
 

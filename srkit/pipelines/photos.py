@@ -22,7 +22,8 @@ from tqdm import tqdm
 from ..errors import SrkitError
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.atomic import leftovers
-from ..io.images import ALPHA_FORMATS, Picture, output_format, read_picture, write_picture
+from ..io.formats import alpha_outputs
+from ..io.images import Picture, output_format, read_picture, write_picture
 from ..io.paths import one_line
 from ..upscaler import Upscaler
 from .scaleout import ScaleOut, UpscalerSpec, run_units
@@ -93,9 +94,9 @@ def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """The upscaled pixels of one decoded photo; a SrkitError when its target format cannot hold them."""
     target_format = output_format(job.target)
-    if picture.has_alpha and target_format not in ALPHA_FORMATS:
-        raise SrkitError(f"{job.source}: has an alpha channel that {target_format} cannot store; "
-                         "use --format png, webp or tiff")
+    if picture.has_alpha and not target_format.stores_alpha:
+        raise SrkitError(f"{job.source}: has an alpha channel that {target_format.pillow} cannot store; "
+                         f"use --format {alpha_outputs()}")
     return upscaler.upscale(picture.pixels, on_progress=on_progress)
 
 

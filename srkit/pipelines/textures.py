@@ -32,7 +32,8 @@ from .. import __version__
 from ..defaults import DEFAULT_MAX_PIXELS, MAX_SEED
 from ..errors import SrkitError
 from ..io.atomic import atomic_path, discard, partial_path, publish
-from ..io.images import IMAGE_EXTENSIONS, codes_8bit, open_image, read_picture
+from ..io.formats import IMAGE_EXTENSIONS
+from ..io.images import codes_8bit, open_image, read_picture
 from ..io.paths import special_file_reason
 from ..io.sheets import material_sheet
 from ..io.texture_files import KINDS, MapFormat, check_map, write_map
@@ -231,7 +232,7 @@ def _input_files(inputs: list[str]) -> list[Path]:
         else:
             raise PackError(f"{path}: no such file or folder")
     if not files:
-        raise PackError(f"{', '.join(inputs)}: no images to convert (PNG, JPEG, WebP, TIFF, BMP)")
+        raise PackError(f"{', '.join(inputs)}: no images to convert ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     return files
 
 

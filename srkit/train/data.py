@@ -8,6 +8,7 @@ size, which a model trained on it would learn to reproduce as detail; averaging 
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +17,14 @@ import numpy as np
 import torch
 
 from ..errors import SrkitError
-from ..io.images import IMAGE_EXTENSIONS, read_picture
+from ..io.formats import IMAGE_EXTENSIONS, for_path
+from ..io.images import read_picture
 from ..io.paths import special_file_reason
 from .degrade import degrade
 from .options import DEFAULT_MAX_SIDE
 
-LOSSY_EXTENSIONS = {".jpg", ".jpeg", ".webp"}
 
-
-def find_files(inputs: list[str | os.PathLike], extensions: set[str], kind: str) -> list[Path]:
+def find_files(inputs: list[str | os.PathLike], extensions: AbstractSet[str], kind: str) -> list[Path]:
     """Files named by `inputs` (files, or folders searched recursively for `extensions`), in a stable order,
     each once (the first spelling of a path is kept); a missing entry or a folder without `kind` is an error."""
     found: dict[Path, Path] = {}
@@ -61,7 +61,8 @@ def load_photo(path: Path, max_side: int | None = DEFAULT_MAX_SIDE) -> torch.Ten
     """(3, H, W) float32 RGB in [0, 1]; lossy photos longer than `max_side` are reduced by area first."""
     rgb = rgb_float(read_picture(path).pixels)
     height, width = rgb.shape[:2]
-    if max_side and path.suffix.lower() in LOSSY_EXTENSIONS and max(height, width) > max_side:
+    lossy = (fmt := for_path(path)) is not None and fmt.lossy
+    if max_side and lossy and max(height, width) > max_side:
         factor = max_side / max(height, width)
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from ..errors import SrkitError
-from ..io.images import IMAGE_EXTENSIONS, read_picture
+from ..io.formats import IMAGE_EXTENSIONS
+from ..io.images import read_picture
 from ..io.patterns import read_pattern
 from .data import find_files, rgb_float
 
