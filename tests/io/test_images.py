@@ -101,6 +101,18 @@ def test_an_la_source_is_written_back_as_gray_and_alpha(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(image), np.asarray(Image.fromarray(rgba).convert("LA")))
 
 
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def _predictions(row: list[int], up: list[int], i: int, bpp: int) -> dict[int, int]:
+    """What each PNG filter type (0 none, 1 sub, 2 up, 3 average, 4 Paeth) predicts for byte i of a row."""
+    left, upper_left = (row[i - bpp], up[i - bpp]) if i >= bpp else (0, 0)
+    return {0: 0, 1: left, 2: up[i], 3: (left + up[i]) // 2, 4: _paeth(left, up[i], upper_left)}
+
+
 def _reference_filters(raw: np.ndarray, bpp: int) -> list[int]:
     """Filter type per row by the PNG specification's heuristic, in plain Python: least sum of |signed byte|,
     ties to none, up, sub, average, Paeth."""
@@ -108,19 +120,11 @@ def _reference_filters(raw: np.ndarray, bpp: int) -> list[int]:
     chosen = []
     for y, row in enumerate(rows):
         up = rows[y - 1] if y else [0] * len(row)
-
-        def paeth(a, b, c):
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            return a if pa <= pb and pa <= pc else b if pb <= pc else c
-
-        predictors = {0: lambda i: 0, 2: lambda i: up[i], 1: lambda i: row[i - bpp] if i >= bpp else 0,
-                      3: lambda i: ((row[i - bpp] if i >= bpp else 0) + up[i]) // 2,
-                      4: lambda i: paeth(row[i - bpp] if i >= bpp else 0, up[i], up[i - bpp] if i >= bpp else 0)}
-        costs = {}
-        for kind, predict in predictors.items():
-            values = [(row[i] - predict(i)) % 256 for i in range(len(row))]
-            costs[kind] = sum(min(v, 256 - v) for v in values)
+        costs = dict.fromkeys(range(5), 0)
+        for i, value in enumerate(row):
+            for kind, predicted in _predictions(row, up, i, bpp).items():
+                residual = (value - predicted) % 256
+                costs[kind] += min(residual, 256 - residual)
         chosen.append(min(costs, key=lambda kind: (costs[kind], [0, 2, 1, 3, 4].index(kind))))
     return chosen
 
