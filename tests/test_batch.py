@@ -411,9 +411,9 @@ def test_a_newline_in_a_file_name_does_not_split_a_message_line(models, capsys):
 
 
 @pytest.mark.parametrize("width, argv, limit, holding", [
-    (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),  # tiny is x3: 16386 wide
-    (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp"),
-    (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp"),  # 65538 wide
+    (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),  # tiny is x3: 16386 wide
+    (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),
+    (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp, qoi"),  # 65538 wide
 ])
 def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch, width,
                                                                             argv, limit, holding):

@@ -130,6 +130,8 @@ FORMATS: tuple[ImageFormat, ...] = (
     ImageFormat("bmp", "BMP", (".bmp",)),
     ImageFormat("gif", "GIF", (".gif",), alpha="one-bit", max_side=65535,  # GIF stores 16-bit sizes
                 photo_output=False, animation=Animated((("disposal", 2), ("optimize", False)))),
+    ImageFormat("qoi", "QOI", (".qoi",), alpha="full", modes=("RGB", "RGBA"),  # 32-bit sizes in its header
+                save_options=(("colorspace", "sRGB"),)),
 )
 
 _BY_EXTENSION = {extension: fmt for fmt in FORMATS for extension in fmt.extensions}
