@@ -98,3 +98,15 @@ def test_format_qoi_is_offered_and_holds_an_output_over_the_webp_size_limit(tmp_
     assert [job.target.name for job in plan.jobs] == ["wide.qoi"]
     assert formats.holding(2**31, animated=False) == ["png", "tiff", "bmp", "qoi"]
     assert formats.holding(65536, animated=True) == ["png"]
+
+
+def test_qoi_files_in_folders_are_texture_and_training_inputs(tmp_path):
+    from srkit.train.data import find_photos
+
+    rgb = _noise((16, 16, 3), seed=11)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "in" / "wall.qoi")
+    (tmp_path / "in" / "notes.txt").write_text("not a picture")
+    assert find_photos([tmp_path / "in"]) == [tmp_path / "in" / "wall.qoi"]
+    assert main(["textures", "convert", str(tmp_path / "in"), "-o", str(tmp_path / "pack"), "--format", "png"]) == 0
+    assert np.array_equal(_pillow_pixels(tmp_path / "pack" / "wall.png"), rgb)  # the map is the texture itself
