@@ -138,7 +138,7 @@ _BY_EXTENSION = {extension: fmt for fmt in FORMATS for extension in fmt.extensio
 _NAMES = {fmt.name: fmt for fmt in FORMATS}
 IMAGE_EXTENSIONS = frozenset(_BY_EXTENSION)
 """Every extension srkit reads as an image."""
-ANIMATION_EXTENSIONS = frozenset(ext for fmt in FORMATS if fmt.animation for ext in fmt.extensions)
+ANIMATION_EXTENSIONS = frozenset(ext for fmt in FORMATS if fmt.animation is not None for ext in fmt.extensions)
 """Extensions of files that may hold an animation."""
 PHOTO_OUTPUTS = tuple(fmt.name for fmt in FORMATS if fmt.photo_output)
 """The --format names for photos, in registry order."""

@@ -52,6 +52,7 @@ def test_qoi_written_by_srkit_decodes_in_pillow_to_the_8_bit_rgb_or_rgba_pixels(
             expected = np.asarray(rgba.convert("LA").convert("RGBA"))
     elif expected.ndim == 2:
         expected = np.repeat(expected[..., None], 3, axis=2)
+    assert target.read_bytes()[13] == 0  # the header's colour space: sRGB (with linear alpha), as photos are
     with Image.open(target) as image:
         assert image.format == "QOI"
         decoded = np.asarray(image)
