@@ -32,7 +32,8 @@ def add_eval(commands) -> None:
     evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
     evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL,
                             help=f"model name or weights file ({DEFAULT_MODEL})")
-    evaluation.add_argument("-s", "--scale", type=positive_number(int, "-s/--scale", 2, int(MAX_OUTPUT_SCALE)),
+    evaluation.add_argument("-s", "--scale", dest="output_scale", metavar="SCALE",
+                            type=positive_number(int, "-s/--scale", 2, int(MAX_OUTPUT_SCALE)),
                             help="scale if not the model's (the model's output is resized to it)")
     evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table (strict "
                             "JSON: a score that is not finite, as the PSNR of an exact output, is null)")

@@ -16,7 +16,7 @@ def upscale_request(args: argparse.Namespace) -> UpscaleRequest:
     devices = getattr(args, "devices", None)
     chosen = args.device or (devices.split(",")[0].strip() if devices else None)
     return UpscaleRequest(str(args.model), device=chosen, dtype=args.dtype, batch=args.batch, tile=args.tile,
-                          output_scale=args.scale)
+                          output_scale=args.output_scale)
 
 
 def _video_options(args: argparse.Namespace):
@@ -64,7 +64,8 @@ def add_upscale(commands) -> None:
                               "expanded as a pattern")
     upscale.add_argument("-o", "--output", required=True, help="output file (one input file) or directory")
     upscale.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})")
-    upscale.add_argument("-s", "--scale", type=positive_number(float, "-s/--scale", 0.05, MAX_OUTPUT_SCALE),
+    upscale.add_argument("-s", "--scale", dest="output_scale", metavar="SCALE",
+                         type=positive_number(float, "-s/--scale", 0.05, MAX_OUTPUT_SCALE),
                          help="output scale if not the model's (area / Lanczos resize after the model)")
     add_model_options(upscale)
     upscale.add_argument("--batch", type=positive_number(int, "--batch", 1),
@@ -112,13 +113,13 @@ def add_upscale(commands) -> None:
     video.add_argument("--resume", action="store_true",
                        help="continue an interrupted segmented run from its finished segments (same input and "
                             "options)")
-    scale = upscale.add_argument_group("many workers (units of work: photo files, video segments)")
-    scale.add_argument("--workers", type=positive_number(int, "--workers", 1),
+    workers = upscale.add_argument_group("many workers (units of work: photo files, video segments)")
+    workers.add_argument("--workers", type=positive_number(int, "--workers", 1),
                        help="worker processes (local) or Ray actors, each with its own model; CPU workers split the "
                             "cores (default: 1; with --devices one per device; Ray on CUDA: one per GPU)")
-    scale.add_argument("--devices", metavar="cuda:0,cuda:1,...", help="one local worker per CUDA device")
-    scale.add_argument("--backend", choices=("local", "ray"), default="local",
+    workers.add_argument("--devices", metavar="cuda:0,cuda:1,...", help="one local worker per CUDA device")
+    workers.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local processes, or Ray actors (pip install 'srkit[ray]') (local)")
-    scale.add_argument("--ray-address", metavar="ADDR",
+    workers.add_argument("--ray-address", metavar="ADDR",
                        help="the Ray cluster to join (default: start a local Ray instance)")
     upscale.set_defaults(run=_upscale)

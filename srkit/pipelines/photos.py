@@ -34,7 +34,7 @@ WRITE_DEPTH = 2  # finished images waiting for the encoder (full-size: this boun
 COMPARE_CROP = 256  # output pixels per side of the --compare crop
 
 
-def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Image.Image:
+def _compare_image(picture: Picture, upscaled: np.ndarray, output_scale: float) -> Image.Image:
     """Side-by-side crop from the centre: nearest-upsampled input on the left, srkit's output on the right."""
     def rgb8(pixels: np.ndarray) -> Image.Image:
         if pixels.dtype == np.uint16:
@@ -45,7 +45,8 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
     crop = min(COMPARE_CROP, width, height)
     left, top = (width - crop) // 2, (height - crop) // 2
     after = rgb8(upscaled[top:top + crop, left:left + crop])  # cropped first: no copy of the whole output
-    box = (round(left / scale), round(top / scale), round((left + crop) / scale), round((top + crop) / scale))
+    box = (round(left / output_scale), round(top / output_scale), round((left + crop) / output_scale),
+           round((top + crop) / output_scale))
     before = rgb8(picture.pixels).crop(box)
     sheet = Image.new("RGB", (2 * crop + 4, crop), (255, 255, 255))
     sheet.paste(before.resize((crop, crop), Image.Resampling.NEAREST), (0, 0))
@@ -69,13 +70,13 @@ def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
     return upscaler.upscale(picture.pixels, on_progress=on_progress)
 
 
-def _write(job: Job, picture: Picture, pixels: np.ndarray, options: WriteOptions, scale: float) -> None:
+def _write(job: Job, picture: Picture, pixels: np.ndarray, options: WriteOptions, output_scale: float) -> None:
     """Write one upscaled photo (and its --compare sheet) beside nothing half-written, replacing a file there only
     with --overwrite (another run's output published meanwhile is an "exists" error: io.atomic)."""
     overwrite = options.overwrite
     write_picture(pixels, job.target, picture, options.quality, overwrite)
     if options.compare:
-        sheet = _compare_image(picture, pixels, scale)
+        sheet = _compare_image(picture, pixels, output_scale)
         write_picture(np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"),
                       overwrite=overwrite)
 

@@ -1,8 +1,8 @@
 """The thread helper (pipelines.threads) and the pipelines on it: a failure anywhere, with every queue full, ends
 the run with one line, a non-zero status and nothing under the final name, without draining the work still queued;
-a stuck encoder is abandoned after the bounded join; finished photos waiting to be written are bounded; SIGTERM/SIGHUP raise
-KeyboardInterrupt like Ctrl-C. Nothing here asserts a duration: under load every step stretches alike, so each
-test counts the work done after the fault instead (a hang still ends at pytest's timeout)."""
+a stuck encoder is abandoned after the bounded join; finished photos waiting to be written are bounded;
+SIGTERM/SIGHUP raise KeyboardInterrupt like Ctrl-C. Nothing here asserts a duration: under load every step stretches
+alike, so each test counts the work done after the fault instead (a hang still ends at pytest's timeout)."""
 
 from __future__ import annotations
 
