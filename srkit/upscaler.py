@@ -45,11 +45,9 @@ class Upscaler:
                  batch: int | None = None, output_scale: float | None = None, wrap: bool = False) -> None:
         loaded, name = (model, model.name) if isinstance(model, LoadedModel) else (None, os.fspath(model))
         self.request = UpscaleRequest(
-            model=name,
-            device=None if device is None else str(device),
-            dtype=DTYPE_NAMES.get(dtype, dtype) if isinstance(dtype, torch.dtype) else dtype,  # type: ignore[arg-type]
-            tile=None if tile == "auto" else tile, overlap=overlap, batch=batch,  # type: ignore[arg-type]
-            output_scale=output_scale, wrap=wrap)
+            model=name, device=None if device is None else str(device), dtype=_dtype_name(dtype),
+            tile=None if tile == "auto" else tile,  # type: ignore[arg-type]  (another text: the request refuses it)
+            overlap=overlap, batch=batch, output_scale=output_scale, wrap=wrap)
         self.model = loaded if loaded is not None else load_model(self.request.model)
         self.device = torch.device(self.request.device) if self.request.device else default_device()
         dtype_ = DTYPES[self.request.dtype] if self.request.dtype else None
@@ -228,6 +226,12 @@ class Upscaler:
             torch.cuda.empty_cache()
         warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
         self.fitted_tile = size
+
+
+def _dtype_name(dtype: str | torch.dtype | None) -> str | None:
+    """A precision as the request names it ('fp16', ...); a torch dtype srkit does not run becomes its text, which
+    the request refuses in one line."""
+    return DTYPE_NAMES.get(dtype, str(dtype)) if isinstance(dtype, torch.dtype) else dtype
 
 
 def _share(on_progress: Callable[[int, int], None], part: int, parts: int) -> Callable[[int, int], None]:
