@@ -63,7 +63,7 @@ class PlanError(SrkitError):
 
 
 @dataclass
-class Plan:
+class BatchPlan:
     """Every usable input mapped to its output; what was passed over; what cannot be processed, and why; and the
     options it was made with, which the run follows."""
 
@@ -170,7 +170,7 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
 
 def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOptions,
               video: VideoOptions | None = None, request: UpscaleRequest | None = None,
-              network_scale: int | None = None) -> Plan:
+              network_scale: int | None = None) -> BatchPlan:
     """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
     video's output cannot be made with the `video` options, or (given the `request`) an image would come out
     larger than its format can hold. `network_scale`: the loaded model's, where the caller has one (else it is
@@ -184,7 +184,7 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOption
         raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
                         "(or one input file)")
     video = video or VideoOptions(EncodeSettings())
-    plan = Plan(output, options, video)
+    plan = BatchPlan(output, options, video)
     for text in inputs:
         globbed = _is_pattern(text)
         paths = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if globbed else [Path(text)]
@@ -235,7 +235,7 @@ def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, network_scale:
                             "(--format, or another -o name), or a smaller -s")
 
 
-def _add(plan: Plan, source: Path, place: Path, options: BatchOptions, named: bool, output: Path,
+def _add(plan: BatchPlan, source: Path, place: Path, options: BatchOptions, named: bool, output: Path,
          single: bool = False) -> None:
     """Classify `source` and add its job (to `place`, a folder inside `output`, or the output file itself when
     `single`)."""
@@ -317,7 +317,7 @@ def _outputs(done: list[Path], output: Path) -> str:
     return f" -> {shown(output)} ({len(done)} files, {_size(sum(sizes))})"
 
 
-def run_plan(plan: Plan, request: UpscaleRequest, where: ScaleOut = LOCAL,
+def run_plan(plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL,
              upscaler: Upscaler | None = None) -> Summary:
     """Upscale a planned batch with the model and settings of `request` on the workers `where` names (the model
     is loaded only if there is work); prints one line per problem and a summary naming the output and its size.
@@ -349,7 +349,7 @@ def run_plan(plan: Plan, request: UpscaleRequest, where: ScaleOut = LOCAL,
     return summary
 
 
-def _run_jobs(jobs: list[Job], model: Callable[[], Upscaler], plan: Plan, request: UpscaleRequest,
+def _run_jobs(jobs: list[Job], model: Callable[[], Upscaler], plan: BatchPlan, request: UpscaleRequest,
               where: ScaleOut, summary: Summary) -> None:
     """Each job through its pipeline: photos together (decode ahead, encode behind here, or one file per unit on
     the workers of a parallel `where`), then the others one by one."""
