@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg CLI quietly with `args`; a failure raises."""
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True, timeout=120)
 
 
@@ -30,5 +31,6 @@ def video_stream(path: Path) -> dict:
 
 
 def decode_errors(path: Path) -> str:
+    """What ffmpeg reports while decoding every stream of `path` (empty for a clean file)."""
     return subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
                           capture_output=True, text=True).stderr
