@@ -27,7 +27,7 @@ from _harness import GpuBusy, Row, print_table, time_call, write_results  # noqa
 
 from srkit.engine.plan import default_dtype  # noqa: E402
 from srkit.pipelines.batch import upscale_batch  # noqa: E402
-from srkit.pipelines.photos import PhotoOptions  # noqa: E402
+from srkit.pipelines.types import BatchOptions, WriteOptions  # noqa: E402
 from srkit.upscaler import DTYPES, Upscaler  # noqa: E402
 
 # scikit-image images shipped inside the package (no download).
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = make_folder(tmp / "in", args.side)
         upscaler = Upscaler(args.model, device=device, dtype=dtype)
         module = upscaler.model.module.to(device, dtype)
-        options = PhotoOptions(existing="overwrite", format="png")
+        options = BatchOptions(format="png", write=WriteOptions(overwrite=True))
         (tmp / "plain").mkdir()
 
         def srkit_run():

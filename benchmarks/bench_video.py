@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = EncodeSettings(codec="libx264", crf=18, preset=args.preset, pix_fmt="yuv420p")  # the same for both
     batch = args.batch or (4 if device.type == "cuda" else 1)
     upscaler = Upscaler(args.model, device=device, dtype=args.dtype, batch=batch)
-    case = f"bigbuckbunny 1280x720 x{upscaler.scale:g}, {frames} frames, {args.model}"
+    case = f"bigbuckbunny 1280x720 x{upscaler.output_scale:g}, {frames} frames, {args.model}"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         held = held_cases(upscaler, settings, Path(tmp), args.held_moving, args.held_threshold)

@@ -11,8 +11,7 @@ from importlib import metadata
 import av
 import torch
 
-from . import __version__
-from . import kernels
+from . import __version__, kernels
 from .engine import cpu_backend
 from .io.video import available_encoders
 

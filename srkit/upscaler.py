@@ -13,64 +13,116 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable
+from collections.abc import Callable
+from typing import overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .defaults import default_batch
 from .engine.cpu_backend import cpu_plan
 from .engine.memory import auto_tile
-from .engine.plan import build_plan
+from .engine.plan import DTYPE_NAMES, build_plan
 from .engine.resize import Resize
 from .engine.tiling import band_bytes_per_row, host_output, resize_bytes_per_pixel, upscale_tiled
 from .environment import default_device
 from .models.zoo import LoadedModel, load_model
+from .request import UpscaleRequest
 
 INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}  # a request's precision name -> torch dtype
 TORCH_CODES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
 TORCH_DTYPES = {**TORCH_CODES, np.dtype(np.float32): torch.float32}
 
 
 class Upscaler:
-    """A model made ready once (plan, device, tile) and applied to many images."""
+    """A model made ready once (plan, device, tile) from one UpscaleRequest and applied to many images."""
 
     def __init__(self, model: str | os.PathLike | LoadedModel, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tile: int | str = "auto", overlap: int | None = None,
-                 batch: int = 1, outscale: float | None = None, wrap: bool = False) -> None:
-        self.model = model if isinstance(model, LoadedModel) else load_model(model)
-        self.device = torch.device(device) if device is not None else default_device()
-        dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-        self.plan = build_plan(self.model.module, self.model.info, self.device, dtype)
+                 batch: int | None = None, output_scale: float | None = None, wrap: bool = False) -> None:
+        loaded, name = (model, model.name) if isinstance(model, LoadedModel) else (None, os.fspath(model))
+        self.request = UpscaleRequest(
+            model=name, device=None if device is None else str(device), dtype=_dtype_name(dtype),
+            tile=None if tile == "auto" else tile,  # type: ignore[arg-type]  (another text: the request refuses it)
+            overlap=overlap, batch=batch, output_scale=output_scale, wrap=wrap)
+        self.model = loaded if loaded is not None else load_model(self.request.model)
+        self.device = torch.device(self.request.device) if self.request.device else default_device()
+        dtype_ = DTYPES[self.request.dtype] if self.request.dtype else None
+        self.plan = build_plan(self.model.module, self.model.info, self.device, dtype_)
         # CPU backend hook (engine/cpu_backend.py): OpenVINO runs the tiles on the CPU where it applies.
-        self.plan = cpu_plan(self.plan, self.model.module, dtype)
-        self.overlap = self.model.info.tile_overlap if overlap is None else int(overlap)
-        if tile != "auto" and (not isinstance(tile, int) or tile < 8):
-            raise ValueError(f"tile must be 'auto' or an integer >= 8, got {tile!r}")
-        self.tile = tile
-        self.batch = batch
-        self.outscale = outscale
-        self.wrap = wrap
+        self.plan = cpu_plan(self.plan, self.model.module, dtype_)
+        self.fitted_tile: int | None = None
+        """After an out-of-memory retry, the tile size that fitted: later images start there (the request is
+        left as asked)."""
+
+    @classmethod
+    def from_request(cls, request: UpscaleRequest) -> Upscaler:
+        """The Upscaler a request describes (each worker process or Ray actor builds its own from one)."""
+        return cls(request.model, device=request.device, dtype=request.dtype,
+                   tile="auto" if request.tile is None else request.tile, overlap=request.overlap,
+                   batch=request.batch, output_scale=request.output_scale, wrap=request.wrap)
 
     @property
-    def scale(self) -> float:
-        """Output size / input size."""
-        return self.outscale or self.model.scale
+    def batch(self) -> int:
+        """Tiles or video frames per model call (the request's, else the device's default)."""
+        return self.request.batch or default_batch(self.device.type)
+
+    @property
+    def overlap(self) -> int:
+        """Context pixels around each tile (the request's, else the model's)."""
+        return self.model.info.tile_overlap if self.request.overlap is None else self.request.overlap
+
+    @property
+    def wrap(self) -> bool:
+        """Whether images are periodic (seamless textures)."""
+        return self.request.wrap
+
+    @property
+    def network_scale(self) -> int:
+        """The loaded model's output / input size (an ncnn x2/x3 graph's resize after the network included)."""
+        return self.model.scale
+
+    @property
+    def output_scale(self) -> float:
+        """Output size / input size: the request's output scale, else the network's."""
+        return self.request.output_scale or self.network_scale
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the output for a `height` x `width` input: the one rule photos, animations, video
+        and the tiler follow."""
+        return self.request.output_size(height, width, self.network_scale)
 
     def tile_size(self, width: int | None = None) -> int:
-        """The core tile size in input pixels (chosen from free memory when tile='auto': the bound plan's buffers,
-        an -s resize's per window and, on CUDA for an image `width` pixels wide, the output bands)."""
-        if self.tile != "auto":
-            return int(self.tile)
+        """The core tile size in input pixels: the size that fitted after an out-of-memory retry, else the
+        request's, else chosen from free memory (the bound plan's buffers, an -s resize's per window and, on CUDA
+        for an image `width` pixels wide, the output bands)."""
+        if self.fitted_tile is not None:
+            return self.fitted_tile
+        if self.request.tile is not None:
+            return self.request.tile
         channels = self.model.info.out_channels
         per_pixel = self.plan.activation_bytes_per_pixel()
         if self._resizes():
-            per_pixel += resize_bytes_per_pixel(channels, self.model.scale, self.scale)
-        per_row = band_bytes_per_row(width * self.scale, channels, self.scale) \
+            per_pixel += resize_bytes_per_pixel(channels, self.network_scale, self.output_scale)
+        per_row = band_bytes_per_row(width * self.output_scale, channels, self.output_scale) \
             if width and self.device.type == "cuda" else 0.0
         return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)
+
+    def hold_tile(self, width: int) -> None:
+        """Cut every later image into the tiles chosen now for one `width` pixels wide (the VapourSynth filter:
+        every frame alike), as if that size had fitted."""
+        self.fitted_tile = self.tile_size(width)
+
+    @overload
+    def upscale(self, image: np.ndarray, on_progress: Callable[[int, int], None] | None = None,
+                out_dtype: np.dtype | type | None = None) -> np.ndarray: ...
+
+    @overload
+    def upscale(self, image: Image.Image, on_progress: Callable[[int, int], None] | None = None,
+                out_dtype: np.dtype | type | None = None) -> Image.Image: ...
 
     def upscale(self, image: np.ndarray | Image.Image, on_progress: Callable[[int, int], None] | None = None,
                 out_dtype: np.dtype | type | None = None) -> np.ndarray | Image.Image:
@@ -116,17 +168,16 @@ class Upscaler:
 
     def _resizes(self) -> bool:
         """Whether -s asks for another scale than the model's (each window resized after the network)."""
-        return bool(self.outscale) and self.outscale != self.model.scale
+        return bool(self.request.output_scale) and self.request.output_scale != self.network_scale
 
     def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
-        """The output (x self.scale) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
+        """The output (self.output_size) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
         planes = array if array.ndim == 3 else array[..., None]
         height, width, channels = planes.shape
         s = self.model.scale
         resize = None
         if self._resizes():
-            size = (max(1, round(height * self.outscale)), max(1, round(width * self.outscale)))
-            resize = Resize((height * s, width * s), size, periodic=self.wrap)
+            resize = Resize((height * s, width * s), self.output_size(height, width), periodic=self.wrap)
         target = host_output((*(resize.size if resize else (height * s, width * s)), channels),
                              TORCH_DTYPES[np.dtype(out_dtype)], self.device)
         pixels = _input_view(planes).permute(2, 0, 1)
@@ -174,7 +225,13 @@ class Upscaler:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         warnings.warn(f"out of {self.device} memory: tiles reduced to {size} pixels", RuntimeWarning, stacklevel=2)
-        self.tile = size
+        self.fitted_tile = size
+
+
+def _dtype_name(dtype: str | torch.dtype | None) -> str | None:
+    """A precision as the request names it ('fp16', ...); a torch dtype srkit does not run becomes its text, which
+    the request refuses in one line."""
+    return DTYPE_NAMES.get(dtype, str(dtype)) if isinstance(dtype, torch.dtype) else dtype
 
 
 def _share(on_progress: Callable[[int, int], None], part: int, parts: int) -> Callable[[int, int], None]:

@@ -27,42 +27,42 @@ import vapoursynth as vs
 from .defaults import DEFAULT_MODEL
 from .errors import SrkitError
 from .models.zoo import LoadedModel
-from .upscaler import DTYPES, Upscaler
+from .upscaler import Upscaler
 
 MODEL_PROP = "srkit_model"  # frame property holding the name of the model that made the frame
 
 
-def upscale(clip: vs.VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MODEL, scale: float | None = None,
-            tile: int | str = "auto", overlap: int | None = None, device: str | None = None,
-            dtype: str | None = None, batch: int = 1, reuse_frames: int = 4, num_streams: int = 1) -> vs.VideoNode:
-    """Upscale `clip` (RGB, or GRAY for one-channel models) by `scale` (default: the model's), in its own format."""
+def upscale(clip: vs.VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MODEL,
+            output_scale: float | None = None, tile: int | str = "auto", overlap: int | None = None,
+            device: str | None = None, dtype: str | None = None, batch: int | None = None, reuse_frames: int = 4,
+            num_streams: int = 1) -> vs.VideoNode:
+    """Upscale `clip` (RGB, or GRAY for one-channel models) by `output_scale` (default: the model's), in its own
+    format; `batch` as for Upscaler (default: 4 on CUDA, 1 on the CPU)."""
     try:
-        return _build(clip, model, scale, tile, overlap, device, dtype, batch, reuse_frames, num_streams)
+        return _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse_frames, num_streams)
     except (SrkitError, ValueError) as error:
         raise vs.Error(f"srkit.upscale: {error}") from None
 
 
-def _build(clip, model, scale, tile, overlap, device, dtype, batch, reuse_frames, num_streams) -> vs.VideoNode:
-    """Check the options, make the model ready once, and wire the filter graph."""
+def _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse_frames,
+           num_streams) -> vs.VideoNode:
+    """Check the clip and the filter's own options (the Upscaler checks the request), make the model ready once,
+    and wire the filter graph."""
     if not isinstance(clip, vs.VideoNode):
         raise SrkitError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
     if clip.format is None or clip.width == 0 or clip.height == 0:
         raise SrkitError("the clip has a variable format or size; make it constant first (e.g. core.resize.Bicubic "
                          "with width, height and format)")
-    for name, value, least in (("batch", batch, 1), ("num_streams", num_streams, 1), ("reuse_frames", reuse_frames, 0)):
+    for name, value, least in (("num_streams", num_streams, 1), ("reuse_frames", reuse_frames, 0)):
         if not isinstance(value, int) or value < least:
             raise SrkitError(f"{name} must be an integer >= {least}, got {value!r}")
-    if scale is not None and not scale > 0:
-        raise SrkitError(f"scale must be a positive number, got {scale!r}")
-    if dtype is not None and dtype not in DTYPES:
-        raise SrkitError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     upscaler = Upscaler(model, device=_device(device), dtype=dtype, tile=tile, overlap=overlap, batch=batch,
-                        outscale=scale)
-    upscaler.tile = upscaler.tile_size(clip.width)  # chosen once, so every frame is cut into the same tiles
+                        output_scale=output_scale)
+    upscaler.hold_tile(clip.width)  # chosen once, so every frame is cut into the same tiles
     channels = upscaler.model.info.in_channels
     work_format = _work_format(clip, channels, upscaler.model.name)
     work = clip if clip.format.id == work_format else _convert(clip, work_format)
-    width, height = max(1, round(clip.width * upscaler.scale)), max(1, round(clip.height * upscaler.scale))
+    height, width = upscaler.output_size(clip.height, clip.width)
     template = vs.core.std.BlankClip(work, width=width, height=height, keep=True)
     frames = _Frames(upscaler, channels, num_streams, reuse_frames, (clip.width, clip.height), (width, height))
     sources = [template, work] + ([clip] if work is not clip else [])

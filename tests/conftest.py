@@ -82,3 +82,46 @@ def keyframed_clip(tmp_path_factory):
         return path
 
     return make
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling) as user
+    models of an SRKIT_HOME under tmp_path, with the reference kernels, for this process and its children; the
+    test's tmp_path."""
+    from tests.engine._models import install_tiny_and_nearest
+
+    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SRKIT_KERNELS", "reference")
+    install_tiny_and_nearest(tmp_path, seed=51)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A seeded tiny compact x3 network as a LoadedModel (the Python API takes it without a file)."""
+    from srkit.models.zoo import LoadedModel
+    from tests.engine._models import small_model
+
+    module, info = small_model("compact-x3", seed=7)
+    return LoadedModel("test-compact-x3", module, info, "test")
+
+
+@pytest.fixture
+def sha256():
+    """sha256(path): the hex digest of a file's bytes."""
+    import hashlib
+
+    return lambda path: hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def psnr():
+    """psnr(a, b, peak): PSNR in dB of two arrays of values up to `peak` (inf when equal)."""
+    import numpy as np
+
+    def measure(a, b, peak: float) -> float:
+        mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+        return float("inf") if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
+
+    return measure

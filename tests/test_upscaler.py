@@ -83,7 +83,7 @@ def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
     module, info = small_model("compact-gray-x2", seed=5)
     gray_model = LoadedModel("test-gray", module, info, "test")
     image = _random_image((13, 17), np.float32, seed=4)
-    up = srkit.Upscaler(gray_model, device="cpu", tile=8, outscale=outscale)
+    up = srkit.Upscaler(gray_model, device="cpu", tile=8, output_scale=outscale)
     out = up.upscale(image)
     size = (26, 34) if outscale is None else (39, 51)
     assert out.shape == size and out.dtype == np.float32
@@ -118,7 +118,7 @@ def test_pil_images_come_back_as_pil(model, mode):
 
 
 def test_outscale_resizes_to_the_requested_factor(model):
-    out = srkit.Upscaler(model, device="cpu", outscale=2).upscale(_random_image((10, 14, 3), np.uint8))
+    out = srkit.Upscaler(model, device="cpu", output_scale=2).upscale(_random_image((10, 14, 3), np.uint8))
     assert out.shape == (20, 28, 3)
 
 
@@ -130,7 +130,7 @@ def test_outscale_resizes_the_integer_output_within_one_code_of_the_float_resize
     resizes the whole float network output with OpenCV (INTER_AREA down, INTER_LANCZOS4 up)."""
     cv2 = pytest.importorskip("cv2")
     image = _random_image(shape, dtype, seed=7)
-    out = srkit.Upscaler(model, device="cpu", tile=8, outscale=outscale).upscale(image)
+    out = srkit.Upscaler(model, device="cpu", tile=8, output_scale=outscale).upscale(image)
     unit = srkit.Upscaler(model, device="cpu", tile=8).upscale(image.astype(np.float32) / np.float32(top))
     size = (round(shape[1] * outscale), round(shape[0] * outscale))
     interpolation = cv2.INTER_AREA if size[0] < unit.shape[1] else cv2.INTER_LANCZOS4
@@ -148,7 +148,7 @@ def test_outscale_is_within_one_code_of_the_old_opencv_resize_of_the_integer_out
     values by one code on random images, measured)."""
     cv2 = pytest.importorskip("cv2")
     image = _random_image(shape, dtype, seed=8)
-    out = srkit.Upscaler(model, device="cpu", tile=8, outscale=outscale).upscale(image)
+    out = srkit.Upscaler(model, device="cpu", tile=8, output_scale=outscale).upscale(image)
     network = srkit.Upscaler(model, device="cpu", tile=8).upscale(image)
     size = (round(shape[1] * outscale), round(shape[0] * outscale))
     interpolation = cv2.INTER_AREA if size[0] < network.shape[1] else cv2.INTER_LANCZOS4
@@ -179,7 +179,7 @@ def test_out_of_memory_shrinks_the_tile_once_and_remembers_it(model, monkeypatch
     image = _random_image((140, 130, 3), np.uint8, seed=5)  # cores 70x65, windows 88x83 -> quarters fit
     with pytest.warns(RuntimeWarning, match="tiles reduced to 35"):
         out = up.upscale(image)
-    assert up.tile == 35
+    assert up.fitted_tile == 35 and up.request.tile == 128  # the request stays as asked
     expected = _module_codes(model, image.astype(np.float32) / 255, 255)
     assert np.abs(out.astype(np.int64) - expected).max() <= 1
 

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .tiling import MIN_TILE
+from ..defaults import MIN_TILE
 
 SAFETY = 0.6  # share of the free memory a batch of windows may use; the rest covers allocator slack
 MAX_TILE = 1024  # beyond this, larger tiles no longer speed anything up but delay the first progress update

@@ -33,10 +33,9 @@ from typing import Callable, Protocol
 import torch
 
 from .. import kernels as K
+from ..defaults import MIN_TILE
 from ..errors import SrkitError
 from .resize import Resize
-
-MIN_TILE = 32  # below this, tiles are mostly overlap: out-of-memory at this size is reported, not retried
 
 RunFn = Callable[[torch.Tensor], torch.Tensor]
 INTEGER_OUT = (torch.uint8, torch.uint16)

@@ -5,9 +5,13 @@ goes on to the video pipeline) or something that cannot be processed (one line n
 each job to one output path and checks the whole plan (no output over an input, no two inputs onto one output,
 an output name each kind can be written to and that stays inside -o, an output size its format can hold) before
 the model loads. A named input that exists is that file or folder whatever characters its name holds; only a
-name that exists as nothing is expanded as a glob. FIFOs and devices are refused without being opened. The run sends each job through its own
-pipeline; existing outputs follow --overwrite / --skip-existing for every kind; one bad file is reported in one
-line and the run goes on with the rest.
+name that exists as nothing is expanded as a glob. FIFOs and devices are refused without being opened. The run
+sends each job through its own pipeline (on the workers the run is given: this process, worker processes or Ray);
+existing outputs follow --overwrite / --skip-existing for every kind; one bad file is reported in one line and the
+run goes on with the rest.
+
+Over 400 lines for now: the input classification here (extension sets, `classify`) becomes a lookup in the image
+format registry (issue 31, item 4), which leaves this module well under; split it then if it is not.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import glob
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import SrkitError
 from ..io.animated import pillow_frames
@@ -27,16 +31,18 @@ from ..io.formats import ANIMATION_EXTENSIONS, IMAGE_EXTENSIONS, holding, named
 from ..io.images import ImageReadError, open_image, output_format
 from ..io.paths import one_line, shown, special_file_reason
 from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
+from ..models.zoo import model_scale
+from ..request import UpscaleRequest
 from ..upscaler import Upscaler
 from .animated import upscale_animation
-from .photos import PhotoOptions, Summary, upscale_photo_jobs, upscale_photo_units
-from .scaleout import ScaleOut, UpscalerSpec, retried_text
+from .photos import upscale_photo_jobs, upscale_photo_units
+from .scaleout import retried_text
 from .segments import plan_segments, upscale_video_segments
+from .threads import signals_interrupt
+from .types import ANIMATION, LOCAL, PHOTO, VIDEO, BatchOptions, Job, ScaleOut, Summary
 from .video import VideoOptions, upscale_video
-from .workers import signals_interrupt
 from .workfolder import WorkFolder, work_folder_for
 
-PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".flv", ".wmv", ".ogv", ".3gp", ".y4m", ".mxf"}
 MP4_FAMILY = {".mp4", ".m4v", ".mov", ".3gp", ".m4a"}
@@ -48,24 +54,17 @@ class PlanError(SrkitError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Job:
-    """One input, what kind of input it is, and the path its upscaled copy goes to."""
-
-    source: Path
-    target: Path
-    kind: str = PHOTO
-    info: VideoInfo | None = field(default=None, compare=False)
-    """A video's probe, made once while planning and handed to the video pipeline."""
-
-
 @dataclass
-class Plan:
-    """Every usable input mapped to its output; what was passed over; what cannot be processed, and why."""
+class BatchPlan:
+    """Every usable input mapped to its output; what was passed over; what cannot be processed, and why; and the
+    options it was made with, which the run follows."""
 
-    jobs: list[Job]
-    skipped: list[tuple[Path, str]]
-    unusable: list[tuple[Path, str]]
+    output: Path
+    options: BatchOptions
+    video: VideoOptions
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    unusable: list[tuple[Path, str]] = field(default_factory=list)
     """(input, one-line message naming it and the reason)."""
 
 
@@ -141,7 +140,7 @@ def classify(path: Path, named: bool) -> tuple[str, VideoInfo | None] | None:
     return VIDEO, _probe_video(path)
 
 
-def _target_name(source: Path, kind: str, options: PhotoOptions) -> str:
+def _target_name(source: Path, kind: str, options: BatchOptions) -> str:
     """Output file name: photos take --format; animations only png/webp (formats that animate); a video keeps its
     container where srkit writes it, else becomes .mkv (Matroska holds what .avi, .ts, ... hold)."""
     suffix = source.suffix
@@ -161,11 +160,13 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
                         f"give an output name ending in {', '.join(sorted(allowed))}, or a folder")
 
 
-def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOptions,
-              video: VideoOptions | None = None, output_scale: Callable[[], float] | None = None) -> Plan:
+def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOptions,
+              video: VideoOptions | None = None, request: UpscaleRequest | None = None,
+              network_scale: int | None = None) -> BatchPlan:
     """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
-    video's output cannot be made with the `video` options, or (given `output_scale`, asked only when an output
-    format has a size limit) an image would come out larger than its format can hold."""
+    video's output cannot be made with the `video` options, or (given the `request`) an image would come out
+    larger than its format can hold. `network_scale`: the loaded model's, where the caller has one (else it is
+    looked up, without loading the model where the catalog knows it, only when an output format has a limit)."""
     output = Path(output)
     out_resolved = output.resolve()
     # one named input that is no folder goes to -o itself when -o names a file (a missing one is reported as such)
@@ -174,7 +175,8 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
     if not single_file and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir():
         raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
                         "(or one input file)")
-    plan = Plan([], [], [])
+    video = video or VideoOptions(EncodeSettings())
+    plan = BatchPlan(output, options, video)
     for text in inputs:
         globbed = _is_pattern(text)
         paths = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if globbed else [Path(text)]
@@ -191,27 +193,29 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: PhotoOption
                 _add(plan, path, output, options, not globbed, output, single=single_file)
     plan.jobs = list(dict.fromkeys(plan.jobs))  # the same file named twice (a glob and its folder) is done once
     _check_no_collisions(plan.jobs)
-    video = video or VideoOptions(EncodeSettings())
     for job in plan.jobs:
-        if job.kind == VIDEO:
+        if job.info is not None:  # a video, with its probe
             try:
                 plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
             except VideoError as error:
                 raise PlanError(str(error)) from None
-    if output_scale is not None:
-        _check_output_sizes(plan.jobs, output_scale, options.max_pixels)
+    if request is not None:
+        _check_output_sizes(plan.jobs, request, network_scale, options.write.max_pixels)
     return plan
 
 
-def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_pixels: int) -> None:
+def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, network_scale: int | None,
+                        max_pixels: int) -> None:
     """Refuse an image or animation whose upscaled size is over its output format's limit (io.formats), naming the
-    limit and the formats that can hold that size; sizes come from the headers, the scale is asked for once."""
+    limit and the formats that can hold that size; sizes come from the headers, the network's scale is looked up
+    once when needed."""
     limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target).max_side is not None]
-    scale = output_scale() if limited else 1.0
+    if limited and network_scale is None and not request.output_scale:
+        network_scale = model_scale(request.model)
     for job in limited:
         try:
             with open_image(job.source, max_pixels) as image:
-                width, height = (max(1, round(side * scale)) for side in image.size)
+                height, width = request.output_size(image.height, image.width, network_scale or 1)
         except ImageReadError:
             continue  # reported when the file is read, as any unreadable input
         fmt, side = output_format(job.target), max(width, height)
@@ -222,7 +226,7 @@ def _check_output_sizes(jobs: list[Job], output_scale: Callable[[], float], max_
                             "(--format, or another -o name), or a smaller -s")
 
 
-def _add(plan: Plan, source: Path, place: Path, options: PhotoOptions, named: bool, output: Path,
+def _add(plan: BatchPlan, source: Path, place: Path, options: BatchOptions, named: bool, output: Path,
          single: bool = False) -> None:
     """Classify `source` and add its job (to `place`, a folder inside `output`, or the output file itself when
     `single`)."""
@@ -269,17 +273,17 @@ def _check_no_collisions(jobs: list[Job]) -> None:
         seen[target] = job.source
 
 
-def _wanted(job: Job, options: PhotoOptions, summary: Summary, video: VideoOptions | None) -> bool:
+def _wanted(job: Job, options: BatchOptions, summary: Summary, video: VideoOptions) -> bool:
     """Apply --skip-existing / --overwrite; a target that exists is otherwise an error, except for a segmented
     video whose interrupted run --resume continues (it may have been killed just after its output was in place)."""
     if not job.target.exists():
         return True
-    if video and video.resume and job.kind == VIDEO and WorkFolder(work_folder_for(job.target)).has_manifest():
+    if video.resume and job.kind == VIDEO and WorkFolder(work_folder_for(job.target)).has_manifest():
         return True
-    if options.existing == "skip":
+    if options.skip_existing:
         summary.skipped.append((job.source, f"{job.target} exists"))
         return False
-    if options.existing == "overwrite":
+    if options.write.overwrite:
         return True
     _fail(summary, job.source, f"{job.target} exists; {EXISTS_HINT}")
     return False
@@ -304,15 +308,13 @@ def _outputs(done: list[Path], output: Path) -> str:
     return f" -> {shown(output)} ({len(done)} files, {_size(sum(sizes))})"
 
 
-def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions,
-             video: VideoOptions | None = None, output: str | os.PathLike = "", spec: UpscalerSpec | None = None,
-             scale_out: ScaleOut = ScaleOut()) -> Summary:
-    """Upscale a planned batch (the model is loaded only if there is work); prints one line per problem and a
-    summary naming the output and its size.
+def run_plan(plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL,
+             upscaler: Upscaler | None = None) -> Summary:
+    """Upscale a planned batch with the model and settings of `request` on the workers `where` names (the model
+    is loaded only if there is work); prints one line per problem and a summary naming the output and its size.
 
-    With `spec` (what builds the Upscaler), videos longer than one segment go through the segmented pipeline on
-    the workers `scale_out` names, and with a parallel `scale_out` photos are units of work on those workers;
-    without it every photo and video goes through the one `upscaler()`.
+    Videos longer than one segment go through the segmented pipeline; with a parallel `where`, photos and segments
+    are units of work on its workers. `upscaler`, one already built from `request`, runs what runs here.
     """
     start = time.perf_counter()
     summary = Summary(skipped=list(plan.skipped))
@@ -320,45 +322,42 @@ def run_plan(plan: Plan, upscaler: Callable[[], Upscaler], options: PhotoOptions
         _fail(summary, path, message)
     for path, reason in plan.skipped:
         print(f"srkit: skipped {shown(path)}: {reason}", file=sys.stderr)
-    jobs = [job for job in plan.jobs if _wanted(job, options, summary, video)]
+    jobs = [job for job in plan.jobs if _wanted(job, plan.options, summary, plan.video)]
+    loaded = [upscaler] if upscaler is not None else []
+
+    def model() -> Upscaler:
+        """The Upscaler of this process, built when the first job that runs here needs it."""
+        if not loaded:
+            loaded.append(Upscaler.from_request(request.on(where.devices[0] if where.devices else None)))
+        return loaded[0]
+
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
-        _run_jobs(jobs, upscaler, options, video or VideoOptions(EncodeSettings()), summary, spec, scale_out)
+        _run_jobs(jobs, model, plan, request, where, summary)
     summary.seconds = time.perf_counter() - start
     print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}"
           f"{retried_text([reason for _, reason in summary.retried])} in {summary.seconds:.1f} s"
-          f"{_outputs(summary.done, Path(output))}", file=sys.stderr)
+          f"{_outputs(summary.done, plan.output)}", file=sys.stderr)
     return summary
 
 
-def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoOptions, video: VideoOptions,
-              summary: Summary, spec: UpscalerSpec | None, scale_out: ScaleOut) -> None:
+def _run_jobs(jobs: list[Job], model: Callable[[], Upscaler], plan: BatchPlan, request: UpscaleRequest,
+              where: ScaleOut, summary: Summary) -> None:
     """Each job through its pipeline: photos together (decode ahead, encode behind here, or one file per unit on
-    the workers of a parallel `scale_out`), then the others one by one.
-
-    The model is loaded once, when the first job that runs in this process needs it (segmented videos included;
-    photos and segments on the workers of a parallel `scale_out` build theirs there).
-    """
-    loaded: list[Upscaler] = []
-
-    def model() -> Upscaler:
-        if not loaded:
-            loaded.append(upscaler())
-        return loaded[0]
-
+    the workers of a parallel `where`), then the others one by one."""
+    write = plan.options.write
     photos = [job for job in jobs if job.kind == PHOTO]
-    if spec is not None and scale_out.parallel:
-        upscale_photo_units(photos, spec, scale_out, options, summary)
+    if where.parallel:
+        upscale_photo_units(photos, request, where, write, summary)
     else:
-        upscale_photo_jobs(photos, model() if photos else None, options, summary)
+        upscale_photo_jobs(photos, model, write, summary)
     for job in jobs:
         try:
             if job.kind != PHOTO:
                 _make_folder(job.target)
             if job.kind == ANIMATION:
-                upscale_animation(job.source, job.target, model(), options.quality, options.max_pixels,
-                                  options.existing == "overwrite")
+                upscale_animation(job.source, job.target, model(), write)
             elif job.kind == VIDEO:
-                _video(job, model, video, spec, scale_out, options.existing == "overwrite")
+                _video(job, model, plan.video, request, where, write.overwrite)
             else:
                 continue
             summary.done.append(job.target)
@@ -375,13 +374,14 @@ def _make_folder(target: Path) -> None:
         raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
 
 
-def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec: UpscalerSpec | None,
-           scale_out: ScaleOut, overwrite: bool) -> None:
-    """One video: in segments when a spec is given and the video is longer than one, else streamed."""
-    segments = plan_segments(job.info, options) if spec is not None else []
+def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, request: UpscaleRequest,
+           where: ScaleOut, overwrite: bool) -> None:
+    """One video: in segments when it is longer than one, else streamed."""
+    assert job.info is not None, "a video job carries its probe (classify)"
+    segments = plan_segments(job.info, options)
     if len(segments) > 1:
-        made = upscale_video_segments(job.source, job.target, spec, options, scale_out, job.info, overwrite,
-                                      segments, None if scale_out.parallel else model())
+        made = upscale_video_segments(job.source, job.target, request, options, where, job.info, overwrite,
+                                      segments, None if where.parallel else model())
         pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
                   f"{made.kept_segments} kept from the interrupted run")
     else:
@@ -394,8 +394,8 @@ def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec:
 
 
 def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscaler,
-                  options: PhotoOptions | None = None, video: VideoOptions | None = None) -> Summary:
-    """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`."""
-    options = options or PhotoOptions()
-    plan = plan_jobs(inputs, output, options, video, lambda: upscaler.scale)
-    return run_plan(plan, lambda: upscaler, options, video, output)
+                  options: BatchOptions | None = None, video: VideoOptions | None = None) -> Summary:
+    """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`
+    with an Upscaler already made (in this process)."""
+    plan = plan_jobs(inputs, output, options or BatchOptions(), video, upscaler.request, upscaler.network_scale)
+    return run_plan(plan, upscaler.request, upscaler=upscaler)

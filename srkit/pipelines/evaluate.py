@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -60,9 +60,9 @@ def _reference_and_input(photo: torch.Tensor, scale: int, name: str) -> tuple[np
 def evaluate(inputs: list[str | os.PathLike], upscaler: Upscaler, max_side: int | None,
              on_image: Callable[[ImageScore], None] | None = None) -> dict:
     """Score every photo under `inputs`; returns {"model", "scale", "images": [...], "mean": {...}}."""
-    if upscaler.scale != int(upscaler.scale) or upscaler.scale < 2:
-        raise SrkitError(f"eval needs an integer scale of at least 2, got {upscaler.scale:g}")
-    scale = int(upscaler.scale)
+    if upscaler.output_scale != int(upscaler.output_scale) or upscaler.output_scale < 2:
+        raise SrkitError(f"eval needs an integer scale of at least 2, got {upscaler.output_scale:g}")
+    scale = int(upscaler.output_scale)
     scores = []
     for path in find_photos(list(inputs)):
         score = score_photo(load_photo(path, max_side), upscaler, scale, Path(path).name)

@@ -1,7 +1,7 @@
 """Upscale planned photo jobs (see batch.py for planning): decode ahead, model here, encode behind.
 
 The run decodes the next images on a background thread while the model works, and encodes on another, joined
-by bounded queues (pipelines.workers), so at most PREFETCH decoded and WRITE_DEPTH finished images wait in
+by bounded queues (pipelines.threads), so at most PREFETCH decoded and WRITE_DEPTH finished images wait in
 memory; one bad file is reported in one line and the run goes on with the rest. On many workers
 (`--workers N`, `--backend ray`) each file is a unit of work instead (`upscale_photo` on a worker, see
 pipelines.scaleout): the same read, upscale and write, so the bytes are the same as here.
@@ -11,62 +11,31 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..defaults import DEFAULT_MAX_PIXELS
 from ..io.atomic import leftovers
 from ..io.formats import alpha_outputs
 from ..io.images import Picture, output_format, read_picture, write_picture
 from ..io.paths import one_line
+from ..request import UpscaleRequest
 from ..upscaler import Upscaler
-from .scaleout import ScaleOut, UpscalerSpec, run_units
-from .workers import Pipe, Workers
-
-if TYPE_CHECKING:
-    from .batch import Job
+from .scaleout import run_units
+from .threads import Pipe, Workers
+from .types import Job, ScaleOut, Summary, WriteOptions
 
 PREFETCH = 2  # images decoded ahead of the model
 WRITE_DEPTH = 2  # finished images waiting for the encoder (full-size: this bounds memory)
 COMPARE_CROP = 256  # output pixels per side of the --compare crop
 
 
-@dataclass
-class PhotoOptions:
-    """How outputs are named and written."""
-
-    format: str = "keep"
-    quality: int = 95
-    suffix: str = ""
-    existing: str = "refuse"  # 'refuse', 'overwrite' or 'skip'
-    recursive: bool = True
-    compare: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-@dataclass
-class Summary:
-    """What a run did, file by file."""
-
-    done: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    retried: list[tuple[Path, str]] = field(default_factory=list)
-    """Photos whose worker was lost and that went to another one, with why (pipelines.scaleout)."""
-    seconds: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
-
-def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Image.Image:
+def _compare_image(picture: Picture, upscaled: np.ndarray, output_scale: float) -> Image.Image:
     """Side-by-side crop from the centre: nearest-upsampled input on the left, srkit's output on the right."""
     def rgb8(pixels: np.ndarray) -> Image.Image:
         if pixels.dtype == np.uint16:
@@ -77,9 +46,11 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, scale: float) -> Imag
     crop = min(COMPARE_CROP, width, height)
     left, top = (width - crop) // 2, (height - crop) // 2
     after = rgb8(upscaled[top:top + crop, left:left + crop])  # cropped first: no copy of the whole output
-    before = rgb8(picture.pixels).crop(tuple(round(v / scale) for v in (left, top, left + crop, top + crop)))
+    box = (round(left / output_scale), round(top / output_scale), round((left + crop) / output_scale),
+           round((top + crop) / output_scale))
+    before = rgb8(picture.pixels).crop(box)
     sheet = Image.new("RGB", (2 * crop + 4, crop), (255, 255, 255))
-    sheet.paste(before.resize((crop, crop), Image.NEAREST), (0, 0))
+    sheet.paste(before.resize((crop, crop), Image.Resampling.NEAREST), (0, 0))
     sheet.paste(after, (crop + 4, 0))
     return sheet
 
@@ -100,13 +71,13 @@ def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
     return upscaler.upscale(picture.pixels, on_progress=on_progress)
 
 
-def _write(job: Job, picture: Picture, pixels: np.ndarray, options: PhotoOptions, scale: float) -> None:
+def _write(job: Job, picture: Picture, pixels: np.ndarray, options: WriteOptions, output_scale: float) -> None:
     """Write one upscaled photo (and its --compare sheet) beside nothing half-written, replacing a file there only
     with --overwrite (another run's output published meanwhile is an "exists" error: io.atomic)."""
-    overwrite = options.existing == "overwrite"
+    overwrite = options.overwrite
     write_picture(pixels, job.target, picture, options.quality, overwrite)
     if options.compare:
-        sheet = _compare_image(picture, pixels, scale)
+        sheet = _compare_image(picture, pixels, output_scale)
         write_picture(np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"),
                       overwrite=overwrite)
 
@@ -126,7 +97,7 @@ class PhotoUnit:
     """One photo job and how to write it: the unit of work of a photo folder on many workers (it pickles)."""
 
     job: Job
-    options: PhotoOptions
+    options: WriteOptions
 
 
 def upscale_photo(upscaler: Upscaler, unit: PhotoUnit) -> str | None:
@@ -139,16 +110,16 @@ def upscale_photo(upscaler: Upscaler, unit: PhotoUnit) -> str | None:
     except SrkitError as error:
         return str(error)
     try:
-        _write(job, picture, pixels, unit.options, upscaler.scale)
+        _write(job, picture, pixels, unit.options, upscaler.output_scale)
     except (SrkitError, OSError) as error:
         return str(_write_error(job, error))
     return None
 
 
 class _Run:
-    """One run over the jobs: decode ahead, upscale here, encode behind (pipelines.workers), collect the summary."""
+    """One run over the jobs: decode ahead, upscale here, encode behind (pipelines.threads), collect the summary."""
 
-    def __init__(self, upscaler: Upscaler, options: PhotoOptions, summary: Summary) -> None:
+    def __init__(self, upscaler: Upscaler, options: WriteOptions, summary: Summary) -> None:
         self.upscaler = upscaler
         self.options = options
         self.summary = summary
@@ -170,7 +141,7 @@ class _Run:
         """Encode worker: write each finished image; a file that cannot be written is reported, the run goes on."""
         for job, picture, pixels in inp:
             try:
-                _write(job, picture, pixels, self.options, self.upscaler.scale)
+                _write(job, picture, pixels, self.options, self.upscaler.output_scale)
                 self.summary.done.append(job.target)
             except (SrkitError, OSError) as error:
                 self.fail(job.source, _write_error(job, error))
@@ -214,13 +185,15 @@ class _Run:
             return None
 
 
-def upscale_photo_jobs(jobs: list[Job], upscaler: Upscaler | None, options: PhotoOptions, summary: Summary) -> None:
-    """Upscale planned photo jobs into their targets, recording each in `summary` (no upscaler needed for none)."""
+def upscale_photo_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: WriteOptions,
+                       summary: Summary) -> None:
+    """Upscale planned photo jobs into their targets, recording each in `summary` (`upscaler` is asked for the
+    model only when there are jobs)."""
     if jobs:
-        _Run(upscaler, options, summary).run(jobs)
+        _Run(upscaler(), options, summary).run(jobs)
 
 
-def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut, options: PhotoOptions,
+def upscale_photo_units(jobs: list[Job], request: UpscaleRequest, scale_out: ScaleOut, options: WriteOptions,
                         summary: Summary) -> None:
     """Upscale planned photo jobs as units of work on the workers `scale_out` names, recording each in `summary`."""
     if not jobs:
@@ -243,7 +216,7 @@ def upscale_photo_units(jobs: list[Job], spec: UpscalerSpec, scale_out: ScaleOut
 
     output = Path(os.path.commonpath([job.target.parent.absolute() for job in jobs]))
     try:
-        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, spec, scale_out, done, on_retry=retry,
+        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, request, scale_out, done, on_retry=retry,
                   output=output)
     finally:
         bar.close()

@@ -3,7 +3,7 @@
 Each worker builds its Upscaler once, with its share of the CPU cores, then takes one unit at a time from its
 own inbox and sends back the pickled result. The driver hands the next unit to whichever worker finishes first,
 calls `on_done` as results arrive, hands the unit of a worker that died (killed, out of memory, crashed) to a
-new worker in its place (scaleout.Tries: at most UNIT_TRIES runs of a unit), and stops everything on the first
+new worker in its place (remote.Tries: at most UNIT_TRIES runs of a unit), and stops everything on the first
 error, on a unit that lost its worker UNIT_TRIES times, and on Ctrl-C / SIGTERM (KeyboardInterrupt here):
 workers ignore SIGINT and are stopped with SIGTERM, which they turn into KeyboardInterrupt so that
 temp-then-rename writes clean up, then killed if they are not gone within JOIN_SECONDS. A worker whose driver
@@ -20,11 +20,13 @@ import signal
 import time
 import traceback
 from collections import deque
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from .scaleout import (WORKER_DIED, ScaleOut, Tries, UpscalerSpec, host_upscaler, portable, raise_remote,
-                       worker_threads)
-from .workers import JOIN_SECONDS, POLL_SECONDS
+from ..request import UpscaleRequest
+from .remote import WORKER_DIED, Tries, host_upscaler, portable, raise_remote, worker_threads
+from .threads import JOIN_SECONDS, POLL_SECONDS
+from .types import ScaleOut
 
 PARENT_CHECK_SECONDS = 1.0  # how often an idle worker checks that its driver is still there
 
@@ -43,14 +45,14 @@ def _next_unit(inbox, parent: int) -> bytes | None:
     return None
 
 
-def _serve(number: int, spec: UpscalerSpec, device: str | None, threads: int, work: Callable, inbox, outbox,
+def _serve(number: int, request: UpscaleRequest, device: str | None, threads: int, work: Callable, inbox, outbox,
            parent: int) -> None:
     """A worker process: build the Upscaler, then run units until told to stop; the first error ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which stops the workers
     signal.signal(signal.SIGTERM, _interrupt)
     index = None
     try:
-        upscaler = host_upscaler(spec, device, threads)
+        upscaler = host_upscaler(request, device, threads)
         while (item := _next_unit(inbox, parent)) is not None:
             index, unit = pickle.loads(item)
             outbox.put(pickle.dumps((number, index, True, work(upscaler, unit), None)))
@@ -64,13 +66,13 @@ def _serve(number: int, spec: UpscalerSpec, device: str | None, threads: int, wo
 class _Worker:
     """One worker process, its inbox, and the unit it is on (None while idle)."""
 
-    def __init__(self, context, number: int, spec: UpscalerSpec, device: str | None, threads: int,
+    def __init__(self, context, number: int, request: UpscaleRequest, device: str | None, threads: int,
                  work: Callable, outbox) -> None:
         self.number, self.place = number, device
-        self.device = device or spec.device or "the default device"
+        self.device = device or request.device or "the default device"
         self.inbox = context.Queue()
         self.process = context.Process(target=_serve, name=f"srkit-worker-{number}", daemon=True,
-                                       args=(number, spec, device, threads, work, self.inbox, outbox, os.getpid()))
+                                       args=(number, request, device, threads, work, self.inbox, outbox, os.getpid()))
         self.process.start()
         self.unit: int | None = None
 
@@ -91,11 +93,11 @@ class _Worker:
             self.unit = None
 
 
-def _devices(spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> list[str | None]:
-    """The device of each worker: one per named device, else the spec's for all (at most one per unit)."""
+def _devices(request: UpscaleRequest, scale_out: ScaleOut, count: int) -> list[str | None]:
+    """The device of each worker: one per named device, else the request's for all (at most one per unit)."""
     if scale_out.devices:
         return list(scale_out.devices[:count])
-    return [spec.device] * min(scale_out.workers, count)
+    return [request.device] * min(scale_out.workers, count)
 
 
 def _receive(outbox, pool: list[_Worker]) -> tuple | _Worker:
@@ -129,13 +131,13 @@ def _stop(pool: list[_Worker], finished: bool) -> None:
         worker.inbox.close()
 
 
-def run_in_processes(units: Sequence, work: Callable, spec: UpscalerSpec, scale_out: ScaleOut,
+def run_in_processes(units: Sequence, work: Callable, request: UpscaleRequest, scale_out: ScaleOut,
                      on_done: Callable[[int, Any], None] | None,
                      on_retry: Callable[[int, str], None] | None = None) -> list:
     """`work(upscaler, unit)` for every unit on local worker processes; the results in unit order. A unit whose
     worker died goes first in line, and another worker starts in its place (up to UNIT_TRIES runs, Tries)."""
     context = multiprocessing.get_context("spawn")
-    devices = _devices(spec, scale_out, len(units))
+    devices = _devices(request, scale_out, len(units))
     threads = worker_threads(len(devices))
     outbox = context.Queue()
     todo = deque(enumerate(units))
@@ -145,17 +147,18 @@ def run_in_processes(units: Sequence, work: Callable, spec: UpscalerSpec, scale_
     finished = False
     try:
         for number, device in enumerate(devices):
-            pool.append(_Worker(context, number, spec, device, threads, work, outbox))
+            pool.append(_Worker(context, number, request, device, threads, work, outbox))
             pool[-1].give(todo)
         while any(worker.unit is not None for worker in pool):
             message = _receive(outbox, pool)
             if isinstance(message, _Worker):
                 dead, index = message, message.unit
+                assert index is not None, "_receive returns only a worker that was busy"
                 tries.lost(index, WORKER_DIED, f"worker {dead.number} ({dead.device}) stopped with exit code "
                            f"{dead.process.exitcode}")
                 dead.retire()
                 todo.appendleft((index, units[index]))
-                pool[dead.number] = _Worker(context, dead.number, spec, dead.place, threads, work, outbox)
+                pool[dead.number] = _Worker(context, dead.number, request, dead.place, threads, work, outbox)
                 pool[dead.number].give(todo)
                 continue
             number, index, ok, result, trace = message

@@ -7,7 +7,7 @@ an instance that is already running in this process (a caller's, the tests') is 
 driver keeps one unit in flight per actor and calls `on_done` as results arrive. Every actor first checks that
 it sees the driver's output folder and can write there (no unit runs before the first actors have); a unit
 whose actor is lost (its worker process killed, its node gone) is handed to the next free actor and a new actor
-is started in its place, up to UNIT_TRIES runs of the unit (scaleout.Tries); a unit's own error is not retried.
+is started in its place, up to UNIT_TRIES runs of the unit (remote.Tries); a unit's own error is not retried.
 On the first error or a Ctrl-C the driver stops the actors: those on this machine with SIGTERM (Ray exits the
 worker gracefully, so temp-then-rename writes clean up), all with ray.kill after JOIN_SECONDS. srkit's
 environment (SRKIT_*, TRITON_*) and the driver's working folder (where it exists on the actor's machine:
@@ -26,12 +26,14 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .scaleout import (NODE_LOST, WORKER_DIED, ScaleOut, ScaleOutError, Tries, UpscalerSpec, WorkerError,
-                       cpu_cores, host_upscaler, raise_remote)
-from .workers import JOIN_SECONDS, POLL_SECONDS, TERMINATION_SIGNALS
+from ..request import UpscaleRequest
+from .remote import NODE_LOST, WORKER_DIED, Tries, WorkerError, cpu_cores, host_upscaler, raise_remote
+from .threads import JOIN_SECONDS, POLL_SECONDS, TERMINATION_SIGNALS
+from .types import ScaleOut, ScaleOutError
 
 FORWARDED_ENV = ("SRKIT_", "TRITON_")
 CONNECT_SECONDS = 5.0  # how long a --ray-address may take to accept a connection
@@ -40,10 +42,10 @@ PROBE_PREFIX = ".srkit-probe-"  # the files that check that every node can write
 
 
 class _Host:
-    """A Ray actor's state: its Upscaler, built from the spec on the first unit."""
+    """A Ray actor's state: its Upscaler, built from the request on the first unit."""
 
-    def __init__(self, spec: UpscalerSpec, device: str, threads: int, folder: str) -> None:
-        self.spec, self.device, self.threads = spec, device, threads
+    def __init__(self, request: UpscaleRequest, device: str, threads: int, folder: str) -> None:
+        self.request, self.device, self.threads = request, device, threads
         self.upscaler = None
         if os.path.isdir(folder):  # the driver's working folder, so that relative paths in units mean the same
             os.chdir(folder)
@@ -60,7 +62,7 @@ class _Host:
     def run(self, work: Callable, unit: Any) -> Any:
         """work(upscaler, unit) (Ray hands an error back to the driver inside a RayTaskError)."""
         if self.upscaler is None:
-            self.upscaler = host_upscaler(self.spec, self.device, self.threads)
+            self.upscaler = host_upscaler(self.request, self.device, self.threads)
         return work(self.upscaler, unit)
 
 
@@ -160,13 +162,13 @@ def _lost(error: Exception) -> tuple[str, str]:
 class _Run:
     """The actors of one run, the unit each is on, and the tries of each unit whose actor was lost."""
 
-    def __init__(self, ray, work: Callable, spec: UpscalerSpec, scale_out: ScaleOut, units: Sequence,
+    def __init__(self, ray, work: Callable, request: UpscaleRequest, scale_out: ScaleOut, units: Sequence,
                  on_retry: Callable[[int, str], None] | None, folder: Path | None, token: str | None) -> None:
         self.ray, self.work, self.units = ray, work, units
         self.todo = deque(range(len(units)))
         self.results: list = [None] * len(units)
         self.tries = Tries(len(units), on_retry)
-        self.host, self.args, count = _host(ray, spec, scale_out, len(units))
+        self.host, self.args, count = _host(ray, request, scale_out, len(units))
         self.probe = (None if folder is None else str(folder.absolute()), token)
         self.actors: dict[int, Any] = {}
         self.starting: dict[Any, int] = {}  # ref of an actor's where() -> actor number
@@ -281,13 +283,13 @@ class _Run:
             self.ray.kill(actor)
 
 
-def _host(ray, spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> tuple[Any, tuple, int]:
+def _host(ray, request: UpscaleRequest, scale_out: ScaleOut, count: int) -> tuple[Any, tuple, int]:
     """The actor class with its resources, its constructor arguments, and how many actors to start: one per GPU
     (at most --workers, at most one per unit) on CUDA, else CPU actors that split the cores (at most one node's
     each)."""
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 1.0)
-    on_gpu = spec.device.startswith("cuda") if spec.device else gpus > 0
+    on_gpu = request.device.startswith("cuda") if request.device else gpus > 0
     wanted = scale_out.workers or (gpus if on_gpu else 1)
     if on_gpu and wanted > gpus:
         raise ScaleOutError(f"--workers {wanted}: the Ray cluster has {gpus} GPUs, and each actor takes one")
@@ -298,10 +300,10 @@ def _host(ray, spec: UpscalerSpec, scale_out: ScaleOut, count: int) -> tuple[Any
     needs = {"num_gpus": 1} if on_gpu else {"num_cpus": share if share < 1 else math.floor(share)}
     env = {name: value for name, value in os.environ.items() if name.startswith(FORWARDED_ENV)}
     host = ray.remote(_Host).options(**needs, runtime_env={"env_vars": env})
-    return host, (spec, "cuda" if on_gpu else "cpu", threads, os.getcwd()), count
+    return host, (request, "cuda" if on_gpu else "cpu", threads, os.getcwd()), count
 
 
-def run_on_ray(units: Sequence, work: Callable, spec: UpscalerSpec, scale_out: ScaleOut,
+def run_on_ray(units: Sequence, work: Callable, request: UpscaleRequest, scale_out: ScaleOut,
                on_done: Callable[[int, Any], None] | None, on_retry: Callable[[int, str], None] | None = None,
                output: Path | None = None) -> list:
     """`work(upscaler, unit)` for every unit on Ray actors; the results in unit order. Every actor first checks
@@ -310,7 +312,7 @@ def run_on_ray(units: Sequence, work: Callable, spec: UpscalerSpec, scale_out: S
     started = _connect(ray, scale_out.ray_address)
     try:
         with output_probe(output) as token:
-            run = _Run(ray, work, spec, scale_out, units, on_retry, output, token)
+            run = _Run(ray, work, request, scale_out, units, on_retry, output, token)
             finished = False
             try:
                 results = run.run(on_done)

@@ -30,11 +30,13 @@ from ..errors import SrkitError
 from ..io.video import (OutputPlan, PacketTimes, VideoError, VideoInfo, VideoReader, VideoWriter, copied_packets,
                         plan_output, pts_window, scan_packets, trim_chapters)
 from ..io.video import probe as probe_file
+from ..request import UpscaleRequest
 from ..upscaler import Upscaler
-from .scaleout import ScaleOut, UpscalerSpec, run_units
+from .scaleout import run_units
+from .threads import signals_interrupt
+from .types import ScaleOut
 from .video import (VideoOptions, VideoSummary, check_complete, deinterlace_mode, output_size, pump, shift_packet,
                     warn)
-from .workers import signals_interrupt
 from .workfolder import WorkFolder, WorkFolderError, differences, file_sha256, input_identity, publish_durably, \
     work_folder_for
 
@@ -132,7 +134,7 @@ class SegmentResult:
 def encode_segment(upscaler: Upscaler, unit: SegmentUnit) -> SegmentResult:
     """Decode one segment from its keyframe (frames before its start dropped), upscale it and encode it into its
     own video-only file, written under a temporary name and renamed when complete."""
-    size = output_size(unit.info, upscaler.scale, unit.plan.settings.pix_fmt)
+    size = output_size(unit.info, upscaler.output_scale, unit.plan.settings.pix_fmt)
     duration = None if unit.end is None else unit.end - unit.start
     try:
         with VideoReader(unit.info, unit.start, duration, None, unit.deinterlace, copy=False,
@@ -166,10 +168,11 @@ def _segment_plan(plan: OutputPlan) -> OutputPlan:
     return replace(plan, settings=replace(plan.settings, options=options))
 
 
-def options_record(spec: UpscalerSpec, options: VideoOptions, plan: OutputPlan) -> dict[str, Any]:
+def options_record(spec: UpscaleRequest, options: VideoOptions, plan: OutputPlan) -> dict[str, Any]:
     """The options that shape the output, by flag: a resumed run must use the same."""
     encode = plan.settings
-    record = {"--model": spec.model, "--scale": spec.outscale, "--tile": spec.tile, "--dtype": spec.dtype,
+    record = {"--model": spec.model, "--scale": spec.output_scale, "--tile": spec.tile or "auto",
+              "--dtype": spec.dtype,
               "--codec": encode.codec, "--crf": encode.crf, "--preset": encode.preset, "--pix-fmt": encode.pix_fmt,
               "--encoder-opt": sorted(f"{key}={value}" for key, value in (encode.options or {}).items()),
               "--start": options.start, "--duration": options.duration, "--frames": options.max_frames,
@@ -296,7 +299,7 @@ class _Tally:
     retried: list[str] = field(default_factory=list)
 
 
-def upscale_video_segments(source: str | Path, target: str | Path, spec: UpscalerSpec, options: VideoOptions,
+def upscale_video_segments(source: str | Path, target: str | Path, spec: UpscaleRequest, options: VideoOptions,
                            scale_out: ScaleOut = ScaleOut(), probe: VideoInfo | None = None,
                            overwrite: bool = False, segments: list[Segment] | None = None,
                            upscaler: Upscaler | None = None) -> VideoSummary:

@@ -24,7 +24,7 @@ from ..io.video import (EncodeSettings, VideoError, VideoInfo, VideoReader, Vide
 from ..io.video import probe as probe_file
 from ..upscaler import Upscaler
 from .reuse import HeldFrames
-from .workers import Pipe, Workers, signals_interrupt
+from .threads import Pipe, Workers, signals_interrupt
 
 QUEUE_DEPTH = 8
 DEINTERLACE_CHOICES = ("auto", "on", "off")
@@ -218,7 +218,7 @@ def upscale_video(source: str | Path, target: str | Path, upscaler: Upscaler, op
     for line in plan.warnings:
         warn(line)
     deinterlace = deinterlace_mode(info, options.deinterlace)
-    size = output_size(info, upscaler.scale, plan.settings.pix_fmt)
+    size = output_size(info, upscaler.output_scale, plan.settings.pix_fmt)
     start = time.perf_counter()
     bar = tqdm(total=_expected_frames(info, options), unit="frame", dynamic_ncols=True, disable=None)
     try:

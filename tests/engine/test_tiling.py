@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from srkit.defaults import MIN_TILE
 from srkit.engine import memory
 from srkit.engine.plan import build_plan
 from srkit.engine.resize import Resize
-from srkit.engine.tiling import MIN_TILE, OutOfMemory, split, upscale_tiled
+from srkit.engine.tiling import OutOfMemory, split, upscale_tiled
 
 from ._models import small_model
 
@@ -267,8 +268,8 @@ def test_upscaler_on_cuda_returns_a_pinned_image_close_to_the_cpus():
     model = LoadedModel("test-compact", module, info, "test")
     photo = np.random.default_rng(17).integers(0, 256, (70, 53, 3), dtype=np.uint8)
     for outscale in (None, 4.5):
-        cpu = srkit.Upscaler(model, device="cpu", tile=16, outscale=outscale).upscale(photo)
-        cuda = srkit.Upscaler(model, device="cuda", dtype="fp32", tile=16, outscale=outscale).upscale(photo)
+        cpu = srkit.Upscaler(model, device="cpu", tile=16, output_scale=outscale).upscale(photo)
+        cuda = srkit.Upscaler(model, device="cuda", dtype="fp32", tile=16, output_scale=outscale).upscale(photo)
         assert torch.from_numpy(cuda).is_pinned() and cuda.shape == cpu.shape
         difference = np.abs(cuda.astype(np.int64) - cpu.astype(np.int64))
         assert difference.max() <= 2 and difference.mean() < 0.05  # fp32 kernels with other sums (TF32 dots)

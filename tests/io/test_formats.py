@@ -11,7 +11,8 @@ from srkit.cli import main
 from srkit.io import formats
 from srkit.io.images import Picture, codes_8bit, read_picture, write_picture
 from srkit.pipelines.batch import PlanError, plan_jobs
-from srkit.pipelines.photos import PhotoOptions
+from srkit.pipelines.types import BatchOptions
+from srkit.request import UpscaleRequest
 
 
 def _noise(shape: tuple[int, ...], seed: int, dtype=np.uint8) -> np.ndarray:
@@ -94,8 +95,10 @@ def test_format_qoi_is_offered_and_holds_an_output_over_the_webp_size_limit(tmp_
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((1, 5462, 3), np.uint8)).save(wide)  # x3: 16386 wide, over WebP's 16383
     with pytest.raises(PlanError, match=r"WEBP limit of 16383 .* can hold it: png, jpg, tiff, bmp, qoi \("):
-        plan_jobs([str(wide)], tmp_path / "out", PhotoOptions(format="webp"), output_scale=lambda: 3.0)
-    plan = plan_jobs([str(wide)], tmp_path / "out", PhotoOptions(format="qoi"), output_scale=lambda: 3.0)
+        plan_jobs([str(wide)], tmp_path / "out", BatchOptions(format="webp"),
+                   request=UpscaleRequest(output_scale=3.0))
+    plan = plan_jobs([str(wide)], tmp_path / "out", BatchOptions(format="qoi"),
+                      request=UpscaleRequest(output_scale=3.0))
     assert [job.target.name for job in plan.jobs] == ["wide.qoi"]
     assert formats.holding(2**31, animated=False) == ["png", "tiff", "bmp", "qoi"]
     assert formats.holding(65536, animated=True) == ["png"]

@@ -30,12 +30,6 @@ core = vs.core
 
 
 @pytest.fixture(scope="module")
-def model():
-    module, info = small_model("compact-x3", seed=7)
-    return LoadedModel("test-compact-x3", module, info, "test")
-
-
-@pytest.fixture(scope="module")
 def gray_model():
     module, info = small_model("compact-gray-x2", seed=8)
     return LoadedModel("test-gray-x2", module, info, "test")
@@ -66,10 +60,6 @@ def _clip(frames, fmt=vs.RGBS) -> vs.VideoNode:
 
 def _planes(frame: vs.VideoFrame) -> np.ndarray:
     return np.stack([np.asarray(frame[p]) for p in range(frame.format.num_planes)], axis=2)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
 def test_rgbs_equals_the_upscaler_on_the_same_frames_with_tiles(model):
@@ -150,7 +140,7 @@ def test_frame_properties_are_carried_and_the_aspect_ratio_kept(model):
                                     _Transfer=16, _Primaries=9, _Range=vs.RANGE_FULL, _SceneChangePrev=1,
                                     _DurationNum=1001, _DurationDen=24000, custom="kept")
     given = core.resize.Point(source, format=vs.RGB48)
-    out = svs.upscale(given, model, scale=1.5)
+    out = svs.upscale(given, model, output_scale=1.5)
     assert (out.width, out.height) == (56, 34)  # 37 x 1.5 and 23 x 1.5, rounded
     props = dict(out.get_frame(1).props)
     expected = dict(given.get_frame(1).props)
@@ -254,7 +244,7 @@ def test_bad_clips_and_options_are_one_line_vs_errors(model, gray_model):
 @pytest.mark.parametrize("size,fmt,top", [((45, 31), vs.RGBS, 1), ((64, 48), vs.RGBS, 1), ((45, 31), vs.RGB24, 255),
                                           ((45, 31), vs.RGB30, 1023), ((45, 31), vs.RGB48, 65535)],
                          ids=["RGBS-45x31", "RGBS-64x48", "RGB24", "RGB30", "RGB48"])
-def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size, fmt, top):
+def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size, fmt, top, psnr):
     onnx_path = export_onnx(load_model("srkit-photo-x2"), tmp_path / "photo-x2.onnx")
     width, height = size
     rng = np.random.default_rng(9)
@@ -269,7 +259,7 @@ def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size, fmt, top):
     for n in range(2):
         a = _planes(ours.get_frame(n)) / np.float32(top)
         b = np.clip(_planes(theirs.get_frame(n)), 0, 1)
-        assert _psnr(a, b) >= 45
+        assert psnr(a, b, 1.0) >= 45
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs FFmpeg's ffprobe (apt-get install ffmpeg)")

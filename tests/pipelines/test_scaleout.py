@@ -22,10 +22,12 @@ from PIL import Image
 
 from srkit.cli import main
 from srkit.errors import SrkitError
-from srkit.pipelines.scaleout import (UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, cpu_cores, run_units,
-                                      worker_threads)
+from srkit.pipelines.remote import UNIT_TRIES, WorkerError, cpu_cores, host_upscaler, worker_threads
+from srkit.pipelines.scaleout import run_units
+from srkit.pipelines.types import ScaleOut
+from srkit.request import UpscaleRequest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(37, 53), (21, 19), (64, 45), (13, 70), (50, 51)]  # odd sizes, a few ms each through the tiny model
 
 
@@ -120,7 +122,7 @@ def test_the_first_error_in_a_worker_stops_every_worker_and_is_raised_in_the_dri
         request.getfixturevalue("ray_instance")
     done = []
     with pytest.raises(SrkitError, match="^unit 2: cannot be done$"):
-        run_units(list(range(8)), fail_on_unit_two, UpscalerSpec("tiny", device="cpu"),
+        run_units(list(range(8)), fail_on_unit_two, UpscaleRequest("tiny", device="cpu"),
                   ScaleOut(backend, workers=2), lambda index, result: done.append(result))
     assert {unit for unit, _, _ in done} <= {0, 1}, "units after the failing one ran on"
     assert {(threads, backend) for _, threads, backend in done} <= {(worker_threads(2), "torch")}, \
@@ -141,7 +143,7 @@ def die_on_first_run(marks: str, upscaler, unit: int) -> int:
 def test_a_unit_whose_worker_process_dies_goes_to_a_new_worker(home, tmp_path, capsys):
     retried = []
     results = run_units(list(range(4)), functools.partial(die_on_first_run, str(tmp_path)),
-                        UpscalerSpec("tiny", device="cpu"), ScaleOut(workers=2),
+                        UpscaleRequest("tiny", device="cpu"), ScaleOut(workers=2),
                         on_retry=lambda *what: retried.append(what))
     assert results == [0, 1, 2, 3] and retried == [(1, "worker process died")]
     assert re.search(r"^srkit: warning: unit 1: its worker stopped \(worker process died: worker \d \(cpu\) "
@@ -153,7 +155,7 @@ def test_a_unit_that_kills_its_worker_on_every_try_is_one_line_and_stops_the_run
     with pytest.raises(WorkerError, match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
                                           r"died: worker \d \(cpu\) stopped with exit code 3\); the run is "
                                           r"stopped$"):
-        run_units(list(range(4)), die_on_unit_one, UpscalerSpec("tiny", device="cpu"), ScaleOut(workers=2))
+        run_units(list(range(4)), die_on_unit_one, UpscaleRequest("tiny", device="cpu"), ScaleOut(workers=2))
 
 
 def _workers(pid: int) -> list[int]:
@@ -242,7 +244,6 @@ def test_bad_scale_out_options_are_one_line_and_exit_2_before_any_work(photos, t
 def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home, monkeypatch):
     pytest.importorskip("openvino", reason="the openvino package is not installed")
     from srkit.engine.cpu_backend import OpenVinoPlan
-    from srkit.pipelines.scaleout import host_upscaler
 
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "openvino")
     image = np.random.default_rng(3).integers(0, 256, (67, 45, 3), dtype=np.uint8)
@@ -250,7 +251,7 @@ def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home
     outputs = []
     try:
         for count in (1, 2, 3):
-            upscaler = host_upscaler(UpscalerSpec("tiny", device="cpu", tile=32), "cpu", count)
+            upscaler = host_upscaler(UpscaleRequest("tiny", device="cpu", tile=32), "cpu", count)
             assert isinstance(upscaler.plan, OpenVinoPlan)
             outputs.append(upscaler.upscale(image))
     finally:

@@ -14,7 +14,8 @@ import queue
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 POLL_SECONDS = 0.1  # how often a blocked put/get looks at the stop event
 JOIN_SECONDS = 4.0  # how long a stopping run waits for its workers, all together

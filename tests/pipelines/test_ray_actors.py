@@ -22,65 +22,17 @@ import pytest
 from PIL import Image
 
 from srkit.cli import main
-from srkit.io.atomic import atomic_path
-from srkit.pipelines.scaleout import UNIT_TRIES, ScaleOut, UpscalerSpec, WorkerError, run_units
-
+from srkit.pipelines.remote import UNIT_TRIES, WorkerError
+from srkit.pipelines.scaleout import run_units
+from srkit.pipelines.types import ScaleOut
+from srkit.request import UpscaleRequest
 
 ray = pytest.importorskip("ray", reason="the srkit[ray] extra is not installed")
 
+from ._ray_gate import FAULT_SECONDS, gated, wait_for_gate  # noqa: E402  (imports ray)
+
 ROOT = Path(__file__).resolve().parents[2]
-FAULT_SECONDS = 120.0  # the longest a gated unit or the test waits for the other side of a fault
 PHOTOS = 8
-
-
-def _unit_name(unit) -> str:
-    """A photo unit's file name, or a segment unit's 'segment N'."""
-    return unit.job.source.name if hasattr(unit, "job") else f"segment {unit.index}"
-
-
-def gated(gate: str, after: int, node: str | None, work, upscaler, unit):
-    """`work(upscaler, unit)`, logged in `gate`; the first unit to start once `after` units are done (on `node`
-    when given) instead writes its node id and pid to `gate`/started and waits there for its fault (a photo in
-    the middle of writing its output: a temporary file that the fault leaves behind). Until then, units that
-    start on other nodes wait, so that `node` is sure to get one."""
-    folder = Path(gate)
-    here = ray.get_runtime_context().get_node_id()
-    done = (folder / "done.log").read_text().count("\n") if (folder / "done.log").exists() else 0
-    with open(folder / "runs.log", "a") as log:
-        log.write(_unit_name(unit) + "\n")
-    if done >= after and node in (None, here):
-        try:
-            claim = os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            claim = None
-        if claim is not None:
-            writing = atomic_path(unit.job.target) if hasattr(unit, "job") else contextlib.nullcontext()
-            with writing as partial:
-                if partial is not None:
-                    partial.parent.mkdir(parents=True, exist_ok=True)
-                    partial.write_bytes(b"half a photo")
-                os.write(claim, json.dumps({"node": here, "pid": os.getpid()}).encode())
-                os.close(claim)
-                deadline = time.monotonic() + FAULT_SECONDS
-                while time.monotonic() < deadline:
-                    time.sleep(0.05)
-            raise RuntimeError("the test never ended this unit's worker")
-    if done >= after and node not in (None, here):
-        _started(folder)
-    result = work(upscaler, unit)
-    with open(folder / "done.log", "a") as log:
-        log.write(_unit_name(unit) + "\n")
-    return result
-
-
-def _started(gate: Path) -> dict:
-    """What the gated unit wrote once it began waiting for its fault (bounded wait)."""
-    deadline = time.monotonic() + FAULT_SECONDS
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
-            return json.loads((gate / "started").read_text())
-        time.sleep(0.05)
-    raise AssertionError("no unit reached the gate")
 
 
 def _runs(gate: Path) -> dict[str, int]:
@@ -122,7 +74,7 @@ def two_nodes(cluster):
 def _fault(kind: str, gate: Path, cluster, node) -> threading.Thread:
     """A thread that waits for the gated unit, then kills its worker process or removes its node."""
     def strike() -> None:
-        started = _started(gate)
+        started = wait_for_gate(gate)
         if kind == "worker":
             os.kill(started["pid"], signal.SIGKILL)
         else:
@@ -200,7 +152,7 @@ def test_a_unit_that_loses_its_worker_on_every_try_stops_the_run_in_one_line(clu
     with pytest.raises(WorkerError, match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
                                           r"died: The actor died unexpectedly before finishing this task.\); the run "
                                           r"is stopped$"):
-        run_units(list(range(4)), die_every_time, UpscalerSpec("tiny", device="cpu"), ScaleOut("ray", workers=2))
+        run_units(list(range(4)), die_every_time, UpscaleRequest("tiny", device="cpu"), ScaleOut("ray", workers=2))
     assert capsys.readouterr().err.count("srkit: warning: unit 1: its worker stopped (worker process died: ") == \
         UNIT_TRIES - 1
 
@@ -258,8 +210,7 @@ DRIVER = """
 import functools, sys
 import srkit.pipelines.segments as module
 from srkit.cli import main
-from srkit.io.atomic import atomic_path
-from tests.pipelines.test_ray_faults import gated
+from tests.pipelines._ray_gate import gated
 module.encode_segment = functools.partial(gated, sys.argv[1], 2, None, module.encode_segment)
 sys.exit(main(sys.argv[2:]))
 """
@@ -275,7 +226,7 @@ def test_a_killed_driver_leaves_a_run_that_resumes_and_a_second_driver_is_refuse
     driver = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        _started(gate)  # two segments are done and recorded, one waits in its actor
+        wait_for_gate(gate)  # two segments are done and recorded, one waits in its actor
         manifest = tmp_path / ".clip-x3.mp4.srkit" / "manifest.json"
         deadline = time.monotonic() + FAULT_SECONDS
         while sum(1 for entry in json.loads(manifest.read_text())["segments"] if entry["sha256"]) < 2:

@@ -44,7 +44,7 @@ def test_a_non_finite_or_out_of_range_number_is_refused_when_parsed_with_exit_2(
 def test_finite_values_in_range_still_parse(value):
     args = build_parser().parse_args(["upscale", "in.png", "-o", "out", "--start", value, "--duration", "1e3",
                                       "--segment-seconds", value, "-s", "2.5"])
-    assert args.start == float(value) and args.duration == 1e3 and args.scale == 2.5
+    assert args.start == float(value) and args.duration == 1e3 and args.output_scale == 2.5
 
 
 def test_a_texture_seed_range_past_the_largest_seed_is_refused_before_any_model_loads(tmp_path, capsys):

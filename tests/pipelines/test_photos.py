@@ -17,7 +17,7 @@ from srkit.cli import main
 from srkit.io import images
 from srkit.io.images import read_picture
 
-from .engine._models import install_user_model, small_model
+from ..engine._models import install_user_model, small_model
 
 SCALE = 3
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

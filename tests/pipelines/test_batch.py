@@ -3,7 +3,6 @@ existing outputs, animated images; inputs made and outputs checked with the ffmp
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -16,45 +15,9 @@ from PIL import Image, ImageSequence
 
 from srkit.cli import main
 
-from .engine._models import install_tiny_and_nearest
+from ._media import decode_errors, ffmpeg, make_video, video_stream
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True, timeout=120)
-
-
-def make_video(path: Path, frames: int, size: str = "32x24", audio: bool = False) -> Path:
-    """A testsrc2 clip (libx264; AAC audio in MP4, Vorbis-free MKV takes AAC too) made by the ffmpeg CLI."""
-    sources = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10"]
-    if audio:
-        sources += ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
-    ffmpeg(*sources, "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-           *(["-c:a", "aac", "-shortest"] if audio else []), str(path))
-    return path
-
-
-def video_stream(path: Path) -> dict:
-    """ffprobe's view of the first video stream, with frames counted by decoding."""
-    result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                             "stream=codec_name,width,height,nb_read_frames", "-of", "json", str(path)],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)["streams"][0]
-
-
-def decode_errors(path: Path) -> str:
-    return subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
-                          capture_output=True, text=True).stderr
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
-    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_tiny_and_nearest(tmp_path, seed=51)
-    return tmp_path
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_inputs_that_cannot_be_processed_are_one_line_each_and_exit_non_zero(models, capsys):
@@ -360,7 +323,7 @@ def test_a_missing_input_with_a_file_output_says_the_input_does_not_exist(models
 
 def test_a_suffix_cannot_lead_out_of_the_output_folder(models, capsys):
     from srkit.pipelines.batch import PlanError, plan_jobs
-    from srkit.pipelines.photos import PhotoOptions
+    from srkit.pipelines.types import BatchOptions
 
     (models / "in" / "deep").mkdir(parents=True)
     _photo(models / "in" / "deep" / "a.png", seed=3)
@@ -371,7 +334,7 @@ def test_a_suffix_cannot_lead_out_of_the_output_folder(models, capsys):
     assert stopped.value.code == 2 and "--suffix must be part of a file name" in capsys.readouterr().err
     for suffix in ("/../../escape", "_x4/../../../up"):  # the plan refuses it for API callers too
         with pytest.raises(PlanError, match="would leave -o"):
-            plan_jobs([str(models / "in")], models / "out" / "x", PhotoOptions(suffix=suffix))
+            plan_jobs([str(models / "in")], models / "out" / "x", BatchOptions(suffix=suffix))
     assert [p for p in models.rglob("*escape*")] == [] and [p for p in models.rglob("*up*")] == []
 
 
@@ -417,9 +380,7 @@ def test_a_newline_in_a_file_name_does_not_split_a_message_line(models, capsys):
 ])
 def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch, width,
                                                                             argv, limit, holding):
-    from srkit.pipelines.scaleout import UpscalerSpec
-
-    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("srkit.upscaler.Upscaler.from_request", lambda *_: pytest.fail("the model was loaded"))
     source = _photo(models / "wide.png", seed=9, size=(width, 1))
     assert main(["upscale", str(source), *[str(models / a) if a.startswith(("wide", "out")) else a for a in argv],
                  "-m", "tiny"]) == 2
@@ -429,9 +390,7 @@ def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(mode
 
 
 def test_an_animation_over_the_gif_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch):
-    from srkit.pipelines.scaleout import UpscalerSpec
-
-    monkeypatch.setattr(UpscalerSpec, "build", lambda *_: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("srkit.upscaler.Upscaler.from_request", lambda *_: pytest.fail("the model was loaded"))
     frames = [Image.fromarray(np.full((1, 21846, 3), level, np.uint8)) for level in (0, 255)]
     frames[0].save(models / "wide.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
     assert main(["upscale", str(models / "wide.gif"), "-o", str(models / "out"), "-m", "tiny"]) == 2  # 65538 wide

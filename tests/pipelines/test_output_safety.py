@@ -27,9 +27,8 @@ from PIL import Image
 from srkit.cli import main
 from srkit.io import atomic
 
-from .engine._models import install_tiny_and_nearest
-from .test_batch import make_video, video_stream
-from .train._photos import write_photos
+from ..train._photos import write_photos
+from ._media import make_video, video_stream
 
 PHOTOS = 20
 # srkit in a child process: `limit` bytes of RLIMIT_FSIZE (0: none), then the CLI with the remaining arguments.
@@ -74,16 +73,6 @@ images._write_png = dying
 from srkit.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """'tiny' (random compact x3) and 'nearest' (compact x4, plain nearest upscaling) for this process and its
-    children."""
-    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_tiny_and_nearest(tmp_path, seed=71)
-    return tmp_path
 
 
 @pytest.fixture

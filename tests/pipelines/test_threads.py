@@ -1,8 +1,8 @@
-"""The worker helper and the pipelines on it: a failure anywhere, with every queue full, ends the run with one line,
-a non-zero status and nothing under the final name, without draining the work still queued; a stuck encoder is
-abandoned after the bounded join; finished photos waiting to be written are bounded; SIGTERM/SIGHUP raise
-KeyboardInterrupt like Ctrl-C. Nothing here asserts a duration: under load every step stretches alike, so each
-test counts the work done after the fault instead (a hang still ends at pytest's timeout)."""
+"""The thread helper (pipelines.threads) and the pipelines on it: a failure anywhere, with every queue full, ends
+the run with one line, a non-zero status and nothing under the final name, without draining the work still queued;
+a stuck encoder is abandoned after the bounded join; finished photos waiting to be written are bounded;
+SIGTERM/SIGHUP raise KeyboardInterrupt like Ctrl-C. Nothing here asserts a duration: under load every step stretches
+alike, so each test counts the work done after the fault instead (a hang still ends at pytest's timeout)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ import srkit.pipelines.video
 import srkit.upscaler
 from srkit.cli import main
 from srkit.errors import SrkitError
-from srkit.pipelines.workers import JOIN_SECONDS, Workers, signals_interrupt
+from srkit.pipelines.threads import JOIN_SECONDS, Workers, signals_interrupt
 
-from .test_video import models  # noqa: F401  (fixture: 'tiny' x3 and 'nearest' x4 user models)
-from .test_video_io import make_clip
+from ._media import make_video
 
 CLIP_FRAMES = 60
 
@@ -38,7 +37,7 @@ def test_a_failing_worker_stops_a_caller_blocked_on_a_full_queue():
             def consume() -> None:
                 for _ in items:
                     time.sleep(0.05)
-                    1 / 0
+                    raise ZeroDivisionError("the consumer failed")
 
             workers.start("consumer", consume)
             for i in range(1000):  # blocks on the full queue until the consumer's failure stops the run
@@ -85,7 +84,7 @@ def _slow_then(fail_at: int, error: BaseException, real, delay: float = 0.3):
 @pytest.mark.parametrize("where", ["encoder", "decoder", "model"])
 def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch, capsys, where):
     clip = models / "clip.mkv"
-    make_clip(clip, 32, 48, "itu601", 5, frames=CLIP_FRAMES)
+    make_video(clip, CLIP_FRAMES, size="48x32")
     decoded = {"n": 0}
     real_rgb = srkit.io.video.VideoReader._rgb
 
@@ -107,7 +106,7 @@ def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch
                             _slow_then(10 ** 6, None, srkit.io.video.VideoWriter.write, 0.05))
         monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
                             _slow_then(25, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
-    # the clip's frames are all equal: --reuse-frames off sends every one through the model, as the counts assume
+    # --reuse-frames off sends every frame through the model (none is held), as the counts assume
     code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast",
                  "--reuse-frames", "off"])
     # the decoder stopped with the run: it got at most one frame past each full queue and each busy stage
@@ -152,7 +151,7 @@ def test_finished_photos_waiting_for_a_slow_encoder_are_bounded(models, monkeypa
 
 def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models, monkeypatch, capsys):
     clip = models / "clip.mkv"
-    make_clip(clip, 32, 48, "itu601", 5, frames=30)
+    make_video(clip, 30, size="48x32")
     real = srkit.io.video.VideoWriter._write
     calls = {"n": 0}
     entered, released, left = threading.Event(), threading.Event(), threading.Event()
@@ -169,7 +168,7 @@ def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models,
     monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
                         _slow_then(12, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
     code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast",
-                 "--reuse-frames", "off"])  # every (equal) frame reaches the model, as the fault count assumes
+                 "--reuse-frames", "off"])  # every frame reaches the model, as the fault count assumes
     stuck_through_the_run = entered.is_set() and not left.is_set()
     released.set()
     assert stuck_through_the_run, "the run waited for the stuck encoder instead of abandoning it"

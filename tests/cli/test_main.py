@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,21 +15,9 @@ from PIL import Image
 from srkit import __version__
 from srkit.cli import main
 
-from .engine._models import install_user_model, small_model
+from ..engine._models import small_model
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample.png"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty srkit home with one user model 'tiny' (compact x3) imported from a Real-ESRGAN-style .pth."""
-    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=21)[0])
-    return tmp_path
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
 
 
 def test_version_and_module_entry_point():
@@ -64,24 +51,24 @@ def test_import_refuses_to_replace_without_force(home, capsys):
     assert main(["models", "import", str(home / "tiny.pth"), "--name", "tiny", "--force"]) == 0
 
 
-def test_upscale_writes_the_image_and_leaves_the_input_alone(home):
-    before = _digest(SAMPLE)
-    out = home / "out" / "sample-x3.png"
+def test_upscale_writes_the_image_and_leaves_the_input_alone(home, tmp_path, sha256):
+    before = sha256(SAMPLE)
+    out = tmp_path / "out" / "sample-x3.png"
     assert main(["upscale", str(SAMPLE), "-o", str(out), "-m", "tiny", "--tile", "32"]) == 0
     with Image.open(out) as image, Image.open(SAMPLE) as source:
         assert image.size == (source.width * 3, source.height * 3) and image.mode == "RGB"
-    assert _digest(SAMPLE) == before
+    assert sha256(SAMPLE) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["sample-x3.png"], "a temporary file was left"
 
 
-def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
-    good = home / "good.png"
+def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, tmp_path, capsys):
+    good = tmp_path / "good.png"
     Image.fromarray(np.full((6, 7, 3), 100, np.uint8)).save(good)
-    truncated = home / "cut.png"
+    truncated = tmp_path / "cut.png"
     truncated.write_bytes(good.read_bytes()[:40])
-    empty = home / "empty.png"
+    empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    out = home / "outdir"
+    out = tmp_path / "outdir"
     assert main(["upscale", str(truncated), str(good), str(empty), "-o", str(out), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
     assert "cut.png: cannot read image" in err and "empty.png: is empty (0 bytes)" in err
@@ -89,12 +76,12 @@ def test_bad_files_fail_one_by_one_and_the_run_goes_on(home, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 
-def test_output_equal_to_input_is_refused_before_anything_runs(home, capsys):
-    copy = home / "in.png"
+def test_output_equal_to_input_is_refused_before_anything_runs(home, tmp_path, capsys, sha256):
+    copy = tmp_path / "in.png"
     copy.write_bytes(SAMPLE.read_bytes())
     assert main(["upscale", str(copy), "-o", str(copy), "-m", "tiny"]) == 2
     assert "-o is this input itself" in capsys.readouterr().err
-    assert _digest(copy) == _digest(SAMPLE)
+    assert sha256(copy) == sha256(SAMPLE)
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -102,16 +89,16 @@ def test_output_equal_to_input_is_refused_before_anything_runs(home, capsys):
     (["--device", "cuda:7" if not torch.cuda.is_available() else "tpu"], "--device"),
     (["--dtype", "int8"], "--dtype"),
 ])
-def test_bad_options_exit_2_and_write_nothing(home, capsys, argv, needle):
-    target = home / "y.png"
+def test_bad_options_exit_2_and_write_nothing(home, tmp_path, capsys, argv, needle):
+    target = tmp_path / "y.png"
     with pytest.raises(SystemExit) as stop:
         main(["upscale", str(SAMPLE), "-o", str(target), *argv])
     assert stop.value.code == 2 and needle in capsys.readouterr().err
     assert not target.exists()
 
 
-def test_unknown_model_exits_2_and_lists_the_available_ones(home, capsys):
-    target = home / "y.png"
+def test_unknown_model_exits_2_and_lists_the_available_ones(home, tmp_path, capsys):
+    target = tmp_path / "y.png"
     assert main(["upscale", str(SAMPLE), "-o", str(target), "-m", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert "no model or weights file named 'no-such-model'" in err and "tiny" in err
