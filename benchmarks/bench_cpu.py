@@ -26,8 +26,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -237,8 +237,9 @@ def bar(rows: list[Row], case: str) -> str:
     if ncnn is None or ov is None:
         return f"{case}: bar not checked (ncnn or OpenVINO missing)"
     met = srkit_ms <= ncnn and srkit_ms <= 1.2 * ov and mine[0].extra["psnr_vs_eager_fp32_db"] >= 45
+    psnr = mine[0].extra["psnr_vs_eager_fp32_db"]
     return (f"{case}: srkit {srkit_ms:.0f} ms vs ncnn {ncnn:.0f} ms ({ncnn / srkit_ms:.2f}x), vs OpenVINO default "
-            f"{ov:.0f} ms (srkit/OV {srkit_ms / ov:.2f}, bar <= 1.20), PSNR {mine[0].extra['psnr_vs_eager_fp32_db']:.1f}"
+            f"{ov:.0f} ms (srkit/OV {srkit_ms / ov:.2f}, bar <= 1.20), PSNR {psnr:.1f}"
             f" dB (bar >= 45): {'MET' if met else 'NOT MET'}")
 
 

@@ -8,8 +8,8 @@ Parts: `kernels` measures the copy bandwidth and fp16 matrix rate of the device,
 PReLU on 1x64x540x960 in fp16 and bf16 (srkit autotuned and static vs cuDNN conv + separate PReLU vs
 torch.compile max-autotune; bench_kernels.bench_conv); `compact` runs compact x4 on 960x540, `rrdb` RRDB x4 on
 480x270 (srkit plan as a CUDA graph replay and launching one by one, vs eager fp16 channels_last vs
-torch.compile max-autotune; bench_models.ModelCase). Every srkit result is checked against PyTorch's before it is timed. The bars of
-the issue are printed last with pass / miss and by how much; each part writes
+torch.compile max-autotune; bench_models.ModelCase). Every srkit result is checked against PyTorch's before it is
+timed. The bars of the issue are printed last with pass / miss and by how much; each part writes
 benchmarks/results/gpu-<part>-<gpu>.json. On CPU, --smoke runs the same code paths on tiny shapes with
 Triton interpreted and torch.compile's eager backend, and writes nothing; without --smoke it exits 0.
 """
@@ -20,9 +20,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 

@@ -6,7 +6,8 @@
 The image is bench_memory's photo recipe (scikit-image's astronaut, Lanczos-resized, plus seeded noise; the
 16-bit one is it times 257 plus seeded low bits), saved as .npy. Each case runs in a child process that loads it
 (costing its bytes alone), resets its peak RSS (/proc/self/clear_refs, Linux), encodes it to a file and reads
-the peak (VmHWM): the peak minus the resident size before encoding is what encoding costs over the array. Cases: `png-srkit` (srkit.io.images.write_picture, the strip encoder),
+the peak (VmHWM): the peak minus the resident size before encoding is what encoding costs over the array.
+Cases: `png-srkit` (srkit.io.images.write_picture, the strip encoder),
 `png-pillow` (Image.fromarray + save, what write_picture did before), `png-cv2` (OpenCV, BGR converted in
 place and back), the same for 16-bit colour (`png16-srkit`, `png16-cv2`), and for the lossy formats
 `jpeg-pillow`, `jpeg-cv2`, `webp-pillow`, `webp-cv2` at quality 95. Results: benchmarks/results/image-write-cpu.json.

@@ -18,8 +18,17 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (Row, check_close, compile_options, compiled_row, print_table,  # noqa: E402
-                      time_back_to_back, time_call, time_graph_replays, write_results)
+from _harness import (  # noqa: E402
+    Row,
+    check_close,
+    compile_options,
+    compiled_row,
+    print_table,
+    time_back_to_back,
+    time_call,
+    time_graph_replays,
+    write_results,
+)
 
 import srkit.kernels as K  # noqa: E402
 

@@ -4,12 +4,13 @@
     python benchmarks/bench_models.py --reps 2    # fewer repetitions (the CPU run of RRDB takes a minute a frame)
     python benchmarks/bench_models.py --smoke     # tiny models and shapes on any device; writes nothing
 
-Cases: compact x4 (64 features, 16 convs) on 960x540, compact x2 on 1920x1080, RRDB x4 (23 blocks) on
-480x270 and SPAN x4 (48 features, its published size) on 960x540. Baselines: the module run eagerly, fp16 channels_last on CUDA (what Real-ESRGAN's scripts do), fp32
-on CPU; and on CUDA torch.compile(mode="max-autotune") of it. On CUDA "srkit plan" is what `srkit upscale` runs,
-a CUDA graph replay of the bound plan; the plan is also timed with its launches one by one (SRKIT_CUDA_GRAPHS=0,
-the host's Python and launch cost included). Every output is checked against the eager module's before timing.
-Each row carries GFLOP per frame, fps and the ratio to the floor: FLOPs at PEAK_TFLOPS.
+Cases: compact x4 (64 features, 16 convs) on 960x540, compact x2 on 1920x1080, RRDB x4 (23 blocks) on 480x270 and
+SPAN x4 (48 features, its published size) on 960x540. Baselines: the module run eagerly, fp16 channels_last on CUDA
+(what Real-ESRGAN's scripts do), fp32 on CPU; and on CUDA torch.compile(mode="max-autotune") of it. On CUDA "srkit
+plan" is what `srkit upscale` runs, a CUDA graph replay of the bound plan; the plan is also timed with its launches
+one by one (SRKIT_CUDA_GRAPHS=0, the host's Python and launch cost included). Every output is checked against the
+eager module's before timing. Each row carries GFLOP per frame, fps and the ratio to the floor: FLOPs at
+PEAK_TFLOPS.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from unittest import mock
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (Row, check_close, compile_options, compiled_row, print_table,  # noqa: E402
-                      time_back_to_back, write_results)
+from _harness import Row, check_close, compile_options, compiled_row, print_table, time_back_to_back, write_results  # noqa: E402
 
 from srkit.engine.plan import GRAPHS_ENV, build_plan, default_dtype  # noqa: E402
 from srkit.models import compact, load_state_dict, rrdb, span  # noqa: E402

@@ -29,6 +29,7 @@ import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -118,12 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.rand(1, 3, 8, 8, device=device)
             bound = plan.bind(1, 8, 8)
 
-            def per_call():
+            def per_call(plan=plan, x=x):  # this iteration's plan and input, bound at definition
                 with torch.inference_mode():
                     return plan.program.forward(plan.prepare(x), (0.0, 1.0), torch.uint8)
 
-            def bound_run():
-                return bound.run(x, (0.0, 1.0), torch.uint8)
+            bound_run = partial(bound.run, x, (0.0, 1.0), torch.uint8)
 
             if not args.stub_launches and not torch.equal(per_call(), bound_run()):
                 raise AssertionError(f"{case}: bound and per-call outputs differ; not timing")
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.stub_launches:
                 replayed = BoundPlan(plan, 1, 8, 8)
                 replayed._launch = GraphReplay(replayed._launch, stand_in_capture)
-                impls.append(("bound + graph", lambda: replayed.run(x, (0.0, 1.0), torch.uint8)))
+                impls.append(("bound + graph", partial(replayed.run, x, (0.0, 1.0), torch.uint8)))
             for impl, fn in impls:
                 timing = time_call(fn, device, warmup=20, reps=args.reps)
                 cpu_us = cpu_median_us(fn, args.reps) if device.type == "cpu" else None

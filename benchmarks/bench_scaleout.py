@@ -26,8 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import skimage.data
@@ -83,7 +83,7 @@ def digest(path: Path) -> str:
 class JoinTimer:
     """Seconds spent in segments.join_segments during the `with` block (the join runs in the driver)."""
 
-    def __enter__(self) -> "JoinTimer":
+    def __enter__(self) -> JoinTimer:
         self.seconds, self.real = 0.0, segments.join_segments
 
         def timed(*args, **kwargs):

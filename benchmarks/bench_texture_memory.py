@@ -30,7 +30,6 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-
 from _proc_memory import reset_peak, status_bytes  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -20,6 +20,7 @@ import io
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def speed_rows(sources: dict[str, TextureGenerator], sizes: tuple[int, ...], dev
         for name, generator in sources.items():
             if size < generator.min_size:
                 continue
-            timing = time_call(lambda: generator.generate(size, 0), device, warmup=1, reps=reps)
+            timing = time_call(partial(generator.generate, size, 0), device, warmup=1, reps=reps)
             rows.append(Row(f"{size}x{size}", name, timing, note=f"{1000.0 / timing.median_ms:.2f} textures/s"))
     return rows
 
@@ -115,7 +116,7 @@ def pack_rows(count: int, size: int, reps: int) -> list[Row]:
             pack = Path(tmp) / label.replace(" ", "_").replace("+", "")
             options = PackOptions(count=count, size=size, overwrite=True, **fields)
             with contextlib.redirect_stderr(io.StringIO()):  # the per-pack summary line
-                timing = time_call(lambda: write_pack(generator, pack, options), torch.device("cpu"), warmup=0,
+                timing = time_call(partial(write_pack, generator, pack, options), torch.device("cpu"), warmup=0,
                                    reps=reps)
             maps = sum(p.stat().st_size for p in pack.iterdir() if p.name not in ("manifest.json", "preview.png"))
             baseline = baseline or maps

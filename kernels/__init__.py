@@ -1,23 +1,25 @@
 """srkit's kernel layer: each public op runs a Triton kernel on CUDA tensors and its PyTorch twin otherwise.
 
-SRKIT_KERNELS (read on every call, or once by `ops_for` for a bound plan) chooses: `auto` (default: Triton for CUDA tensors, reference
-elsewhere), `triton` (always Triton; CPU tensors only with TRITON_INTERPRET=1 set before import),
-`reference` (always the PyTorch reference: debugging, A/B benchmarks). This module is the only dispatcher.
+SRKIT_KERNELS (read on every call, or once by `ops_for` for a bound plan) chooses: `auto` (default: Triton for
+CUDA tensors, reference elsewhere), `triton` (always Triton; CPU tensors only with TRITON_INTERPRET=1 set before
+import), `reference` (always the PyTorch reference: debugging, A/B benchmarks). This module is the only dispatcher.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from . import _args, reference
 from ._launch import INTERPRETING, TRITON_AVAILABLE
 
-if TRITON_AVAILABLE:
+# The checker reads the Triton modules as always there: backend_for chooses Triton only where triton imported.
+if TYPE_CHECKING or TRITON_AVAILABLE:
     from . import triton_conv as _triton_conv
     from . import triton_pixel_shuffle as _triton_shuffle
     from . import triton_upsample as _triton_upsample
@@ -139,9 +141,10 @@ def ops_for(x: torch.Tensor) -> Ops:
                reference.pixel_shuffle_add)
 
 
-def _new(like: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
+def _new(like: torch.Tensor, shape: tuple[int, int, int, int], dtype: torch.dtype | None = None) -> torch.Tensor:
     """An uninitialised (N, C, H, W) result: channels_last, or an (N, H, W, C) image for integer dtypes."""
-    return reference.new_result(like, *shape[1:], dtype)[0]
+    _, c, h, w = shape
+    return reference.new_result(like, c, h, w, dtype)[0]
 
 
 def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, *, residual=None, res_scale=1.0,
@@ -149,7 +152,7 @@ def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, *, residual=N
                       out_dtype=None) -> torch.Tensor:
     _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
                            outer_scale, clamp, out_dtype)
-    return out if out is not None else _new(x, (x.shape[0], weight.shape[0], *x.shape[2:]), out_dtype)
+    return out if out is not None else _new(x, (x.shape[0], weight.shape[0], x.shape[2], x.shape[3]), out_dtype)
 
 
 def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=None, out_dtype=None) -> torch.Tensor:
@@ -159,7 +162,7 @@ def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=Non
 
 def _check_upsample(x, scale, mode="nearest", align_corners=False, out=None) -> torch.Tensor:
     scale = _args.check_upsample(x, scale, mode, align_corners, out)
-    return out if out is not None else _new(x, (*x.shape[:2], x.shape[2] * scale, x.shape[3] * scale))
+    return out if out is not None else _new(x, (x.shape[0], x.shape[1], x.shape[2] * scale, x.shape[3] * scale))
 
 
 def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None,

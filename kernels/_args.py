@@ -7,6 +7,7 @@ Both implementations call the same check first, so a bad argument gives the same
 from __future__ import annotations
 
 import numbers
+from typing import NoReturn, SupportsInt, cast
 
 import torch
 
@@ -17,7 +18,7 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 INTEGER_IMAGE_DTYPES = (torch.uint8, torch.uint16)
 
 
-def _fail(op: str, message: str, error: type[Exception] = ValueError) -> None:
+def _fail(op: str, message: str, error: type[Exception] = ValueError) -> NoReturn:
     raise error(f"{op}: {message}")
 
 
@@ -51,14 +52,15 @@ def require_choice(op: str, name: str, value: object, choices: tuple[str, ...]) 
 
 def require_integer_scale(op: str, scale: object, name: str = "scale") -> int:
     """Check that `scale` is an integer >= 1 (bools and non-integral floats refused) and return it as int."""
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral):
-        if isinstance(scale, numbers.Real) and not isinstance(scale, bool) and float(scale).is_integer():
-            scale = int(scale)
-        else:
-            _fail(op, f"{name} must be an integer >= 1, got {scale!r}", TypeError)
-    if scale < 1:
-        _fail(op, f"{name} must be an integer >= 1, got {scale}")
-    return int(scale)
+    if isinstance(scale, numbers.Integral) and not isinstance(scale, bool):
+        value = int(scale)
+    elif isinstance(scale, numbers.Real) and not isinstance(scale, bool) and float(scale).is_integer():
+        value = int(cast(SupportsInt, scale))  # numbers.Real does not declare __int__; floats and numpy's have it
+    else:
+        _fail(op, f"{name} must be an integer >= 1, got {scale!r}", TypeError)
+    if value < 1:
+        _fail(op, f"{name} must be an integer >= 1, got {value}")
+    return value
 
 
 def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype,
@@ -79,8 +81,8 @@ def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dt
 
 def _address_span(t: torch.Tensor) -> tuple[int, int]:
     """First and one-past-last element offset that `t` can touch in its storage."""
-    last = t.storage_offset() + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride()))
-    return t.storage_offset(), last + 1
+    first = int(t.storage_offset())
+    return first, first + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride())) + 1
 
 
 def _may_overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -89,7 +91,7 @@ def _may_overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
         return False
-    a_start, b_start = a.storage_offset(), b.storage_offset()
+    a_start, b_start = int(a.storage_offset()), int(b.storage_offset())
     pixel_stride = a.stride(3) if a.dim() == 4 else 0
     if (a.dim() == b.dim() == 4 and a.stride() == b.stride() and a.stride(1) == 1
             and a.shape[0] == b.shape[0] and a.shape[2:] == b.shape[2:]

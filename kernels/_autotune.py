@@ -13,8 +13,12 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 AUTOTUNE_ENV = "SRKIT_AUTOTUNE"
 CACHE_ENV = "SRKIT_CACHE"
@@ -22,7 +26,7 @@ CACHE_FILE = "autotune.json"
 # Bumped when stored entries change meaning; a file of another format is treated as unreadable.
 FORMAT = 1
 
-Config = TypeVar("Config")
+Config = TypeVar("Config", bound="DataclassInstance")
 
 _files: dict[Path, dict[str, dict]] = {}  # entries read from each cache file, loaded once per process
 _chosen: dict[tuple[str, ...], object] = {}  # key -> winner, so a hit costs one dict lookup per launch
@@ -103,7 +107,7 @@ def choose(key: tuple[str, ...], candidates: Callable[[], Sequence[Config]], tri
     """
     memo = _chosen.get(key)
     if memo is not None:
-        return memo
+        return cast(Config, memo)  # stored below for this key, from this key's candidates
     listed = candidates()
     path, name = cache_path(), "|".join(key)
     stored = _entries(path).get(name, {}).get("config")
@@ -118,7 +122,7 @@ def choose(key: tuple[str, ...], candidates: Callable[[], Sequence[Config]], tri
                 failures.append(f"{candidate}: {type(error).__name__}")
         if not times:
             raise RuntimeError(f"autotune {name}: no candidate could run ({'; '.join(failures)})")
-        best = min(times, key=times.get)
+        best = min(times, key=times.__getitem__)
         winner = listed[best]
         _store(path, name, {"config": dataclasses.asdict(winner), "ms": times[best],
                             "timed_ms": {str(listed[i]): ms for i, ms in times.items()}})

@@ -9,8 +9,8 @@ shape and keep the winner (`tuned_conv_config`, cache in `_autotune`); SRKIT_AUT
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import _autotune
 

@@ -15,10 +15,11 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from io import StringIO
-from typing import Iterator
+from typing import Any
 
 import triton
 from triton import knobs
@@ -90,7 +91,7 @@ class Compiled:
 def captured_launches() -> Iterator[list[Launch]]:
     """Within the block, srkit ops on CPU tensors take the Triton path and record their launches (nothing runs,
     outputs are never written); the launch settings are the static ones (no autotuning without a GPU)."""
-    package = importlib.import_module(__package__)
+    package: Any = importlib.import_module(__name__.rpartition(".")[0])  # its dispatcher is patched for the block
     launches: list[Launch] = []
 
     def record(self, *args, grid, warmup, **kwargs):
@@ -134,6 +135,14 @@ def _tool(name: str, *args: str) -> str:
                           check=True).stdout
 
 
+def _ptxas_line(pattern: str, log: str) -> tuple[str, ...]:
+    """The groups of `pattern` in ptxas's verbose log; a log without it means this Triton's log format changed."""
+    match = re.search(pattern, log)
+    if match is None:
+        raise RuntimeError(f"ptxas log has no line matching {pattern!r}:\n{log}")
+    return match.groups()
+
+
 def count_drains(ttgir: str) -> int:
     """Full pipeline waits in the kernel: warpgroup-MMA waits for 0 pending, or (without warpgroup MMA) async-copy
     waits for 0 pending; one per output tile is the epilogue's, more mean the main loop empties its pipeline."""
@@ -163,8 +172,8 @@ def compile_launch(launch: Launch, target: GPUTarget = SM90) -> Compiled:
         with open(cubin, "wb") as file:
             file.write(kernel.asm["cubin"])
         sass = _tool("cuobjdump", "--dump-sass", cubin)
-    registers = int(re.search(r"Used (\d+) registers", ptxas).group(1))
-    stores, loads = (int(v) for v in re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", ptxas).groups())
+    registers = int(_ptxas_line(r"Used (\d+) registers", ptxas)[0])
+    stores, loads = (int(v) for v in _ptxas_line(r"(\d+) bytes spill stores, (\d+) bytes spill loads", ptxas))
     ttgir = kernel.asm["ttgir"]
     result = Compiled(registers, stores, loads, kernel.metadata.shared, options["num_warps"], options["num_stages"],
                       hgmma=len(re.findall(r"\bHGMMA\.", sass)), hmma=len(re.findall(r"\bHMMA\.", sass)),

@@ -7,7 +7,7 @@ of the weight (training, loading a state dict) bumps its version counter and for
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -6,6 +6,8 @@ fp32 accumulation) and round once to the output dtype. Outputs are NCHW tensors 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +25,8 @@ def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Te
     if act == "leaky_relu":
         return F.leaky_relu_(y, float(slope))
     if act == "prelu":
-        return F.prelu(y, slope.detach().float().reshape(-1))
+        prelu_slope = cast(torch.Tensor, slope)  # _args.check_activation makes prelu's slope a tensor
+        return F.prelu(y, prelu_slope.detach().float().reshape(-1))
     if act == "tanh":
         return torch.tanh_(y)
     if act == "silu":
@@ -163,7 +166,8 @@ def _finish(z: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch
         # convert while transposing to HWC, in as few passes as the image allows (the tiler packs every tile so).
         low, high = (0.0, 1.0) if clamp is None else (min(max(float(c), 0.0), 1.0) for c in clamp)
         codes = z.clamp(low, high).mul_(INTEGER_RANGE[out_dtype]).add_(0.5).floor_()
-        image, view = new_result(z, *z.shape[1:], out_dtype)
+        _, c, h, w = z.shape
+        image, view = new_result(z, c, h, w, out_dtype)
         view.copy_(codes)
         return image
     if clamp is not None:

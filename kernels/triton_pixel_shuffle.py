@@ -31,8 +31,9 @@ def _pixel_shuffle_add_kernel(
     y_channel = offs_c[None, :] * (scale * scale) + sub[:, None]
     value = tl.load(y_ptr + y_pixel[:, None] + y_channel.to(tl.int64) * syc, mask=mask, other=0.0).to(tl.float32)
     if HAS_BASE:
+        # (False is the ALIGN_CORNERS constant: tl.constexpr parameters take plain values)
         value += sample(base_ptr, n * sbn, oh, ow, offs_c, mask, H, W, sbc, sbh, sbw, scale, ratio_h, ratio_w,
-                        BASE_MODE, False)
+                        BASE_MODE, False)  # pyright: ignore[reportArgumentType]
     if HAS_CLAMP:  # NaN stays NaN, as torch.clamp keeps it
         value = tl.clamp(value, clamp_low, clamp_high, propagate_nan=tl.PropagateNan.ALL)
     if TO_INTEGER:  # NaN becomes code 0
@@ -51,9 +52,10 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
     c = y.shape[1] // (scale * scale)
     oh, ow = h * scale, w * scale
     out_dtype = y.dtype if out_dtype is None else out_dtype
-    image = out
     if out is None:
         image, out = new_result(y, c, oh, ow, out_dtype)
+    else:
+        image = out
     if n * oh * ow == 0 or c == 0:
         return image
     config = config or elementwise_config(c)
@@ -66,12 +68,14 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
         base_part = base[start:start + step] if base is not None else None
         pixels = y_part.shape[0] * oh * ow
         grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
+        # (Triton types kernel[grid] as the kernel's own signature: it cannot count splatted strides, and the
+        # launch options such as num_warps are not in it)
         _pixel_shuffle_add_kernel[grid](
             y_part, base_part, out_part, h, w, oh, ow, pixels, c, scale,
             *y_part.stride(), *base_strides, *out_part.stride(),
-            ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),
+            ratio_h, ratio_w, low, high, INTEGER_RANGE.get(out_dtype, 0.0),  # pyright: ignore[reportCallIssue]
             HAS_BASE=base is not None, BASE_MODE=MODE_CODES[base_mode], HAS_CLAMP=clamp is not None,
             TO_INTEGER=out_dtype in INTEGER_RANGE, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
-            num_warps=config.num_warps,
+            num_warps=config.num_warps,  # pyright: ignore[reportCallIssue]
         )
     return image

@@ -31,7 +31,7 @@ def _source_coordinate(dst, ratio, ALIGN_CORNERS: tl.constexpr):
 @triton.jit
 def _cubic_weight(t, k: tl.constexpr):
     """Weight of tap k (0..3, at offsets -1..2) for fractional position t, cubic convolution A = -0.75."""
-    A: tl.constexpr = -0.75
+    A: tl.constexpr = -0.75  # pyright: ignore[reportAssignmentType]  (Triton's way to name a compile-time constant)
     if k == 0:
         d = t + 1.0
         return ((A * d - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A
@@ -84,10 +84,11 @@ def sample(x_ptr, batch_off, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, r
         base_h = fh.to(tl.int32) - 1
         base_w = fw.to(tl.int32) - 1
         acc = tl.zeros(mask.shape, dtype=tl.float32)
-        for i in tl.static_range(4):
+        # (tl.static_range is unrolled by the compiler; its Python class is typed as not iterable)
+        for i in tl.static_range(4):  # pyright: ignore[reportGeneralTypeIssues]
             ih = tl.minimum(tl.maximum(base_h + i, 0), H - 1).to(tl.int64)
             row = tl.zeros(mask.shape, dtype=tl.float32)
-            for j in tl.static_range(4):
+            for j in tl.static_range(4):  # pyright: ignore[reportGeneralTypeIssues]
                 iw = tl.minimum(tl.maximum(base_w + j, 0), W - 1).to(tl.int64)
                 row += _cubic_weight(tw, j)[:, None] * _gather(x_ptr, batch_off + ih * sxh + iw * sxw, offs_c,
                                                                sxc, mask)
@@ -149,10 +150,12 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
         x_part, out_part = x[start:start + step], out[start:start + step]
         pixels = x_part.shape[0] * image_pixels
         grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
+        # (Triton types kernel[grid] as the kernel's own signature: it cannot count splatted strides, and the
+        # launch options such as num_warps are not in it)
         _upsample_kernel[grid](
             x_part, out_part, h, w, h * scale, w * scale, pixels, c, *x_part.stride(), *out_part.stride(),
-            scale, ratio_h, ratio_w,
+            scale, ratio_h, ratio_w,  # pyright: ignore[reportCallIssue]
             MODE=MODE_CODES[mode], ALIGN_CORNERS=align_corners, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
-            num_warps=config.num_warps,
+            num_warps=config.num_warps,  # pyright: ignore[reportCallIssue]
         )
     return out

@@ -1,7 +1,14 @@
 """srkit: super-resolution for videos, photo folders and seamless texture packs, on fused Triton kernels."""
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .errors import SrkitError
+
+if TYPE_CHECKING:  # the names __getattr__ imports on first use, for type checkers and editors
+    from .models.zoo import load_model
+    from .texture_generator import TextureGenerator
+    from .upscaler import Upscaler
 
 __all__ = ["__version__", "SrkitError", "TextureGenerator", "Upscaler", "load_model"]
 

@@ -22,8 +22,8 @@ import shutil
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import SrkitError
 
@@ -31,12 +31,15 @@ EXISTS_HINT = "pass --overwrite or --skip-existing"
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
 PARTIAL = re.compile(r"\.(?P<name>.+)\.partial~(?P<host>[^~]*)~(?P<pid>\d+)(?:\.[^.~]*)?")
-FIXES = {errno.ENOSPC: "free space on that disk or choose another output",
-         errno.EDQUOT: "free space within your disk quota or choose another output",
-         errno.EFBIG: "the file system or a limit refuses a file this large; choose another output",
-         errno.EROFS: "the file system is read-only; choose a writable output folder",
-         errno.EACCES: "no permission to write there; choose a writable output folder",
-         errno.EPERM: "no permission to write there; choose a writable output folder"}
+# By the OS error's errno (None where the error has none: then the general fix).
+FIXES: dict[int | None, str] = {
+    errno.ENOSPC: "free space on that disk or choose another output",
+    errno.EDQUOT: "free space within your disk quota or choose another output",
+    errno.EFBIG: "the file system or a limit refuses a file this large; choose another output",
+    errno.EROFS: "the file system is read-only; choose a writable output folder",
+    errno.EACCES: "no permission to write there; choose a writable output folder",
+    errno.EPERM: "no permission to write there; choose a writable output folder",
+}
 
 
 class OutputExistsError(SrkitError):

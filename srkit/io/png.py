@@ -13,7 +13,8 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,7 +32,7 @@ FILTER_ORDER = np.array([0, 2, 1, 3, 4], dtype=np.uint8)  # PNG filter codes in 
 RowFn = Callable[[np.ndarray], np.ndarray]
 
 
-def _chunk(file: BinaryIO, kind: bytes, data: bytes | memoryview) -> None:
+def _chunk(file: BinaryIO, kind: bytes, data: bytes | bytearray | memoryview) -> None:
     """Write one PNG chunk: length, type, data, CRC of type and data."""
     file.write(struct.pack(">I", len(data)) + kind)
     file.write(data)
@@ -110,7 +111,7 @@ def write_png(file: BinaryIO, pixels: np.ndarray, *, channels_of: RowFn | None =
         rows = np.ascontiguousarray(strip, dtype=strip.dtype.newbyteorder(">")).view(np.uint8)
         rows = rows.reshape(strip.shape[0], width * bpp)
         above = np.concatenate([prior[None], rows[:-1]])
-        pending += compressor.compress(_filter(rows, above, bpp, sub_only))
+        pending += compressor.compress(_filter(rows, above, bpp, sub_only).data)
         prior = rows[-1].copy()
         if len(pending) >= IDAT_BYTES:
             _chunk(file, b"IDAT", pending)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -15,11 +16,11 @@ def _cell(image: np.ndarray, cell: int, repeat: int) -> np.ndarray:
     """(cell, cell, 3) uint8: `image` tiled repeat x repeat and resized (box filter down, nearest up)."""
     tiled = Image.fromarray(np.tile(image, (repeat, repeat, 1)))
     if tiled.size != (cell, cell):
-        tiled = tiled.resize((cell, cell), Image.BOX if tiled.width > cell else Image.NEAREST)
+        tiled = tiled.resize((cell, cell), Image.Resampling.BOX if tiled.width > cell else Image.Resampling.NEAREST)
     return np.asarray(tiled)
 
 
-def _grid(cells: list[np.ndarray | None], columns: int, cell: int) -> np.ndarray:
+def _grid(cells: Sequence[np.ndarray | None], columns: int, cell: int) -> np.ndarray:
     """(cell, cell, 3) cells in rows of `columns`, GAP pixels apart on a grey background (None: left empty)."""
     rows = math.ceil(len(cells) / columns)
     sheet = np.full((rows * (cell + GAP) + GAP, columns * (cell + GAP) + GAP, 3), BACKGROUND, np.uint8)

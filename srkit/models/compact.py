@@ -5,6 +5,8 @@ ReLU / LeakyReLU variants have none there."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -52,11 +54,12 @@ class CompactProgram(BoundProgram):
     def __init__(self, module: CompactSR, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
         body = list(module.body)
+        convs = cast("list[nn.Conv2d]", body[0::2])  # the body alternates conv, activation and ends on a conv
         self.steps = []
-        for conv, activation in zip(body[0:-1:2], body[1::2]):
-            slope = activation.weight if module.act == "prelu" else LEAKY_SLOPE
+        for conv, activation in zip(convs[:-1], body[1::2]):
+            slope = cast(nn.PReLU, activation).weight if module.act == "prelu" else LEAKY_SLOPE
             self.steps.append(ConvStep.from_conv(conv, device, module.act, slope))
-        self.last = ConvStep.from_conv(body[-1], device)
+        self.last = ConvStep.from_conv(convs[-1], device)
 
     def bind(self, x):
         """The chain on two preallocated feature maps (ping-pong, Triton only: see `scratch`)."""
@@ -104,8 +107,9 @@ class CompactArch(Arch):
         scale = round((last.shape[0] / in_channels) ** 0.5)
         if scale * scale * in_channels != last.shape[0]:
             raise ValueError(f"last conv has {last.shape[0]} outputs, not {in_channels} x scale^2")
-        module = load_strict(CompactSR(in_channels=in_channels, out_channels=in_channels, features=features,
-                                       num_conv=len(convs) - 2, scale=scale, act=act), state_dict)
+        module = CompactSR(in_channels=in_channels, out_channels=in_channels, features=features,
+                           num_conv=len(convs) - 2, scale=scale, act=act)
+        load_strict(module, state_dict)
         radius = len(convs)  # one pixel per 3x3 conv, all at input resolution
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, len(convs) - 2,
                          parameter_count(module), variant=act, receptive_radius=radius,
@@ -116,7 +120,7 @@ class CompactArch(Arch):
         return {"act": module.act}
 
     def lower(self, module, info, device):
-        return CompactProgram(module, info, device)
+        return CompactProgram(cast(CompactSR, module), info, device)  # this arch's load built it
 
     def build(self, *, features, depth, scale, growth):
         return CompactSR(features=features, num_conv=depth, scale=scale)

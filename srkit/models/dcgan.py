@@ -27,6 +27,8 @@ transposed-convolution design that older files hold runs in srkit.models.dcgan_t
 from __future__ import annotations
 
 import copy
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -137,6 +139,8 @@ class PhaseCentre(nn.Module):
     """Subtracts the per-phase mean pattern of period 2: the batch's in training, the calibrated one
     (`running_mean`, set by `recalibrate`) in eval mode."""
 
+    running_mean: torch.Tensor  # a registered buffer
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.register_buffer("running_mean", torch.zeros(channels, 2, 2))
@@ -206,7 +210,8 @@ def initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.Conv2d):
-                weight = layer.parametrizations.weight.original if hasattr(layer, "parametrizations") else layer.weight
+                weight = (layer.get_parameter("parametrizations.weight.original") if hasattr(layer, "parametrizations")
+                          else layer.weight)
                 weight.copy_(torch.randn(weight.shape, generator=generator) * INIT_STD)
                 if layer.bias is not None:
                     layer.bias.zero_()
@@ -233,11 +238,18 @@ def recalibrate(generator: Generator, noise_batches: list[torch.Tensor]) -> Gene
     return calibrated
 
 
+def batchnorm_affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) in float64 that `norm` applies per channel in eval mode (its running statistics)."""
+    # Every BatchNorm here tracks running statistics (torch types them as optional for those that do not).
+    mean, var = cast(torch.Tensor, norm.running_mean), cast(torch.Tensor, norm.running_var)
+    scale = norm.weight.detach().double() / torch.sqrt(var.double() + norm.eps)
+    return scale, norm.bias.detach().double() - mean.double() * scale
+
+
 def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) in float64 of one conv equal to `conv` followed by `norm` in eval mode (running statistics)."""
-    scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    scale, bias = batchnorm_affine(norm)
     weight = conv.weight.detach().double() * scale[:, None, None, None]
-    bias = norm.bias.detach().double() - norm.running_mean.double() * scale
     if conv.bias is not None:
         bias = bias + conv.bias.detach().double() * scale
     return weight, bias
@@ -264,10 +276,11 @@ class GeneratorProgram(BoundProgram):
     def __init__(self, module: Generator, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
         self.noise_channels = module.noise_channels
-        self.stages = [stage_step(stage, device) for stage in module.stages]
+        stages = cast("list[UpStage]", list(module.stages))
+        self.stages = [stage_step(stage, device) for stage in stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
         self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
-        self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in module.stages),
+        self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in stages),
                        info.out_channels)
 
     def bind(self, x):
@@ -332,15 +345,15 @@ class GeneratorArch(Arch):
         noise_channels = convs[0].shape[1]
         widths = tuple(int(w.shape[0]) for w in convs)
         out_channels = state_dict["out.weight"].shape[0]
-        module = load_strict(Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels),
-                             state_dict)
+        module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels)
+        load_strict(module, state_dict)
         info = ModelInfo(self.id, module.scale, module.input_channels, out_channels, widths[-1], len(widths),
                          parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
                          tile_overlap=RECEPTIVE_RADIUS + 1)
         return module, info
 
     def lower(self, module, info, device):
-        return GeneratorProgram(module, info, device)
+        return GeneratorProgram(cast(Generator, module), info, device)  # this arch's load built it
 
 
 ARCH = GeneratorArch()

@@ -8,11 +8,14 @@ State-dict keys: `stages.N.conv.weight` (C_in, C_out, 4, 4), `stages.N.norm.*`, 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
+from .dcgan import batchnorm_affine
 from .info import ModelInfo
 from .lowering import ConvStep, Program, element_size, finish
 
@@ -67,9 +70,8 @@ class TransposedGenerator(nn.Module):
 
 def fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) of one transposed conv equal to conv followed by `norm` in eval mode (running statistics)."""
-    scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    scale, bias = batchnorm_affine(norm)
     weight = conv.weight.detach().double() * scale[None, :, None, None]  # (C_in, C_out, 4, 4): C_out is dim 1
-    bias = norm.bias.detach().double() - norm.running_mean.double() * scale
     return weight.float(), bias.float()
 
 
@@ -78,13 +80,14 @@ class TransposedProgram(Program):
 
     def __init__(self, module: TransposedGenerator, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
+        stages = cast("list[TransposedStage]", list(module.stages))
         self.stages = []
-        for stage in module.stages:
+        for stage in stages:
             weight, bias = fold_batchnorm(stage.conv, stage.norm)
             self.stages.append(ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular",
                                         transposed=True))
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
-        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in module.stages),
+        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in stages),
                        info.out_channels)
 
     def forward(self, x, clamp, out_dtype):
@@ -116,15 +119,16 @@ class TransposedGeneratorArch(Arch):
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
         convs = [state_dict[f"stages.{i}.conv.weight"] for i in stages]
         widths = tuple(int(w.shape[1]) for w in convs)
-        module = load_strict(TransposedGenerator(noise_channels=convs[0].shape[0], widths=widths,
-                                                 out_channels=state_dict["out.weight"].shape[0]), state_dict)
+        module = TransposedGenerator(noise_channels=convs[0].shape[0], widths=widths,
+                                     out_channels=state_dict["out.weight"].shape[0])
+        load_strict(module, state_dict)
         info = ModelInfo(self.id, module.scale, module.noise_channels, state_dict["out.weight"].shape[0], widths[-1],
                          len(widths), parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
                          tile_overlap=RECEPTIVE_RADIUS + 1)
         return module, info
 
     def lower(self, module, info, device):
-        return TransposedProgram(module, info, device)
+        return TransposedProgram(cast(TransposedGenerator, module), info, device)  # this arch's load built it
 
 
 ARCH = TransposedGeneratorArch()

@@ -13,6 +13,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -116,10 +117,12 @@ def _probe(network: NcnnGraphNet, channels: int, source: str) -> Feed:
 def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
     """A stride-1 3x3 or 1x1 Convolution with no, relu or leaky_relu activation as a call of srkit's fused conv
     kernel (an unpadded 3x3 runs padded, its one-pixel rim cropped); None for any other layer."""
+    if layer.kind != "Convolution":
+        return None
     v = layer.values
-    kernel, act = v.get("kernel_w"), ACTIVATIONS.get(v.get("activation_type"))
-    pads = {v.get(side) for side in ("pad_left", "pad_right", "pad_top", "pad_bottom")}
-    if (layer.kind != "Convolution" or kernel not in (1, 3) or v["kernel_h"] != kernel or v["pad_value"] != 0
+    kernel, act = v["kernel_w"], ACTIVATIONS.get(v["activation_type"])
+    pads = {v[side] for side in ("pad_left", "pad_right", "pad_top", "pad_bottom")}
+    if (kernel not in (1, 3) or v["kernel_h"] != kernel or v["pad_value"] != 0
             or {v["stride_w"], v["stride_h"], v["dilation_w"], v["dilation_h"]} != {1}
             or act not in ("none", "relu", "leaky_relu") or len(pads) != 1):
         return None
@@ -198,16 +201,18 @@ class GraphArch(Arch):
         module = NcnnSR(network, feed).eval()
         convs = [layer for layer in graph.layers if layer.type in CONVOLUTIONS]
         radius = receptive_radius(graph)
-        info = ModelInfo(self.id, feed.scale, channels, channels, max((c["num_output"] for c in convs), default=0),
-                         len(convs), parameter_count(module), variant=self.variant(graph, feed), dtypes=ALL_DTYPES,
-                         receptive_radius=radius, tile_overlap=min(radius, MAX_OVERLAP) + BLEND_PIXELS, fused=self.fused)
+        features = max((c["num_output"] for c in convs), default=0)
+        info = ModelInfo(self.id, feed.scale, channels, channels, features, len(convs), parameter_count(module),
+                         variant=self.variant(graph, feed), dtypes=ALL_DTYPES, receptive_radius=radius,
+                         tile_overlap=min(radius, MAX_OVERLAP) + BLEND_PIXELS, fused=self.fused)
         return module, info
 
     def hints(self, module):
-        return {PARAM_HINT: module.network.text}
+        return {PARAM_HINT: cast(NcnnSR, module).network.text}  # this arch's load built it
 
     def lower(self, module, info, device):
-        found = {index: fused_conv(layer, device) for index, layer in enumerate(module.network.layers)}
+        layers = cast(NcnnSR, module).network.layers  # this arch's load built it, of NcnnLayers
+        found = {index: fused_conv(cast(NcnnLayer, layer), device) for index, layer in enumerate(layers)}
         return ReplacingProgram(module, info, device, {index: run for index, run in found.items() if run is not None})
 
 

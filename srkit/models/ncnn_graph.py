@@ -5,8 +5,8 @@ is allocated and whose fp16 / fp32 / quantized-table storage is read as ncnn rea
 .bin layout (ncnn's ModelBin): for each layer in .param order, its blobs in a fixed order. A "tagged" blob (the
 weights of Convolution, ConvolutionDepthWise, Deconvolution, InnerProduct) starts with a 4-byte little-endian tag:
 0x01306B47 fp16 values (padded to 4 bytes), 0 or 0x0002C056 fp32 values, 0x000D4B38 int8 (refused), any other
-tag a 256-entry fp32 table followed by one uint8 index per value (padded to 4 bytes). Biases, PReLU slopes, Scale data and
-MemoryData are raw fp32 with no tag.
+tag a 256-entry fp32 table followed by one uint8 index per value (padded to 4 bytes). Biases, PReLU slopes, Scale
+data and MemoryData are raw fp32 with no tag.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,11 @@ class NcnnGraphError(ModelFormatError):
     exit_code = 2
 
 
+# A parameter's value: an int, a float, or a tuple of them ('ints', 'floats'), as its Spec's kind says. Which one a
+# name holds is fixed by the layer type's specs, which a checker cannot follow through a dict keyed by name.
+ParamValue = Any
+
+
 @dataclass(frozen=True)
 class Spec:
     """One layer parameter: its name, kind ('int', 'float', 'ints', 'floats'), default (a value, or the name of
@@ -54,7 +60,7 @@ class Spec:
 
     name: str
     kind: str = "int"
-    default: object = 0
+    default: ParamValue = 0
     low: float | None = None
     high: float | None = None
     choices: tuple | None = None
@@ -160,9 +166,9 @@ class Layer:
     line: int
     bottoms: list[str]
     tops: list[str]
-    values: dict[str, object] = field(default_factory=dict)
+    values: dict[str, ParamValue] = field(default_factory=dict)
 
-    def __getitem__(self, name: str) -> object:
+    def __getitem__(self, name: str) -> ParamValue:
         return self.values[name]
 
 
@@ -201,10 +207,10 @@ def _number(text: str, spec: Spec, where: str) -> int | float:
     return value
 
 
-def _parameters(kind: str, items: list[str], where: str) -> dict[str, object]:
+def _parameters(kind: str, items: list[str], where: str) -> dict[str, ParamValue]:
     """The layer's k=v items read by its specs, every absent one at ncnn's default."""
     specs = SPECS[kind]
-    found: dict[int, object] = {}
+    found: dict[int, ParamValue] = {}
     for item in items:
         key_text, sep, value_text = item.partition("=")
         try:
@@ -219,14 +225,14 @@ def _parameters(kind: str, items: list[str], where: str) -> dict[str, object]:
             raise NcnnGraphError(f"{where}: parameter id {key} is not one srkit reads for {kind} layers, so the "
                                  "layer would compute something else; re-export the model without it")
         if array:
-            count, *values = value_text.split(",")
-            if not count.isdigit() or int(count) != len(values) or len(values) > 64:
+            count, *entries = value_text.split(",")
+            if not count.isdigit() or int(count) != len(entries) or len(entries) > 64:
                 raise NcnnGraphError(f"{where}: array parameter {spec.name} declares {count} values and holds "
-                                     f"{len(values)} (at most 64); fix the .param file")
-            found[ARRAY_KEY_BASE - key] = tuple(_number(v, spec, where) for v in values)
+                                     f"{len(entries)} (at most 64); fix the .param file")
+            found[ARRAY_KEY_BASE - key] = tuple(_number(v, spec, where) for v in entries)
         else:
             found[key] = _number(value_text, spec, where)
-    values: dict[str, object] = {}
+    values: dict[str, ParamValue] = {}
     for key, spec in specs.items():
         default = values[spec.default] if isinstance(spec.default, str) else spec.default
         values[spec.name] = found.get(key, default)

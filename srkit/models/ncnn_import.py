@@ -116,7 +116,7 @@ def _import_rrdb(graph: Graph) -> ImportedModel:
     state: dict[str, torch.Tensor] = {}
     feat, state["conv_first.weight"], state["conv_first.bias"] = match.conv(data, ACT_NONE)
     x, block = feat, 0
-    while match.peek(1) is not None and match.peek(1).type == "Concat":
+    while (following := match.peek(1)) is not None and following.type == "Concat":
         rrdb_in = x
         for r in (1, 2, 3):
             rdb_in, outputs = x, []

@@ -84,6 +84,13 @@ def _axis(axis: int, x: torch.Tensor) -> int:
 class NcnnLayer(nn.Module):
     """One ncnn layer: its parameters (by name), its weights as torch parameters, and its computation."""
 
+    # The torch parameters registered from the layer's blobs (blobs_of); which of them exist depends on its type.
+    weight: torch.Tensor
+    bias: torch.Tensor
+    slope: torch.Tensor
+    scale: torch.Tensor
+    data: torch.Tensor
+
     def __init__(self, layer: Layer, weights: dict | None) -> None:
         super().__init__()
         self.kind, self.values = layer.type, dict(layer.values)
@@ -206,7 +213,7 @@ class NcnnLayer(nn.Module):
         reference = inputs[1] if len(inputs) == 2 else None
         for position, (offset, offset2, out) in enumerate(offsets):
             ref_dim = reference.dim() - len(offsets) + position if reference is not None else 0
-            if ref_dim >= 1:
+            if reference is not None and ref_dim >= 1:
                 window[position + 1] = slice(offset, offset + reference.shape[ref_dim])
             elif reference is not None or out == WHOLE:
                 window[position + 1] = slice(offset, None)

@@ -1,15 +1,15 @@
 """RealCUGAN (the UNet pair with squeeze-excitation of bilibili's Real-CUGAN, se and pro, x2/x3/x4, any denoise
 level), from its ncnn graph or from the PyTorch .pth files of the original project (spandrel's key layout).
 
-Both are fed by one rule: the input padded by the border the network crops (18/14/19 pixels at x2/x3/x4), its
-sides aligned to 2 (x2, x4) or 4 (x3) in the same pad, the result cropped and at x4 added to the nearest-upsampled
-input. The ncnn tools (realcugan-ncnn-vulkan) replicate the edge, the original's PyTorch code reflects; pro networks
-take and give values mapped to [0.15, 0.85]. For .pth files srkit's engine aligns every image and tile position
-itself (the `multiple_of` size rule), so each window meets the stride-2 stages in the phase the whole image does;
-the module's own alignment serves direct calls (export) and equals the original's. The squeeze-excitation averages over the whole tile, so tiles see
-slightly different statistics than the whole image (the upstream tools' "sync gap" pass shares them). Plans run
-the stride-1 3x3/1x1 convolutions on srkit's fused kernels, the rest (2x2 stride-2 convolutions, transposed
-convolutions, squeeze-excitation) as torch ops."""
+Both are fed by one rule: the input padded by the border the network crops (18/14/19 pixels at x2/x3/x4), its sides
+aligned to 2 (x2, x4) or 4 (x3) in the same pad, the result cropped and at x4 added to the nearest-upsampled input.
+The ncnn tools (realcugan-ncnn-vulkan) replicate the edge, the original's PyTorch code reflects; pro networks take
+and give values mapped to [0.15, 0.85]. For .pth files srkit's engine aligns every image and tile position itself
+(the `multiple_of` size rule), so each window meets the stride-2 stages in the phase the whole image does; the
+module's own alignment serves direct calls (export) and equals the original's. The squeeze-excitation averages over
+the whole tile, so tiles see slightly different statistics than the whole image (the upstream tools' "sync gap" pass
+shares them). Plans run the stride-1 3x3/1x1 convolutions on srkit's fused kernels, the rest (2x2 stride-2
+convolutions, transposed convolutions, squeeze-excitation) as torch ops."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def has_squeeze_excitation(graph: Graph, gate: str) -> bool:
         if layer.type != gate or len(layer.bottoms) != 2:
             continue
         fc2 = tops.get(layer.bottoms[1])
-        fc1 = tops.get(fc2.bottoms[0]) if fc2 is not None and fc2.type == "InnerProduct" else None
+        if fc2 is None or fc2.type != "InnerProduct":
+            continue
+        fc1 = tops.get(fc2.bottoms[0])
         pool = tops.get(fc1.bottoms[0]) if fc1 is not None and fc1.type == "InnerProduct" else None
         if (pool is not None and pool.type == "Pooling" and pool["global_pooling"] and pool["pooling_type"] == 1
                 and fc2["activation_type"] == 4):
@@ -234,8 +236,8 @@ class RealCuganArch(GraphArch):
             raise ValueError(f"x4 adds its input to its output, but it takes {in_channels} channels and gives "
                              f"{out_channels}")
         pro = "pro" in state_dict
-        module = load_strict(RealCUGAN(in_channels=in_channels, out_channels=out_channels, scale=scale, pro=pro),
-                             state_dict)
+        module = RealCUGAN(in_channels=in_channels, out_channels=out_channels, scale=scale, pro=pro)
+        load_strict(module, state_dict)
         convs = [m for name, m in module.named_modules()
                  if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and ".seblock." not in name]
         # Sides and tile positions aligned to the UNets' depth: a window at an odd offset would see the stride-2

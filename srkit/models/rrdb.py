@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -30,6 +31,8 @@ TILE_OVERLAP = 16
 class DenseBlock(nn.Module):
     """Five 3x3 convs, each seeing the block input and every earlier output; out = conv5(...) * 0.2 + x.
     ESRGAN+ (`plus`): conv2's output also gets conv1x1(x), conv4's gets conv2's output."""
+
+    conv5: nn.Conv2d  # conv1 .. conv5 are registered by number; the last one is also called by name
 
     def __init__(self, features: int, growth: int, plus: bool = False) -> None:
         super().__init__()
@@ -106,14 +109,14 @@ class RRDBProgram(BoundProgram):
 
     def __init__(self, module: RRDBNet, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
-        lrelu = dict(act="leaky_relu", slope=LEAKY_SLOPE)
         self.conv_first = ConvStep.from_conv(module.conv_first, device)
+        blocks = cast("list[RRDB]", list(module.body))
         self.blocks = [[self._dense_steps(rdb, device) for rdb in (block.rdb1, block.rdb2, block.rdb3)]
-                       for block in module.body]
+                       for block in blocks]
         self.conv_body = ConvStep.from_conv(module.conv_body, device)
-        self.conv_up = [ConvStep.from_conv(getattr(module, f"conv_up{i}"), device, **lrelu)
+        self.conv_up = [ConvStep.from_conv(getattr(module, f"conv_up{i}"), device, "leaky_relu", LEAKY_SLOPE)
                         for i in range(1, module.upsamples + 1)]
-        self.conv_hr = ConvStep.from_conv(module.conv_hr, device, **lrelu)
+        self.conv_hr = ConvStep.from_conv(module.conv_hr, device, "leaky_relu", LEAKY_SLOPE)
         self.conv_last = ConvStep.from_conv(module.conv_last, device)
         self.shuffle, self.growth = module.shuffle, module.growth
         self.plus = any(len(steps) == 6 for block in self.blocks for steps in block)  # ESRGAN+'s conv1x1s
@@ -121,9 +124,9 @@ class RRDBProgram(BoundProgram):
     @staticmethod
     def _dense_steps(rdb: DenseBlock, device: torch.device) -> list[ConvStep]:
         """conv1..conv5 (the first four with LeakyReLU), then ESRGAN+'s conv1x1 if present."""
-        steps = [ConvStep.from_conv(getattr(rdb, f"conv{i}"), device,
-                                    **(dict(act="leaky_relu", slope=LEAKY_SLOPE) if i < 5 else {}))
-                 for i in range(1, 6)]
+        convs = [getattr(rdb, f"conv{i}") for i in range(1, 6)]
+        steps = [ConvStep.from_conv(conv, device, "leaky_relu", LEAKY_SLOPE) for conv in convs[:4]]
+        steps.append(ConvStep.from_conv(convs[4], device))
         return steps + ([ConvStep.from_conv(rdb.conv1x1, device)] if rdb.conv1x1 is not None else [])
 
     def input_buffer(self, shape, dtype, device):
@@ -242,10 +245,11 @@ class RRDBArch(Arch):
     trainable = True
 
     def load(self, state_dict, hints):
-        layout = self.layout_of(state_dict)
-        if layout.name in ("ESRGAN+", "original ESRGAN"):
+        layout = self.layout_of(state_dict)  # None: metadata named rrdb; read as basicsr's keys, which name a gap
+        name = layout.name if layout is not None else "basicsr"
+        if name in ("ESRGAN+", "original ESRGAN"):
             state_dict = _from_original(state_dict)
-        elif layout.name == "BSRGAN":
+        elif name == "BSRGAN":
             state_dict = _rename(state_dict, _BSRGAN)
         first, last = state_dict["conv_first.weight"], state_dict["conv_last.weight"]
         out_channels, features = last.shape[0], first.shape[0]
@@ -257,13 +261,14 @@ class RRDBArch(Arch):
         num_block = len(sequence_indices(state_dict, r"body\.(\d+)\.rdb1\.conv1\.weight$"))
         growth = state_dict["body.0.rdb1.conv1.weight"].shape[0] if num_block else 32
         plus = any(key.endswith(".conv1x1.weight") for key in state_dict)
-        module = load_strict(RRDBNet(in_channels=out_channels, out_channels=out_channels, features=features,
-                                     num_block=num_block, growth=growth, upsamples=upsamples, shuffle=shuffle,
-                                     plus=plus), state_dict)
+        module = RRDBNet(in_channels=out_channels, out_channels=out_channels, features=features,
+                         num_block=num_block, growth=growth, upsamples=upsamples, shuffle=shuffle,
+                         plus=plus)
+        load_strict(module, state_dict)
         # Reach in input pixels: conv_first + 15 convs per block + conv_body at the working resolution (a
         # working pixel is `shuffle` input pixels), then the upsampling convs, less than one working pixel.
         radius = (2 + 15 * num_block) * shuffle + shuffle
-        variant = ", ".join([layout.name, f"{features}nf", f"{num_block}nb"]
+        variant = ", ".join([name, f"{features}nf", f"{num_block}nb"]
                             + ([f"unshuffle x{shuffle}"] if shuffle > 1 else []))
         info = ModelInfo(self.id, module.scale, out_channels, out_channels, features, num_block,
                          parameter_count(module), variant=variant, multiple_of=shuffle, min_size=shuffle,
@@ -271,7 +276,7 @@ class RRDBArch(Arch):
         return module, info
 
     def lower(self, module, info, device):
-        return RRDBProgram(module, info, device)
+        return RRDBProgram(cast(RRDBNet, module), info, device)  # this arch's load built it
 
     def build(self, *, features, depth, scale, growth):
         return RRDBNet(features=features, num_block=depth, growth=growth, scale=scale)

@@ -4,6 +4,8 @@ of conv+ReLU at high resolution, and a last conv predicting a residual added to 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -46,8 +48,8 @@ class SeedNetProgram(BoundProgram):
 
     def __init__(self, module: SeedNet, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
-        self.head = [ConvStep.from_conv(conv, device, "relu") for conv in module.head]
-        self.body = [ConvStep.from_conv(conv, device, "relu") for conv in module.body]
+        self.head = [ConvStep.from_conv(conv, device, "relu") for conv in cast("list[nn.Conv2d]", list(module.head))]
+        self.body = [ConvStep.from_conv(conv, device, "relu") for conv in cast("list[nn.Conv2d]", list(module.body))]
         self.tail = ConvStep.from_conv(module.tail, device)
 
     def bind(self, x):
@@ -95,8 +97,8 @@ class SeedNetArch(Arch):
         scale = int(hints["scale"])
         num_conv = len(sequence_indices(state_dict, r"body\.(\d+)\.weight$"))
         in_channels, features = state_dict["head.0.weight"].shape[1], state_dict["head.0.weight"].shape[0]
-        module = load_strict(SeedNet(in_channels=in_channels, features=features, num_conv=num_conv, scale=scale),
-                             state_dict)
+        module = SeedNet(in_channels=in_channels, features=features, num_conv=num_conv, scale=scale)
+        load_strict(module, state_dict)
         # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
         radius = 2 + -(-(num_conv + 1) // scale)
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, num_conv, parameter_count(module),
@@ -107,7 +109,7 @@ class SeedNetArch(Arch):
         return {"scale": module.scale}
 
     def lower(self, module, info, device):
-        return SeedNetProgram(module, info, device)
+        return SeedNetProgram(cast(SeedNet, module), info, device)  # this arch's load built it
 
     def build(self, *, features, depth, scale, growth):
         return SeedNet(features=features, num_conv=depth, scale=scale)

@@ -12,6 +12,8 @@ shuffle on the last conv."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,6 +29,11 @@ GAIN = 2  # width multiplier of the inner 1x1 -> 3x3 -> 1x1 chain
 BLOCKS = 6
 
 
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a conv built with one (every conv here is)."""
+    return cast(torch.Tensor, conv.bias)
+
+
 class Conv3XC(nn.Module):
     """A 3x3 conv kept as its training branches (sk: 1x1; conv: 1x1, 3x3 unpadded, 1x1) and their fold."""
 
@@ -40,13 +47,14 @@ class Conv3XC(nn.Module):
     @torch.no_grad()
     def reparameterize(self) -> None:
         """Set eval_conv to the branches folded into one 3x3 conv (in float64, then rounded once)."""
-        w1, w2, w3 = (layer.weight.double() for layer in self.conv)
-        b1, b2, b3 = (layer.bias.double() for layer in self.conv)
+        convs = cast("list[nn.Conv2d]", list(self.conv))
+        w1, w2, w3 = (layer.weight.double() for layer in convs)
+        b1, b2, b3 = (_bias(layer).double() for layer in convs)
         weight = torch.einsum("oa,abhw,bi->oihw", w3[:, :, 0, 0], w2, w1[:, :, 0, 0])
         bias = w3[:, :, 0, 0] @ (b2 + torch.einsum("abhw,b->a", w2, b1)) + b3
         weight[:, :, 1, 1] += self.sk.weight.double()[:, :, 0, 0]
         self.eval_conv.weight.copy_(weight)
-        self.eval_conv.bias.copy_(bias + self.sk.bias.double())
+        _bias(self.eval_conv).copy_(bias + _bias(self.sk).double())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.eval_conv(x)
@@ -71,6 +79,9 @@ class SPAN(nn.Module):
     """conv_1, six attention blocks, conv_2, conv_cat(cat[conv_1, conv_2, block 1, block 6's c1]), shuffle head.
     Inference only: call `reparameterize()` after loading weights."""
 
+    mean: torch.Tensor  # a registered buffer
+    block_1: AttentionBlock  # the blocks are registered by number; the first is also called by name
+
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 48, scale: int = 4,
                  norm: bool = True) -> None:
         super().__init__()
@@ -86,7 +97,7 @@ class SPAN(nn.Module):
         self.upsampler = nn.Sequential(nn.Conv2d(features, out_channels * scale * scale, 3, padding=1),
                                        nn.PixelShuffle(scale))
 
-    def reparameterize(self) -> "SPAN":
+    def reparameterize(self) -> SPAN:
         """Fold every Conv3XC's branches into its eval_conv; returns self."""
         for layer in self.modules():
             if isinstance(layer, Conv3XC):
@@ -117,7 +128,7 @@ class SPANProgram(BoundProgram):
                        for block in (getattr(module, f"block_{i}") for i in range(1, BLOCKS + 1))]
         self.conv_2 = ConvStep.from_conv(module.conv_2.eval_conv, device)
         self.conv_cat = ConvStep.from_conv(module.conv_cat, device)
-        self.head = ConvStep.from_conv(module.upsampler[0], device)
+        self.head = ConvStep.from_conv(cast(nn.Conv2d, module.upsampler[0]), device)
 
     def bind(self, x):
         ops, f = K.ops_for(x), self.info.features
@@ -175,8 +186,10 @@ class SPANArch(Arch):
         if scale * scale * in_channels != head:
             raise ValueError(f"upsampler has {head} outputs, not {in_channels} x scale^2")
         norm = "no_norm" not in state_dict
-        module = load_strict(SPAN(in_channels=in_channels, out_channels=in_channels, features=features,
-                                  scale=scale, norm=norm), state_dict).reparameterize()
+        module = SPAN(in_channels=in_channels, out_channels=in_channels, features=features,
+                      scale=scale, norm=norm)
+        load_strict(module, state_dict)
+        module.reparameterize()
         radius = 1 + 3 * BLOCKS + 1 + 1  # conv_1, three 3x3 convs per block, conv_2, the head (conv_cat is 1x1)
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, BLOCKS, parameter_count(module),
                          variant=f"{features}nf" + ("" if norm else ", no_norm"), receptive_radius=radius,
@@ -184,7 +197,7 @@ class SPANArch(Arch):
         return module, info
 
     def lower(self, module, info, device):
-        return SPANProgram(module, info, device)
+        return SPANProgram(cast(SPAN, module), info, device)  # this arch's load built it
 
 
 ARCH = SPANArch()

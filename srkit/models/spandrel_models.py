@@ -30,7 +30,7 @@ def _stand_in_torchvision() -> None:
     functional = types.ModuleType("torchvision.transforms.functional")
     for name in ("rotate", "normalize", "InterpolationMode"):
         setattr(functional, name, unavailable)
-    root.transforms, transforms.functional = transforms, functional
+    vars(root)["transforms"], vars(transforms)["functional"] = transforms, functional
     sys.modules.update({"torchvision": root, "torchvision.transforms": transforms,
                         "torchvision.transforms.functional": functional})
 

@@ -10,8 +10,8 @@ import torch
 from srkit.kernels import _autotune, _launch, triton_conv
 from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
 
+from ._cases import make_case, torch_conv_act
 from ._compare import assert_close_dtype
-from .test_conv2d_act import make_case, torch_conv_act
 
 CANDIDATES = (ConvConfig(64, 32, 32, num_warps=4, num_stages=2), ConvConfig(128, 64, 64, num_warps=4, num_stages=3),
               ConvConfig(256, 64, 64, num_warps=8, num_stages=3))

@@ -7,53 +7,11 @@ import torch
 import torch.nn.functional as F
 
 import srkit.kernels as K
-from srkit.kernels import _weight_cache
-from srkit.kernels import triton_conv
-from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
+from srkit.kernels import _weight_cache, triton_conv
+from srkit.kernels._launch import GPU_CONV_CONFIGS
 
+from ._cases import ACTS, SMALL_CONV_CONFIG, make_case, nhwc, poisoned, torch_conv_act
 from ._compare import assert_close, assert_close_dtype
-
-ACTS = ("none", "relu", "leaky_relu", "prelu", "tanh", "silu", "gate")
-# Small tiles so several programs, several K chunks and masked tails all run under the interpreter.
-SMALL_CONFIG = ConvConfig(block_m=32, block_n=16, block_k=16, num_warps=1, num_stages=1)
-
-
-def _nhwc(t: torch.Tensor) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last)
-
-
-def make_case(c_in, c_out, k, act, h=13, w=17, batch=2, dtype=torch.float32, seed=0, device="cpu"):
-    """Seeded random conv problem: input, weight, bias and the slope the activation needs."""
-    g = torch.Generator().manual_seed(seed)
-    x = _nhwc(torch.randn(batch, c_in, h, w, generator=g)).to(device=device, dtype=dtype)
-    weight = (torch.randn(c_out, c_in, k, k, generator=g) / (c_in * k * k) ** 0.5).to(device)
-    bias = (torch.randn(c_out, generator=g) * 0.1).to(device)
-    slope = (torch.rand(c_out, generator=g) * 0.5).to(device) if act == "prelu" else 0.1
-    return x, weight, bias, slope
-
-
-def torch_conv_act(x, weight, bias, act, slope, residual=None, res_scale=1.0, padding_mode="zeros"):
-    """Plain-torch oracle in fp32, built only from torch.nn.functional ops."""
-    pad = weight.shape[-1] // 2
-    conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[-1], padding=pad,
-                           padding_mode=padding_mode, device=x.device)
-    with torch.no_grad():
-        conv.weight.copy_(weight.float())
-        conv.bias.copy_(bias.float()) if bias is not None else conv.bias.zero_()
-        y = conv(x.float())
-    if act == "gate":  # SPAN's attention: the residual sum is gated by the conv output
-        y = y * res_scale if residual is None else y * res_scale + residual.float()
-        return y * (torch.sigmoid(conv(x.float())) - 0.5)
-    y = {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu,
-         "leaky_relu": lambda v: F.leaky_relu(v, slope),
-         "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
-    y = y * res_scale
-    return y if residual is None else y + residual.float()
-
-
-def poisoned(shape, dtype, device="cpu") -> torch.Tensor:
-    """A channels_last output buffer full of NaN, so any element the kernel fails to write shows up."""
-    return torch.full(shape, float("nan"), dtype=dtype, device=device).contiguous(memory_format=torch.channels_last)
 
 
 def run_both(use_backend, *args, **kwargs):
@@ -113,7 +71,7 @@ def test_tiny_and_thin_images_with_small_tiles(h, w, padding_mode):
     x, weight, bias, slope = make_case(48, 40, 3, "leaky_relu", h=h, w=w, batch=3, seed=h * 31 + w)
     out = poisoned((3, 40, h, w), torch.float32)
     triton_conv.conv2d_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode, out=out,
-                           config=SMALL_CONFIG)
+                           config=SMALL_CONV_CONFIG)
     oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode)
     assert_close_dtype(out, oracle, torch.float32, f"{h}x{w} {padding_mode}")
 
@@ -124,14 +82,14 @@ def test_circular_padding_equals_centre_of_tiled_image(dtype):
     x, weight, bias, _ = make_case(5, 9, 3, "none", h=6, w=11, seed=3, dtype=dtype)
     tiled = x.float().repeat(1, 1, 3, 3)
     expected = F.conv2d(tiled, weight, bias, padding=1)[:, :, 6:12, 11:22]
-    got = triton_conv.conv2d_act(x, weight, bias, padding_mode="circular", config=SMALL_CONFIG)
+    got = triton_conv.conv2d_act(x, weight, bias, padding_mode="circular", config=SMALL_CONV_CONFIG)
     assert_close_dtype(got, expected, dtype, "circular vs tiled")
 
 
 @pytest.mark.parametrize("res_scale", [1.0, 0.2])
 def test_residual_scale_and_in_place_residual(use_backend, res_scale):
     x, weight, bias, slope = make_case(16, 16, 3, "leaky_relu", seed=11)
-    residual = _nhwc(torch.randn(2, 16, 13, 17, generator=torch.Generator().manual_seed(5)))
+    residual = nhwc(torch.randn(2, 16, 13, 17, generator=torch.Generator().manual_seed(5)))
     oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, residual, res_scale)
     got, ref = run_both(use_backend, x, weight, bias, "leaky_relu", slope, residual=residual, res_scale=res_scale)
     assert_close_dtype(got, oracle, torch.float32, "triton residual")
@@ -159,7 +117,7 @@ def test_outer_residual_around_the_residual_sum(use_backend, act, k, dtype):
     args = (x, weight, bias, act, slope)
     epilogue = dict(residual=residual, res_scale=0.2, padding_mode="zeros", outer_residual=outer, outer_scale=0.5)
     out = wide[:, 26:38]
-    triton_conv.conv2d_act(*args, out=out, **epilogue, config=SMALL_CONFIG)
+    triton_conv.conv2d_act(*args, out=out, **epilogue, config=SMALL_CONV_CONFIG)
     assert_close_dtype(out, oracle, dtype, f"triton {act} k{k} {dtype}")
     assert torch.isnan(wide[:, 24:26]).all() and torch.isnan(wide[:, 38:]).all(), "neighbours of out were written"
     use_backend("triton")
@@ -276,7 +234,7 @@ def test_invalid_arguments_name_the_argument(use_backend, backend, needle, error
 
 def test_output_sharing_memory_with_input_is_refused(use_backend):
     use_backend("triton")
-    buf = _nhwc(torch.randn(1, 16, 5, 5))
+    buf = nhwc(torch.randn(1, 16, 5, 5))
     with pytest.raises(ValueError, match="out shares memory with x"):
         K.conv2d_act(buf[:, :8], torch.randn(8, 8, 3, 3), out=buf[:, 4:12])
 
@@ -293,7 +251,7 @@ def _generator_output_case(h, w, seed):
     x, weight, bias, _ = make_case(13, 3, 3, "tanh", h=h, w=w, seed=seed)
     pattern = 0.5 + 0.1 * torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(seed + 1))
     oracle = torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular")
-    return (x, weight, bias, "tanh", 0.0), dict(residual=_nhwc(pattern), res_scale=0.5, padding_mode="circular"), oracle
+    return (x, weight, bias, "tanh", 0.0), dict(residual=nhwc(pattern), res_scale=0.5, padding_mode="circular"), oracle
 
 
 def _check_codes(got, z, out_dtype, what):
@@ -333,8 +291,8 @@ def test_clamp_and_codes_with_small_tiles_and_a_split_batch(monkeypatch, poison_
     from srkit.kernels import _launch
 
     args, epilogue, oracle = _generator_output_case(5, 7, seed=23)
-    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)  # one image per launch
-    got = triton_conv.conv2d_act(*args, **epilogue, clamp=(0.0, 1.0), out_dtype=out_dtype, config=SMALL_CONFIG)
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONV_CONFIG.block_m)  # one image per launch
+    got = triton_conv.conv2d_act(*args, **epilogue, clamp=(0.0, 1.0), out_dtype=out_dtype, config=SMALL_CONV_CONFIG)
     if out_dtype == torch.uint8:
         _check_codes(got, oracle, out_dtype, "small tiles")
     else:
@@ -438,11 +396,11 @@ def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_alloca
 
     x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, batch=3, seed=17)
     residual = torch.randn(3, 20, 5, 7, generator=torch.Generator().manual_seed(3))
-    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONFIG.block_m)
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONV_CONFIG.block_m)
     got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
-                                 config=SMALL_CONFIG)
+                                 config=SMALL_CONV_CONFIG)
     assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
-    up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONFIG)
+    up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONV_CONFIG)
     assert not torch.isnan(up).any()
 
 
@@ -475,9 +433,9 @@ def test_int64_offsets_give_the_same_result(monkeypatch):
     """A tensor spanning more than 2**31 elements switches the kernel's offsets to int64 (INDEX_64, derived from the
     arguments); forced here by lowering the limit, the int64 path computes what the int32 one does."""
     x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, seed=41)
-    residual = _nhwc(torch.randn(2, 20, 5, 7, generator=torch.Generator().manual_seed(4)))
+    residual = nhwc(torch.randn(2, 20, 5, 7, generator=torch.Generator().manual_seed(4)))
     oracle = torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5)
     monkeypatch.setattr(triton_conv, "MAX_LAUNCH_INDEX", 16)
     got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
-                                 config=SMALL_CONFIG)
+                                 config=SMALL_CONV_CONFIG)
     assert_close_dtype(got, oracle, torch.float32, "int64 offsets")

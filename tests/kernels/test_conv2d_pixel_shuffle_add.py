@@ -10,8 +10,8 @@ import srkit.kernels as K
 from srkit.kernels import triton_conv
 from srkit.kernels._launch import GPU_CONV_CONFIGS
 
+from ._cases import SMALL_CONV_CONFIG
 from ._compare import assert_close_dtype
-from .test_conv2d_act import SMALL_CONFIG
 
 
 def _case(c_in, channels, scale, h=7, w=9, batch=2, dtype=torch.float32, seed=0, device="cpu"):
@@ -69,7 +69,7 @@ def test_small_tiles_fp16_and_a_channel_slice_input():
     wide = torch.zeros(2, 50, 6, 10, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
     wide[:, 5:45] = x
     got = triton_conv.conv2d_pixel_shuffle_add(wide[:, 5:45], weight, bias, 3, base, out_dtype=torch.float32,
-                                               config=SMALL_CONFIG)
+                                               config=SMALL_CONV_CONFIG)
     assert got.dtype == torch.float32
     assert_close_dtype(got, _torch(x, weight, bias, 3, base, None), torch.float16, "fp16 slice, small tiles")
 

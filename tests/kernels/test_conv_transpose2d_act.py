@@ -10,8 +10,8 @@ import srkit.kernels as K
 from srkit.kernels import triton_conv
 from srkit.kernels._launch import GPU_CONV_CONFIGS
 
+from ._cases import ACTS, SMALL_CONV_CONFIG, poisoned
 from ._compare import assert_close_dtype
-from .test_conv2d_act import ACTS, SMALL_CONFIG, poisoned
 
 
 def make_case(c_in, c_out, act, h=7, w=10, batch=2, dtype=torch.float32, seed=0, device="cpu"):
@@ -59,7 +59,7 @@ def test_matches_torch(use_backend, c_in, c_out, act, dtype):
 @pytest.mark.parametrize("act", ACTS)
 def test_every_activation_with_small_tiles(act):
     x, weight, bias, slope = make_case(40, 24, act, h=5, w=9, batch=3, seed=3)
-    got = triton_conv.conv_transpose2d_act(x, weight, bias, act, slope, config=SMALL_CONFIG)
+    got = triton_conv.conv_transpose2d_act(x, weight, bias, act, slope, config=SMALL_CONV_CONFIG)
     assert_close_dtype(got, torch_transposed(x, weight, bias, act, slope), torch.float32, act)
 
 

@@ -10,10 +10,10 @@ import srkit.kernels as K
 from srkit.kernels import _launch, triton_pixel_shuffle
 from srkit.kernels._launch import ElementwiseConfig
 
+from ._cases import SMALL_ELEMENTWISE_CONFIG, poisoned
 from ._compare import assert_close, assert_close_dtype, assert_close_rounded
 
 # Several programs along both axes with masked tails, besides the interpreter's one big block.
-SMALL_CONFIG = ElementwiseConfig(block_p=64, block_c=16, num_warps=1)
 BASE_MODES = ["nearest", "bilinear", "bicubic"]
 CODE_MAX = {torch.uint8: 255, torch.uint16: 65535}
 # Share of codes allowed to differ by one where the base is interpolated: torch sums the taps in another fp32
@@ -111,7 +111,8 @@ def test_integer_output_is_hwc_codes(use_backend, poison_allocations, out_dtype,
 @pytest.mark.parametrize("channels", [3, 12, 48, 64, 37])
 def test_channel_counts_with_small_tiles(poison_allocations, out_dtype, channels):
     y, base = _case(2, c=channels, h=5, w=3, seed=channels)
-    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", out_dtype=out_dtype, config=SMALL_CONFIG)
+    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", out_dtype=out_dtype,
+                                                 config=SMALL_ELEMENTWISE_CONFIG)
     expected = _torch(y, 2, base, "bicubic", None)
     if out_dtype == torch.float32:
         assert_close_dtype(got, expected, torch.float32, f"C={channels}")
@@ -164,8 +165,9 @@ def test_nan_and_inf_follow_the_reference(use_backend, clamp, out_dtype):
 def test_batch_split_across_launches(monkeypatch, poison_allocations, out_dtype):
     y, base = _case(2, c=5, h=4, w=6, batch=3, seed=12)
     # Room for one 8x12 output image (plus a block's tail) per launch: three launches for a batch of three.
-    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 8 * 12 + SMALL_CONFIG.block_p)
-    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bilinear", (0.0, 1.0), out_dtype, config=SMALL_CONFIG)
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 8 * 12 + SMALL_ELEMENTWISE_CONFIG.block_p)
+    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bilinear", (0.0, 1.0), out_dtype,
+                                                 config=SMALL_ELEMENTWISE_CONFIG)
     expected = _torch(y, 2, base, "bilinear", (0.0, 1.0))
     if out_dtype == torch.float32:
         assert_close_dtype(got, expected, torch.float32, "split batch")
@@ -181,7 +183,7 @@ def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, backend, base
     stage's noise), every element of the slice written and the other channels untouched (NaN-poisoned)."""
     y, base = _case(scale, c=4, h=h, w=w, seed=31 + scale)
     base = None if base_mode is None else base
-    wide = torch.full((2, 11, h * scale, w * scale), float("nan")).contiguous(memory_format=torch.channels_last)
+    wide = poisoned((2, 11, h * scale, w * scale), torch.float32)
     use_backend(backend)
     got = K.pixel_shuffle_add(y, scale, base, base_mode or "nearest", (0.0, 1.0), None, wide[:, 2:6])
     assert got.data_ptr() == wide[:, 2:6].data_ptr()
@@ -192,9 +194,9 @@ def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, backend, base
 
 def test_out_with_small_tiles_and_an_fp32_out_of_fp16_values(poison_allocations):
     y, base = _case(2, c=37, h=5, w=3, dtype=torch.float16, seed=8)
-    wide = torch.full((2, 40, 10, 6), float("nan")).contiguous(memory_format=torch.channels_last)
+    wide = poisoned((2, 40, 10, 6), torch.float32)
     triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", None, torch.float32, wide[:, 1:38],
-                                           config=SMALL_CONFIG)
+                                           config=SMALL_ELEMENTWISE_CONFIG)
     assert_close_dtype(wide[:, 1:38], _torch(y, 2, base, "bicubic", None), torch.float32, "small tiles")
     assert torch.isnan(wide[:, :1]).all() and torch.isnan(wide[:, 38:]).all()
 
@@ -261,7 +263,7 @@ class TestOnCuda:
             else:
                 assert_close_rounded(got, expected, what)
 
-    @pytest.mark.parametrize("config", [None, SMALL_CONFIG, ElementwiseConfig(32, 64, 2)])
+    @pytest.mark.parametrize("config", [None, SMALL_ELEMENTWISE_CONFIG, ElementwiseConfig(32, 64, 2)])
     @pytest.mark.parametrize("out_dtype", [torch.uint8, torch.uint16])
     @pytest.mark.parametrize("base_mode", BASE_MODES + [None])
     def test_integer_output(self, poison_allocations, config, out_dtype, base_mode):

@@ -10,12 +10,12 @@ import srkit.kernels as K
 from srkit.kernels import _launch, triton_upsample
 from srkit.kernels._launch import ElementwiseConfig
 
+from ._cases import SMALL_ELEMENTWISE_CONFIG, poisoned
 from ._compare import assert_close_dtype, assert_close_rounded
 
 MODES = [("nearest", False), ("bilinear", False), ("bilinear", True), ("bicubic", False), ("bicubic", True)]
 MODE_IDS = [f"{mode}-ac{int(align)}" for mode, align in MODES]
 # Several programs along both axes with masked tails, besides the interpreter's one big block.
-SMALL_CONFIG = ElementwiseConfig(block_p=64, block_c=16, num_warps=1)
 LAYOUTS = ["channels_last", "nchw", "slice"]
 
 
@@ -74,7 +74,7 @@ def test_nearest_is_exact_for_larger_scales(use_backend, poison_allocations, sca
 @pytest.mark.parametrize("channels", [3, 12, 48, 64, 37])
 def test_channel_counts_with_small_tiles(poison_allocations, mode, align_corners, channels):
     x = _input(2, channels, 5, 6, seed=channels)
-    got = triton_upsample.upsample(x, 3, mode, align_corners, config=SMALL_CONFIG)
+    got = triton_upsample.upsample(x, 3, mode, align_corners, config=SMALL_ELEMENTWISE_CONFIG)
     _check_float32(got, _torch(x, 3, mode, align_corners), mode, f"{mode} ac={align_corners} C={channels}")
 
 
@@ -102,8 +102,8 @@ def test_fp16_is_the_fp32_result_rounded_once(use_backend, poison_allocations, m
 def test_batch_split_across_launches(monkeypatch, poison_allocations, mode, align_corners):
     x = _input(3, 5, 4, 6, seed=11)
     # Room for one 8x12 output image (plus a block's tail) per launch: three launches for a batch of three.
-    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 8 * 12 + SMALL_CONFIG.block_p)
-    got = triton_upsample.upsample(x, 2, mode, align_corners, config=SMALL_CONFIG)
+    monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 8 * 12 + SMALL_ELEMENTWISE_CONFIG.block_p)
+    got = triton_upsample.upsample(x, 2, mode, align_corners, config=SMALL_ELEMENTWISE_CONFIG)
     _check_float32(got, _torch(x, 2, mode, align_corners), mode, f"{mode} ac={align_corners} split batch")
 
 
@@ -113,7 +113,7 @@ def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, mode, align_c
     """SeedNet's joined buffer: the result lands in channels 4..9 of 13, every element of the slice written and
     the other channels untouched (NaN-poisoned)."""
     x = _input(2, 5, 7, 3, seed=21)
-    wide = torch.full((2, 13, 21, 9), float("nan")).contiguous(memory_format=torch.channels_last)
+    wide = poisoned((2, 13, 21, 9), torch.float32)
     use_backend(backend)
     got = K.upsample(x, 3, mode, align_corners, wide[:, 4:9])
     assert got.data_ptr() == wide[:, 4:9].data_ptr()
@@ -144,7 +144,7 @@ def test_a_wrong_out_is_refused(use_backend, backend, make, error, needle):
 def test_image_too_large_for_one_launch_is_refused(monkeypatch):
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 100)
     with pytest.raises(ValueError, match="too large for one kernel launch"):
-        triton_upsample.upsample(_input(1, 3, 4, 6), 2, "nearest", config=SMALL_CONFIG)
+        triton_upsample.upsample(_input(1, 3, 4, 6), 2, "nearest", config=SMALL_ELEMENTWISE_CONFIG)
 
 
 BAD_CALLS = [
@@ -187,7 +187,8 @@ class TestOnCuda:
             else:
                 assert_close_rounded(got, expected, what)
 
-    @pytest.mark.parametrize("config", [SMALL_CONFIG, ElementwiseConfig(32, 64, 2), ElementwiseConfig(256, 4, 8)])
+    @pytest.mark.parametrize("config", [SMALL_ELEMENTWISE_CONFIG, ElementwiseConfig(32, 64, 2),
+                                        ElementwiseConfig(256, 4, 8)])
     @pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
     def test_tiles_and_odd_sizes(self, poison_allocations, config, mode, align_corners):
         for h, w, channels in ((1, 1, 3), (1, 9, 37), (13, 5, 48)):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from srkit.errors import ModelFormatError
-from srkit.models import load_state_dict, compact, detect_arch, rrdb, seednet
+from srkit.models import compact, detect_arch, load_state_dict, rrdb, seednet
 from srkit.models.weights import read_weights, write_safetensors
 
 COMPACT_CONFIGS = [dict(features=16, num_conv=2, scale=2, act="prelu"), dict(features=24, num_conv=5, scale=3,
@@ -85,3 +85,11 @@ def test_wrong_shapes_for_the_detected_arch_are_refused():
     state["body.2.weight"] = torch.zeros(8, 5, 3, 3)
     with pytest.raises(ModelFormatError, match="do not fit"):
         load_state_dict(state, source="broken.pth")
+
+
+def test_metadata_naming_rrdb_for_weights_in_no_rrdb_layout_is_refused_with_the_source_named():
+    """A file whose srkit metadata says rrdb while its keys are in none of RRDB's layouts: one line naming the
+    file and the key that is missing, not a traceback."""
+    state = compact.CompactSR(features=8, num_conv=2, scale=2).state_dict()
+    with pytest.raises(ModelFormatError, match=r"relabelled\.safetensors: rrdb weights do not fit .*conv_first"):
+        load_state_dict(state, {"arch": "rrdb"}, source="relabelled.safetensors")

@@ -96,7 +96,8 @@ def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_meas
     """Training mode centres each batch; eval mode subtracts the pattern measured by `recalibrate` over fixed
     batches: the per-phase means of the uncentred output, less their average (checked with numpy)."""
     module = small_generator(seed=8).train()
-    batches = [torch.randn(3, module.input_channels, 2, 3, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    batches = [torch.randn(3, module.input_channels, 2, 3, generator=torch.Generator().manual_seed(s))
+               for s in range(4)]
     with torch.no_grad():
         trained = module(batches[0]).numpy()
     means = trained.reshape(3, 3, 8, 2, 12, 2).mean((0, 2, 4))

@@ -44,7 +44,8 @@ def _image(height: int, width: int, seed: int) -> torch.Tensor:
 def _original_to_basicsr(state: dict, bsrgan: bool) -> dict:
     """spandrel's module keys (original ESRGAN layout) renamed to basicsr's, or BSRGAN's (RRDB_trunk...)."""
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))}
-    tail = sorted({int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.weight$", k)) and m.group(1) != "0"})
+    tail = sorted({int(m.group(1)) for k in state
+                   if (m := re.match(r"model\.(\d+)\.weight$", k)) and m.group(1) != "0"})
     up, hr, last = ("upconv", "HRconv", "conv_last") if bsrgan else ("conv_up", "conv_hr", "conv_last")
     names = {0: "conv_first", **{k: f"{up}{i + 1}" for i, k in enumerate(tail[:-2])}, tail[-2]: hr, tail[-1]: last}
     renamed = {}

@@ -18,7 +18,7 @@ from srkit.models import dcgan
 from srkit.train.gan import (CALIBRATION_BATCHES, GANTrainConfig, GANTrainer, discriminator_loss, generator_loss,
                              train_gan)
 
-from ..textures.test_patterns import pat_bytes
+from ..io._patterns import pat_bytes
 
 TINY = dict(size=64, batch=4, noise_channels=8, features=8)
 

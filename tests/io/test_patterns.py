@@ -11,15 +11,9 @@ import pytest
 from srkit.io.images import ImageReadError
 from srkit.io.patterns import read_pattern
 
+from ._patterns import pat_bytes
+
 GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")
-
-
-def pat_bytes(pixels: np.ndarray, name: str = "Test pattern", version: int = 1) -> bytes:
-    """A .pat file: five big-endian uint32 (header size, version, width, height, bytes per pixel), GPAT, name."""
-    depth = 1 if pixels.ndim == 2 else pixels.shape[2]
-    label = name.encode() + b"\0"
-    header = struct.pack(">5I4s", 24 + len(label), version, pixels.shape[1], pixels.shape[0], depth, b"GPAT")
-    return header + label + pixels.astype(np.uint8).tobytes()
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
