@@ -26,13 +26,15 @@ from ..io.atomic import EXISTS_HINT
 from ..io.images import (FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, MAX_SIDES, PIL_FORMATS, ImageReadError, open_image,
                          output_format)
 from ..io.paths import one_line, shown, special_file_reason
-from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
+from ..io.video.errors import VideoError
+from ..io.video.output import CONTAINERS, EncodeSettings, plan_output
+from ..io.video.probe import VideoInfo, probe
 from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import PhotoOptions, Summary, upscale_photo_jobs, upscale_photo_units
 from .scaleout import ScaleOut, UpscalerSpec, retried_text
-from .segments import plan_segments, upscale_video_segments
-from .video import VideoOptions, upscale_video
+from .video import upscale_video
+from .video_types import VideoOptions
 from .workers import signals_interrupt
 from .workfolder import WorkFolder, work_folder_for
 
@@ -380,15 +382,9 @@ def _make_folder(target: Path) -> None:
 def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec: UpscalerSpec | None,
            scale_out: ScaleOut, overwrite: bool) -> None:
     """One video: in segments when a spec is given and the video is longer than one, else streamed."""
-    segments = plan_segments(job.info, options) if spec is not None else []
-    if len(segments) > 1:
-        made = upscale_video_segments(job.source, job.target, spec, options, scale_out, job.info, overwrite,
-                                      segments, None if scale_out.parallel else model())
-        pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
-                  f"{made.kept_segments} kept from the interrupted run")
-    else:
-        made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info,
-                                     overwrite=overwrite), ""
+    made = upscale_video(job.source, job.target, options, model, spec, scale_out, job.info, overwrite)
+    pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
+              f"{made.kept_segments} kept from the interrupted run") if made.segments > 1 else ""
     rate = made.frames / made.seconds if made.seconds else 0.0
     print(f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
           f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
