@@ -22,7 +22,7 @@ from srkit.io.video.demux import scan_packets
 from srkit.io.video.output import EncodeSettings
 from srkit.io.video.probe import probe
 from srkit.io.video.reader import VideoReader
-from srkit.pipelines import join, segments, video
+from srkit.pipelines import join, segment_unit, segments, video
 from srkit.pipelines.segment_plan import plan_segments
 from srkit.pipelines.video_types import Segment, VideoOptions
 
@@ -124,6 +124,33 @@ def test_a_start_at_a_frame_time_counts_that_frame_as_the_reader_takes_it(tmp_pa
     with VideoReader(info, 0.4, copy=False) as reader:
         decoded = sum(1 for kind, _ in reader if kind == "frame")
     assert sum(segment.frames for segment in plan) == decoded == sum(1 for t in times if t >= 0.4) == 40
+
+
+def test_a_streamed_video_is_a_run_of_one_segment_and_each_run_plans_its_output_once(models, clip, monkeypatch):
+    """Streamed and segmented runs encode through the same segment step; the streamed one's only segment is the
+    output itself (no work folder), and each run makes its output plan once, when the video is prepared."""
+    units, plans = [], []
+    real_encode, real_plan = segment_unit.encode_segment, video.plan_output
+
+    def recording_encode(upscaler, unit, *args):
+        units.append(unit)
+        return real_encode(upscaler, unit, *args)
+
+    def counting_plan(target, *args):
+        plans.append(Path(target))
+        return real_plan(target, *args)
+
+    monkeypatch.setattr(video, "encode_segment", recording_encode)
+    monkeypatch.setattr(segments, "encode_segment", recording_encode)
+    monkeypatch.setattr(video, "plan_output", counting_plan)
+    streamed, joined = models / "streamed.mkv", models / "joined.mkv"
+    assert upscale(clip, "-o", streamed, "--segment-seconds", "0") == 0
+    assert [(unit.path, unit.whole) for unit in units] == [(streamed, True)] and plans == [streamed]
+    units.clear()
+    assert upscale(clip, "-o", joined, *SEGMENT_ARGS) == 0
+    assert len(units) == SEGMENTS and not any(unit.whole for unit in units)
+    assert {unit.path.parent for unit in units} == {work_folder(joined).absolute()}
+    assert plans == [streamed, joined]
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
