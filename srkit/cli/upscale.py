@@ -22,8 +22,8 @@ def upscale_request(args: argparse.Namespace) -> UpscaleRequest:
 
 def _video_options(args: argparse.Namespace):
     """The VideoOptions the video options describe."""
-    from ..io.video import EncodeSettings
-    from ..pipelines.video import VideoOptions
+    from ..io.video.output import EncodeSettings
+    from ..pipelines.video_types import VideoOptions
 
     encode = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
                             options=dict(args.encoder_opt))

@@ -30,17 +30,19 @@ from ..io.atomic import EXISTS_HINT
 from ..io.formats import ANIMATION_EXTENSIONS, IMAGE_EXTENSIONS, holding, named
 from ..io.images import ImageReadError, open_image, output_format
 from ..io.paths import one_line, shown, special_file_reason
-from ..io.video import CONTAINERS, EncodeSettings, VideoError, VideoInfo, plan_output, probe
+from ..io.video.errors import VideoError
+from ..io.video.output import CONTAINERS, EncodeSettings, plan_output
+from ..io.video.probe import VideoInfo, probe
 from ..models.zoo import model_scale
 from ..request import UpscaleRequest
 from ..upscaler import Upscaler
 from .animated import upscale_animation
 from .photos import upscale_photo_jobs, upscale_photo_units
 from .scaleout import retried_text
-from .segments import plan_segments, upscale_video_segments
 from .threads import signals_interrupt
 from .types import ANIMATION, LOCAL, PHOTO, VIDEO, BatchOptions, Job, ScaleOut, Summary
-from .video import VideoOptions, upscale_video
+from .video import upscale_video
+from .video_types import VideoOptions
 from .workfolder import WorkFolder, work_folder_for
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
@@ -374,19 +376,12 @@ def _make_folder(target: Path) -> None:
         raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
 
 
-def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, request: UpscaleRequest,
-           where: ScaleOut, overwrite: bool) -> None:
-    """One video: in segments when it is longer than one, else streamed."""
-    assert job.info is not None, "a video job carries its probe (classify)"
-    segments = plan_segments(job.info, options)
-    if len(segments) > 1:
-        made = upscale_video_segments(job.source, job.target, request, options, where, job.info, overwrite,
-                                      segments, None if where.parallel else model())
-        pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
-                  f"{made.kept_segments} kept from the interrupted run")
-    else:
-        made, pieces = upscale_video(job.source, job.target, model(), options, probe=job.info,
-                                     overwrite=overwrite), ""
+def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec: UpscaleRequest | None,
+           scale_out: ScaleOut, overwrite: bool) -> None:
+    """One video: in segments when a spec is given and the video is longer than one, else streamed."""
+    made = upscale_video(job.source, job.target, options, model, spec, scale_out, job.info, overwrite)
+    pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
+              f"{made.kept_segments} kept from the interrupted run") if made.segments > 1 else ""
     rate = made.frames / made.seconds if made.seconds else 0.0
     print(f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
           f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "

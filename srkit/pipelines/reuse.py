@@ -28,19 +28,20 @@ class HeldFrames:
         self.key_output: np.ndarray | None = None
         self.reused = 0
 
-    def _matches(self, frame: np.ndarray, key: np.ndarray) -> bool:
+    def _matches(self, frame: np.ndarray, key: np.ndarray, threshold: int) -> bool:
         if frame.shape != key.shape or frame.dtype != key.dtype:
             return False
-        if self.threshold == 0:
+        if threshold == 0:
             return np.array_equal(frame, key)
-        limit = self.threshold * CODE_SCALE.get(frame.dtype, 1)
+        limit = threshold * CODE_SCALE.get(frame.dtype, 1)
         return int(cv2.absdiff(frame, key).max()) <= limit
 
     def held(self, frames: list[np.ndarray]) -> list[bool]:
         """For each frame (in decode order, continuing the previous call), whether it repeats the key frame."""
         flags = []
         for frame in frames:
-            repeat = self.threshold is not None and self.key is not None and self._matches(frame, self.key)
+            repeat = (self.threshold is not None and self.key is not None
+                      and self._matches(frame, self.key, self.threshold))
             if not repeat:
                 self.key = frame
             flags.append(repeat)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
-from ..io.video import VideoInfo
+from ..io.video.probe import VideoInfo
 
 PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
 

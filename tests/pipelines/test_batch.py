@@ -200,7 +200,7 @@ def test_several_inputs_onto_one_file_name_are_refused_before_any_work(models, c
 
 
 def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models, monkeypatch):
-    import srkit.io.video
+    import srkit.io.video.probe
     import srkit.pipelines.batch
     import srkit.pipelines.video
 
@@ -209,7 +209,7 @@ def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models,
 
     def counting_probe(path):
         probed.append(Path(path))
-        return srkit.io.video.probe(path)
+        return srkit.io.video.probe.probe(path)
 
     for module, name in ((srkit.pipelines.batch, "probe"), (srkit.pipelines.video, "probe_file")):
         monkeypatch.setattr(module, name, counting_probe)

@@ -220,7 +220,7 @@ def test_two_streaming_video_runs_to_one_output_the_second_gets_exists(models):
     clip = make_video(models / "clip.mp4", 6, audio=True)
     out, barrier = models / "out.mkv", models / "barrier"
     barrier.mkdir()
-    runs = {name: subprocess.Popen([sys.executable, "-c", BARRIER, "srkit.io.video", "VideoWriter", "close",
+    runs = {name: subprocess.Popen([sys.executable, "-c", BARRIER, "srkit.io.video.writer", "VideoWriter", "close",
                                     str(barrier), "2", "upscale", str(clip), "-o", str(out), "-m", name,
                                     "--preset", "ultrafast"], stderr=subprocess.PIPE, text=True)
             for name in ("tiny", "nearest")}

@@ -15,14 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import srkit.io.video
+import srkit.io.video.errors
+import srkit.io.video.reader
+import srkit.io.video.writer
 import srkit.pipelines.photos
-import srkit.pipelines.video
+import srkit.pipelines.pump
 import srkit.upscaler
 from srkit.cli import main
 from srkit.errors import SrkitError
 from srkit.pipelines.threads import JOIN_SECONDS, Workers, signals_interrupt
 
+from ..io.video._clips import make_clip
 from ._media import make_video
 
 CLIP_FRAMES = 60
@@ -86,24 +89,25 @@ def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch
     clip = models / "clip.mkv"
     make_video(clip, CLIP_FRAMES, size="48x32")
     decoded = {"n": 0}
-    real_rgb = srkit.io.video.VideoReader._rgb
+    real_rgb = srkit.io.video.reader.VideoReader._rgb
 
     def counted_rgb(*args, **kwargs):
         decoded["n"] += 1
         return real_rgb(*args, **kwargs)
 
-    monkeypatch.setattr(srkit.io.video.VideoReader, "_rgb", counted_rgb)
+    monkeypatch.setattr(srkit.io.video.reader.VideoReader, "_rgb", counted_rgb)
     if where == "encoder":  # slow encoder: both queues fill, then it fails
-        monkeypatch.setattr(srkit.io.video.VideoWriter, "write",
-                            _slow_then(3, OSError(28, "No space left on device"), srkit.io.video.VideoWriter.write))
+        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
+                            _slow_then(3, OSError(28, "No space left on device"),
+                                       srkit.io.video.writer.VideoWriter.write))
     elif where == "decoder":  # slow encoder fills the queues; the decoder fails at frame 30
-        monkeypatch.setattr(srkit.io.video.VideoWriter, "write",
-                            _slow_then(10 ** 6, None, srkit.io.video.VideoWriter.write, 0.05))
-        monkeypatch.setattr(srkit.io.video.VideoReader, "_rgb",
-                            _slow_then(30, srkit.io.video.VideoError("decoder failed"), counted_rgb, 0))
+        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
+                            _slow_then(10 ** 6, None, srkit.io.video.writer.VideoWriter.write, 0.05))
+        monkeypatch.setattr(srkit.io.video.reader.VideoReader, "_rgb",
+                            _slow_then(30, srkit.io.video.errors.VideoError("decoder failed"), counted_rgb, 0))
     else:
-        monkeypatch.setattr(srkit.io.video.VideoWriter, "write",
-                            _slow_then(10 ** 6, None, srkit.io.video.VideoWriter.write, 0.05))
+        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
+                            _slow_then(10 ** 6, None, srkit.io.video.writer.VideoWriter.write, 0.05))
         monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
                             _slow_then(25, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
     # --reuse-frames off sends every frame through the model (none is held), as the counts assume
@@ -111,7 +115,7 @@ def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch
                  "--reuse-frames", "off"])
     # the decoder stopped with the run: it got at most one frame past each full queue and each busy stage
     fault_frame = {"encoder": 3, "decoder": 30, "model": 25}[where]
-    assert decoded["n"] <= min(fault_frame + 2 * srkit.pipelines.video.QUEUE_DEPTH + 3, CLIP_FRAMES - 1), decoded
+    assert decoded["n"] <= min(fault_frame + 2 * srkit.pipelines.pump.QUEUE_DEPTH + 3, CLIP_FRAMES - 1), decoded
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
     assert code != 0 and len(errors) == 1 and "Traceback" not in errors[0]
     assert not (models / "out.mkv").exists() and not [p for p in models.iterdir() if ".partial~" in p.name]
@@ -151,8 +155,8 @@ def test_finished_photos_waiting_for_a_slow_encoder_are_bounded(models, monkeypa
 
 def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models, monkeypatch, capsys):
     clip = models / "clip.mkv"
-    make_video(clip, 30, size="48x32")
-    real = srkit.io.video.VideoWriter._write
+    make_clip(clip, 32, 48, "itu601", 5, frames=30)
+    real = srkit.io.video.writer.VideoWriter._write
     calls = {"n": 0}
     entered, released, left = threading.Event(), threading.Event(), threading.Event()
 
@@ -164,7 +168,7 @@ def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models,
             left.set()
         return real(self, *args)
 
-    monkeypatch.setattr(srkit.io.video.VideoWriter, "_write", stuck_on_third)
+    monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "_write", stuck_on_third)
     monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
                         _slow_then(12, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
     code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast",

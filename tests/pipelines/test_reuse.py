@@ -13,7 +13,7 @@ import pytest
 from srkit.cli import main
 from srkit.pipelines.reuse import HeldFrames
 
-from .engine._models import install_user_model, small_model
+from ..engine._models import install_user_model, small_model
 
 FFMPEG = shutil.which("ffmpeg")
 

@@ -9,23 +9,14 @@ import numpy as np
 import pytest
 
 from srkit.cli import main
-from srkit.io.video import probe, read_frames
+from srkit.io.video.probe import probe
+from srkit.io.video.reader import read_frames
 
-from .engine._models import install_tiny_and_nearest
-from .test_video_io import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
+from ..io.video._clips import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
 
 VFR_PTS = [0, 40, 50, 130, 135, 300, 340, 380]
 # Two H.264 generations at crf 10 (the test clip, then srkit's output), each within COLOUR_TOLERANCE.
 TWO_GENERATIONS = 2 * COLOUR_TOLERANCE
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling)."""
-    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_tiny_and_nearest(tmp_path, seed=41)
-    return tmp_path
 
 
 def _video_pts_ms(path: Path) -> list[int]:

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 
 from srkit.cli import main
-from srkit.io.video import EncodeSettings, VideoReader, probe, scan_packets
-from srkit.pipelines import batch, segments
-from srkit.pipelines.segments import plan_segments
-from srkit.pipelines.video import VideoOptions
+from srkit.io.video.demux import scan_packets
+from srkit.io.video.output import EncodeSettings
+from srkit.io.video.probe import probe
+from srkit.io.video.reader import VideoReader
+from srkit.pipelines import join, segment_unit, segments, video
+from srkit.pipelines.segment_plan import plan_segments
+from srkit.pipelines.video_types import Segment, VideoOptions
 
-from .test_video import models  # noqa: F401  (fixture: 'tiny' x3 and 'nearest' x4 user models)
-from .test_video_ffmpeg import decodes_cleanly, ffmpeg, ffprobe, gray_frames, stream_md5
+from ..io.video._clips import decodes_cleanly, ffmpeg, ffprobe, gray_frames, stream_md5
 
 SEGMENTS = 5
 SEGMENT_ARGS = ["--segment-seconds", "0.64"]
@@ -36,10 +38,10 @@ SUBTITLES = "1\n00:00:00,500 --> 00:00:01,300\nhello\n\n2\n00:00:02,350 --> 00:0
 # Runs srkit in a child that SIGKILLs itself at the n-th call of one function: a kill -9 at an exact point.
 KILLER = """
 import os, signal, sys
-from srkit.io import video
+from srkit.io.video import writer
 from srkit.pipelines import segments, workfolder
 phase, count = sys.argv[1], int(sys.argv[2])
-owner, name = {"segment": (video.VideoWriter, "write"), "join": (video.VideoWriter, "remux"),
+owner, name = {"segment": (writer.VideoWriter, "write"), "join": (writer.VideoWriter, "remux"),
                "rename-before": (segments, "publish_durably"), "rename-after": (workfolder.WorkFolder, "remove")}[phase]
 real, calls = getattr(owner, name), [0]
 def dying(*args, **kwargs):
@@ -122,6 +124,33 @@ def test_a_start_at_a_frame_time_counts_that_frame_as_the_reader_takes_it(tmp_pa
     with VideoReader(info, 0.4, copy=False) as reader:
         decoded = sum(1 for kind, _ in reader if kind == "frame")
     assert sum(segment.frames for segment in plan) == decoded == sum(1 for t in times if t >= 0.4) == 40
+
+
+def test_a_streamed_video_is_a_run_of_one_segment_and_each_run_plans_its_output_once(models, clip, monkeypatch):
+    """Streamed and segmented runs encode through the same segment step; the streamed one's only segment is the
+    output itself (no work folder), and each run makes its output plan once, when the video is prepared."""
+    units, plans = [], []
+    real_encode, real_plan = segment_unit.encode_segment, video.plan_output
+
+    def recording_encode(upscaler, unit, *args):
+        units.append(unit)
+        return real_encode(upscaler, unit, *args)
+
+    def counting_plan(target, *args):
+        plans.append(Path(target))
+        return real_plan(target, *args)
+
+    monkeypatch.setattr(video, "encode_segment", recording_encode)
+    monkeypatch.setattr(segments, "encode_segment", recording_encode)
+    monkeypatch.setattr(video, "plan_output", counting_plan)
+    streamed, joined = models / "streamed.mkv", models / "joined.mkv"
+    assert upscale(clip, "-o", streamed, "--segment-seconds", "0") == 0
+    assert [(unit.path, unit.whole) for unit in units] == [(streamed, True)] and plans == [streamed]
+    units.clear()
+    assert upscale(clip, "-o", joined, *SEGMENT_ARGS) == 0
+    assert len(units) == SEGMENTS and not any(unit.whole for unit in units)
+    assert {unit.path.parent for unit in units} == {work_folder(joined).absolute()}
+    assert plans == [streamed, joined]
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
@@ -258,10 +287,10 @@ def test_mpeg2_program_and_transport_streams_keep_every_frame_at_the_cuts(models
 def test_a_segment_short_of_its_planned_frames_is_an_error_naming_it(models, clip, monkeypatch, capsys):
     def one_frame_more_in_segment_1(info, options, times=None):
         plan = plan_segments(info, options, times)
-        plan[1] = segments.Segment(plan[1].start, plan[1].end, plan[1].frames + 1)
+        plan[1] = Segment(plan[1].start, plan[1].end, plan[1].frames + 1)
         return plan
 
-    monkeypatch.setattr(batch, "plan_segments", one_frame_more_in_segment_1)
+    monkeypatch.setattr(video, "plan_segments", one_frame_more_in_segment_1)
     out = models / "out.mkv"
     assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
@@ -270,14 +299,14 @@ def test_a_segment_short_of_its_planned_frames_is_an_error_naming_it(models, cli
 
 
 def test_a_join_short_of_the_segments_frames_is_an_error_and_writes_nothing(models, clip, monkeypatch, capsys):
-    real = segments._segment_packets
+    real = join._segment_packets
 
     def one_packet_lost(files):
         for position, item in enumerate(real(files)):
             if position != 30:
                 yield item
 
-    monkeypatch.setattr(segments, "_segment_packets", one_packet_lost)
+    monkeypatch.setattr(join, "_segment_packets", one_packet_lost)
     out = models / "out.mkv"
     assert upscale(clip, "-o", out, *SEGMENT_ARGS) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]

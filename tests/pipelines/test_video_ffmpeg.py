@@ -7,7 +7,6 @@ with no error, frame count and times, packet durations, stream MD5s, colour tags
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,43 +19,20 @@ import pytest
 
 from srkit.cli import main
 
-from .test_video import models  # noqa: F401  (fixture: 'tiny' x3 and 'nearest' x4 user models)
-from .test_video_io import BUNNY
+from ..io.video._clips import (
+    BUNNY,
+    decodes_cleanly,
+    ffmpeg,
+    ffprobe,
+    frame_times,
+    gray_frames,
+    stream_md5,
+    video_stream,
+)
 
 LAVFI_VIDEO = "testsrc2=size=48x32:rate={rate}"
 TIME_TOLERANCE = 0.0011  # seconds: mp4/mkv time bases round frame times to 1 ms or better
 COLOUR_CODES = 2  # mean colour of the output, downscaled back, within this many codes of the input's
-
-
-def ffmpeg(*args: str | Path) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
-
-
-def ffprobe(path: Path, *args: str) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *args, str(path)], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
-def frame_times(path: Path) -> list[float]:
-    """Presentation times of the first video stream's frames, in decode output order."""
-    frames = ffprobe(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time")["frames"]
-    return [float(frame["pts_time"]) for frame in frames]
-
-
-def decodes_cleanly(path: Path) -> bool:
-    result = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True,
-                            text=True)
-    return result.returncode == 0 and not result.stderr.strip()
-
-
-def stream_md5(path: Path, selector: str) -> str:
-    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", selector, "-c", "copy", "-f", "md5",
-                           "-"], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def video_stream(path: Path) -> dict:
-    return ffprobe(path, "-select_streams", "v:0", "-show_streams")["streams"][0]
 
 
 def upscale(*args: str | Path) -> int:
@@ -217,13 +193,6 @@ def test_ten_bit_stays_ten_bit_and_reductions_are_said(models, tmp_path, capsys)
     assert "chroma 444 to 420" in capsys.readouterr().err
 
 
-def gray_frames(path: Path, width: int, height: int) -> np.ndarray:
-    """Every frame's luma as decoded by ffmpeg, area-scaled to width x height."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"scale={width}:{height}:flags=area",
-                          "-f", "rawvideo", "-pix_fmt", "gray", "-"], check=True, capture_output=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, height, width).astype(float)
-
-
 @pytest.mark.parametrize("top_first", [True, False])
 def test_interlaced_input_is_deinterlaced_with_timing_kept(models, tmp_path, capsys, top_first):
     clip = tmp_path / "interlaced.mkv"
@@ -281,7 +250,7 @@ def test_termination_signals_leave_nothing_under_the_final_name(models, tmp_path
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "60", "-c:v", "libx264", "-preset",
            "ultrafast", clip)
     out = models / "long-x3.mkv"
-    # the streaming pipeline (the segmented one keeps its finished segments: tests/test_segments.py)
+    # the streaming pipeline (the segmented one keeps its finished segments: tests/pipelines/test_segments.py)
     process = _run_cli(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--preset", "ultrafast",
                         "--segment-seconds", "0"], models)
     deadline = time.monotonic() + 60
