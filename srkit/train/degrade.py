@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from .options import DEGRADATIONS
 
 
-
 def quantize(image: torch.Tensor) -> torch.Tensor:
     """Round [0, 1] values to the nearest of 256 levels (what storing as 8 bits does)."""
     return image.clamp(0.0, 1.0).mul(255.0).round().div(255.0)

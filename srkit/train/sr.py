@@ -12,9 +12,9 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -24,8 +24,15 @@ from tqdm import tqdm
 from ..errors import SrkitError
 from ..models.registry import by_id
 from ..models.weights import write_safetensors
-from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
-                         save_checkpoint, write_log)
+from .checkpoint import (
+    RunState,
+    checkpoint_metadata,
+    checkpoint_path,
+    create_run_dir,
+    load_checkpoint,
+    save_checkpoint,
+    write_log,
+)
 from .data import PairSampler, find_photos, load_photo, validation_pairs
 from .degrade import quantize
 from .metrics import crop_border, psnr, psnr_from_mse, rgb_to_y, ssim
