@@ -12,6 +12,7 @@ model already uses). Everything belongs to the returned clip, so several srkit f
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import queue
 import threading
@@ -19,23 +20,30 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import nullcontext
 from fractions import Fraction
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
-import vapoursynth as vs
 
 from .defaults import DEFAULT_MODEL
 from .errors import SrkitError
 from .models.zoo import LoadedModel
 from .upscaler import Upscaler
 
+# VapourSynth's wheels exist for Python >= 3.12 only, so a type check elsewhere cannot read its types: the module
+# is an Any handle, and the annotations name its classes through the Any aliases below.
+vs: Any = importlib.import_module("vapoursynth")
+VideoNode: TypeAlias = Any  # vs.VideoNode
+VideoFrame: TypeAlias = Any  # vs.VideoFrame
+FrameProps: TypeAlias = Any  # vs.FrameProps
+
 MODEL_PROP = "srkit_model"  # frame property holding the name of the model that made the frame
 
 
-def upscale(clip: vs.VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MODEL,
+def upscale(clip: VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MODEL,
             output_scale: float | None = None, tile: int | str = "auto", overlap: int | None = None,
             device: str | None = None, dtype: str | None = None, batch: int | None = None, reuse_frames: int = 4,
-            num_streams: int = 1) -> vs.VideoNode:
+            num_streams: int = 1) -> VideoNode:
     """Upscale `clip` (RGB, or GRAY for one-channel models) by `output_scale` (default: the model's), in its own
     format; `batch` as for Upscaler (default: 4 on CUDA, 1 on the CPU)."""
     try:
@@ -45,7 +53,7 @@ def upscale(clip: vs.VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT
 
 
 def _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse_frames,
-           num_streams) -> vs.VideoNode:
+           num_streams) -> VideoNode:
     """Check the clip and the filter's own options (the Upscaler checks the request), make the model ready once,
     and wire the filter graph."""
     if not isinstance(clip, vs.VideoNode):
@@ -73,7 +81,7 @@ def _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse
     return vs.core.std.CopyFrameProps(_convert(out, clip.format.id), out)
 
 
-def _convert(clip: vs.VideoNode, format_id: int) -> vs.VideoNode:
+def _convert(clip: VideoNode, format_id: int) -> VideoNode:
     """To another depth with codes taken as full range (0 .. 2^bits - 1 <-> 0 .. 1), as for srkit's images,
     whatever range the frames are tagged with (the resizer would follow the tag over its own arguments)."""
     untagged = vs.core.std.RemoveFrameProps(clip, props=["_Range", "_ColorRange"])
@@ -95,7 +103,7 @@ def _device(device: str | None) -> torch.device | None:
     return chosen
 
 
-def _work_format(clip: vs.VideoNode, channels: int, model: str) -> int:
+def _work_format(clip: VideoNode, channels: int, model: str) -> int:
     """The format the model runs on: the clip's own for 8-bit, 16-bit and 32-bit float samples, else 16-bit
     integer (9..15 bits) or 32-bit float (half floats); one line saying why not for another colour family."""
     family, name = (vs.GRAY, "GRAY") if channels == 1 else (vs.RGB, "RGB")
@@ -123,7 +131,7 @@ class _Frames:
         self.recent: OrderedDict[bytes, Future] = OrderedDict()  # input digest -> result, newest last
         self.aspect = Fraction(size_in[0] * size_out[1], size_in[1] * size_out[0])
 
-    def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+    def __call__(self, n: int, f: list[VideoFrame]) -> VideoFrame:
         template, work, props_from = f[0], f[1], f[-1]
         planes = np.stack([np.asarray(work[p]) for p in range(work.format.num_planes)], axis=2)
         try:
@@ -174,7 +182,7 @@ class _Frames:
             self.slots.put(slot)
         return result if result.ndim == 3 else result[..., None]
 
-    def _adjust_props(self, props: vs.FrameProps) -> None:
+    def _adjust_props(self, props: FrameProps) -> None:
         """Record the model; keep the display aspect ratio where rounding made the scale differ per axis."""
         props[MODEL_PROP] = self.upscaler.model.name
         if self.aspect != 1 and props.get("_SARNum", 0) > 0 and props.get("_SARDen", 0) > 0:

@@ -57,8 +57,9 @@ def write_log(run_dir: Path, history: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in history))
 
 
-def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                    generators: dict[str, torch.Generator], metadata: dict) -> Path:
+def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer], generators: dict[str, torch.Generator],
+                    metadata: dict) -> Path:
     """Write every module's state dict, every optimizer's per-parameter state and every generator's state (on
     disk before it replaces the previous checkpoint; a full disk is one line and leaves that one intact)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -90,8 +91,8 @@ def checkpoint_metadata(path: str | os.PathLike) -> dict:
     return _read(path, tensors=False)[0]["metadata"]
 
 
-def load_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                    generators: dict[str, torch.Generator]) -> dict:
+def load_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer], generators: dict[str, torch.Generator]) -> dict:
     """Restore what `save_checkpoint` wrote into the given objects (same names); returns the metadata."""
     header, tensors = _read(path, tensors=True)
     try:

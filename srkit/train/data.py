@@ -8,6 +8,7 @@ size, which a model trained on it would learn to reproduce as detail; averaging 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from .degrade import degrade
 from .options import DEFAULT_MAX_SIDE
 
 
-def find_files(inputs: list[str | os.PathLike], extensions: AbstractSet[str], kind: str) -> list[Path]:
+def find_files(inputs: Sequence[str | os.PathLike], extensions: AbstractSet[str], kind: str) -> list[Path]:
     """Files named by `inputs` (files, or folders searched recursively for `extensions`), in a stable order,
     each once (the first spelling of a path is kept); a missing entry or a folder without `kind` is an error."""
     found: dict[Path, Path] = {}
@@ -44,7 +45,7 @@ def find_files(inputs: list[str | os.PathLike], extensions: AbstractSet[str], ki
     return list(found.values())
 
 
-def find_photos(inputs: list[str | os.PathLike]) -> list[Path]:
+def find_photos(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """Image files named by `inputs` (files, or folders searched recursively)."""
     return find_files(inputs, IMAGE_EXTENSIONS, f"photos ({', '.join(sorted(IMAGE_EXTENSIONS))})")
 

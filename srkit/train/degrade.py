@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from .options import DEGRADATIONS
 
 
-
 def quantize(image: torch.Tensor) -> torch.Tensor:
     """Round [0, 1] values to the nearest of 256 levels (what storing as 8 bits does)."""
     return image.clamp(0.0, 1.0).mul(255.0).round().div(255.0)
@@ -97,8 +96,10 @@ def _jpeg_round_trip(image: torch.Tensor, quality: int) -> torch.Tensor:
     ok, encoded = cv2.imencode(".jpg", pixels[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
-    return torch.from_numpy(decoded).permute(2, 0, 1).to(image.dtype).div(255.0)
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("OpenCV could not decode its own JPEG")
+    return torch.from_numpy(decoded[..., ::-1].copy()).permute(2, 0, 1).to(image.dtype).div(255.0)
 
 
 def degrade(hr: torch.Tensor, scale: int, kind: str, generator: torch.Generator,

@@ -6,8 +6,12 @@ Importable without torch, so the command line builds its parser (and `srkit --ve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import SrkitError
+
+if TYPE_CHECKING:
+    from ..models.arch import Arch
 
 LOSSES = ("l1", "mse", "ssim", "l1+ssim")
 DEGRADATIONS = ("bicubic", "real")
@@ -43,13 +47,9 @@ class SRTrainConfig:
     """Model name or weights file to start from (fine-tuning) instead of a random initialisation."""
 
     def __post_init__(self) -> None:
-        from ..models.registry import by_id, trainable_ids  # here, not at the top: this module must not import torch
-
-        if self.arch not in trainable_ids():
-            raise SrkitError(f"--arch must be one of {', '.join(trainable_ids())}, got {self.arch!r}")
+        arch = self.architecture()
         if self.loss not in LOSSES:
             raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        arch = by_id(self.arch)
         if self.scale not in arch.train_scales():
             raise SrkitError(f"{self.arch} trains at --scale {' or '.join(map(str, arch.train_scales()))}, "
                              f"got {self.scale}")
@@ -58,6 +58,15 @@ class SRTrainConfig:
                              f"{arch.train_multiple(self.scale)}, got {self.patch}")
         if "ssim" in self.loss and self.patch * self.scale <= 11:
             raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
+
+    def architecture(self) -> Arch:
+        """The registry's architecture that --arch names; an error unless it is one `srkit train sr` trains."""
+        from ..models.registry import by_id, trainable_ids  # here, not at the top: this module must not import torch
+
+        arch = by_id(self.arch)
+        if arch is None or self.arch not in trainable_ids():
+            raise SrkitError(f"--arch must be one of {', '.join(trainable_ids())}, got {self.arch!r}")
+        return arch
 
 
 # Keys of SRTrainConfig a resumed run may change (how long and how often), the rest must match the checkpoint.

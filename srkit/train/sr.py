@@ -12,9 +12,9 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -22,10 +22,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import SrkitError
-from ..models.registry import by_id
 from ..models.weights import write_safetensors
-from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
-                         save_checkpoint, write_log)
+from .checkpoint import (
+    RunState,
+    checkpoint_metadata,
+    checkpoint_path,
+    create_run_dir,
+    load_checkpoint,
+    save_checkpoint,
+    write_log,
+)
 from .data import PairSampler, find_photos, load_photo, validation_pairs
 from .degrade import quantize
 from .metrics import crop_border, psnr, psnr_from_mse, rgb_to_y, ssim
@@ -38,8 +44,8 @@ L1_SSIM_ALPHA = 0.16
 
 def build_network(config: SRTrainConfig) -> nn.Module:
     """A freshly initialised network of the configured architecture."""
-    return by_id(config.arch).build(features=config.features, depth=config.num_conv, scale=config.scale,
-                                    growth=config.growth)
+    return config.architecture().build(features=config.features, depth=config.num_conv, scale=config.scale,
+                                       growth=config.growth)
 
 
 def _load_initial_weights(model: nn.Module, init: str) -> None:
@@ -56,7 +62,7 @@ def _load_initial_weights(model: nn.Module, init: str) -> None:
 
 def model_metadata(config: SRTrainConfig) -> dict:
     """srkit model-file metadata for the network (what the zoo needs to rebuild it)."""
-    return {"arch": config.arch, "scale": config.scale, **by_id(config.arch).hints(build_network(config))}
+    return {"arch": config.arch, "scale": config.scale, **config.architecture().hints(build_network(config))}
 
 
 def _loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -130,7 +136,7 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
     model = build_network(config)
     if config.init:
         _load_initial_weights(model, config.init)
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  (documented; torch's overloads omit it)
     ema = copy.deepcopy(model).eval()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))
     generator = torch.Generator().manual_seed(config.seed)
@@ -142,7 +148,7 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
     sampler = PairSampler([load_photo(p, config.max_side) for p in training], config.scale, config.patch,
                           config.degradation, generator)
     pairs = validation_pairs([load_photo(p, config.max_side) for p in held_out], config.scale, config.val_crop,
-                             by_id(config.arch).train_multiple(config.scale))
+                             config.architecture().train_multiple(config.scale))
     loss_function = _loss_function(config.loss)
     provenance = {"command": shlex.join(["srkit", *sys.argv[1:]]) if sys.argv[1:] else None,
                   "train_photos": [p.name for p in training], "held_out": [p.name for p in held_out],
