@@ -20,7 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .arch import Arch, Layout, load_strict, parameter_count
-from .info import BLEND_PIXELS, ModelInfo
+from .info import ModelInfo
+from .size_rules import SizeRules
 from .lowering import ConvStep
 from .ncnn_arch import PARAM_HINT, Feed, GraphArch, NcnnSR, ReplacingProgram, cropped
 from .ncnn_graph import Graph
@@ -199,6 +200,7 @@ class RealCuganArch(GraphArch):
 
     id = "realcugan"
     name = "RealCUGAN (UNet with squeeze-excitation)"
+    max_context = None  # its exact radius, unlike other graphs' (tiled results match the whole image's)
     fused = True
     layouts = (Layout("Real-CUGAN", tuple(f"{prefix}.{name}.weight" for prefix, names in (
         ("unet1", ("conv1.conv.0", "conv1.conv.2", "conv1_down", "conv2.conv.0", "conv2.conv.2",
@@ -247,8 +249,8 @@ class RealCuganArch(GraphArch):
         info = ModelInfo(self.id, scale, in_channels, out_channels, max(conv.out_channels for conv in convs),
                          len(convs), parameter_count(module),
                          variant=f"{'pro' if pro else 'se'} x{scale} UNets with squeeze-excitation, border {border}",
-                         multiple_of=module.feed.align, min_size=border + module.feed.align, receptive_radius=radius,
-                         tile_overlap=radius + BLEND_PIXELS)
+                         size_rules=SizeRules(module.feed.align, border + module.feed.align),
+                         receptive_radius=radius)
         return module, info
 
     def hints(self, module):

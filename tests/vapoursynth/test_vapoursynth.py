@@ -32,13 +32,13 @@ core = vs.core
 @pytest.fixture(scope="module")
 def model():
     module, info = small_model("compact-x3", seed=7)
-    return LoadedModel("test-compact-x3", module, info, "test")
+    return LoadedModel.of(module, info, "test-compact-x3")
 
 
 @pytest.fixture(scope="module")
 def gray_model():
     module, info = small_model("compact-gray-x2", seed=8)
-    return LoadedModel("test-gray-x2", module, info, "test")
+    return LoadedModel.of(module, info, "test-gray-x2")
 
 
 def _frames(shape, count, seed=0):
