@@ -151,4 +151,5 @@ class EagerProgram(Program):
         return finish(self.module(x).contiguous(memory_format=torch.channels_last), clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
-        return element_size(dtype) * self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES) * self.info.net_scale ** 2
+        maps = self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES)
+        return element_size(dtype) * maps * self.info.net_scale ** 2

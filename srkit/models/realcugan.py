@@ -21,10 +21,10 @@ import torch.nn.functional as F
 
 from .arch import Arch, Layout, load_strict, parameter_count
 from .info import ModelInfo
-from .size_rules import SizeRules
 from .lowering import ConvStep
 from .ncnn_arch import PARAM_HINT, Feed, GraphArch, NcnnSR, ReplacingProgram, cropped
 from .ncnn_graph import Graph
+from .size_rules import SizeRules
 
 SLOPE = 0.1  # every activation but the squeeze-excitation's is leaky ReLU(0.1)
 BORDERS = {2: 18, 3: 14, 4: 19}  # input pixels the networks crop on each side, by scale

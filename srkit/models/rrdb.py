@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from .. import kernels as K
 from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
-from .size_rules import SizeRules
 from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
+from .size_rules import SizeRules
 
 LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2

@@ -12,8 +12,8 @@ import types
 from ..errors import ModelFormatError
 from .arch import Arch, parameter_count
 from .info import ALL_DTYPES, ModelInfo
-from .size_rules import SizeRules
 from .lowering import EagerProgram
+from .size_rules import SizeRules
 
 EXTRA = "pip install 'srkit[spandrel]'"
 # Receptive reach is not published by spandrel; transformer windows and attention reach further than this,
@@ -78,7 +78,8 @@ class SpandrelArch(Arch):
                                                        descriptor.supports_bfloat16)) if ok)
         info = ModelInfo(f"{self.id}:{descriptor.architecture.id}", descriptor.scale, descriptor.input_channels,
                          descriptor.output_channels, 0, 0, parameter_count(descriptor.model),
-                         variant=", ".join(descriptor.tags), dtypes=dtypes, size_rules=SizeRules(size.multiple_of, max(1, size.minimum), size.square),
+                         variant=", ".join(descriptor.tags), dtypes=dtypes,
+                         size_rules=SizeRules(size.multiple_of, max(1, size.minimum), size.square),
                          receptive_radius=TILE_OVERLAP, fused=False)
         return descriptor.model.eval(), info
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srkit.models.zoo import LoadedModel
 from srkit.engine.plan import build_plan
 from srkit.models import dcgan, dcgan_transposed
 from srkit.models.generators import read_generator
 from srkit.models.weights import write_safetensors
+from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
 

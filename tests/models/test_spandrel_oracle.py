@@ -235,7 +235,8 @@ def test_other_architectures_run_unfused_through_spandrel_with_its_size_rules(tm
     spandrel = spandrel_or_skip()
     path = _safmn_file(tmp_path)
     model = load_model(path)
-    assert (model.info.arch, model.info.fused, model.info.size_rules.multiple_of, model.out_scale) == ("spandrel:SAFMN", False, 8, 2)
+    assert (model.info.arch, model.info.fused, model.info.size_rules.multiple_of, model.out_scale) == (
+        "spandrel:SAFMN", False, 8, 2)
     image = np.random.default_rng(10).random((13, 11, 3), dtype=np.float32)
     got = srkit.Upscaler(model, device="cpu", tile=64).upscale(image)
     descriptor = spandrel.ModelLoader().load_from_file(path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from srkit.models.zoo import LoadedModel
 from srkit.engine.plan import build_plan
 from srkit.engine.runner import model_geometry
 from srkit.engine.tiling import upscale_tiled
 from srkit.models import dcgan
+from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
 from ._generators import small_generator
