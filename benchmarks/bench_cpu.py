@@ -114,7 +114,8 @@ def runtimes(model_name: str, image: np.ndarray, threads: int, folder: Path) -> 
     calls: dict[str, Callable[[], np.ndarray]] = {}
 
     up = srkit.Upscaler(loaded, device="cpu")
-    calls[f"srkit ({'OpenVINO ' + up.plan.precision if hasattr(up.plan, 'precision') else 'PyTorch'})"] = \
+    executor = up.runner.executor
+    calls[f"srkit ({'OpenVINO ' + executor.precision if hasattr(executor, 'precision') else 'PyTorch'})"] = \
         lambda: up.upscale(image)
     with torch_kernels():
         torch_up = srkit.Upscaler(loaded, device="cpu")

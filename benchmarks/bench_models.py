@@ -30,6 +30,7 @@ from _harness import Row, check_close, compile_options, compiled_row, print_tabl
 
 from srkit.engine.plan import GRAPHS_ENV, build_plan, default_dtype  # noqa: E402
 from srkit.models import compact, load_state_dict, rrdb, span  # noqa: E402
+from srkit.models.zoo import LoadedModel  # noqa: E402
 
 CASES = {
     "compact x4 960x540": (lambda: compact.CompactSR(features=64, num_conv=16, scale=4), (540, 960)),
@@ -82,10 +83,11 @@ class ModelCase:
         self.module = module.to(device=device, dtype=self.dtype).to(memory_format=torch.channels_last)
         x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
         self.x = x.to(device=device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
-        self.plan = build_plan(self.module, info, device, self.dtype)
-        self.launching_plan = build_plan(self.module, info, device, self.dtype)  # bound with graphs off
+        loaded = LoadedModel.of(self.module, info, name)
+        self.plan = build_plan(loaded, device, self.dtype)
+        self.launching_plan = build_plan(loaded, device, self.dtype)  # bound with graphs off
         self.expected = self.eager().float()
-        self.flops = flops_per_frame(make(), height, width, info.scale)
+        self.flops = flops_per_frame(make(), height, width, info.net_scale)
         self.warmup = 1 if device.type == "cpu" else 5
 
     def eager(self) -> torch.Tensor:

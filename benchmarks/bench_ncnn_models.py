@@ -67,7 +67,7 @@ def ncnn_call(name: str, image: np.ndarray, threads: int) -> Callable[[], np.nda
     model = load_model(name)
     param = Path(model.source)
     family = "realcugan" if name.startswith("realcugan") else "upconv7" if "upconv7" in name else "cunet"
-    scale = model.scale
+    scale = model.out_scale
     pad, blob_in, blob_out = UPSTREAM[(family, scale)]
     align = 2 if scale in (2, 4) else 4
     net = ncnn.Net()

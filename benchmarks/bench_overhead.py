@@ -40,6 +40,7 @@ from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
 from srkit.engine.plan import BoundPlan, GraphReplay, build_plan  # noqa: E402
 from srkit.models import compact, load_state_dict, rrdb, seednet, span  # noqa: E402
+from srkit.models.zoo import LoadedModel  # noqa: E402
 
 MODELS = {
     # one launch per conv, the last one fused with shuffle, base, clamp and uint8 packing
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             network = make()
             hints = {"scale": network.scale} if case.startswith("seednet") else {}
             module, info = load_state_dict(network.state_dict(), {"arch": case.split()[0], **hints})
-            plan = build_plan(module, info, device, torch.float32)
+            plan = build_plan(LoadedModel.of(module, info, case), device, torch.float32)
             x = torch.rand(1, 3, 8, 8, device=device)
             bound = plan.bind(1, 8, 8)
 

@@ -44,6 +44,7 @@ def _child(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, flo
 
 def _tiler_seconds(image: np.ndarray, scale: float | None, tile: int, reps: int) -> float:
     """Median CPU seconds of the tiler on `image` with a nearest-x4 run, uint8 out, resized to `scale` if given."""
+    from srkit.engine.geometry import Geometry
     from srkit.engine.resize import Resize
     from srkit.engine.tiling import upscale_tiled
 
@@ -59,7 +60,7 @@ def _tiler_seconds(image: np.ndarray, scale: float | None, tile: int, reps: int)
     for _ in range(reps):
         out = torch.empty(*size, 3, dtype=torch.uint8)
         start = _cpu_seconds()
-        upscale_tiled(pixels, run, 4, tile, 8, 0, out=out, clamp=(0.0, 1.0), resize=resize)
+        upscale_tiled(pixels, run, Geometry(4, tile, 8, 0), out=out, clamp=(0.0, 1.0), resize=resize)
         times.append(_cpu_seconds() - start)
     return float(np.median(times))
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, Timing, print_table, write_results  # noqa: E402
 
 import srkit.vapoursynth as svs  # noqa: E402
+from srkit.engine.runner import tile_overlap  # noqa: E402
 from srkit.models.export import export_onnx  # noqa: E402
 from srkit.models.zoo import load_model  # noqa: E402
 
@@ -91,7 +92,7 @@ def pull(clip: vs.VideoNode, first: int, count: int) -> float:
 
 def measure(model: str, clip: vs.VideoNode, frames: int, reps: int, tile: int, cuda: bool) -> list[Row]:
     """One row per implementation for `model` on `clip`, repetitions interleaved across implementations."""
-    overlap = load_model(model).info.tile_overlap
+    overlap = tile_overlap(load_model(model))
     with tempfile.TemporaryDirectory() as folder:
         onnx = export_onnx(load_model(model), Path(folder) / "model.onnx")
         made = filters(clip, model, onnx, tile, overlap, cuda)

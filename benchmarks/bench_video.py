@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         row.extra = {"fps": frames / seconds, "model_busy": busy, "gpu_busy": gpu.fraction, "frames": frames}
         row.note = f"{frames / seconds:.3f} fps, model busy {100 * busy:.0f} %, {gpu.describe()}"
         rows.append(row)
-    dtype = str(upscaler.plan.dtype).removeprefix("torch.")
+    dtype = str(upscaler.runner.dtype).removeprefix("torch.")
     rows += held
     print_table(f"Video on {device} ({dtype}, batch {batch}; ms per frame, one run)", rows)
     path = write_results("video", device, rows, {"model": args.model, "frames": frames, "preset": args.preset,

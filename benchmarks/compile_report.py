@@ -30,6 +30,7 @@ from srkit.engine.plan import build_plan
 from srkit.kernels import _sm90
 from srkit.models import compact, load_state_dict, rrdb, span
 from srkit.models.generators import load_family
+from srkit.models.zoo import LoadedModel
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 RESULTS = Path(__file__).resolve().parent / "results" / "compile-sm90.json"
@@ -38,13 +39,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "compile-sm90.json"
 def _state_plan(make: Callable[[], torch.nn.Module], arch: str):
     def build(dtype: torch.dtype):
         module, info = load_state_dict(make().state_dict(), {"arch": arch})
-        return build_plan(module, info, "cpu", dtype)
+        return build_plan(LoadedModel.of(module, info, arch), "cpu", dtype)
     return build
 
 
 def _generator_plan(dtype: torch.dtype):
     model = load_family("stone")
-    return build_plan(model.module, model.info, "cpu", dtype)
+    return build_plan(model, "cpu", dtype)
 
 
 # name -> (plan builder for a dtype, (height, width) bound): the shipped configurations at the benchmarks' shapes.

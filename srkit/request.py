@@ -39,7 +39,7 @@ class UpscaleRequest:
     overlap: int | None = None
     """Context pixels around each tile; None: the model's tile_overlap."""
     output_scale: float | None = None
-    """Output size / input size (the user's -s); None: the network's scale, no resize after it."""
+    """Output size / input size (the user's -s); None: the model's scale, no resize after it."""
     wrap: bool = False
     """Treat the image as periodic (seamless textures): tiles and the resize take context across the edges."""
 
@@ -59,10 +59,10 @@ class UpscaleRequest:
         """The same request on `device` (a worker's own), or unchanged for None."""
         return self if device is None else replace(self, device=device)
 
-    def output_size(self, height: int, width: int, network_scale: int) -> tuple[int, int]:
-        """(height, width) of the output of a `height` x `width` input with a network of `network_scale`: the
+    def output_size(self, height: int, width: int, model_scale: int) -> tuple[int, int]:
+        """(height, width) of the output of a `height` x `width` input with a model of `model_scale`: the
         only output-size rule (Upscaler.output_size applies it with its loaded model)."""
-        scale = self.output_scale or network_scale
+        scale = self.output_scale or model_scale
         return max(1, round(height * scale)), max(1, round(width * scale))
 
 

@@ -16,6 +16,7 @@ import torch
 
 from .catalog import DEFAULT_FAMILY
 from .engine.plan import build_plan
+from .engine.runner import model_geometry
 from .engine.tiling import upscale_tiled
 from .environment import default_device
 from .errors import SrkitError
@@ -61,15 +62,14 @@ class TextureGenerator:
             self.generator = read_generator(model) if model is not None else load_family(family or DEFAULT_FAMILY)
             self.name = self.generator.name
             self.source = dict(model=str(model)) if model is not None else dict(family=self.name)
-            self.plan = build_plan(self.generator.module, self.generator.info, self.device,
-                                   DTYPES[dtype] if isinstance(dtype, str) else dtype)
+            self.plan = build_plan(self.generator, self.device, DTYPES[dtype] if isinstance(dtype, str) else dtype)
         self.upscaler = None if upscale is None else self._upscaler(upscale, dtype)
         if self.upscaler is not None:
             self.source["upscale"] = self.upscaler.model.name
 
     def _upscaler(self, model: str | os.PathLike | LoadedModel, dtype) -> Upscaler:
         upscaler = Upscaler(model, device=self.device, dtype=dtype, tile=UPSCALE_TILE, wrap=True)
-        name, scale = upscaler.model.name, upscaler.model.scale
+        name, scale = upscaler.model.name, upscaler.model.out_scale
         if upscaler.model.output_resize:
             raise TextureOptionError(f"--upscale {name}: its output is resized after the network, which does not "
                                      "wrap around; use an x2 or x4 network such as realesr-animevideov3")
@@ -81,12 +81,12 @@ class TextureGenerator:
     @property
     def scale(self) -> int:
         """How many times the SR model enlarges the generated texture (1 without `upscale`)."""
-        return self.upscaler.model.scale if self.upscaler else 1
+        return self.upscaler.model.out_scale if self.upscaler else 1
 
     @property
     def grid(self) -> int:
         """Pixels between the grid lines of its textures (noise cells, times the upscale); 1 for noise methods."""
-        return (self.generator.info.scale if self.generator else 1) * self.scale
+        return (self.generator.info.net_scale if self.generator else 1) * self.scale
 
     def seam_period(self, size: int) -> int:
         """The grid period the seam score of a `size` texture compares its border with (1 if too small)."""
@@ -95,7 +95,7 @@ class TextureGenerator:
     @property
     def min_size(self) -> int:
         """The smallest texture side this source makes (the generator's pixels per noise cell, times the scale)."""
-        base = self.generator.info.scale if self.generator else NOISE_MIN_SIZE
+        base = self.generator.info.net_scale if self.generator else NOISE_MIN_SIZE
         return base * self.scale
 
     def check_size(self, size: int) -> None:
@@ -122,12 +122,12 @@ class TextureGenerator:
         """(size, size, 3) from the generator, float32 in [0, 1] or packed to `out_dtype` codes; one plan run,
         or wrapped tiles when large."""
         info = self.generator.info
-        cells = size // info.scale
+        cells = size // info.net_scale
         noise_cells = torch.randn((1, info.in_channels, cells, cells), generator=torch.Generator().manual_seed(seed))
         if cells <= GENERATOR_TILE:
             image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
             return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()
         out = torch.empty(size, size, info.out_channels, dtype=out_dtype or torch.float32)
-        upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
-                      GENERATOR_TILE, info.tile_overlap, info.receptive_radius, wrap=True, out=out, clamp=(0.0, 1.0))
+        upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)),
+                      model_geometry(self.generator, GENERATOR_TILE, wrap=True), out=out, clamp=(0.0, 1.0))
         return out.numpy()

@@ -18,15 +18,15 @@ from typing import overload
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .defaults import default_batch
-from .engine.cpu_backend import cpu_plan
-from .engine.memory import auto_tile
-from .engine.plan import DTYPE_NAMES, build_plan
+from .engine.memory import auto_tile, band_bytes_per_row, resize_bytes_per_pixel
+from .engine.plan import DTYPE_NAMES
 from .engine.resize import Resize
-from .engine.tiling import band_bytes_per_row, host_output, resize_bytes_per_pixel, upscale_tiled
+from .engine.runner import prepare, tile_overlap
+from .engine.tiling import upscale_tiled
+from .engine.transfer import host_output
 from .environment import default_device
 from .models.zoo import LoadedModel, load_model
 from .request import UpscaleRequest
@@ -51,9 +51,7 @@ class Upscaler:
         self.model = loaded if loaded is not None else load_model(self.request.model)
         self.device = torch.device(self.request.device) if self.request.device else default_device()
         dtype_ = DTYPES[self.request.dtype] if self.request.dtype else None
-        self.plan = build_plan(self.model.module, self.model.info, self.device, dtype_)
-        # CPU backend hook (engine/cpu_backend.py): OpenVINO runs the tiles on the CPU where it applies.
-        self.plan = cpu_plan(self.plan, self.model.module, dtype_)
+        self.runner = prepare(self.model, self.device, dtype_)  # on the CPU, the backend chosen for it
         self.fitted_tile: int | None = None
         """After an out-of-memory retry, the tile size that fitted: later images start there (the request is
         left as asked)."""
@@ -73,7 +71,7 @@ class Upscaler:
     @property
     def overlap(self) -> int:
         """Context pixels around each tile (the request's, else the model's)."""
-        return self.model.info.tile_overlap if self.request.overlap is None else self.request.overlap
+        return tile_overlap(self.model) if self.request.overlap is None else self.request.overlap
 
     @property
     def wrap(self) -> bool:
@@ -81,19 +79,19 @@ class Upscaler:
         return self.request.wrap
 
     @property
-    def network_scale(self) -> int:
+    def model_scale(self) -> int:
         """The loaded model's output / input size (an ncnn x2/x3 graph's resize after the network included)."""
-        return self.model.scale
+        return self.model.out_scale
 
     @property
     def output_scale(self) -> float:
         """Output size / input size: the request's output scale, else the network's."""
-        return self.request.output_scale or self.network_scale
+        return self.request.output_scale or self.model_scale
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(height, width) of the output for a `height` x `width` input: the one rule photos, animations, video
         and the tiler follow."""
-        return self.request.output_size(height, width, self.network_scale)
+        return self.request.output_size(height, width, self.model_scale)
 
     def tile_size(self, width: int | None = None) -> int:
         """The core tile size in input pixels: the size that fitted after an out-of-memory retry, else the
@@ -104,9 +102,9 @@ class Upscaler:
         if self.request.tile is not None:
             return self.request.tile
         channels = self.model.info.out_channels
-        per_pixel = self.plan.activation_bytes_per_pixel()
+        per_pixel = self.runner.activation_bytes_per_pixel()
         if self._resizes():
-            per_pixel += resize_bytes_per_pixel(channels, self.network_scale, self.output_scale)
+            per_pixel += resize_bytes_per_pixel(channels, self.model_scale, self.output_scale)
         per_row = band_bytes_per_row(width * self.output_scale, channels, self.output_scale) \
             if width and self.device.type == "cuda" else 0.0
         return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)
@@ -153,12 +151,12 @@ class Upscaler:
         if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != self.model.info.in_channels
                 or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
                 or max(first.shape[:2]) > self.tile_size(first.shape[1]) or first.dtype not in INTEGER_MAX
-                or self._resizes() or self.model.output_resize):
+                or self._resizes()):
             return [self.upscale(frame) for frame in frames]
         codes = TORCH_CODES[first.dtype]
         batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
         try:
-            outputs = [self.plan.run(self._unit(batch[i:i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0),
+            outputs = [self.runner.run(self._unit(batch[i:i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0),
                                      out_dtype=codes).cpu() for i in range(0, len(frames), self.batch)]
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
@@ -168,13 +166,13 @@ class Upscaler:
 
     def _resizes(self) -> bool:
         """Whether -s asks for another scale than the model's (each window resized after the network)."""
-        return bool(self.request.output_scale) and self.request.output_scale != self.network_scale
+        return bool(self.request.output_scale) and self.request.output_scale != self.model_scale
 
     def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
         """The output (self.output_size) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
         planes = array if array.ndim == 3 else array[..., None]
         height, width, channels = planes.shape
-        s = self.model.scale
+        s = self.model.out_scale
         resize = None
         if self._resizes():
             resize = Resize((height * s, width * s), self.output_size(height, width), periodic=self.wrap)
@@ -199,24 +197,17 @@ class Upscaler:
               resize: Resize | None) -> None:
         """Upscale (C, H, W) pixels (codes / `divisor` are unit floats) into the `target` (H*s, W*s, C) or, with
         `resize`, its size; `gray` runs one plane as RGB and averages the result back."""
-        info = self.model.info
-
         def run(batch: torch.Tensor) -> torch.Tensor:
             x = self._unit(batch, divisor)
-            y = self.plan.run(x.expand(-1, 3, -1, -1) if gray else x, clamp=(0.0, 1.0))
-            if self.model.output_resize:
-                y = _bicubic_resize(y, self.model.output_resize)
+            y = self.runner.run(x.expand(-1, 3, -1, -1) if gray else x, clamp=(0.0, 1.0))
             return y.mean(dim=1, keepdim=True) if gray else y
 
-        # The trailing bicubic of output_resize reads two network pixels around each output pixel: less than one
-        # input pixel more of receptive radius.
-        radius = info.receptive_radius + (1 if self.model.output_resize else 0)
-        upscale_tiled(pixels, run, self.model.scale, self.tile_size(pixels.shape[2]), self.overlap, radius, self.wrap,
-                      self.batch, on_progress, self._use_smaller_tile, multiple_of=info.multiple_of, out=target,
-                      clamp=(0.0, 1.0), resize=resize)
+        geometry = self.runner.geometry(self.tile_size(pixels.shape[2]), self.overlap, self.wrap)
+        upscale_tiled(pixels, run, geometry, batch=self.batch, out=target, clamp=(0.0, 1.0), resize=resize,
+                      on_progress=on_progress, on_smaller_tile=self._use_smaller_tile)
 
     def _unit(self, batch: torch.Tensor, divisor: float) -> torch.Tensor:
-        """A batch of codes (or unit floats) as unit-range float32 on the plan's device."""
+        """A batch of codes (or unit floats) as unit-range float32 on the runner's device."""
         x = batch.to(self.device).float()
         return x.div_(divisor) if divisor != 1.0 else x
 
@@ -244,14 +235,6 @@ def _input_view(array: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)
-
-
-
-def _bicubic_resize(batch: torch.Tensor, factor: float) -> torch.Tensor:
-    """The trailing resize of the animevideov3 x2/x3 ncnn graphs on an (N, C, H, W) batch: bicubic, half-pixel
-    centres, no antialias (on a window, as the whole image gives: the factor keeps windows on whole pixels)."""
-    size = (int(batch.shape[2] * factor), int(batch.shape[3] * factor))
-    return F.interpolate(batch, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
 
 
 PIL_ARRAY_MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8, "I;16": np.uint16}

@@ -66,18 +66,6 @@ def home(tmp_path_factory):
         yield folder
 
 
-@pytest.fixture
-def models(tmp_path, monkeypatch):
-    """'tiny' (random compact x3) and 'nearest' (compact x4 whose residual is zero: plain nearest upscaling) in a
-    fresh SRKIT_HOME, with the reference kernels; the test's folder is returned."""
-    from tests.engine._models import install_tiny_and_nearest
-
-    monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SRKIT_KERNELS", "reference")
-    install_tiny_and_nearest(tmp_path, seed=41)
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def keyframed_clip(tmp_path_factory):
     """make(seconds, width, height): a 10 fps clip with a keyframe every second and AAC audio, made by the ffmpeg
@@ -116,7 +104,7 @@ def model():
     from tests.engine._models import small_model
 
     module, info = small_model("compact-x3", seed=7)
-    return LoadedModel("test-compact-x3", module, info, "test")
+    return LoadedModel.of(module, info, "test-compact-x3")
 
 
 @pytest.fixture

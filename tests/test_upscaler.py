@@ -16,7 +16,7 @@ from .engine._models import small_model
 @pytest.fixture(scope="module")
 def model():
     module, info = small_model("compact-x3", seed=11)
-    return LoadedModel("test-compact", module, info, "test")
+    return LoadedModel.of(module, info, "test-compact")
 
 
 def _module_codes(model, rgb_unit: np.ndarray, top: float) -> np.ndarray:
@@ -81,7 +81,7 @@ def test_grayscale_and_alpha_are_kept(model):
 @pytest.mark.parametrize("outscale", [None, 3])
 def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
     module, info = small_model("compact-gray-x2", seed=5)
-    gray_model = LoadedModel("test-gray", module, info, "test")
+    gray_model = LoadedModel.of(module, info, "test-gray")
     image = _random_image((13, 17), np.float32, seed=4)
     up = srkit.Upscaler(gray_model, device="cpu", tile=8, output_scale=outscale)
     out = up.upscale(image)
@@ -97,7 +97,7 @@ def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
 
 def test_a_one_channel_model_runs_each_plane_of_a_colour_image_as_a_gray_image():
     module, info = small_model("compact-gray-x2", seed=5)
-    up = srkit.Upscaler(LoadedModel("test-gray", module, info, "test"), device="cpu", tile=8)
+    up = srkit.Upscaler(LoadedModel.of(module, info, "test-gray"), device="cpu", tile=8)
     rgba = _random_image((13, 17, 4), np.uint8, seed=6)
     progress = []
     out = up.upscale(rgba, on_progress=lambda done, total: progress.append((done, total)))
@@ -168,14 +168,14 @@ def test_bad_images_are_refused(model):
 
 def test_out_of_memory_shrinks_the_tile_once_and_remembers_it(model, monkeypatch):
     up = srkit.Upscaler(model, device="cpu", tile=128)
-    run = up.plan.run
+    run = up.runner.run
 
     def limited(batch, **kwargs):
         if max(batch.shape[-2:]) > 60:
             raise torch.OutOfMemoryError("simulated")
         return run(batch, **kwargs)
 
-    monkeypatch.setattr(up.plan, "run", limited)
+    monkeypatch.setattr(up.runner, "run", limited)
     image = _random_image((140, 130, 3), np.uint8, seed=5)  # cores 70x65, windows 88x83 -> quarters fit
     with pytest.warns(RuntimeWarning, match="tiles reduced to 35"):
         out = up.upscale(image)
@@ -184,28 +184,47 @@ def test_out_of_memory_shrinks_the_tile_once_and_remembers_it(model, monkeypatch
     assert np.abs(out.astype(np.int64) - expected).max() <= 1
 
 
+def _batch_sizes(up, monkeypatch, fail_above: int | None = None) -> list[int]:
+    """The batch sizes `up`'s model is run on from now on (a batch larger than `fail_above` runs out of memory)."""
+    sizes, run = [], up.runner.run
+
+    def counted(batch, *args, **kwargs):
+        sizes.append(batch.shape[0])
+        if fail_above is not None and batch.shape[0] > fail_above:
+            raise torch.OutOfMemoryError("simulated")
+        return run(batch, *args, **kwargs)
+
+    monkeypatch.setattr(up.runner, "run", counted)
+    return sizes
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_frames_in_batches_equal_frames_one_by_one(model, dtype):
+@pytest.mark.parametrize("resized", [False, True], ids=["network", "output-resize"])
+def test_frames_in_batches_equal_frames_one_by_one(model, monkeypatch, dtype, resized):
+    """Frames that fit in a tile run `batch` at a time (also through a model's output resize: its bicubic runs on
+    the batch), equal to the frames upscaled one by one."""
+    if resized:
+        module, info = small_model("compact-x4", seed=12)
+        model = LoadedModel.of(module, info, "test-x4-to-x2", output_resize=0.5)
     frames = [_random_image((12, 16, 3), dtype, seed=s) for s in range(5)]
-    batched = srkit.Upscaler(model, device="cpu", batch=3, tile=64).upscale_frames(frames)
+    up = srkit.Upscaler(model, device="cpu", batch=3, tile=64)
+    sizes = _batch_sizes(up, monkeypatch)
+    batched = up.upscale_frames(frames)
+    assert sizes == [3, 2]  # two batches ran, and nothing else
     single = srkit.Upscaler(model, device="cpu", batch=1, tile=64)
     # fp32 sums in another blocking (batch 3 vs 1) may flip a 16-bit rounding.
     for got, frame in zip(batched, frames, strict=True):
-        assert got.dtype == dtype and np.abs(got.astype(int) - single.upscale(frame).astype(int)).max() <= 1
+        assert got.dtype == dtype and got.shape == (12 * model.out_scale, 16 * model.out_scale, 3)
+        assert np.abs(got.astype(int) - single.upscale(frame).astype(int)).max() <= 1
 
 
 def test_a_batch_out_of_memory_falls_back_to_frames_one_by_one(model, monkeypatch):
     up = srkit.Upscaler(model, device="cpu", batch=4, tile=64)
-    run = up.plan.run
-
-    def no_batches(batch, **kwargs):
-        if batch.shape[0] > 1:
-            raise torch.OutOfMemoryError("simulated")
-        return run(batch, **kwargs)
-
-    monkeypatch.setattr(up.plan, "run", no_batches)
+    sizes = _batch_sizes(up, monkeypatch, fail_above=1)
     frames = [_random_image((10, 10, 3), np.uint8, seed=s) for s in range(3)]
-    assert all(np.array_equal(a, up.upscale(f)) for a, f in zip(up.upscale_frames(frames), frames))
+    got = up.upscale_frames(frames)
+    assert sizes == [3, 1, 1, 1]  # the batch was tried, then each frame alone
+    assert all(np.array_equal(a, up.upscale(f)) for a, f in zip(got, frames))
 
 
 def test_an_output_resize_runs_per_tile_and_equals_the_whole_image_resize():
@@ -214,7 +233,7 @@ def test_an_output_resize_runs_per_tile_and_equals_the_whole_image_resize():
     import torch.nn.functional as F
 
     module, info = small_model("compact-x4", seed=14)
-    up = srkit.Upscaler(LoadedModel("test-x4-to-x3", module, info, "test", output_resize=0.75), device="cpu", tile=8)
+    up = srkit.Upscaler(LoadedModel.of(module, info, "test-x4-to-x3", output_resize=0.75), device="cpu", tile=8)
     image = _random_image((21, 18, 3), np.uint8, seed=15)
     out = up.upscale(image)
     assert out.shape == (63, 54, 3)

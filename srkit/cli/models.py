@@ -25,20 +25,19 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_info(args: argparse.Namespace) -> int:
+    from ..engine.runner import tile_overlap
     from ..models.zoo import load_model
 
     model = load_model(args.model)
     info = model.info
-    rules = f"multiple of {info.multiple_of}" if info.multiple_of > 1 else "any"
-    rules += f", at least {info.min_size} px" if info.min_size > 1 else ""
-    rules += ", square" if info.square else ""
     print_model_rows([
         ("model", model.name), ("source", model.source), ("architecture", info.arch), ("variant", info.variant or "-"),
-        ("scale", f"x{model.scale}" + (f" (network x{info.scale}, then resized)" if model.output_resize else "")),
+        ("scale", f"x{model.out_scale}" + (f" (network x{info.net_scale}, then resized)" if model.output_resize
+                                          else "")),
         ("channels", f"{info.in_channels} in, {info.out_channels} out"), ("features", info.features or "-"),
         ("blocks", info.blocks or "-"), ("parameters", f"{info.parameters:,}"), ("dtypes", ", ".join(info.dtypes)),
-        ("size rules", rules), ("receptive radius", f"{info.receptive_radius} px"),
-        ("tile overlap", f"{info.tile_overlap} px"), ("fused", "yes" if info.fused else "no (runs eagerly)")])
+        ("size rules", info.size_rules.describe()), ("receptive radius", f"{info.receptive_radius} px"),
+        ("tile overlap", f"{tile_overlap(model)} px"), ("fused", "yes" if info.fused else "no (runs eagerly)")])
     return 0
 
 

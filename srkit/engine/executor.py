@@ -1,5 +1,8 @@
 """The one execution contract: what every way of running a network (srkit's kernel plan, OpenVINO, ncnn, ONNX
-Runtime) offers to the tiler and the pipelines, so callers never ask which one they hold."""
+Runtime) offers to the tiler and the pipelines, so callers never ask which one they hold. An executor runs the
+network alone: the tiler gives it windows in whole units of the size rules' multiple_of, and srkit's plan takes any
+size (padded to the rules by models/size_rules.py and cropped back); the model's own output resize and its tiling
+facts are put around any executor by engine/runner.py's ModelRunner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Choosing a tile size from the memory that is free on the device (the `tile="auto"` setting)."""
+"""Byte estimates of a tiled run and the tile size they allow in the memory free on the device (`tile="auto"`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import torch
 
 from ..defaults import MIN_TILE
+from .transfer import SPARE_BANDS
 
 SAFETY = 0.6  # share of the free memory a batch of windows may use; the rest covers allocator slack
 MAX_TILE = 1024  # beyond this, larger tiles no longer speed anything up but delay the first progress update
@@ -35,3 +36,16 @@ def auto_tile(bytes_per_pixel: float, overlap: int, batch: int, device: torch.de
         if per_pixel * (side + 2 * overlap) ** 2 + bytes_per_row * side <= budget:
             return side
     return MIN_TILE
+
+
+def resize_bytes_per_pixel(channels: int, scale: int, out_scale: float) -> float:
+    """Bytes per window input pixel of an -s resize's buffers (fp32: the window and its transposed copy, the first
+    pass and its transposed copy, the resized window), for a result of `channels` at `scale`, output at
+    `out_scale`. (Packing a piece, the other buffer of the tiler's, is left to the memory budget's slack.)"""
+    return 4 * channels * (2 * scale ** 2 + 2 * scale * out_scale + out_scale ** 2)
+
+
+def band_bytes_per_row(out_width: float, channels: int, out_scale: float, element_size: int = 2) -> float:
+    """Device bytes per input row of core height of the output bands on CUDA (those being written and those
+    whose copies may be running: two of each), for an output `out_width` pixels wide."""
+    return (2 + SPARE_BANDS) * out_scale * out_width * channels * element_size

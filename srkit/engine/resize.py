@@ -65,11 +65,11 @@ def support(method: str, in_size: int, out_size: int) -> float:
 @dataclass
 class Resize:
     """Resizing the network output of an image (`net_size` = (height, width) pixels) to `size`, one window at a
-    time; `method` None picks it from the width (area to shrink, else Lanczos-4), as OpenCV's users do."""
+    time; `method` "" picks it from the width (area to shrink, else Lanczos-4), as OpenCV's users do."""
 
     net_size: tuple[int, int]
     size: tuple[int, int]
-    method: str | None = None
+    method: str = ""
     periodic: bool = False
     _matrices: dict = field(default_factory=dict, repr=False)  # (axis, first, count, start, length, device) -> CSR
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from .info import ModelInfo
+from .lowering import Program
 
 StateDict = dict[str, torch.Tensor]
 
@@ -35,6 +36,11 @@ class Arch(ABC):
     name: str
     layouts: tuple[Layout, ...]
     trainable: bool = False
+    max_context: int | None = None
+    """Where the receptive radius is huge (RRDB, UNet graphs): the most context a tile window takes on each side,
+    in input pixels (None: the whole radius)."""
+    blend_pixels: int | None = None
+    """Context beyond that over which neighbouring tiles blend (None: the engine's default, engine/runner.py)."""
 
     def layout_of(self, state_dict: StateDict) -> Layout | None:
         """The first declared layout whose keys are all present, or None."""
@@ -62,7 +68,7 @@ class Arch(ABC):
         return {}
 
     @abstractmethod
-    def lower(self, module: nn.Module, info: ModelInfo, device: torch.device):
+    def lower(self, module: nn.Module, info: ModelInfo, device: torch.device) -> Program:
         """The module as a `lowering.Program` of srkit.kernels calls, weights on `device`."""
 
     def build(self, *, features: int, depth: int, scale: int, growth: int) -> nn.Module:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .. import kernels as K
 from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
-from .info import BLEND_PIXELS, ModelInfo
+from .info import ModelInfo
 from .lowering import BoundProgram, ConvStep, element_size, scratch
 
 ACTIVATIONS = ("prelu", "relu", "leaky_relu")
@@ -73,10 +73,10 @@ class CompactProgram(BoundProgram):
         for i, step in enumerate(self.steps):
             feat = step.launch(ops, feat, out=targets[i % 2])
         last = self.last
-        return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, self.info.scale, x, clamp, out_dtype)
+        return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, self.info.net_scale, x, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.scale ** 2)
+        return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.net_scale ** 2)
 
 
 def _conv_indices(state_dict: StateDict) -> list[int]:
@@ -112,8 +112,7 @@ class CompactArch(Arch):
         load_strict(module, state_dict)
         radius = len(convs)  # one pixel per 3x3 conv, all at input resolution
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, len(convs) - 2,
-                         parameter_count(module), variant=act, receptive_radius=radius,
-                         tile_overlap=radius + BLEND_PIXELS)
+                         parameter_count(module), variant=act, receptive_radius=radius)
         return module, info
 
     def hints(self, module):

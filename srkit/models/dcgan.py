@@ -292,7 +292,7 @@ class GeneratorProgram(BoundProgram):
         _, _, h, w = x.shape
         inputs = [empty(x, c + 4, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-2], 1)]
         phases = [scratch(ops, x, 4 * c, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-1])]
-        size = (h * self.info.scale, w * self.info.scale)
+        size = (h * self.info.net_scale, w * self.info.net_scale)
         last = scratch(ops, x, self.widths[-2], *size)
         pattern = self.phase_base.to(x.dtype).repeat(1, 1, size[0] // 2, size[1] // 2)  # one image's, read by all
         pattern = pattern.contiguous(memory_format=torch.channels_last).expand(x.shape[0], -1, -1, -1)
@@ -328,6 +328,7 @@ class GeneratorArch(Arch):
 
     id = "dcgan"
     name = "srkit texture generator (DCGAN, resize-convolution)"
+    blend_pixels = 1  # tiles are in noise cells (16 output pixels each): one cell blends enough
     layouts = (Layout("srkit", ("stages.0.conv.weight", "stages.0.norm.running_var", "out.weight")),)
 
     def detect(self, state_dict):
@@ -348,8 +349,7 @@ class GeneratorArch(Arch):
         module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels)
         load_strict(module, state_dict)
         info = ModelInfo(self.id, module.scale, module.input_channels, out_channels, widths[-1], len(widths),
-                         parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
-                         tile_overlap=RECEPTIVE_RADIUS + 1)
+                         parameter_count(module), receptive_radius=RECEPTIVE_RADIUS)
         return module, info
 
     def lower(self, module, info, device):

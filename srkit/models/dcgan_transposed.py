@@ -107,6 +107,7 @@ class TransposedGeneratorArch(Arch):
 
     id = "dcgan-transposed"
     name = "srkit texture generator (DCGAN, transposed convolution; earlier design)"
+    blend_pixels = 1  # tiles are in noise cells (16 output pixels each): one cell blends enough
     layouts = (Layout("srkit", ("stages.0.conv.weight", "stages.0.norm.running_var", "out.weight")),)
 
     def detect(self, state_dict):
@@ -123,8 +124,7 @@ class TransposedGeneratorArch(Arch):
                                      out_channels=state_dict["out.weight"].shape[0])
         load_strict(module, state_dict)
         info = ModelInfo(self.id, module.scale, module.noise_channels, state_dict["out.weight"].shape[0], widths[-1],
-                         len(widths), parameter_count(module), receptive_radius=RECEPTIVE_RADIUS,
-                         tile_overlap=RECEPTIVE_RADIUS + 1)
+                         len(widths), parameter_count(module), receptive_radius=RECEPTIVE_RADIUS)
         return module, info
 
     def lower(self, module, info, device):

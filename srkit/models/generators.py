@@ -31,7 +31,7 @@ def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedMo
         raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
                                "`srkit train gan` writes in its run folder")
     module, info = load_as(arch, state, {}, str(path))
-    return LoadedModel(name or path.stem, module, info, str(path))
+    return LoadedModel(name or path.stem, module, info, str(path), arch)
 
 
 def load_family(name: str) -> LoadedModel:

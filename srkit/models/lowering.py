@@ -10,8 +10,8 @@ srkit has not fused).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -34,7 +34,7 @@ class ConvStep:
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, device: torch.device, act: str = "none",
-                  slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros") -> "ConvStep":
+                  slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros") -> ConvStep:
         """The step of `conv` (its weight and bias copied to `device` in fp32) followed by `act`."""
         bias = None if conv.bias is None else conv.bias.detach().float().to(device)
         if isinstance(slope, torch.Tensor):
@@ -123,7 +123,8 @@ class BoundProgram(Program):
     copy does, binds for that shape and runs once."""
 
     def forward(self, x, clamp, out_dtype):
-        buffer, batch = self.input_buffer(tuple(x.shape), x.dtype, x.device)
+        n, c, h, w = x.shape
+        buffer, batch = self.input_buffer((n, c, h, w), x.dtype, x.device)
         batch.copy_(x.reshape(batch.shape))
         return self.bind(buffer)(buffer, clamp, out_dtype)
 
@@ -151,4 +152,5 @@ class EagerProgram(Program):
         return finish(self.module(x).contiguous(memory_format=torch.channels_last), clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
-        return element_size(dtype) * self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES) * self.info.scale ** 2
+        maps = self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES)
+        return element_size(dtype) * maps * self.info.net_scale ** 2

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelFormatError
 from .arch import Arch, load_strict, parameter_count
-from .info import ALL_DTYPES, BLEND_PIXELS, ModelInfo
+from .info import ALL_DTYPES, ModelInfo
 from .lowering import ConvStep, EagerProgram, finish
 from .ncnn_graph import ACTIVATIONS, SAME_LOWER, SAME_UPPER, Graph, parse_param
 from .ncnn_module import CONVOLUTIONS, NcnnGraphNet, NcnnLayer
@@ -29,7 +29,7 @@ from .ncnn_module import CONVOLUTIONS, NcnnGraphNet, NcnnLayer
 PARAM_HINT = "ncnn_param"
 PROBE_SIZE = 64  # probe inputs are this plus a few alignment steps: a multiple of every UNet depth below 2^6
 ALIGNMENTS = (1, 2, 4, 8, 16, 32)
-MAX_OVERLAP = 64  # tile overlaps stop growing here (UNets reach far, little of it matters)
+MAX_CONTEXT = 64  # tile windows take at most this context (UNets reach far, little of it matters)
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,7 @@ class GraphArch(Arch):
 
     id = "ncnn"
     name = "ncnn graph (not fused)"
+    max_context = MAX_CONTEXT
     layouts = ()
     fused = False
     """Whether its plan puts the stride-1 3x3/1x1 convolutions on srkit's fused kernels."""
@@ -201,10 +202,9 @@ class GraphArch(Arch):
         module = NcnnSR(network, feed).eval()
         convs = [layer for layer in graph.layers if layer.type in CONVOLUTIONS]
         radius = receptive_radius(graph)
-        features = max((c["num_output"] for c in convs), default=0)
-        info = ModelInfo(self.id, feed.scale, channels, channels, features, len(convs), parameter_count(module),
-                         variant=self.variant(graph, feed), dtypes=ALL_DTYPES, receptive_radius=radius,
-                         tile_overlap=min(radius, MAX_OVERLAP) + BLEND_PIXELS, fused=self.fused)
+        info = ModelInfo(self.id, feed.scale, channels, channels, max((c["num_output"] for c in convs), default=0),
+                         len(convs), parameter_count(module), variant=self.variant(graph, feed), dtypes=ALL_DTYPES,
+                         receptive_radius=radius, fused=self.fused)
         return module, info
 
     def hints(self, module):

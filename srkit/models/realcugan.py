@@ -20,10 +20,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .arch import Arch, Layout, load_strict, parameter_count
-from .info import BLEND_PIXELS, ModelInfo
+from .info import ModelInfo
 from .lowering import ConvStep
 from .ncnn_arch import PARAM_HINT, Feed, GraphArch, NcnnSR, ReplacingProgram, cropped
 from .ncnn_graph import Graph
+from .size_rules import SizeRules
 
 SLOPE = 0.1  # every activation but the squeeze-excitation's is leaky ReLU(0.1)
 BORDERS = {2: 18, 3: 14, 4: 19}  # input pixels the networks crop on each side, by scale
@@ -201,6 +202,7 @@ class RealCuganArch(GraphArch):
 
     id = "realcugan"
     name = "RealCUGAN (UNet with squeeze-excitation)"
+    max_context = None  # its exact radius, unlike other graphs' (tiled results match the whole image's)
     fused = True
     layouts = (Layout("Real-CUGAN", tuple(f"{prefix}.{name}.weight" for prefix, names in (
         ("unet1", ("conv1.conv.0", "conv1.conv.2", "conv1_down", "conv2.conv.0", "conv2.conv.2",
@@ -249,8 +251,8 @@ class RealCuganArch(GraphArch):
         info = ModelInfo(self.id, scale, in_channels, out_channels, max(conv.out_channels for conv in convs),
                          len(convs), parameter_count(module),
                          variant=f"{'pro' if pro else 'se'} x{scale} UNets with squeeze-excitation, border {border}",
-                         multiple_of=module.feed.align, min_size=border + module.feed.align, receptive_radius=radius,
-                         tile_overlap=radius + BLEND_PIXELS)
+                         size_rules=SizeRules(module.feed.align, border + module.feed.align),
+                         receptive_radius=radius)
         return module, info
 
     def hints(self, module):

@@ -53,20 +53,26 @@ def _unknown(state_dict: StateDict, source: str) -> ModelFormatError:
                             f"{', '.join(missing[:3])}{others}")
 
 
-def load_state_dict(state_dict: StateDict, metadata: dict | None = None,
-                    source: str = "weights") -> tuple[nn.Module, ModelInfo]:
-    """Detect the architecture (or take srkit metadata's), rebuild the module in eval mode and describe it."""
-    metadata = metadata or {}
+def arch_for(state_dict: StateDict, metadata: dict, source: str = "weights") -> Arch:
+    """The architecture srkit metadata names, else the one detected from the keys; one line naming the file if
+    there is none."""
     if metadata.get("arch"):
         arch = by_id(metadata["arch"])
         if arch is None:
             raise ModelFormatError(f"{source}: architecture {metadata['arch']!r} in its metadata is not one srkit "
                                    "knows; upgrade srkit or re-import the original weights")
-    else:
-        arch = detect(state_dict)
-        if arch is None:
-            raise _unknown(state_dict, source)
-    return load_as(arch, state_dict, metadata, source)
+        return arch
+    arch = detect(state_dict)
+    if arch is None:
+        raise _unknown(state_dict, source)
+    return arch
+
+
+def load_state_dict(state_dict: StateDict, metadata: dict | None = None,
+                    source: str = "weights") -> tuple[nn.Module, ModelInfo]:
+    """Detect the architecture (or take srkit metadata's), rebuild the module in eval mode and describe it."""
+    metadata = metadata or {}
+    return load_as(arch_for(state_dict, metadata, source), state_dict, metadata, source)
 
 
 def load_as(arch: Arch, state_dict: StateDict, hints: dict, source: str) -> tuple[nn.Module, ModelInfo]:

@@ -18,14 +18,15 @@ from .. import kernels as K
 from .arch import Arch, Layout, StateDict, load_strict, parameter_count, sequence_indices
 from .info import ModelInfo
 from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
+from .size_rules import SizeRules
 
 LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
 # (nearest x2 steps, pixel-unshuffle factor) of srkit's RRDBNet for each scale it trains or builds by scale.
 BY_SCALE = {8: (3, 1), 4: (2, 1), 2: (2, 2), 1: (2, 4)}
-# Overlap used when tiling: the exact reach of 23 blocks is ~350 pixels, far beyond any useful tile; the
-# dense blocks' influence decays fast, and Real-ESRGAN's own tiler pads by 10 pixels.
-TILE_OVERLAP = 16
+# Context a tile window takes (blend band included): the exact reach of 23 blocks is ~350 pixels, far beyond any
+# useful tile; the dense blocks' influence decays fast, and Real-ESRGAN's own tiler pads by 10 pixels.
+TILE_CONTEXT = 16
 
 
 class DenseBlock(nn.Module):
@@ -234,6 +235,8 @@ class RRDBArch(Arch):
 
     id = "rrdb"
     name = "ESRGAN / Real-ESRGAN (RRDBNet)"
+    max_context = TILE_CONTEXT
+    blend_pixels = 0
     layouts = (
         Layout("ESRGAN+", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.0.RDB1.conv1x1.weight")),
         Layout("original ESRGAN", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight")),
@@ -271,8 +274,8 @@ class RRDBArch(Arch):
         variant = ", ".join([name, f"{features}nf", f"{num_block}nb"]
                             + ([f"unshuffle x{shuffle}"] if shuffle > 1 else []))
         info = ModelInfo(self.id, module.scale, out_channels, out_channels, features, num_block,
-                         parameter_count(module), variant=variant, multiple_of=shuffle, min_size=shuffle,
-                         receptive_radius=radius, tile_overlap=min(radius, TILE_OVERLAP))
+                         parameter_count(module), variant=variant,
+                         size_rules=SizeRules(shuffle, shuffle), receptive_radius=radius)
         return module, info
 
     def lower(self, module, info, device):

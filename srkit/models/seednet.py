@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .. import kernels as K
 from .arch import Arch, Layout, load_strict, parameter_count, sequence_indices
-from .info import BLEND_PIXELS, ModelInfo
+from .info import ModelInfo
 from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
 
 ALIGN_CORNERS = True  # the brief's network resamples with align_corners=True
@@ -53,7 +53,7 @@ class SeedNetProgram(BoundProgram):
         self.tail = ConvStep.from_conv(module.tail, device)
 
     def bind(self, x):
-        ops, s, f = K.ops_for(x), self.info.scale, self.info.features
+        ops, s, f = K.ops_for(x), self.info.net_scale, self.info.features
         _, c, h, w = x.shape
         low = [scratch(ops, x, f, h, w) for _ in self.head]
         joined = empty(x, f + c, h * s, w * s)  # upsampled features beside the upsampled image: the body's input
@@ -63,7 +63,7 @@ class SeedNetProgram(BoundProgram):
 
     def _run(self, ops: K.Ops, x, clamp, out_dtype, low: list[torch.Tensor | None], joined: torch.Tensor,
              high: list[torch.Tensor | None]) -> torch.Tensor:
-        s, f = self.info.scale, self.info.features
+        s, f = self.info.net_scale, self.info.features
         feat = x
         for step, out in zip(self.head, low):
             feat = step.launch(ops, feat, out=out)
@@ -79,7 +79,7 @@ class SeedNetProgram(BoundProgram):
         # Per input pixel, at the output resolution: the joined buffer, two body maps, and (reference kernels) an
         # upsampled map in flight before it is copied into the joined buffer.
         f, c = self.info.features, self.info.in_channels
-        return element_size(dtype) * self.info.scale ** 2 * (4 * f + 2 * c)
+        return element_size(dtype) * self.info.net_scale ** 2 * (4 * f + 2 * c)
 
 
 class SeedNetArch(Arch):
@@ -102,7 +102,7 @@ class SeedNetArch(Arch):
         # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
         radius = 2 + -(-(num_conv + 1) // scale)
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, num_conv, parameter_count(module),
-                         receptive_radius=radius, tile_overlap=radius + BLEND_PIXELS)
+                         receptive_radius=radius)
         return module, info
 
     def hints(self, module):

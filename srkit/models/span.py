@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .. import kernels as K
 from .arch import Arch, Layout, load_strict, parameter_count
-from .info import BLEND_PIXELS, ModelInfo
+from .info import ModelInfo
 from .lowering import BoundProgram, ConvStep, element_size, empty, scratch
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -159,11 +159,11 @@ class SPANProgram(BoundProgram):
             current = out
         self.conv_2.launch(ops, current, out=fused)
         cat = self.conv_cat.launch(ops, joined, out=inner[0])
-        return ops.conv2d_pixel_shuffle_add(cat, self.head.weight, self.head.bias, self.info.scale, None, clamp,
+        return ops.conv2d_pixel_shuffle_add(cat, self.head.weight, self.head.bias, self.info.net_scale, None, clamp,
                                             out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        f, c, s = self.info.features, self.info.out_channels, self.info.scale
+        f, c, s = self.info.features, self.info.out_channels, self.info.net_scale
         # Bound at once: the normalised input, the four fused maps, two block outputs, two scratch maps; then the
         # head's transients (the reference kernel's conv result and its shuffle).
         return element_size(dtype) * (c + 4 * f + 4 * f + 2 * c * s * s)
@@ -192,8 +192,7 @@ class SPANArch(Arch):
         module.reparameterize()
         radius = 1 + 3 * BLOCKS + 1 + 1  # conv_1, three 3x3 convs per block, conv_2, the head (conv_cat is 1x1)
         info = ModelInfo(self.id, scale, in_channels, in_channels, features, BLOCKS, parameter_count(module),
-                         variant=f"{features}nf" + ("" if norm else ", no_norm"), receptive_radius=radius,
-                         tile_overlap=radius + BLEND_PIXELS)
+                         variant=f"{features}nf" + ("" if norm else ", no_norm"), receptive_radius=radius)
         return module, info
 
     def lower(self, module, info, device):

@@ -13,6 +13,7 @@ from ..errors import ModelFormatError
 from .arch import Arch, parameter_count
 from .info import ALL_DTYPES, ModelInfo
 from .lowering import EagerProgram
+from .size_rules import SizeRules
 
 EXTRA = "pip install 'srkit[spandrel]'"
 # Receptive reach is not published by spandrel; transformer windows and attention reach further than this,
@@ -52,6 +53,7 @@ class SpandrelArch(Arch):
 
     id = "spandrel"
     name = "spandrel (not fused)"
+    blend_pixels = 0  # the guard radius below is all the context a window takes
     layouts = ()
 
     def detect(self, state_dict):
@@ -76,9 +78,9 @@ class SpandrelArch(Arch):
                                                        descriptor.supports_bfloat16)) if ok)
         info = ModelInfo(f"{self.id}:{descriptor.architecture.id}", descriptor.scale, descriptor.input_channels,
                          descriptor.output_channels, 0, 0, parameter_count(descriptor.model),
-                         variant=", ".join(descriptor.tags), dtypes=dtypes, multiple_of=size.multiple_of,
-                         min_size=max(1, size.minimum), square=size.square, receptive_radius=TILE_OVERLAP,
-                         tile_overlap=TILE_OVERLAP, fused=False)
+                         variant=", ".join(descriptor.tags), dtypes=dtypes,
+                         size_rules=SizeRules(size.multiple_of, max(1, size.minimum), size.square),
+                         receptive_radius=TILE_OVERLAP, fused=False)
         return descriptor.model.eval(), info
 
     def lower(self, module, info, device):

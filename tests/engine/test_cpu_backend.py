@@ -56,14 +56,15 @@ def _reference(model, image, monkeypatch, **options) -> np.ndarray:
     with monkeypatch.context() as patch:
         patch.setenv("SRKIT_CPU_BACKEND", "torch")
         up = srkit.Upscaler(model, device="cpu", **options)
-        assert not isinstance(up.plan, OpenVinoPlan)
+        assert not isinstance(up.runner.executor, OpenVinoPlan)
         return up.upscale(image)
 
 
 def test_default_cpu_path_is_openvino_within_45_db_of_fp32(openvino, monkeypatch, photo, anime):
     up = srkit.Upscaler(anime, device="cpu")
-    assert isinstance(up.plan, OpenVinoPlan)
-    assert up.plan.precision == cpu_backend.precision(None)  # bf16 where the CPU has AVX512-BF16/AMX, else f32
+    assert isinstance(up.runner.executor, OpenVinoPlan)
+    # bf16 where the CPU has AVX512-BF16/AMX, else f32
+    assert up.runner.executor.precision == cpu_backend.precision(None)
     out = up.upscale(photo)
     expected = _reference(anime, photo, monkeypatch)
     assert out.shape == expected.shape == (300, 388, 3)
@@ -90,9 +91,9 @@ def test_a_run_leaves_the_network_output_in_the_request_no_numpy_copy(openvino, 
 
 def test_fp32_request_runs_openvino_in_f32(openvino, monkeypatch, photo):
     module, info = small_model("rrdb-x4", seed=5)
-    model = LoadedModel("test-rrdb", module, info, "test")
+    model = LoadedModel.of(module, info, "test-rrdb")
     up = srkit.Upscaler(model, device="cpu", dtype="fp32")
-    assert isinstance(up.plan, OpenVinoPlan) and up.plan.precision == "f32"
+    assert isinstance(up.runner.executor, OpenVinoPlan) and up.runner.executor.precision == "f32"
     out = up.upscale(photo[:33, :41])
     expected = _reference(model, photo[:33, :41], monkeypatch, dtype="fp32")
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
@@ -107,7 +108,7 @@ def test_converted_model_is_reused_from_disk(openvino, monkeypatch, photo, anime
 
     monkeypatch.setattr(ov, "convert_model", refuse)
     again = srkit.Upscaler(anime, device="cpu")
-    assert again.plan.xml.exists() and again.plan.xml.parent == cpu_backend.cache_folder()
+    assert again.runner.executor.xml.exists() and again.runner.executor.xml.parent == cpu_backend.cache_folder()
     assert np.array_equal(again.upscale(photo), first)
 
 
@@ -115,8 +116,8 @@ def test_converted_model_is_reused_from_disk(openvino, monkeypatch, photo, anime
 def test_switches_keep_the_pytorch_kernels(openvino, monkeypatch, capsys, env, value):
     monkeypatch.setenv(env, value)
     module, info = small_model("compact-x3", seed=2)
-    up = srkit.Upscaler(LoadedModel("test-compact", module, info, "test"), device="cpu")
-    assert not isinstance(up.plan, OpenVinoPlan)
+    up = srkit.Upscaler(LoadedModel.of(module, info, "test-compact"), device="cpu")
+    assert not isinstance(up.runner.executor, OpenVinoPlan)
     assert main(["info"]) == 0
     line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("cpu backend"))
     assert "PyTorch reference kernels" in line and f"{env}={value}" in line
@@ -134,7 +135,7 @@ def test_missing_openvino_falls_back_with_the_reason(openvino, monkeypatch):
                         lambda name, *a: None if name == "openvino" else real(name, *a))
     assert "openvino package is not installed" in cpu_backend.describe()
     module, info = small_model("compact-x3", seed=2)
-    assert not isinstance(srkit.Upscaler(LoadedModel("t", module, info, "test"), device="cpu").plan, OpenVinoPlan)
+    assert not isinstance(srkit.Upscaler(LoadedModel.of(module, info, "t"), device="cpu").runner.executor, OpenVinoPlan)
 
 
 def test_unknown_cpu_backend_is_refused(openvino, monkeypatch):
@@ -148,6 +149,6 @@ def test_a_conversion_leaves_no_threads_behind(openvino):
 
     before = threading.active_count()
     module, info = small_model("compact-x4", seed=13)  # weights no other test converts
-    up = srkit.Upscaler(LoadedModel("t", module, info, "test"), device="cpu")
-    assert isinstance(up.plan, OpenVinoPlan)
+    up = srkit.Upscaler(LoadedModel.of(module, info, "t"), device="cpu")
+    assert isinstance(up.runner.executor, OpenVinoPlan)
     assert threading.active_count() == before

@@ -6,8 +6,10 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from srkit.engine.plan import build_plan, pad_to_rules
+from srkit.engine.plan import build_plan
+from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
 from ._models import SMALL, small_model
@@ -21,7 +23,7 @@ def test_plan_equals_module_fp32(use_backend, backend, name):
     x = torch.rand(2, info.in_channels, 10, 14, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = module(x)
-    got = build_plan(module, info, "cpu", torch.float32).run(x)
+    got = build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(x)
     assert got.shape == expected.shape
     assert_close(got, expected, atol=1e-4, rtol=1e-4, what=f"{name} on {backend}")
 
@@ -34,7 +36,7 @@ def test_epilogue_clamps_and_packs_hwc(use_backend, backend, out_dtype, top):
     x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = torch.floor(module(x).clamp(0, 1) * top + 0.5)[0].permute(1, 2, 0)
-    got = build_plan(module, info, "cpu", torch.float32).run(x, clamp=(0.0, 1.0), out_dtype=out_dtype)
+    got = build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(x, clamp=(0.0, 1.0), out_dtype=out_dtype)
     assert got.dtype == out_dtype and got.shape == (1, 21, 27, 3)
     # One code of slack: the plan and the module may round a value sitting on a .5 boundary differently.
     assert (got[0].to(torch.int64) - expected.to(torch.int64)).abs().max() <= 1
@@ -48,8 +50,8 @@ def test_sizes_off_the_size_rules_are_clamped_and_packed_like_the_rest(use_backe
     module, info = small_model("rrdb-x2", seed=3)
     x = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(8))
     with torch.no_grad():
-        full = module(pad_to_rules(x, info))[:, :, :14, :18]
-    plan = build_plan(module, info, "cpu", torch.float32)
+        full = module(F.pad(x, (0, 1, 0, 1), mode="reflect"))[:, :, :14, :18]
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     assert full.min() < 0.3 and full.max() > 0.7, "the clamp below would not be tested"
     got = plan.run(x, clamp=(0.3, 0.7))
     assert_close(got, full.clamp(0.3, 0.7), atol=1e-4, rtol=1e-4, what=f"clamped on {backend}")
@@ -62,7 +64,7 @@ def test_sizes_off_the_size_rules_are_clamped_and_packed_like_the_rest(use_backe
 def test_plan_rejects_an_integer_dtype():
     module, info = small_model("compact-x3")
     with pytest.raises(ValueError, match="dtype"):
-        build_plan(module, info, "cpu", torch.int8)
+        build_plan(LoadedModel.of(module, info), "cpu", torch.int8)
 
 
 @pytest.mark.gpu
@@ -73,7 +75,7 @@ def test_half_precision_plan_on_cuda_is_within_50_db(name, dtype):
     x = torch.rand(1, info.in_channels, 48, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         expected = module(x).clamp(0, 1)
-    got = build_plan(module, info, "cuda", dtype).run(x, clamp=(0.0, 1.0)).float().cpu()
+    got = build_plan(LoadedModel.of(module, info), "cuda", dtype).run(x, clamp=(0.0, 1.0)).float().cpu()
     psnr = 10 * torch.log10(1.0 / (got - expected).pow(2).mean())
     assert psnr >= (50 if dtype == torch.float16 else 40), f"{name} {dtype}: {psnr:.1f} dB"
 
@@ -87,8 +89,8 @@ def test_plan_refuses_a_precision_the_model_does_not_support():
     module, info = small_model("compact-x3")
     fp32_only = dataclasses.replace(info, dtypes=("fp32",))
     with pytest.raises(SrkitError, match="fp16; use --dtype fp32"):
-        build_plan(module, fp32_only, "cpu", torch.float16)
-    assert build_plan(module, fp32_only, "cpu").dtype == torch.float32
+        build_plan(LoadedModel.of(module, fp32_only), "cpu", torch.float16)
+    assert build_plan(LoadedModel.of(module, fp32_only), "cpu").dtype == torch.float32
 
 
 # RRDB on Triton costs ~1.5 s a run in the interpreter; its bound plan is checked there by test_plan_equals_module_fp32.
@@ -102,7 +104,7 @@ def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(use_backend, 
     buffers) after another batch went through the same buffers, packed or float: nothing of one batch leaks."""
     use_backend(backend)
     module, info = small_model(name, seed=4)
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     bound = plan.bind(2, 12, 10)
     assert plan.bind(2, 12, 10) is bound and plan.bind(1, 12, 10) is not bound
     x, y = (torch.rand(2, info.in_channels, 12, 10, generator=torch.Generator().manual_seed(s)) for s in (5, 6))
@@ -123,15 +125,15 @@ def test_a_bound_plan_is_made_once_per_shape_and_equals_the_module(use_backend, 
 def test_rrdb_input_copy_unshuffles(name, u):
     """x2/x1 RRDB: the bound input holds F.pixel_unshuffle of the batch after its one copy; odd sizes pad first."""
     module, info = small_model(name, seed=7)
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     for h, w in ((12, 8), (13, 7)):
         x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h))
         with torch.no_grad():
             expected = module(x)
         assert_close(plan.run(x), expected, atol=1e-4, rtol=1e-4, what=f"{name} {h}x{w}")
         bound = plan.bind(1, h, w)
-        padded = torch.nn.functional.pad(x, (0, -w % u, 0, -h % u), mode="reflect")
-        assert torch.equal(bound.input, torch.nn.functional.pixel_unshuffle(padded, u))
+        padded = F.pad(x, (0, -w % u, 0, -h % u), mode="reflect")
+        assert torch.equal(bound.input, F.pixel_unshuffle(padded, u))
         assert bound.input.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -142,7 +144,7 @@ def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
     backend = "reference"
     use_backend(backend)
     module, info = small_model("compact-x3", seed=9)
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     inputs = [torch.rand(1, info.in_channels, 9, 11, generator=torch.Generator().manual_seed(s)) for s in range(6)]
     with torch.no_grad():
         expected = [module(x) for x in inputs]
@@ -166,7 +168,7 @@ def test_threads_running_one_plan_never_share_a_bound_plan(use_backend):
 def test_a_bad_launch_is_refused_when_the_plan_is_bound():
     """Bound launches skip their checks: a step that cannot run fails at bind, naming the argument."""
     module, info = small_model("compact-x3", seed=2)
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     plan.program.steps[1].bias = plan.program.steps[1].bias[:5]
     with pytest.raises(ValueError, match="bias must have 16 elements"):
         plan.bind(1, 9, 8)

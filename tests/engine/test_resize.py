@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from srkit.engine.geometry import Geometry
 from srkit.engine.resize import Resize, taps
 from srkit.engine.tiling import upscale_tiled
+
+from ._models import nearest_x2
 
 FLOAT_TOLERANCE = 1e-5  # fp32 sums of up to 8 taps against OpenCV's float resize
 
@@ -73,12 +76,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="at least 1x1"):
         Resize((4, 4), (0, 3))
     with pytest.raises(ValueError, match="network output"):
-        upscale_tiled(torch.rand(3, 5, 6), lambda b: b, 2, 8, 0, 0, resize=Resize((5, 6), (7, 9)))
-
-
-def _nearest_x2(batch: torch.Tensor) -> torch.Tensor:
-    """A 'network' whose output depends on nothing but its pixel (receptive radius 0)."""
-    return batch.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+        upscale_tiled(torch.rand(3, 5, 6), lambda b: b, Geometry(2, 8, 0, 0), resize=Resize((5, 6), (7, 9)))
 
 
 @pytest.mark.parametrize("size", [(40, 52), (61, 77), (29, 37), (17, 21)])  # x2, x3.6 (up), x1.3 (down), x0.8
@@ -89,8 +87,8 @@ def test_tiled_resize_equals_the_whole_image_resize(size, out_dtype, top, tile, 
     image = torch.rand(3, 17, 21, generator=torch.Generator().manual_seed(5))
     resize = Resize((34, 42), size)
     out = torch.full((*size, 3), top, dtype=out_dtype)
-    upscale_tiled(image, _nearest_x2, 2, tile, 2, 0, batch=batch, out=out, clamp=(0.0, 1.0), resize=resize)
-    whole = _resize_whole(_nearest_x2(image[None])[0].permute(1, 2, 0).numpy(), size)
+    upscale_tiled(image, nearest_x2, Geometry(2, tile, 2, 0), batch=batch, out=out, clamp=(0.0, 1.0), resize=resize)
+    whole = _resize_whole(nearest_x2(image[None])[0].permute(1, 2, 0).numpy(), size)
     expected = np.floor(np.clip(whole, 0, 1) * top + 0.5)
     assert np.abs(out.numpy().astype(np.int64) - expected.astype(np.int64)).max() <= 1
 
@@ -98,6 +96,7 @@ def test_tiled_resize_equals_the_whole_image_resize(size, out_dtype, top, tile, 
 def test_tiled_resize_in_wrap_mode_stays_periodic():
     image = torch.rand(3, 12, 16, generator=torch.Generator().manual_seed(6))
     size = (27, 36)  # x2 network, then x1.125
-    out = upscale_tiled(image, _nearest_x2, 2, 5, 2, 0, wrap=True, resize=Resize((24, 32), size, periodic=True))
-    whole = _resize_whole(_nearest_x2(image[None])[0].permute(1, 2, 0).numpy(), size, periodic=True)
+    resize = Resize((24, 32), size, periodic=True)
+    out = upscale_tiled(image, nearest_x2, Geometry(2, 5, 2, 0, wrap=True), resize=resize)
+    whole = _resize_whole(nearest_x2(image[None])[0].permute(1, 2, 0).numpy(), size, periodic=True)
     assert np.abs(out.numpy() - whole).max() <= FLOAT_TOLERANCE

@@ -29,7 +29,7 @@ def test_compact_round_trip_recovers_hyper_parameters(config):
     module = _randomised(compact.CompactSR(**config), 0)
     assert detect_arch(module.state_dict()) == "compact"
     loaded, info = load_state_dict(module.state_dict())
-    assert (info.arch, info.scale, info.features, info.blocks) == ("compact", config["scale"], config["features"],
+    assert (info.arch, info.net_scale, info.features, info.blocks) == ("compact", config["scale"], config["features"],
                                                                   config["num_conv"])
     assert info.receptive_radius == config["num_conv"] + 2
     x = torch.rand(1, 3, 9, 7)
@@ -42,7 +42,7 @@ def test_rrdb_round_trip_recovers_hyper_parameters(config):
     module = _randomised(rrdb.RRDBNet(**config), 1)
     assert detect_arch(module.state_dict()) == "rrdb"
     loaded, info = load_state_dict(module.state_dict())
-    assert (info.scale, info.features, info.blocks, loaded.growth) == (
+    assert (info.net_scale, info.features, info.blocks, loaded.growth) == (
         config["scale"], config["features"], config["num_block"], config["growth"])
     x = torch.rand(1, 3, 8, 12)
     with torch.no_grad():
@@ -61,7 +61,7 @@ def test_seednet_needs_its_scale_from_metadata(tmp_path):
     x = torch.rand(2, 3, 5, 6)
     with torch.no_grad():
         assert torch.equal(loaded(x), module(x))
-    assert info.scale == 3 and loaded(x).shape == (2, 3, 15, 18)
+    assert info.net_scale == 3 and loaded(x).shape == (2, 3, 15, 18)
 
 
 def test_seednet_output_is_bilinear_upsample_plus_residual():

@@ -122,7 +122,7 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
     state, metadata = read_weights(path)
     loaded, info = dcgan.ARCH.load(state, {})
     recovered = tuple(stage.conv.weight.shape[0] for stage in loaded.stages)
-    assert (info.arch, loaded.noise_channels, recovered, info.scale) == ("dcgan", noise_channels, widths,
+    assert (info.arch, loaded.noise_channels, recovered, info.net_scale) == ("dcgan", noise_channels, widths,
                                                                          2 ** len(widths))
     assert info.in_channels == module.input_channels
     noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(7))

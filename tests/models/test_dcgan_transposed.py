@@ -10,6 +10,7 @@ from srkit.engine.plan import build_plan
 from srkit.models import dcgan, dcgan_transposed
 from srkit.models.generators import read_generator
 from srkit.models.weights import write_safetensors
+from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
 
@@ -54,7 +55,7 @@ def test_plan_equals_module_and_stays_periodic(use_backend, backend):
     noise = torch.randn(1, 5, 2, 3, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     assert_close(plan.run(noise), expected, atol=1e-5, rtol=1e-4, what=f"plan on {backend}")
     assert_close(plan.run(noise.repeat(1, 1, 2, 2)), expected.repeat(1, 1, 2, 2), atol=1e-5, rtol=1e-4, what="tiled")
 
@@ -64,7 +65,7 @@ def test_files_load_as_the_transposed_design_and_new_ones_as_today_s(tmp_path):
     assert dcgan_transposed.ARCH.detect(old.state_dict()) and not dcgan.ARCH.detect(old.state_dict())
     path = write_safetensors(tmp_path / "old.safetensors", old.state_dict(), {"arch": "dcgan"})
     loaded = read_generator(path)
-    assert loaded.info.arch == "dcgan-transposed" and loaded.info.in_channels == 5 and loaded.info.scale == 4
+    assert loaded.info.arch == "dcgan-transposed" and loaded.info.in_channels == 5 and loaded.info.net_scale == 4
     noise = torch.randn(1, 5, 2, 2, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(loaded.module(noise), old(noise))

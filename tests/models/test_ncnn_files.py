@@ -135,7 +135,7 @@ def test_every_file_has_a_guessable_name():
 
 def test_named_model_loads_its_file_and_names_its_package(capsys):
     model = load_model("realcugan-pro-x3-conservative")
-    assert (model.info.arch, model.scale, Path(model.source).name) == (
+    assert (model.info.arch, model.out_scale, Path(model.source).name) == (
         "realcugan", 3, "REALCUGAN_PRO_UP3X_CONSERVATIVE.param")
     assert main(["models", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("waifu2x-cunet-x1-denoise0 "))
@@ -182,7 +182,7 @@ def test_export_writes_onnx_that_onnxruntime_runs_at_other_sizes(name, tmp_path)
                                               ("WAIFU2X_ANIME_UP2X", 6)])
 def test_family_plans_put_stride_1_convs_on_the_fused_kernels(stem, fused_convs):
     model = load_model(FILES[stem])
-    plan = build_plan(model.module, model.info, "cpu", torch.float32)
+    plan = build_plan(model, "cpu", torch.float32)
     assert model.info.fused and len(plan.program.replace) == fused_convs
 
 
@@ -192,7 +192,7 @@ def test_fused_plan_on_the_triton_kernels_equals_the_graph(use_backend):
     x = torch.rand(1, 3, 9, 11, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         expected = model.module(x)
-    got = build_plan(model.module, model.info, "cpu", torch.float32).run(x)
+    got = build_plan(model, "cpu", torch.float32).run(x)
     torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-4)
 
 

@@ -60,7 +60,7 @@ def test_imported_model_reproduces_ncnn_on_a_real_photo(stem, photo):
     arch, depth, scale, resize = FILES[stem]
     imported = import_ncnn(FOLDER / f"{stem}.param")
     module, info = load_state_dict(imported.state_dict, {"arch": imported.arch}, stem)
-    assert (info.arch, info.blocks, info.scale, imported.output_resize) == (arch, depth, scale, resize)
+    assert (info.arch, info.blocks, info.net_scale, imported.output_resize) == (arch, depth, scale, resize)
     with torch.no_grad():
         y = module(torch.from_numpy(photo.transpose(2, 0, 1).copy())[None])
     if resize:

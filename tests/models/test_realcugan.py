@@ -16,10 +16,11 @@ import torch.nn.functional as F
 
 from srkit.cli import main
 from srkit.engine.plan import build_plan
+from srkit.engine.runner import model_geometry, tile_overlap
 from srkit.engine.tiling import upscale_tiled
 from srkit.models.realcugan import BORDERS, RealCUGAN
 from srkit.models.registry import detect, load_state_dict
-from srkit.models.zoo import import_model, load_model
+from srkit.models.zoo import LoadedModel, import_model, load_model
 from srkit.upscaler import Upscaler
 
 from ._spandrel import randomised, save_both, spandrel_or_skip
@@ -78,12 +79,12 @@ def test_pth_round_trips_to_spandrels_output(scale, pro, tmp_path):
         model = load_model(path)
         info = model.info
         assert isinstance(model.module, RealCUGAN) and info.fused
-        assert (info.arch, info.scale, info.in_channels, info.out_channels) == ("realcugan", scale, 3, 3)
+        assert (info.arch, info.net_scale, info.in_channels, info.out_channels) == ("realcugan", scale, 3, 3)
         assert info.variant.startswith("pro" if pro else "se") and f"border {BORDERS[scale]}" in info.variant
-        assert (info.multiple_of, info.min_size) == (align, BORDERS[scale] + align)
+        assert (info.size_rules.multiple_of, info.size_rules.min_size) == (align, BORDERS[scale] + align)
         with torch.no_grad():  # the module alone pads as the original does, in one reflection
             _assert_matches(model.module(x), expected, f"module from {path.suffix}")
-        _assert_matches(build_plan(model.module, info, "cpu", torch.float32).run(x), _aligned(theirs, x, align),
+        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), _aligned(theirs, x, align),
                         f"plan from {path.suffix}")
     image = _codes(_image(25, 21, seed=7))
     theirs_codes = _codes(_aligned(theirs, torch.from_numpy(image.transpose(2, 0, 1) / 255).float()[None], align))
@@ -95,7 +96,7 @@ def test_pth_round_trips_to_spandrels_output(scale, pro, tmp_path):
 def test_plan_puts_every_stride_1_conv_on_the_fused_kernels():
     for scale, fused in ((2, 15), (3, 15), (4, 16)):  # the ncnn graphs of the same networks fuse as many
         module, info = load_state_dict(_theirs(scale, False).state_dict())
-        assert len(build_plan(module, info, "cpu", torch.float32).program.replace) == fused
+        assert len(build_plan(LoadedModel.of(module, info), "cpu", torch.float32).program.replace) == fused
 
 
 def test_fused_plan_on_the_triton_kernels_equals_the_module(use_backend):
@@ -104,7 +105,7 @@ def test_fused_plan_on_the_triton_kernels_equals_the_module(use_backend):
     x = _image(22, 24, seed=5)  # aligned sides just above the minimum (21): the module and the plan pad alike
     with torch.no_grad():
         expected = module(x)
-    _assert_matches(build_plan(module, info, "cpu", torch.float32).run(x), expected, "Triton plan")
+    _assert_matches(build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(x), expected, "Triton plan")
 
 
 def test_srkit_safetensors_reload_natively(tmp_path, monkeypatch):
@@ -143,7 +144,8 @@ def test_receptive_radius_bounds_what_one_input_pixel_changes(scale):
     with torch.no_grad():
         changed = ((module(poked) - module(x)).abs().sum((0, 1)) > 0).nonzero().double()
     reach = (changed / scale - 24).abs().max().item()
-    assert info.receptive_radius - 2 <= reach <= info.receptive_radius < info.tile_overlap  # tight within 2 px
+    context = tile_overlap(LoadedModel.of(module, info))
+    assert info.receptive_radius - 2 <= reach <= info.receptive_radius < context  # tight within 2 px
 
 
 @pytest.mark.parametrize("gates,min_psnr", [
@@ -156,12 +158,12 @@ def test_tiled_equals_whole_on_an_odd_size(gates, min_psnr):
     module, info = load_state_dict(_theirs(2, False).state_dict())
     if gates == "constant":
         module = _constant_gates(module)
-    plan = build_plan(module, info, "cpu", torch.float32)
+    model = LoadedModel.of(module, info)
+    plan = build_plan(model, "cpu", torch.float32)
     photo = skimage.data.coffee()[101:202, 203:310]  # 101x107, tile statistics that differ: 25 windows
     x = torch.from_numpy(photo.transpose(2, 0, 1) / 255).float()[None]
     whole = plan.run(x)[0].permute(1, 2, 0)
-    tiled = upscale_tiled(x[0], plan.run, info.scale, 24, info.tile_overlap, info.receptive_radius,
-                          multiple_of=info.multiple_of)
+    tiled = upscale_tiled(x[0], plan.run, model_geometry(model, 24))
     assert tiled.shape == whole.shape
     peak = whole.abs().max().item()
     error = (tiled - whole).abs().max().item()

@@ -114,10 +114,10 @@ def test_esrgan_layouts_match_spandrel(esrgan_files, use_backend, case, backend)
     for path in (pth, safetensors) if backend == "reference" else (pth,):  # the interpreter is slow: one file
         model = load_model(path)
         info = model.info
-        assert (info.arch, info.scale, info.in_channels, info.features, info.blocks) == (
+        assert (info.arch, info.net_scale, info.in_channels, info.features, info.blocks) == (
             "rrdb", descriptor.scale, descriptor.input_channels, config["num_filters"], config["num_blocks"])
-        assert info.multiple_of == config.get("shuffle_factor", 1) and info.fused
-        _assert_matches(build_plan(model.module, info, "cpu", torch.float32).run(x), expected,
+        assert info.size_rules.multiple_of == config.get("shuffle_factor", 1) and info.fused
+        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
                         f"{case} from {path.suffix} on {backend}")
 
 
@@ -161,9 +161,9 @@ def test_compact_family_matches_spandrel(tmp_path, use_backend, backend, case):
     use_backend(backend)
     for path in save_both(tmp_path, case, state)[:2 if backend == "reference" else 1]:
         model = load_model(path)
-        assert (model.info.arch, model.info.scale, model.info.features, model.info.blocks) == (
+        assert (model.info.arch, model.info.net_scale, model.info.features, model.info.blocks) == (
             "compact", descriptor.scale, config["num_feat"], config["num_conv"])
-        _assert_matches(build_plan(model.module, model.info, "cpu", torch.float32).run(x), expected,
+        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
                         f"{case} {path.suffix} {backend}")
 
 
@@ -184,7 +184,7 @@ def test_compact_without_prelu_matches_spandrel_module(tmp_path, act):
         path = write_safetensors(tmp_path / "m.safetensors", network.state_dict(), {"arch": "compact", "act": "relu"})
     model = load_model(path)
     assert model.info.variant == ("relu" if act == "relu" else "leaky_relu")
-    _assert_matches(build_plan(model.module, model.info, "cpu", torch.float32).run(x), expected, act)
+    _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected, act)
 
 
 # SPAN --------------------------------------------------------------------------------------------------------
@@ -214,9 +214,9 @@ def test_span_matches_spandrel(tmp_path, use_backend, backend, case):
     use_backend(backend)
     for path in save_both(tmp_path, case, state)[:2 if backend == "reference" else 1]:
         model = load_model(path)
-        assert (model.info.arch, model.info.scale, model.info.features) == (
+        assert (model.info.arch, model.info.net_scale, model.info.features) == (
             "span", descriptor.scale, config["feature_channels"])
-        _assert_matches(build_plan(model.module, model.info, "cpu", torch.float32).run(x), expected,
+        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
                         f"{case} {path.suffix} {backend}", SPAN_TOLERANCE)
 
 
@@ -236,7 +236,8 @@ def test_other_architectures_run_unfused_through_spandrel_with_its_size_rules(tm
     spandrel = spandrel_or_skip()
     path = _safmn_file(tmp_path)
     model = load_model(path)
-    assert (model.info.arch, model.info.fused, model.info.multiple_of, model.scale) == ("spandrel:SAFMN", False, 8, 2)
+    assert (model.info.arch, model.info.fused, model.info.size_rules.multiple_of, model.out_scale) == (
+        "spandrel:SAFMN", False, 8, 2)
     image = np.random.default_rng(10).random((13, 11, 3), dtype=np.float32)
     got = srkit.Upscaler(model, device="cpu", tile=64).upscale(image)
     descriptor = spandrel.ModelLoader().load_from_file(path)

@@ -42,7 +42,7 @@ def _module_output(model, lr: np.ndarray) -> np.ndarray:
 
 def test_animevideov3_gives_a_sensible_image_and_equals_the_module(animevideo, photo_pair):
     hr, lr = photo_pair
-    assert (animevideo.info.arch, animevideo.scale, animevideo.info.features, animevideo.info.blocks) == (
+    assert (animevideo.info.arch, animevideo.out_scale, animevideo.info.features, animevideo.info.blocks) == (
         "compact", 4, 64, 16)
     out = srkit.Upscaler(animevideo, device="cpu", tile=32).upscale(lr)
     assert out.shape == hr.shape
@@ -56,7 +56,7 @@ def test_animevideov3_gives_a_sensible_image_and_equals_the_module(animevideo, p
 
 def test_x2_variant_is_the_x4_network_then_a_downscale(photo_pair):
     model = load_model("realesr-animevideov3-x2")
-    assert model.info.scale == 4 and model.output_resize == 0.5 and model.scale == 2
+    assert model.info.net_scale == 4 and model.output_resize == 0.5 and model.out_scale == 2
     _, lr = photo_pair
     assert srkit.Upscaler(model, device="cpu").upscale(lr).shape == (96, 128, 3)
 
@@ -76,7 +76,7 @@ def test_pth_and_safetensors_round_trips_give_the_same_image(animevideo, photo_p
 
 def test_rrdb_x4plus_plan_equals_its_module(photo_pair):
     model = load_model("realesrgan-x4plus")
-    assert (model.info.arch, model.info.blocks, model.scale) == ("rrdb", 23, 4)
+    assert (model.info.arch, model.info.blocks, model.out_scale) == ("rrdb", 23, 4)
     _, lr = photo_pair
     crop = lr[10:22, 20:36].copy()
     out = srkit.Upscaler(model, device="cpu", tile=64).upscale(crop)
@@ -103,7 +103,7 @@ def test_models_list_names_a_broken_user_model_and_lists_the_rest(tmp_path, monk
 def test_model_scale_of_a_named_model_needs_no_weights_and_equals_the_loaded_scale(monkeypatch):
     from srkit.models import zoo
 
-    expected = {name: load_model(name).scale for name in ("srkit-photo-x2", "realesr-animevideov3-x3")}
+    expected = {name: load_model(name).out_scale for name in ("srkit-photo-x2", "realesr-animevideov3-x3")}
     monkeypatch.setattr(zoo, "load_model", lambda name: pytest.fail(f"{name}: weights were read"))
     assert {name: zoo.model_scale(name) for name in expected} == expected == {"srkit-photo-x2": 2,
                                                                               "realesr-animevideov3-x3": 3}

@@ -252,7 +252,7 @@ def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home
     try:
         for count in (1, 2, 3):
             upscaler = host_upscaler(UpscaleRequest("tiny", device="cpu", tile=32), "cpu", count)
-            assert isinstance(upscaler.plan, OpenVinoPlan)
+            assert isinstance(upscaler.runner.executor, OpenVinoPlan)
             outputs.append(upscaler.upscale(image))
     finally:
         torch.set_num_threads(threads)

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from srkit.engine.plan import build_plan
+from srkit.engine.runner import model_geometry
 from srkit.engine.tiling import upscale_tiled
 from srkit.models import dcgan
+from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
 from ._generators import small_generator
@@ -24,7 +26,7 @@ def test_plan_equals_module_in_eval_mode(use_backend, poison_allocations, backen
     noise = torch.randn(2, info.in_channels, *noise_size, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5
-    got = build_plan(module, info, "cpu", torch.float32).run(noise)
+    got = build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(noise)
     assert got.shape == expected.shape == (2, 3, noise_size[0] * 4, noise_size[1] * 4)
     assert_close(got, expected, **TOLERANCE, what=f"plan on {backend}")
 
@@ -33,7 +35,7 @@ def test_plan_equals_module_in_eval_mode(use_backend, poison_allocations, backen
 def test_plan_packs_uint8_and_stays_periodic(use_backend, backend):
     use_backend(backend)
     module, info = dcgan.ARCH.load(small_generator(seed=3, widths=(9, 6)).state_dict(), {})
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(4))
     one = plan.run(noise, clamp=(0.0, 1.0), out_dtype=torch.uint8)
     tiled = plan.run(noise.repeat(1, 1, 2, 2), clamp=(0.0, 1.0), out_dtype=torch.uint8)
@@ -69,7 +71,7 @@ def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(use
     buffer.copy_(first)
     assert torch.equal(run(buffer, (0.0, 1.0), None), floats)
     assert torch.equal(run(buffer, (0.0, 1.0), torch.uint8), codes)
-    assert codes.shape == (2, cells[0] * info.scale, cells[1] * info.scale, 3)
+    assert codes.shape == (2, cells[0] * info.net_scale, cells[1] * info.net_scale, 3)
     rounded = torch.floor(floats.permute(0, 2, 3, 1) * 255 + 0.5)
     assert (codes.int() - rounded.int()).abs().max() <= 1  # one code: fp32 tanh(x)/2 + p may round either way
 
@@ -92,7 +94,7 @@ def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch):
     monkeypatch.setattr(dcgan, "empty", recording)
     _bound(program, torch.randn(2, info.in_channels, 3, 5, generator=torch.Generator().manual_seed(16)))
     assert len(made) == 2 + 3 + 1  # the stage inputs after the first, the four-phase outputs, the last map
-    per_cell = sum(made) / (2 * 3 * 5) + 3 * info.scale ** 2
+    per_cell = sum(made) / (2 * 3 * 5) + 3 * info.net_scale ** 2
     assert program.activation_bytes_per_pixel(torch.float32) == 4 * per_cell
 
 
@@ -108,7 +110,7 @@ def test_cells_of_another_generator_are_refused():
 def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
     use_backend(backend)
     module, info = dcgan.ARCH.load(small_generator(seed=13, widths=(9, 6)).state_dict(), {})
-    plan = build_plan(module, info, "cpu", torch.float32)
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
     noise = torch.randn(1, info.in_channels, 3, 1, generator=torch.Generator().manual_seed(14))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5
@@ -121,11 +123,11 @@ def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
 def test_tiled_generation_in_wrap_mode_equals_the_whole_image():
     """Windows with the receptive radius of context give exactly the whole image (blending is then a no-op)."""
     module, info = dcgan.ARCH.load(small_generator(seed=5).state_dict(), {})
-    plan = build_plan(module, info, "cpu", torch.float32)
+    model = LoadedModel.of(module, info)
+    plan = build_plan(model, "cpu", torch.float32)
     noise = torch.randn(info.in_channels, 7, 9, generator=torch.Generator().manual_seed(6))
     whole = plan.run(noise[None])[0].permute(1, 2, 0)
-    tiled = upscale_tiled(noise, plan.run, info.scale, tile=3, overlap=info.tile_overlap,
-                          receptive_radius=info.receptive_radius, wrap=True, out_channels=3)
+    tiled = upscale_tiled(noise, plan.run, model_geometry(model, 3, wrap=True), out_channels=3)
     assert_close(tiled, whole, **TOLERANCE, what="tiled")
 
 
@@ -139,7 +141,7 @@ def test_receptive_radius_is_exact():
     # stage's per-pixel noise, which reaches only its own cell and the next)
     with torch.no_grad():
         a, b, c = module(noise), module(beyond), module(at)
-    s = info.scale
+    s = info.net_scale
     assert torch.equal(a[:, :, 2 * s:10 * s, 6 * s:7 * s], b[:, :, 2 * s:10 * s, 6 * s:7 * s])
     assert not torch.equal(a[:, :, 2 * s:10 * s, 6 * s:7 * s], c[:, :, 2 * s:10 * s, 6 * s:7 * s])
 
@@ -152,6 +154,6 @@ def test_half_precision_plan_on_cuda_is_close_to_the_module(dtype):
     noise = torch.randn(1, info.in_channels, 9, 7, generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
         expected = module(noise) * 0.5 + 0.5
-    got = build_plan(module, info, "cuda", dtype).run(noise).float().cpu()
+    got = build_plan(LoadedModel.of(module, info), "cuda", dtype).run(noise).float().cpu()
     psnr = 10 * torch.log10(1.0 / (got - expected).pow(2).mean())
     assert psnr >= (45 if dtype == torch.float16 else 35), f"{dtype}: {psnr:.1f} dB"

@@ -14,6 +14,7 @@ from PIL import Image
 
 import srkit
 from srkit.cli import main
+from srkit.engine.runner import model_geometry
 from srkit.engine.tiling import upscale_tiled
 from srkit.models.generators import FAMILIES, available_families
 from srkit.models.weights import write_safetensors
@@ -163,8 +164,8 @@ def test_generated_codes_are_the_float_texture_rounded(generator_file, monkeypat
     if tile >= 8:
         floats = generator.plan.run(cells, clamp=(0.0, 1.0))[0].permute(1, 2, 0).numpy()
     else:
-        floats = upscale_tiled(cells[0], lambda batch: generator.plan.run(batch, clamp=(0.0, 1.0)), info.scale,
-                               tile, info.tile_overlap, info.receptive_radius, wrap=True, out_channels=3).numpy()
+        floats = upscale_tiled(cells[0], lambda batch: generator.plan.run(batch, clamp=(0.0, 1.0)),
+                               model_geometry(generator.generator, tile, wrap=True), out_channels=3).numpy()
     assert np.array_equal(generator.generate(128, 3), _rounded_as_before(floats))
 
 

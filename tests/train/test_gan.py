@@ -59,7 +59,7 @@ def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path)
         assert sheet.size == (2 * 256 + 12, 2 * 256 + 12)
     generator = read_generator(run / "generator.safetensors")
     stage_noise = 4 + 16 + 64 + 256  # per-pixel noise of the four stages, folded into each cell
-    assert generator.info.scale == 16 and generator.info.in_channels == 8 + stage_noise
+    assert generator.info.net_scale == 16 and generator.info.in_channels == 8 + stage_noise
     assert generator.module.noise_channels == 8 and not generator.module.training
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
 

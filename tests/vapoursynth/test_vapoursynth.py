@@ -32,7 +32,7 @@ core = vs.core
 @pytest.fixture(scope="module")
 def gray_model():
     module, info = small_model("compact-gray-x2", seed=8)
-    return LoadedModel("test-gray-x2", module, info, "test")
+    return LoadedModel.of(module, info, "test-gray-x2")
 
 
 def _frames(shape, count, seed=0):
