@@ -93,6 +93,11 @@ def _video_options(args: argparse.Namespace):
 
 def _upscale(args: argparse.Namespace) -> int:
     from .models.zoo import model_scale
+
+    if args.threads:  # every CPU backend runs on torch's thread count (engine/cpu_support.py)
+        import torch
+
+        torch.set_num_threads(args.threads)
     from .pipelines.batch import plan_jobs, run_plan
     from .pipelines.photos import PhotoOptions
 
@@ -459,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
     upscale.add_argument("--batch", type=_positive_number(int, "--batch", 1),
                          help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
+    upscale.add_argument("--threads", type=_positive_number(int, "--threads", 1),
+                         help="CPU threads for the network, whichever CPU backend runs it (default: the physical "
+                              "cores; each of --workers N takes its share of them)")
     upscale.add_argument("--format", choices=("keep", "png", "jpg", "webp", "tiff", "bmp"), default="keep",
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,

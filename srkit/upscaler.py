@@ -44,8 +44,8 @@ class Upscaler:
         self.device = torch.device(device) if device is not None else default_device()
         dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
         self.plan = build_plan(self.model.module, self.model.info, self.device, dtype)
-        # CPU backend hook (engine/cpu_backend.py): OpenVINO runs the tiles on the CPU where it applies.
-        self.plan = cpu_plan(self.plan, self.model.module, dtype)
+        # CPU backend hook (engine/cpu_backend.py): the fastest CPU runtime runs the tiles where one applies.
+        self.plan, self.cpu_choice = cpu_plan(self.plan, self.model, dtype)
         self.overlap = self.model.info.tile_overlap if overlap is None else int(overlap)
         if tile != "auto" and (not isinstance(tile, int) or tile < 8):
             raise ValueError(f"tile must be 'auto' or an integer >= 8, got {tile!r}")

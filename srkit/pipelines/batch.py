@@ -345,6 +345,8 @@ def _run_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: PhotoO
     def model() -> Upscaler:
         if not loaded:
             loaded.append(upscaler())
+            if loaded[0].cpu_choice:  # which CPU runtime runs the model, and why
+                print(f"srkit: {loaded[0].plan.name}: {loaded[0].cpu_choice.reason()}", file=sys.stderr)
         return loaded[0]
 
     photos = [job for job in jobs if job.kind == PHOTO]

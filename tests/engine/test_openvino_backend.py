@@ -1,21 +1,20 @@
-"""The OpenVINO CPU backend: its output against srkit's fp32 PyTorch path (the reference), tiling, the disk
-cache of converted models, and the switches that keep the PyTorch kernels (SRKIT_KERNELS, SRKIT_CPU_BACKEND)."""
+"""The OpenVINO executor: its output against srkit's fp32 PyTorch path (the reference), tiling, the disk cache
+of converted models, its precision per CPU (fp16 where the CPU has AVX512-FP16, injected) and its threads."""
 
 from __future__ import annotations
 
 import tracemalloc
 
-import cv2
 import numpy as np
 import pytest
-from skimage import data
+import torch
 
 import srkit
-from srkit.cli import main
-from srkit.engine import cpu_backend
-from srkit.engine.cpu_backend import OpenVinoPlan
+from srkit.engine import cpu_support, openvino_backend
+from srkit.engine.openvino_backend import OpenVinoPlan
 from srkit.models.zoo import LoadedModel, load_model
 
+from . import _cpu
 from ._models import small_model
 
 pytest.importorskip("openvino", reason="the OpenVINO backend needs the openvino package (a dependency of srkit)")
@@ -37,8 +36,7 @@ def openvino(monkeypatch, cache):
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    """A real photo (scikit-image's astronaut) reduced to an odd 75x97, as uint8 RGB."""
-    return cv2.resize(data.astronaut(), (97, 75), interpolation=cv2.INTER_AREA)
+    return _cpu.photo()
 
 
 @pytest.fixture(scope="module")
@@ -46,34 +44,20 @@ def anime():
     return load_model("realesr-animevideov3")
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
-def _reference(model, image, monkeypatch, **options) -> np.ndarray:
-    """srkit's fp32 PyTorch path on the same image."""
-    with monkeypatch.context() as patch:
-        patch.setenv("SRKIT_CPU_BACKEND", "torch")
-        up = srkit.Upscaler(model, device="cpu", **options)
-        assert not isinstance(up.plan, OpenVinoPlan)
-        return up.upscale(image)
-
-
-def test_default_cpu_path_is_openvino_within_45_db_of_fp32(openvino, monkeypatch, photo, anime):
+def test_openvino_is_within_45_db_of_fp32(openvino, monkeypatch, photo, anime):
     up = srkit.Upscaler(anime, device="cpu")
     assert isinstance(up.plan, OpenVinoPlan)
-    assert up.plan.precision == cpu_backend.precision(None)  # bf16 where the CPU has AVX512-BF16/AMX, else f32
+    assert up.plan.precision == openvino_backend.precision(None)  # bf16 where the CPU has AVX512-BF16/AMX, else f32
     out = up.upscale(photo)
-    expected = _reference(anime, photo, monkeypatch)
+    expected = _cpu.reference(anime, photo, monkeypatch)
     assert out.shape == expected.shape == (300, 388, 3)
-    assert _psnr(out, expected) >= 45.0
+    assert _cpu.psnr(out, expected) >= 45.0
 
 
 def test_tiles_through_openvino_match_the_whole_fp32_image(openvino, monkeypatch, photo, anime):
     tiled = srkit.Upscaler(anime, device="cpu", tile=32).upscale(photo)
-    expected = _reference(anime, photo, monkeypatch)
-    assert _psnr(tiled, expected) >= 45.0
+    expected = _cpu.reference(anime, photo, monkeypatch)
+    assert _cpu.psnr(tiled, expected) >= 45.0
 
 
 def test_a_run_leaves_the_network_output_in_the_request_no_numpy_copy(openvino, photo, anime):
@@ -94,7 +78,7 @@ def test_fp32_request_runs_openvino_in_f32(openvino, monkeypatch, photo):
     up = srkit.Upscaler(model, device="cpu", dtype="fp32")
     assert isinstance(up.plan, OpenVinoPlan) and up.plan.precision == "f32"
     out = up.upscale(photo[:33, :41])
-    expected = _reference(model, photo[:33, :41], monkeypatch, dtype="fp32")
+    expected = _cpu.reference(model, photo[:33, :41], monkeypatch, dtype="fp32")
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
 
 
@@ -107,40 +91,8 @@ def test_converted_model_is_reused_from_disk(openvino, monkeypatch, photo, anime
 
     monkeypatch.setattr(ov, "convert_model", refuse)
     again = srkit.Upscaler(anime, device="cpu")
-    assert again.plan.xml.exists() and again.plan.xml.parent == cpu_backend.cache_folder()
+    assert again.plan.xml.exists() and again.plan.xml.parent == openvino_backend.cache_folder()
     assert np.array_equal(again.upscale(photo), first)
-
-
-@pytest.mark.parametrize("env,value", [("SRKIT_KERNELS", "reference"), ("SRKIT_CPU_BACKEND", "torch")])
-def test_switches_keep_the_pytorch_kernels(openvino, monkeypatch, capsys, env, value):
-    monkeypatch.setenv(env, value)
-    module, info = small_model("compact-x3", seed=2)
-    up = srkit.Upscaler(LoadedModel("test-compact", module, info, "test"), device="cpu")
-    assert not isinstance(up.plan, OpenVinoPlan)
-    assert main(["info"]) == 0
-    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("cpu backend"))
-    assert "PyTorch reference kernels" in line and f"{env}={value}" in line
-
-
-def test_info_names_openvino_and_its_precision(openvino, capsys):
-    assert main(["info"]) == 0
-    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("cpu backend"))
-    assert "OpenVINO" in line and cpu_backend.precision(None) in line
-
-
-def test_missing_openvino_falls_back_with_the_reason(openvino, monkeypatch):
-    real = cpu_backend.importlib.util.find_spec
-    monkeypatch.setattr(cpu_backend.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "openvino" else real(name, *a))
-    assert "openvino package is not installed" in cpu_backend.describe()
-    module, info = small_model("compact-x3", seed=2)
-    assert not isinstance(srkit.Upscaler(LoadedModel("t", module, info, "test"), device="cpu").plan, OpenVinoPlan)
-
-
-def test_unknown_cpu_backend_is_refused(openvino, monkeypatch):
-    monkeypatch.setenv("SRKIT_CPU_BACKEND", "ncnn")
-    with pytest.raises(ValueError, match="SRKIT_CPU_BACKEND='ncnn' is not one of openvino, torch"):
-        cpu_backend.unavailable_reason("cpu")
 
 
 def test_a_conversion_leaves_no_threads_behind(openvino):
@@ -151,3 +103,34 @@ def test_a_conversion_leaves_no_threads_behind(openvino):
     up = srkit.Upscaler(LoadedModel("t", module, info, "test"), device="cpu")
     assert isinstance(up.plan, OpenVinoPlan)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("flags,dtype,expected", [
+    ({"avx512f", "avx512_fp16"}, None, "f16"),  # Sapphire-Rapids-class fp16 without bf16 (injected)
+    ({"avx512f", "avx512_fp16", "amx_bf16"}, None, "bf16"),  # AMX: bf16 first
+    ({"avx512f", "avx512_fp16", "amx_bf16"}, torch.float16, "f16"),
+    ({"avx2", "fma"}, None, "f32"),
+    ({"avx512f", "avx512_bf16"}, torch.float32, "f32"),
+])
+def test_precision_follows_the_cpu_flags(monkeypatch, flags, dtype, expected):
+    monkeypatch.setattr(openvino_backend, "cpu_flags", lambda: frozenset(flags))
+    assert openvino_backend.precision(dtype) == expected
+
+
+def test_fp16_path_runs_within_45_db_of_fp32(openvino, monkeypatch, photo, anime):
+    monkeypatch.setattr(openvino_backend, "cpu_flags", lambda: frozenset({"avx512f", "avx512_fp16"}))
+    up = srkit.Upscaler(anime, device="cpu")
+    assert isinstance(up.plan, OpenVinoPlan) and up.plan.precision == "f16"
+    assert _cpu.psnr(up.upscale(photo), _cpu.reference(anime, photo, monkeypatch)) >= 45.0
+
+
+def test_threads_follow_torchs_count(openvino, anime):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        up = srkit.Upscaler(anime, device="cpu")
+        assert up.plan.threads == cpu_support.threads() == 1
+        up.plan.run(torch.rand(1, 3, 8, 8))
+        assert up.plan.compiled[(1, 3, 8, 8)].get_compiled_model().get_property("INFERENCE_NUM_THREADS") == 1
+    finally:
+        torch.set_num_threads(before)
