@@ -141,3 +141,30 @@ def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple
     builders, _ = _builders(plan, model, dtype, RUNTIMES)
     builders["torch"] = lambda: plan
     return choose(builders, weights_key(model.module, str(dtype)))
+
+
+def run_backend(model_name: str, dtype: str | None, device: str | None) -> str | None:
+    """The CPU backend a run of `model_name` uses on this machine (forced, cached, else measured now), so a
+    segmented run can record it; None where no CPU runtime applies (another device, srkit's kernels forced)."""
+    from ..environment import default_device
+    from ..models.zoo import load_model
+    from .plan import DTYPE_NAMES, build_plan
+
+    where = torch.device(device) if device else default_device()
+    if unavailable_reason(where) is not None:
+        return None
+    if requested() != "auto":
+        return requested()
+    model = load_model(model_name)
+    torch_dtype = next((key for key, name in DTYPE_NAMES.items() if name == dtype), None)
+    _, choice = cpu_plan(build_plan(model.module, model.info, where, torch_dtype), model, torch_dtype)
+    return choice.backend if choice else None
+
+
+def pin(backend: str) -> None:
+    """Make every Upscaler built later in this process, and in the worker processes it starts, use `backend`
+    (a resumed run keeps the backend its manifest records, so its segments match the earlier ones byte for byte)."""
+    if backend not in CPU_BACKENDS:
+        raise CpuBackendSettingError(f"the run's manifest names the CPU backend {backend!r}, not one of "
+                                     f"{', '.join(CPU_BACKENDS)}; start over with --overwrite")
+    os.environ[CPU_BACKEND_ENV] = backend

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import av
 from tqdm import tqdm
 
+from ..engine import cpu_backend
 from ..errors import SrkitError
 from ..io.video import (OutputPlan, PacketTimes, VideoError, VideoInfo, VideoReader, VideoWriter, copied_packets,
                         plan_output, pts_window, scan_packets, trim_chapters)
@@ -323,6 +324,12 @@ def upscale_video_segments(source: str | Path, target: str | Path, spec: Upscale
         if target.exists() and not overwrite and not (options.resume and folder.has_manifest()):
             raise VideoError(f"{target} exists; pass --overwrite")
         manifest = _begin(folder, target, record, options, overwrite, segments)
+        if "cpu_backend" not in manifest:  # the backend its segments were made with; a resumed run keeps it
+            manifest["cpu_backend"] = cpu_backend.run_backend(spec.model, spec.dtype, spec.device)
+        if manifest["cpu_backend"]:
+            cpu_backend.pin(manifest["cpu_backend"])
+            if upscaler is not None and upscaler.cpu_choice and upscaler.cpu_choice.backend != manifest["cpu_backend"]:
+                upscaler = None  # made for another backend than the run's: the segments build their own
         entries = manifest["segments"]
         if target.exists() and manifest["joined"] and file_sha256(target) == manifest["joined"]:
             folder.remove()  # the run was killed after its output was in place: only the tidying was left

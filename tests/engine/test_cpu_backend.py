@@ -142,3 +142,36 @@ def test_threads_reach_the_runtime(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as refused:
         main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "o2.png"), "--threads", "0"])
     assert refused.value.code == 2
+
+
+def test_a_segmented_run_records_its_backend_and_a_resumed_run_keeps_it(home, keyframed_clip, monkeypatch, capsys):
+    from srkit.pipelines import segments
+    from srkit.pipelines.workfolder import work_folder_for
+
+    clip, out = keyframed_clip(3, 32, 24), home / "out.mkv"
+    args = ["upscale", str(clip), "-o", str(out), "-m", "tiny", "--device", "cpu", "--segment-seconds", "1",
+            "--preset", "ultrafast"]
+    real, used = segments.encode_segment, []
+
+    def interrupted_second(upscaler, unit):
+        used.append(upscaler.plan.name)
+        if len(used) == 2:
+            raise KeyboardInterrupt
+        return real(upscaler, unit)
+
+    monkeypatch.setattr(segments, "encode_segment", interrupted_second)
+    monkeypatch.setenv("SRKIT_CPU_BACKEND", "auto")
+    assert main(args) == 130
+    manifest = (work_folder_for(out) / "manifest.json").read_text()
+    assert '"cpu_backend": "ncnn"' in manifest  # the fastest by the injected timings
+    now = {**FAKE_MS, "ncnn": 50.0}  # the machine now measures ONNX Runtime fastest
+    monkeypatch.setattr(cpu_choice, "time_executor",
+                        lambda executor: next(ms for name, ms in now.items() if executor.name.startswith(name)))
+    monkeypatch.setenv("SRKIT_CACHE", str(home / "another-cache"))
+    monkeypatch.setenv("SRKIT_CPU_BACKEND", "auto")
+    used.clear()
+    monkeypatch.setattr(segments, "encode_segment", lambda upscaler, unit: used.append(upscaler.plan.name) or
+                        real(upscaler, unit))
+    assert main([*args, "--resume"]) == 0, capsys.readouterr().err
+    assert used and set(used) == {"ncnn fp32"}
+    assert out.is_file()
