@@ -461,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output scale if not the model's (area / Lanczos resize after the model)")
     upscale.add_argument("--tile", type=_tile, default="auto", help="tile size in input pixels, or auto")
     upscale.add_argument("--device", type=_device, help="cpu or cuda[:i] (default: cuda if available)")
-    upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), help="precision (fp16 on CUDA, fp32 on CPU)")
+    upscale.add_argument("--dtype", choices=("fp16", "bf16", "fp32", "int8"),
+                         help="precision (fp16 on CUDA; on CPU the backend's best; int8: CPU only, OpenVINO NNCF "
+                              "quantization, lower quality: see the README)")
     upscale.add_argument("--batch", type=_positive_number(int, "--batch", 1),
                          help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
     upscale.add_argument("--threads", type=_positive_number(int, "--threads", 1),

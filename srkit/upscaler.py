@@ -42,8 +42,10 @@ class Upscaler:
                  batch: int = 1, outscale: float | None = None, wrap: bool = False) -> None:
         self.model = model if isinstance(model, LoadedModel) else load_model(model)
         self.device = torch.device(device) if device is not None else default_device()
-        dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-        self.plan = build_plan(self.model.module, self.model.info, self.device, dtype)
+        # "int8" (or torch.int8): OpenVINO's NNCF-quantized network on the CPU, opt-in (engine/openvino_int8.py)
+        dtype = torch.int8 if dtype == "int8" else DTYPES[dtype] if isinstance(dtype, str) else dtype
+        self.plan = build_plan(self.model.module, self.model.info, self.device,
+                               torch.float32 if dtype == torch.int8 else dtype)
         # CPU backend hook (engine/cpu_backend.py): the fastest CPU runtime runs the tiles where one applies.
         self.plan, self.cpu_choice = cpu_plan(self.plan, self.model, dtype)
         self.overlap = self.model.info.tile_overlap if overlap is None else int(overlap)

@@ -5,7 +5,8 @@ precision for this CPU, engine/openvino_backend.py), the ncnn runtime (engine/nc
 a model on this CPU and cached (engine/cpu_choice.py); SRKIT_CPU_BACKEND=openvino|ncnn|onnxruntime|torch forces
 one (a forced runtime that is missing or cannot take the model leaves the PyTorch kernels, with a warning). The
 PyTorch plan also runs when SRKIT_KERNELS is `reference` or `triton` and off the CPU. `describe()` says what
-applies here (`srkit info`); `cpu_plan` returns which ran and why (the run summary).
+applies here (`srkit info`); `cpu_plan` returns which ran and why (the run summary). `dtype=torch.int8`
+(`--dtype int8`) is never chosen by itself: asked for, it runs OpenVINO on the NNCF-quantized network.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from .executor import Executor
 from .ncnn_backend import NcnnPlan
 from .onnxruntime_backend import OnnxRuntimePlan
 from .openvino_backend import OpenVinoPlan, precision, why
+from .openvino_int8 import Int8UnavailableError
+from .openvino_int8 import unavailable_reason as int8_unavailable_reason
 from .plan import Plan
 
 CPU_BACKEND_ENV = "SRKIT_CPU_BACKEND"
@@ -120,9 +123,22 @@ def _builders(plan: Plan, model: LoadedModel, dtype: torch.dtype | None,
     return builders, skipped
 
 
+def _int8(plan: Plan, model: LoadedModel) -> Executor:
+    """OpenVINO on the int8 network: asked for by name, so every reason it cannot run is the user's to fix."""
+    if plan.device.type != "cpu":
+        raise Int8UnavailableError(f"--dtype int8 runs on the CPU only (OpenVINO), not on {plan.device}: add "
+                                   "--device cpu or choose fp16/bf16/fp32")
+    reason = int8_unavailable_reason()
+    if reason:
+        raise Int8UnavailableError(reason)
+    return OpenVinoPlan(plan, model, torch.int8)
+
+
 def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple[Executor, Choice | None]:
     """(the executor for `plan`'s network, which CPU backend and why: None where no CPU runtime applies), as the
     module docstring says."""
+    if dtype == torch.int8:
+        return _int8(plan, model), Choice("openvino", "--dtype int8 asked for OpenVINO's NNCF-quantized network")
     if unavailable_reason(plan.device) is not None:
         return plan, None
     forced = requested()
@@ -156,7 +172,7 @@ def run_backend(model_name: str, dtype: str | None, device: str | None) -> str |
     if requested() != "auto":
         return requested()
     model = load_model(model_name)
-    torch_dtype = next((key for key, name in DTYPE_NAMES.items() if name == dtype), None)
+    torch_dtype = torch.int8 if dtype == "int8" else next((k for k, name in DTYPE_NAMES.items() if name == dtype), None)
     _, choice = cpu_plan(build_plan(model.module, model.info, where, torch_dtype), model, torch_dtype)
     return choice.backend if choice else None
 

@@ -3,7 +3,8 @@ left open) and saved under `<srkit cache>/openvino/`, keyed by a hash of its wei
 later runs skip the conversion. Each input shape then gets its own compiled model (the IR reshaped to that static
 shape and compiled once, kept for the process; OpenVINO's blob cache beside the IR keeps the compiled form across
 runs). Precision (`precision`): bf16 on CPUs with AVX512-BF16 or AMX, fp16 on CPUs with AVX512-FP16 / AMX-FP16
-but no bf16, f32 elsewhere; `dtype=fp32`, or a model whose ModelInfo.dtypes lacks the reduced type, forces f32.
+but no bf16, f32 elsewhere; `dtype=fp32`, or a model whose ModelInfo.dtypes lacks the reduced type, forces f32;
+`dtype=torch.int8` runs the NNCF-quantized IR (engine/openvino_int8.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn as nn
 from ..models.zoo import LoadedModel
 from .cpu_support import cache_folder as srkit_cache
 from .cpu_support import cpu_flags, finish, threads, weights_key
+from .openvino_int8 import quantized
 from .plan import Plan
 
 FORMAT = 1  # bumped when what a cached IR means changes (input layout, outputs)
@@ -89,12 +91,14 @@ class OpenVinoPlan:
 
         self.reference = plan
         self.info, self.device, self.dtype = plan.info, plan.device, plan.dtype
-        self.precision = precision(dtype, plan.info.dtypes)
+        self.precision = "int8" if dtype == torch.int8 else precision(dtype, plan.info.dtypes)
         self.name = f"OpenVINO {self.precision}"
         self.threads = threads()
         self.core = ov.Core()
         self.core.set_property({"CACHE_DIR": str(cache_folder() / "compiled")})
         self.xml = _converted(model.module, plan.info.in_channels)
+        if dtype == torch.int8:
+            self.xml = quantized(self.xml, plan.info.in_channels)
         self.compiled: dict[tuple[int, ...], Any] = {}
         self.lock = threading.Lock()  # one infer request per shape: calls from several threads take turns
 
@@ -102,7 +106,9 @@ class OpenVinoPlan:
         if shape not in self.compiled:
             model = self.core.read_model(self.xml)
             model.reshape({0: list(shape)})
-            config = {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": self.precision}
+            # int8: the layers left unquantized run f32
+            hint = "f32" if self.precision == "int8" else self.precision
+            config = {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": hint}
             self.compiled[shape] = self.core.compile_model(model, "CPU", config).create_infer_request()
         return self.compiled[shape]
 

@@ -52,6 +52,7 @@ def test_auto_keeps_the_fastest_measured_and_reuses_the_choice(auto, monkeypatch
     up = srkit.Upscaler(_model(), device="cpu")
     assert isinstance(up.plan, NcnnPlan) and up.cpu_choice.how == "measured"
     assert [name.split()[0] for name in auto] == ["OpenVINO", "ncnn", "ONNX", "srkit"]  # every candidate timed
+    assert not any("int8" in name for name in auto)  # int8 is asked for, never chosen
     again = srkit.Upscaler(_model(), device="cpu")
     assert isinstance(again.plan, NcnnPlan) and again.cpu_choice.how == "cached" and len(auto) == 4
     image = _cpu.photo()[:29, :31]
@@ -70,6 +71,23 @@ def test_the_setting_forces_a_backend_without_measuring(auto, monkeypatch, value
     monkeypatch.setenv("SRKIT_CPU_BACKEND", value)
     up = srkit.Upscaler(_model(), device="cpu")
     assert isinstance(up.plan, executor) and up.cpu_choice.how == "forced by SRKIT_CPU_BACKEND" and not auto
+
+
+@pytest.mark.parametrize("value", ["ncnn", "onnxruntime"])
+def test_the_same_bytes_on_any_number_of_threads(monkeypatch, value):
+    """Scale-out workers run with their share of the cores: their segments must match the one-process run's
+    (OpenVINO's case is tests/test_scaleout.py's)."""
+    monkeypatch.setenv("SRKIT_CPU_BACKEND", value)
+    model, image = _model("rrdb-x4"), _cpu.photo()[:24, :30]
+    before = torch.get_num_threads()
+    outputs = []
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            outputs.append(srkit.Upscaler(model, device="cpu").upscale(image))
+    finally:
+        torch.set_num_threads(before)
+    assert all(np.array_equal(outputs[0], other) for other in outputs[1:])
 
 
 @pytest.mark.parametrize("env,value", [("SRKIT_KERNELS", "reference"), ("SRKIT_CPU_BACKEND", "torch")])
