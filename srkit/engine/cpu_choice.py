@@ -1,5 +1,6 @@
 """Choosing the CPU backend by measurement: on a model's first use on a CPU every candidate executor is built
-and timed on one representative tile (a seeded random TILE x TILE input: warm-up, then the median of REPS runs),
+and timed on one representative tile (a seeded random TILE x TILE input: warm-up, then the median of REPS runs;
+one already GIVE_UP times slower than the fastest so far is not run again),
 the fastest kept, and the choice cached as JSON under `<srkit cache>/cpu-choice/`, keyed by the model's weights
 hash, the CPU's model name and relevant flags, the thread count and the backends' versions, so later runs (and
 resumed ones on the same machine) build the same backend without measuring. The cache file is written whole
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
 import statistics
 import time
 import warnings
@@ -27,9 +29,10 @@ from .plan import padded_size
 FORMAT = 1  # bumped when what a cached choice means changes
 TILE = 64  # input pixels per side of the timed tile: RRDB x4plus takes ~0.5 s on 2 cores, compact ~20 ms
 REPS = 3
+GIVE_UP = 2.0  # a candidate this many times slower than the fastest so far stops being timed
 PACKAGES = ("openvino", "ncnn", "onnxruntime", "torch")
 
-Measure = Callable[[Executor], float]
+Measure = Callable[[Executor, float], float]  # (executor, fastest so far in ms) -> its ms
 
 
 @dataclass(frozen=True)
@@ -69,17 +72,19 @@ def choice_path(model_key: str) -> Path:
     return cache_folder() / "cpu-choice" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
 
 
-def time_executor(executor: Executor) -> float:
-    """Median milliseconds of one run on the representative tile, after a warm-up run."""
+def time_executor(executor: Executor, best_ms: float = math.inf) -> float:
+    """Median milliseconds of one run on the representative tile, after a warm-up run; a candidate already
+    slower than `best_ms` (the fastest so far) by GIVE_UP is not run again (its time so far is returned)."""
     height, width = padded_size(TILE, TILE, executor.info)
     x = torch.rand(1, executor.info.in_channels, height, width, generator=torch.Generator().manual_seed(0))
-    executor.run(x, clamp=(0.0, 1.0), out_dtype=torch.uint8)
-    times = []
-    for _ in range(REPS):
+    times: list[float] = []
+    for _ in range(1 + REPS):
         start = time.perf_counter()
         executor.run(x, clamp=(0.0, 1.0), out_dtype=torch.uint8)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        if times[-1] > GIVE_UP * best_ms:  # it cannot win: on a busy machine each run of a slow one costs seconds
+            return min(times)
+    return statistics.median(times[1:])
 
 
 def _cached(path: Path) -> dict | None:
@@ -113,7 +118,7 @@ def choose(candidates: dict[str, Callable[[], Executor]], model_key: str,
     for name, build in candidates.items():
         try:
             executor = build()
-            timings[name] = measure(executor)
+            timings[name] = measure(executor, min(timings.values(), default=math.inf))
         except Exception as error:  # one runtime refusing this model leaves the others
             failed[name] = f"{type(error).__name__}: {error}".splitlines()[0]
             continue

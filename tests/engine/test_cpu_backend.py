@@ -35,7 +35,7 @@ def auto(monkeypatch, tmp_path):
     monkeypatch.delenv("SRKIT_KERNELS", raising=False)
     measured: list[str] = []
 
-    def fake(executor) -> float:
+    def fake(executor, best_ms: float) -> float:
         measured.append(executor.name)
         return next(ms for prefix, ms in FAKE_MS.items() if executor.name.startswith(prefix))
 
@@ -184,7 +184,7 @@ def test_a_segmented_run_records_its_backend_and_a_resumed_run_keeps_it(home, ke
     assert '"cpu_backend": "ncnn"' in manifest  # the fastest by the injected timings
     now = {**FAKE_MS, "ncnn": 50.0}  # the machine now measures ONNX Runtime fastest
     monkeypatch.setattr(cpu_choice, "time_executor",
-                        lambda executor: next(ms for name, ms in now.items() if executor.name.startswith(name)))
+                        lambda executor, best: next(ms for name, ms in now.items() if executor.name.startswith(name)))
     monkeypatch.setenv("SRKIT_CACHE", str(home / "another-cache"))
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "auto")
     used.clear()

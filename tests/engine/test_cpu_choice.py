@@ -38,7 +38,7 @@ def _candidates(timings: dict[str, float], built: list[str] | None = None) -> di
     return {name: (lambda name=name: build(name)) for name in timings}
 
 
-def _measure(executor: Fake) -> float:
+def _measure(executor: Fake, best_ms: float) -> float:
     return executor.ms
 
 
@@ -55,7 +55,7 @@ def test_a_cached_choice_builds_only_that_backend_and_measures_nothing():
     choose(_candidates({"openvino": 9.0, "ncnn": 4.0}), "m2", _measure)
     built: list[str] = []
     executor, choice = choose(_candidates({"openvino": 1.0, "ncnn": 4.0}, built), "m2",
-                              lambda e: pytest.fail("measured again"))
+                              lambda e, best: pytest.fail("measured again"))
     assert built == ["ncnn"] and executor.name == "ncnn" and choice.how == "cached"
 
 
@@ -106,3 +106,17 @@ def test_the_real_timer_runs_a_warm_up_then_the_median_of_reps(monkeypatch):
     monkeypatch.setattr(plan, "run", lambda x, **kw: runs.append(tuple(x.shape)) or real(x, **kw))
     assert cpu_choice.time_executor(plan) > 0
     assert runs == [(1, 3, cpu_choice.TILE, cpu_choice.TILE)] * (1 + cpu_choice.REPS)
+    runs.clear()
+    assert cpu_choice.time_executor(plan, best_ms=1e-6) > 0  # far slower than the best so far: one run only
+    assert len(runs) == 1
+
+
+def test_the_fastest_so_far_is_passed_to_the_timer():
+    seen: list[float] = []
+
+    def measure(executor: Fake, best_ms: float) -> float:
+        seen.append(best_ms)
+        return executor.ms
+
+    choose(_candidates({"openvino": 9.0, "ncnn": 4.0, "torch": 12.0}), "m9", measure)
+    assert seen == [float("inf"), 9.0, 4.0]
