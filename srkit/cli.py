@@ -468,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
     upscale.add_argument("--threads", type=_positive_number(int, "--threads", 1),
                          help="CPU threads for the network, whichever CPU backend runs it (default: the physical "
-                              "cores; each of --workers N takes its share of them)")
+                              "cores; with --workers N each worker takes its share of the cores instead)")
     upscale.add_argument("--format", choices=("keep", "png", "jpg", "webp", "tiff", "bmp"), default="keep",
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=_positive_number(int, "--quality", 1, 100), default=95,
