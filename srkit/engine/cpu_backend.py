@@ -167,12 +167,14 @@ def run_backend(model_name: str, dtype: str | None, device: str | None) -> str |
     from .plan import DTYPE_NAMES, build_plan
 
     where = torch.device(device) if device else default_device()
+    if dtype == "int8":  # asked for by name: OpenVINO whatever the settings (cpu_plan refuses it off the CPU)
+        return "openvino" if where.type == "cpu" else None
     if unavailable_reason(where) is not None:
         return None
     if requested() != "auto":
         return requested()
     model = load_model(model_name)
-    torch_dtype = torch.int8 if dtype == "int8" else next((k for k, name in DTYPE_NAMES.items() if name == dtype), None)
+    torch_dtype = next((key for key, name in DTYPE_NAMES.items() if name == dtype), None)
     _, choice = cpu_plan(build_plan(model.module, model.info, where, torch_dtype), model, torch_dtype)
     return choice.backend if choice else None
 

@@ -84,3 +84,8 @@ def test_int8_off_the_cpu_is_refused():
     plan = types.SimpleNamespace(device=torch.device("cuda"))
     with pytest.raises(openvino_int8.Int8UnavailableError, match="runs on the CPU only"):
         cpu_backend.cpu_plan(plan, _model(), torch.int8)  # type: ignore[arg-type]
+
+
+def test_a_segmented_int8_run_records_openvino_whatever_the_setting(monkeypatch):
+    monkeypatch.setenv("SRKIT_CPU_BACKEND", "torch")
+    assert cpu_backend.run_backend("any-model", "int8", "cpu") == "openvino"
