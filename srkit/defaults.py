@@ -9,7 +9,9 @@ DEFAULT_ONNX_OPSET = 17  # every op srkit exports exists there; TensorRT 8.6+, O
 DEFAULT_SEGMENT_SECONDS = 30.0
 MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit, which every generator srkit seeds (numpy, torch) accepts
 
-DTYPE_NAMES = ("fp16", "bf16", "fp32")  # the precisions a request may name (engine/plan.py maps them to torch's)
+# The precisions a request may name: engine/plan.py maps the float ones to torch's; int8 (CPU only, opt-in) runs
+# OpenVINO's NNCF-quantized network (engine/openvino_int8.py).
+DTYPE_NAMES = ("fp16", "bf16", "fp32", "int8")
 # The smallest tile --tile takes, and the floor of the automatic choice and of the out-of-memory retry: below it a
 # tile is mostly overlap.
 MIN_TILE = 32

@@ -32,7 +32,8 @@ from .models.zoo import LoadedModel, load_model
 from .request import UpscaleRequest
 
 INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}  # a request's precision name -> torch dtype
+# a request's precision name -> torch dtype (int8: OpenVINO's quantized network, engine/runner.prepare)
+DTYPES = {**{name: dtype for dtype, name in DTYPE_NAMES.items()}, "int8": torch.int8}
 TORCH_CODES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
 TORCH_DTYPES = {**TORCH_CODES, np.dtype(np.float32): torch.float32}
 
@@ -222,7 +223,8 @@ class Upscaler:
 def _dtype_name(dtype: str | torch.dtype | None) -> str | None:
     """A precision as the request names it ('fp16', ...); a torch dtype srkit does not run becomes its text, which
     the request refuses in one line."""
-    return DTYPE_NAMES.get(dtype, str(dtype)) if isinstance(dtype, torch.dtype) else dtype
+    names = {torch_dtype: name for name, torch_dtype in DTYPES.items()}
+    return names.get(dtype, str(dtype)) if isinstance(dtype, torch.dtype) else dtype
 
 
 def _share(on_progress: Callable[[int, int], None], part: int, parts: int) -> Callable[[int, int], None]:

@@ -8,8 +8,8 @@ them apart with the interpreter off: `TRITON_INTERPRET=0 python -m pytest -m gpu
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
-# Tests of tiling, pipelines and models check srkit's own fp32 kernels; the OpenVINO CPU backend has its own tests
-# (tests/engine/test_cpu_backend.py), which select it.
+# Tests of tiling, pipelines and models check srkit's own fp32 kernels; the CPU runtimes have their own tests
+# (tests/engine/test_cpu_backend.py and test_<runtime>_backend.py), which select them.
 os.environ.setdefault("SRKIT_CPU_BACKEND", "torch")
 
 import pytest  # noqa: E402

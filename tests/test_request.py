@@ -51,7 +51,7 @@ def test_the_command_line_and_the_api_build_the_same_request(model):
 
 
 def test_each_default_has_one_definition():
-    assert set(ENGINE_DTYPES.values()) == set(DTYPE_NAMES)
+    assert set(ENGINE_DTYPES.values()) | {"int8"} == set(DTYPE_NAMES)
     assert tiling.MIN_TILE is MIN_TILE and memory.MIN_TILE is MIN_TILE
     assert (default_batch("cpu"), default_batch("cuda")) == (1, 4)
 

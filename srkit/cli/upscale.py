@@ -38,6 +38,10 @@ def _upscale(args: argparse.Namespace) -> int:
     from ..pipelines.scaleout import scale_out_options
     from ..pipelines.types import BatchOptions, WriteOptions
 
+    if args.threads:  # every CPU backend runs on torch's thread count (engine/cpu_support.py)
+        import torch
+
+        torch.set_num_threads(args.threads)
     write = WriteOptions(quality=args.quality, compare=args.compare, overwrite=args.overwrite,
                          max_pixels=args.max_pixels)
     options = BatchOptions(format=args.format, suffix=args.suffix, skip_existing=args.skip_existing,
@@ -52,7 +56,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--tile, --device and --dtype, shared by `srkit upscale` and `srkit eval`."""
     parser.add_argument("--tile", type=tile, default="auto", help="tile size in input pixels, or auto")
     parser.add_argument("--device", type=device, help="cpu or cuda[:i] (default: cuda if available)")
-    parser.add_argument("--dtype", choices=DTYPE_NAMES, help="precision (fp16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--dtype", choices=DTYPE_NAMES,
+                        help="precision (fp16 on CUDA; on CPU the backend's best; int8: CPU only, OpenVINO NNCF "
+                             "quantization, lower quality: see the README)")
 
 
 def add_upscale(commands) -> None:
@@ -71,6 +77,9 @@ def add_upscale(commands) -> None:
     add_model_options(upscale)
     upscale.add_argument("--batch", type=positive_number(int, "--batch", 1),
                          help="tiles or video frames per model call (4 on CUDA, 1 on CPU)")
+    upscale.add_argument("--threads", type=positive_number(int, "--threads", 1),
+                         help="CPU threads for the network, whichever CPU backend runs it (default: the physical "
+                              "cores; with --workers N each worker takes its share of the cores instead)")
     upscale.add_argument("--format", choices=("keep", *PHOTO_OUTPUTS), default="keep",
                          help="output format (keep: the input's)")
     upscale.add_argument("--quality", type=positive_number(int, "--quality", 1, 100), default=95,

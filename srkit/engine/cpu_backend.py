@@ -1,36 +1,41 @@
-"""The CPU execution backend: an SR network run by OpenVINO on the CPU instead of PyTorch's reference kernels.
-
-The torch module is converted to OpenVINO's IR once per model (batch and spatial size left open) and saved
-under `$SRKIT_CACHE/openvino/` (default `~/.cache/srkit/openvino/`), keyed by a hash of its weights and the
-OpenVINO version, so later runs skip the conversion. Each input shape then gets its own compiled model (the IR
-reshaped to that static shape and compiled once, kept for the process; OpenVINO's blob cache beside the IR keeps
-the compiled form across runs). Precision: OpenVINO's CPU default, which is bf16 on CPUs with AVX512-BF16 or
-AMX and f32 elsewhere; `dtype=fp32`, or a model whose ModelInfo.dtypes lacks bf16, forces f32. The PyTorch
-plan runs instead when SRKIT_KERNELS is `reference` or `triton`, when SRKIT_CPU_BACKEND is `torch`, when the
-device is not the CPU, or when `openvino` is not installed; `describe()` says which and why (`srkit info`).
+"""The CPU backend: which runtime executes a model's network on the CPU. Candidates are OpenVINO (at its best
+precision for this CPU, engine/openvino_backend.py), the ncnn runtime (engine/ncnn_backend.py), ONNX Runtime
+(engine/onnxruntime_backend.py) and srkit's own PyTorch kernel plan; every one implements the executor contract
+(engine/executor.py). By default (`SRKIT_CPU_BACKEND=auto`) the fastest is chosen by measurement on first use of
+a model on this CPU and cached (engine/cpu_choice.py); SRKIT_CPU_BACKEND=openvino|ncnn|onnxruntime|torch forces
+one (a forced runtime that is missing or cannot take the model leaves the PyTorch kernels, with a warning). The
+PyTorch plan also runs when SRKIT_KERNELS is `reference` or `triton` and off the CPU. `describe()` says what
+applies here (`srkit info`); `cpu_plan` returns which ran and why (the run summary). `dtype=torch.int8`
+(`--dtype int8`) is never chosen by itself: asked for, it runs OpenVINO on the NNCF-quantized network.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.metadata
 import importlib.util
 import os
-import threading
 import warnings
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
-import torch.nn as nn
 
 from .. import kernels as K
 from ..errors import SrkitError
-from ..kernels._autotune import cache_path
+from ..models.zoo import LoadedModel
+from . import ncnn_backend, onnxruntime_backend
+from .cpu_choice import Choice, choose
+from .cpu_support import cache_folder, threads, weights_key
+from .executor import Executor
+from .ncnn_backend import NcnnPlan
+from .onnxruntime_backend import OnnxRuntimePlan
+from .openvino_backend import OpenVinoPlan, precision, why
+from .openvino_int8 import Int8UnavailableError
+from .openvino_int8 import unavailable_reason as int8_unavailable_reason
 from .plan import Plan
 
 CPU_BACKEND_ENV = "SRKIT_CPU_BACKEND"
-CPU_BACKENDS = ("openvino", "torch")
-FORMAT = 1  # bumped when what a cached IR means changes (input layout, outputs)
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+RUNTIMES = ("openvino", "ncnn", "onnxruntime")
+CPU_BACKENDS = ("auto", *RUNTIMES, "torch")
 
 
 class CpuBackendSettingError(SrkitError, ValueError):
@@ -39,147 +44,145 @@ class CpuBackendSettingError(SrkitError, ValueError):
     exit_code = 2
 
 
-def _cpu_has_bf16() -> bool:
-    """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), which OpenVINO then uses by default."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in BF16_FLAGS)
+def requested() -> str:
+    """SRKIT_CPU_BACKEND, checked (default auto)."""
+    choice = os.environ.get(CPU_BACKEND_ENV, "auto").strip().lower() or "auto"
+    if choice not in CPU_BACKENDS:
+        raise CpuBackendSettingError(f"{CPU_BACKEND_ENV}={choice!r} is not one of {', '.join(CPU_BACKENDS)}")
+    return choice
+
+
+def _openvino_reason(model: LoadedModel | None = None) -> str | None:
+    if importlib.util.find_spec("openvino") is None:
+        return "the openvino package is not installed (pip install openvino)"
+    return None
+
+
+REASONS: dict[str, Callable[[LoadedModel], str | None]] = {
+    "openvino": _openvino_reason, "ncnn": ncnn_backend.unavailable_reason,
+    "onnxruntime": onnxruntime_backend.unavailable_reason}
+EXECUTORS = {"openvino": OpenVinoPlan, "ncnn": NcnnPlan, "onnxruntime": OnnxRuntimePlan}
 
 
 def unavailable_reason(device: torch.device | str = "cpu") -> str | None:
-    """Why the OpenVINO backend does not run for `device`, or None when it does."""
+    """Why only srkit's PyTorch kernels run for `device`, or None when a CPU runtime may."""
     if torch.device(device).type != "cpu":
         return f"not used on {torch.device(device).type} (it runs CPU work only)"
     if K.requested_backend() != "auto":
         return f"off: {K.BACKEND_ENV}={K.requested_backend()} keeps srkit's own kernels"
-    choice = os.environ.get(CPU_BACKEND_ENV, "openvino").strip().lower() or "openvino"
-    if choice not in CPU_BACKENDS:
-        raise CpuBackendSettingError(f"{CPU_BACKEND_ENV}={choice!r} is not one of {', '.join(CPU_BACKENDS)}")
-    if choice == "torch":
+    if requested() == "torch":
         return f"off: {CPU_BACKEND_ENV}=torch"
-    if importlib.util.find_spec("openvino") is None:
-        return "off: the openvino package is not installed (pip install openvino)"
+    if requested() == "openvino" and _openvino_reason():
+        return f"off: {_openvino_reason()}"
     return None
 
 
-def precision(dtype: torch.dtype | None, bf16_ok: bool = True) -> str:
-    """OpenVINO inference precision for a requested dtype: bf16 where the CPU has it natively, else f32."""
-    if dtype == torch.float32 or not bf16_ok:
-        return "f32"
-    if dtype in (torch.float16, torch.bfloat16) or _cpu_has_bf16():
-        return "bf16"
-    return "f32"
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package).split("-")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _runtime_line(name: str) -> str:
+    """A CPU backend in words, with its version and precision."""
+    if name == "openvino":
+        ov = precision(None)
+        return f"OpenVINO {_version('openvino')} {ov} ({why(ov)}; --dtype fp32 forces f32)"
+    if name == "torch":
+        return "srkit's PyTorch kernels fp32"
+    if name == "ncnn":
+        return f"ncnn {_version('ncnn')} fp32"
+    return f"ONNX Runtime {_version('onnxruntime')} fp32"
 
 
 def describe() -> str:
     """One line saying which CPU backend runs and why (for `srkit info`)."""
     reason = unavailable_reason("cpu")
     if reason:
-        return f"PyTorch reference kernels, fp32 (OpenVINO {reason})"
-    import openvino
-
-    why = "CPU has AVX512-BF16/AMX" if _cpu_has_bf16() else "no native bf16 on this CPU"
-    return (f"OpenVINO {openvino.get_version().split('-')[0]}, {precision(None)} ({why}; --dtype fp32 forces f32); "
-            f"IR cache {cache_folder()}")
-
-
-def cache_folder() -> Path:
-    """Where converted models are kept: the `openvino` folder of srkit's cache."""
-    return cache_path().parent / "openvino"
+        return f"PyTorch reference kernels, fp32 (CPU runtimes {reason})"
+    where = f"{threads()} threads; cache {cache_folder()}"
+    if requested() != "auto":
+        return f"{_runtime_line(requested())}, forced by {CPU_BACKEND_ENV}; {where}"
+    runtimes = ", ".join(_runtime_line(name) for name in CPU_BACKENDS[1:])
+    return (f"auto: the fastest of {runtimes}; measured per model on first use, then cached; {CPU_BACKEND_ENV} "
+            f"forces one; {where}")
 
 
-def _weights_key(module: nn.Module) -> str:
-    """Hash of the module's class, weights and the OpenVINO version (the cached IR's name)."""
-    import openvino
-
-    digest = hashlib.sha256(f"{FORMAT} {openvino.get_version()} {type(module).__qualname__}".encode())
-    for name, tensor in module.state_dict().items():
-        digest.update(f"{name} {tuple(tensor.shape)} {tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:24]
-
-
-def _converted(module: nn.Module, channels: int) -> Path:
-    """Path of the module's IR, converting and saving it (written under a temporary name, then renamed) if new."""
-    import openvino as ov
-
-    folder = cache_folder()
-    xml = folder / f"{_weights_key(module)}.xml"
-    if xml.exists() and xml.with_suffix(".bin").exists():
-        return xml
-    folder.mkdir(parents=True, exist_ok=True)
-    example = torch.rand(1, channels, 64, 64)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the converter traces with torch.jit.trace
-        model = ov.convert_model(module.eval(), example_input=example,
-                                 input=[ov.PartialShape([-1, channels, -1, -1])])
-    _stop_telemetry_threads()
-    tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.tmp.xml")
-    ov.save_model(model, tmp, compress_to_fp16=False)
-    tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))
-    tmp.replace(xml)  # the .xml appears last, so a present .xml means a complete pair
-    return xml
+def _builders(plan: Plan, model: LoadedModel, dtype: torch.dtype | None,
+              names: tuple[str, ...]) -> tuple[dict[str, Callable[[], Executor]], dict[str, str]]:
+    """(name -> executor builder for the runtimes that can take `model`, name -> why not for the others)."""
+    builders: dict[str, Callable[[], Executor]] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        reason = REASONS[name](model)
+        if reason:
+            skipped[name] = reason
+        else:
+            builders[name] = lambda name=name: EXECUTORS[name](plan, model, dtype)
+    return builders, skipped
 
 
-def _stop_telemetry_threads() -> None:
-    """The converter starts openvino-telemetry's sender thread pool, which would outlive the conversion: stop it."""
-    try:
-        import openvino_telemetry
-    except ImportError:
-        return
-    openvino_telemetry.Telemetry().force_shutdown(0.5)
+def _int8(plan: Plan, model: LoadedModel) -> Executor:
+    """OpenVINO on the int8 network: asked for by name, so every reason it cannot run is the user's to fix."""
+    if plan.device.type != "cpu":
+        raise Int8UnavailableError(f"--dtype int8 runs on the CPU only (OpenVINO), not on {plan.device}: add "
+                                   "--device cpu or choose fp16/bf16/fp32")
+    reason = int8_unavailable_reason()
+    if reason:
+        raise Int8UnavailableError(reason)
+    return OpenVinoPlan(plan, model, torch.int8)
 
 
-class OpenVinoPlan:
-    """A Plan's network run by OpenVINO: run(x, clamp, out_dtype) as Plan.run, one compiled model per input shape."""
-
-    def __init__(self, plan: Plan, module: nn.Module, dtype: torch.dtype | None) -> None:
-        import openvino as ov
-
-        self.reference = plan
-        self.info, self.device, self.dtype = plan.info, plan.device, plan.dtype
-        self.precision = precision(dtype, "bf16" in plan.info.dtypes)
-        self.name = f"OpenVINO {self.precision}"
-        self.core = ov.Core()
-        self.core.set_property({"CACHE_DIR": str(cache_folder() / "compiled")})
-        self.xml = _converted(module, plan.info.in_channels)
-        self.compiled: dict[tuple[int, ...], object] = {}
-        self.lock = threading.Lock()  # one infer request per shape: calls from several threads take turns
-
-    def _request(self, shape: tuple[int, ...]):
-        if shape not in self.compiled:
-            model = self.core.read_model(self.xml)
-            model.reshape({0: list(shape)})
-            config = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "INFERENCE_PRECISION_HINT": self.precision}
-            self.compiled[shape] = self.core.compile_model(model, "CPU", config).create_infer_request()
-        return self.compiled[shape]
-
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
-        """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
-        pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        with self.lock:
-            request = self._request(tuple(pixels.shape))
-            request.infer({0: pixels}, share_outputs=True)  # no numpy copy of the output (a full tile of floats)
-            y = torch.from_numpy(request.get_output_tensor(0).data)  # the request's buffer: copied before unlocking
-            if out_dtype is not None:
-                return K.pixel_shuffle_add(y, 1, clamp=clamp, out_dtype=out_dtype)
-            return y.clone() if clamp is None else y.clamp(float(clamp[0]), float(clamp[1]))
-
-    def activation_bytes_per_pixel(self) -> float:
-        """As the PyTorch plan's (fp32 activations: an upper bound for bf16)."""
-        return self.reference.activation_bytes_per_pixel()
-
-
-def cpu_plan(plan: Plan, module: nn.Module, dtype: torch.dtype | None) -> Plan | OpenVinoPlan:
-    """`plan` run by OpenVINO where that backend applies (see the module docstring), else `plan` itself."""
+def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple[Executor, Choice | None]:
+    """(the executor for `plan`'s network, which CPU backend and why: None where no CPU runtime applies), as the
+    module docstring says."""
+    if dtype == torch.int8:
+        return _int8(plan, model), Choice("openvino", "--dtype int8 asked for OpenVINO's NNCF-quantized network")
     if unavailable_reason(plan.device) is not None:
-        return plan
-    try:
-        return OpenVinoPlan(plan, module, dtype)
-    except Exception as error:  # an op OpenVINO cannot convert: the PyTorch plan still gives the right result
-        warnings.warn(f"OpenVINO could not take this model ({type(error).__name__}: {error}); "
-                      "running srkit's PyTorch kernels instead", RuntimeWarning, stacklevel=2)
-        return plan
+        return plan, None
+    forced = requested()
+    if forced != "auto":
+        builders, skipped = _builders(plan, model, dtype, (forced,))
+        try:
+            executor = builders[forced]() if forced in builders else None
+        except Exception as error:  # an op the runtime cannot take: the PyTorch plan still gives the right result
+            skipped[forced] = f"{type(error).__name__}: {error}"
+            executor = None
+        if executor is None:
+            warnings.warn(f"{CPU_BACKEND_ENV}={forced} cannot run this model ({skipped[forced]}); running srkit's "
+                          "PyTorch kernels instead", RuntimeWarning, stacklevel=2)
+            return plan, Choice("torch", f"{CPU_BACKEND_ENV}={forced} cannot run this model")
+        return executor, Choice(forced, f"forced by {CPU_BACKEND_ENV}")
+    builders, _ = _builders(plan, model, dtype, RUNTIMES)
+    builders["torch"] = lambda: plan
+    return choose(builders, weights_key(model.module, str(dtype)))
+
+
+def run_backend(model_name: str, dtype: str | None, device: str | None) -> str | None:
+    """The CPU backend a run of `model_name` uses on this machine (forced, cached, else measured now), so a
+    segmented run can record it; None where no CPU runtime applies (another device, srkit's kernels forced)."""
+    from ..environment import default_device
+    from ..models.zoo import load_model
+    from .plan import DTYPE_NAMES, build_plan
+
+    where = torch.device(device) if device else default_device()
+    if dtype == "int8":  # asked for by name: OpenVINO whatever the settings (cpu_plan refuses it off the CPU)
+        return "openvino" if where.type == "cpu" else None
+    if unavailable_reason(where) is not None:
+        return None
+    if requested() != "auto":
+        return requested()
+    model = load_model(model_name)
+    torch_dtype = next((key for key, name in DTYPE_NAMES.items() if name == dtype), None)
+    _, choice = cpu_plan(build_plan(model, where, torch_dtype), model, torch_dtype)
+    return choice.backend if choice else None
+
+
+def pin(backend: str) -> None:
+    """Make every Upscaler built later in this process, and in the worker processes it starts, use `backend`
+    (a resumed run keeps the backend its manifest records, so its segments match the earlier ones byte for byte)."""
+    if backend not in CPU_BACKENDS:
+        raise CpuBackendSettingError(f"the run's manifest names the CPU backend {backend!r}, not one of "
+                                     f"{', '.join(CPU_BACKENDS)}; start over with --overwrite")
+    os.environ[CPU_BACKEND_ENV] = backend

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..models.lowering import finish
 from ..models.zoo import LoadedModel
 from .cpu_backend import cpu_plan
+from .cpu_choice import Choice
 from .executor import Executor
 from .geometry import Geometry
 from .plan import build_plan
@@ -56,8 +57,10 @@ class ModelRunner:
     """A loaded model on one device, itself an Executor: run(x) maps (N, C, H, W) unit floats to the model's
     output (N, C', H*s, W*s), s its out_scale (the executor's network output, then its output resize)."""
 
-    def __init__(self, model: LoadedModel, executor: Executor) -> None:
+    def __init__(self, model: LoadedModel, executor: Executor, choice: Choice | None = None) -> None:
         self.model, self.executor = model, executor
+        self.choice = choice
+        """Which CPU backend runs the network and why (engine/cpu_backend.py); None where none was chosen."""
         self.info, self.device, self.dtype, self.name = executor.info, executor.device, executor.dtype, executor.name
         self.net_scale, self.out_scale = model.info.net_scale, model.out_scale
 
@@ -82,5 +85,7 @@ class ModelRunner:
 
 def prepare(model: LoadedModel, device: torch.device, dtype: torch.dtype | None = None) -> ModelRunner:
     """`model` ready on `device`: srkit's kernel plan in `dtype` (None: the device's default the model supports),
-    or the CPU backend chosen for it (engine/cpu_backend.py)."""
-    return ModelRunner(model, cpu_plan(build_plan(model, device, dtype), model.module, dtype))
+    or the CPU backend chosen for it (engine/cpu_backend.py); torch.int8 asks for OpenVINO's quantized network."""
+    plan = build_plan(model, device, torch.float32 if dtype == torch.int8 else dtype)
+    executor, choice = cpu_plan(plan, model, dtype)
+    return ModelRunner(model, executor, choice)

@@ -331,6 +331,8 @@ def run_plan(plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL,
         """The Upscaler of this process, built when the first job that runs here needs it."""
         if not loaded:
             loaded.append(Upscaler.from_request(request.on(where.devices[0] if where.devices else None)))
+            if loaded[0].runner.choice:  # which CPU runtime runs the model, and why
+                print(f"srkit: {loaded[0].runner.name}: {loaded[0].runner.choice.reason()}", file=sys.stderr)
         return loaded[0]
 
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left

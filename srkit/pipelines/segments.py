@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..engine import cpu_backend
 from ..io.video.errors import VideoError, ffmpeg_errors
 from ..io.video.output import OutputPlan
 from ..request import UpscaleRequest
@@ -144,6 +145,13 @@ def run_segments(video: PreparedVideo, options: VideoOptions, spec: UpscaleReque
         if target.exists() and not overwrite and not (options.resume and folder.has_manifest()):
             raise VideoError(f"{target} exists; pass --overwrite")
         manifest = _begin(folder, target, record, options, overwrite, video.segments)
+        if "cpu_backend" not in manifest:  # the backend its segments were made with; a resumed run keeps it
+            manifest["cpu_backend"] = cpu_backend.run_backend(spec.model, spec.dtype, spec.device)
+        if manifest["cpu_backend"]:
+            cpu_backend.pin(manifest["cpu_backend"])
+            choice = upscaler.runner.choice if upscaler is not None else None
+            if choice is not None and choice.backend != manifest["cpu_backend"]:
+                upscaler = None  # made for another backend than the run's: the segments build their own
         entries = manifest["segments"]
         if target.exists() and manifest["joined"] and file_sha256(target) == manifest["joined"]:
             folder.remove()  # the run was killed after its output was in place: only the tidying was left

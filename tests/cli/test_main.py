@@ -87,7 +87,7 @@ def test_output_equal_to_input_is_refused_before_anything_runs(home, tmp_path, c
 @pytest.mark.parametrize("argv,needle", [
     (["--tile", "5"], "--tile"),
     (["--device", "cuda:7" if not torch.cuda.is_available() else "tpu"], "--device"),
-    (["--dtype", "int8"], "--dtype"),
+    (["--dtype", "int4"], "--dtype"),
 ])
 def test_bad_options_exit_2_and_write_nothing(home, tmp_path, capsys, argv, needle):
     target = tmp_path / "y.png"

@@ -243,7 +243,7 @@ def test_bad_scale_out_options_are_one_line_and_exit_2_before_any_work(photos, t
 
 def test_the_openvino_backend_gives_the_same_bytes_on_any_number_of_threads(home, monkeypatch):
     pytest.importorskip("openvino", reason="the openvino package is not installed")
-    from srkit.engine.cpu_backend import OpenVinoPlan
+    from srkit.engine.openvino_backend import OpenVinoPlan
 
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "openvino")
     image = np.random.default_rng(3).integers(0, 256, (67, 45, 3), dtype=np.uint8)
