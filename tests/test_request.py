@@ -20,7 +20,7 @@ from srkit.request import RequestError, UpscaleRequest
 
 
 @pytest.mark.parametrize("options, needle", [
-    ({"dtype": "int8"}, "dtype 'int8': use one of fp16, bf16, fp32"),
+    ({"dtype": "int4"}, "dtype 'int4': use one of fp16, bf16, fp32, int8"),
     ({"batch": 0}, "batch must be an integer >= 1, got 0"),
     ({"batch": 2.5}, "batch must be an integer >= 1, got 2.5"),
     ({"overlap": -1}, "overlap must be an integer >= 0, got -1"),

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from srkit.engine import cpu_choice
-from srkit.engine.runner.choice import choose
+from srkit.engine.cpu_choice import choose
 from srkit.engine.plan import build_plan
 from srkit.models.zoo import LoadedModel
 
