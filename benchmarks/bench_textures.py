@@ -6,7 +6,7 @@ against PNG.
     python benchmarks/bench_textures.py --smoke      # few samples, tiny sizes: checks the script, writes nothing
     python benchmarks/bench_textures.py --packs      # pack formats only -> results/texture-packs-<device>.json
 
-Statistics and stride peaks: srkit/texture_quality.py says how they are taken (--samples textures of 64 px
+Statistics and stride peaks: srkit/pipelines/texture_realism.py says how they are taken (--samples textures of 64 px
 against as many crops of the family's exemplars, normalised by the distance between families; --peak-samples
 textures of 256 px, and each exemplar whole).
 Seam scores are given against all interior lines (as defined) and against the lines of the generator's grid.
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
-from srkit import texture_quality as quality  # noqa: E402
+from srkit.pipelines import texture_realism as quality  # noqa: E402
 from srkit.models.generators import FAMILIES  # noqa: E402
 from srkit.pipelines.textures import PackOptions, write_pack  # noqa: E402
 from srkit.synth import measures, noise  # noqa: E402

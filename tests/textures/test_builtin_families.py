@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from srkit import texture_quality as quality
 from srkit.catalog import FAMILIES
+from srkit.pipelines import texture_realism as quality
 from srkit.synth import measures
 
 PEAK_BAR = 6.0  # real exemplars read 0.1-6.1 (issue 20)

@@ -17,11 +17,11 @@ import numpy as np
 import skimage
 import torch
 
-from .catalog import FAMILIES
-from .models.weights import read_weights
-from .synth import measures, noise
-from .texture_generator import TextureGenerator
-from .train.exemplars import CropSampler, load_exemplars
+from ..catalog import FAMILIES
+from ..models.weights import read_weights
+from ..synth import measures, noise
+from ..texture_generator import TextureGenerator
+from ..train.exemplars import CropSampler, load_exemplars
 
 STATS_SIZE = 64  # the training crop size
 PEAK_SIZE = 256
