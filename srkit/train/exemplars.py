@@ -7,6 +7,7 @@ cropped inside their borders and must be at least as large as the crop. Crops ar
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +31,9 @@ class Exemplar:
     tileable: bool
 
 
-def exemplar_files(data: list[str | os.PathLike]) -> list[Path]:
+def exemplar_files(data: Sequence[str | os.PathLike]) -> list[Path]:
     """Image and .pat files named by `data` (files, or folders searched recursively), in a stable order."""
-    return find_files(data, IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
+    return find_files(list(data), IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
 
 
 def _decoded(path: Path) -> tuple[np.ndarray, bool]:
@@ -58,7 +59,7 @@ def load_exemplar(path: Path) -> Exemplar:
     return Exemplar(path, torch.from_numpy(rgb_float(pixels)).permute(2, 0, 1).contiguous(), tileable)
 
 
-def load_exemplars(data: list[str | os.PathLike]) -> list[Exemplar]:
+def load_exemplars(data: Sequence[str | os.PathLike]) -> list[Exemplar]:
     """Every exemplar that `data` names."""
     return [load_exemplar(path) for path in exemplar_files(data)]
 
