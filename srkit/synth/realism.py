@@ -14,6 +14,8 @@ distance by fitting the measure itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 RADII = (1, 2, 4)  # pixels: fine grain, texture elements, larger structure of 64-pixel crops
@@ -63,3 +65,26 @@ def realism(distance: float, floor: float, ceiling: float) -> float:
         raise ValueError(f"Perlin noise ({ceiling:.4f}) is no farther than the exemplar's own crops ({floor:.4f}): "
                          "the scale is undefined")
     return (distance - floor) / (ceiling - floor)
+
+
+@dataclass(frozen=True)
+class RealismScale:
+    """The realism scale of one set of exemplars: their reference histograms, the floor and the ceiling."""
+
+    reference: np.ndarray
+    floor: float
+    ceiling: float
+
+    @classmethod
+    def of(cls, reference: list[np.ndarray], again: list[np.ndarray], noise: list[np.ndarray]) -> RealismScale:
+        """The scale from reference crops, a second independent set of crops (0) and matched noise (1)."""
+        histograms = lbp_histograms(reference)
+        return cls(histograms, lbp_distance(lbp_histograms(again), histograms),
+                   lbp_distance(lbp_histograms(noise), histograms))
+
+    def __call__(self, images: list[np.ndarray]) -> float:
+        """The realism of `images` on this scale (NaN where the scale is undefined: noise no farther than the
+        exemplars' own crops, as for a flat exemplar)."""
+        if self.ceiling <= self.floor:
+            return float("nan")
+        return realism(lbp_distance(lbp_histograms(images), self.reference), self.floor, self.ceiling)
