@@ -26,7 +26,7 @@ from srkit.texture_generator import TextureGenerator, TextureOptionError
 from srkit.upscaler import Upscaler
 
 from ..engine._models import small_model
-from ._generators import small_generator
+from ..textures._generators import small_generator
 
 
 @pytest.fixture
