@@ -1,22 +1,16 @@
-"""Image quilting (srkit/synth/quilt.py) and `srkit textures --exemplar`: seamless, deterministic per seed, varied
-across seeds, close to the exemplar's local statistics (scikit-image's LBP as the oracle), any size, and every
-unusable exemplar refused in one line."""
+"""Image quilting (srkit/synth/quilt.py): seamless, deterministic per seed, varied across seeds, close to the
+exemplar's local statistics (scikit-image's LBP as the oracle), any size, unusable exemplars refused."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import skimage.data
-from PIL import Image
 from skimage.feature import local_binary_pattern
 
-from srkit.cli import main
 from srkit.synth import noise
-from srkit.synth.measures import colour_histogram, pooled_seam_score, seam_score
+from srkit.synth.measures import colour_histogram, pooled_seam_score
 from srkit.synth.quilt import Blocks, QuiltError, quilt
-from srkit.texture_generator import TextureGenerator
 
 EXEMPLARS = ("brick", "grass", "gravel")  # scikit-image's CC0 textures (gray, 512 px): cut to 160 px to stay fast
 
@@ -41,7 +35,7 @@ def _crops(image: np.ndarray, size: int, count: int, seed: int) -> list[np.ndarr
 def test_quilted_textures_tile_seamlessly(name):
     textures = [quilt(_exemplar(name), 96, 96, seed) for seed in range(4)]
     # the wrap border is no rougher than the interior lines (1 for a texture that tiles; crops of the same
-    # exemplar, which do not tile, read 1.5 and more: tests/textures/test_measures.py)
+    # exemplar, which do not tile, read 1.5 and more: tests/synth/test_measures.py)
     assert pooled_seam_score(textures) <= 1.2
     assert pooled_seam_score(_crops(_exemplar(name, 512), 96, 6, 0)) > 1.3  # the measure sees a real seam here
 
@@ -94,36 +88,3 @@ def test_a_tileable_exemplar_may_be_sampled_across_its_edges():
 def test_unusable_exemplars_are_refused(exemplar, match):
     with pytest.raises(QuiltError, match=match):
         quilt(exemplar, 64, 64, 0)
-
-
-def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
-    photo = tmp_path / "photo.png"
-    Image.fromarray(_exemplar("brick")).save(photo)
-    pack = tmp_path / "pack"
-    assert main(["textures", "--exemplar", str(photo), "-o", str(pack), "-n", "2", "--size", "64", "--seed", "7"]) == 0
-    manifest = json.loads((pack / "manifest.json").read_text())
-    assert manifest["source"] == {"method": "quilt", "exemplar": str(photo), "patch": 40}
-    generator = TextureGenerator(method="quilt", exemplar=photo)
-    for entry, seed in zip(manifest["textures"], (7, 8)):
-        written = np.asarray(Image.open(pack / entry["maps"]["albedo"]["file"]))
-        assert entry["maps"]["albedo"]["file"] == f"photo-{seed}.png"
-        assert np.array_equal(written, generator.generate(64, seed))
-        assert entry["seam_score"] == round(seam_score(written), 4)
-
-
-@pytest.mark.parametrize("argv, needle", [
-    (["--exemplar", "{tmp}/absent.jpg"], "--exemplar {tmp}/absent.jpg: no such file"),
-    (["--exemplar", "{tmp}/small.png"], "--exemplar {tmp}/small.png: 20x20 is too small to quilt from"),
-    (["--exemplar", "{tmp}/text.jpg"], "--exemplar {tmp}/text.jpg: cannot read image"),
-    (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
-    (["--method", "value", "--exemplar", "{tmp}/small.png"], "not used by --method value"),
-    (["--family", "wood", "--exemplar", "{tmp}/small.png"], "choose one texture source"),
-])
-def test_bad_exemplars_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
-    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "small.png")
-    (tmp_path / "text.jpg").write_text("not an image")
-    argv = [arg.format(tmp=tmp_path) for arg in argv]
-    assert main(["textures", "-o", str(tmp_path / "pack"), "--size", "64", *argv]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and needle.format(tmp=tmp_path) in error, error
-    assert not (tmp_path / "pack").exists()
