@@ -44,6 +44,7 @@ from .checkpoint import (
     save_checkpoint,
     write_log,
 )
+from .exemplar_sources import records
 from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
 from .texture_loss import TextureLoss
 
@@ -254,9 +255,12 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
                      run_dir: Path) -> Path:
     training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "stats_weight", "batch",
                                                           "lr", "beta1", "seed")}
-    metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name,
-                    training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
-                                  data=[str(path.resolve()) for path in data]))
+    if config.scales > 1:  # one-scale runs keep the metadata they always had
+        training["scales"] = config.scales
+    training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])
+    if exemplars := records(data):  # registry exemplars: their packages and licenses travel with the weights
+        training["exemplars"] = exemplars
+    metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name, training=training)
     return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata, overwrite=True)
 
 

@@ -177,3 +177,14 @@ def test_checkpoints_log_the_realism_of_the_exported_generator(exemplar_pat, tmp
     assert [row["step"] for row in scores] == [2, 4]
     assert all(np.isfinite(row["realism"]) for row in scores)
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["realism"] == scores[-1]["realism"]
+
+
+def test_a_generator_trained_on_registry_exemplars_carries_their_licenses(exemplar_pat, tmp_path, monkeypatch):
+    from srkit.models.weights import read_weights
+    from srkit.train import exemplar_sources
+
+    entry = exemplar_sources.ExemplarSource("wood", "gimp-data", str(exemplar_pat))
+    monkeypatch.setattr(exemplar_sources, "REGISTRY", (entry,))
+    train_gan(GANTrainConfig(steps=1, sample_every=100, checkpoint_every=100, **TINY), [exemplar_pat], tmp_path / "r")
+    _, metadata = read_weights(tmp_path / "r" / "generator.safetensors")
+    assert metadata["training"]["exemplars"] == [entry.record()] and "scales" not in metadata["training"]
