@@ -6,10 +6,11 @@ against PNG.
     python benchmarks/bench_textures.py --smoke      # few samples, tiny sizes: checks the script, writes nothing
     python benchmarks/bench_textures.py --packs      # pack formats only -> results/texture-packs-<device>.json
 
-Statistics and stride peaks: srkit/texture_quality.py says how they are taken (--samples textures of 64 px
+Statistics and stride peaks: srkit/pipelines/texture_realism.py says how they are taken (--samples textures of 64 px
 against as many crops of the family's exemplars, normalised by the distance between families; --peak-samples
 textures of 256 px, and each exemplar whole).
 Seam scores are given against all interior lines (as defined) and against the lines of the generator's grid.
+Quilting (from scikit-image's 512 px brick) is timed and its seams scored beside the GAN and noise.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import Row, print_table, time_call, write_results  # noqa: E402
 
-from srkit import texture_quality as quality  # noqa: E402
 from srkit.models.generators import FAMILIES  # noqa: E402
+from srkit.pipelines import texture_realism as quality  # noqa: E402
 from srkit.pipelines.textures import PackOptions, write_pack  # noqa: E402
 from srkit.synth import measures, noise  # noqa: E402
 from srkit.texture_generator import TextureGenerator  # noqa: E402
+from srkit.train.exemplar_sources import resolve  # noqa: E402
 
 CLOSER_BAR = 1.5  # issue 20: Perlin's distance over the GAN's, per family
 PEAK_BAR = 6.0  # issue 20: every stride-frequency peak of every family
+QUILT_EXEMPLAR = "$SKIMAGE_DATA/brick.png"  # 512 px: quilting's slow case (its FFTs are exemplar-sized)
 UPSCALER = "realesr-animevideov3"  # x4, no output resize: keeps power-of-two sizes and wraps
 PACK_CASES = (  # (label, PackOptions fields); the first is the baseline of the size column
     ("png", {}),
@@ -172,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sources = {m: TextureGenerator(method=m, colormap="stone", device=device) for m in noise.METHODS}
     sources |= {f"gan {f.name}": TextureGenerator(family=f.name, device=device) for f in FAMILIES}
+    sources["quilt brick"] = TextureGenerator(exemplar=resolve(QUILT_EXEMPLAR), device=device)
     seams = seam_rows(sources, seam_size, 4 if args.smoke else 16)
     upscaled = {f"gan stone + {UPSCALER}": TextureGenerator(family="stone", device=device, upscale=UPSCALER)}
     seams += seam_rows(upscaled, 4 * seam_size, 2 if args.smoke else 4)
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['pooled']:>7.3f}")
 
     speed_sources = {m: sources[m] for m in noise.METHODS} | {"gan stone": sources["gan stone"]} | upscaled
+    speed_sources["quilt brick"] = sources["quilt brick"]
     rows = speed_rows(speed_sources, sizes, device, 1 if args.smoke else args.reps)
     print_table(f"Texture generation on {device.type} (one texture per call)", rows)
     print(f"\nbenchmark took {time.perf_counter() - start:.0f} s")

@@ -1,5 +1,5 @@
 """Copy a `srkit train gan` run's generator into srkit/models/builtin/<family>.safetensors, writing the installed
-scikit-image's data folder in its metadata as $SKIMAGE_DATA (srkit/texture_quality.py resolves it back), so the
+scikit-image's data folder in its metadata as $SKIMAGE_DATA (srkit/train/exemplar_sources.py resolves it back), so the
 shipped file names no machine-specific path.
 
     python benchmarks/ship_texture_family.py runs/stone/generator.safetensors stone
@@ -15,8 +15,7 @@ import skimage
 
 from srkit.catalog import FAMILIES
 from srkit.models.weights import read_weights, write_safetensors
-
-SKIMAGE_DATA = str(Path(skimage.__file__).parent / "data")
+from srkit.train.exemplar_sources import SKIMAGE_DATA, skimage_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state, metadata = read_weights(args.generator)
     training = metadata["training"]
-    training["data"] = [p.replace(SKIMAGE_DATA, "$SKIMAGE_DATA") for p in training["data"]]
-    if any("$SKIMAGE_DATA" in p for p in training["data"]):
-        training["paths"] = {"$SKIMAGE_DATA": f"the data folder of the installed scikit-image package "
+    training["data"] = [p.replace(str(skimage_data()), SKIMAGE_DATA) for p in training["data"]]
+    if any(SKIMAGE_DATA in p for p in training["data"]):
+        training["paths"] = {SKIMAGE_DATA: f"the data folder of the installed scikit-image package "
                                               f"({skimage.__version__})"}
     target = next(f.path for f in FAMILIES if f.name == args.family)
     write_safetensors(target, state, dict(metadata, family=args.family), overwrite=True)

@@ -38,3 +38,4 @@ FAMILIES = (
     PackagedModel("grass", 16, "dcgan", "grass blades, grayscale (scikit-image grass photo)"),
 )
 DEFAULT_FAMILY = "stone"
+EXEMPLAR_METHOD = "quilt"  # `--method quilt --exemplar FILE` (or `--exemplar FILE` alone): image quilting

@@ -1,28 +1,34 @@
-"""srkit.TextureGenerator: seeds in, seamless square RGB textures out, from a GAN family, a generator file or noise.
+"""srkit.TextureGenerator: seeds in, seamless square RGB textures out, from a GAN family, a generator file, noise,
+or image quilting from an exemplar (a user's photo of a material).
 
 A GAN texture is the fused generator plan run on seeded spatial noise (drawn on the CPU, so a seed means the
 same noise on every device); sizes beyond one tile go through the engine's tiler in wrap mode. Noise methods
-are the classic baselines. With `upscale`, the texture is made at size / scale and upscaled by an SR model
-in wrap mode, so the large texture stays seamless. Tiles are of a fixed size, so a seed gives the same
-bytes on every run on one machine.
+are the classic baselines; quilting (srkit/synth/quilt.py) copies an exemplar's own patches. With `upscale`, the
+texture is made at size / scale and upscaled by an SR model in wrap mode, so the large texture stays seamless.
+Tiles are of a fixed size, so a seed gives the same bytes on every run on one machine.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .catalog import DEFAULT_FAMILY
+from .catalog import DEFAULT_FAMILY, EXEMPLAR_METHOD
 from .engine.plan import build_plan
 from .engine.runner import model_geometry
 from .engine.tiling import upscale_tiled
 from .environment import default_device
 from .errors import SrkitError
+from .io.paths import special_file_reason
 from .models.generators import load_family, read_generator
 from .models.zoo import LoadedModel
-from .synth import noise
+from .synth import noise, quilt
+from .train.exemplar_sources import records
+from .train.exemplars import read_exemplar
 from .upscaler import DTYPES, Upscaler
 
 GENERATOR_TILE = 64  # noise cells per tile side (1024 pixels for a 4-stage generator)
@@ -37,21 +43,56 @@ class TextureOptionError(SrkitError):
     exit_code = 2
 
 
+def read_quilt_exemplar(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """The exemplar of `--exemplar` as (H, W, 3) uint8 and whether it tiles; every unusable file is one line."""
+    path = Path(path)
+    if reason := special_file_reason(path):  # never opened: a FIFO would block
+        raise TextureOptionError(f"--exemplar {path}: {reason}")
+    if not path.is_file():
+        raise TextureOptionError(f"--exemplar {path}: no such file; name an image of the material (PNG, JPEG, ...)")
+    try:
+        pixels, tileable = read_exemplar(path)
+        quilt.check_exemplar(pixels)
+    except (SrkitError, quilt.QuiltError) as error:
+        raise TextureOptionError(f"--exemplar {error}" if isinstance(error, SrkitError)
+                                 else f"--exemplar {path}: {error}") from None
+    return pixels, tileable
+
+
 class TextureGenerator:
-    """A texture source made ready once (exactly one of family, model, method) and applied to many seeds."""
+    """A texture source made ready once (exactly one of family, model, method; `exemplar` for quilting, which it
+    implies) and applied to many seeds."""
 
     def __init__(self, family: str | None = None, *, model: str | os.PathLike | None = None,
-                 method: str | None = None, device: str | torch.device | None = None,
-                 dtype: str | torch.dtype | None = None, upscale: str | os.PathLike | LoadedModel | None = None,
-                 colormap: str = "gray", octaves: int = 4, frequency: float = 4) -> None:
+                 method: str | None = None, exemplar: str | os.PathLike | None = None,
+                 device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+                 upscale: str | os.PathLike | LoadedModel | None = None, colormap: str = "gray", octaves: int = 4,
+                 frequency: float = 4) -> None:
+        if exemplar is not None and method is None:
+            method = EXEMPLAR_METHOD
         if sum(x is not None for x in (family, model, method)) > 1:
-            raise TextureOptionError("choose one texture source: a family, a generator model or a noise method")
+            raise TextureOptionError("choose one texture source: a family, a generator model, a noise method or "
+                                     "an exemplar to quilt")
+        if exemplar is None and method == EXEMPLAR_METHOD:
+            raise TextureOptionError(f"--method {EXEMPLAR_METHOD} needs --exemplar FILE (an image of the material)")
+        if exemplar is not None and method != EXEMPLAR_METHOD:
+            raise TextureOptionError(f"--exemplar is quilted (--method {EXEMPLAR_METHOD}), not used by --method "
+                                     f"{method}; drop one of them")
         self.device = torch.device(device) if device is not None else default_device()
         self.generator: LoadedModel | None = None
-        if method is not None:
+        self.exemplar: np.ndarray | None = None
+        self.source: dict[str, Any]  # what made the textures, as the pack manifest records it
+        if exemplar is not None:
+            self.exemplar, self.tileable = read_quilt_exemplar(exemplar)
+            self.name = Path(exemplar).stem
+            self.source = dict(method=EXEMPLAR_METHOD, exemplar=str(exemplar),
+                               patch=quilt.default_patch(self.exemplar.shape))
+            if known := records([Path(exemplar)]):  # a registry exemplar: its package and license
+                self.source["exemplar_source"] = known[0]
+        elif method is not None:
             if method not in noise.METHODS:
                 raise TextureOptionError(f"unknown noise method {method!r}; choose one of "
-                                         f"{', '.join(noise.METHODS)}")
+                                         f"{', '.join(noise.METHODS)}, or {EXEMPLAR_METHOD} with an exemplar")
             if colormap not in noise.COLORMAPS:
                 raise TextureOptionError(f"unknown colour map {colormap!r}; choose one of "
                                          f"{', '.join(noise.COLORMAPS)}")
@@ -95,7 +136,8 @@ class TextureGenerator:
     @property
     def min_size(self) -> int:
         """The smallest texture side this source makes (the generator's pixels per noise cell, times the scale)."""
-        base = self.generator.info.net_scale if self.generator else NOISE_MIN_SIZE
+        base = self.generator.info.net_scale if self.generator else quilt.MIN_SIZE if self.exemplar is not None \
+            else NOISE_MIN_SIZE
         return base * self.scale
 
     def check_size(self, size: int) -> None:
@@ -112,16 +154,19 @@ class TextureGenerator:
         base = size // self.scale
         out_dtype = None if self.upscaler else torch.uint8
         if self.generator:
-            rgb = self._generate(base, seed, out_dtype)
+            rgb = self._generate(self.generator, base, seed, out_dtype)
+        elif self.exemplar is not None:
+            codes = quilt.quilt(self.exemplar, base, base, seed, tileable=self.tileable)
+            rgb = codes if out_dtype is not None else codes.astype(np.float32) / 255.0
         else:
             rgb = noise.noise_texture(self.source["method"], base, seed, self.palette, self.source["frequency"],
                                       self.source["octaves"], np.float32 if out_dtype is None else np.uint8)
-        return self.upscaler.upscale(rgb, out_dtype=np.uint8) if self.upscaler else rgb
+        return np.asarray(self.upscaler.upscale(rgb, out_dtype=np.uint8)) if self.upscaler else rgb
 
-    def _generate(self, size: int, seed: int, out_dtype: torch.dtype | None) -> np.ndarray:
+    def _generate(self, generator: LoadedModel, size: int, seed: int, out_dtype: torch.dtype | None) -> np.ndarray:
         """(size, size, 3) from the generator, float32 in [0, 1] or packed to `out_dtype` codes; one plan run,
         or wrapped tiles when large."""
-        info = self.generator.info
+        info = generator.info
         cells = size // info.net_scale
         noise_cells = torch.randn((1, info.in_channels, cells, cells), generator=torch.Generator().manual_seed(seed))
         if cells <= GENERATOR_TILE:

@@ -26,8 +26,9 @@ def _textures(args: argparse.Namespace) -> int:
     options.map_format.check()
     options.check_seeds()
     pack_target(args.output, options)  # an unusable -o is refused before any model loads
-    generator = TextureGenerator(args.family, model=args.model, method=args.method, device=args.device,
-                                 upscale=args.upscale, colormap=args.colormap, octaves=args.octaves)
+    generator = TextureGenerator(args.family, model=args.model, method=args.method, exemplar=args.exemplar,
+                                 device=args.device, upscale=args.upscale, colormap=args.colormap,
+                                 octaves=args.octaves)
     write_pack(generator, args.output, options)
     return 0
 
@@ -57,7 +58,7 @@ def _add_map_options(parser: argparse.ArgumentParser) -> None:
 
 def add_textures(commands) -> None:
     """`srkit textures`: write a pack of seamless textures; `srkit textures convert`: existing images as a pack."""
-    from ..catalog import DEFAULT_FAMILY, FAMILIES
+    from ..catalog import DEFAULT_FAMILY, EXEMPLAR_METHOD, FAMILIES
     from ..synth.noise import COLORMAPS, METHODS
 
     textures = commands.add_parser("textures", help="synthesize a pack of seamless (tileable) textures, or "
@@ -70,7 +71,11 @@ def add_textures(commands) -> None:
     source.add_argument("--family", help=f"built-in GAN texture family: {', '.join(f.name for f in FAMILIES)} "
                         f"(default: {DEFAULT_FAMILY})")
     source.add_argument("--model", metavar="PATH", help="a generator.safetensors written by `srkit train gan`")
-    source.add_argument("--method", choices=METHODS, help="classic periodic noise instead of a GAN")
+    source.add_argument("--method", choices=(*METHODS, EXEMPLAR_METHOD),
+                        help=f"classic periodic noise instead of a GAN, or {EXEMPLAR_METHOD}: image quilting from "
+                        "--exemplar")
+    textures.add_argument("--exemplar", metavar="FILE", help="an image of a material (a photo, a game texture, a "
+                          f"GIMP .pat) to quilt seamless textures from (implies --method {EXEMPLAR_METHOD})")
     textures.add_argument("--seed", type=seed, default=0,
                           help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument("--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model "

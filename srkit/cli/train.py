@@ -80,11 +80,12 @@ def _train_gan(args: argparse.Namespace) -> int:
     config = GANTrainConfig(size=args.size, loss=args.loss, label_smoothing=args.label_smoothing,
                             stats_weight=args.stats_weight, steps=args.steps, batch=args.batch,
                             noise_channels=args.noise_channels, features=args.features, seed=args.seed,
-                            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                            scales=args.scales, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
                             family=args.family or "")
     state = train_gan(config, args.data, args.output, args.device or default_device(), args.resume)
     last = state.history[-1] if state.history else {}
-    losses = f", D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}" if last else ""
+    losses = f", D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}" if "d_loss" in last else ""
+    losses += f", realism {last['realism']:.3f} (0 = exemplar, 1 = noise)" if last.get("realism") is not None else ""
     print(f"srkit: trained {state.step} steps in {state.seconds / 60:.1f} min{losses} -> "
           f"{Path(args.output) / 'generator.safetensors'}", file=sys.stderr)
     return 0
@@ -113,6 +114,8 @@ def _add_train_gan(train_commands) -> None:
                      help="write a sample grid every N steps (250)")
     gan.add_argument("--checkpoint-every", type=positive_number(int, "--checkpoint-every", 1), default=250,
                      help="checkpoint every N steps (250)")
+    gan.add_argument("--scales", type=positive_number(int, "--scales", 1), default=1,
+                     help="patch discriminators at this many scales: the crops, then pooled 2x, 4x (1)")
     gan.add_argument("--family", help="name stored with the generator (default: the run folder's name)")
     gan.add_argument("--seed", type=seed, default=0, help="seed for initialisation, noise and crops (0)")
     gan.add_argument("--device", type=device, help="cpu or cuda[:i] (default: cuda if available)")

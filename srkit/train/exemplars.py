@@ -7,14 +7,16 @@ cropped inside their borders and must be at least as large as the crop. Crops ar
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import SrkitError
 from ..io.formats import IMAGE_EXTENSIONS
-from ..io.images import read_picture
+from ..io.images import codes_8bit, read_picture
 from ..io.patterns import read_pattern
 from .data import find_files, rgb_float
 
@@ -30,19 +32,35 @@ class Exemplar:
     tileable: bool
 
 
-def exemplar_files(data: list[str | os.PathLike]) -> list[Path]:
+def exemplar_files(data: Sequence[str | os.PathLike]) -> list[Path]:
     """Image and .pat files named by `data` (files, or folders searched recursively), in a stable order."""
-    return find_files(data, IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
+    return find_files(list(data), IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
+
+
+def _decoded(path: Path) -> tuple[np.ndarray, bool]:
+    """The exemplar's pixels as stored (uint8 or uint16, 1-4 channels) and whether it tiles: a .pat pattern
+    does, any other image srkit reads is not assumed to."""
+    tileable = path.suffix.lower() == PATTERN_EXTENSION
+    return (read_pattern(path).pixels if tileable else read_picture(path).pixels), tileable
+
+
+def read_exemplar(path: Path) -> tuple[np.ndarray, bool]:
+    """(H, W, 3) uint8 RGB pixels of one exemplar (alpha dropped, gray repeated, 16-bit rounded to 8 bits), and
+    whether it tiles."""
+    pixels, tileable = _decoded(path)
+    pixels = codes_8bit(pixels) if pixels.dtype == np.uint16 else pixels
+    planes = pixels[..., None] if pixels.ndim == 2 else pixels
+    rgb = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+    return np.ascontiguousarray(rgb), tileable
 
 
 def load_exemplar(path: Path) -> Exemplar:
-    """Read one exemplar (a .pat pattern, which tiles, or any image srkit reads, which is not assumed to)."""
-    tileable = path.suffix.lower() == PATTERN_EXTENSION
-    pixels = read_pattern(path).pixels if tileable else read_picture(path).pixels
+    """Read one exemplar as training samples it: (3, H, W) float32 in [0, 1]."""
+    pixels, tileable = _decoded(path)
     return Exemplar(path, torch.from_numpy(rgb_float(pixels)).permute(2, 0, 1).contiguous(), tileable)
 
 
-def load_exemplars(data: list[str | os.PathLike]) -> list[Exemplar]:
+def load_exemplars(data: Sequence[str | os.PathLike]) -> list[Exemplar]:
     """Every exemplar that `data` names."""
     return [load_exemplar(path) for path in exemplar_files(data)]
 

@@ -1,13 +1,16 @@
 """Train the texture generator (`srkit train gan`): a DCGAN on random crops of exemplar textures.
 
-Losses: the hinge (max-margin) loss against a spectrally normalised discriminator, or DCGAN's binary
+Losses: the hinge (max-margin) loss against a spectrally normalised patch discriminator, or DCGAN's binary
 cross-entropy (the generator's non-saturating form; optionally with one-sided label smoothing, real crops aimed
-at 1 - s); plus, weighted by `stats_weight`, the texture statistics loss of srkit.train.texture_loss between
-each generated batch and the real one (colour, multi-scale feature and spectrum distributions), which the
-adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. The generator pads circularly
-during training too, so what it learns is what runs seamlessly at inference. A run folder holds `checkpoint.safetensors` (everything needed
-to resume exactly), `generator.safetensors` (the weights `srkit textures --model` reads), `log.jsonl`
-(mean losses every LOG_EVERY steps) and `samples/step-N.png` (fixed noise, each sample tiled 2x2).
+at 1 - s); with `scales` > 1, one more patch discriminator per coarser scale (the crops average-pooled 2x, 4x),
+their losses summed; plus, weighted by `stats_weight`, the texture statistics loss of srkit.train.texture_loss
+between each generated batch and the real one (colour, multi-scale feature and spectrum distributions), which the
+adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. The generator pads
+circularly during training too, so what it learns is what runs seamlessly at inference. A run folder holds
+`checkpoint.safetensors` (everything needed to resume exactly), `generator.safetensors` (the weights
+`srkit textures --model` reads), `log.jsonl` (mean losses every LOG_EVERY steps, and at every checkpoint the
+exported generator's realism: srkit/synth/realism.py, a statistic no loss here optimises, 0 = the exemplars'
+own crops, 1 = Perlin noise with their colours) and `samples/step-N.png` (fixed noise, each sample tiled 2x2).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,8 +33,18 @@ from ..io.atomic import atomic_path
 from ..io.sheets import contact_sheet
 from ..models import dcgan
 from ..models.weights import write_safetensors
-from .checkpoint import (RunState, checkpoint_metadata, checkpoint_path, create_run_dir, load_checkpoint,
-                         save_checkpoint, write_log)
+from ..synth import noise
+from ..synth.realism import RealismScale
+from .checkpoint import (
+    RunState,
+    checkpoint_metadata,
+    checkpoint_path,
+    create_run_dir,
+    load_checkpoint,
+    save_checkpoint,
+    write_log,
+)
+from .exemplar_sources import records
 from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
 from .texture_loss import TextureLoss
 
@@ -41,9 +55,12 @@ LOG_EVERY = 10
 SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
 CALIBRATION_BATCHES = 32  # noise batches whose BatchNorm statistics the exported generator uses
 GENERATOR = "generator.safetensors"
+MAX_SCALES = 3  # 64-pixel crops pooled 4x are 16 pixels: the coarsest a 2-stage patch discriminator reads
+REALISM_SAMPLES = 32  # textures (and exemplar crops) behind each checkpoint's realism figure
+REALISM_PERLIN = (8, 6)  # frequency and octaves of the realism scale's Perlin noise (1 on the scale)
 # Options that shape the networks or the losses: a resumed run must use the values it was started with.
 FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "stats_weight", "batch", "noise_channels", "features", "lr",
-                   "beta1", "seed")
+                   "beta1", "seed", "scales")
 
 
 @dataclass
@@ -67,6 +84,8 @@ class GANTrainConfig:
     checkpoint_every: int = 250
     family: str = ""
     """Name recorded in the generator's metadata (default: the run folder's name)."""
+    scales: int = 1
+    """Patch discriminators, one per scale: the crops as they are, then average-pooled 2x, 4x, ..."""
 
     @property
     def num_up(self) -> int:
@@ -85,6 +104,8 @@ class GANTrainConfig:
             raise SrkitError(f"--stats-weight {self.stats_weight}: use a value of 0 or more")
         if self.batch < 2:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
+        if not 1 <= self.scales <= MAX_SCALES:
+            raise SrkitError(f"--scales {self.scales}: use 1 to {MAX_SCALES} discriminator scales")
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -102,6 +123,14 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def sum_of(losses: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of the per-scale losses (one scale: that loss itself, bit for bit)."""
+    total, *rest = losses
+    for loss in rest:
+        total = total + loss
+    return total
+
+
 class GANTrainer:
     """Both networks, their optimizers and seeded random streams; `step()` runs one D update and one G update."""
 
@@ -113,20 +142,36 @@ class GANTrainer:
                      for i, name in enumerate(("init", "noise", "crops", "projections"))}
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
         widths = dcgan.generator_widths(config.features, config.num_up)
-        self.generator = dcgan.initialise(dcgan.Generator(noise_channels=config.noise_channels, widths=widths),
-                                          self.rngs["init"]).to(self.device)
+        generator = dcgan.Generator(noise_channels=config.noise_channels, widths=widths)
+        dcgan.initialise(generator, self.rngs["init"])
+        self.generator = generator.to(self.device)
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
             discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
+            coarse = [dcgan.Discriminator(features=config.features, num_down=max(2, config.num_up - 1 - scale))
+                      for scale in range(1, config.scales)]
         self.discriminator = dcgan.initialise(discriminator, self.rngs["init"]).to(self.device)
+        # the coarser scales' discriminators (none by default, so a one-scale run is what it always was)
+        self.coarse = torch.nn.ModuleList(dcgan.initialise(d, self.rngs["init"]) for d in coarse).to(self.device)
         self.texture_loss = TextureLoss(self.device, self.rngs["projections"])
+        self.realism_scale = self._realism_scale()
         betas = (config.beta1, 0.999)
-        self.optimizers = {"generator": torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas),
-                           "discriminator": torch.optim.Adam(self.discriminator.parameters(), config.lr, betas=betas)}
+        discriminators = [*self.discriminator.parameters(), *self.coarse.parameters()]
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "generator": torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas),
+            "discriminator": torch.optim.Adam(discriminators, config.lr, betas=betas)}
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        modules: dict[str, torch.nn.Module] = {"generator": self.generator, "discriminator": self.discriminator}
+        return modules | ({"coarse_discriminators": self.coarse} if len(self.coarse) else {})
+
+    def judged(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Patch logits of every scale's discriminator: the images, then pooled 2x per coarser scale."""
+        logits = [self.discriminator(images)]
+        for index, discriminator in enumerate(self.coarse):
+            logits.append(discriminator(F.avg_pool2d(images, 2 ** (index + 1))))
+        return logits
 
     def noise(self, count: int, cells: int, generator: torch.Generator) -> torch.Tensor:
         """(count, input channels, cells, cells) standard normal noise cells, drawn on the CPU (same numbers on
@@ -139,17 +184,37 @@ class GANTrainer:
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
         fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
-        d_loss = discriminator_loss(kind, self.discriminator(real), self.discriminator(fake.detach()),
-                                    self.config.label_smoothing)
+        d_loss = sum_of(discriminator_loss(kind, r, f, self.config.label_smoothing)
+                        for r, f in zip(self.judged(real), self.judged(fake.detach())))
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
-        g_loss = generator_loss(kind, self.discriminator(fake))
+        g_loss = sum_of(generator_loss(kind, logits) for logits in self.judged(fake))
         stats = self.texture_loss(fake, real) if self.config.stats_weight else torch.zeros(())
         self.optimizers["generator"].zero_grad(set_to_none=True)
         (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
         return d_loss.item(), g_loss.item(), stats.item()
+
+    def _realism_scale(self) -> RealismScale:
+        """The realism scale of the exemplars at the training size: two fixed sets of crops (drawn from streams
+        of their own, so training is unaffected) and Perlin noise with their colours."""
+        crops = [CropSampler(self.sampler.exemplars, self.config.size, torch.Generator().manual_seed(self.config.seed
+                                                                                                   + offset))
+                 for offset in (3, 4)]
+        reference, again = ([_codes(crop) for crop in sampler.batch(REALISM_SAMPLES)] for sampler in crops)
+        palette = noise.palette_from_image(np.concatenate([c.reshape(-1, 3) for c in reference]) / 255.0)
+        perlin = [noise.noise_texture("perlin", self.config.size, seed, palette, REALISM_PERLIN[0],
+                                      REALISM_PERLIN[1], np.uint8) for seed in range(REALISM_SAMPLES)]
+        return RealismScale.of(reference, again, perlin)
+
+    def realism(self, generator: dcgan.Generator) -> float:
+        """Realism (srkit/synth/realism.py, which no loss here optimises) of REALISM_SAMPLES textures of
+        `generator` at the training size, from fixed noise."""
+        cells = self.noise(REALISM_SAMPLES, NOISE_CELLS, torch.Generator().manual_seed(self.config.seed + 5))
+        with torch.no_grad():
+            images = generator(cells).clamp(-1, 1).add(1).div(2).cpu()
+        return self.realism_scale([_codes(image) for image in images])
 
     def inference_generator(self) -> dcgan.Generator:
         """The generator as it is exported: eval mode, BatchNorm statistics and phase means measured on fixed noise
@@ -165,6 +230,11 @@ class GANTrainer:
             images = generator(noise).clamp(-1, 1).add(1).mul(127.5).round().byte().cpu()
         size = 2 * self.config.size
         return contact_sheet([image.permute(1, 2, 0).numpy() for image in images], 2 * size, columns=2)
+
+
+def _codes(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) floats in [0, 1] as (H, W, 3) uint8 codes."""
+    return image.permute(1, 2, 0).mul(255.0).add(0.5).floor().clamp(0, 255).byte().numpy()
 
 
 def _save_image(pixels: np.ndarray, path: Path) -> None:
@@ -185,9 +255,12 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
                      run_dir: Path) -> Path:
     training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "stats_weight", "batch",
                                                           "lr", "beta1", "seed")}
-    metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name,
-                    training=dict(training, steps=state.step, seconds=round(state.seconds, 1),
-                                  data=[str(path.resolve()) for path in data]))
+    if config.scales > 1:  # one-scale runs keep the metadata they always had
+        training["scales"] = config.scales
+    training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])
+    if exemplars := records(data):  # registry exemplars: their packages and licenses travel with the weights
+        training["exemplars"] = exemplars
+    metadata = dict(arch=dcgan.ARCH.id, family=config.family or run_dir.resolve().name, training=training)
     return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata, overwrite=True)
 
 
@@ -213,6 +286,12 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
         metadata = dict(config=asdict(config), step=state.step, seconds=state.seconds, history=state.history)
         save_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs, metadata)
         generator = trainer.inference_generator()
+        realism = trainer.realism(generator)
+        score = dict(step=state.step, realism=round(realism, 4) if math.isfinite(realism) else None)
+        if state.history and state.history[-1]["step"] == state.step:
+            state.history[-1] |= score
+        else:
+            state.history.append(score)
         _write_generator(generator, config, state, files, run_dir)
         if sample:
             write_samples(generator)

@@ -51,7 +51,8 @@ def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path)
     run = tmp_path / "run"
     state = train_gan(GANTrainConfig(steps=6, sample_every=3, checkpoint_every=4, family="stripes", **TINY),
                       [exemplar_pat], run)
-    assert state.step == 6 and [row["step"] for row in state.history] == [6]
+    assert state.step == 6 and [row["step"] for row in state.history if "d_loss" in row] == [6]
+    assert [row["step"] for row in state.history if "realism" in row] == [4, 6]  # at each checkpoint
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "generator.safetensors", "log.jsonl",
                                                      "samples"]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000003.png", "step-000006.png"]
@@ -64,8 +65,9 @@ def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path)
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
 
 
-def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path):
-    config = dict(sample_every=100, checkpoint_every=3, **TINY)
+@pytest.mark.parametrize("scales", [1, 2])
+def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path, scales):
+    config = dict(sample_every=100, checkpoint_every=3, scales=scales, **TINY)
     train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "whole")
     train_gan(GANTrainConfig(steps=3, **config), [exemplar_pat], tmp_path / "parts")
     train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "parts", resume=True)
@@ -83,7 +85,8 @@ def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(ex
     channels = trainer.generator.input_channels
     with torch.no_grad():  # the first stage's BatchNorm input: its conv of the upsampled first 8 channels
         means = [trainer.generator.stages[0].conv(dcgan.wrap_upsample(
-            torch.randn((4, channels, 4, 4), generator=fixed)[:, :8])).mean((0, 2, 3)) for _ in range(CALIBRATION_BATCHES)]
+            torch.randn((4, channels, 4, 4), generator=fixed)[:, :8])).mean((0, 2, 3))
+            for _ in range(CALIBRATION_BATCHES)]
     assert not exported.training and trainer.generator.training
     torch.testing.assert_close(exported.stages[0].norm.running_mean, torch.stack(means).mean(0))
 
@@ -109,8 +112,8 @@ def test_crops_wrap_around_patterns_and_stay_inside_photos(tmp_path, exemplar_pa
     assert crops.shape == (3, 3, 64, 64) and 0 <= crops.min() and crops.max() <= 1
     tile = pattern.pixels
     for crop in crops:  # every crop is a window of the pattern tiled 3x3, perhaps flipped
-        found = any(torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t:t + 64, l:l + 64])
-                    for flips in ([], [1], [2], [1, 2]) for t in range(40) for l in range(40))
+        found = any(torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t:t + 64, c:c + 64])
+                    for flips in ([], [1], [2], [1, 2]) for t in range(40) for c in range(40))
         assert found
     with pytest.raises(SrkitError, match="photo.png: smaller than the 128-pixel crops"):
         CropSampler([picture], 128, torch.Generator())
@@ -150,3 +153,38 @@ def test_losses_match_their_definitions():
     torch.testing.assert_close(discriminator_loss("hinge", real, fake), torch.tensor((0.0 + 1.5) / 2 + (1.3 + 0.0) / 2))
     torch.testing.assert_close(generator_loss("hinge", fake), torch.tensor(0.6))
     torch.testing.assert_close(generator_loss("bce", fake), softplus(-fake).mean())
+
+
+def test_coarser_discriminators_join_and_one_scale_is_unchanged(exemplar_pat):
+    one = GANTrainer(GANTrainConfig(seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    three = GANTrainer(GANTrainConfig(seed=3, scales=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    assert set(one.modules) == {"generator", "discriminator"} and len(three.coarse) == 2
+    state = {key: value.clone() for key, value in one.generator.state_dict().items()}
+    assert all(torch.equal(state[k], v) for k, v in three.generator.state_dict().items())  # same initialisation
+    real = torch.rand(2, 3, 64, 64)
+    shapes = [tuple(logits.shape) for logits in three.judged(real)]
+    assert shapes == [(2, 1, 8, 8), (2, 1, 8, 8), (2, 1, 4, 4)]  # 64 px, pooled to 32 and 16
+    assert np.isfinite(three.step()).all()
+    with pytest.raises(SrkitError, match="--scales 4: use 1 to 3"):
+        GANTrainConfig(scales=4, **TINY).check()
+
+
+def test_checkpoints_log_the_realism_of_the_exported_generator(exemplar_pat, tmp_path):
+    run = tmp_path / "run"
+    state = train_gan(GANTrainConfig(steps=4, checkpoint_every=2, sample_every=100, scales=2, **TINY),
+                      [exemplar_pat], run)
+    scores = [row for row in state.history if "realism" in row]
+    assert [row["step"] for row in scores] == [2, 4]
+    assert all(np.isfinite(row["realism"]) for row in scores)
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["realism"] == scores[-1]["realism"]
+
+
+def test_a_generator_trained_on_registry_exemplars_carries_their_licenses(exemplar_pat, tmp_path, monkeypatch):
+    from srkit.models.weights import read_weights
+    from srkit.train import exemplar_sources
+
+    entry = exemplar_sources.ExemplarSource("wood", "gimp-data", str(exemplar_pat))
+    monkeypatch.setattr(exemplar_sources, "REGISTRY", (entry,))
+    train_gan(GANTrainConfig(steps=1, sample_every=100, checkpoint_every=100, **TINY), [exemplar_pat], tmp_path / "r")
+    _, metadata = read_weights(tmp_path / "r" / "generator.safetensors")
+    assert metadata["training"]["exemplars"] == [entry.record()] and "scales" not in metadata["training"]

@@ -7,7 +7,6 @@ import pytest
 import scipy.ndimage
 from PIL import Image
 
-from srkit.synth import mipmaps
 from srkit.synth.maps import blur_inner, blur_radius, normal_map, pbr_maps
 from srkit.synth.mipmaps import decode_normals, halve, linear_to_srgb, mip_chain, srgb_to_linear
 from srkit.synth.shading import BACKGROUND, LIGHT, render_sphere
@@ -26,7 +25,7 @@ def test_halving_is_pillows_bilinear_reduction_of_the_tiled_image():
     """Independent oracle: Pillow's antialiased bilinear 2x reduction of the 3x3 tiling, centre cropped."""
     values = RNG.random((16, 8)).astype(np.float32)
     tiled = Image.fromarray(np.tile(values, (3, 3)), mode="F")
-    expected = np.asarray(tiled.resize((12, 24), Image.BILINEAR))[8:16, 4:8]
+    expected = np.asarray(tiled.resize((12, 24), Image.Resampling.BILINEAR))[8:16, 4:8]
     np.testing.assert_allclose(halve(values.astype(np.float64)), expected, atol=1e-5)
 
 

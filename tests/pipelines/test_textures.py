@@ -1,4 +1,5 @@
-"""`srkit textures` and srkit.TextureGenerator: pack layout and manifest, seams, determinism, upscaling, errors."""
+"""`srkit textures` and srkit.TextureGenerator: pack layout and manifest, seams, determinism, upscaling, quilting a
+user's exemplar, errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 import torch
 from PIL import Image
 
@@ -19,15 +21,15 @@ from srkit.engine.tiling import upscale_tiled
 from srkit.models.generators import FAMILIES, available_families
 from srkit.models.weights import write_safetensors
 from srkit.pipelines.textures import PackOptions, write_pack
+from srkit.synth import noise
 from srkit.synth.maps import normal_map
 from srkit.synth.measures import pooled_seam_score, seam_score
-from srkit.synth import noise
 from srkit.synth.noise import METHODS
 from srkit.texture_generator import TextureGenerator, TextureOptionError
 from srkit.upscaler import Upscaler
 
 from ..engine._models import small_model
-from ._generators import small_generator
+from ..textures._generators import small_generator
 
 
 @pytest.fixture
@@ -261,3 +263,36 @@ def test_a_pack_folder_gets_the_permissions_the_umask_gives_any_folder(tmp_path,
     assert (tmp_path / "mine").stat().st_mode & 0o777 == mode
     assert (tmp_path / "pack").stat().st_mode & 0o777 == mode
     assert {path.stat().st_mode & 0o777 for path in (tmp_path / "pack").iterdir()} == {mode & 0o666}
+
+
+def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.repeat(skimage.data.brick()[:160, :160, None], 3, axis=2)).save(photo)
+    pack = tmp_path / "pack"
+    assert main(["textures", "--exemplar", str(photo), "-o", str(pack), "-n", "2", "--size", "64", "--seed", "7"]) == 0
+    manifest = json.loads((pack / "manifest.json").read_text())
+    assert manifest["source"] == {"method": "quilt", "exemplar": str(photo), "patch": 40}
+    generator = TextureGenerator(method="quilt", exemplar=photo)
+    for entry, seed in zip(manifest["textures"], (7, 8)):
+        written = np.asarray(Image.open(pack / entry["maps"]["albedo"]["file"]))
+        assert entry["maps"]["albedo"]["file"] == f"photo-{seed}.png"
+        assert np.array_equal(written, generator.generate(64, seed))
+        assert entry["seam_score"] == round(seam_score(written), 4)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--exemplar", "{tmp}/absent.jpg"], "--exemplar {tmp}/absent.jpg: no such file"),
+    (["--exemplar", "{tmp}/small.png"], "--exemplar {tmp}/small.png: 20x20 is too small to quilt from"),
+    (["--exemplar", "{tmp}/text.jpg"], "--exemplar {tmp}/text.jpg: cannot read image"),
+    (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
+    (["--method", "value", "--exemplar", "{tmp}/small.png"], "not used by --method value"),
+    (["--family", "wood", "--exemplar", "{tmp}/small.png"], "choose one texture source"),
+])
+def test_bad_exemplars_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "small.png")
+    (tmp_path / "text.jpg").write_text("not an image")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert main(["textures", "-o", str(tmp_path / "pack"), "--size", "64", *argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and needle.format(tmp=tmp_path) in error, error
+    assert not (tmp_path / "pack").exists()

@@ -1,16 +1,23 @@
-"""The shipped texture families against issue 20's bars (benchmarks/bench_textures.py measures the same with more
-samples): no stride-frequency peak above 6, at least 1.5x closer to their exemplars than Perlin noise with
-matched colours on the statistics distance, and diversity no lower than the transposed-convolution families had.
+"""How real textures look (srkit/pipelines/texture_realism.py): the shipped families against issue 20's bars
+(benchmarks/bench_textures.py measures the same with more samples: no stride-frequency peak above 6, at least
+1.5x closer to their exemplars than Perlin noise with matched colours on the statistics distance, diversity no
+lower than the transposed-convolution families had); the realism scale's ends, quilting near 0; and measuring
+without scikit-image on the runtime path.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import skimage.data
+from PIL import Image
 
-from srkit import texture_quality as quality
 from srkit.catalog import FAMILIES
+from srkit.pipelines import texture_realism as quality
 from srkit.synth import measures
 
 PEAK_BAR = 6.0  # real exemplars read 0.1-6.1 (issue 20)
@@ -47,3 +54,22 @@ def test_family_is_much_closer_to_its_exemplars_than_matched_perlin_and_as_varie
     gan, perlin = entry["overall"]["gan"], entry["overall"]["perlin"]
     assert perlin >= CLOSER_BAR * gan, f"{family}: distance {gan:.3f}, Perlin {perlin:.3f} ({perlin / gan:.2f}x)"
     assert entry["diversity"]["gan"] >= EARLIER_DIVERSITY[family], f"{family}: {entry['diversity']}"
+
+
+def test_quilting_scores_near_the_exemplar_and_noise_near_1(tmp_path):
+    path = tmp_path / "brick.png"
+    Image.fromarray(skimage.data.brick()).save(path)
+    sampled, _ = quality.exemplar_halves([str(path)])
+    shuffled = np.random.default_rng(0).permuted(sampled[0].reshape(-1, 3), axis=0).reshape(sampled[0].shape)
+    entry = quality.realism_entry([str(path)], {"quilt": quality.quilt_source(sampled),
+                                                        "shuffled": lambda size, seed: shuffled}, 4)
+    scores = entry["realism"]
+    assert scores["exemplar"] == 0.0 and scores["perlin"] == 1.0
+    assert scores["quilt"] <= 0.2, entry
+    assert scores["shuffled"] > 1.0, entry  # the exemplar's own pixels without their structure: worse than noise
+
+
+def test_measuring_textures_does_not_import_scikit_image():
+    code = ("import sys; import srkit.pipelines.texture_realism, srkit.texture_generator; "
+            "sys.exit('skimage' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -15,7 +15,7 @@ def _crops(image: np.ndarray, count: int, size: int, seed: int) -> list[np.ndarr
     rgb = np.repeat(image[..., None], 3, axis=2)
     tops = g.integers(0, image.shape[0] - size, count)
     lefts = g.integers(0, image.shape[1] - size, count)
-    return [rgb[t:t + size, l:l + size] for t, l in zip(tops, lefts)]
+    return [rgb[t:t + size, c:c + size] for t, c in zip(tops, lefts)]
 
 
 def _perlin(count: int, size: int = 64, colormap: str = "gray") -> list[np.ndarray]:
