@@ -174,5 +174,5 @@ class TextureGenerator:
             return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()
         out = torch.empty(size, size, info.out_channels, dtype=out_dtype or torch.float32)
         upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)),
-                      model_geometry(self.generator, GENERATOR_TILE, wrap=True), out=out, clamp=(0.0, 1.0))
+                      model_geometry(generator, GENERATOR_TILE, wrap=True), out=out, clamp=(0.0, 1.0))
         return out.numpy()

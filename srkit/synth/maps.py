@@ -18,7 +18,7 @@ Roughness takes two passes over the bands: the maximum of local detail, then the
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -133,7 +133,8 @@ def roughness_map(texture: np.ndarray, band_rows: int | None = None) -> np.ndarr
     out = np.empty(texture.shape[:2], np.uint8)
     for start, stop, height in _height_bands(texture, DETAIL_HALO, band_rows):
         local = _local_detail(height)
-        out[start:stop] = _u8(ROUGHNESS_BASE + ROUGHNESS_RANGE * (local / peak if peak > 1e-9 else 0.5))
+        share = local / peak if peak > 1e-9 else np.full_like(local, 0.5)
+        out[start:stop] = _u8(ROUGHNESS_BASE + ROUGHNESS_RANGE * share)
     return out
 
 

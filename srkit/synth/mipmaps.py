@@ -17,7 +17,7 @@ which is then held whole in float and halved as a whole array down to 1x1.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def _read(pixels: np.ndarray, space: str, first: int, stop: int, rows: int) -> S
 def _halved(stream: Stream, space: str) -> Stream:
     """The next level's rows from a stream that starts at an odd row: row j is the [1, 3, 3, 1] / 8 sum of rows
     2j - 1 .. 2j + 2, so each output needs two new rows and the last two rows carry over to the next chunk."""
-    carry, first = None, None
+    carry, first = None, 0
     for start, rows in stream:
         if carry is None:
             first = (start + 1) // 2

@@ -12,7 +12,7 @@ gives the noise that exemplar's colour distribution ("matched colours").
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -70,7 +70,8 @@ def test_a_model_ncnn_cannot_take_is_chosen_among_the_others(auto):
 def test_the_setting_forces_a_backend_without_measuring(auto, monkeypatch, value, executor):
     monkeypatch.setenv("SRKIT_CPU_BACKEND", value)
     up = srkit.Upscaler(_model(), device="cpu")
-    assert isinstance(up.runner.executor, executor) and up.runner.choice.how == "forced by SRKIT_CPU_BACKEND" and not auto
+    assert isinstance(up.runner.executor, executor) and not auto
+    assert up.runner.choice is not None and up.runner.choice.how == "forced by SRKIT_CPU_BACKEND"
 
 
 @pytest.mark.parametrize("value", ["ncnn", "onnxruntime"])

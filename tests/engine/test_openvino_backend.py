@@ -47,7 +47,8 @@ def anime():
 def test_openvino_is_within_45_db_of_fp32(openvino, monkeypatch, photo, anime):
     up = srkit.Upscaler(anime, device="cpu")
     assert isinstance(up.runner.executor, OpenVinoPlan)
-    assert up.runner.executor.precision == openvino_backend.precision(None)  # bf16 where the CPU has AVX512-BF16/AMX, else f32
+    # bf16 where the CPU has AVX512-BF16/AMX, else f32
+    assert up.runner.executor.precision == openvino_backend.precision(None)
     out = up.upscale(photo)
     expected = _cpu.reference(anime, photo, monkeypatch)
     assert out.shape == expected.shape == (300, 388, 3)

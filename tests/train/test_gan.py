@@ -12,11 +12,17 @@ from PIL import Image
 
 from srkit.cli import main
 from srkit.errors import SrkitError
+from srkit.models import dcgan
 from srkit.models.generators import read_generator
 from srkit.train.exemplars import CropSampler, exemplar_files, load_exemplars
-from srkit.models import dcgan
-from srkit.train.gan import (CALIBRATION_BATCHES, GANTrainConfig, GANTrainer, discriminator_loss, generator_loss,
-                             train_gan)
+from srkit.train.gan import (
+    CALIBRATION_BATCHES,
+    GANTrainConfig,
+    GANTrainer,
+    discriminator_loss,
+    generator_loss,
+    train_gan,
+)
 
 from ..io._patterns import pat_bytes
 
