@@ -135,8 +135,15 @@ def compiled_label(options: dict) -> str:
     return "torch.compile " + " ".join(f"{key}={value}" for key, value in options.items())
 
 
-def compiled_row(case: str, fn: Callable[[], torch.Tensor], check: Callable[[torch.Tensor], str],
-                 device: torch.device, warmup: int = 10, reps: int = 50, **options) -> Row:
+def compiled_row(
+    case: str,
+    fn: Callable[[], torch.Tensor],
+    check: Callable[[torch.Tensor], str],
+    device: torch.device,
+    warmup: int = 10,
+    reps: int = 50,
+    **options,
+) -> Row:
     """torch.compile(fn, **options), checked by `check` and timed; or a row saying why it could not run."""
     label = compiled_label(options)
     try:
@@ -190,15 +197,19 @@ class GpuBusy:
 
     def describe(self) -> str:
         """'GPU busy 87 %', or why it was not measured."""
-        return self.reason or ("GPU busy: no sample (block too short)" if self.fraction is None
-                               else f"GPU busy {100 * self.fraction:.0f} %")
+        return self.reason or (
+            "GPU busy: no sample (block too short)"
+            if self.fraction is None
+            else f"GPU busy {100 * self.fraction:.0f} %"
+        )
 
 
 def print_table(title: str, rows: list[Row]) -> None:
     """Print rows; the speed-up column is relative to the first timed row of the same case (its baseline)."""
     print(f"\n{title}")
-    header = (f"{'case':<46} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} "
-              f"{'speed-up':>8}")
+    header = (
+        f"{'case':<46} {'impl':<26} {'median ms':>10} {'p20-p80 ms':>15} {'TFLOP/s':>8} {'GB/s':>8} {'speed-up':>8}"
+    )
     print(header)
     print("-" * len(header))
     base: dict[str, float] = {}
@@ -211,8 +222,10 @@ def print_table(title: str, rows: list[Row]) -> None:
             continue
         t = r.timing
         ratio = base.get(r.case, float("nan")) / t.median_ms
-        print(f"{r.case:<46} {r.impl:<26} {t.median_ms:>10.3f} {f'{t.p20_ms:.3f}-{t.p80_ms:.3f}':>15} "
-              f"{r.tflops or float('nan'):>8.1f} {r.gbps or float('nan'):>8.0f} {ratio:>7.2f}x  {r.note}")
+        print(
+            f"{r.case:<46} {r.impl:<26} {t.median_ms:>10.3f} {f'{t.p20_ms:.3f}-{t.p80_ms:.3f}':>15} "
+            f"{r.tflops or float('nan'):>8.1f} {r.gbps or float('nan'):>8.0f} {ratio:>7.2f}x  {r.note}"
+        )
 
 
 def write_results(name: str, device: torch.device, rows: list[Row], config: dict) -> Path:

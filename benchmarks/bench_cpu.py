@@ -66,7 +66,7 @@ def frame(width: int, height: int) -> np.ndarray:
     h, w = photo.shape[:2]
     crop_h = min(h, round(w * height / width))
     top = (h - crop_h) // 2
-    return cv2.resize(photo[top:top + crop_h], (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(photo[top : top + crop_h], (width, height), interpolation=cv2.INTER_AREA)
 
 
 def model(name: str) -> LoadedModel:
@@ -90,7 +90,7 @@ def codes(hwc_unit: np.ndarray) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR of two uint8 images in dB (inf when equal)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 @contextlib.contextmanager
@@ -122,8 +122,9 @@ def ncnn_files(name: str, network: torch.nn.Module, folder: Path) -> Path:
     return export_ncnn(network, folder / f"{name}.param", overwrite=True)[0]
 
 
-def runtimes(name: str, image: np.ndarray, threads: int,
-             folder: Path) -> dict[str, tuple[Callable[[], np.ndarray], float]]:
+def runtimes(
+    name: str, image: np.ndarray, threads: int, folder: Path
+) -> dict[str, tuple[Callable[[], np.ndarray], float]]:
     """runtime -> (a call returning the upscaled frame as uint8 HWC, load ms), for every installed runtime."""
     net = model(name)
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255)
@@ -134,9 +135,13 @@ def runtimes(name: str, image: np.ndarray, threads: int,
         def make() -> Callable[[], np.ndarray]:
             with cpu_backend_setting(setting):
                 up = srkit.Upscaler(net, device="cpu", dtype=dtype)
-            print(f"  {name} {setting} {dtype or ''}: {up.runner.name}"
-                  f"{': ' + up.runner.choice.reason() if up.runner.choice else ''}", file=sys.stderr)
+            print(
+                f"  {name} {setting} {dtype or ''}: {up.runner.name}"
+                f"{': ' + up.runner.choice.reason() if up.runner.choice else ''}",
+                file=sys.stderr,
+            )
             return lambda: up.upscale(image)
+
         return make
 
     calls[AUTO] = loaded(srkit_upscaler("auto"))
@@ -171,8 +176,15 @@ def runtimes(name: str, image: np.ndarray, threads: int,
     onnx_path = folder / f"{name}.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net.module.eval(), (x,), str(onnx_path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"])
+        torch.onnx.export(
+            net.module.eval(),
+            (x,),
+            str(onnx_path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["input"],
+            output_names=["output"],
+        )
     try:
         import openvino as ov
 
@@ -181,8 +193,9 @@ def runtimes(name: str, image: np.ndarray, threads: int,
             precision: list[str] = []
 
             def make_ov(config=config, precision=precision) -> Callable[[], np.ndarray]:
-                compiled = core.compile_model(core.read_model(onnx_path), "CPU",
-                                              {"INFERENCE_NUM_THREADS": threads, **config})
+                compiled = core.compile_model(
+                    core.read_model(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads, **config}
+                )
                 request = compiled.create_infer_request()
                 precision.append(compiled.get_property("INFERENCE_PRECISION_HINT").to_string())
                 return lambda: codes(request.infer({0: x_np})[0][0].transpose(1, 2, 0))
@@ -234,24 +247,33 @@ def measure(case: str, reps: int, threads: int, folder: Path) -> list[Row]:
     title = f"{case} {name} {width}x{height}"
     for label, times in samples.items():
         q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
-        rows.append(Row(title, label, Timing(statistics.median(times), q[1], q[7], reps),
-                        extra={"psnr_vs_eager_fp32_db": quality[label], "load_ms": calls[label][1]}))
+        rows.append(
+            Row(
+                title,
+                label,
+                Timing(statistics.median(times), q[1], q[7], reps),
+                extra={"psnr_vs_eager_fp32_db": quality[label], "load_ms": calls[label][1]},
+            )
+        )
     return rows
 
 
 def print_rows(rows: list[Row]) -> None:
     """The table: ms/frame, how many times srkit auto's time each runtime takes, PSNR vs eager fp32, load."""
-    header = (f"{'case':<40} {'runtime':<34} {'ms/frame':>9} {'p20-p80':>13} {'x srkit':>8} {'PSNR dB':>8} "
-              f"{'load ms':>8}")
+    header = (
+        f"{'case':<40} {'runtime':<34} {'ms/frame':>9} {'p20-p80':>13} {'x srkit':>8} {'PSNR dB':>8} {'load ms':>8}"
+    )
     print(header)
     print("-" * len(header))
     auto_ms = {row.case: row.timing.median_ms for row in rows if row.impl == AUTO and row.timing}
     for row in rows:
         t = row.timing
         assert t is not None
-        print(f"{row.case:<40} {row.impl:<34} {t.median_ms:>9.0f} {f'{t.p20_ms:.0f}-{t.p80_ms:.0f}':>13} "
-              f"{t.median_ms / auto_ms[row.case]:>7.2f}x {row.extra['psnr_vs_eager_fp32_db']:>8.1f} "
-              f"{row.extra['load_ms']:>8.0f}")
+        print(
+            f"{row.case:<40} {row.impl:<34} {t.median_ms:>9.0f} {f'{t.p20_ms:.0f}-{t.p80_ms:.0f}':>13} "
+            f"{t.median_ms / auto_ms[row.case]:>7.2f}x {row.extra['psnr_vs_eager_fp32_db']:>8.1f} "
+            f"{row.extra['load_ms']:>8.0f}"
+        )
 
 
 def bar(rows: list[Row], case: str) -> str:
@@ -265,9 +287,11 @@ def bar(rows: list[Row], case: str) -> str:
     ratio = auto.timing.median_ms / best.timing.median_ms
     quality = auto.extra["psnr_vs_eager_fp32_db"]
     met = ratio <= 1.0 and quality >= 45
-    return (f"{case}: srkit auto {auto.timing.median_ms:.0f} ms vs fastest other ({best.impl}) "
-            f"{best.timing.median_ms:.0f} ms: {ratio:.2f}x (bar <= 1.00), PSNR {quality:.1f} dB (bar >= 45): "
-            f"{'MET' if met else 'NOT MET'}")
+    return (
+        f"{case}: srkit auto {auto.timing.median_ms:.0f} ms vs fastest other ({best.impl}) "
+        f"{best.timing.median_ms:.0f} ms: {ratio:.2f}x (bar <= 1.00), PSNR {quality:.1f} dB (bar >= 45): "
+        f"{'MET' if met else 'NOT MET'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,15 +310,23 @@ def main(argv: list[str] | None = None) -> int:
         describe = cpu_backend.describe()
     load_after = os.getloadavg()
     device = torch.device("cpu")
-    print(f"\nCPU runtimes, {device_name(device)}, {args.threads} threads, median of {args.reps} interleaved; "
-          f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
-          f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")
+    print(
+        f"\nCPU runtimes, {device_name(device)}, {args.threads} threads, median of {args.reps} interleaved; "
+        f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
+        f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"
+    )
     print(f"srkit CPU backend: {describe}")
     print_rows(rows)
     for case in args.cases:
         print(bar(rows, case))
-    config = {"reps": args.reps, "threads": args.threads, "load_before": load_before, "load_after": load_after,
-              "cpu_backend": describe, "bars": [bar(rows, c) for c in args.cases]}
+    config = {
+        "reps": args.reps,
+        "threads": args.threads,
+        "load_before": load_before,
+        "load_after": load_after,
+        "cpu_backend": describe,
+        "bars": [bar(rows, c) for c in args.cases],
+    }
     print(f"results: {write_results('cpu', device, rows, config)}")
     return 0
 

@@ -32,8 +32,13 @@ MODELS = ("srkit-photo-x2", "srkit-seednet-x2", "srkit-photo-x4")
 BACKGROUNDS = Path("/usr/share/backgrounds")  # Debian lomiri-wallpapers-16.04
 SKIMAGE_DATA = Path(os.path.dirname(skimage.__file__)) / "data"
 # The held-out photos named in the built-in models' metadata (never trained on).
-HELD_OUT = (BACKGROUNDS / "Bridge_by_Sander_Klootwijk.jpg", BACKGROUNDS / "sunset_by_Aitzol_Berasategi.jpg",
-            BACKGROUNDS / "umang_by_Abhishek_Mudgal.jpg", SKIMAGE_DATA / "astronaut.png", SKIMAGE_DATA / "coffee.png")
+HELD_OUT = (
+    BACKGROUNDS / "Bridge_by_Sander_Klootwijk.jpg",
+    BACKGROUNDS / "sunset_by_Aitzol_Berasategi.jpg",
+    BACKGROUNDS / "umang_by_Abhishek_Mudgal.jpg",
+    SKIMAGE_DATA / "astronaut.png",
+    SKIMAGE_DATA / "coffee.png",
+)
 SPEED_SIDE = 512
 
 
@@ -46,10 +51,17 @@ def measure(name: str, photos: list[Path], device: torch.device, reps: int) -> R
     params = sum(p.numel() for p in upscaler.model.module.parameters())
     mean = report["mean"]
     megapixels = crop.shape[0] * crop.shape[1] / 1e6
-    extra = {"params": params, "scale": report["scale"], "ms_per_mp": timing.median_ms / megapixels,
-             **{key: round(value, 4) for key, value in mean.items()}, "images": report["images"]}
-    note = (f"x{report['scale']} PSNR {mean['psnr']:.2f} (bicubic {mean['bicubic_psnr']:.2f}, "
-            f"{mean['psnr_gain']:+.2f}) SSIM {mean['ssim']:.4f} ({mean['bicubic_ssim']:.4f})")
+    extra = {
+        "params": params,
+        "scale": report["scale"],
+        "ms_per_mp": timing.median_ms / megapixels,
+        **{key: round(value, 4) for key, value in mean.items()},
+        "images": report["images"],
+    }
+    note = (
+        f"x{report['scale']} PSNR {mean['psnr']:.2f} (bicubic {mean['bicubic_psnr']:.2f}, "
+        f"{mean['psnr_gain']:+.2f}) SSIM {mean['ssim']:.4f} ({mean['bicubic_ssim']:.4f})"
+    )
     return Row(f"{crop.shape[1]}x{crop.shape[0]} input", name, timing, note=note, extra=extra)
 
 
@@ -62,8 +74,10 @@ def main() -> None:
     args = parser.parse_args()
     missing = [p for p in args.photos if not p.is_file()]
     if missing:
-        sys.exit(f"missing held-out photos: {', '.join(map(str, missing))} "
-                 "(apt-get install lomiri-wallpapers-16.04 provides the wallpapers)")
+        sys.exit(
+            f"missing held-out photos: {', '.join(map(str, missing))} "
+            "(apt-get install lomiri-wallpapers-16.04 provides the wallpapers)"
+        )
     device = default_device()
     rows = [measure(name, args.photos, device, args.reps) for name in args.models]
     print_table(f"srkit models on {len(args.photos)} held-out photos", rows)
@@ -71,8 +85,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         e = row.extra
-        print(f"| {row.impl} | {e['params'] / 1e3:.0f} k | {e['scale']} | {e['psnr']:.2f} ({e['bicubic_psnr']:.2f}) "
-              f"| {e['ssim']:.4f} ({e['bicubic_ssim']:.4f}) | {e['ms_per_mp']:.0f} |")
+        print(
+            f"| {row.impl} | {e['params'] / 1e3:.0f} k | {e['scale']} | {e['psnr']:.2f} ({e['bicubic_psnr']:.2f}) "
+            f"| {e['ssim']:.4f} ({e['bicubic_ssim']:.4f}) | {e['ms_per_mp']:.0f} |"
+        )
     print(f"\nwrote {write_results('fidelity', device, rows, {'photos': [p.name for p in args.photos]})}")
 
 

@@ -64,8 +64,10 @@ class Bar:
             return f"NOT MEASURED: {self.why_missing}"
         if self.unit == "x":
             shown = f"{self.value:.2f}x (bar >= {self.limit:.2f}x)"
-            gap = f"short by {self.limit - self.value:.2f}x: srkit needs {100 * (1 - self.value / self.limit):.0f} % " \
-                  "less time"
+            gap = (
+                f"short by {self.limit - self.value:.2f}x: srkit needs {100 * (1 - self.value / self.limit):.0f} % "
+                "less time"
+            )
         else:
             shown = f"{self.value:.3f} ms (bar <= {self.limit:.3f} ms)"
             gap = f"over by {self.value - self.limit:.3f} ms ({100 * (self.value / self.limit - 1):.0f} %)"
@@ -91,8 +93,7 @@ def _speedup(name: str, rows: list[Row], case: str, baseline: str, ours: str, li
 def kernel_bars(rows: list[Row]) -> list[Bar]:
     """conv2d_act + PReLU >= 1.5x cuDNN conv + separate PReLU, per dtype."""
     cases = dict.fromkeys(row.case for row in rows if row.impl == SRKIT_CONV)
-    return [_speedup(f"{case}: srkit >= 1.5x cuDNN conv + PReLU", rows, case, CUDNN, SRKIT_CONV, 1.5)
-            for case in cases]
+    return [_speedup(f"{case}: srkit >= 1.5x cuDNN conv + PReLU", rows, case, CUDNN, SRKIT_CONV, 1.5) for case in cases]
 
 
 def model_bars(rows: list[Row], case: str, compiled: str) -> list[Bar]:
@@ -101,19 +102,28 @@ def model_bars(rows: list[Row], case: str, compiled: str) -> list[Bar]:
     from bench_models import EAGER, LAUNCHED_PLAN, PLAN
 
     ms, why = _median(rows, case, PLAN)
-    return [_speedup(f"{case}: {PLAN} >= 2x {EAGER}", rows, case, EAGER, PLAN, 2.0),
-            Bar(f"{case}: {PLAN} <= {PLAN_MS_BAR} ms per frame", ms, PLAN_MS_BAR, "ms", why),
-            _speedup(f"{case}: {PLAN} vs {LAUNCHED_PLAN} (host cost of launching, for information)", rows, case,
-                     LAUNCHED_PLAN, PLAN, 1.0),
-            _speedup(f"{case}: {PLAN} vs {compiled} (for information)", rows, case, compiled, PLAN, 1.0)]
+    return [
+        _speedup(f"{case}: {PLAN} >= 2x {EAGER}", rows, case, EAGER, PLAN, 2.0),
+        Bar(f"{case}: {PLAN} <= {PLAN_MS_BAR} ms per frame", ms, PLAN_MS_BAR, "ms", why),
+        _speedup(
+            f"{case}: {PLAN} vs {LAUNCHED_PLAN} (host cost of launching, for information)",
+            rows,
+            case,
+            LAUNCHED_PLAN,
+            PLAN,
+            1.0,
+        ),
+        _speedup(f"{case}: {PLAN} vs {compiled} (for information)", rows, case, compiled, PLAN, 1.0),
+    ]
 
 
 def flops_check(rows: list[Row], case: str) -> str:
     """The issue's 642 GFLOP per frame for compact x4 960x540 against the count from the model's convolutions."""
     gflop = next(row.extra["gflop_per_frame"] for row in rows if row.case == case)
     same = abs(gflop - ISSUE_GFLOP) < 0.5
-    return f"FLOPs: {case} = {gflop:.2f} GFLOP per frame from the model; the issue says {ISSUE_GFLOP:.0f}: " \
-           + ("agrees" if same else "DISAGREES")
+    return f"FLOPs: {case} = {gflop:.2f} GFLOP per frame from the model; the issue says {ISSUE_GFLOP:.0f}: " + (
+        "agrees" if same else "DISAGREES"
+    )
 
 
 def measure_ceilings(device: torch.device, smoke: bool) -> list[Row]:
@@ -128,10 +138,21 @@ def measure_ceilings(device: torch.device, smoke: bool) -> list[Row]:
     product = time_call(lambda: a @ b, device)
     size_bytes = src.numel() * src.element_size()
     label = str(dtype).removeprefix("torch.")
-    return [Row(f"ceiling: copy {size_bytes / 2**20:.0f} MiB", "torch copy_", copy,
-                gbps=2 * size_bytes / copy.median_ms / 1e6, note="GB/s counts bytes read + written"),
-            Row(f"ceiling: {side}^3 {label} matrix product", "torch matmul", product,
-                tflops=2 * side**3 / product.median_ms / 1e9)]
+    return [
+        Row(
+            f"ceiling: copy {size_bytes / 2**20:.0f} MiB",
+            "torch copy_",
+            copy,
+            gbps=2 * size_bytes / copy.median_ms / 1e6,
+            note="GB/s counts bytes read + written",
+        ),
+        Row(
+            f"ceiling: {side}^3 {label} matrix product",
+            "torch matmul",
+            product,
+            tflops=2 * side**3 / product.median_ms / 1e9,
+        ),
+    ]
 
 
 def _autotune_entries(device: torch.device) -> dict:
@@ -145,8 +166,14 @@ def _autotune_entries(device: torch.device) -> dict:
     return {key: entry for key, entry in json.loads(path.read_text())["entries"].items() if f"|{name}|" in key}
 
 
-def run_part(part: str, device: torch.device, smoke: bool, reps: int | None, compile_with: dict | None,
-             save: Callable[[list[Row]], None]) -> list[Row]:
+def run_part(
+    part: str,
+    device: torch.device,
+    smoke: bool,
+    reps: int | None,
+    compile_with: dict | None,
+    save: Callable[[list[Row]], None],
+) -> list[Row]:
     """The rows of one part; `save(rows)` after each step, so a run cut short keeps what it measured."""
     # Imported here: in a CPU smoke run, main() switches Triton's interpreter on before srkit is imported.
     import bench_kernels
@@ -156,13 +183,16 @@ def run_part(part: str, device: torch.device, smoke: bool, reps: int | None, com
         rows = measure_ceilings(device, smoke)
         save(rows)
         for dtype in (torch.float16, torch.bfloat16) if device.type == "cuda" else (torch.float32,):
-            rows += bench_kernels.bench_conv(bench_kernels.SMOKE if smoke else bench_kernels.FULL, dtype, device,
-                                             compile_with)
+            rows += bench_kernels.bench_conv(
+                bench_kernels.SMOKE if smoke else bench_kernels.FULL, dtype, device, compile_with
+            )
             save(rows)
         return rows
     cases = bench_models.SMOKE_CASES if smoke else bench_models.CASES
-    prepared = [bench_models.ModelCase(name, *cases[name], device)
-                for name in (SMOKE_MODEL_PARTS if smoke else MODEL_PARTS)[part]]
+    prepared = [
+        bench_models.ModelCase(name, *cases[name], device)
+        for name in (SMOKE_MODEL_PARTS if smoke else MODEL_PARTS)[part]
+    ]
     reps = reps or (20 if device.type == "cuda" else 2)
     rows = []
     for case in prepared:  # every plan and eager row first: compiling takes the longest
@@ -193,8 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
     if not cuda and not args.smoke:
-        print("bench_gpu: no CUDA device here; these are GPU timings, so nothing is measured "
-              "(run on a GPU machine, or use --smoke to check the script).")
+        print(
+            "bench_gpu: no CUDA device here; these are GPU timings, so nothing is measured "
+            "(run on a GPU machine, or use --smoke to check the script)."
+        )
         return 0
     if not cuda:  # must precede the first import of srkit.kernels
         os.environ["TRITON_INTERPRET"] = "1"
@@ -210,9 +242,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.smoke:
                 return
             bars, remarks = verdicts(part, rows, args.smoke, compile_with)
-            config = {"part": part, "cudnn_benchmark": True, "compile": compile_with,
-                      "bars": [{**asdict(bar), "passed": bar.passed, "verdict": bar.verdict()} for bar in bars],
-                      "remarks": remarks, "autotune": _autotune_entries(device) if part == "kernels" else {}}
+            config = {
+                "part": part,
+                "cudnn_benchmark": True,
+                "compile": compile_with,
+                "bars": [{**asdict(bar), "passed": bar.passed, "verdict": bar.verdict()} for bar in bars],
+                "remarks": remarks,
+                "autotune": _autotune_entries(device) if part == "kernels" else {},
+            }
             write_results(f"gpu-{part}", device, rows, config)
 
         rows = run_part(part, device, args.smoke, args.reps, compile_with, save)

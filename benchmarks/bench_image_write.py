@@ -28,9 +28,17 @@ from pathlib import Path
 from _proc_memory import reset_peak, status_bytes  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ["png-srkit", "png-pillow", "png-cv2", "png16-srkit", "png16-cv2", "jpeg-pillow", "jpeg-cv2",
-         "webp-pillow", "webp-cv2"]
-
+CASES = [
+    "png-srkit",
+    "png-pillow",
+    "png-cv2",
+    "png16-srkit",
+    "png16-cv2",
+    "jpeg-pillow",
+    "jpeg-cv2",
+    "webp-pillow",
+    "webp-cv2",
+]
 
 
 def make_sources(folder: Path, width: int, height: int) -> None:
@@ -76,8 +84,14 @@ def child(case: str, folder: Path) -> dict:
             raise RuntimeError(f"OpenCV could not write {target}")
         cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
     seconds = time.perf_counter() - start
-    return {"case": case, "image_bytes": pixels.nbytes, "rss_before": before, "peak_after": status_bytes("VmHWM"),
-            "seconds": seconds, "file_bytes": target.stat().st_size}
+    return {
+        "case": case,
+        "image_bytes": pixels.nbytes,
+        "rss_before": before,
+        "peak_after": status_bytes("VmHWM"),
+        "seconds": seconds,
+        "file_bytes": target.stat().st_size,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,28 +110,52 @@ def main(argv: list[str] | None = None) -> int:
         make_sources(Path(tmp), width, height)
         for rep in range(args.reps):  # cases interleaved, so load changes hit them alike
             for case in args.cases:
-                out = subprocess.run([sys.executable, __file__, "--child", case, tmp], check=True,
-                                     capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", case, tmp], check=True, capture_output=True, text=True
+                ).stdout
                 runs[case].append(json.loads(out.splitlines()[-1]))
                 print(f"rep {rep} {case}: {runs[case][-1]['seconds']:.2f} s", flush=True)
-    print(f"\nWriting a {args.size} image (CPU, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); medians of "
-          f"{args.reps}")
+    print(
+        f"\nWriting a {args.size} image (CPU, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); medians of "
+        f"{args.reps}"
+    )
     print(f"{'case':<12} {'over the array':>15} {'B/px':>6} {'seconds':>8} {'file MB':>8}")
     rows = []
     for case, results in runs.items():
         pixels = width * height
         over = statistics.median(r["peak_after"] - r["rss_before"] for r in results)
-        row = {"case": case, "encoding_peak_over_array": over, "bytes_per_pixel": over / pixels,
-               "seconds": statistics.median(r["seconds"] for r in results),
-               "seconds_all": [r["seconds"] for r in results], "file_bytes": results[0]["file_bytes"]}
+        row = {
+            "case": case,
+            "encoding_peak_over_array": over,
+            "bytes_per_pixel": over / pixels,
+            "seconds": statistics.median(r["seconds"] for r in results),
+            "seconds_all": [r["seconds"] for r in results],
+            "file_bytes": results[0]["file_bytes"],
+        }
         rows.append(row)
-        print(f"{case:<12} {over / 2**20:12.1f} MiB {row['bytes_per_pixel']:6.2f} {row['seconds']:8.2f} "
-              f"{row['file_bytes'] / 1e6:8.2f}")
+        print(
+            f"{case:<12} {over / 2**20:12.1f} MiB {row['bytes_per_pixel']:6.2f} {row['seconds']:8.2f} "
+            f"{row['file_bytes'] / 1e6:8.2f}"
+        )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "image-write-cpu.json"
-    path.write_text(json.dumps({"benchmark": "image-write", "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "config": {"size": args.size, "reps": args.reps, "cpu_count": os.cpu_count(),
-                                           "load_average": os.getloadavg()}, "rows": rows}, indent=2) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "image-write",
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "config": {
+                    "size": args.size,
+                    "reps": args.reps,
+                    "cpu_count": os.cpu_count(),
+                    "load_average": os.getloadavg(),
+                },
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {path}")
     return 0
 

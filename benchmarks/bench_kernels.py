@@ -92,12 +92,19 @@ def bench_conv(shape: dict, dtype: torch.dtype, device: torch.device, compile_wi
     rows += _timed(case, "srkit conv2d_act", fused, device, checked("autotuned"))
     configs = dict.fromkeys((_launch.conv_config(c, c), *_launch.GPU_CONV_CONFIGS))
     for config in configs if device.type == "cuda" else ():
-        rows += _timed(case, f"srkit {config.block_m}x{config.block_n}x{config.block_k} w{config.num_warps}"
-                             f" s{config.num_stages}", lambda config=config: fused(config), device,
-                       checked(str(config), config))
+        rows += _timed(
+            case,
+            f"srkit {config.block_m}x{config.block_n}x{config.block_k} w{config.num_warps} s{config.num_stages}",
+            lambda config=config: fused(config),
+            device,
+            checked(str(config), config),
+        )
     if compile_with is not None:
-        rows.append(compiled_row(case, cudnn, lambda got: _check(case + " compiled", got, expected, dtype), device,
-                                 **compile_with))
+        rows.append(
+            compiled_row(
+                case, cudnn, lambda got: _check(case + " compiled", got, expected, dtype), device, **compile_with
+            )
+        )
     for row in rows:
         if row.timing:
             row.tflops = flops / row.timing.median_ms / 1e9
@@ -130,8 +137,10 @@ def bench_resampling(shape: dict, dtype: torch.dtype, device: torch.device) -> l
 
         moved = image.numel() * image.element_size() * (1 + scale * scale)
         note = _check(case, srkit_up(), torch_up(), dtype)
-        rows += [Row(case, "torch F.interpolate", time_call(torch_up, device)),
-                 Row(case, "srkit upsample", time_call(srkit_up, device), note=note)]
+        rows += [
+            Row(case, "torch F.interpolate", time_call(torch_up, device)),
+            Row(case, "srkit upsample", time_call(srkit_up, device), note=note),
+        ]
         for row in rows[-2:]:
             row.gbps = moved / row.timing.median_ms / 1e6
     scale = 4
@@ -149,8 +158,10 @@ def bench_resampling(shape: dict, dtype: torch.dtype, device: torch.device) -> l
     if mismatch > 1:
         raise AssertionError(f"{case}: codes differ by {mismatch}; not timing a wrong result")
     moved = y.numel() * y.element_size() + image.numel() * image.element_size() + n * 3 * h * w * scale**2
-    rows += [Row(case, "torch (5 ops)", time_call(torch_epilogue, device)),
-             Row(case, "srkit pixel_shuffle_add", time_call(srkit_epilogue, device), note=f"max code diff {mismatch}")]
+    rows += [
+        Row(case, "torch (5 ops)", time_call(torch_epilogue, device)),
+        Row(case, "srkit pixel_shuffle_add", time_call(srkit_epilogue, device), note=f"max code diff {mismatch}"),
+    ]
     for row in rows[-2:]:
         row.gbps = moved / row.timing.median_ms / 1e6
     return rows
@@ -162,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() and not args.smoke:
-        print("bench_kernels: no CUDA device here; these are GPU kernel timings, so nothing is measured "
-              "(run on a GPU machine, or use --smoke to check the script).")
+        print(
+            "bench_kernels: no CUDA device here; these are GPU kernel timings, so nothing is measured "
+            "(run on a GPU machine, or use --smoke to check the script)."
+        )
         return 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     shape = SMOKE if args.smoke else FULL

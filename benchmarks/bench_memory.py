@@ -66,11 +66,26 @@ def write_results(args: argparse.Namespace, rows: list[dict], growth: dict[str, 
     keeps what it measured)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / args.results
-    path.write_text(json.dumps({"benchmark": "memory", "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "config": {"model": args.model, "tile": args.tile, "before": args.before,
-                                           "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
-                                "harness_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                                "rows": rows, "growth_bytes_per_output_pixel": growth}, indent=2) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "memory",
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "config": {
+                    "model": args.model,
+                    "tile": args.tile,
+                    "before": args.before,
+                    "cpu_count": os.cpu_count(),
+                    "load_average": os.getloadavg(),
+                },
+                "harness_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "rows": rows,
+                "growth_bytes_per_output_pixel": growth,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return path
 
 
@@ -93,36 +108,69 @@ def main(argv: list[str] | None = None) -> int:
             if source:
                 env["PYTHONPATH"] = str(Path(source).resolve())
             fixed, _ = peak_rss([sys.executable, "-c", LOAD_ONLY, args.model], env, tmp)
-            rows.append({"backend": backend, "version": version, "size": "load only", "out_mp": 0.0,
-                         "peak_rss": fixed, "seconds": 0.0})
+            rows.append(
+                {
+                    "backend": backend,
+                    "version": version,
+                    "size": "load only",
+                    "out_mp": 0.0,
+                    "peak_rss": fixed,
+                    "seconds": 0.0,
+                }
+            )
             write_results(args, rows, {})
             print(f"{backend:<9} {version:<7} {'load only':<11} {'':>8} {fixed / 2**30:8.2f} GiB", flush=True)
             for width, height in sizes:
                 source, target = tmp / f"in-{width}x{height}.png", tmp / f"out-{width}x{height}.png"
                 if not source.exists():
-                    maker = multiprocessing.get_context("spawn").Process(target=make_photo,
-                                                                         args=(source, width, height))
+                    maker = multiprocessing.get_context("spawn").Process(
+                        target=make_photo, args=(source, width, height)
+                    )
                     maker.start()
                     maker.join()
                     if maker.exitcode != 0:
                         raise RuntimeError(f"making the {width}x{height} photo failed ({maker.exitcode})")
-                command = SRKIT + ["upscale", str(source), "-o", str(target), "-m", args.model, "--tile", args.tile,
-                                   "--device", "cpu", "--overwrite"]
+                command = SRKIT + [
+                    "upscale",
+                    str(source),
+                    "-o",
+                    str(target),
+                    "-m",
+                    args.model,
+                    "--tile",
+                    args.tile,
+                    "--device",
+                    "cpu",
+                    "--overwrite",
+                ]
                 rss, seconds = peak_rss(command, env, tmp)
                 with Image.open(target) as out:
                     out_mp = out.width * out.height / 1e6
                 target.unlink()
-                rows.append({"backend": backend, "version": version, "size": f"{width}x{height}", "out_mp": out_mp,
-                             "peak_rss": rss, "seconds": seconds})
+                rows.append(
+                    {
+                        "backend": backend,
+                        "version": version,
+                        "size": f"{width}x{height}",
+                        "out_mp": out_mp,
+                        "peak_rss": rss,
+                        "seconds": seconds,
+                    }
+                )
                 write_results(args, rows, {})
-                print(f"{backend:<9} {version:<7} {width}x{height:<6} {out_mp:7.1f}MP {rss / 2**30:8.2f} GiB "
-                      f"{seconds:7.1f} s", flush=True)
+                print(
+                    f"{backend:<9} {version:<7} {width}x{height:<6} {out_mp:7.1f}MP {rss / 2**30:8.2f} GiB "
+                    f"{seconds:7.1f} s",
+                    flush=True,
+                )
     print(f"\nPeak RSS of `srkit upscale` x4, {args.model}, --tile {args.tile} (CPU, {os.cpu_count()} cores)")
     print(f"{'backend':<9} {'version':<7} {'input':<11} {'out MP':>7} {'peak RSS GiB':>13} {'GB':>6} {'seconds':>8}")
     growth = {}
     for row in rows:
-        print(f"{row['backend']:<9} {row['version']:<7} {row['size']:<11} {row['out_mp']:7.1f} "
-              f"{row['peak_rss'] / 2**30:13.2f} {row['peak_rss'] / 1e9:6.2f} {row['seconds']:8.1f}")
+        print(
+            f"{row['backend']:<9} {row['version']:<7} {row['size']:<11} {row['out_mp']:7.1f} "
+            f"{row['peak_rss'] / 2**30:13.2f} {row['peak_rss'] / 1e9:6.2f} {row['seconds']:8.1f}"
+        )
     for backend, (version, _) in ((b, v) for b in args.backends for v in versions):
         measured = [r for r in rows if r["backend"] == backend and r["version"] == version and r["out_mp"]]
         if len(measured) >= 2:
@@ -131,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             growth[key] = (b["peak_rss"] - a["peak_rss"]) / ((b["out_mp"] - a["out_mp"]) * 1e6)
             print(f"{key}: growth {growth[key]:.2f} bytes per output pixel ({a['size']} -> {b['size']})")
     path = write_results(args, rows, growth)
-    print(f"this script's own peak RSS (the floor under every reading): "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    print(
+        f"this script's own peak RSS (the floor under every reading): "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    )
     print(f"wrote {path}")
     return 0
 

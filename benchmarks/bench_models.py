@@ -75,8 +75,9 @@ def flops_per_frame(module: torch.nn.Module, height: int, width: int, scale: int
 class ModelCase:
     """One model at one frame size, ready to time: the eager module, srkit's plan and the module's output."""
 
-    def __init__(self, name: str, make: Callable[[], torch.nn.Module], size: tuple[int, int],
-                 device: torch.device) -> None:
+    def __init__(
+        self, name: str, make: Callable[[], torch.nn.Module], size: tuple[int, int], device: torch.device
+    ) -> None:
         height, width = size
         module, info = load_state_dict(make().state_dict())
         self.name, self.device, self.dtype = name, device, default_dtype(device)
@@ -123,15 +124,19 @@ class ModelCase:
 
     def compiled_rows(self, reps: int, options: dict) -> list[Row]:
         """torch.compile(**options) of the eager module (compiling RRDB with max-autotune takes minutes)."""
-        return self._described([compiled_row(self.name, self.eager, self.check, self.device, self.warmup, reps,
-                                             **options)])
+        return self._described(
+            [compiled_row(self.name, self.eager, self.check, self.device, self.warmup, reps, **options)]
+        )
 
     def _described(self, rows: list[Row]) -> list[Row]:
         """Rows with dtype, GFLOP per frame, floor, TFLOP/s, fps and the ratio to the floor filled in."""
         floor_ms = self.flops / PEAK_TFLOPS / 1e9
         for row in rows:
-            row.extra = {"dtype": str(self.dtype).removeprefix("torch."), "gflop_per_frame": self.flops / 1e9,
-                         "floor_ms": floor_ms}
+            row.extra = {
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "gflop_per_frame": self.flops / 1e9,
+                "floor_ms": floor_ms,
+            }
             if row.timing:
                 row.tflops = self.flops / row.timing.median_ms / 1e9
                 row.extra.update(fps=1e3 / row.timing.median_ms, ratio_to_floor=row.timing.median_ms / floor_ms)

@@ -39,12 +39,23 @@ from srkit.engine import cpu_backend  # noqa: E402
 from srkit.models.zoo import load_model  # noqa: E402
 
 WIDTH, HEIGHT = 480, 270
-MODELS = ("realcugan-se-x2", "realcugan-pro-x3", "realcugan-se-x4", "waifu2x-cunet-x1-denoise1",
-          "waifu2x-cunet-x2", "waifu2x-upconv7-anime-x2")
+MODELS = (
+    "realcugan-se-x2",
+    "realcugan-pro-x3",
+    "realcugan-se-x4",
+    "waifu2x-cunet-x1-denoise1",
+    "waifu2x-cunet-x2",
+    "waifu2x-upconv7-anime-x2",
+)
 # The upstream tools' prepadding and blob names (realcugan-ncnn-vulkan, waifu2x-ncnn-vulkan).
-UPSTREAM = {("realcugan", 2): (18, "in0", "out0"), ("realcugan", 3): (14, "in0", "out0"),
-            ("realcugan", 4): (19, "in0", "out0"), ("cunet", 1): (28, "Input1", "Eltwise4"),
-            ("cunet", 2): (18, "Input1", "Eltwise4"), ("upconv7", 2): (7, "Input1", "Eltwise4")}
+UPSTREAM = {
+    ("realcugan", 2): (18, "in0", "out0"),
+    ("realcugan", 3): (14, "in0", "out0"),
+    ("realcugan", 4): (19, "in0", "out0"),
+    ("cunet", 1): (28, "Input1", "Eltwise4"),
+    ("cunet", 2): (18, "Input1", "Eltwise4"),
+    ("upconv7", 2): (7, "Input1", "Eltwise4"),
+}
 
 
 def frame() -> np.ndarray:
@@ -53,13 +64,13 @@ def frame() -> np.ndarray:
     h, w = photo.shape[:2]
     crop_h = min(h, round(w * HEIGHT / WIDTH))
     top = (h - crop_h) // 2
-    return cv2.resize(photo[top:top + crop_h], (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+    return cv2.resize(photo[top : top + crop_h], (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR of two uint8 images in dB (inf when equal)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ncnn_call(name: str, image: np.ndarray, threads: int) -> Callable[[], np.ndarray]:
@@ -79,12 +90,13 @@ def ncnn_call(name: str, image: np.ndarray, threads: int) -> Callable[[], np.nda
 
     def run() -> np.ndarray:
         x = image.astype(np.float32).transpose(2, 0, 1) / 255
-        padded = np.ascontiguousarray(np.pad(x, ((0, 0), (pad, pad + (-height) % align),
-                                                 (pad, pad + (-width) % align)), mode="edge"))
+        padded = np.ascontiguousarray(
+            np.pad(x, ((0, 0), (pad, pad + (-height) % align), (pad, pad + (-width) % align)), mode="edge")
+        )
         extractor = net.create_extractor()
         extractor.input(blob_in, ncnn.Mat(padded))
         _, out = extractor.extract(blob_out)
-        y = np.array(out)[:, :height * scale, :width * scale] * 255
+        y = np.array(out)[:, : height * scale, : width * scale] * 255
         if family == "realcugan" and scale == 4:
             y += np.repeat(np.repeat(x, 4, axis=1), 4, axis=2) * 255
         return np.clip(y + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
@@ -110,9 +122,11 @@ def srkit_call(name: str, image: np.ndarray, backend: str | None) -> Callable[[]
 def measure(name: str, reps: int, threads: int) -> list[Row]:
     """Warm up and check every runtime against ncnn, then time them round-robin `reps` times."""
     image = frame()
-    calls = {"srkit (default CPU path)": srkit_call(name, image, None),
-             "srkit PyTorch kernels fp32": srkit_call(name, image, "torch"),
-             "ncnn": ncnn_call(name, image, threads)}
+    calls = {
+        "srkit (default CPU path)": srkit_call(name, image, None),
+        "srkit PyTorch kernels fp32": srkit_call(name, image, "torch"),
+        "ncnn": ncnn_call(name, image, threads),
+    }
     expected = calls["ncnn"]()
     quality = {label: psnr(call(), expected) for label, call in calls.items()}
     samples: dict[str, list[float]] = {label: [] for label in calls}
@@ -124,8 +138,14 @@ def measure(name: str, reps: int, threads: int) -> list[Row]:
     rows = []
     for label, times in samples.items():
         q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else times * 9
-        rows.append(Row(f"{name} {WIDTH}x{HEIGHT}", label, Timing(statistics.median(times), q[1], q[7], reps),
-                        extra={"psnr_vs_ncnn_db": quality[label]}))
+        rows.append(
+            Row(
+                f"{name} {WIDTH}x{HEIGHT}",
+                label,
+                Timing(statistics.median(times), q[1], q[7], reps),
+                extra={"psnr_vs_ncnn_db": quality[label]},
+            )
+        )
     return rows
 
 
@@ -140,17 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for name in args.models for row in measure(name, args.reps, args.threads)]
     load_after = os.getloadavg()
     device = torch.device("cpu")
-    print(f"\nncnn model families, {device_name(device)}, {args.threads} threads, median of {args.reps} "
-          f"interleaved; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(
+        f"\nncnn model families, {device_name(device)}, {args.threads} threads, median of {args.reps} "
+        f"interleaved; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+    )
     print(f"srkit CPU backend: {cpu_backend.describe()}")
     header = f"{'model':<38} {'runtime':<28} {'ms/frame':>9} {'p20-p80':>13} {'PSNR vs ncnn':>13}"
     print(header + "\n" + "-" * len(header))
     for row in rows:
         t = row.timing
-        print(f"{row.case:<38} {row.impl:<28} {t.median_ms:>9.0f} {f'{t.p20_ms:.0f}-{t.p80_ms:.0f}':>13} "
-              f"{row.extra['psnr_vs_ncnn_db']:>10.1f} dB")
-    config = {"reps": args.reps, "threads": args.threads, "load_before": load_before, "load_after": load_after,
-              "cpu_backend": cpu_backend.describe(), "frame": f"{WIDTH}x{HEIGHT}"}
+        print(
+            f"{row.case:<38} {row.impl:<28} {t.median_ms:>9.0f} {f'{t.p20_ms:.0f}-{t.p80_ms:.0f}':>13} "
+            f"{row.extra['psnr_vs_ncnn_db']:>10.1f} dB"
+        )
+    config = {
+        "reps": args.reps,
+        "threads": args.threads,
+        "load_before": load_before,
+        "load_after": load_after,
+        "cpu_backend": cpu_backend.describe(),
+        "frame": f"{WIDTH}x{HEIGHT}",
+    }
     print(f"results: {write_results('ncnn-models', device, rows, config)}")
     return 0
 

@@ -101,8 +101,11 @@ def stand_in_capture(run):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500)
-    parser.add_argument("--stub-launches", action="store_true",
-                        help="time the Triton path's host work on CPU with kernels that launch nothing")
+    parser.add_argument(
+        "--stub-launches",
+        action="store_true",
+        help="time the Triton path's host work on CPU with kernels that launch nothing",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the host time around launches is measured, and CPU time is then one thread's
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -138,14 +141,24 @@ def main(argv: list[str] | None = None) -> int:
                 timing = time_call(fn, device, warmup=20, reps=args.reps)
                 cpu_us = cpu_median_us(fn, args.reps) if device.type == "cpu" else None
                 note = f"{1e3 * timing.median_ms / launches:.1f} us per launch" + (
-                    f", CPU time {cpu_us / launches:.1f} us per launch" if cpu_us is not None else "")
-                rows.append(Row(label, impl, timing, note=note,
-                                extra={"us_per_launch": 1e3 * timing.median_ms / launches, "launches": launches,
-                                       "cpu_us_per_run": cpu_us}))
+                    f", CPU time {cpu_us / launches:.1f} us per launch" if cpu_us is not None else ""
+                )
+                rows.append(
+                    Row(
+                        label,
+                        impl,
+                        timing,
+                        note=note,
+                        extra={
+                            "us_per_launch": 1e3 * timing.median_ms / launches,
+                            "launches": launches,
+                            "cpu_us_per_run": cpu_us,
+                        },
+                    )
+                )
     print_table("Host time per run of a tiny input (8x8): per-call path vs bound plan", rows)
     config = {"reps": args.reps, "input": "1x3x8x8 fp32", "stub_launches": args.stub_launches}
-    path = write_results("overhead-triton-host" if args.stub_launches else "overhead",
-                         devices[-1], rows, config)
+    path = write_results("overhead-triton-host" if args.stub_launches else "overhead", devices[-1], rows, config)
     print(f"\nwrote {path}")
     return 0
 

@@ -31,9 +31,29 @@ from srkit.pipelines.types import BatchOptions, WriteOptions  # noqa: E402
 from srkit.upscaler import DTYPES, Upscaler  # noqa: E402
 
 # scikit-image images shipped inside the package (no download).
-PHOTOS = ("astronaut", "brick", "camera", "cat", "checkerboard", "clock", "coffee", "coins", "colorwheel", "grass",
-          "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon", "page",
-          "retina", "rocket", "text")
+PHOTOS = (
+    "astronaut",
+    "brick",
+    "camera",
+    "cat",
+    "checkerboard",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
+)
 COUNT = 20
 # Largest difference allowed between the two outputs, in 8-bit codes: fp32 runs differ by rounding only; in
 # fp16/bf16 the plan and the module round activations at different places, so compare by PSNR instead.
@@ -53,8 +73,7 @@ def make_folder(folder: Path, side: int) -> list[Path]:
         if image.mode not in ("L", "RGB", "RGBA"):
             image = image.convert("RGB")
         ratio = side / max(image.size)
-        image = image.resize((max(1, round(image.width * ratio)), max(1, round(image.height * ratio))),
-                             Image.LANCZOS)
+        image = image.resize((max(1, round(image.width * ratio)), max(1, round(image.height * ratio))), Image.LANCZOS)
         paths.append(folder / f"{name}.png")
         image.save(paths[-1])
         if len(paths) == COUNT:
@@ -62,8 +81,7 @@ def make_folder(folder: Path, side: int) -> list[Path]:
     return paths
 
 
-def plain_loop(paths: list[Path], out: Path, module: torch.nn.Module, device: torch.device,
-               dtype: torch.dtype) -> None:
+def plain_loop(paths: list[Path], out: Path, module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
     """What a user writes by hand: load, convert, run the module, convert back, save; one file at a time."""
     for path in paths:
         image = Image.open(path).convert("RGB")
@@ -79,8 +97,9 @@ def compare(srkit_dir: Path, plain_dir: Path, paths: list[Path], dtype: torch.dt
     for path in paths:
         if Image.open(path).mode != "RGB":
             continue
-        diff = (np.asarray(Image.open(srkit_dir / path.name).convert("RGB"), dtype=np.int64)
-                - np.asarray(Image.open(plain_dir / path.name), dtype=np.int64))
+        diff = np.asarray(Image.open(srkit_dir / path.name).convert("RGB"), dtype=np.int64) - np.asarray(
+            Image.open(plain_dir / path.name), dtype=np.int64
+        )
         worst, squared, count = max(worst, int(np.abs(diff).max())), squared + float((diff**2).sum()), count + diff.size
     psnr = 10 * np.log10(255.0**2 * count / squared) if squared else float("inf")
     note = f"max code diff {worst}, PSNR {psnr:.1f} dB"
@@ -121,18 +140,28 @@ def main(argv: list[str] | None = None) -> int:
         pixels = sum(Image.open(p).width * Image.open(p).height for p in paths)
         case = f"{len(paths)} photos, {pixels / 1e6:.2f} MP, {args.model}"
         rows = []
-        for impl, run, note in (("plain loop (PIL + module)", plain_run, ""),
-                                ("srkit upscale pipeline", srkit_run, agreement)):
+        for impl, run, note in (
+            ("plain loop (PIL + module)", plain_run, ""),
+            ("srkit upscale pipeline", srkit_run, agreement),
+        ):
             with GpuBusy(device) as busy:
                 timing = time_call(run, device, 0, args.reps)
-            rows.append(Row(case, impl, timing, note=f"{busy.describe()}; {note}" if note else busy.describe(),
-                            extra={"gpu_busy": busy.fraction}))
+            rows.append(
+                Row(
+                    case,
+                    impl,
+                    timing,
+                    note=f"{busy.describe()}; {note}" if note else busy.describe(),
+                    extra={"gpu_busy": busy.fraction},
+                )
+            )
     for row in rows:
         row.extra.update(files_per_s=len(paths) / (row.timing.median_ms / 1e3), files=len(paths))
         row.note = f"{row.extra['files_per_s']:.2f} files/s, " + row.note
     print_table(f"Photo folder on {device} ({str(dtype).removeprefix('torch.')})", rows)
-    path = write_results("photos", device, rows, {"model": args.model, "side": args.side, "reps": args.reps,
-                                                  "dtype": str(dtype)})
+    path = write_results(
+        "photos", device, rows, {"model": args.model, "side": args.side, "reps": args.reps, "dtype": str(dtype)}
+    )
     print(f"\nwrote {path}")
     return 0
 

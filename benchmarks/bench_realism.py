@@ -59,14 +59,18 @@ def verdict(entry: dict) -> str:
 
 def print_rows(rows: list[dict]) -> None:
     """Realism per family and source (0 = exemplar, 1 = Perlin), with the raw LBP distances."""
-    print(f"\n{'family':<8} {'exemplars':<10} {'n':>3} {'floor':>7} {'Perlin':>7} {'quilt':>7} {'GAN':>7}   "
-          f"{'Perlin (f, octaves)':<20} GAN bars")
+    print(
+        f"\n{'family':<8} {'exemplars':<10} {'n':>3} {'floor':>7} {'Perlin':>7} {'quilt':>7} {'GAN':>7}   "
+        f"{'Perlin (f, octaves)':<20} GAN bars"
+    )
     for row in rows:
         scores, raw = row["realism"], row["distance"]
         gan = f"{scores['gan']:>7.3f}" if "gan" in scores else f"{'-':>7}"
         perlin = f"{row['perlin']['frequency']}, {row['perlin']['octaves']}"
-        print(f"{row['family']:<8} {row['data']:<10} {row['count']:>3} {raw['exemplar']:>7.4f} {raw['perlin']:>7.4f} "
-              f"{scores['quilt']:>7.3f} {gan}   {perlin:<20} {verdict(row)}")
+        print(
+            f"{row['family']:<8} {row['data']:<10} {row['count']:>3} {raw['exemplar']:>7.4f} {raw['perlin']:>7.4f} "
+            f"{scores['quilt']:>7.3f} {gan}   {perlin:<20} {verdict(row)}"
+        )
 
 
 def write_sheet(family: str, paths: list[str], out: Path) -> Path:
@@ -110,8 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         sheets.setdefault(family, paths)
     for family, paths in sheets.items():
         print(f"sheet: {write_sheet(family, paths, args.sheets)}")
-    config = dict(count=count, crop=tr.REALISM_CROP, size=tr.REALISM_SIZE, bar=REALISM_BAR,
-                  rows=[dict(row, verdict=verdict(row)) for row in rows])
+    config = dict(
+        count=count,
+        crop=tr.REALISM_CROP,
+        size=tr.REALISM_SIZE,
+        bar=REALISM_BAR,
+        rows=[dict(row, verdict=verdict(row)) for row in rows],
+    )
     print(f"results: {write_results('realism', torch.device('cpu'), [], config)}")
     return 0
 

@@ -100,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
                 start = _cpu_seconds()
                 cv2.resize(x4, size, interpolation=interpolation)
                 opencv = _cpu_seconds() - start
-            rows.append({"case": "tiler only", "scale": scale, "tiler_cpu_seconds": tiler,
-                         "opencv_cpu_seconds": opencv})
-            print(f"tiler only  -s {scale or 4:<4} tiler {tiler:6.2f} CPU s  opencv resize of the x4 image "
-                  f"{'-' if opencv is None else f'{opencv:.2f} CPU s'}", flush=True)
+            rows.append(
+                {"case": "tiler only", "scale": scale, "tiler_cpu_seconds": tiler, "opencv_cpu_seconds": opencv}
+            )
+            print(
+                f"tiler only  -s {scale or 4:<4} tiler {tiler:6.2f} CPU s  opencv resize of the x4 image "
+                f"{'-' if opencv is None else f'{opencv:.2f} CPU s'}",
+                flush=True,
+            )
         versions = ([("before", args.before)] if args.before else []) + [("after", None)]
         for scale in [] if args.skip_cli else args.scales:
             for version, folder in versions:
@@ -111,19 +115,59 @@ def main(argv: list[str] | None = None) -> int:
                 if folder:
                     env["PYTHONPATH"] = str(Path(folder).resolve())
                 target = tmp / "out.png"
-                command = SRKIT + ["upscale", str(source), "-o", str(target), "-m", args.model, "--tile", args.tile,
-                                   "--device", "cpu", "--overwrite", "-s", f"{scale:g}"]
+                command = SRKIT + [
+                    "upscale",
+                    str(source),
+                    "-o",
+                    str(target),
+                    "-m",
+                    args.model,
+                    "--tile",
+                    args.tile,
+                    "--device",
+                    "cpu",
+                    "--overwrite",
+                    "-s",
+                    f"{scale:g}",
+                ]
                 rss, seconds, cpu = _child(command, env, tmp)
-                rows.append({"case": "srkit upscale", "version": version, "scale": scale, "seconds": seconds,
-                             "cpu_seconds": cpu, "peak_rss": rss, "load_average": os.getloadavg()})
-                print(f"srkit upscale -s {scale:g} {version:<6} {cpu:7.1f} CPU s {seconds:7.1f} wall s  peak RSS "
-                      f"{rss / 2**30:.2f} GiB  load {os.getloadavg()[0]:.1f}", flush=True)
+                rows.append(
+                    {
+                        "case": "srkit upscale",
+                        "version": version,
+                        "scale": scale,
+                        "seconds": seconds,
+                        "cpu_seconds": cpu,
+                        "peak_rss": rss,
+                        "load_average": os.getloadavg(),
+                    }
+                )
+                print(
+                    f"srkit upscale -s {scale:g} {version:<6} {cpu:7.1f} CPU s {seconds:7.1f} wall s  peak RSS "
+                    f"{rss / 2**30:.2f} GiB  load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "resize-cpu.json"
-    path.write_text(json.dumps({"benchmark": "resize", "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "config": {"model": args.model, "tile": args.tile, "size": args.size,
-                                           "backend": args.backend, "before": args.before,
-                                           "cpu_count": os.cpu_count()}, "rows": rows}, indent=2) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "resize",
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "config": {
+                    "model": args.model,
+                    "tile": args.tile,
+                    "size": args.size,
+                    "backend": args.backend,
+                    "before": args.before,
+                    "cpu_count": os.cpu_count(),
+                },
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {path}")
     return 0
 

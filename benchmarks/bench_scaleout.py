@@ -41,8 +41,16 @@ from _harness import Row, Timing, print_table, write_results  # noqa: E402
 import srkit.pipelines.segments as segments  # noqa: E402
 from srkit.cli import main  # noqa: E402
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "motorcycle_left",
-          "retina")
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "motorcycle_left",
+    "retina",
+)
 
 
 def make_photos(folder: Path, count: int, side: int) -> None:
@@ -56,18 +64,50 @@ def make_photos(folder: Path, count: int, side: int) -> None:
             pixels = skimage.data.astronaut()
         image = Image.fromarray(pixels[..., :3] if pixels.ndim == 3 else pixels).convert("RGB")
         ratio = side / max(image.size)
-        image = image.resize((max(1, round(image.width * ratio)), max(1, round(image.height * ratio))),
-                             Image.LANCZOS)
+        image = image.resize((max(1, round(image.width * ratio)), max(1, round(image.height * ratio))), Image.LANCZOS)
         shift = index // len(PHOTOS)
         image.crop((shift, shift, image.width, image.height)).save(folder / f"{index:02d}-{name}.png")
 
 
 def make_clip(path: Path, seconds: int, size: str) -> None:
     """An H.264 clip with AAC audio and a keyframe every second (the ffmpeg CLI), so segments can be cut."""
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
-                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-t", str(seconds),
-                    "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=300)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "25",
+            "-keyint_min",
+            "25",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+        timeout=300,
+    )
 
 
 def digest(path: Path) -> str:
@@ -126,6 +166,7 @@ def retried(stderr: str) -> int:
 
 def remove_halfway(cluster, node, finished: Callable[[], int], half: int) -> threading.Thread:
     """A thread that removes `node` from `cluster` once `finished()` reaches `half` units."""
+
     def watch() -> None:
         while finished() < half:
             time.sleep(0.02)
@@ -145,6 +186,7 @@ def finished_segments(out: Path) -> Callable[[], int]:
             return sum(1 for entry in json.loads(manifest.read_text())["segments"] if entry["sha256"])
         except (OSError, ValueError, KeyError):
             return 0
+
     return count
 
 
@@ -159,10 +201,24 @@ def cluster_rows(args, tmp: Path) -> list[Row]:
     ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
     cluster.wait_for_nodes()
     segments_count = math.ceil(args.clip_seconds / args.segment_seconds)
-    cases = [("photo folder", [str(tmp / "photos")], "folder", args.photos, "photos",
-              lambda out: lambda: len(list(out.glob("*.png")))),
-             ("segmented video", [str(tmp / "clip.mp4"), "--segment-seconds", str(args.segment_seconds)],
-              "out.mp4", segments_count, "segments", finished_segments)]
+    cases = [
+        (
+            "photo folder",
+            [str(tmp / "photos")],
+            "folder",
+            args.photos,
+            "photos",
+            lambda out: lambda: len(list(out.glob("*.png"))),
+        ),
+        (
+            "segmented video",
+            [str(tmp / "clip.mp4"), "--segment-seconds", str(args.segment_seconds)],
+            "out.mp4",
+            segments_count,
+            "segments",
+            finished_segments,
+        ),
+    ]
     rows = []
     try:
         for case, inputs, name, units, unit_name, finished in cases:
@@ -175,8 +231,9 @@ def cluster_rows(args, tmp: Path) -> list[Row]:
                         node = cluster.add_node(num_cpus=1)
                         cluster.wait_for_nodes()
                     remover = remove_halfway(cluster, node, finished(out), units // 2) if fault else None
-                    wall, _, err = run([*inputs, "-o", str(out), "-m", args.model, "--backend", "ray",
-                                        "--workers", "2"])
+                    wall, _, err = run(
+                        [*inputs, "-o", str(out), "-m", args.model, "--backend", "ray", "--workers", "2"]
+                    )
                     if remover is not None:
                         remover.join()
                     got = digest(out)
@@ -186,9 +243,15 @@ def cluster_rows(args, tmp: Path) -> list[Row]:
                     walls.append(wall)
                     retries.append(retried(err))
                 label = "node removed at half" if fault else "2 nodes"
-                rows.append(Row(f"{case} ({units} {unit_name}), 2-node cluster", label, timing(walls),
-                                note=f"units retried {retries}, bytes = whole run",
-                                extra={"units_retried": retries}))
+                rows.append(
+                    Row(
+                        f"{case} ({units} {unit_name}), 2-node cluster",
+                        label,
+                        timing(walls),
+                        note=f"units retried {retries}, bytes = whole run",
+                        extra={"units_retried": retries},
+                    )
+                )
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -205,9 +268,12 @@ def main_bench() -> None:
     parser.add_argument("--segment-seconds", type=float, default=2.0, help="segment length (2)")
     parser.add_argument("--reps", type=int, default=2, help="runs of each case (2)")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray rows")
-    parser.add_argument("--cluster", action="store_true",
-                        help="only the fault rows: a simulated 2-node Ray cluster, whole and with a node removed "
-                             "halfway (results in scaleout-cluster-<device>.json)")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="only the fault rows: a simulated 2-node Ray cluster, whole and with a node removed "
+        "halfway (results in scaleout-cluster-<device>.json)",
+    )
     args = parser.parse_args()
     if args.cluster:
         with tempfile.TemporaryDirectory() as tmp:
@@ -234,9 +300,16 @@ def main_bench() -> None:
         make_photos(tmp / "photos", args.photos, args.side)
         make_clip(tmp / "clip.mp4", args.clip_seconds, args.clip_size)
         frames = args.clip_seconds * 25
-        cases = [("photo folder", [str(tmp / "photos")], "folder", args.photos, "files"),
-                 ("segmented video", [str(tmp / "clip.mp4"), "--segment-seconds", str(args.segment_seconds)],
-                  "out.mp4", frames, "frames")]
+        cases = [
+            ("photo folder", [str(tmp / "photos")], "folder", args.photos, "files"),
+            (
+                "segmented video",
+                [str(tmp / "clip.mp4"), "--segment-seconds", str(args.segment_seconds)],
+                "out.mp4",
+                frames,
+                "frames",
+            ),
+        ]
         if torch.cuda.is_available():
             gpus = torch.cuda.device_count()
             backends += [("devices", count) for count in range(1, gpus + 1)]
@@ -246,8 +319,11 @@ def main_bench() -> None:
                 walls, joins = [], []
                 for rep in range(args.reps):
                     out = tmp / f"{backend}-{workers}-{rep}" / name
-                    scale = (["--devices", ",".join(f"cuda:{i}" for i in range(workers))] if backend == "devices"
-                             else ["--workers", str(workers), "--backend", backend])
+                    scale = (
+                        ["--devices", ",".join(f"cuda:{i}" for i in range(workers))]
+                        if backend == "devices"
+                        else ["--workers", str(workers), "--backend", backend]
+                    )
                     wall, join, _ = run([*inputs, "-o", str(out), "-m", args.model, *scale])
                     got = digest(out)
                     reference = reference or got

@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 SPACES = {"albedo": "srgb", "normal": "normal", "height": "linear", "roughness": "linear", "ao": "linear"}
 
 
-
 def child(size: int, traced: bool, save: str | None) -> dict:
     """Make the texture, then its maps and the five chains; peak traced or resident bytes over it, seconds."""
     import srkit.synth.maps as maps_module
@@ -58,8 +57,11 @@ def child(size: int, traced: bool, save: str | None) -> dict:
             saved.update({f"{name}{index}": level for index, level in enumerate(chain)})
         del chain
     seconds = time.perf_counter() - start
-    row = {"srkit": str(Path(maps_module.__file__).parent.parent), "seconds": seconds,
-           "rss_over_texture": status_bytes("VmHWM") - resident}
+    row = {
+        "srkit": str(Path(maps_module.__file__).parent.parent),
+        "seconds": seconds,
+        "rss_over_texture": status_bytes("VmHWM") - resident,
+    }
     if traced:
         row["traced_peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
@@ -100,9 +102,11 @@ def compare(before: Path, after: Path) -> dict:
         for name in SPACES:
             keys = [key for key in old.files if key.rstrip("0123456789") == name]
             differences = [np.abs(old[key].astype(int) - new[key]) for key in keys]
-            result[name] = {"max_code_difference": int(max(d.max() for d in differences)),
-                            "differing_values": int(sum((d > 0).sum() for d in differences)),
-                            "values": int(sum(d.size for d in differences))}
+            result[name] = {
+                "max_code_difference": int(max(d.max() for d in differences)),
+                "differing_values": int(sum((d > 0).sum() for d in differences)),
+                "values": int(sum(d.size for d in differences)),
+            }
     return result
 
 
@@ -126,36 +130,65 @@ def main(argv: list[str] | None = None) -> int:
                 save = tmp / f"{version}.npz" if size == args.sizes[0] else None
                 traced = run_child(size, True, source, None)
                 timed = run_child(size, False, source, save)
-                rows.append({"version": version, "size": size, "srkit": timed["srkit"],
-                             "traced_peak": traced["traced_peak"], "rss_over_texture": timed["rss_over_texture"],
-                             "seconds": timed["seconds"], "seconds_traced": traced["seconds"]})
-                print(f"{version:<7} {size:>5} {rows[-1]['traced_peak'] / 2**20:10.1f} MiB traced "
-                      f"{rows[-1]['rss_over_texture'] / 2**20:10.1f} MiB resident {timed['seconds']:7.2f} s  "
-                      f"({timed['srkit']})", flush=True)
+                rows.append(
+                    {
+                        "version": version,
+                        "size": size,
+                        "srkit": timed["srkit"],
+                        "traced_peak": traced["traced_peak"],
+                        "rss_over_texture": timed["rss_over_texture"],
+                        "seconds": timed["seconds"],
+                        "seconds_traced": traced["seconds"],
+                    }
+                )
+                print(
+                    f"{version:<7} {size:>5} {rows[-1]['traced_peak'] / 2**20:10.1f} MiB traced "
+                    f"{rows[-1]['rss_over_texture'] / 2**20:10.1f} MiB resident {timed['seconds']:7.2f} s  "
+                    f"({timed['srkit']})",
+                    flush=True,
+                )
         differences = compare(tmp / "before.npz", tmp / "after.npz")
     for version, _ in versions:
         measured = [row for row in rows if row["version"] == version]
         if len(measured) >= 2:
             a, b = measured[-2], measured[-1]
             texels = b["size"] ** 2 - a["size"] ** 2
-            growth[version] = {"traced": (b["traced_peak"] - a["traced_peak"]) / texels,
-                               "resident": (b["rss_over_texture"] - a["rss_over_texture"]) / texels}
+            growth[version] = {
+                "traced": (b["traced_peak"] - a["traced_peak"]) / texels,
+                "resident": (b["rss_over_texture"] - a["rss_over_texture"]) / texels,
+            }
     print(f"\npbr_maps + five mip chains, peak over the RGB texture (before = {args.before})")
     print(f"{'version':<7} {'size':>5} {'traced MiB':>11} {'B/texel':>8} {'resident MiB':>13} {'seconds':>8}")
     for row in rows:
-        print(f"{row['version']:<7} {row['size']:>5} {row['traced_peak'] / 2**20:11.1f} "
-              f"{row['traced_peak'] / row['size'] ** 2:8.1f} {row['rss_over_texture'] / 2**20:13.1f} "
-              f"{row['seconds']:8.2f}")
+        print(
+            f"{row['version']:<7} {row['size']:>5} {row['traced_peak'] / 2**20:11.1f} "
+            f"{row['traced_peak'] / row['size'] ** 2:8.1f} {row['rss_over_texture'] / 2**20:13.1f} "
+            f"{row['seconds']:8.2f}"
+        )
     for version, slope in growth.items():
         print(f"{version}: growth {slope['traced']:.2f} traced / {slope['resident']:.2f} resident bytes per texel")
     print(f"maps and levels at {args.sizes[0]}, before vs after: {differences}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "texture-memory-cpu.json"
-    path.write_text(json.dumps({"benchmark": "texture-memory", "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "config": {"before": args.before, "sizes": args.sizes, "cpu_count": os.cpu_count(),
-                                           "load_average": os.getloadavg()},
-                                "rows": rows, "growth_bytes_per_texel": growth,
-                                "before_vs_after": differences}, indent=2) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "texture-memory",
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "config": {
+                    "before": args.before,
+                    "sizes": args.sizes,
+                    "cpu_count": os.cpu_count(),
+                    "load_average": os.getloadavg(),
+                },
+                "rows": rows,
+                "growth_bytes_per_texel": growth,
+                "before_vs_after": differences,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {path}")
     return 0
 

@@ -60,8 +60,14 @@ def peak_rows(count: int) -> list[dict]:
     for family in FAMILIES:
         paths = quality.training_data(family.name)
         exemplars = quality.exemplar_peaks(paths) if all(Path(p).is_file() for p in paths) else {}
-        rows.append({"family": family.name, "count": count, "gan": quality.family_peaks(family.name, count),
-                     "exemplars": exemplars})
+        rows.append(
+            {
+                "family": family.name,
+                "count": count,
+                "gan": quality.family_peaks(family.name, count),
+                "exemplars": exemplars,
+            }
+        )
     return rows
 
 
@@ -71,11 +77,16 @@ def print_peaks(rows: list[dict]) -> None:
     print(f"\n{'stride peak':<12} {'source':<22} " + " ".join(f"{'f=1/' + str(round(1 / f)):>12}" for f in frequencies))
     for row in rows:
         verdict = "meets" if max(row["gan"].values()) <= PEAK_BAR else "misses"
-        print(f"{row['family']:<12} {'GAN, ' + str(row['count']) + ' x 256 px':<22} "
-              + " ".join(f"{row['gan'][f]:>12.1f}" for f in frequencies) + f"   ({verdict} the <= {PEAK_BAR:g} bar)")
+        print(
+            f"{row['family']:<12} {'GAN, ' + str(row['count']) + ' x 256 px':<22} "
+            + " ".join(f"{row['gan'][f]:>12.1f}" for f in frequencies)
+            + f"   ({verdict} the <= {PEAK_BAR:g} bar)"
+        )
         if row["exemplars"]:
-            cells = [f"{min(p[f] for p in row['exemplars'].values()):.1f}-"
-                     f"{max(p[f] for p in row['exemplars'].values()):.1f}" for f in frequencies]
+            cells = [
+                f"{min(p[f] for p in row['exemplars'].values()):.1f}-{max(p[f] for p in row['exemplars'].values()):.1f}"
+                for f in frequencies
+            ]
             label = f"exemplars ({len(row['exemplars'])}, whole)"
             print(f"{row['family']:<12} {label:<22} " + " ".join(f"{c:>12}" for c in cells))
 
@@ -88,13 +99,23 @@ def seam_rows(sources: dict[str, TextureGenerator], size: int, count: int) -> li
         images = [generator.generate(size, seed) for seed in range(count)]
         for period in sorted({1, generator.seam_period(size)}):
             scores = [measures.seam_score(image, period) for image in images]
-            rows.append({"source": name, "size": size, "count": count, "period": period, "max": max(scores),
-                         "mean": float(np.mean(scores)), "pooled": measures.pooled_seam_score(images, period)})
+            rows.append(
+                {
+                    "source": name,
+                    "size": size,
+                    "count": count,
+                    "period": period,
+                    "max": max(scores),
+                    "mean": float(np.mean(scores)),
+                    "pooled": measures.pooled_seam_score(images, period),
+                }
+            )
     return rows
 
 
-def speed_rows(sources: dict[str, TextureGenerator], sizes: tuple[int, ...], device: torch.device,
-               reps: int) -> list[Row]:
+def speed_rows(
+    sources: dict[str, TextureGenerator], sizes: tuple[int, ...], device: torch.device, reps: int
+) -> list[Row]:
     """Textures per second of each source at each size (median of `reps` after one warm-up)."""
     rows = []
     for size in sizes:
@@ -111,20 +132,35 @@ def pack_rows(count: int, size: int, reps: int) -> list[Row]:
     included: the first row times generation alone), and the bytes of its maps (manifest, preview left out)."""
     generator = TextureGenerator(method="perlin", colormap="stone", device="cpu")
     case = f"pack of {count} x {size}x{size}"
-    rows = [Row(case, "generate only", time_call(lambda: [generator.generate(size, s) for s in range(count)],
-                                                  torch.device("cpu"), warmup=0, reps=reps))]
+    rows = [
+        Row(
+            case,
+            "generate only",
+            time_call(
+                lambda: [generator.generate(size, s) for s in range(count)], torch.device("cpu"), warmup=0, reps=reps
+            ),
+        )
+    ]
     baseline = None
     with tempfile.TemporaryDirectory() as tmp:
         for label, fields in PACK_CASES:
             pack = Path(tmp) / label.replace(" ", "_").replace("+", "")
             options = PackOptions(count=count, size=size, overwrite=True, **fields)
             with contextlib.redirect_stderr(io.StringIO()):  # the per-pack summary line
-                timing = time_call(partial(write_pack, generator, pack, options), torch.device("cpu"), warmup=0,
-                                   reps=reps)
+                timing = time_call(
+                    partial(write_pack, generator, pack, options), torch.device("cpu"), warmup=0, reps=reps
+                )
             maps = sum(p.stat().st_size for p in pack.iterdir() if p.name not in ("manifest.json", "preview.png"))
             baseline = baseline or maps
-            rows.append(Row(case, label, timing, note=f"{maps / 1e6:.2f} MB of maps, {maps / baseline:.2f}x png",
-                            extra=dict(map_bytes=maps)))
+            rows.append(
+                Row(
+                    case,
+                    label,
+                    timing,
+                    note=f"{maps / 1e6:.2f} MB of maps, {maps / baseline:.2f}x png",
+                    extra=dict(map_bytes=maps),
+                )
+            )
     return rows
 
 
@@ -139,12 +175,16 @@ def print_statistics(stats: list[dict]) -> None:
         for source, label in labels.items():
             d, overall = entry["distances"][source], entry["overall"][source]
             div = entry["diversity"]["exemplars" if source == "floor" else source]
-            print(f"{entry['family']:<8} {label:<11} {d['colour']:>8.4f} {d['spectrum']:>9.4f} {d['gram']:>8.4f} "
-                  f"{overall if overall is not None else float('nan'):>9.3f} {div:>10.4f}")
+            print(
+                f"{entry['family']:<8} {label:<11} {d['colour']:>8.4f} {d['spectrum']:>9.4f} {d['gram']:>8.4f} "
+                f"{overall if overall is not None else float('nan'):>9.3f} {div:>10.4f}"
+            )
         if entry["overall"]["gan"] is not None:
             ratio = entry["overall"]["perlin"] / entry["overall"]["gan"]
-            print(f"{entry['family']:<8} GAN {ratio:.2f}x closer to the exemplars than Perlin "
-                  f"({'meets' if ratio >= CLOSER_BAR else 'misses'} the {CLOSER_BAR}x bar)")
+            print(
+                f"{entry['family']:<8} GAN {ratio:.2f}x closer to the exemplars than Perlin "
+                f"({'meets' if ratio >= CLOSER_BAR else 'misses'} the {CLOSER_BAR}x bar)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     seams += seam_rows(upscaled, 4 * seam_size, 2 if args.smoke else 4)
     print(f"\n{'seam score':<40} {'size':>5} {'n':>3} {'grid':>4} {'max':>6} {'mean':>6} {'pooled':>7}")
     for s in seams:
-        print(f"{s['source']:<40} {s['size']:>5} {s['count']:>3} {s['period']:>4} {s['max']:>6.3f} {s['mean']:>6.3f} "
-              f"{s['pooled']:>7.3f}")
+        print(
+            f"{s['source']:<40} {s['size']:>5} {s['count']:>3} {s['period']:>4} {s['max']:>6.3f} {s['mean']:>6.3f} "
+            f"{s['pooled']:>7.3f}"
+        )
 
     speed_sources = {m: sources[m] for m in noise.METHODS} | {"gan stone": sources["gan stone"]} | upscaled
     speed_sources["quilt brick"] = sources["quilt brick"]
@@ -190,12 +232,24 @@ def main(argv: list[str] | None = None) -> int:
     print_table(f"Texture generation on {device.type} (one texture per call)", rows)
     print(f"\nbenchmark took {time.perf_counter() - start:.0f} s")
     if not args.smoke:
-        config = dict(samples=count, stats_size=quality.STATS_SIZE, seam_size=seam_size, sizes=sizes,
-                      upscaler=UPSCALER, torch_threads=torch.get_num_threads(), statistics=stats,
-                      stride_peaks=[dict(row, gan={str(f): v for f, v in row["gan"].items()},
-                                         exemplars={name: {str(f): v for f, v in p.items()}
-                                                    for name, p in row["exemplars"].items()}) for row in peaks],
-                      seams=seams)
+        config = dict(
+            samples=count,
+            stats_size=quality.STATS_SIZE,
+            seam_size=seam_size,
+            sizes=sizes,
+            upscaler=UPSCALER,
+            torch_threads=torch.get_num_threads(),
+            statistics=stats,
+            stride_peaks=[
+                dict(
+                    row,
+                    gan={str(f): v for f, v in row["gan"].items()},
+                    exemplars={name: {str(f): v for f, v in p.items()} for name, p in row["exemplars"].items()},
+                )
+                for row in peaks
+            ],
+            seams=seams,
+        )
         print(f"results: {write_results('textures', device, rows, config)}")
     return 0
 

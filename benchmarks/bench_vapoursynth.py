@@ -42,8 +42,10 @@ core = vs.core
 def source_clip(width: int, height: int, frames: int) -> vs.VideoNode:
     """A seeded clip of smooth random RGB frames (random walks along rows), as RGBS."""
     rng = np.random.default_rng(0)
-    images = [np.clip(np.cumsum(rng.normal(0, 0.04, (height, width, 3)), axis=1) + 0.5, 0, 1).astype(np.float32)
-              for _ in range(frames)]
+    images = [
+        np.clip(np.cumsum(rng.normal(0, 0.04, (height, width, 3)), axis=1) + 0.5, 0, 1).astype(np.float32)
+        for _ in range(frames)
+    ]
     blank = core.std.BlankClip(width=width, height=height, length=frames, format=vs.RGBS)
 
     def fill(n, f):
@@ -57,16 +59,21 @@ def source_clip(width: int, height: int, frames: int) -> vs.VideoNode:
 
 def filters(clip: vs.VideoNode, model: str, onnx: Path, tile: int, overlap: int, cuda: bool) -> dict:
     """Implementation name -> the upscaled clip."""
-    made = {"srkit cpu": svs.upscale(clip, model, tile=tile, overlap=overlap, device="cpu", reuse_frames=0),
-            "vs-mlrt ort cpu": core.ort.Model(clip, network_path=str(onnx), provider="CPU", tilesize=[tile, tile],
-                                              overlap=[overlap, overlap])}
+    made = {
+        "srkit cpu": svs.upscale(clip, model, tile=tile, overlap=overlap, device="cpu", reuse_frames=0),
+        "vs-mlrt ort cpu": core.ort.Model(
+            clip, network_path=str(onnx), provider="CPU", tilesize=[tile, tile], overlap=[overlap, overlap]
+        ),
+    }
     if hasattr(core, "ov"):
-        made["vs-mlrt ov cpu"] = core.ov.Model(clip, network_path=str(onnx), device="CPU",
-                                               tilesize=[tile, tile], overlap=[overlap, overlap])
+        made["vs-mlrt ov cpu"] = core.ov.Model(
+            clip, network_path=str(onnx), device="CPU", tilesize=[tile, tile], overlap=[overlap, overlap]
+        )
     if cuda:
         made["srkit cuda"] = svs.upscale(clip, model, tile=tile, overlap=overlap, device="cuda", reuse_frames=0)
-        made["vs-mlrt ort cuda"] = core.ort.Model(clip, network_path=str(onnx), provider="CUDA",
-                                                  tilesize=[tile, tile], overlap=[overlap, overlap])
+        made["vs-mlrt ort cuda"] = core.ort.Model(
+            clip, network_path=str(onnx), provider="CUDA", tilesize=[tile, tile], overlap=[overlap, overlap]
+        )
     return made
 
 
@@ -85,7 +92,7 @@ def pull(clip: vs.VideoNode, first: int, count: int) -> float:
     """Seconds to request frames first .. first+count-1 through the core (in parallel, as vspipe does); each
     repetition pulls frames of its own, so none comes from the core's frame cache."""
     start = time.perf_counter()
-    for _ in clip[first:first + count].frames():
+    for _ in clip[first : first + count].frames():
         pass
     return time.perf_counter() - start
 
@@ -110,8 +117,15 @@ def measure(model: str, clip: vs.VideoNode, frames: int, reps: int, tile: int, c
         per_frame = sorted(1000 * t / frames for t in times)
         timing = Timing(statistics.median(per_frame), per_frame[0], per_frame[-1], len(times))
         fps = 1000 / timing.median_ms
-        rows.append(Row(case, name, timing, note=f"{fps:.2f} fps, {agreement[name]:.1f} dB vs srkit cpu",
-                        extra={"fps": fps, "overlap": overlap, "psnr_vs_srkit_cpu_db": agreement[name]}))
+        rows.append(
+            Row(
+                case,
+                name,
+                timing,
+                note=f"{fps:.2f} fps, {agreement[name]:.1f} dB vs srkit cpu",
+                extra={"fps": fps, "overlap": overlap, "psnr_vs_srkit_cpu_db": agreement[name]},
+            )
+        )
     return rows
 
 
@@ -127,11 +141,17 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     clip = source_clip(width, height, args.frames * (args.reps + 1))
     rows = [row for model in args.model for row in measure(model, clip, args.frames, args.reps, args.tile, cuda)]
-    print_table(f"VapourSynth filters, {core.num_threads} core threads (ms per frame; p20-p80 is min-max here)",
-                rows)
+    print_table(f"VapourSynth filters, {core.num_threads} core threads (ms per frame; p20-p80 is min-max here)", rows)
     device = torch.device("cuda" if cuda else "cpu")
-    config = dict(models=args.model, size=[width, height], frames=args.frames, reps=args.reps, tile=args.tile,
-                  core_threads=core.num_threads, vapoursynth=core.core_version.release_major)
+    config = dict(
+        models=args.model,
+        size=[width, height],
+        frames=args.frames,
+        reps=args.reps,
+        tile=args.tile,
+        core_threads=core.num_threads,
+        vapoursynth=core.core_version.release_major,
+    )
     print(write_results("vapoursynth", device, rows, config))
 
 

@@ -91,28 +91,33 @@ def decoded(path: Path) -> list[np.ndarray]:
 def psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     """PSNR (dB) between two frame sequences of equal length, over all frames."""
     mse = np.mean([np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2) for x, y in zip(a, b)])
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
-def held_cases(upscaler: Upscaler, settings: EncodeSettings, folder: Path, moving: int,
-               lossy_threshold: int) -> list[Row]:
+def held_cases(
+    upscaler: Upscaler, settings: EncodeSettings, folder: Path, moving: int, lossy_threshold: int
+) -> list[Row]:
     """Each held-frame clip upscaled with reuse off and on: fps, reused frames, output against the full run."""
     twice = [i for i in range(moving) for _ in range(2)]
     still = list(range(moving)) + [moving] * 50 + list(range(moving + 1, 2 * moving + 1))
-    clips = [(f"bikes 640x272 lossless, {moving} frames each held twice", twice, 0, 0),
-             (f"bikes 640x272 lossless, {moving} moving + 2 s still + {moving} moving", still, 0, 0),
-             (f"bikes 640x272 crf 18, {moving} moving + 2 s still + {moving} moving", still, 18, lossy_threshold)]
+    clips = [
+        (f"bikes 640x272 lossless, {moving} frames each held twice", twice, 0, 0),
+        (f"bikes 640x272 lossless, {moving} moving + 2 s still + {moving} moving", still, 0, 0),
+        (f"bikes 640x272 crf 18, {moving} moving + 2 s still + {moving} moving", still, 18, lossy_threshold),
+    ]
     rows = []
     for case, order, crf, threshold in clips:
         clip = folder / "held.mp4"
         held_clip(clip, order, crf)
         outputs = []
-        for impl, value in (("srkit, --reuse-frames off", None),
-                            (f"srkit, --reuse-frames {threshold}" + (" (default)" if threshold == 0 else ""),
-                             threshold)):
+        for impl, value in (
+            ("srkit, --reuse-frames off", None),
+            (f"srkit, --reuse-frames {threshold}" + (" (default)" if threshold == 0 else ""), threshold),
+        ):
             target = folder / f"out-{value}.mp4"
-            summary = upscale_video(clip, target, VideoOptions(settings, reuse_threshold=value), lambda: upscaler,
-                                    overwrite=True)  # the next clip reuses these scratch names
+            summary = upscale_video(
+                clip, target, VideoOptions(settings, reuse_threshold=value), lambda: upscaler, overwrite=True
+            )  # the next clip reuses these scratch names
             outputs.append(decoded(target))
             ms = summary.seconds * 1e3 / summary.frames
             row = Row(case, impl, Timing(ms, ms, ms, 1))
@@ -122,8 +127,9 @@ def held_cases(upscaler: Upscaler, settings: EncodeSettings, folder: Path, movin
         full, reused = outputs
         same = len(full) == len(reused) == len(order) and all(np.array_equal(a, b) for a, b in zip(full, reused))
         rows[-1].extra.update(identical_to_full_run=same, psnr_vs_full_run_db=psnr(full, reused))
-        rows[-1].note += (", output identical to the full run" if same
-                          else f", output {psnr(full, reused):.1f} dB from the full run")
+        rows[-1].note += (
+            ", output identical to the full run" if same else f", output {psnr(full, reused):.1f} dB from the full run"
+        )
     return rows
 
 
@@ -137,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, help="frames per model call (default: 4 on CUDA, 1 on CPU)")
     parser.add_argument("--held-only", action="store_true", help="run only the held-frame (reuse) cases")
     parser.add_argument("--held-moving", type=int, default=8, help="moving frames per held-frame clip (8)")
-    parser.add_argument("--held-threshold", type=int, default=16,
-                        help="--reuse-frames for the crf 18 clip, whose held frames differ by up to ~13 codes (16)")
+    parser.add_argument(
+        "--held-threshold",
+        type=int,
+        default=16,
+        help="--reuse-frames for the crf 18 clip, whose held frames differ by up to ~13 codes (16)",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     frames = args.frames or (40 if device.type == "cuda" else 6)
@@ -156,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         with GpuBusy(device) as srkit_gpu:
-            summary = upscale_video(BUNNY, Path(tmp) / "srkit.mp4", VideoOptions(settings, max_frames=frames),
-                                    lambda: upscaler)
+            summary = upscale_video(
+                BUNNY, Path(tmp) / "srkit.mp4", VideoOptions(settings, max_frames=frames), lambda: upscaler
+            )
         with GpuBusy(device) as naive_gpu:
             naive_seconds, naive_busy = naive_loop(Path(tmp) / "naive.mp4", upscaler, frames, settings)
         assert probe(Path(tmp) / "srkit.mp4").frames == frames
-    for impl, seconds, busy, gpu in (("naive sequential loop", naive_seconds, naive_busy, naive_gpu),
-                                     ("srkit pipeline (3 threads)", summary.seconds, summary.model_busy, srkit_gpu)):
+    for impl, seconds, busy, gpu in (
+        ("naive sequential loop", naive_seconds, naive_busy, naive_gpu),
+        ("srkit pipeline (3 threads)", summary.seconds, summary.model_busy, srkit_gpu),
+    ):
         row = Row(case, impl, Timing(seconds * 1e3 / frames, seconds * 1e3 / frames, seconds * 1e3 / frames, 1))
         row.extra = {"fps": frames / seconds, "model_busy": busy, "gpu_busy": gpu.fraction, "frames": frames}
         row.note = f"{frames / seconds:.3f} fps, model busy {100 * busy:.0f} %, {gpu.describe()}"
@@ -170,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     dtype = str(upscaler.runner.dtype).removeprefix("torch.")
     rows += held
     print_table(f"Video on {device} ({dtype}, batch {batch}; ms per frame, one run)", rows)
-    path = write_results("video", device, rows, {"model": args.model, "frames": frames, "preset": args.preset,
-                                                 "dtype": dtype, "batch": batch})
+    path = write_results(
+        "video",
+        device,
+        rows,
+        {"model": args.model, "frames": frames, "preset": args.preset, "dtype": dtype, "batch": batch},
+    )
     print(f"\nwrote {path}")
     return 0
 

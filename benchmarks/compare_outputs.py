@@ -21,17 +21,42 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("srkit-photo-x2", "srkit-photo-x4", "srkit-seednet-x2", "realesr-animevideov3", "realesr-animevideov3-x2",
-          "realesr-animevideov3-x3", "realesrgan-x4plus", "realesrgan-x4plus-anime")
+MODELS = (
+    "srkit-photo-x2",
+    "srkit-photo-x4",
+    "srkit-seednet-x2",
+    "realesr-animevideov3",
+    "realesr-animevideov3-x2",
+    "realesr-animevideov3-x3",
+    "realesrgan-x4plus",
+    "realesrgan-x4plus-anime",
+)
 TILES = ("auto", "40")
 
 
 def upscale(tree: str, model: str, tile: str, target: Path) -> np.ndarray:
     """`srkit upscale` of the sample with `tree` first on PYTHONPATH ('' for this checkout's installed srkit)."""
     env = dict(os.environ, SRKIT_CPU_BACKEND="torch", SRKIT_KERNELS="reference", PYTHONPATH=tree)
-    done = subprocess.run([sys.executable, "-m", "srkit", "upscale", str(ROOT / "examples" / "sample.png"), "-o",
-                           str(target), "-m", model, "--tile", tile, "--overwrite"], env=env, cwd=target.parent,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srkit",
+            "upscale",
+            str(ROOT / "examples" / "sample.png"),
+            "-o",
+            str(target),
+            "-m",
+            model,
+            "--tile",
+            tile,
+            "--overwrite",
+        ],
+        env=env,
+        cwd=target.parent,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"{model} --tile {tile} ({tree or 'this checkout'}) failed:\n{done.stderr}")
     return np.asarray(Image.open(target)).astype(np.int64)
@@ -50,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 after = upscale("", model, tile, Path(folder) / "after.png")
                 diff = np.abs(before - after)
                 worst = max(worst, int(diff.max()))
-                print(f"{model:26s} --tile {tile:4s} {after.shape}: max |diff| {diff.max()} codes, "
-                      f"{int((diff > 0).sum())} of {diff.size} values differ", flush=True)
+                print(
+                    f"{model:26s} --tile {tile:4s} {after.shape}: max |diff| {diff.max()} codes, "
+                    f"{int((diff > 0).sum())} of {diff.size} values differ",
+                    flush=True,
+                )
     print(f"largest difference: {worst} codes")
     return 0
 

@@ -40,6 +40,7 @@ def _state_plan(make: Callable[[], torch.nn.Module], arch: str):
     def build(dtype: torch.dtype):
         module, info = load_state_dict(make().state_dict(), {"arch": arch})
         return build_plan(LoadedModel.of(module, info, arch), "cpu", dtype)
+
     return build
 
 
@@ -102,16 +103,20 @@ def describe(launch: _sm90.Launch) -> tuple[str, str]:
         flags.append(f"shuffle{args['SHUFFLE']}")
     act = args.get("ACT")
     what = f"conv{k}x{k} {c_in}->{c_out} {getattr(act, 'value', act)}" + "".join(f" +{f}" for f in flags)
-    config = f"{args['BLOCK_M']}x{args['BLOCK_N']}x{args['BLOCK_K']} w{launch.kwargs.get('num_warps', 4)}" \
-             f" s{launch.kwargs.get('num_stages', 3)}"
+    config = (
+        f"{args['BLOCK_M']}x{args['BLOCK_N']}x{args['BLOCK_K']} w{launch.kwargs.get('num_warps', 4)}"
+        f" s{launch.kwargs.get('num_stages', 3)}"
+    )
     return what, config
 
 
 def report(plans: list[str], dtypes: list[str]) -> tuple[list[dict], list[str]]:
     """Rows (one per distinct launch of each plan and dtype) and the gate's misses, printed as they come."""
     rows, misses = [], []
-    header = f"{'plan':<10}{'dtype':<6}{'n':>3}  {'launch':<44}{'config':<20}{'regs':>5}{'spill':>10}{'smem':>7}" \
-             f"{'CTA':>4}{'HGMMA':>6}{'drain':>6}{'B/out':>7}{'s':>5}"
+    header = (
+        f"{'plan':<10}{'dtype':<6}{'n':>3}  {'launch':<44}{'config':<20}{'regs':>5}{'spill':>10}{'smem':>7}"
+        f"{'CTA':>4}{'HGMMA':>6}{'drain':>6}{'B/out':>7}{'s':>5}"
+    )
     print(f"sm_90 compile, triton {triton.__version__}")
     print(header)
     for name in plans:
@@ -132,13 +137,27 @@ def report(plans: list[str], dtypes: list[str]) -> tuple[list[dict], list[str]]:
                 why = _sm90.GATE.failures(compiled, *shape) if shape else []
                 if why and name in GATED_PLANS and dtype_name != "fp32":
                     misses.append(f"{name} {dtype_name} {what}: {'; '.join(why)}")
-                rows.append({"plan": name, "dtype": dtype_name, "launches": count, "launch": what, "config": config,
-                             **asdict(compiled), "ctas_per_sm": compiled.ctas_per_sm,
-                             "bytes_per_output": per_out, "compile_s": seconds, "gate": why})
-                print(f"{name:<10}{dtype_name:<6}{count:>3}  {what[:43]:<44}{config:<20}{compiled.registers:>5}"
-                      f"{compiled.spill_stores:>5}/{compiled.spill_loads:<4}{compiled.shared_bytes:>7}"
-                      f"{compiled.ctas_per_sm:>4}{compiled.hgmma:>6}{compiled.drains:>6}"
-                      f"{per_out if per_out is None else round(per_out, 1)!s:>7}{seconds:>5.0f}", flush=True)
+                rows.append(
+                    {
+                        "plan": name,
+                        "dtype": dtype_name,
+                        "launches": count,
+                        "launch": what,
+                        "config": config,
+                        **asdict(compiled),
+                        "ctas_per_sm": compiled.ctas_per_sm,
+                        "bytes_per_output": per_out,
+                        "compile_s": seconds,
+                        "gate": why,
+                    }
+                )
+                print(
+                    f"{name:<10}{dtype_name:<6}{count:>3}  {what[:43]:<44}{config:<20}{compiled.registers:>5}"
+                    f"{compiled.spill_stores:>5}/{compiled.spill_loads:<4}{compiled.shared_bytes:>7}"
+                    f"{compiled.ctas_per_sm:>4}{compiled.hgmma:>6}{compiled.drains:>6}"
+                    f"{per_out if per_out is None else round(per_out, 1)!s:>7}{seconds:>5.0f}",
+                    flush=True,
+                )
     return rows, misses
 
 
@@ -154,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     for miss in misses:
         print(f"  MISS {miss}")
     for path in [RESULTS] * args.write + [args.json] * (args.json is not None):
-        path.write_text(json.dumps({"triton": triton.__version__, "target": "sm_90", "rows": rows,
-                                    "gate_misses": misses}, indent=1) + "\n")
+        path.write_text(
+            json.dumps({"triton": triton.__version__, "target": "sm_90", "rows": rows, "gate_misses": misses}, indent=1)
+            + "\n"
+        )
         print(f"wrote {path}")
     return 0
 

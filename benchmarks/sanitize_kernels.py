@@ -71,8 +71,11 @@ class Launches:
         """Count a launch wrong if it wrote into the (NaN-filled) channels beside its output slice."""
         ok = bool(torch.isnan(neighbours).all())
         self.failed += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {what} {str(self.dtype).removeprefix('torch.')}: neighbours "
-              f"{'untouched' if ok else 'written'}", flush=True)
+        print(
+            f"{'ok  ' if ok else 'FAIL'} {what} {str(self.dtype).removeprefix('torch.')}: neighbours "
+            f"{'untouched' if ok else 'written'}",
+            flush=True,
+        )
 
     def convolutions(self, configs: tuple) -> None:
         """conv2d_act (3x3 into a channel slice with residual, circular, 1x1, tanh + residual packed to uint8),
@@ -86,52 +89,101 @@ class Launches:
         for config in configs:
             tile = config or "(interpreter's config)"
             wide = torch.full((N, C_OUT + 32, H, W), float("nan"), dtype=self.dtype, device=self.device)
-            out = _nhwc(wide)[:, 16:16 + C_OUT]
-            triton_conv.conv2d_act(d(x), d(w3), d(bias), "prelu", d(slope), residual=d(residual), res_scale=0.2,
-                                   out=out, config=config)
-            self.check(f"conv2d_act 3x3 prelu+residual into a channel slice {tile}", out,
-                       reference.conv2d_act(x, w3, bias, "prelu", slope, residual=residual, res_scale=0.2))
-            self.check(f"conv2d_act 3x3 leaky_relu circular {tile}",
-                       triton_conv.conv2d_act(d(x), d(w3), d(bias), "leaky_relu", 0.2, padding_mode="circular",
-                                              config=config),
-                       reference.conv2d_act(x, w3, bias, "leaky_relu", 0.2, padding_mode="circular"))
-            self.check(f"conv2d_act 1x1 relu {tile}",
-                       triton_conv.conv2d_act(d(x), d(w1), d(bias), "relu", config=config),
-                       reference.conv2d_act(x, w1, bias, "relu"))
-            self.check(f"conv2d_act 3x3 tanh circular + residual -> uint8 (the texture generator's last) {tile}",
-                       triton_conv.conv2d_act(d(x), d(w3[:3]), d(bias[:3]), "tanh", 0.0, residual=d(base),
-                                              res_scale=0.5, padding_mode="circular", clamp=(0.0, 1.0),
-                                              out_dtype=torch.uint8, config=config),
-                       reference.conv2d_act(x, w3[:3], bias[:3], "tanh", 0.0, residual=base, res_scale=0.5,
-                                            padding_mode="circular", clamp=(0.0, 1.0), out_dtype=torch.uint8))
+            out = _nhwc(wide)[:, 16 : 16 + C_OUT]
+            triton_conv.conv2d_act(
+                d(x), d(w3), d(bias), "prelu", d(slope), residual=d(residual), res_scale=0.2, out=out, config=config
+            )
+            self.check(
+                f"conv2d_act 3x3 prelu+residual into a channel slice {tile}",
+                out,
+                reference.conv2d_act(x, w3, bias, "prelu", slope, residual=residual, res_scale=0.2),
+            )
+            self.check(
+                f"conv2d_act 3x3 leaky_relu circular {tile}",
+                triton_conv.conv2d_act(d(x), d(w3), d(bias), "leaky_relu", 0.2, padding_mode="circular", config=config),
+                reference.conv2d_act(x, w3, bias, "leaky_relu", 0.2, padding_mode="circular"),
+            )
+            self.check(
+                f"conv2d_act 1x1 relu {tile}",
+                triton_conv.conv2d_act(d(x), d(w1), d(bias), "relu", config=config),
+                reference.conv2d_act(x, w1, bias, "relu"),
+            )
+            self.check(
+                f"conv2d_act 3x3 tanh circular + residual -> uint8 (the texture generator's last) {tile}",
+                triton_conv.conv2d_act(
+                    d(x),
+                    d(w3[:3]),
+                    d(bias[:3]),
+                    "tanh",
+                    0.0,
+                    residual=d(base),
+                    res_scale=0.5,
+                    padding_mode="circular",
+                    clamp=(0.0, 1.0),
+                    out_dtype=torch.uint8,
+                    config=config,
+                ),
+                reference.conv2d_act(
+                    x,
+                    w3[:3],
+                    bias[:3],
+                    "tanh",
+                    0.0,
+                    residual=base,
+                    res_scale=0.5,
+                    padding_mode="circular",
+                    clamp=(0.0, 1.0),
+                    out_dtype=torch.uint8,
+                ),
+            )
             for mode in ("zeros", "circular"):
-                self.check(f"conv_transpose2d_act prelu {mode} {tile}",
-                           triton_conv.conv_transpose2d_act(d(x), d(wt), d(bias_t), "prelu", d(slope[:32]),
-                                                            padding_mode=mode, config=config),
-                           reference.conv_transpose2d_act(x, wt, bias_t, "prelu", slope[:32], padding_mode=mode))
-            self.check(f"conv2d_pixel_shuffle_add x4 uint8 {tile}",
-                       triton_conv.conv2d_pixel_shuffle_add(d(x), d(w_shuffle), d(bias), 4, d(base), (0.0, 1.0),
-                                                            torch.uint8, config=config),
-                       reference.conv2d_pixel_shuffle_add(x, w_shuffle, bias, 4, base, (0.0, 1.0), torch.uint8))
+                self.check(
+                    f"conv_transpose2d_act prelu {mode} {tile}",
+                    triton_conv.conv_transpose2d_act(
+                        d(x), d(wt), d(bias_t), "prelu", d(slope[:32]), padding_mode=mode, config=config
+                    ),
+                    reference.conv_transpose2d_act(x, wt, bias_t, "prelu", slope[:32], padding_mode=mode),
+                )
+            self.check(
+                f"conv2d_pixel_shuffle_add x4 uint8 {tile}",
+                triton_conv.conv2d_pixel_shuffle_add(
+                    d(x), d(w_shuffle), d(bias), 4, d(base), (0.0, 1.0), torch.uint8, config=config
+                ),
+                reference.conv2d_pixel_shuffle_add(x, w_shuffle, bias, 4, base, (0.0, 1.0), torch.uint8),
+            )
 
     def resampling(self) -> None:
         """upsample in every mode and pixel_shuffle_add to float and to uint8."""
         image, y = self.tensor(N, 3, H, W, positive=True), self.tensor(N, 48, H, W, scale=0.1)
         d = self.on_device
-        for mode, scale, align in (("nearest", 4, False), ("bilinear", 2, False), ("bilinear", 3, True),
-                                   ("bicubic", 3, False)):
-            self.check(f"upsample {mode} x{scale} align_corners={align}",
-                       triton_upsample.upsample(d(image), scale, mode, align),
-                       reference.upsample(image, scale, mode, align))
-        self.check("pixel_shuffle_add x4 + bicubic base -> uint8",
-                   triton_pixel_shuffle.pixel_shuffle_add(d(y), 4, d(image), "bicubic", (0.0, 1.0), torch.uint8),
-                   reference.pixel_shuffle_add(y, 4, image, "bicubic", (0.0, 1.0), torch.uint8))
-        self.check("pixel_shuffle_add x4 float",
-                   triton_pixel_shuffle.pixel_shuffle_add(d(y), 4), reference.pixel_shuffle_add(y, 4))
+        for mode, scale, align in (
+            ("nearest", 4, False),
+            ("bilinear", 2, False),
+            ("bilinear", 3, True),
+            ("bicubic", 3, False),
+        ):
+            self.check(
+                f"upsample {mode} x{scale} align_corners={align}",
+                triton_upsample.upsample(d(image), scale, mode, align),
+                reference.upsample(image, scale, mode, align),
+            )
+        self.check(
+            "pixel_shuffle_add x4 + bicubic base -> uint8",
+            triton_pixel_shuffle.pixel_shuffle_add(d(y), 4, d(image), "bicubic", (0.0, 1.0), torch.uint8),
+            reference.pixel_shuffle_add(y, 4, image, "bicubic", (0.0, 1.0), torch.uint8),
+        )
+        self.check(
+            "pixel_shuffle_add x4 float",
+            triton_pixel_shuffle.pixel_shuffle_add(d(y), 4),
+            reference.pixel_shuffle_add(y, 4),
+        )
         wide = _nhwc(torch.full((N, 20, 2 * H, 2 * W), float("nan"), dtype=self.dtype, device=self.device))
         triton_pixel_shuffle.pixel_shuffle_add(d(y), 2, out=wide[:, 4:16])
-        self.check("pixel_shuffle_add x2 into a channel slice (the texture generator's stages)", wide[:, 4:16],
-                   reference.pixel_shuffle_add(y, 2))
+        self.check(
+            "pixel_shuffle_add x2 into a channel slice (the texture generator's stages)",
+            wide[:, 4:16],
+            reference.pixel_shuffle_add(y, 2),
+        )
         self.untouched("pixel_shuffle_add x2 into a channel slice", torch.cat([wide[:, :4], wide[:, 16:]], 1))
 
 
@@ -140,8 +192,9 @@ def main() -> int:
         device, dtypes, configs = torch.device("cuda"), (torch.float16, torch.bfloat16), _launch.GPU_CONV_CONFIGS
     elif _launch.INTERPRETING:
         device, dtypes, configs = torch.device("cpu"), (torch.float32,), (None,)
-        print("sanitize_kernels: no CUDA device; running the launches through Triton's interpreter (no memory "
-              "checking)")
+        print(
+            "sanitize_kernels: no CUDA device; running the launches through Triton's interpreter (no memory checking)"
+        )
     else:
         print("sanitize_kernels: no CUDA device here (set TRITON_INTERPRET=1 to run the launches interpreted)")
         return 0

@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     training = metadata["training"]
     training["data"] = [p.replace(str(skimage_data()), SKIMAGE_DATA) for p in training["data"]]
     if any(SKIMAGE_DATA in p for p in training["data"]):
-        training["paths"] = {SKIMAGE_DATA: f"the data folder of the installed scikit-image package "
-                                              f"({skimage.__version__})"}
+        training["paths"] = {
+            SKIMAGE_DATA: f"the data folder of the installed scikit-image package ({skimage.__version__})"
+        }
     target = next(f.path for f in FAMILIES if f.name == args.family)
     write_safetensors(target, state, dict(metadata, family=args.family), overwrite=True)
     print(f"{target}: {target.stat().st_size / 1e6:.2f} MB")

@@ -26,8 +26,19 @@ if TYPE_CHECKING or TRITON_AVAILABLE:
 else:  # pragma: no cover - exercised only on platforms without triton
     _triton_conv = _triton_shuffle = _triton_upsample = None
 
-__all__ = ["conv2d_act", "conv_transpose2d_act", "conv2d_pixel_shuffle_add", "upsample", "pixel_shuffle_add",
-           "backend_for", "describe_backend", "reference", "Ops", "ops_for", "CHECKS"]
+__all__ = [
+    "conv2d_act",
+    "conv_transpose2d_act",
+    "conv2d_pixel_shuffle_add",
+    "upsample",
+    "pixel_shuffle_add",
+    "backend_for",
+    "describe_backend",
+    "reference",
+    "Ops",
+    "ops_for",
+    "CHECKS",
+]
 
 BACKEND_ENV = "SRKIT_KERNELS"
 BACKENDS = ("auto", "triton", "reference")
@@ -51,8 +62,10 @@ def backend_for(x: torch.Tensor) -> str:
     if not TRITON_AVAILABLE:
         raise RuntimeError(f"{BACKEND_ENV}=triton but triton is not installed (it ships for Linux x86-64 only)")
     if not x.is_cuda and not INTERPRETING:
-        raise RuntimeError(f"{BACKEND_ENV}=triton on a {x.device} tensor needs TRITON_INTERPRET=1 set before "
-                           "srkit is imported (Triton's CPU interpreter); or use CUDA tensors")
+        raise RuntimeError(
+            f"{BACKEND_ENV}=triton on a {x.device} tensor needs TRITON_INTERPRET=1 set before "
+            "srkit is imported (Triton's CPU interpreter); or use CUDA tensors"
+        )
     return "triton"
 
 
@@ -76,8 +89,14 @@ def describe_backend(device: torch.device | str) -> str:
     return f"reference (PyTorch on {device.type}; Triton runs on CUDA tensors)"
 
 
-def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
-               slope: float | torch.Tensor = 0.2, **epilogue) -> torch.Tensor:
+def conv2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    **epilogue,
+) -> torch.Tensor:
     """act(conv(x) + bias) * res_scale + residual [then * outer_scale + outer_residual], 1x1/3x3 same padding,
     clamped, optionally as a uint8/uint16 HWC image; the epilogue (residual, res_scale, padding_mode, out,
     outer_residual, outer_scale, clamp, out_dtype) by keyword only; see reference.conv2d_act."""
@@ -85,34 +104,54 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     return impl.conv2d_act(x, weight, bias, act, slope, **epilogue)
 
 
-def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         act: str = "none", slope: float | torch.Tensor = 0.2, *, padding_mode: str = "zeros",
-                         out: torch.Tensor | None = None) -> torch.Tensor:
+def conv_transpose2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    *,
+    padding_mode: str = "zeros",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """act(ConvTranspose2d(k4, s2, p1)(x) + bias); see reference.conv_transpose2d_act."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
     return impl.conv_transpose2d_act(x, weight, bias, act, slope, padding_mode=padding_mode, out=out)
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
-             out: torch.Tensor | None = None) -> torch.Tensor:
+def upsample(
+    x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Integer-factor nearest/bilinear/bicubic upsampling equal to F.interpolate, into `out` if given; see
     reference.upsample."""
     impl = _triton_upsample if backend_for(x) == "triton" else reference
     return impl.upsample(x, scale, mode, align_corners, out)
 
 
-def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
-                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
-                      out: torch.Tensor | None = None) -> torch.Tensor:
+def pixel_shuffle_add(
+    y: torch.Tensor,
+    scale: int,
+    base: torch.Tensor | None = None,
+    base_mode: str = "nearest",
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """pixel_shuffle(y) + upsample(base), clamped, optionally as a uint8/uint16 HWC image, or into a float `out`;
     see the reference."""
     impl = _triton_shuffle if backend_for(y) == "triton" else reference
     return impl.pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
 
 
-def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
-                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
-                             out_dtype: torch.dtype | None = None) -> torch.Tensor:
+def conv2d_pixel_shuffle_add(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: int,
+    base: torch.Tensor | None = None,
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Last conv + pixel shuffle + nearest base + clamp (+ uint8/uint16 HWC) in one pass; see the reference."""
     impl = _triton_conv if backend_for(x) == "triton" else reference
     return impl.conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
@@ -133,12 +172,20 @@ class Ops:
 def ops_for(x: torch.Tensor) -> Ops:
     """The ops that tensors like `x` run on, with SRKIT_KERNELS read now rather than on every launch."""
     if backend_for(x) == "triton":
-        return Ops("triton", partial(_triton_conv.conv2d_act, checked=False),
-                   partial(_triton_conv.conv2d_pixel_shuffle_add, checked=False), _triton_upsample.upsample,
-                   _triton_shuffle.pixel_shuffle_add)
-    return Ops("reference", partial(reference.conv2d_act, checked=False),
-               partial(reference.conv2d_pixel_shuffle_add, checked=False), reference.upsample,
-               reference.pixel_shuffle_add)
+        return Ops(
+            "triton",
+            partial(_triton_conv.conv2d_act, checked=False),
+            partial(_triton_conv.conv2d_pixel_shuffle_add, checked=False),
+            _triton_upsample.upsample,
+            _triton_shuffle.pixel_shuffle_add,
+        )
+    return Ops(
+        "reference",
+        partial(reference.conv2d_act, checked=False),
+        partial(reference.conv2d_pixel_shuffle_add, checked=False),
+        reference.upsample,
+        reference.pixel_shuffle_add,
+    )
 
 
 def _new(like: torch.Tensor, shape: tuple[int, int, int, int], dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -147,17 +194,43 @@ def _new(like: torch.Tensor, shape: tuple[int, int, int, int], dtype: torch.dtyp
     return reference.new_result(like, c, h, w, dtype)[0]
 
 
-def _check_conv2d_act(x, weight, bias=None, act="none", slope=0.2, *, residual=None, res_scale=1.0,
-                      padding_mode="zeros", out=None, outer_residual=None, outer_scale=1.0, clamp=None,
-                      out_dtype=None) -> torch.Tensor:
-    _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                           outer_scale, clamp, out_dtype)
+def _check_conv2d_act(
+    x,
+    weight,
+    bias=None,
+    act="none",
+    slope=0.2,
+    *,
+    residual=None,
+    res_scale=1.0,
+    padding_mode="zeros",
+    out=None,
+    outer_residual=None,
+    outer_scale=1.0,
+    clamp=None,
+    out_dtype=None,
+) -> torch.Tensor:
+    _args.check_conv2d_act(
+        x,
+        weight,
+        bias,
+        act,
+        slope,
+        residual,
+        res_scale,
+        padding_mode,
+        out,
+        outer_residual,
+        outer_scale,
+        clamp,
+        out_dtype,
+    )
     return out if out is not None else _new(x, (x.shape[0], weight.shape[0], x.shape[2], x.shape[3]), out_dtype)
 
 
 def _check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base=None, clamp=None, out_dtype=None) -> torch.Tensor:
     scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
-    return _new(x, (x.shape[0], weight.shape[0] // scale ** 2, x.shape[2] * scale, x.shape[3] * scale), out_dtype)
+    return _new(x, (x.shape[0], weight.shape[0] // scale**2, x.shape[2] * scale, x.shape[3] * scale), out_dtype)
 
 
 def _check_upsample(x, scale, mode="nearest", align_corners=False, out=None) -> torch.Tensor:
@@ -165,11 +238,15 @@ def _check_upsample(x, scale, mode="nearest", align_corners=False, out=None) -> 
     return out if out is not None else _new(x, (x.shape[0], x.shape[1], x.shape[2] * scale, x.shape[3] * scale))
 
 
-def _check_pixel_shuffle_add(y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None,
-                             out=None) -> torch.Tensor:
+def _check_pixel_shuffle_add(
+    y, scale, base=None, base_mode="nearest", clamp=None, out_dtype=None, out=None
+) -> torch.Tensor:
     scale = _args.check_pixel_shuffle_add(y, scale, base, base_mode, clamp, out_dtype, out)
-    return out if out is not None else _new(y, (y.shape[0], y.shape[1] // scale ** 2, y.shape[2] * scale,
-                                                y.shape[3] * scale), out_dtype)
+    return (
+        out
+        if out is not None
+        else _new(y, (y.shape[0], y.shape[1] // scale**2, y.shape[2] * scale, y.shape[3] * scale), out_dtype)
+    )
 
 
 # Ops that only check their arguments and return an uninitialised result of the output's shape: a bound program

@@ -63,8 +63,9 @@ def require_integer_scale(op: str, scale: object, name: str = "scale") -> int:
     return value
 
 
-def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype,
-                   x: torch.Tensor, x_name: str = "x") -> None:
+def require_output(
+    op: str, out: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype, x: torch.Tensor, x_name: str = "x"
+) -> None:
     """Check a caller-provided output: shape, dtype, device, and no memory shared with the input `x`."""
     if out is None:
         return
@@ -75,8 +76,7 @@ def require_output(op: str, out: torch.Tensor | None, shape: tuple[int, ...], dt
         _fail(op, f"out must have dtype {dtype}, got {out.dtype}", TypeError)
     require_same_device(op, x, out=out)
     if _may_overlap(out, x):
-        _fail(op, f"out shares memory with {x_name}; the op reads neighbours of each pixel, so it cannot run in "
-                  "place")
+        _fail(op, f"out shares memory with {x_name}; the op reads neighbours of each pixel, so it cannot run in place")
 
 
 def _address_span(t: torch.Tensor) -> tuple[int, int]:
@@ -93,9 +93,15 @@ def _may_overlap(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     a_start, b_start = int(a.storage_offset()), int(b.storage_offset())
     pixel_stride = a.stride(3) if a.dim() == 4 else 0
-    if (a.dim() == b.dim() == 4 and a.stride() == b.stride() and a.stride(1) == 1
-            and a.shape[0] == b.shape[0] and a.shape[2:] == b.shape[2:]
-            and max(a.shape[1], b.shape[1]) <= pixel_stride and abs(a_start - b_start) < pixel_stride):
+    if (
+        a.dim() == b.dim() == 4
+        and a.stride() == b.stride()
+        and a.stride(1) == 1
+        and a.shape[0] == b.shape[0]
+        and a.shape[2:] == b.shape[2:]
+        and max(a.shape[1], b.shape[1]) <= pixel_stride
+        and abs(a_start - b_start) < pixel_stride
+    ):
         # Both are channel windows over the same pixels: they overlap iff the channel ranges do.
         return a_start < b_start + b.shape[1] and b_start < a_start + a.shape[1]
     a_lo, a_hi = _address_span(a)
@@ -110,8 +116,11 @@ def check_activation(op: str, act: str, slope: object, c_out: int, x: torch.Tens
         _fail(op, f"slope must be a float for act='leaky_relu', got {type(slope).__name__}", TypeError)
     if act == "prelu":
         if not isinstance(slope, torch.Tensor):
-            _fail(op, "slope must be a tensor of per-channel weights for act='prelu', "
-                      f"got {type(slope).__name__}", TypeError)
+            _fail(
+                op,
+                f"slope must be a tensor of per-channel weights for act='prelu', got {type(slope).__name__}",
+                TypeError,
+            )
         require_float(op, "slope", slope)
         if slope.numel() not in (1, c_out):
             _fail(op, f"slope for act='prelu' must have 1 or {c_out} elements (C_out), got {slope.numel()}")
@@ -148,16 +157,22 @@ def _check_clamp_and_output(op: str, clamp, out_dtype, out=None) -> None:
     """Check an optional (low, high) clamp and an optional float / uint8 / uint16 output dtype (integer codes are
     a new HWC image: not with a caller's `out`)."""
     if clamp is not None:
-        if (not isinstance(clamp, (tuple, list)) or len(clamp) != 2
-                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)):
+        if (
+            not isinstance(clamp, (tuple, list))
+            or len(clamp) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in clamp)
+        ):
             _fail(op, f"clamp must be None or a (low, high) pair of floats, got {clamp!r}", TypeError)
         if clamp[0] > clamp[1]:
             _fail(op, f"clamp low must not exceed high, got {tuple(clamp)}")
     if out_dtype is not None and out_dtype not in FLOAT_DTYPES + INTEGER_IMAGE_DTYPES:
         _fail(op, f"out_dtype must be None, a float dtype, torch.uint8 or torch.uint16, got {out_dtype!r}", TypeError)
     if out is not None and out_dtype in INTEGER_IMAGE_DTYPES:
-        _fail(op, f"out_dtype={out_dtype} makes a new (N, H, W, C) image; it cannot be written into out: pass "
-                  "out=None, or a float out_dtype")
+        _fail(
+            op,
+            f"out_dtype={out_dtype} makes a new (N, H, W, C) image; it cannot be written into out: pass "
+            "out=None, or a float out_dtype",
+        )
 
 
 def _check_base(op: str, base, expected: tuple[int, ...], reference: torch.Tensor) -> None:
@@ -184,8 +199,21 @@ def _check_residual(op: str, name: str, residual, scale_name: str, scale, out_sh
     require_same_device(op, x, **{name: residual})
 
 
-def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual=None,
-                     outer_scale=1.0, clamp=None, out_dtype=None) -> None:
+def check_conv2d_act(
+    x,
+    weight,
+    bias,
+    act,
+    slope,
+    residual,
+    res_scale,
+    padding_mode,
+    out,
+    outer_residual=None,
+    outer_scale=1.0,
+    clamp=None,
+    out_dtype=None,
+) -> None:
     """Validate conv2d_act's arguments (see kernels.reference.conv2d_act for their meaning)."""
     op = "conv2d_act"
     c_out = _check_conv_input(op, x, weight)
@@ -196,8 +224,11 @@ def check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_m
     _check_residual(op, "residual", residual, "res_scale", res_scale, out_shape, x)
     _check_residual(op, "outer_residual", outer_residual, "outer_scale", outer_scale, out_shape, x)
     if outer_residual is None and outer_scale != 1.0:
-        _fail(op, f"outer_scale={outer_scale} is given without an outer_residual (it scales the sum that one is "
-                  "added to); pass outer_residual, or leave outer_scale at 1.0")
+        _fail(
+            op,
+            f"outer_scale={outer_scale} is given without an outer_residual (it scales the sum that one is "
+            "added to); pass outer_residual, or leave outer_scale at 1.0",
+        )
     _check_clamp_and_output(op, clamp, out_dtype, out)
     require_output(op, out, out_shape, out_dtype or x.dtype, x)
 

@@ -57,12 +57,14 @@ def _read(path: Path) -> dict[str, dict]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        warnings.warn(f"{path}: unreadable autotune cache ({error}); it will be rewritten", RuntimeWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"{path}: unreadable autotune cache ({error}); it will be rewritten", RuntimeWarning, stacklevel=4
+        )
         return {}
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("entries"), dict):
-        warnings.warn(f"{path}: autotune cache is not format {FORMAT}; it will be rewritten", RuntimeWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"{path}: autotune cache is not format {FORMAT}; it will be rewritten", RuntimeWarning, stacklevel=4
+        )
         return {}
     return payload["entries"]
 
@@ -85,8 +87,11 @@ def _store(path: Path, key: str, entry: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
-        warnings.warn(f"{path}: cannot write the autotune cache ({error}); settings are kept for this process only",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"{path}: cannot write the autotune cache ({error}); settings are kept for this process only",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return
     try:
         with os.fdopen(fd, "w") as file:
@@ -97,8 +102,13 @@ def _store(path: Path, key: str, entry: dict) -> None:
         raise
 
 
-def choose(key: tuple[str, ...], candidates: Callable[[], Sequence[Config]], trial: Callable[[Config], object],
-           timer: Callable[[Callable[[], object]], float], skip: tuple[type[Exception], ...] = ()) -> Config:
+def choose(
+    key: tuple[str, ...],
+    candidates: Callable[[], Sequence[Config]],
+    trial: Callable[[Config], object],
+    timer: Callable[[Callable[[], object]], float],
+    skip: tuple[type[Exception], ...] = (),
+) -> Config:
     """The stored winner for `key`, else the candidate (a dataclass) whose trial `timer` finds fastest, then stored.
 
     `candidates()` lists them (called only when `key` is not yet chosen in this process); `timer(fn)` returns
@@ -124,8 +134,15 @@ def choose(key: tuple[str, ...], candidates: Callable[[], Sequence[Config]], tri
             raise RuntimeError(f"autotune {name}: no candidate could run ({'; '.join(failures)})")
         best = min(times, key=times.__getitem__)
         winner = listed[best]
-        _store(path, name, {"config": dataclasses.asdict(winner), "ms": times[best],
-                            "timed_ms": {str(listed[i]): ms for i, ms in times.items()}})
+        _store(
+            path,
+            name,
+            {
+                "config": dataclasses.asdict(winner),
+                "ms": times[best],
+                "timed_ms": {str(listed[i]): ms for i, ms in times.items()},
+            },
+        )
     _chosen[key] = winner
     return winner
 

@@ -117,10 +117,20 @@ GPU_CONV_CONFIGS = (
 )
 
 
-def tuned_conv_config(op: str, device: str, dtype: str, kernel: int, c_in: int, c_out: int, pixels: int,
-                      trial: Callable[[ConvConfig], object], timer: Callable[[Callable[[], object]], float],
-                      skip: tuple[type[Exception], ...] = (), dot_precision: str = "tf32",
-                      shuffle: int = 1) -> ConvConfig:
+def tuned_conv_config(
+    op: str,
+    device: str,
+    dtype: str,
+    kernel: int,
+    c_in: int,
+    c_out: int,
+    pixels: int,
+    trial: Callable[[ConvConfig], object],
+    timer: Callable[[Callable[[], object]], float],
+    skip: tuple[type[Exception], ...] = (),
+    dot_precision: str = "tf32",
+    shuffle: int = 1,
+) -> ConvConfig:
     """The fastest of the static choice and GPU_CONV_CONFIGS for this shape on `device`, timed once and cached.
 
     Interpreted or with SRKIT_AUTOTUNE=0: the static choice, untimed. `pixels` (output pixels of the call) is
@@ -129,11 +139,14 @@ def tuned_conv_config(op: str, device: str, dtype: str, kernel: int, c_in: int, 
     """
     if INTERPRETING or not _autotune.enabled():
         return conv_config(c_in, c_out, kernel, dot_precision, shuffle)
-    key = _autotune.make_key(op, device, dtype, kernel=kernel, c_in=c_in, c_out=c_out,
-                             pixels=next_power_of_2(pixels))
-    return _autotune.choose(key, lambda: tuple(dict.fromkeys((conv_config(c_in, c_out, kernel, dot_precision, shuffle),
-                                                                  *GPU_CONV_CONFIGS))),
-                            trial, timer, skip)
+    key = _autotune.make_key(op, device, dtype, kernel=kernel, c_in=c_in, c_out=c_out, pixels=next_power_of_2(pixels))
+    return _autotune.choose(
+        key,
+        lambda: tuple(dict.fromkeys((conv_config(c_in, c_out, kernel, dot_precision, shuffle), *GPU_CONV_CONFIGS))),
+        trial,
+        timer,
+        skip,
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,8 @@ def images_per_launch(images: int, pixels_per_image: int, block_p: int) -> int:
     """How many batch items one launch may cover while its int32 pixel indices cannot overflow."""
     fit = (MAX_LAUNCH_INDEX - block_p) // max(1, pixels_per_image)
     if fit < 1:
-        raise ValueError(f"an image of {pixels_per_image} pixels is too large for one kernel launch "
-                         f"(int32 pixel index, at most {MAX_LAUNCH_INDEX - block_p}); process it in tiles")
+        raise ValueError(
+            f"an image of {pixels_per_image} pixels is too large for one kernel launch "
+            f"(int32 pixel index, at most {MAX_LAUNCH_INDEX - block_p}); process it in tiles"
+        )
     return min(images, fit)

@@ -131,8 +131,7 @@ _compiled: dict[str, Compiled] = {}
 
 def _tool(name: str, *args: str) -> str:
     """stdout of one of the NVIDIA tools the triton wheel ships."""
-    return subprocess.run([os.path.join(NVIDIA_BIN, name), *args], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run([os.path.join(NVIDIA_BIN, name), *args], capture_output=True, text=True, check=True).stdout
 
 
 def _ptxas_line(pattern: str, log: str) -> tuple[str, ...]:
@@ -175,12 +174,24 @@ def compile_launch(launch: Launch, target: GPUTarget = SM90) -> Compiled:
     registers = int(_ptxas_line(r"Used (\d+) registers", ptxas)[0])
     stores, loads = (int(v) for v in _ptxas_line(r"(\d+) bytes spill stores, (\d+) bytes spill loads", ptxas))
     ttgir = kernel.asm["ttgir"]
-    result = Compiled(registers, stores, loads, kernel.metadata.shared, options["num_warps"], options["num_stages"],
-                      hgmma=len(re.findall(r"\bHGMMA\.", sass)), hmma=len(re.findall(r"\bHMMA\.", sass)),
-                      drains=count_drains(ttgir), loops=ttgir.count("scf.for"),
-                      extra={"LDGSTS": sass.count("LDGSTS"), "UTMALDG": sass.count("UTMALDG"),
-                             "STG.128": len(re.findall(r"STG\.E\.128", sass)),
-                             "STG": len(re.findall(r"\bSTG\.", sass))})
+    result = Compiled(
+        registers,
+        stores,
+        loads,
+        kernel.metadata.shared,
+        options["num_warps"],
+        options["num_stages"],
+        hgmma=len(re.findall(r"\bHGMMA\.", sass)),
+        hmma=len(re.findall(r"\bHMMA\.", sass)),
+        drains=count_drains(ttgir),
+        loops=ttgir.count("scf.for"),
+        extra={
+            "LDGSTS": sass.count("LDGSTS"),
+            "UTMALDG": sass.count("UTMALDG"),
+            "STG.128": len(re.findall(r"STG\.E\.128", sass)),
+            "STG": len(re.findall(r"\bSTG\.", sass)),
+        },
+    )
     _compiled[key] = result
     return result
 
@@ -204,8 +215,9 @@ class Gate:
         if compiled.drains > self.max_drains:
             why.append(f"{compiled.drains} pipeline drains per tile")
         if (c_in, c_out, kernel) == (64, 64, 3) and compiled.ctas_per_sm < self.min_ctas_64:
-            why.append(f"{compiled.ctas_per_sm} CTAs per SM ({compiled.registers} registers, "
-                       f"{compiled.shared_bytes} B shared)")
+            why.append(
+                f"{compiled.ctas_per_sm} CTAs per SM ({compiled.registers} registers, {compiled.shared_bytes} B shared)"
+            )
         return why
 
 

@@ -14,8 +14,9 @@ import torch
 _cache: dict[tuple, tuple[int, torch.Tensor]] = {}
 
 
-def packed(weight: torch.Tensor, layout: str, dtype: torch.dtype, pack: Callable[[torch.Tensor], torch.Tensor]
-           ) -> torch.Tensor:
+def packed(
+    weight: torch.Tensor, layout: str, dtype: torch.dtype, pack: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     """Return pack(weight) converted to `dtype`, cached for this tensor, layout and dtype."""
     key = (id(weight), layout, dtype)
     version = weight._version

@@ -36,8 +36,9 @@ def activate(y: torch.Tensor, act: str, slope: float | torch.Tensor) -> torch.Te
     return y
 
 
-def new_result(like: torch.Tensor, c: int, h: int, w: int,
-               dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def new_result(
+    like: torch.Tensor, c: int, h: int, w: int, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(an uninitialised result of `like`'s batch and device, the (N, C, H, W) view a kernel writes it through):
     for uint8/uint16 an (N, H, W, C) image of codes, whose permuted view has channels_last strides; for a float
     dtype (default like.dtype) one channels_last tensor, both."""
@@ -57,12 +58,23 @@ def _emit(y: torch.Tensor, dtype: torch.dtype, out: torch.Tensor | None) -> torc
     return y.to(dtype).contiguous(memory_format=torch.channels_last)
 
 
-def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
-               slope: float | torch.Tensor = 0.2, *, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
-               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
-               checked: bool = True) -> torch.Tensor:
+def conv2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    *,
+    residual: torch.Tensor | None = None,
+    res_scale: float = 1.0,
+    padding_mode: str = "zeros",
+    out: torch.Tensor | None = None,
+    outer_residual: torch.Tensor | None = None,
+    outer_scale: float = 1.0,
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    checked: bool = True,
+) -> torch.Tensor:
     """Stride-1 'same' convolution (1x1 or 3x3) with bias, activation, scaled residual, zero or circular padding.
 
     Everything after `slope` (the epilogue, padding and output) goes by keyword.
@@ -79,8 +91,21 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     it was bound).
     """
     if checked:
-        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                               outer_scale, clamp, out_dtype)
+        _args.check_conv2d_act(
+            x,
+            weight,
+            bias,
+            act,
+            slope,
+            residual,
+            res_scale,
+            padding_mode,
+            out,
+            outer_residual,
+            outer_scale,
+            clamp,
+            out_dtype,
+        )
     pad = weight.shape[-1] // 2
     xf = x.float()
     if padding_mode == "circular" and pad:
@@ -100,9 +125,16 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     return _finish(y, clamp, x.dtype if out_dtype is None else out_dtype, out)
 
 
-def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         act: str = "none", slope: float | torch.Tensor = 0.2, *, padding_mode: str = "zeros",
-                         out: torch.Tensor | None = None) -> torch.Tensor:
+def conv_transpose2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    *,
+    padding_mode: str = "zeros",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """ConvTranspose2d(kernel 4, stride 2, padding 1) with bias and activation: (N, C_in, H, W) -> (N, C_out, 2H, 2W).
 
     weight is (C_in, C_out, 4, 4) as torch stores it. padding_mode 'circular' treats x as periodic, so a
@@ -115,13 +147,15 @@ def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     if padding_mode == "circular":
         xf = F.pad(xf, (1, 1, 1, 1), mode="circular")
         padding = 3
-    y = F.conv_transpose2d(xf, weight.detach().float(), None if bias is None else bias.detach().float(),
-                           stride=2, padding=padding)
+    y = F.conv_transpose2d(
+        xf, weight.detach().float(), None if bias is None else bias.detach().float(), stride=2, padding=padding
+    )
     return _emit(activate(y, act, slope), x.dtype, out)
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
-             out: torch.Tensor | None = None) -> torch.Tensor:
+def upsample(
+    x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Upsample (N, C, H, W) by an integer factor exactly as F.interpolate(scale_factor=scale, mode=...) does,
     into `out` if given (e.g. a channel slice of a wider buffer).
 
@@ -137,9 +171,15 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
     return _emit(y, x.dtype, out)
 
 
-def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = None, base_mode: str = "nearest",
-                      clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
-                      out: torch.Tensor | None = None) -> torch.Tensor:
+def pixel_shuffle_add(
+    y: torch.Tensor,
+    scale: int,
+    base: torch.Tensor | None = None,
+    base_mode: str = "nearest",
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The SR network's last step in one pass: pixel_shuffle(y, scale) + upsample(base, scale, base_mode), clamped.
 
     y: (N, C*scale*scale, H, W); base: (N, C, H, W) or None. The sum is clamped to `clamp` = (low, high) if
@@ -157,8 +197,9 @@ def pixel_shuffle_add(y: torch.Tensor, scale: int, base: torch.Tensor | None = N
     return _finish(z, clamp, y.dtype if out_dtype is None else out_dtype, out)
 
 
-def _finish(z: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype,
-            out: torch.Tensor | None) -> torch.Tensor:
+def _finish(
+    z: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype, out: torch.Tensor | None
+) -> torch.Tensor:
     """An fp32 (N, C, H, W) result clamped, then rounded once to a float `out_dtype` (into `out` if given) or
     packed to uint8/uint16 codes in a new (N, H, W, C) image."""
     if out_dtype in INTEGER_RANGE:
@@ -175,9 +216,17 @@ def _finish(z: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch
     return _emit(z, out_dtype, out)
 
 
-def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
-                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
-                             out_dtype: torch.dtype | None = None, *, checked: bool = True) -> torch.Tensor:
+def conv2d_pixel_shuffle_add(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: int,
+    base: torch.Tensor | None = None,
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    *,
+    checked: bool = True,
+) -> torch.Tensor:
     """The compact SR network's last layer written once: pixel_shuffle_add(conv(x) + bias, scale, base, 'nearest').
 
     Equals pixel_shuffle_add(y, scale, base, "nearest", clamp, out_dtype) for y = conv(x, weight) + bias kept
@@ -188,5 +237,6 @@ def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.
         scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
     pad = weight.shape[-1] // 2
     y = F.conv2d(x.float(), weight.detach().float(), None if bias is None else bias.detach().float(), padding=pad)
-    return pixel_shuffle_add(y, scale, None if base is None else base.float(), "nearest", clamp,
-                             x.dtype if out_dtype is None else out_dtype)
+    return pixel_shuffle_add(
+        y, scale, None if base is None else base.float(), "nearest", clamp, x.dtype if out_dtype is None else out_dtype
+    )

@@ -24,34 +24,78 @@ from .reference import INTEGER_RANGE, new_result
 
 
 # The activation is a compile-time name (one of _args.ACTIVATIONS), so each launch compiles only its own branch.
-@triton.heuristics({
-    "HAS_BIAS": lambda args: args["bias_ptr"] is not None,
-    "HAS_RES": lambda args: args["res_ptr"] is not None,
-    "HAS_OUTER": lambda args: args["outer_ptr"] is not None,
-    "HAS_CLAMP": lambda args: args["clamp_low"] is not None,
-    "TO_INTEGER": lambda args: args["CODE_MAX"] > 0,
-    # Fewer input channels than one MMA's depth: K runs over taps x channels together (27 of 32 used for RGB
-    # 3x3) instead of one mostly empty channel chunk per tap.
-    "TAPS_IN_K": lambda args: taps_in_k(args["C_in"]),
-    "K_STEPS": lambda args: k_steps(args["C_in"], args["KH"] * args["KW"], args["BLOCK_K"]),
-    # Element offsets in int32 (half the registers of int64 address maths) unless a tensor spans 2**31 elements.
-    "INDEX_64": lambda args: any(_span(args[name]) > MAX_LAUNCH_INDEX
-                                 for name in ("x_ptr", "res_ptr", "outer_ptr", "out_ptr")),
-})
+@triton.heuristics(
+    {
+        "HAS_BIAS": lambda args: args["bias_ptr"] is not None,
+        "HAS_RES": lambda args: args["res_ptr"] is not None,
+        "HAS_OUTER": lambda args: args["outer_ptr"] is not None,
+        "HAS_CLAMP": lambda args: args["clamp_low"] is not None,
+        "TO_INTEGER": lambda args: args["CODE_MAX"] > 0,
+        # Fewer input channels than one MMA's depth: K runs over taps x channels together (27 of 32 used for RGB
+        # 3x3) instead of one mostly empty channel chunk per tap.
+        "TAPS_IN_K": lambda args: taps_in_k(args["C_in"]),
+        "K_STEPS": lambda args: k_steps(args["C_in"], args["KH"] * args["KW"], args["BLOCK_K"]),
+        # Element offsets in int32 (half the registers of int64 address maths) unless a tensor spans 2**31 elements.
+        "INDEX_64": lambda args: any(
+            _span(args[name]) > MAX_LAUNCH_INDEX for name in ("x_ptr", "res_ptr", "outer_ptr", "out_ptr")
+        ),
+    }
+)
 @triton.jit(do_not_specialize=["H", "W", "M"])
 def _conv_act_kernel(
-    x_ptr, w_ptr, bias_ptr, slope_ptr, res_ptr, outer_ptr, out_ptr,
-    H, W, M, C_in, C_out,
-    sxn, sxc, sxh, sxw,
-    son, soc, soh, sow,
-    srn, src, srh, srw,
-    sqn, sqc, sqh, sqw,
-    slope_value, res_scale, outer_scale, clamp_low, clamp_high,
-    KH: tl.constexpr, KW: tl.constexpr, PAD: tl.constexpr, OUT_STEP: tl.constexpr, ACT: tl.constexpr,
-    CIRCULAR: tl.constexpr, SHUFFLE: tl.constexpr, CODE_MAX: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-    HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, HAS_OUTER: tl.constexpr, HAS_CLAMP: tl.constexpr,
-    TO_INTEGER: tl.constexpr, TAPS_IN_K: tl.constexpr, K_STEPS: tl.constexpr, INDEX_64: tl.constexpr,
+    x_ptr,
+    w_ptr,
+    bias_ptr,
+    slope_ptr,
+    res_ptr,
+    outer_ptr,
+    out_ptr,
+    H,
+    W,
+    M,
+    C_in,
+    C_out,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    son,
+    soc,
+    soh,
+    sow,
+    srn,
+    src,
+    srh,
+    srw,
+    sqn,
+    sqc,
+    sqh,
+    sqw,
+    slope_value,
+    res_scale,
+    outer_scale,
+    clamp_low,
+    clamp_high,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    PAD: tl.constexpr,
+    OUT_STEP: tl.constexpr,
+    ACT: tl.constexpr,
+    CIRCULAR: tl.constexpr,
+    SHUFFLE: tl.constexpr,
+    CODE_MAX: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    HAS_RES: tl.constexpr,
+    HAS_OUTER: tl.constexpr,
+    HAS_CLAMP: tl.constexpr,
+    TO_INTEGER: tl.constexpr,
+    TAPS_IN_K: tl.constexpr,
+    K_STEPS: tl.constexpr,
+    INDEX_64: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
@@ -99,8 +143,9 @@ def _conv_act_kernel(
         else:
             a_mask = m_mask[:, None] & k_mask[None, :] & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
         a = tl.load(x_ptr + x_batch[:, None] + hh * sxh + ww * sxw + channel[None, :] * sxc, mask=a_mask, other=0.0)
-        b = tl.load(w_phase + rows[:, None] * C_out + offs_n[None, :], mask=k_mask[:, None] & n_mask[None, :],
-                    other=0.0)
+        b = tl.load(
+            w_phase + rows[:, None] * C_out + offs_n[None, :], mask=k_mask[:, None] & n_mask[None, :], other=0.0
+        )
         acc = tl.dot(a, b, acc, input_precision=DOT_PRECISION)
 
     if HAS_BIAS:
@@ -132,19 +177,18 @@ def _conv_act_kernel(
         sub = offs_n % (SHUFFLE * SHUFFLE)
         if HAS_RES:
             base_off = batch * srn + h_idx * srh + w_idx * srw
-            acc += tl.load(res_ptr + base_off[:, None] + channel[None, :] * src, mask=out_mask,
-                           other=0.0).to(tl.float32)
+            acc += tl.load(res_ptr + base_off[:, None] + channel[None, :] * src, mask=out_mask, other=0.0).to(
+                tl.float32
+            )
         out_row = (h_idx * SHUFFLE)[:, None] + (sub // SHUFFLE)[None, :]
         out_col = (w_idx * SHUFFLE)[:, None] + (sub % SHUFFLE)[None, :]
-        out_off = (batch * son)[:, None] + out_row * soh + out_col * sow \
-            + channel[None, :] * soc
+        out_off = (batch * son)[:, None] + out_row * soh + out_col * sow + channel[None, :] * soc
     else:
         out_h = h_idx * OUT_STEP + phase_h
         out_w = w_idx * OUT_STEP + phase_w
         if HAS_RES:
             res_off = batch * srn + out_h * srh + out_w * srw
-            acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask,
-                           other=0.0).to(tl.float32)
+            acc += tl.load(res_ptr + res_off[:, None] + offs_n[None, :] * src, mask=out_mask, other=0.0).to(tl.float32)
         if HAS_OUTER:  # conv2d_act only (never with SHUFFLE): loaded here, added after the gate
             outer_off = (batch * sqn + out_h * sqh + out_w * sqw)[:, None] + offs_n[None, :] * sqc
         out_off = (batch * son + out_h * soh + out_w * sow)[:, None] + offs_n[None, :] * soc
@@ -213,10 +257,26 @@ def _time_on_gpu(fn) -> float:
     return cast(float, do_bench(fn, warmup=10, rep=40, return_mode="median"))  # one number for "median"
 
 
-def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, residual, res_scale, circular: bool,
-            out: torch.Tensor, kernel: int, pad: int, phases: int, config: ConvConfig | None, shuffle: int = 1,
-            clamp: tuple[float, float] | None = None, outer_residual: torch.Tensor | None = None,
-            outer_scale: float = 1.0) -> torch.Tensor:
+def _launch(
+    op: str,
+    x: torch.Tensor,
+    packed: torch.Tensor,
+    bias,
+    act,
+    slope,
+    residual,
+    res_scale,
+    circular: bool,
+    out: torch.Tensor,
+    kernel: int,
+    pad: int,
+    phases: int,
+    config: ConvConfig | None,
+    shuffle: int = 1,
+    clamp: tuple[float, float] | None = None,
+    outer_residual: torch.Tensor | None = None,
+    outer_scale: float = 1.0,
+) -> torch.Tensor:
     n, c_in, h, w = x.shape
     c_out = packed.shape[-1]
     if n * h * w == 0 or c_out == 0:
@@ -236,17 +296,41 @@ def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, re
             m = x_part.shape[0] * h * w
             grid = (triton.cdiv(m, config.block_m), triton.cdiv(c_out, config.block_n), phases)
             _conv_act_kernel[grid](
-                x_ptr=x_part, w_ptr=packed, bias_ptr=bias_f32, slope_ptr=slope_vec, res_ptr=res_part,
-                outer_ptr=outer_part, out_ptr=out_part, H=h, W=w, M=m, C_in=c_in, C_out=c_out,
-                **_strides("x", x_part), **_strides("o", out_part), **_strides("r", res_part),
+                x_ptr=x_part,
+                w_ptr=packed,
+                bias_ptr=bias_f32,
+                slope_ptr=slope_vec,
+                res_ptr=res_part,
+                outer_ptr=outer_part,
+                out_ptr=out_part,
+                H=h,
+                W=w,
+                M=m,
+                C_in=c_in,
+                C_out=c_out,
+                **_strides("x", x_part),
+                **_strides("o", out_part),
+                **_strides("r", res_part),
                 **_strides("q", outer_part),
-                slope_value=float(slope) if act == "leaky_relu" else 0.0, res_scale=float(res_scale),
-                outer_scale=float(outer_scale), clamp_low=None if clamp is None else float(clamp[0]),
+                slope_value=float(slope) if act == "leaky_relu" else 0.0,
+                res_scale=float(res_scale),
+                outer_scale=float(outer_scale),
+                clamp_low=None if clamp is None else float(clamp[0]),
                 clamp_high=None if clamp is None else float(clamp[1]),
-                KH=kernel, KW=kernel, PAD=pad, OUT_STEP=2 if phases == 4 else 1, ACT=act, CIRCULAR=circular,
-                SHUFFLE=shuffle, CODE_MAX=INTEGER_RANGE.get(out.dtype, 0.0), DOT_PRECISION=precision,
-                BLOCK_M=config.block_m, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
-                num_warps=config.num_warps, num_stages=config.num_stages,
+                KH=kernel,
+                KW=kernel,
+                PAD=pad,
+                OUT_STEP=2 if phases == 4 else 1,
+                ACT=act,
+                CIRCULAR=circular,
+                SHUFFLE=shuffle,
+                CODE_MAX=INTEGER_RANGE.get(out.dtype, 0.0),
+                DOT_PRECISION=precision,
+                BLOCK_M=config.block_m,
+                BLOCK_N=config.block_n,
+                BLOCK_K=config.block_k,
+                num_warps=config.num_warps,
+                num_stages=config.num_stages,
             )
 
     if config is None:
@@ -260,52 +344,134 @@ def _launch(op: str, x: torch.Tensor, packed: torch.Tensor, bias, act, slope, re
             run(candidate, scratch)
 
         device = torch.cuda.get_device_name(x.device) if x.is_cuda else str(x.device)
-        config = tuned_conv_config(op, device, f"{x.dtype}-{precision}", kernel, c_in, c_out, n * h * w * phases,
-                                   trial, _time_on_gpu, skip=(OutOfResources,), dot_precision=precision,
-                                   shuffle=shuffle)
+        config = tuned_conv_config(
+            op,
+            device,
+            f"{x.dtype}-{precision}",
+            kernel,
+            c_in,
+            c_out,
+            n * h * w * phases,
+            trial,
+            _time_on_gpu,
+            skip=(OutOfResources,),
+            dot_precision=precision,
+            shuffle=shuffle,
+        )
     run(config, out)
     return out
 
 
-def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none",
-               slope: float | torch.Tensor = 0.2, *, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               padding_mode: str = "zeros", out: torch.Tensor | None = None,
-               outer_residual: torch.Tensor | None = None, outer_scale: float = 1.0,
-               clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None,
-               config: ConvConfig | None = None, checked: bool = True) -> torch.Tensor:
+def conv2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    *,
+    residual: torch.Tensor | None = None,
+    res_scale: float = 1.0,
+    padding_mode: str = "zeros",
+    out: torch.Tensor | None = None,
+    outer_residual: torch.Tensor | None = None,
+    outer_scale: float = 1.0,
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    config: ConvConfig | None = None,
+    checked: bool = True,
+) -> torch.Tensor:
     """Triton conv2d_act; semantics in kernels.reference.conv2d_act (clamp and codes in the epilogue). `config`
     overrides the launch rule (tests)."""
     if checked:
-        _args.check_conv2d_act(x, weight, bias, act, slope, residual, res_scale, padding_mode, out, outer_residual,
-                               outer_scale, clamp, out_dtype)
+        _args.check_conv2d_act(
+            x,
+            weight,
+            bias,
+            act,
+            slope,
+            residual,
+            res_scale,
+            padding_mode,
+            out,
+            outer_residual,
+            outer_scale,
+            clamp,
+            out_dtype,
+        )
     packed = _weight_cache.packed(weight, "conv", x.dtype, _pack_conv)
     if out is None:
         image, out = new_result(x, weight.shape[0], x.shape[2], x.shape[3], out_dtype or x.dtype)
     else:
         image = out
     k = weight.shape[-1]
-    _launch("conv2d_act", x, packed, bias, act, slope, residual, res_scale, padding_mode == "circular", out,
-            kernel=k, pad=k // 2, phases=1, config=config, clamp=clamp, outer_residual=outer_residual,
-            outer_scale=outer_scale)
+    _launch(
+        "conv2d_act",
+        x,
+        packed,
+        bias,
+        act,
+        slope,
+        residual,
+        res_scale,
+        padding_mode == "circular",
+        out,
+        kernel=k,
+        pad=k // 2,
+        phases=1,
+        config=config,
+        clamp=clamp,
+        outer_residual=outer_residual,
+        outer_scale=outer_scale,
+    )
     return image
 
 
-def conv_transpose2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                         act: str = "none", slope: float | torch.Tensor = 0.2, *, padding_mode: str = "zeros",
-                         out: torch.Tensor | None = None, config: ConvConfig | None = None) -> torch.Tensor:
+def conv_transpose2d_act(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    act: str = "none",
+    slope: float | torch.Tensor = 0.2,
+    *,
+    padding_mode: str = "zeros",
+    out: torch.Tensor | None = None,
+    config: ConvConfig | None = None,
+) -> torch.Tensor:
     """Triton conv_transpose2d_act (k4 s2 p1) as four phase convolutions; semantics in the reference."""
     _args.check_conv_transpose2d_act(x, weight, bias, act, slope, padding_mode, out)
     packed = _weight_cache.packed(weight, "transposed_k4s2p1", x.dtype, _pack_transposed)
     if out is None:
         out = new_result(x, weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])[0]
-    return _launch("conv_transpose2d_act", x, packed, bias, act, slope, None, 1.0, padding_mode == "circular", out,
-                   kernel=2, pad=1, phases=4, config=config)
+    return _launch(
+        "conv_transpose2d_act",
+        x,
+        packed,
+        bias,
+        act,
+        slope,
+        None,
+        1.0,
+        padding_mode == "circular",
+        out,
+        kernel=2,
+        pad=1,
+        phases=4,
+        config=config,
+    )
 
 
-def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, scale: int,
-                             base: torch.Tensor | None = None, clamp: tuple[float, float] | None = None,
-                             out_dtype: torch.dtype | None = None, *, config: ConvConfig | None = None,
-                             checked: bool = True) -> torch.Tensor:
+def conv2d_pixel_shuffle_add(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: int,
+    base: torch.Tensor | None = None,
+    clamp: tuple[float, float] | None = None,
+    out_dtype: torch.dtype | None = None,
+    *,
+    config: ConvConfig | None = None,
+    checked: bool = True,
+) -> torch.Tensor:
     """Triton conv2d_pixel_shuffle_add: the last conv writes the final image; semantics in the reference."""
     if checked:
         scale = _args.check_conv2d_pixel_shuffle_add(x, weight, bias, scale, base, clamp, out_dtype)
@@ -313,6 +479,22 @@ def conv2d_pixel_shuffle_add(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     _, _, h, w = x.shape
     image, out = new_result(x, weight.shape[0] // (scale * scale), h * scale, w * scale, out_dtype or x.dtype)
     k = weight.shape[-1]
-    _launch("conv2d_pixel_shuffle_add", x, packed, bias, "none", 0.0, base, 1.0, False, out, kernel=k, pad=k // 2,
-            phases=1, config=config, shuffle=scale, clamp=clamp)
+    _launch(
+        "conv2d_pixel_shuffle_add",
+        x,
+        packed,
+        bias,
+        "none",
+        0.0,
+        base,
+        1.0,
+        False,
+        out,
+        kernel=k,
+        pad=k // 2,
+        phases=1,
+        config=config,
+        shuffle=scale,
+        clamp=clamp,
+    )
     return image

@@ -51,8 +51,24 @@ def _gather(x_ptr, pixel_off, offs_c, sxc, mask):
 
 
 @triton.jit
-def sample(x_ptr, batch_off, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, ratio_h, ratio_w,
-           MODE: tl.constexpr, ALIGN_CORNERS: tl.constexpr):
+def sample(
+    x_ptr,
+    batch_off,
+    oh,
+    ow,
+    offs_c,
+    mask,
+    H,
+    W,
+    sxc,
+    sxh,
+    sxw,
+    scale,
+    ratio_h,
+    ratio_w,
+    MODE: tl.constexpr,
+    ALIGN_CORNERS: tl.constexpr,
+):
     """Upsampled value of input x at output pixels (oh, ow) of their batch item: [BLOCK_P, BLOCK_C] fp32."""
     if MODE == 0:  # nearest
         ih = (oh // scale).to(tl.int64)
@@ -69,10 +85,12 @@ def sample(x_ptr, batch_off, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, r
         w1 = tl.minimum(w0 + 1, W - 1).to(tl.int64)
         h0 = h0.to(tl.int64)
         w0 = w0.to(tl.int64)
-        top = ((1.0 - lw)[:, None] * _gather(x_ptr, batch_off + h0 * sxh + w0 * sxw, offs_c, sxc, mask)
-               + lw[:, None] * _gather(x_ptr, batch_off + h0 * sxh + w1 * sxw, offs_c, sxc, mask))
-        bottom = ((1.0 - lw)[:, None] * _gather(x_ptr, batch_off + h1 * sxh + w0 * sxw, offs_c, sxc, mask)
-                  + lw[:, None] * _gather(x_ptr, batch_off + h1 * sxh + w1 * sxw, offs_c, sxc, mask))
+        top = (1.0 - lw)[:, None] * _gather(x_ptr, batch_off + h0 * sxh + w0 * sxw, offs_c, sxc, mask) + lw[
+            :, None
+        ] * _gather(x_ptr, batch_off + h0 * sxh + w1 * sxw, offs_c, sxc, mask)
+        bottom = (1.0 - lw)[:, None] * _gather(x_ptr, batch_off + h1 * sxh + w0 * sxw, offs_c, sxc, mask) + lw[
+            :, None
+        ] * _gather(x_ptr, batch_off + h1 * sxh + w1 * sxw, offs_c, sxc, mask)
         return (1.0 - lh)[:, None] * top + lh[:, None] * bottom
     else:  # bicubic
         src_h = _source_coordinate(oh, ratio_h, ALIGN_CORNERS)
@@ -90,8 +108,9 @@ def sample(x_ptr, batch_off, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, r
             row = tl.zeros(mask.shape, dtype=tl.float32)
             for j in tl.static_range(4):  # pyright: ignore[reportGeneralTypeIssues]
                 iw = tl.minimum(tl.maximum(base_w + j, 0), W - 1).to(tl.int64)
-                row += _cubic_weight(tw, j)[:, None] * _gather(x_ptr, batch_off + ih * sxh + iw * sxw, offs_c,
-                                                               sxc, mask)
+                row += _cubic_weight(tw, j)[:, None] * _gather(
+                    x_ptr, batch_off + ih * sxh + iw * sxw, offs_c, sxc, mask
+                )
             acc += _cubic_weight(th, i)[:, None] * row
         return acc
 
@@ -109,20 +128,41 @@ def output_tile(P, C, OH, OW, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
 
 @triton.jit(do_not_specialize=["H", "W", "OH", "OW", "P"])
 def _upsample_kernel(
-    x_ptr, out_ptr, H, W, OH, OW, P, C,
-    sxn, sxc, sxh, sxw, son, soc, soh, sow,
-    scale, ratio_h, ratio_w,
-    MODE: tl.constexpr, ALIGN_CORNERS: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+    x_ptr,
+    out_ptr,
+    H,
+    W,
+    OH,
+    OW,
+    P,
+    C,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    son,
+    soc,
+    soh,
+    sow,
+    scale,
+    ratio_h,
+    ratio_w,
+    MODE: tl.constexpr,
+    ALIGN_CORNERS: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     n, oh, ow, offs_c, mask = output_tile(P, C, OH, OW, BLOCK_P, BLOCK_C)
-    value = sample(x_ptr, n * sxn, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, ratio_h, ratio_w,
-                   MODE, ALIGN_CORNERS)
+    value = sample(
+        x_ptr, n * sxn, oh, ow, offs_c, mask, H, W, sxc, sxh, sxw, scale, ratio_h, ratio_w, MODE, ALIGN_CORNERS
+    )
     out_off = n * son + oh.to(tl.int64) * soh + ow.to(tl.int64) * sow
     tl.store(out_ptr + out_off[:, None] + offs_c[None, :] * soc, value.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 def source_ratios(size_in: tuple[int, int], scale: int, align_corners: bool) -> tuple[float, float]:
     """Per-axis ratio torch uses to map destination to source pixels."""
+
     def ratio(n: int) -> float:
         if align_corners:
             return (n - 1) / (n * scale - 1) if n * scale > 1 else 0.0
@@ -131,15 +171,23 @@ def source_ratios(size_in: tuple[int, int], scale: int, align_corners: bool) -> 
     return ratio(size_in[0]), ratio(size_in[1])
 
 
-def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: bool = False,
-             out: torch.Tensor | None = None, *, config: ElementwiseConfig | None = None) -> torch.Tensor:
+def upsample(
+    x: torch.Tensor,
+    scale: int,
+    mode: str = "nearest",
+    align_corners: bool = False,
+    out: torch.Tensor | None = None,
+    *,
+    config: ElementwiseConfig | None = None,
+) -> torch.Tensor:
     """Triton upsample; semantics in kernels.reference.upsample (the kernel writes through `out`'s strides, so a
     channel slice of a wider buffer costs no copy). `config` overrides the launch rule (tests)."""
     scale = _args.check_upsample(x, scale, mode, align_corners, out)
     n, c, h, w = x.shape
     if out is None:
-        out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device,
-                          memory_format=torch.channels_last)
+        out = torch.empty(
+            (n, c, h * scale, w * scale), dtype=x.dtype, device=x.device, memory_format=torch.channels_last
+        )
     image_pixels = h * scale * w * scale
     if n * image_pixels == 0 or c == 0:
         return out
@@ -147,15 +195,29 @@ def upsample(x: torch.Tensor, scale: int, mode: str = "nearest", align_corners: 
     ratio_h, ratio_w = source_ratios((h, w), scale, align_corners)
     step = images_per_launch(n, image_pixels, config.block_p)
     for start in range(0, n, step):
-        x_part, out_part = x[start:start + step], out[start:start + step]
+        x_part, out_part = x[start : start + step], out[start : start + step]
         pixels = x_part.shape[0] * image_pixels
         grid = (triton.cdiv(pixels, config.block_p), triton.cdiv(c, config.block_c))
         # (Triton types kernel[grid] as the kernel's own signature: it cannot count splatted strides, and the
         # launch options such as num_warps are not in it)
         _upsample_kernel[grid](
-            x_part, out_part, h, w, h * scale, w * scale, pixels, c, *x_part.stride(), *out_part.stride(),
-            scale, ratio_h, ratio_w,  # pyright: ignore[reportCallIssue]
-            MODE=MODE_CODES[mode], ALIGN_CORNERS=align_corners, BLOCK_P=config.block_p, BLOCK_C=config.block_c,
+            x_part,
+            out_part,
+            h,
+            w,
+            h * scale,
+            w * scale,
+            pixels,
+            c,
+            *x_part.stride(),
+            *out_part.stride(),
+            scale,  # pyright: ignore[reportCallIssue]
+            ratio_h,  # pyright: ignore[reportCallIssue]
+            ratio_w,  # pyright: ignore[reportCallIssue]
+            MODE=MODE_CODES[mode],
+            ALIGN_CORNERS=align_corners,
+            BLOCK_P=config.block_p,
+            BLOCK_C=config.block_c,
             num_warps=config.num_warps,  # pyright: ignore[reportCallIssue]
         )
     return out

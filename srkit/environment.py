@@ -16,12 +16,20 @@ from .engine import cpu_backend
 from .io.video.output import available_encoders
 
 # Distribution names whose versions matter when reporting a problem.
-DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors",
-                "openvino")
+DEPENDENCIES = ("torch", "triton", "numpy", "av", "pillow", "opencv-python-headless", "tqdm", "safetensors", "openvino")
 
 # Video encoders worth naming first in `srkit info` (any other one the build carries works with --codec too).
-NOTABLE_ENCODERS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "ffv1", "prores_ks", "h264_nvenc", "hevc_nvenc",
-                    "av1_nvenc")
+NOTABLE_ENCODERS = (
+    "libx264",
+    "libx265",
+    "libsvtav1",
+    "libvpx-vp9",
+    "ffv1",
+    "prores_ks",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "av1_nvenc",
+)
 
 
 def _version(distribution: str) -> str:
@@ -41,10 +49,14 @@ def devices() -> list[str]:
     lines = []
     for index in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(index)
-        lines.append(f"cuda:{index} {props.name}, {props.total_memory / 2**30:.1f} GiB, "
-                     f"compute capability {props.major}.{props.minor}")
-    lines.append(f"cpu {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
-                 f"{torch.get_num_threads()} torch threads")
+        lines.append(
+            f"cuda:{index} {props.name}, {props.total_memory / 2**30:.1f} GiB, "
+            f"compute capability {props.major}.{props.minor}"
+        )
+    lines.append(
+        f"cpu {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     return lines
 
 
@@ -52,8 +64,10 @@ def encoders() -> str:
     """The video encoders of PyAV's FFmpeg build: the notable ones by name, then how many others."""
     found = available_encoders()
     named = [name for name in NOTABLE_ENCODERS if name in found]
-    return (f"{', '.join(named)} and {len(found) - len(named)} more "
-            "(--codec takes any; *_nvenc, *_qsv, *_amf need that hardware)")
+    return (
+        f"{', '.join(named)} and {len(found) - len(named)} more "
+        "(--codec takes any; *_nvenc, *_qsv, *_amf need that hardware)"
+    )
 
 
 def report() -> list[tuple[str, str]]:

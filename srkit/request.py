@@ -51,8 +51,9 @@ class UpscaleRequest:
         if self.tile is not None and (not _is_integer(self.tile) or self.tile < SMALLEST_TILE):
             raise RequestError(f"tile must be 'auto' or an integer >= {SMALLEST_TILE}, got {self.tile!r}")
         scale = self.output_scale
-        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                                  or not math.isfinite(scale) or scale <= 0):
+        if scale is not None and (
+            isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0
+        ):
             raise RequestError(f"output_scale must be a positive number, got {scale!r}")
 
     def on(self, device: str | None) -> UpscaleRequest:

@@ -54,8 +54,9 @@ def read_quilt_exemplar(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
         pixels, tileable = read_exemplar(path)
         quilt.check_exemplar(pixels)
     except (SrkitError, quilt.QuiltError) as error:
-        raise TextureOptionError(f"--exemplar {error}" if isinstance(error, SrkitError)
-                                 else f"--exemplar {path}: {error}") from None
+        raise TextureOptionError(
+            f"--exemplar {error}" if isinstance(error, SrkitError) else f"--exemplar {path}: {error}"
+        ) from None
     return pixels, tileable
 
 
@@ -63,21 +64,32 @@ class TextureGenerator:
     """A texture source made ready once (exactly one of family, model, method; `exemplar` for quilting, which it
     implies) and applied to many seeds."""
 
-    def __init__(self, family: str | None = None, *, model: str | os.PathLike | None = None,
-                 method: str | None = None, exemplar: str | os.PathLike | None = None,
-                 device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
-                 upscale: str | os.PathLike | LoadedModel | None = None, colormap: str = "gray", octaves: int = 4,
-                 frequency: float = 4) -> None:
+    def __init__(
+        self,
+        family: str | None = None,
+        *,
+        model: str | os.PathLike | None = None,
+        method: str | None = None,
+        exemplar: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        upscale: str | os.PathLike | LoadedModel | None = None,
+        colormap: str = "gray",
+        octaves: int = 4,
+        frequency: float = 4,
+    ) -> None:
         if exemplar is not None and method is None:
             method = EXEMPLAR_METHOD
         if sum(x is not None for x in (family, model, method)) > 1:
-            raise TextureOptionError("choose one texture source: a family, a generator model, a noise method or "
-                                     "an exemplar to quilt")
+            raise TextureOptionError(
+                "choose one texture source: a family, a generator model, a noise method or an exemplar to quilt"
+            )
         if exemplar is None and method == EXEMPLAR_METHOD:
             raise TextureOptionError(f"--method {EXEMPLAR_METHOD} needs --exemplar FILE (an image of the material)")
         if exemplar is not None and method != EXEMPLAR_METHOD:
-            raise TextureOptionError(f"--exemplar is quilted (--method {EXEMPLAR_METHOD}), not used by --method "
-                                     f"{method}; drop one of them")
+            raise TextureOptionError(
+                f"--exemplar is quilted (--method {EXEMPLAR_METHOD}), not used by --method {method}; drop one of them"
+            )
         self.device = torch.device(device) if device is not None else default_device()
         self.generator: LoadedModel | None = None
         self.exemplar: np.ndarray | None = None
@@ -85,19 +97,23 @@ class TextureGenerator:
         if exemplar is not None:
             self.exemplar, self.tileable = read_quilt_exemplar(exemplar)
             self.name = Path(exemplar).stem
-            self.source = dict(method=EXEMPLAR_METHOD, exemplar=str(exemplar),
-                               patch=quilt.default_patch(self.exemplar.shape))
+            self.source = dict(
+                method=EXEMPLAR_METHOD, exemplar=str(exemplar), patch=quilt.default_patch(self.exemplar.shape)
+            )
             if known := records([Path(exemplar)]):  # a registry exemplar: its package and license
                 self.source["exemplar_source"] = known[0]
         elif method is not None:
             if method not in noise.METHODS:
-                raise TextureOptionError(f"unknown noise method {method!r}; choose one of "
-                                         f"{', '.join(noise.METHODS)}, or {EXEMPLAR_METHOD} with an exemplar")
+                raise TextureOptionError(
+                    f"unknown noise method {method!r}; choose one of "
+                    f"{', '.join(noise.METHODS)}, or {EXEMPLAR_METHOD} with an exemplar"
+                )
             if colormap not in noise.COLORMAPS:
-                raise TextureOptionError(f"unknown colour map {colormap!r}; choose one of "
-                                         f"{', '.join(noise.COLORMAPS)}")
-            self.name, self.source = method, dict(method=method, colormap=colormap, octaves=octaves,
-                                                  frequency=frequency)
+                raise TextureOptionError(f"unknown colour map {colormap!r}; choose one of {', '.join(noise.COLORMAPS)}")
+            self.name, self.source = (
+                method,
+                dict(method=method, colormap=colormap, octaves=octaves, frequency=frequency),
+            )
             self.palette = noise.colormap_palette(colormap)
         else:
             self.generator = read_generator(model) if model is not None else load_family(family or DEFAULT_FAMILY)
@@ -112,11 +128,14 @@ class TextureGenerator:
         upscaler = Upscaler(model, device=self.device, dtype=dtype, tile=UPSCALE_TILE, wrap=True)
         name, scale = upscaler.model.name, upscaler.model.out_scale
         if upscaler.model.output_resize:
-            raise TextureOptionError(f"--upscale {name}: its output is resized after the network, which does not "
-                                     "wrap around; use an x2 or x4 network such as realesr-animevideov3")
+            raise TextureOptionError(
+                f"--upscale {name}: its output is resized after the network, which does not "
+                "wrap around; use an x2 or x4 network such as realesr-animevideov3"
+            )
         if scale & (scale - 1):
-            raise TextureOptionError(f"--upscale {name}: scale {scale} would not keep power-of-two sizes; "
-                                     "use an x2 or x4 model")
+            raise TextureOptionError(
+                f"--upscale {name}: scale {scale} would not keep power-of-two sizes; use an x2 or x4 model"
+            )
         return upscaler
 
     @property
@@ -136,8 +155,13 @@ class TextureGenerator:
     @property
     def min_size(self) -> int:
         """The smallest texture side this source makes (the generator's pixels per noise cell, times the scale)."""
-        base = self.generator.info.net_scale if self.generator else quilt.MIN_SIZE if self.exemplar is not None \
+        base = (
+            self.generator.info.net_scale
+            if self.generator
+            else quilt.MIN_SIZE
+            if self.exemplar is not None
             else NOISE_MIN_SIZE
+        )
         return base * self.scale
 
     def check_size(self, size: int) -> None:
@@ -159,8 +183,15 @@ class TextureGenerator:
             codes = quilt.quilt(self.exemplar, base, base, seed, tileable=self.tileable)
             rgb = codes if out_dtype is not None else codes.astype(np.float32) / 255.0
         else:
-            rgb = noise.noise_texture(self.source["method"], base, seed, self.palette, self.source["frequency"],
-                                      self.source["octaves"], np.float32 if out_dtype is None else np.uint8)
+            rgb = noise.noise_texture(
+                self.source["method"],
+                base,
+                seed,
+                self.palette,
+                self.source["frequency"],
+                self.source["octaves"],
+                np.float32 if out_dtype is None else np.uint8,
+            )
         return np.asarray(self.upscaler.upscale(rgb, out_dtype=np.uint8)) if self.upscaler else rgb
 
     def _generate(self, generator: LoadedModel, size: int, seed: int, out_dtype: torch.dtype | None) -> np.ndarray:
@@ -173,6 +204,11 @@ class TextureGenerator:
             image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
             return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()
         out = torch.empty(size, size, info.out_channels, dtype=out_dtype or torch.float32)
-        upscale_tiled(noise_cells[0], lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)),
-                      model_geometry(generator, GENERATOR_TILE, wrap=True), out=out, clamp=(0.0, 1.0))
+        upscale_tiled(
+            noise_cells[0],
+            lambda batch: self.plan.run(batch, clamp=(0.0, 1.0)),
+            model_geometry(generator, GENERATOR_TILE, wrap=True),
+            out=out,
+            clamp=(0.0, 1.0),
+        )
         return out.numpy()

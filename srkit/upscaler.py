@@ -41,14 +41,28 @@ TORCH_DTYPES = {**TORCH_CODES, np.dtype(np.float32): torch.float32}
 class Upscaler:
     """A model made ready once (plan, device, tile) from one UpscaleRequest and applied to many images."""
 
-    def __init__(self, model: str | os.PathLike | LoadedModel, device: str | torch.device | None = None,
-                 dtype: str | torch.dtype | None = None, tile: int | str = "auto", overlap: int | None = None,
-                 batch: int | None = None, output_scale: float | None = None, wrap: bool = False) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike | LoadedModel,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        tile: int | str = "auto",
+        overlap: int | None = None,
+        batch: int | None = None,
+        output_scale: float | None = None,
+        wrap: bool = False,
+    ) -> None:
         loaded, name = (model, model.name) if isinstance(model, LoadedModel) else (None, os.fspath(model))
         self.request = UpscaleRequest(
-            model=name, device=None if device is None else str(device), dtype=_dtype_name(dtype),
+            model=name,
+            device=None if device is None else str(device),
+            dtype=_dtype_name(dtype),
             tile=None if tile == "auto" else tile,  # type: ignore[arg-type]  (another text: the request refuses it)
-            overlap=overlap, batch=batch, output_scale=output_scale, wrap=wrap)
+            overlap=overlap,
+            batch=batch,
+            output_scale=output_scale,
+            wrap=wrap,
+        )
         self.model = loaded if loaded is not None else load_model(self.request.model)
         self.device = torch.device(self.request.device) if self.request.device else default_device()
         dtype_ = DTYPES[self.request.dtype] if self.request.dtype else None
@@ -60,9 +74,16 @@ class Upscaler:
     @classmethod
     def from_request(cls, request: UpscaleRequest) -> Upscaler:
         """The Upscaler a request describes (each worker process or Ray actor builds its own from one)."""
-        return cls(request.model, device=request.device, dtype=request.dtype,
-                   tile="auto" if request.tile is None else request.tile, overlap=request.overlap,
-                   batch=request.batch, output_scale=request.output_scale, wrap=request.wrap)
+        return cls(
+            request.model,
+            device=request.device,
+            dtype=request.dtype,
+            tile="auto" if request.tile is None else request.tile,
+            overlap=request.overlap,
+            batch=request.batch,
+            output_scale=request.output_scale,
+            wrap=request.wrap,
+        )
 
     @property
     def batch(self) -> int:
@@ -106,8 +127,11 @@ class Upscaler:
         per_pixel = self.runner.activation_bytes_per_pixel()
         if self._resizes():
             per_pixel += resize_bytes_per_pixel(channels, self.model_scale, self.output_scale)
-        per_row = band_bytes_per_row(width * self.output_scale, channels, self.output_scale) \
-            if width and self.device.type == "cuda" else 0.0
+        per_row = (
+            band_bytes_per_row(width * self.output_scale, channels, self.output_scale)
+            if width and self.device.type == "cuda"
+            else 0.0
+        )
         return auto_tile(per_pixel, self.overlap, self.batch, self.device, bytes_per_row=per_row)
 
     def hold_tile(self, width: int) -> None:
@@ -116,15 +140,27 @@ class Upscaler:
         self.fitted_tile = self.tile_size(width)
 
     @overload
-    def upscale(self, image: np.ndarray, on_progress: Callable[[int, int], None] | None = None,
-                out_dtype: np.dtype | type | None = None) -> np.ndarray: ...
+    def upscale(
+        self,
+        image: np.ndarray,
+        on_progress: Callable[[int, int], None] | None = None,
+        out_dtype: np.dtype | type | None = None,
+    ) -> np.ndarray: ...
 
     @overload
-    def upscale(self, image: Image.Image, on_progress: Callable[[int, int], None] | None = None,
-                out_dtype: np.dtype | type | None = None) -> Image.Image: ...
+    def upscale(
+        self,
+        image: Image.Image,
+        on_progress: Callable[[int, int], None] | None = None,
+        out_dtype: np.dtype | type | None = None,
+    ) -> Image.Image: ...
 
-    def upscale(self, image: np.ndarray | Image.Image, on_progress: Callable[[int, int], None] | None = None,
-                out_dtype: np.dtype | type | None = None) -> np.ndarray | Image.Image:
+    def upscale(
+        self,
+        image: np.ndarray | Image.Image,
+        on_progress: Callable[[int, int], None] | None = None,
+        out_dtype: np.dtype | type | None = None,
+    ) -> np.ndarray | Image.Image:
         """Upscale an HxW, HxWx3 or HxWx4 array (uint8, uint16, float32 in [0, 1]) or a PIL image.
 
         The result has the input's dtype, or `out_dtype` (np.uint8 / np.uint16) for a float32 array: codes
@@ -135,8 +171,10 @@ class Upscaler:
         if array.dtype not in INTEGER_MAX and array.dtype != np.float32:
             raise TypeError(f"image dtype must be uint8, uint16 or float32, got {array.dtype}")
         if out_dtype is not None and (array.dtype != np.float32 or np.dtype(out_dtype) not in INTEGER_MAX):
-            raise TypeError(f"out_dtype is for float32 images and must be uint8 or uint16, got {out_dtype} for a "
-                            f"{array.dtype} image")
+            raise TypeError(
+                f"out_dtype is for float32 images and must be uint8 or uint16, got {out_dtype} for a "
+                f"{array.dtype} image"
+            )
         if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
         if any(stride < 0 for stride in array.strides):  # torch takes no negative strides (a flipped view)
@@ -149,16 +187,26 @@ class Upscaler:
         Larger frames, and a batch that runs out of device memory, take the tiled path of `upscale` one by one.
         """
         first = frames[0]
-        if (self.batch < 2 or len(frames) < 2 or first.ndim != 3 or first.shape[2] != self.model.info.in_channels
-                or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
-                or max(first.shape[:2]) > self.tile_size(first.shape[1]) or first.dtype not in INTEGER_MAX
-                or self._resizes()):
+        if (
+            self.batch < 2
+            or len(frames) < 2
+            or first.ndim != 3
+            or first.shape[2] != self.model.info.in_channels
+            or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
+            or max(first.shape[:2]) > self.tile_size(first.shape[1])
+            or first.dtype not in INTEGER_MAX
+            or self._resizes()
+        ):
             return [self.upscale(frame) for frame in frames]
         codes = TORCH_CODES[first.dtype]
         batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
         try:
-            outputs = [self.runner.run(self._unit(batch[i:i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0),
-                                     out_dtype=codes).cpu() for i in range(0, len(frames), self.batch)]
+            outputs = [
+                self.runner.run(
+                    self._unit(batch[i : i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0), out_dtype=codes
+                ).cpu()
+                for i in range(0, len(frames), self.batch)
+            ]
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -177,15 +225,24 @@ class Upscaler:
         resize = None
         if self._resizes():
             resize = Resize((height * s, width * s), self.output_size(height, width), periodic=self.wrap)
-        target = host_output((*(resize.size if resize else (height * s, width * s)), channels),
-                             TORCH_DTYPES[np.dtype(out_dtype)], self.device)
+        target = host_output(
+            (*(resize.size if resize else (height * s, width * s)), channels),
+            TORCH_DTYPES[np.dtype(out_dtype)],
+            self.device,
+        )
         pixels = _input_view(planes).permute(2, 0, 1)
         divisor = INTEGER_MAX.get(array.dtype, 1.0)
         if self.model.info.in_channels == 1:  # a gray model: each plane (colour, alpha) is a gray image of its own
             for plane in range(channels):
                 progress = on_progress and _share(on_progress, plane, channels)
-                self._tile(pixels[plane:plane + 1], target[..., plane:plane + 1], divisor, progress, gray=False,
-                           resize=resize)
+                self._tile(
+                    pixels[plane : plane + 1],
+                    target[..., plane : plane + 1],
+                    divisor,
+                    progress,
+                    gray=False,
+                    resize=resize,
+                )
         else:
             colour = min(channels, 3)
             self._tile(pixels[:colour], target[..., :colour], divisor, on_progress, gray=colour == 1, resize=resize)
@@ -194,18 +251,29 @@ class Upscaler:
         out = target.numpy()  # shares the tensor's memory (and keeps it alive)
         return out if array.ndim == 3 else out[..., 0]
 
-    def _tile(self, pixels: torch.Tensor, target: torch.Tensor, divisor: float, on_progress, gray: bool,
-              resize: Resize | None) -> None:
+    def _tile(
+        self, pixels: torch.Tensor, target: torch.Tensor, divisor: float, on_progress, gray: bool, resize: Resize | None
+    ) -> None:
         """Upscale (C, H, W) pixels (codes / `divisor` are unit floats) into the `target` (H*s, W*s, C) or, with
         `resize`, its size; `gray` runs one plane as RGB and averages the result back."""
+
         def run(batch: torch.Tensor) -> torch.Tensor:
             x = self._unit(batch, divisor)
             y = self.runner.run(x.expand(-1, 3, -1, -1) if gray else x, clamp=(0.0, 1.0))
             return y.mean(dim=1, keepdim=True) if gray else y
 
         geometry = self.runner.geometry(self.tile_size(pixels.shape[2]), self.overlap, self.wrap)
-        upscale_tiled(pixels, run, geometry, batch=self.batch, out=target, clamp=(0.0, 1.0), resize=resize,
-                      on_progress=on_progress, on_smaller_tile=self._use_smaller_tile)
+        upscale_tiled(
+            pixels,
+            run,
+            geometry,
+            batch=self.batch,
+            out=target,
+            clamp=(0.0, 1.0),
+            resize=resize,
+            on_progress=on_progress,
+            on_smaller_tile=self._use_smaller_tile,
+        )
 
     def _unit(self, batch: torch.Tensor, divisor: float) -> torch.Tensor:
         """A batch of codes (or unit floats) as unit-range float32 on the runner's device."""

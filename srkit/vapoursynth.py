@@ -40,10 +40,18 @@ FrameProps: TypeAlias = Any  # vs.FrameProps
 MODEL_PROP = "srkit_model"  # frame property holding the name of the model that made the frame
 
 
-def upscale(clip: VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MODEL,
-            output_scale: float | None = None, tile: int | str = "auto", overlap: int | None = None,
-            device: str | None = None, dtype: str | None = None, batch: int | None = None, reuse_frames: int = 4,
-            num_streams: int = 1) -> VideoNode:
+def upscale(
+    clip: VideoNode,
+    model: str | os.PathLike | LoadedModel = DEFAULT_MODEL,
+    output_scale: float | None = None,
+    tile: int | str = "auto",
+    overlap: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch: int | None = None,
+    reuse_frames: int = 4,
+    num_streams: int = 1,
+) -> VideoNode:
     """Upscale `clip` (RGB, or GRAY for one-channel models) by `output_scale` (default: the model's), in its own
     format; `batch` as for Upscaler (default: 4 on CUDA, 1 on the CPU)."""
     try:
@@ -52,20 +60,22 @@ def upscale(clip: VideoNode, model: str | os.PathLike | LoadedModel = DEFAULT_MO
         raise vs.Error(f"srkit.upscale: {error}") from None
 
 
-def _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse_frames,
-           num_streams) -> VideoNode:
+def _build(clip, model, output_scale, tile, overlap, device, dtype, batch, reuse_frames, num_streams) -> VideoNode:
     """Check the clip and the filter's own options (the Upscaler checks the request), make the model ready once,
     and wire the filter graph."""
     if not isinstance(clip, vs.VideoNode):
         raise SrkitError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
     if clip.format is None or clip.width == 0 or clip.height == 0:
-        raise SrkitError("the clip has a variable format or size; make it constant first (e.g. core.resize.Bicubic "
-                         "with width, height and format)")
+        raise SrkitError(
+            "the clip has a variable format or size; make it constant first (e.g. core.resize.Bicubic "
+            "with width, height and format)"
+        )
     for name, value, least in (("num_streams", num_streams, 1), ("reuse_frames", reuse_frames, 0)):
         if not isinstance(value, int) or value < least:
             raise SrkitError(f"{name} must be an integer >= {least}, got {value!r}")
-    upscaler = Upscaler(model, device=_device(device), dtype=dtype, tile=tile, overlap=overlap, batch=batch,
-                        output_scale=output_scale)
+    upscaler = Upscaler(
+        model, device=_device(device), dtype=dtype, tile=tile, overlap=overlap, batch=batch, output_scale=output_scale
+    )
     upscaler.hold_tile(clip.width)  # chosen once, so every frame is cut into the same tiles
     channels = upscaler.model.info.in_channels
     work_format = _work_format(clip, channels, upscaler.model.name)
@@ -109,8 +119,10 @@ def _work_format(clip: VideoNode, channels: int, model: str) -> int:
     family, name = (vs.GRAY, "GRAY") if channels == 1 else (vs.RGB, "RGB")
     if clip.format.color_family != family:
         hint = "format=vs.GRAYS" if channels == 1 else "format=vs.RGBS, matrix_in_s='709'"
-        raise SrkitError(f"model {model!r} takes {name} clips, this one is {clip.format.name}; convert it first, "
-                         f"e.g. core.resize.Bicubic(clip, {hint})")
+        raise SrkitError(
+            f"model {model!r} takes {name} clips, this one is {clip.format.name}; convert it first, "
+            f"e.g. core.resize.Bicubic(clip, {hint})"
+        )
     sample, bits = clip.format.sample_type, clip.format.bits_per_sample
     if bits in ((8, 16) if sample == vs.INTEGER else (32,)):
         return clip.format.id
@@ -120,8 +132,15 @@ def _work_format(clip: VideoNode, channels: int, model: str) -> int:
 class _Frames:
     """The ModifyFrame callback: one frame's planes through the model, its properties carried and adjusted."""
 
-    def __init__(self, upscaler: Upscaler, channels: int, streams: int, reuse: int, size_in: tuple[int, int],
-                 size_out: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        channels: int,
+        streams: int,
+        reuse: int,
+        size_in: tuple[int, int],
+        size_out: tuple[int, int],
+    ) -> None:
         self.upscaler, self.channels = upscaler, channels
         self.slots: queue.Queue = queue.Queue()
         cuda = upscaler.device.type == "cuda"

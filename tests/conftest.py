@@ -74,11 +74,43 @@ def keyframed_clip(tmp_path_factory):
 
     def make(seconds: int, width: int, height: int):
         path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=size={width}x{height}:rate=10", "-f", "lavfi", "-i",
-                        f"sine=frequency=440:duration={seconds}", "-frames:v", str(10 * seconds), "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
-                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True, timeout=120)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-nostdin",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={width}x{height}:rate=10",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:duration={seconds}",
+                "-frames:v",
+                str(10 * seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "10",
+                "-keyint_min",
+                "10",
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(path),
+            ],
+            check=True,
+            timeout=120,
+        )
         return path
 
     return make
@@ -122,6 +154,6 @@ def psnr():
 
     def measure(a, b, peak: float) -> float:
         mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-        return float("inf") if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
+        return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
     return measure

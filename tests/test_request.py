@@ -19,16 +19,19 @@ from srkit.errors import SrkitError
 from srkit.request import RequestError, UpscaleRequest
 
 
-@pytest.mark.parametrize("options, needle", [
-    ({"dtype": "int4"}, "dtype 'int4': use one of fp16, bf16, fp32, int8"),
-    ({"batch": 0}, "batch must be an integer >= 1, got 0"),
-    ({"batch": 2.5}, "batch must be an integer >= 1, got 2.5"),
-    ({"overlap": -1}, "overlap must be an integer >= 0, got -1"),
-    ({"tile": 3}, "tile must be 'auto' or an integer >= 8, got 3"),
-    ({"tile": "big"}, "tile must be 'auto' or an integer >= 8, got 'big'"),
-    ({"output_scale": 0}, "output_scale must be a positive number, got 0"),
-    ({"output_scale": float("nan")}, "output_scale must be a positive number, got nan"),
-])
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        ({"dtype": "int4"}, "dtype 'int4': use one of fp16, bf16, fp32, int8"),
+        ({"batch": 0}, "batch must be an integer >= 1, got 0"),
+        ({"batch": 2.5}, "batch must be an integer >= 1, got 2.5"),
+        ({"overlap": -1}, "overlap must be an integer >= 0, got -1"),
+        ({"tile": 3}, "tile must be 'auto' or an integer >= 8, got 3"),
+        ({"tile": "big"}, "tile must be 'auto' or an integer >= 8, got 'big'"),
+        ({"output_scale": 0}, "output_scale must be a positive number, got 0"),
+        ({"output_scale": float("nan")}, "output_scale must be a positive number, got nan"),
+    ],
+)
 def test_a_bad_value_is_one_line_naming_the_option_from_the_request_and_the_api(model, options, needle):
     with pytest.raises(RequestError) as refused:
         UpscaleRequest("tiny", **options)
@@ -39,13 +42,32 @@ def test_a_bad_value_is_one_line_naming_the_option_from_the_request_and_the_api(
 
 
 def test_the_command_line_and_the_api_build_the_same_request(model):
-    args = build_parser().parse_args(["upscale", "in.png", "-o", "out", "-m", "tiny", "--tile", "64", "-s", "1.5",
-                                      "--dtype", "fp32", "--batch", "2", "--device", "cpu"])
+    args = build_parser().parse_args(
+        [
+            "upscale",
+            "in.png",
+            "-o",
+            "out",
+            "-m",
+            "tiny",
+            "--tile",
+            "64",
+            "-s",
+            "1.5",
+            "--dtype",
+            "fp32",
+            "--batch",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
     request = upscale_request(args)
     assert request == UpscaleRequest("tiny", device="cpu", dtype="fp32", batch=2, tile=64, output_scale=1.5)
     up = srkit.Upscaler(model, device="cpu", dtype="fp32", tile=64, batch=2, output_scale=1.5)
-    assert up.request == UpscaleRequest("test-compact-x3", device="cpu", dtype="fp32", batch=2, tile=64,
-                                        output_scale=1.5)
+    assert up.request == UpscaleRequest(
+        "test-compact-x3", device="cpu", dtype="fp32", batch=2, tile=64, output_scale=1.5
+    )
     auto = upscale_request(build_parser().parse_args(["upscale", "in.png", "-o", "out"]))
     assert auto.tile is None and auto.batch is None and auto.device is None and auto.dtype is None
 
@@ -78,8 +100,7 @@ def test_output_size_is_the_size_of_what_is_written(home, tmp_path, output_scale
         Image.fromarray(image).save(tmp_path / f"in{height}.png")
         out = tmp_path / f"out{height}-{output_scale}.png"
         scale_option = ["-s", str(output_scale)] if output_scale else []
-        assert main(["upscale", str(tmp_path / f"in{height}.png"), "-o", str(out), "-m", "tiny",
-                     *scale_option]) == 0
+        assert main(["upscale", str(tmp_path / f"in{height}.png"), "-o", str(out), "-m", "tiny", *scale_option]) == 0
         with Image.open(out) as written:
             assert (written.height, written.width) == expected
 

@@ -94,7 +94,6 @@ def test_a_one_channel_model_takes_gray_images_as_they_are(outscale):
         assert np.abs(out - expected).max() < 1e-5
 
 
-
 def test_a_one_channel_model_runs_each_plane_of_a_colour_image_as_a_gray_image():
     module, info = small_model("compact-gray-x2", seed=5)
     up = srkit.Upscaler(LoadedModel.of(module, info, "test-gray"), device="cpu", tile=8)

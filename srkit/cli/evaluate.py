@@ -15,8 +15,9 @@ def _eval(args: argparse.Namespace) -> int:
     from ..upscaler import Upscaler
 
     table = ScoreTable()
-    report = evaluate(args.hr, Upscaler.from_request(upscale_request(args)), args.max_side or None,
-                      None if args.json else table.add)
+    report = evaluate(
+        args.hr, Upscaler.from_request(upscale_request(args)), args.max_side or None, None if args.json else table.add
+    )
     if args.json:
         print(report_json(report))
     else:
@@ -30,15 +31,28 @@ def add_eval(commands) -> None:
 
     evaluation = commands.add_parser("eval", help="PSNR/SSIM (Y channel) of a model vs bicubic on HR photos")
     evaluation.add_argument("hr", nargs="+", metavar="HR", help="high-resolution photos or folders")
-    evaluation.add_argument("-m", "--model", default=DEFAULT_MODEL,
-                            help=f"model name or weights file ({DEFAULT_MODEL})")
-    evaluation.add_argument("-s", "--scale", dest="output_scale", metavar="SCALE",
-                            type=positive_number(int, "-s/--scale", 2, int(MAX_OUTPUT_SCALE)),
-                            help="scale if not the model's (the model's output is resized to it)")
-    evaluation.add_argument("--json", action="store_true", help="print one JSON object instead of a table (strict "
-                            "JSON: a score that is not finite, as the PSNR of an exact output, is null)")
-    evaluation.add_argument("--max-side", type=positive_number(int, "--max-side", 0), default=DEFAULT_MAX_SIDE,
-                            help=f"reduce lossy photos longer than this by area first, as training does; "
-                                 f"0: never ({DEFAULT_MAX_SIDE})")
+    evaluation.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL, help=f"model name or weights file ({DEFAULT_MODEL})"
+    )
+    evaluation.add_argument(
+        "-s",
+        "--scale",
+        dest="output_scale",
+        metavar="SCALE",
+        type=positive_number(int, "-s/--scale", 2, int(MAX_OUTPUT_SCALE)),
+        help="scale if not the model's (the model's output is resized to it)",
+    )
+    evaluation.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of a table (strict "
+        "JSON: a score that is not finite, as the PSNR of an exact output, is null)",
+    )
+    evaluation.add_argument(
+        "--max-side",
+        type=positive_number(int, "--max-side", 0),
+        default=DEFAULT_MAX_SIDE,
+        help=f"reduce lossy photos longer than this by area first, as training does; 0: never ({DEFAULT_MAX_SIDE})",
+    )
     add_model_options(evaluation)
     evaluation.set_defaults(run=_eval, batch=None)

@@ -30,14 +30,27 @@ def _models_info(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     info = model.info
-    print_model_rows([
-        ("model", model.name), ("source", model.source), ("architecture", info.arch), ("variant", info.variant or "-"),
-        ("scale", f"x{model.out_scale}" + (f" (network x{info.net_scale}, then resized)" if model.output_resize
-                                          else "")),
-        ("channels", f"{info.in_channels} in, {info.out_channels} out"), ("features", info.features or "-"),
-        ("blocks", info.blocks or "-"), ("parameters", f"{info.parameters:,}"), ("dtypes", ", ".join(info.dtypes)),
-        ("size rules", info.size_rules.describe()), ("receptive radius", f"{info.receptive_radius} px"),
-        ("tile overlap", f"{tile_overlap(model)} px"), ("fused", "yes" if info.fused else "no (runs eagerly)")])
+    print_model_rows(
+        [
+            ("model", model.name),
+            ("source", model.source),
+            ("architecture", info.arch),
+            ("variant", info.variant or "-"),
+            (
+                "scale",
+                f"x{model.out_scale}" + (f" (network x{info.net_scale}, then resized)" if model.output_resize else ""),
+            ),
+            ("channels", f"{info.in_channels} in, {info.out_channels} out"),
+            ("features", info.features or "-"),
+            ("blocks", info.blocks or "-"),
+            ("parameters", f"{info.parameters:,}"),
+            ("dtypes", ", ".join(info.dtypes)),
+            ("size rules", info.size_rules.describe()),
+            ("receptive radius", f"{info.receptive_radius} px"),
+            ("tile overlap", f"{tile_overlap(model)} px"),
+            ("fused", "yes" if info.fused else "no (runs eagerly)"),
+        ]
+    )
     return 0
 
 
@@ -46,8 +59,10 @@ def _models_export(args: argparse.Namespace) -> int:
     from ..models.zoo import load_model
 
     target = export_onnx(load_model(args.model), args.output, args.opset, args.overwrite)
-    print(f"exported {args.model} to {target} (ONNX opset {args.opset}; input NCHW float32 RGB in [0, 1], "
-          "batch, height and width dynamic)")
+    print(
+        f"exported {args.model} to {target} (ONNX opset {args.opset}; input NCHW float32 RGB in [0, 1], "
+        "batch, height and width dynamic)"
+    )
     return 0
 
 
@@ -80,7 +95,11 @@ def add_models(commands) -> None:
     exporter = models_commands.add_parser("export", help="write a model as ONNX (dynamic batch, height, width)")
     exporter.add_argument("model", metavar="NAME|FILE", help="model name or weights file")
     exporter.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    exporter.add_argument("--opset", type=positive_number(int, "--opset", 13, 21), default=DEFAULT_ONNX_OPSET,
-                          help=f"ONNX opset ({DEFAULT_ONNX_OPSET})")
+    exporter.add_argument(
+        "--opset",
+        type=positive_number(int, "--opset", 13, 21),
+        default=DEFAULT_ONNX_OPSET,
+        help=f"ONNX opset ({DEFAULT_ONNX_OPSET})",
+    )
     exporter.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     exporter.set_defaults(run=_models_export)

@@ -29,9 +29,13 @@ def positive_number(kind: type, name: str, low: float, high: float | None = None
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{name} must be {what}, got {value!r}") from None
         if not math.isfinite(number) or number < low or (limit is not None and number > limit):
-            bounds = (f"between {text(low)} and {text(high)}" if high is not None else
-                      f"at least {text(low)} (at most {limit})" if limit is not None else
-                      f"a finite number of at least {text(low)}")
+            bounds = (
+                f"between {text(low)} and {text(high)}"
+                if high is not None
+                else f"at least {text(low)} (at most {limit})"
+                if limit is not None
+                else f"a finite number of at least {text(low)}"
+            )
             raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
         return number
 
@@ -74,8 +78,9 @@ def key_value(value: str) -> tuple[str, str]:
 def suffix(value: str) -> str:
     """--suffix: text for the end of a file name, so no path separator or NUL that could lead out of -o."""
     if any(char in value for char in "/\0" + os.sep + (os.altsep or "")):
-        raise argparse.ArgumentTypeError(f"--suffix must be part of a file name, without path separators, got "
-                                         f"{value!r}")
+        raise argparse.ArgumentTypeError(
+            f"--suffix must be part of a file name, without path separators, got {value!r}"
+        )
     return value
 
 
@@ -86,5 +91,3 @@ def tile(value: str) -> int | None:
     if value.isdigit() and MIN_TILE <= int(value) <= MAX_INT:
         return int(value)
     raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer from {MIN_TILE} to {MAX_INT}, got {value!r}")
-
-

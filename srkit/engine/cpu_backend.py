@@ -59,8 +59,10 @@ def _openvino_reason(model: LoadedModel | None = None) -> str | None:
 
 
 REASONS: dict[str, Callable[[LoadedModel], str | None]] = {
-    "openvino": _openvino_reason, "ncnn": ncnn_backend.unavailable_reason,
-    "onnxruntime": onnxruntime_backend.unavailable_reason}
+    "openvino": _openvino_reason,
+    "ncnn": ncnn_backend.unavailable_reason,
+    "onnxruntime": onnxruntime_backend.unavailable_reason,
+}
 EXECUTORS = {"openvino": OpenVinoPlan, "ncnn": NcnnPlan, "onnxruntime": OnnxRuntimePlan}
 
 
@@ -105,12 +107,15 @@ def describe() -> str:
     if requested() != "auto":
         return f"{_runtime_line(requested())}, forced by {CPU_BACKEND_ENV}; {where}"
     runtimes = ", ".join(_runtime_line(name) for name in CPU_BACKENDS[1:])
-    return (f"auto: the fastest of {runtimes}; measured per model on first use, then cached; {CPU_BACKEND_ENV} "
-            f"forces one; {where}")
+    return (
+        f"auto: the fastest of {runtimes}; measured per model on first use, then cached; {CPU_BACKEND_ENV} "
+        f"forces one; {where}"
+    )
 
 
-def _builders(plan: Plan, model: LoadedModel, dtype: torch.dtype | None,
-              names: tuple[str, ...]) -> tuple[dict[str, Callable[[], Executor]], dict[str, str]]:
+def _builders(
+    plan: Plan, model: LoadedModel, dtype: torch.dtype | None, names: tuple[str, ...]
+) -> tuple[dict[str, Callable[[], Executor]], dict[str, str]]:
     """(name -> executor builder for the runtimes that can take `model`, name -> why not for the others)."""
     builders: dict[str, Callable[[], Executor]] = {}
     skipped: dict[str, str] = {}
@@ -126,8 +131,10 @@ def _builders(plan: Plan, model: LoadedModel, dtype: torch.dtype | None,
 def _int8(plan: Plan, model: LoadedModel) -> Executor:
     """OpenVINO on the int8 network: asked for by name, so every reason it cannot run is the user's to fix."""
     if plan.device.type != "cpu":
-        raise Int8UnavailableError(f"--dtype int8 runs on the CPU only (OpenVINO), not on {plan.device}: add "
-                                   "--device cpu or choose fp16/bf16/fp32")
+        raise Int8UnavailableError(
+            f"--dtype int8 runs on the CPU only (OpenVINO), not on {plan.device}: add "
+            "--device cpu or choose fp16/bf16/fp32"
+        )
     reason = int8_unavailable_reason()
     if reason:
         raise Int8UnavailableError(reason)
@@ -150,8 +157,12 @@ def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple
             skipped[forced] = f"{type(error).__name__}: {error}"
             executor = None
         if executor is None:
-            warnings.warn(f"{CPU_BACKEND_ENV}={forced} cannot run this model ({skipped[forced]}); running srkit's "
-                          "PyTorch kernels instead", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{CPU_BACKEND_ENV}={forced} cannot run this model ({skipped[forced]}); running srkit's "
+                "PyTorch kernels instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return plan, Choice("torch", f"{CPU_BACKEND_ENV}={forced} cannot run this model")
         return executor, Choice(forced, f"forced by {CPU_BACKEND_ENV}")
     builders, _ = _builders(plan, model, dtype, RUNTIMES)
@@ -183,6 +194,8 @@ def pin(backend: str) -> None:
     """Make every Upscaler built later in this process, and in the worker processes it starts, use `backend`
     (a resumed run keeps the backend its manifest records, so its segments match the earlier ones byte for byte)."""
     if backend not in CPU_BACKENDS:
-        raise CpuBackendSettingError(f"the run's manifest names the CPU backend {backend!r}, not one of "
-                                     f"{', '.join(CPU_BACKENDS)}; start over with --overwrite")
+        raise CpuBackendSettingError(
+            f"the run's manifest names the CPU backend {backend!r}, not one of "
+            f"{', '.join(CPU_BACKENDS)}; start over with --overwrite"
+        )
     os.environ[CPU_BACKEND_ENV] = backend

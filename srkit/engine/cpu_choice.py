@@ -61,8 +61,12 @@ def _version(package: str) -> str:
 
 def machine() -> dict[str, object]:
     """What a choice depends on besides the model: CPU name and flags, threads, backend versions."""
-    return {"cpu": cpu_name(), "flags": sorted(cpu_flags()), "threads": threads(),
-            "versions": {package: _version(package) for package in PACKAGES}}
+    return {
+        "cpu": cpu_name(),
+        "flags": sorted(cpu_flags()),
+        "threads": threads(),
+        "versions": {package: _version(package) for package in PACKAGES},
+    }
 
 
 def choice_path(model_key: str) -> Path:
@@ -93,8 +97,9 @@ def _cached(path: Path) -> dict | None:
         return None
 
 
-def choose(candidates: dict[str, Callable[[], Executor]], model_key: str,
-           measure: Measure | None = None) -> tuple[Executor, Choice]:
+def choose(
+    candidates: dict[str, Callable[[], Executor]], model_key: str, measure: Measure | None = None
+) -> tuple[Executor, Choice]:
     """The executor to use among `candidates` (name -> builder) and why: the cached choice, else the fastest
     measured now by `measure` (default time_executor; a candidate that fails to build or run is left out, with
     its error)."""
@@ -103,11 +108,15 @@ def choose(candidates: dict[str, Callable[[], Executor]], model_key: str,
     record = _cached(path)
     if record and record.get("backend") in candidates:
         try:
-            return candidates[record["backend"]](), Choice(record["backend"], "cached", record["timings_ms"],
-                                                           record.get("failed", {}))
+            return candidates[record["backend"]](), Choice(
+                record["backend"], "cached", record["timings_ms"], record.get("failed", {})
+            )
         except Exception as error:  # the cached backend broke (a changed install): measure again
-            warnings.warn(f"cached CPU backend {record['backend']} failed ({error}); measuring again",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"cached CPU backend {record['backend']} failed ({error}); measuring again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     if len(candidates) == 1:
         name, build = next(iter(candidates.items()))
         return build(), Choice(name, "only candidate")
@@ -127,6 +136,9 @@ def choose(candidates: dict[str, Callable[[], Executor]], model_key: str,
         raise RuntimeError("no CPU backend could run this model: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     best = min(timings, key=timings.__getitem__)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, json.dumps({"backend": best, "timings_ms": timings, "failed": failed, **machine()},
-                                 indent=1).encode(), overwrite=True)
+    write_bytes(
+        path,
+        json.dumps({"backend": best, "timings_ms": timings, "failed": failed, **machine()}, indent=1).encode(),
+        overwrite=True,
+    )
     return built[best], Choice(best, "measured", timings, failed)

@@ -15,8 +15,22 @@ from .. import kernels as K
 from ..kernels._autotune import cache_path
 
 # Flags that change which backend or precision is fastest (native bf16 / fp16 / int8 dot products, vector width).
-RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "avx_vnni", "amx_bf16",
-                  "amx_int8", "amx_fp16", "asimdhp", "bf16", "i8mm", "sve")
+RELEVANT_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "asimdhp",
+    "bf16",
+    "i8mm",
+    "sve",
+)
 
 
 def cache_folder() -> Path:

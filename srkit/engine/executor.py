@@ -23,8 +23,9 @@ class Executor(Protocol):
     dtype: torch.dtype
     name: str  # what runs, in the user's words ("srkit kernels fp32", "OpenVINO bf16", "ncnn fp32", ...)
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x; clamped and converted in its last pass."""
         ...
 

@@ -56,8 +56,12 @@ def blend_half_width(overlap: int, receptive_radius: int) -> float:
 def halved_tile(cores: list[Core], unit: int) -> int | None:
     """The tile size for an out-of-memory retry: the largest half of these cores' sides longer than
     2 * MIN_TILE (in whole units), or None when no side can be halved."""
-    halves = [length - length // 2 // unit * unit for core in cores for length in (core.height, core.width)
-              if length >= 2 * MIN_TILE]
+    halves = [
+        length - length // 2 // unit * unit
+        for core in cores
+        for length in (core.height, core.width)
+        if length >= 2 * MIN_TILE
+    ]
     return max(halves) if halves else None
 
 
@@ -113,15 +117,21 @@ class Axis:
         return [0] + [self.edge(start) - self.seam for start, _ in self.pieces[1:]]
 
 
-def _axis(pieces: list[tuple[int, int]], size: int, ratio: tuple[int, int], blend: float, overlap: int,
-          wrap: bool) -> Axis:
+def _axis(
+    pieces: list[tuple[int, int]], size: int, ratio: tuple[int, int], blend: float, overlap: int, wrap: bool
+) -> Axis:
     """The axis of these cores, its ramp `blend` input pixels wide each side of a boundary where it fits: within
     half the smallest core's output (so a core's two seams never meet) and within the windows' output past it."""
     probe = Axis(pieces, size, ratio, 0, 0.0, wrap)
     lengths = [probe.edge(start + length) - probe.edge(start) for start, length in pieces]
     boundaries = [start for start, _ in (pieces if wrap else pieces[1:])]
-    context = [min(probe.edge(b) - probe.edge(b - overlap if wrap else max(0, b - overlap)),
-                   probe.edge(b + overlap if wrap else min(size, b + overlap)) - probe.edge(b)) for b in boundaries]
+    context = [
+        min(
+            probe.edge(b) - probe.edge(b - overlap if wrap else max(0, b - overlap)),
+            probe.edge(b + overlap if wrap else min(size, b + overlap)) - probe.edge(b),
+        )
+        for b in boundaries
+    ]
     half_width = min([blend * ratio[0] / ratio[1], min(lengths) // 2, *context])
     return Axis(pieces, size, ratio, math.ceil(half_width) if half_width > 0 else 0, half_width, wrap)
 
@@ -175,8 +185,10 @@ class Geometry:
     def __post_init__(self) -> None:
         """Refuse a geometry no grid can have."""
         if self.scale < 1 or self.tile < 1 or self.overlap < 0 or self.receptive_radius < 0:
-            raise ValueError(f"tile geometry needs scale >= 1, tile >= 1, overlap >= 0 and receptive radius >= 0; "
-                             f"got {self.scale}, {self.tile}, {self.overlap}, {self.receptive_radius}")
+            raise ValueError(
+                f"tile geometry needs scale >= 1, tile >= 1, overlap >= 0 and receptive radius >= 0; "
+                f"got {self.scale}, {self.tile}, {self.overlap}, {self.receptive_radius}"
+            )
 
     @property
     def unit(self) -> int:
@@ -215,10 +227,15 @@ class Geometry:
         overlap = self.overlap + (-self.overlap) % self.unit
         row_pieces, col_pieces = split(padded[0], self.tile, self.unit), split(padded[1], self.tile, self.unit)
         blend = blend_half_width(overlap, self.receptive_radius)
-        rows, cols = [_axis(pieces, size, ratio, blend, overlap, self.wrap)
-                      for pieces, size, ratio in zip((row_pieces, col_pieces), padded, ratios)]
-        cores = tuple(Core(top, left, height, width, i, j) for i, (top, height) in enumerate(row_pieces)
-                      for j, (left, width) in enumerate(col_pieces))
+        rows, cols = [
+            _axis(pieces, size, ratio, blend, overlap, self.wrap)
+            for pieces, size, ratio in zip((row_pieces, col_pieces), padded, ratios)
+        ]
+        cores = tuple(
+            Core(top, left, height, width, i, j)
+            for i, (top, height) in enumerate(row_pieces)
+            for j, (left, width) in enumerate(col_pieces)
+        )
         span_h = max(length for _, length in row_pieces) + 2 * overlap
         span_w = max(length for _, length in col_pieces) + 2 * overlap
         if not self.wrap:

@@ -26,8 +26,14 @@ def free_bytes(device: torch.device) -> int:
     return min(available, CPU_BUDGET_BYTES)
 
 
-def auto_tile(bytes_per_pixel: float, overlap: int, batch: int, device: torch.device,
-              available: int | None = None, bytes_per_row: float = 0.0) -> int:
+def auto_tile(
+    bytes_per_pixel: float,
+    overlap: int,
+    batch: int,
+    device: torch.device,
+    available: int | None = None,
+    bytes_per_row: float = 0.0,
+) -> int:
     """Largest core size (multiple of 8, MIN_TILE..MAX_TILE) whose windows, `batch` at a time, fit in memory
     beside `bytes_per_row` per input row of core height (buffers as wide as the image: the output bands)."""
     budget = SAFETY * (free_bytes(device) if available is None else available)
@@ -42,7 +48,7 @@ def resize_bytes_per_pixel(channels: int, scale: int, out_scale: float) -> float
     """Bytes per window input pixel of an -s resize's buffers (fp32: the window and its transposed copy, the first
     pass and its transposed copy, the resized window), for a result of `channels` at `scale`, output at
     `out_scale`. (Packing a piece, the other buffer of the tiler's, is left to the memory budget's slack.)"""
-    return 4 * channels * (2 * scale ** 2 + 2 * scale * out_scale + out_scale ** 2)
+    return 4 * channels * (2 * scale**2 + 2 * scale * out_scale + out_scale**2)
 
 
 def band_bytes_per_row(out_width: float, channels: int, out_scale: float, element_size: int = 2) -> float:

@@ -28,8 +28,12 @@ ORIGINAL_NETWORKS = (CompactSR, RRDBNet)  # imported from ncnn graphs that are e
 def _original(model: LoadedModel) -> Path | None:
     """The model's own .param when ncnn can run it as srkit runs the module, else None."""
     source = Path(model.source)
-    if (source.suffix == ".param" and not model.output_resize and isinstance(model.module, ORIGINAL_NETWORKS)
-            and source.with_suffix(".bin").is_file()):
+    if (
+        source.suffix == ".param"
+        and not model.output_resize
+        and isinstance(model.module, ORIGINAL_NETWORKS)
+        and source.with_suffix(".bin").is_file()
+    ):
         return source
     return None
 
@@ -83,8 +87,9 @@ class NcnnPlan:
             raise RuntimeError(f"the ncnn runtime failed on {self.param} (status {status})")
         return np.array(out)
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
         with self.lock:

@@ -51,8 +51,9 @@ class OnnxRuntimePlan:
         options.log_severity_level = 3  # warnings about unused initialisers are not the user's concern
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
         y = self.session.run(None, {INPUT: pixels})[0]  # InferenceSession.run may be called from several threads

@@ -43,8 +43,9 @@ def precision(dtype: torch.dtype | None, model_dtypes: tuple[str, ...] = ("fp32"
 
 def why(precision_name: str) -> str:
     """The CPU feature behind a precision, in words."""
-    return {"bf16": "CPU has AVX512-BF16/AMX", "f16": "CPU has AVX512-FP16"}.get(precision_name,
-                                                                                 "no native bf16/fp16 on this CPU")
+    return {"bf16": "CPU has AVX512-BF16/AMX", "f16": "CPU has AVX512-FP16"}.get(
+        precision_name, "no native bf16/fp16 on this CPU"
+    )
 
 
 def cache_folder() -> Path:
@@ -64,8 +65,7 @@ def _converted(module: nn.Module, channels: int) -> Path:
     example = torch.rand(1, channels, 64, 64)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the converter traces with torch.jit.trace
-        model = ov.convert_model(module.eval(), example_input=example,
-                                 input=[ov.PartialShape([-1, channels, -1, -1])])
+        model = ov.convert_model(module.eval(), example_input=example, input=[ov.PartialShape([-1, channels, -1, -1])])
     _stop_telemetry_threads()
     tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.tmp.xml")
     ov.save_model(model, tmp, compress_to_fp16=False)
@@ -112,8 +112,9 @@ class OpenVinoPlan:
             self.compiled[shape] = self.core.compile_model(model, "CPU", config).create_infer_request()
         return self.compiled[shape]
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
         with self.lock:

@@ -32,8 +32,10 @@ def unavailable_reason() -> str | None:
     """Why int8 cannot run here (a package missing), or None."""
     for package in ("openvino", "nncf", "skimage"):
         if importlib.util.find_spec(package) is None:
-            return f"--dtype int8 needs the {package} package (NNCF quantization, calibrated on scikit-image's " \
-                   f"photos): {INSTALL}"
+            return (
+                f"--dtype int8 needs the {package} package (NNCF quantization, calibrated on scikit-image's "
+                f"photos): {INSTALL}"
+            )
     return None
 
 
@@ -50,7 +52,7 @@ def calibration_tiles(channels: int) -> list[np.ndarray]:
         half = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2), interpolation=cv2.INTER_AREA)
         for _ in range(CROPS_PER_PHOTO):
             top, left = rng.integers(0, half.shape[0] - CROP), rng.integers(0, half.shape[1] - CROP)
-            crop = half[top:top + CROP, left:left + CROP].astype(np.float32) / 255.0
+            crop = half[top : top + CROP, left : left + CROP].astype(np.float32) / 255.0
             if channels == 1:
                 crop = crop @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
             tiles.append(np.ascontiguousarray(crop.transpose(2, 0, 1)[None]))
@@ -70,8 +72,9 @@ def quantized(xml: Path, channels: int) -> Path:
     if target.exists() and target.with_suffix(".bin").exists():
         return target
     tiles = calibration_tiles(channels)
-    model = nncf.quantize(ov.Core().read_model(xml), nncf.Dataset(tiles), subset_size=len(tiles),
-                          fast_bias_correction=True)
+    model = nncf.quantize(
+        ov.Core().read_model(xml), nncf.Dataset(tiles), subset_size=len(tiles), fast_bias_correction=True
+    )
     tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.xml")
     ov.save_model(model, tmp, compress_to_fp16=False)
     tmp.with_suffix(".bin").replace(target.with_suffix(".bin"))

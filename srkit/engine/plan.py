@@ -69,8 +69,11 @@ class GraphReplay:
     host then pays one replay per run instead of Python and a launch per kernel. The input buffer is the graph's
     static input; the output is copied out, since the next replay rewrites it."""
 
-    def __init__(self, forward: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor],
-                 capture: Capture = capture_cuda_graph) -> None:
+    def __init__(
+        self,
+        forward: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor],
+        capture: Capture = capture_cuda_graph,
+    ) -> None:
         self._forward, self._capture = forward, capture
         self._graphs: dict[tuple, tuple[Any, torch.Tensor]] = {}  # (a CUDA graph or a test's stand-in, its output)
 
@@ -97,19 +100,22 @@ class BoundPlan:
         self.padded = plan.info.size_rules.padded_size(height, width)
         with torch.inference_mode():
             # The program's input and the view a batch is copied into (one copy: device, dtype, layout at once).
-            self.input, self._batch = plan.program.input_buffer((batch, plan.info.in_channels, *self.padded),
-                                                                plan.dtype, plan.device)
+            self.input, self._batch = plan.program.input_buffer(
+                (batch, plan.info.in_channels, *self.padded), plan.dtype, plan.device
+            )
             self.forward: Forward = plan.program.bind(self.input)
             if plan.device.type == "cuda":  # the first launches tune their kernels: here, not inside an image
                 self.forward(self.input, None, None)
-        self._launch: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor] = \
+        self._launch: Callable[[tuple[float, float] | None, torch.dtype | None], torch.Tensor] = (
             lambda clamp, out_dtype: self.forward(self.input, clamp, out_dtype)
+        )
         # srkit's own programs only: a module run eagerly (EagerProgram) may synchronise, which a capture forbids.
         if plan.device.type == "cuda" and isinstance(plan.program, BoundProgram) and graphs_enabled():
             self._launch = GraphReplay(self._launch)
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x of the bound shape; clamped to `clamp` and converted to `out_dtype`."""
         if tuple(x.shape) != self.shape:
             raise ValueError(f"this plan is bound to inputs of shape {self.shape}, got {tuple(x.shape)}")
@@ -164,8 +170,9 @@ class Plan:
             self._idle[key] = []
         return self._idle[key]
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The network's output for x; clamped to `clamp` and converted to `out_dtype` in its last pass."""
         batch, _, height, width = x.shape
         key = (batch, height, width)
@@ -182,7 +189,7 @@ class Plan:
     def activation_bytes_per_pixel(self) -> float:
         """Peak bytes per input pixel of a bound plan: its activations, its input buffer and the output of a run
         (for choosing a tile that fits in memory)."""
-        in_out = self.info.in_channels + self.info.out_channels * self.info.net_scale ** 2
+        in_out = self.info.in_channels + self.info.out_channels * self.info.net_scale**2
         return self.program.activation_bytes_per_pixel(self.dtype) + in_out * torch.finfo(self.dtype).bits // 8
 
 
@@ -196,8 +203,8 @@ def build_plan(model: LoadedModel, device: torch.device | str = "cpu", dtype: to
     if dtype not in DTYPE_NAMES:
         raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
     if DTYPE_NAMES[dtype] not in info.dtypes:
-        raise SrkitError(f"{info.arch} models do not run accurately in {DTYPE_NAMES[dtype]}; use --dtype "
-                         f"{' or '.join(info.dtypes)}")
-    program = model.arch.lower(model.module, info, device) if info.fused else \
-        EagerProgram(model.module, info, device)
+        raise SrkitError(
+            f"{info.arch} models do not run accurately in {DTYPE_NAMES[dtype]}; use --dtype {' or '.join(info.dtypes)}"
+        )
+    program = model.arch.lower(model.module, info, device) if info.fused else EagerProgram(model.module, info, device)
     return Plan(info, program, device, dtype)

@@ -28,8 +28,9 @@ def filter_for(in_size: int, out_size: int) -> str:
     return "area" if out_size < in_size else "lanczos4"
 
 
-def taps(method: str, in_size: int, out_size: int, first: int, count: int,
-         periodic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def taps(
+    method: str, in_size: int, out_size: int, first: int, count: int, periodic: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(index, weight), both (count, K): the input positions and float64 weights (summing to one) of output
     positions first .. first + count - 1 of an axis resized from `in_size` to `out_size` pixels. Positions past
     the image are clamped to its edge, or left unwrapped (outside 0 .. in_size - 1) when `periodic`."""
@@ -91,8 +92,7 @@ class Resize:
         down = _apply(across.transpose(0, 1), self._matrix(0, *rows, pixels.shape[0], y.device), rows[1])
         return down.permute(2, 0, 1)
 
-    def _matrix(self, axis: int, first: int, count: int, start: int, length: int,
-                device: torch.device) -> torch.Tensor:
+    def _matrix(self, axis: int, first: int, count: int, start: int, length: int, device: torch.device) -> torch.Tensor:
         """One axis's taps as a sparse (count, length) CSR matrix on `device` over the window's positions (start ..
         start + length - 1 in the whole image); positions are clamped to the window where it lacks context
         (which the tiler does not use), and a periodic window of a whole period or more holds every position."""
@@ -103,8 +103,9 @@ class Resize:
             index = (index - start) % size if self.periodic and length >= size else (index - start).clamp(0, length - 1)
             rows = torch.arange(count)[:, None].expand_as(index)
             keep = weight != 0
-            matrix = torch.sparse_coo_tensor(torch.stack([rows[keep], index[keep]]), weight[keep].float(),
-                                             (count, length), check_invariants=True).coalesce()  # sums clamped taps
+            matrix = torch.sparse_coo_tensor(
+                torch.stack([rows[keep], index[keep]]), weight[keep].float(), (count, length), check_invariants=True
+            ).coalesce()  # sums clamped taps
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
                 self._matrices[key] = matrix.to_sparse_csr().to(device)

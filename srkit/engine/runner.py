@@ -42,8 +42,14 @@ def receptive_radius(model: LoadedModel) -> int:
 def model_geometry(model: LoadedModel, tile: int, overlap: int | None = None, wrap: bool = False) -> Geometry:
     """How the tiler cuts images for `model`: cores of at most `tile` input pixels, `overlap` pixels of context
     (None: the model's default), periodic when `wrap`."""
-    return Geometry(model.out_scale, tile, tile_overlap(model) if overlap is None else overlap,
-                    receptive_radius(model), wrap, model.info.size_rules)
+    return Geometry(
+        model.out_scale,
+        tile,
+        tile_overlap(model) if overlap is None else overlap,
+        receptive_radius(model),
+        wrap,
+        model.info.size_rules,
+    )
 
 
 def bicubic_resize(batch: torch.Tensor, factor: float) -> torch.Tensor:
@@ -64,8 +70,9 @@ class ModelRunner:
         self.info, self.device, self.dtype, self.name = executor.info, executor.device, executor.dtype, executor.name
         self.net_scale, self.out_scale = model.info.net_scale, model.out_scale
 
-    def run(self, x: torch.Tensor, clamp: tuple[float, float] | None = None,
-            out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def run(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """The model's output for x; clamped to `clamp` and converted to `out_dtype` (uint8/uint16 codes, HWC)."""
         if not self.model.output_resize:
             return self.executor.run(x, clamp, out_dtype)

@@ -25,12 +25,20 @@ class OutOfMemory(SrkitError):
     """Even the smallest tile does not fit in the device's memory."""
 
 
-def upscale_tiled(image: torch.Tensor, run: RunFn, geometry: Geometry, *, batch: int = 1,
-                  out: torch.Tensor | None = None, out_channels: int | None = None,
-                  clamp: tuple[float, float] | None = None, resize: Resize | None = None,
-                  on_progress: Callable[[int, int], None] | None = None,
-                  on_smaller_tile: Callable[[int], None] | None = None,
-                  transfer: Transfer | None = None) -> torch.Tensor:
+def upscale_tiled(
+    image: torch.Tensor,
+    run: RunFn,
+    geometry: Geometry,
+    *,
+    batch: int = 1,
+    out: torch.Tensor | None = None,
+    out_channels: int | None = None,
+    clamp: tuple[float, float] | None = None,
+    resize: Resize | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_smaller_tile: Callable[[int], None] | None = None,
+    transfer: Transfer | None = None,
+) -> torch.Tensor:
     """Upscale a (C, H, W) image with `run` (a (B, C, h, w) batch of windows in the image's dtype -> (B, C',
     h*s, w*s) floats, s = geometry.scale) cut as `geometry` says, `batch` windows at a time; returns `out`, the
     (H*s, W*s, C') output it wrote (float32 allocated here if None).
@@ -49,9 +57,11 @@ def upscale_tiled(image: torch.Tensor, run: RunFn, geometry: Geometry, *, batch:
     geometry.padded(height, width)  # refuses a wrapped image that is not in whole units
     if resize is not None:
         if tuple(resize.net_size) != (height * scale, width * scale) or resize.periodic != geometry.wrap:
-            raise ValueError(f"this resize is for a {resize.net_size[1]}x{resize.net_size[0]} network output"
-                             f"{' (periodic)' if resize.periodic else ''}, not {width * scale}x{height * scale}"
-                             f"{' (periodic)' if geometry.wrap else ''}")
+            raise ValueError(
+                f"this resize is for a {resize.net_size[1]}x{resize.net_size[0]} network output"
+                f"{' (periodic)' if resize.periodic else ''}, not {width * scale}x{height * scale}"
+                f"{' (periodic)' if geometry.wrap else ''}"
+            )
         geometry = geometry.with_reach(resize.reach(scale))
     size = tuple(resize.size) if resize is not None else (height * scale, width * scale)
     if out is None:
@@ -70,8 +80,19 @@ def upscale_tiled(image: torch.Tensor, run: RunFn, geometry: Geometry, *, batch:
             return out
     while True:
         try:
-            _run(image, run, geometry.grid(height, width, ratios), batch, out, clamp, resize, scale, transfer,
-                 on_progress, geometry.unit)
+            _run(
+                image,
+                run,
+                geometry.grid(height, width, ratios),
+                batch,
+                out,
+                clamp,
+                resize,
+                scale,
+                transfer,
+                on_progress,
+                geometry.unit,
+            )
             return out
         except _Smaller as smaller:
             geometry = geometry.with_tile(smaller.tile)
@@ -86,9 +107,19 @@ class _Smaller(Exception):
         self.tile = tile
 
 
-def _run(image: torch.Tensor, run: RunFn, grid: Grid, batch: int, out: torch.Tensor,
-         clamp: tuple[float, float] | None, resize: Resize | None, scale: int, transfer: Transfer | None,
-         on_progress: Callable[[int, int], None] | None, retry_unit: int | None = None) -> None:
+def _run(
+    image: torch.Tensor,
+    run: RunFn,
+    grid: Grid,
+    batch: int,
+    out: torch.Tensor,
+    clamp: tuple[float, float] | None,
+    resize: Resize | None,
+    scale: int,
+    transfer: Transfer | None,
+    on_progress: Callable[[int, int], None] | None,
+    retry_unit: int | None = None,
+) -> None:
     """One pass over the grid's cores, `batch` windows (all of one shape) at a time. With `retry_unit` (the
     units cores are cut in) out-of-memory raises _Smaller, else torch's error goes up (a whole image: tile it)."""
     output = Output(out, grid.rows, grid.cols, clamp, resize, scale, transfer)
@@ -108,8 +139,10 @@ def _run(image: torch.Tensor, run: RunFn, grid: Grid, batch: int, out: torch.Ten
                     raise
                 smaller = halved_tile(group, retry_unit)
                 if smaller is None:
-                    raise OutOfMemory(f"out of device memory even with {MIN_TILE}-pixel tiles and batch "
-                                      f"{len(group)}; use --device cpu or free GPU memory") from None
+                    raise OutOfMemory(
+                        f"out of device memory even with {MIN_TILE}-pixel tiles and batch "
+                        f"{len(group)}; use --device cpu or free GPU memory"
+                    ) from None
                 raise _Smaller(smaller) from None
             done += len(group)
             if on_progress:

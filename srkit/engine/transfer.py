@@ -109,7 +109,7 @@ class _Bands:
         if band not in self.held:
             self.held[band] = self._take()
         top = self.starts[band]
-        return self.held[band][r0 - top:r1 - top, c0:c1]
+        return self.held[band][r0 - top : r1 - top, c0:c1]
 
     def _take(self) -> torch.Tensor:
         """A buffer for a band: a free one whose copy is done (or, with SPARE_BANDS copies in flight, the oldest after
@@ -126,7 +126,7 @@ class _Bands:
         buffer = self.held.pop(band, None)
         if buffer is not None:  # (a band wholly in the padding below the image is never written)
             top, end = self.starts[band], self.ends[band]
-            self.free.append((buffer, self.transfer.copy(self.out[top:end], buffer[:end - top])))
+            self.free.append((buffer, self.transfer.copy(self.out[top:end], buffer[: end - top])))
 
     def close(self) -> None:
         self.transfer.finish()
@@ -135,8 +135,16 @@ class _Bands:
 class Output:
     """The output image and the seams still being blended; finished pieces are packed and written."""
 
-    def __init__(self, out: torch.Tensor, rows: Axis, cols: Axis, clamp: tuple[float, float] | None,
-                 resize: Resize | None, scale: int, transfer: Transfer | None) -> None:
+    def __init__(
+        self,
+        out: torch.Tensor,
+        rows: Axis,
+        cols: Axis,
+        clamp: tuple[float, float] | None,
+        resize: Resize | None,
+        scale: int,
+        transfer: Transfer | None,
+    ) -> None:
         self.out, self.rows, self.cols, self.clamp = out, rows, cols, clamp
         self.resize, self.scale, self.transfer = resize, scale, transfer
         self.pending: dict[tuple, list] = {}  # (row key, col key) -> [float sum, contributions so far]
@@ -148,8 +156,11 @@ class Output:
         top, left, bottom, right = window
         r0, c0 = self.rows.edge(top), self.cols.edge(left)
         if self.resize is not None:
-            result = self.resize.window(result, (r0, self.rows.edge(bottom) - r0, top * self.scale),
-                                        (c0, self.cols.edge(right) - c0, left * self.scale))
+            result = self.resize.window(
+                result,
+                (r0, self.rows.edge(bottom) - r0, top * self.scale),
+                (c0, self.cols.edge(right) - c0, left * self.scale),
+            )
         self.add(core, result, r0, c0)
 
     def add(self, core: Core, result: torch.Tensor, origin_row: int, origin_col: int) -> None:
@@ -160,7 +171,7 @@ class Output:
             wy = self.rows.weight(core.row, row_key, r0, r1, result)
             for col_key, c0, c1 in self.cols.parts(core.col):
                 wx = self.cols.weight(core.col, col_key, c0, c1, result)
-                piece = result[:, r0 - origin_row:r1 - origin_row, c0 - origin_col:c1 - origin_col]
+                piece = result[:, r0 - origin_row : r1 - origin_row, c0 - origin_col : c1 - origin_col]
                 needed = self.rows.contributors(row_key) * self.cols.contributors(col_key)
                 if needed == 1:
                     self._write(canvas, piece, r0, c0)
@@ -215,7 +226,7 @@ class Output:
                 if c0 >= self.out.shape[1]:
                     continue
                 c1 = min(c1, self.out.shape[1])
-                block = piece[:, pr:pr + r1 - r0, pc:pc + c1 - c0]
+                block = piece[:, pr : pr + r1 - r0, pc : pc + c1 - c0]
                 canvas.region(r0, r1, c0, c1).copy_(self._pack(block))
 
     def _pack(self, block: torch.Tensor) -> torch.Tensor:

@@ -87,8 +87,9 @@ def _one_bit_alpha(frame: np.ndarray) -> np.ndarray:
     return np.concatenate([frame[..., :3], np.where(frame[..., 3:] >= 128, 255, 0).astype(frame.dtype)], axis=2)
 
 
-def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation,
-                    quality: int = 95, overwrite: bool = False) -> None:
+def write_animation(
+    frames: Iterable[np.ndarray], path: str | os.PathLike, source: Animation, quality: int = 95, overwrite: bool = False
+) -> None:
     """Encode frames (upscaled, in order; may be produced lazily) atomically with the source's timing (an existing
     file only with `overwrite`: io.atomic)."""
     path = Path(path)
@@ -102,8 +103,12 @@ def write_animation(frames: Iterable[np.ndarray], path: str | os.PathLike, sourc
     first = next(images)
     # a writer that goes over the frames twice (GIF, APNG) gets them listed; a streaming one (WebP) saves memory
     rest = images if fmt.animation.streamed else list(images)
-    options: dict = {"save_all": True, "append_images": rest, "duration": source.durations,
-                     **dict(fmt.animation.options)}  # its `loop` (1: play once) stands for a source without one
+    options: dict = {
+        "save_all": True,
+        "append_images": rest,
+        "duration": source.durations,
+        **dict(fmt.animation.options),
+    }  # its `loop` (1: play once) stands for a source without one
     if source.loop is not None:
         options["loop"] = source.loop
     if fmt.lossy:

@@ -113,8 +113,9 @@ def sweep_partials(folder: Path) -> None:
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)
-                print(f"srkit: removed {entry.path}, left by an interrupted run (process {found['pid']})",
-                      file=sys.stderr)
+                print(
+                    f"srkit: removed {entry.path}, left by an interrupted run (process {found['pid']})", file=sys.stderr
+                )
 
 
 def _rename_noreplace(source: Path, target: Path) -> None:
@@ -140,8 +141,9 @@ def _rename_noreplace(source: Path, target: Path) -> None:
     os.rename(source, target)
 
 
-def publish(source: str | os.PathLike, target: str | os.PathLike, overwrite: bool = False,
-            hint: str = EXISTS_HINT) -> None:
+def publish(
+    source: str | os.PathLike, target: str | os.PathLike, overwrite: bool = False, hint: str = EXISTS_HINT
+) -> None:
     """Give the complete `source` its final name `target`; without `overwrite`, an existing target is an
     OutputExistsError (ending in `hint`) and stays as it is."""
     source, target = Path(source), Path(target)
@@ -203,5 +205,8 @@ def leftovers(target: str | os.PathLike) -> list[Path]:
     killed, or its node gone with processes that may not have exited yet: such a writer then has nothing to publish,
     and the retried unit's own publish never replaces)."""
     target = Path(target)
-    return sorted(path for path in target.parent.glob(f".{glob.escape(target.name)}.partial~*")
-                  if (match := PARTIAL.fullmatch(path.name)) and match["name"] == target.name)
+    return sorted(
+        path
+        for path in target.parent.glob(f".{glob.escape(target.name)}.partial~*")
+        if (match := PARTIAL.fullmatch(path.name)) and match["name"] == target.name
+    )

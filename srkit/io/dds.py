@@ -46,14 +46,17 @@ class Codec:
         return self.block_bytes > 0
 
 
-CODECS = {c.name: c for c in (
-    Codec("bc1", 4, 8, 71, 72, b"DXT1"),
-    Codec("bc3", 4, 16, 77, 78, b"DXT5"),
-    Codec("bc4", 1, 8, 80, None, b"ATI1"),
-    Codec("bc5", 2, 16, 83, None, None),  # not ATI2: see the module docstring
-    Codec("bc7", 4, 16, 98, 99, None),
-    Codec("none", 4, 0, 28, 29, None),
-)}
+CODECS = {
+    c.name: c
+    for c in (
+        Codec("bc1", 4, 8, 71, 72, b"DXT1"),
+        Codec("bc3", 4, 16, 77, 78, b"DXT5"),
+        Codec("bc4", 1, 8, 80, None, b"ATI1"),
+        Codec("bc5", 2, 16, 83, None, None),  # not ATI2: see the module docstring
+        Codec("bc7", 4, 16, 98, 99, None),
+        Codec("none", 4, 0, 28, 29, None),
+    )
+}
 
 
 def _rgba(pixels: np.ndarray) -> np.ndarray:
@@ -81,8 +84,9 @@ def encode_level(pixels: np.ndarray, codec: Codec) -> bytes:
         return rgba.tobytes()
     height, width = rgba.shape[:2]
     if height % 4 and height not in (1, 2) or width % 4 and width not in (1, 2):
-        raise ValueError(f"{codec.name} needs sides that are multiples of 4 (or mip tails of 1 or 2), "
-                         f"not {width}x{height}")
+        raise ValueError(
+            f"{codec.name} needs sides that are multiples of 4 (or mip tails of 1 or 2), not {width}x{height}"
+        )
     if height < 4 or width < 4:  # a mip tail fills one block, repeated as the texture repeats
         reps = (4 // height if height < 4 else 1, 4 // width if width < 4 else 1, 1)
         rgba = np.ascontiguousarray(np.tile(rgba, reps))
@@ -126,4 +130,5 @@ def dds_bytes(levels: list[np.ndarray], codec: Codec, srgb: bool) -> bytes:
     height, width = levels[0].shape[:2]
     opaque = levels[0].ndim == 2 or levels[0].shape[2] != 4
     return dds_header(width, height, len(levels), codec, srgb, opaque) + b"".join(
-        encode_level(level, codec) for level in levels)
+        encode_level(level, codec) for level in levels
+    )

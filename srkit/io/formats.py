@@ -46,12 +46,12 @@ def _webp_lossless(path: Path) -> bool:
     data = path.read_bytes()
     kinds, offset = [], 12
     while offset + 8 <= len(data):
-        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        kind, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
         if kind == b"ANMF":  # a frame: 16 bytes of position and timing, then its own chunks
             inner = offset + 24
             while inner + 8 <= offset + 8 + size:
-                kinds.append(data[inner:inner + 4])
-                length = int.from_bytes(data[inner + 4:inner + 8], "little")
+                kinds.append(data[inner : inner + 4])
+                length = int.from_bytes(data[inner + 4 : inner + 8], "little")
                 inner += 8 + length + (length & 1)
         else:
             kinds.append(kind)
@@ -117,21 +117,55 @@ class ImageFormat:
 
 
 FORMATS: tuple[ImageFormat, ...] = (
-    ImageFormat("png", "PNG", (".png", ".apng"), encoder="png", deep_colour=_png_deep_colour, alpha="full",
-                metadata=frozenset({"exif", "icc", "dpi"}),
-                animation=Animated((("disposal", 0), ("blend", 0), ("loop", 1)))),
-    ImageFormat("jpg", "JPEG", (".jpg", ".jpeg"), metadata=frozenset({"exif", "icc", "dpi"}), lossy=True,
-                max_side=65500),  # libjpeg's largest side
-    ImageFormat("webp", "WEBP", (".webp",), alpha="full", metadata=frozenset({"exif", "icc"}), lossy=True,
-                max_side=16383,  # libwebp's largest side
-                animation=Animated((("loop", 1),), streamed=True, lossless=_webp_lossless)),
-    ImageFormat("tiff", "TIFF", (".tif", ".tiff"), deep_colour=_tiff_deep_colour, alpha="full",
-                metadata=frozenset({"icc", "dpi"})),
+    ImageFormat(
+        "png",
+        "PNG",
+        (".png", ".apng"),
+        encoder="png",
+        deep_colour=_png_deep_colour,
+        alpha="full",
+        metadata=frozenset({"exif", "icc", "dpi"}),
+        animation=Animated((("disposal", 0), ("blend", 0), ("loop", 1))),
+    ),
+    ImageFormat(
+        "jpg", "JPEG", (".jpg", ".jpeg"), metadata=frozenset({"exif", "icc", "dpi"}), lossy=True, max_side=65500
+    ),  # libjpeg's largest side
+    ImageFormat(
+        "webp",
+        "WEBP",
+        (".webp",),
+        alpha="full",
+        metadata=frozenset({"exif", "icc"}),
+        lossy=True,
+        max_side=16383,  # libwebp's largest side
+        animation=Animated((("loop", 1),), streamed=True, lossless=_webp_lossless),
+    ),
+    ImageFormat(
+        "tiff",
+        "TIFF",
+        (".tif", ".tiff"),
+        deep_colour=_tiff_deep_colour,
+        alpha="full",
+        metadata=frozenset({"icc", "dpi"}),
+    ),
     ImageFormat("bmp", "BMP", (".bmp",)),
-    ImageFormat("gif", "GIF", (".gif",), alpha="one-bit", max_side=65535,  # GIF stores 16-bit sizes
-                photo_output=False, animation=Animated((("disposal", 2), ("optimize", False)))),
-    ImageFormat("qoi", "QOI", (".qoi",), alpha="full", modes=("RGB", "RGBA"),  # 32-bit sizes in its header
-                save_options=(("colorspace", "sRGB"),)),
+    ImageFormat(
+        "gif",
+        "GIF",
+        (".gif",),
+        alpha="one-bit",
+        max_side=65535,  # GIF stores 16-bit sizes
+        photo_output=False,
+        animation=Animated((("disposal", 2), ("optimize", False))),
+    ),
+    ImageFormat(
+        "qoi",
+        "QOI",
+        (".qoi",),
+        alpha="full",
+        modes=("RGB", "RGBA"),  # 32-bit sizes in its header
+        save_options=(("colorspace", "sRGB"),),
+    ),
 )
 
 _BY_EXTENSION = {extension: fmt for fmt in FORMATS for extension in fmt.extensions}

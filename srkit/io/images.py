@@ -82,9 +82,15 @@ def _deep_colour_mode(image: Image.Image, path: Path) -> str | None:
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) to an array, as ImageOps.exif_transpose does to an image."""
-    steps = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
-             8: lambda a: np.rot90(a, 1)}
+    steps = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
     return np.ascontiguousarray(steps[orientation](pixels)) if orientation in steps else pixels
 
 
@@ -115,8 +121,10 @@ def check_pixel_limit(path: Path, image: Image.Image, max_pixels: int) -> None:
     """Refuse an image over srkit's decompression-bomb limit before its pixels are decoded."""
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageReadError(f"{path}: {width}x{height} is over the decompression-bomb limit of "
-                             f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)")
+        raise ImageReadError(
+            f"{path}: {width}x{height} is over the decompression-bomb limit of "
+            f"{max_pixels} pixels (raise it with --max-pixels if the file is trusted)"
+        )
 
 
 _limit_lock = threading.Lock()
@@ -143,8 +151,9 @@ def _pillow_limit_lifted() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
-               what: str = "image") -> Iterator[Image.Image]:
+def open_image(
+    path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, what: str = "image"
+) -> Iterator[Image.Image]:
     """Pillow's image of `path` behind srkit's one pixel-limit guard (checked on the header, before any pixels
     are decoded); everything that goes wrong while it is open and read is an ImageReadError naming the file.
 
@@ -228,8 +237,9 @@ def exif_sized(exif: bytes | None, width: int, height: int) -> bytes | None:
     return tags.tobytes() if changed else exif
 
 
-def write_picture(pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95,
-                  overwrite: bool = False) -> None:
+def write_picture(
+    pixels: np.ndarray, path: str | os.PathLike, source: Picture, quality: int = 95, overwrite: bool = False
+) -> None:
     """Encode upscaled pixels to `path` atomically (an existing file only with `overwrite`: io.atomic), carrying
     the source's EXIF, ICC profile and DPI.
 
@@ -288,5 +298,12 @@ def _write_png(pixels: np.ndarray, tmp: Path, source: Picture, exif: bytes | Non
     deep_colour = pixels.dtype == np.uint16 and pixels.ndim == 3
     settings: dict[str, Any] = dict(compress_level=1, strategy=zlib.Z_RLE, sub_only=True) if deep_colour else {}
     with open(tmp, "wb") as file:
-        write_png(file, pixels, channels_of=_gray_alpha if to_gray_alpha else None, icc_profile=source.icc_profile,
-                  exif=exif, dpi=source.dpi, **settings)
+        write_png(
+            file,
+            pixels,
+            channels_of=_gray_alpha if to_gray_alpha else None,
+            icc_profile=source.icc_profile,
+            exif=exif,
+            dpi=source.dpi,
+            **settings,
+        )

@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 import stat
 
-SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def special_file_reason(path: str | os.PathLike) -> str | None:
@@ -30,5 +34,7 @@ def shown(path: str | os.PathLike) -> str:
 
 def one_line(text: str) -> str:
     """`text` with every unprintable character written as its backslash escape, so it prints as one line."""
-    return "".join(char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for char in text)
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for char in text
+    )

@@ -46,11 +46,12 @@ def read_pattern(path: str | os.PathLike) -> Pattern:
     if magic != MAGIC:
         raise ImageReadError(f"{path}: not a GIMP pattern (no GPAT magic)")
     if version != 1 or depth not in CHANNELS or width < 1 or height < 1 or header_size < HEADER.size:
-        raise ImageReadError(f"{path}: unsupported GIMP pattern (version {version}, {width}x{height}, "
-                             f"{depth} bytes per pixel)")
+        raise ImageReadError(
+            f"{path}: unsupported GIMP pattern (version {version}, {width}x{height}, {depth} bytes per pixel)"
+        )
     size = width * height * depth
     if len(data) < header_size + size:
         raise ImageReadError(f"{path}: truncated GIMP pattern ({len(data) - header_size} of {size} pixel bytes)")
-    name = data[HEADER.size:header_size].split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    name = data[HEADER.size : header_size].split(b"\0", 1)[0].decode("utf-8", errors="replace")
     pixels = np.frombuffer(data, np.uint8, size, header_size).reshape(height, width, depth)
     return Pattern(name, pixels[..., 0].copy() if depth == 1 else pixels.copy())

@@ -72,9 +72,18 @@ def _filter(rows: np.ndarray, prior: np.ndarray, bpp: int, sub_only: bool) -> np
     return out
 
 
-def write_png(file: BinaryIO, pixels: np.ndarray, *, channels_of: RowFn | None = None,
-              icc_profile: bytes | None = None, exif: bytes | None = None, dpi: tuple[float, float] | None = None,
-              compress_level: int = COMPRESS_LEVEL, strategy: int = zlib.Z_FILTERED, sub_only: bool = False) -> None:
+def write_png(
+    file: BinaryIO,
+    pixels: np.ndarray,
+    *,
+    channels_of: RowFn | None = None,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+    compress_level: int = COMPRESS_LEVEL,
+    strategy: int = zlib.Z_FILTERED,
+    sub_only: bool = False,
+) -> None:
     """Encode an HxW, HxWx2, HxWx3 or HxWx4 uint8/uint16 array as PNG into an open binary file, strip by strip.
 
     `channels_of` maps each strip of rows to the pixels to store (e.g. RGBA -> gray+alpha); it must keep the
@@ -83,12 +92,13 @@ def write_png(file: BinaryIO, pixels: np.ndarray, *, channels_of: RowFn | None =
     row instead of choosing (OpenCV's way: a fifth of the filtering work, for pixels where choosing gains little).
     """
     if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or 0 in pixels.shape[:2]:
-        raise ValueError(f"PNG pixels must be a non-empty HxW[xC] uint8 or uint16 array, got {pixels.dtype} "
-                         f"{pixels.shape}")
+        raise ValueError(
+            f"PNG pixels must be a non-empty HxW[xC] uint8 or uint16 array, got {pixels.dtype} {pixels.shape}"
+        )
     height, width = pixels.shape[:2]
     row_bytes = width * (pixels.shape[2] if pixels.ndim == 3 else 1) * pixels.itemsize
     step = max(1, STRIP_BYTES // row_bytes)
-    strips = (pixels[top:top + step] for top in range(0, height, step))
+    strips = (pixels[top : top + step] for top in range(0, height, step))
     if channels_of is not None:
         strips = (channels_of(strip) for strip in strips)
     first = next(strips)

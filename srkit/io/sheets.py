@@ -27,7 +27,7 @@ def _grid(cells: Sequence[np.ndarray | None], columns: int, cell: int) -> np.nda
     for index, image in enumerate(cells):
         top, left = GAP + (index // columns) * (cell + GAP), GAP + (index % columns) * (cell + GAP)
         if image is not None:
-            sheet[top:top + cell, left:left + cell] = image
+            sheet[top : top + cell, left : left + cell] = image
     return sheet
 
 

@@ -41,13 +41,16 @@ class MapKind:
     codec: str
 
 
-KINDS = {k.name: k for k in (
-    MapKind("albedo", "srgb", 3, "bc7"),
-    MapKind("normal", "normal", 3, "bc5"),
-    MapKind("height", "linear", 1, "bc4"),
-    MapKind("roughness", "linear", 1, "bc4"),
-    MapKind("ao", "linear", 1, "bc4"),
-)}
+KINDS = {
+    k.name: k
+    for k in (
+        MapKind("albedo", "srgb", 3, "bc7"),
+        MapKind("normal", "normal", 3, "bc5"),
+        MapKind("height", "linear", 1, "bc4"),
+        MapKind("roughness", "linear", 1, "bc4"),
+        MapKind("ao", "linear", 1, "bc4"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,10 @@ class MapFormat:
     def check(self) -> None:
         """Refuse an unknown format or compression, or a compression without DDS, in one line."""
         if self.format not in FORMATS:
-            raise TextureFileError(f"--format {self.format}: choose png or dds (KTX2 is not written: no "
-                                   "maintained Python KTX2 writer exists)")
+            raise TextureFileError(
+                f"--format {self.format}: choose png or dds (KTX2 is not written: no "
+                "maintained Python KTX2 writer exists)"
+            )
         if self.compression not in COMPRESSIONS:
             raise TextureFileError(f"--compression {self.compression}: choose one of {', '.join(COMPRESSIONS)}")
         if self.format != "dds" and self.compression != "auto":
@@ -74,8 +79,10 @@ def codec_for(kind: MapKind, compression: str) -> Codec:
     codec = CODECS[kind.codec if compression == "auto" else compression]
     if codec.channels == 2 and kind.space != "normal" or codec.channels == 1 and kind.channels != 1:
         holds = "normal maps" if codec.channels == 2 else "one-channel maps (height, roughness, ao)"
-        raise TextureFileError(f"--compression {codec.name} holds only {holds}, not {kind.name} maps; use bc1, "
-                               "bc3, bc7 or none, or leave --compression out for per-map defaults")
+        raise TextureFileError(
+            f"--compression {codec.name} holds only {holds}, not {kind.name} maps; use bc1, "
+            "bc3, bc7 or none, or leave --compression out for per-map defaults"
+        )
     return codec
 
 
@@ -84,14 +91,18 @@ def check_map(name: str, width: int, height: int, kind: MapKind, fmt: MapFormat,
     if fmt.format == "dds":
         codec = codec_for(kind, fmt.compression)
         if alpha and codec.name == "bc1":
-            raise TextureFileError(f"{name}: has transparent pixels, which bc1 cannot keep (1-bit alpha at best); "
-                                   "use bc3 or bc7")
+            raise TextureFileError(
+                f"{name}: has transparent pixels, which bc1 cannot keep (1-bit alpha at best); use bc3 or bc7"
+            )
         if codec.blocks and (width % 4 or height % 4):
-            raise TextureFileError(f"{name}: {width}x{height} cannot be stored as {codec.name} (4x4 blocks: width "
-                                   "and height must be multiples of 4); resize it or use --compression none")
+            raise TextureFileError(
+                f"{name}: {width}x{height} cannot be stored as {codec.name} (4x4 blocks: width "
+                "and height must be multiples of 4); resize it or use --compression none"
+            )
     if fmt.mipmaps and (width & (width - 1) or height & (height - 1)):
-        raise TextureFileError(f"{name}: {width}x{height} has no mip chain (sides must be powers of two); "
-                               "resize it or leave out --mipmaps")
+        raise TextureFileError(
+            f"{name}: {width}x{height} has no mip chain (sides must be powers of two); resize it or leave out --mipmaps"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -99,10 +110,17 @@ def _sha256(path: Path) -> str:
 
 
 def _describe(path: Path, kind: MapKind, pixels: np.ndarray, levels: int, compression: str | None) -> dict:
-    return dict(file=path.name, format=path.suffix[1:], compression=compression,
-                colour_space="srgb" if kind.space == "srgb" else "linear", width=pixels.shape[1],
-                height=pixels.shape[0], alpha=pixels.ndim == 3 and pixels.shape[2] == 4, mip_levels=levels,
-                sha256=_sha256(path))
+    return dict(
+        file=path.name,
+        format=path.suffix[1:],
+        compression=compression,
+        colour_space="srgb" if kind.space == "srgb" else "linear",
+        width=pixels.shape[1],
+        height=pixels.shape[0],
+        alpha=pixels.ndim == 3 and pixels.shape[2] == 4,
+        mip_levels=levels,
+        sha256=_sha256(path),
+    )
 
 
 def _png(pixels: np.ndarray, path: Path) -> Path:
@@ -127,6 +145,7 @@ def write_map(folder: Path, stem: str, pixels: np.ndarray, kind: MapKind, fmt: M
         entry["mipmaps"] = []
         for index, level in enumerate(levels[1:], start=1):
             path = _png(level, folder / f"{stem}_mip{index}.png")
-            entry["mipmaps"].append(dict(file=path.name, width=level.shape[1], height=level.shape[0],
-                                         sha256=_sha256(path)))
+            entry["mipmaps"].append(
+                dict(file=path.name, width=level.shape[1], height=level.shape[0], sha256=_sha256(path))
+            )
     return entry

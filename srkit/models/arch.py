@@ -52,6 +52,7 @@ class Arch(ABC):
 
     def closest(self, state_dict: StateDict) -> tuple[float, Layout, list[str]]:
         """(share of keys present, layout, missing keys) of the declared layout `state_dict` comes closest to."""
+
         def share(layout: Layout) -> float:
             return 1.0 - len(layout.missing(state_dict)) / len(layout.keys)
 

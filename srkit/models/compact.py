@@ -23,8 +23,16 @@ LEAKY_SLOPE = 0.1  # Real-ESRGAN's 'leakyrelu' act_type
 class CompactSR(nn.Module):
     """conv(in->F), act, num_conv x [conv(F->F), act], conv(F->out*s*s), pixel shuffle, + nearest(x)."""
 
-    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 64, num_conv: int = 16,
-                 scale: int = 4, act: str = "prelu") -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        features: int = 64,
+        num_conv: int = 16,
+        scale: int = 4,
+        act: str = "prelu",
+    ) -> None:
         super().__init__()
         if act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
@@ -76,7 +84,7 @@ class CompactProgram(BoundProgram):
         return ops.conv2d_pixel_shuffle_add(feat, last.weight, last.bias, self.info.net_scale, x, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
-        return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.net_scale ** 2)
+        return element_size(dtype) * (2 * self.info.features + 2 * self.info.out_channels * self.info.net_scale**2)
 
 
 def _conv_indices(state_dict: StateDict) -> list[int]:
@@ -95,8 +103,11 @@ class CompactArch(Arch):
     def detect(self, state_dict):
         """Convs at body.0, 2, 4, ... and nothing else outside `body.`."""
         convs = _conv_indices(state_dict)
-        return (len(convs) >= 2 and convs == list(range(0, convs[-1] + 1, 2))
-                and all(key.startswith("body.") for key in state_dict))
+        return (
+            len(convs) >= 2
+            and convs == list(range(0, convs[-1] + 1, 2))
+            and all(key.startswith("body.") for key in state_dict)
+        )
 
     def load(self, state_dict, hints):
         convs = _conv_indices(state_dict)
@@ -107,12 +118,27 @@ class CompactArch(Arch):
         scale = round((last.shape[0] / in_channels) ** 0.5)
         if scale * scale * in_channels != last.shape[0]:
             raise ValueError(f"last conv has {last.shape[0]} outputs, not {in_channels} x scale^2")
-        module = CompactSR(in_channels=in_channels, out_channels=in_channels, features=features,
-                           num_conv=len(convs) - 2, scale=scale, act=act)
+        module = CompactSR(
+            in_channels=in_channels,
+            out_channels=in_channels,
+            features=features,
+            num_conv=len(convs) - 2,
+            scale=scale,
+            act=act,
+        )
         load_strict(module, state_dict)
         radius = len(convs)  # one pixel per 3x3 conv, all at input resolution
-        info = ModelInfo(self.id, scale, in_channels, in_channels, features, len(convs) - 2,
-                         parameter_count(module), variant=act, receptive_radius=radius)
+        info = ModelInfo(
+            self.id,
+            scale,
+            in_channels,
+            in_channels,
+            features,
+            len(convs) - 2,
+            parameter_count(module),
+            variant=act,
+            receptive_radius=radius,
+        )
         return module, info
 
     def hints(self, module):

@@ -47,14 +47,17 @@ INIT_STD = 0.02  # DCGAN's weight initialisation: N(0, 0.02), BatchNorm scales N
 RECEPTIVE_RADIUS = 2
 # Low-resolution taps (-1, 0, 1) that periodic bilinear x2 upsampling reads for output phase d (0: even output
 # pixels, 1: odd ones) at upsampled offset a (-1, 0, 1) from that pixel: PHASE_TAPS[d][a + 1][t + 1].
-PHASE_TAPS = (((0.75, 0.25, 0.0), (0.25, 0.75, 0.0), (0.0, 0.75, 0.25)),
-              ((0.25, 0.75, 0.0), (0.0, 0.75, 0.25), (0.0, 0.25, 0.75)))
+PHASE_TAPS = (
+    ((0.75, 0.25, 0.0), (0.25, 0.75, 0.0), (0.0, 0.75, 0.25)),
+    ((0.25, 0.75, 0.0), (0.0, 0.75, 0.25), (0.0, 0.25, 0.75)),
+)
 
 
 def wrap_upsample(x: torch.Tensor) -> torch.Tensor:
     """Bilinear x2 upsampling (half-pixel centres) of x taken as periodic: pad one pixel circularly, crop two."""
-    padded = F.interpolate(F.pad(x, (1, 1, 1, 1), mode="circular"), scale_factor=2, mode="bilinear",
-                           align_corners=False)
+    padded = F.interpolate(
+        F.pad(x, (1, 1, 1, 1), mode="circular"), scale_factor=2, mode="bilinear", align_corners=False
+    )
     return padded[:, :, 2:-2, 2:-2]
 
 
@@ -90,7 +93,7 @@ def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[
     base, offset, phases = cells[:, :noise_channels], noise_channels, []
     for stage in range(stages):
         count = stage_noise_channels(stage)
-        phases.append(F.pixel_shuffle(cells[:, offset:offset + count], 2 ** stage))
+        phases.append(F.pixel_shuffle(cells[:, offset : offset + count], 2**stage))
         offset += count
     return base, phases
 
@@ -99,7 +102,8 @@ def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Te
     """F.pixel_shuffle(cells, scale) written into `out` (N, C, h*scale, w*scale), e.g. a channel slice of a
     bound buffer, in one strided copy (no shuffled temporary)."""
     out.unflatten(2, (-1, scale)).unflatten(4, (-1, scale)).copy_(
-        cells.unflatten(1, (-1, scale, scale)).permute(0, 1, 4, 2, 5, 3))
+        cells.unflatten(1, (-1, scale, scale)).permute(0, 1, 4, 2, 5, 3)
+    )
     return out
 
 
@@ -153,8 +157,9 @@ class PhaseCentre(nn.Module):
 class Generator(nn.Module):
     """Noise cells (N, input_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1]."""
 
-    def __init__(self, *, noise_channels: int = 32, widths: tuple[int, ...] = (128, 64, 32, 32),
-                 out_channels: int = 3) -> None:
+    def __init__(
+        self, *, noise_channels: int = 32, widths: tuple[int, ...] = (128, 64, 32, 32), out_channels: int = 3
+    ) -> None:
         super().__init__()
         ins = (noise_channels, *widths[:-1])
         self.noise_channels = noise_channels
@@ -195,7 +200,8 @@ class Discriminator(nn.Module):
         sn = nn.utils.parametrizations.spectral_norm
         self.stages = nn.ModuleList(
             nn.Sequential(sn(nn.Conv2d(a, b, 4, stride=2, padding=1)), nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
-            for a, b in zip((in_channels, *widths[:-1]), widths))
+            for a, b in zip((in_channels, *widths[:-1]), widths)
+        )
         self.head = sn(nn.Conv2d(widths[-1], 1, 3, padding=1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -210,8 +216,11 @@ def initialise(module: nn.Module, generator: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.Conv2d):
-                weight = (layer.get_parameter("parametrizations.weight.original") if hasattr(layer, "parametrizations")
-                          else layer.weight)
+                weight = (
+                    layer.get_parameter("parametrizations.weight.original")
+                    if hasattr(layer, "parametrizations")
+                    else layer.weight
+                )
                 weight.copy_(torch.randn(weight.shape, generator=generator) * INIT_STD)
                 if layer.bias is not None:
                     layer.bias.zero_()
@@ -233,8 +242,9 @@ def recalibrate(generator: Generator, noise_batches: list[torch.Tensor]) -> Gene
         for noise in noise_batches:
             calibrated(noise)
         calibrated.eval()
-        calibrated.centre.running_mean.copy_(torch.stack([phase_means(calibrated.uncentred(noise))
-                                                          for noise in noise_batches]).mean(0))
+        calibrated.centre.running_mean.copy_(
+            torch.stack([phase_means(calibrated.uncentred(noise)) for noise in noise_batches]).mean(0)
+        )
     return calibrated
 
 
@@ -263,8 +273,12 @@ def stage_step(stage: UpStage, device: torch.device) -> ConvStep:
     noise = torch.zeros(phases.shape[0], 4, 3, 3, dtype=phases.dtype)
     channels = torch.arange(phases.shape[0])
     noise[channels, channels % 4, 1, 1] = stage.noise_scale.detach().double().repeat_interleave(4)
-    return ConvStep(torch.cat([phases, noise], 1).float().to(device), bias.repeat_interleave(4).float().to(device),
-                    "relu", padding_mode="circular")
+    return ConvStep(
+        torch.cat([phases, noise], 1).float().to(device),
+        bias.repeat_interleave(4).float().to(device),
+        "relu",
+        padding_mode="circular",
+    )
 
 
 class GeneratorProgram(BoundProgram):
@@ -280,8 +294,7 @@ class GeneratorProgram(BoundProgram):
         self.stages = [stage_step(stage, device) for stage in stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
         self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
-        self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in stages),
-                       info.out_channels)
+        self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in stages), info.out_channels)
 
     def bind(self, x):
         """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, beside its noise phases
@@ -290,8 +303,8 @@ class GeneratorProgram(BoundProgram):
         require_cells(x, self.noise_channels, len(self.stages))
         ops = K.ops_for(x)
         _, _, h, w = x.shape
-        inputs = [empty(x, c + 4, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-2], 1)]
-        phases = [scratch(ops, x, 4 * c, h * 2 ** i, w * 2 ** i) for i, c in enumerate(self.widths[1:-1])]
+        inputs = [empty(x, c + 4, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-2], 1)]
+        phases = [scratch(ops, x, 4 * c, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-1])]
         size = (h * self.info.net_scale, w * self.info.net_scale)
         last = scratch(ops, x, self.widths[-2], *size)
         pattern = self.phase_base.to(x.dtype).repeat(1, 1, size[0] // 2, size[1] // 2)  # one image's, read by all
@@ -300,15 +313,24 @@ class GeneratorProgram(BoundProgram):
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
-    def _run(self, ops: K.Ops, x, clamp, out_dtype, inputs: list[torch.Tensor], phases: list[torch.Tensor | None],
-             last: torch.Tensor | None, pattern: torch.Tensor) -> torch.Tensor:
-        feeds = [x[:, :self.noise_channels + 4], *inputs]  # each stage's map and noise phases
+    def _run(
+        self,
+        ops: K.Ops,
+        x,
+        clamp,
+        out_dtype,
+        inputs: list[torch.Tensor],
+        phases: list[torch.Tensor | None],
+        last: torch.Tensor | None,
+        pattern: torch.Tensor,
+    ) -> torch.Tensor:
+        feeds = [x[:, : self.noise_channels + 4], *inputs]  # each stage's map and noise phases
         maps = [*(feed[:, :-4] for feed in inputs), last]  # where each stage's shuffled output goes
         offset = self.noise_channels + 4
         for i, (step, feed, target, map_out) in enumerate(zip(self.stages, feeds, phases, maps)):
             if i:
                 count = stage_noise_channels(i)
-                shuffle_into(x[:, offset:offset + count], 2 ** i, feed[:, -4:])
+                shuffle_into(x[:, offset : offset + count], 2**i, feed[:, -4:])
                 offset += count
             feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
         return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
@@ -318,9 +340,9 @@ class GeneratorProgram(BoundProgram):
         four-phase output, the last map and one image's phase pattern (the reference kernels allocate the
         scratch ones per launch instead: less)."""
         widths, stages = self.widths, len(self.stages)
-        inputs = sum(4 ** i * (c + 4) for i, c in enumerate(widths[1:-2], 1))
-        phases = sum(4 ** i * 4 * c for i, c in enumerate(widths[1:-1]))
-        return element_size(dtype) * (inputs + phases + 4 ** stages * (widths[-2] + widths[-1]))
+        inputs = sum(4**i * (c + 4) for i, c in enumerate(widths[1:-2], 1))
+        phases = sum(4**i * 4 * c for i, c in enumerate(widths[1:-1]))
+        return element_size(dtype) * (inputs + phases + 4**stages * (widths[-2] + widths[-1]))
 
 
 class GeneratorArch(Arch):
@@ -334,11 +356,14 @@ class GeneratorArch(Arch):
     def detect(self, state_dict):
         """Stages 0..k-1 (a 3x3 conv with BatchNorm and a noise scale each), a 3x3 `out` conv, phase means."""
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
-        return (bool(stages) and stages == list(range(len(stages))) and "out.weight" in state_dict
-                and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (3, 3) for i in stages)
-                and "centre.running_mean" in state_dict
-                and all(f"stages.{i}.{key}" in state_dict for i in stages for key in ("norm.running_var",
-                                                                                      "noise_scale")))
+        return (
+            bool(stages)
+            and stages == list(range(len(stages)))
+            and "out.weight" in state_dict
+            and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (3, 3) for i in stages)
+            and "centre.running_mean" in state_dict
+            and all(f"stages.{i}.{key}" in state_dict for i in stages for key in ("norm.running_var", "noise_scale"))
+        )
 
     def load(self, state_dict, hints):
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
@@ -348,8 +373,16 @@ class GeneratorArch(Arch):
         out_channels = state_dict["out.weight"].shape[0]
         module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels)
         load_strict(module, state_dict)
-        info = ModelInfo(self.id, module.scale, module.input_channels, out_channels, widths[-1], len(widths),
-                         parameter_count(module), receptive_radius=RECEPTIVE_RADIUS)
+        info = ModelInfo(
+            self.id,
+            module.scale,
+            module.input_channels,
+            out_channels,
+            widths[-1],
+            len(widths),
+            parameter_count(module),
+            receptive_radius=RECEPTIVE_RADIUS,
+        )
         return module, info
 
     def lower(self, module, info, device):

@@ -84,11 +84,11 @@ class TransposedProgram(Program):
         self.stages = []
         for stage in stages:
             weight, bias = fold_batchnorm(stage.conv, stage.norm)
-            self.stages.append(ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular",
-                                        transposed=True))
+            self.stages.append(
+                ConvStep(weight.to(device), bias.to(device), "relu", padding_mode="circular", transposed=True)
+            )
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
-        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in stages),
-                       info.out_channels)
+        self.widths = (info.in_channels, *(stage.conv.weight.shape[1] for stage in stages), info.out_channels)
 
     def forward(self, x, clamp, out_dtype):
         for stage in self.stages:
@@ -98,8 +98,9 @@ class TransposedProgram(Program):
     def activation_bytes_per_pixel(self, dtype):
         """Peak bytes per noise cell: a stage's input and output maps are alive together."""
         areas = [4 ** min(i, len(self.stages)) for i in range(len(self.widths))]
-        return element_size(dtype) * max(a * c + b * d for a, b, c, d in zip(areas, areas[1:], self.widths,
-                                                                            self.widths[1:]))
+        return element_size(dtype) * max(
+            a * c + b * d for a, b, c, d in zip(areas, areas[1:], self.widths, self.widths[1:])
+        )
 
 
 class TransposedGeneratorArch(Arch):
@@ -112,19 +113,32 @@ class TransposedGeneratorArch(Arch):
 
     def detect(self, state_dict):
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
-        return (bool(stages) and stages == list(range(len(stages))) and "out.weight" in state_dict
-                and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (4, 4) for i in stages)
-                and all(f"stages.{i}.norm.running_var" in state_dict for i in stages))
+        return (
+            bool(stages)
+            and stages == list(range(len(stages)))
+            and "out.weight" in state_dict
+            and all(state_dict[f"stages.{i}.conv.weight"].shape[2:] == (4, 4) for i in stages)
+            and all(f"stages.{i}.norm.running_var" in state_dict for i in stages)
+        )
 
     def load(self, state_dict, hints):
         stages = sequence_indices(state_dict, r"stages\.(\d+)\.conv\.weight$")
         convs = [state_dict[f"stages.{i}.conv.weight"] for i in stages]
         widths = tuple(int(w.shape[1]) for w in convs)
-        module = TransposedGenerator(noise_channels=convs[0].shape[0], widths=widths,
-                                     out_channels=state_dict["out.weight"].shape[0])
+        module = TransposedGenerator(
+            noise_channels=convs[0].shape[0], widths=widths, out_channels=state_dict["out.weight"].shape[0]
+        )
         load_strict(module, state_dict)
-        info = ModelInfo(self.id, module.scale, module.noise_channels, state_dict["out.weight"].shape[0], widths[-1],
-                         len(widths), parameter_count(module), receptive_radius=RECEPTIVE_RADIUS)
+        info = ModelInfo(
+            self.id,
+            module.scale,
+            module.noise_channels,
+            state_dict["out.weight"].shape[0],
+            widths[-1],
+            len(widths),
+            parameter_count(module),
+            receptive_radius=RECEPTIVE_RADIUS,
+        )
         return module, info
 
     def lower(self, module, info, device):

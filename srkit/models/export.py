@@ -36,8 +36,9 @@ class _Resized(nn.Module):
         return y.clamp(0.0, 1.0)
 
 
-def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFAULT_ONNX_OPSET,
-                overwrite: bool = False) -> Path:
+def export_onnx(
+    model: LoadedModel, target: str | os.PathLike, opset: int = DEFAULT_ONNX_OPSET, overwrite: bool = False
+) -> Path:
     """Write `model` as an ONNX graph to `target` (through io.atomic: an existing file, another run's included,
     replaced only with `overwrite`; a full disk or read-only folder is one line and leaves nothing)."""
     target = Path(target)
@@ -57,6 +58,14 @@ def export_onnx(model: LoadedModel, target: str | os.PathLike, opset: int = DEFA
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes on shape arithmetic and the legacy exporter's notice
         # (the TorchScript exporter writes to a file object too; torch's annotation names paths only)
-        torch.onnx.export(graph, (example,), graph_bytes, dynamo=False,  # pyright: ignore[reportArgumentType]
-                          opset_version=opset, input_names=[INPUT], output_names=[OUTPUT], dynamic_axes=dynamic)
+        torch.onnx.export(
+            graph,
+            (example,),
+            graph_bytes,  # pyright: ignore[reportArgumentType]
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes=dynamic,
+        )
     return write_bytes(target, graph_bytes.getvalue(), overwrite, HINT)

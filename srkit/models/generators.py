@@ -28,8 +28,10 @@ def read_generator(path: str | os.PathLike, name: str | None = None) -> LoadedMo
     state, _ = read_weights(path)
     arch = next((arch for arch in GENERATOR_ARCHES if arch.detect(state)), None)
     if arch is None:
-        raise ModelFormatError(f"{path}: not a texture generator; pass the generator.safetensors that "
-                               "`srkit train gan` writes in its run folder")
+        raise ModelFormatError(
+            f"{path}: not a texture generator; pass the generator.safetensors that "
+            "`srkit train gan` writes in its run folder"
+        )
     module, info = load_as(arch, state, {}, str(path))
     return LoadedModel(name or path.stem, module, info, str(path), arch)
 
@@ -38,9 +40,12 @@ def load_family(name: str) -> LoadedModel:
     """Load a built-in texture family by name."""
     family = next((f for f in FAMILIES if f.name == name), None)
     if family is None:
-        raise ModelNotFoundError(f"no texture family named {name!r}; choose one of "
-                                 f"{', '.join(f.name for f in FAMILIES)}, or pass --model / --method")
+        raise ModelNotFoundError(
+            f"no texture family named {name!r}; choose one of "
+            f"{', '.join(f.name for f in FAMILIES)}, or pass --model / --method"
+        )
     if not family.path.is_file():
-        raise ModelNotFoundError(f"texture family {name!r}: its weights {family.path} are not installed; "
-                                 "reinstall srkit")
+        raise ModelNotFoundError(
+            f"texture family {name!r}: its weights {family.path} are not installed; reinstall srkit"
+        )
     return read_generator(family.path, name)

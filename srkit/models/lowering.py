@@ -33,38 +33,82 @@ class ConvStep:
     transposed: bool = False
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d, device: torch.device, act: str = "none",
-                  slope: float | torch.Tensor = 0.2, padding_mode: str = "zeros") -> ConvStep:
+    def from_conv(
+        cls,
+        conv: nn.Conv2d,
+        device: torch.device,
+        act: str = "none",
+        slope: float | torch.Tensor = 0.2,
+        padding_mode: str = "zeros",
+    ) -> ConvStep:
         """The step of `conv` (its weight and bias copied to `device` in fp32) followed by `act`."""
         bias = None if conv.bias is None else conv.bias.detach().float().to(device)
         if isinstance(slope, torch.Tensor):
             slope = slope.detach().float().to(device)
         return cls(conv.weight.detach().float().to(device), bias, act, slope, padding_mode)
 
-    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        residual: torch.Tensor | None = None,
+        res_scale: float = 1.0,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.transposed:
-            return K.conv_transpose2d_act(x, self.weight, self.bias, self.act, self.slope,
-                                          padding_mode=self.padding_mode, out=out)
-        return K.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual=residual, res_scale=res_scale,
-                            padding_mode=self.padding_mode, out=out)
+            return K.conv_transpose2d_act(
+                x, self.weight, self.bias, self.act, self.slope, padding_mode=self.padding_mode, out=out
+            )
+        return K.conv2d_act(
+            x,
+            self.weight,
+            self.bias,
+            self.act,
+            self.slope,
+            residual=residual,
+            res_scale=res_scale,
+            padding_mode=self.padding_mode,
+            out=out,
+        )
 
-    def launch(self, ops: K.Ops, x: torch.Tensor, residual: torch.Tensor | None = None, res_scale: float = 1.0,
-               out: torch.Tensor | None = None, outer_residual: torch.Tensor | None = None,
-               outer_scale: float = 1.0, clamp: tuple[float, float] | None = None,
-               out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    def launch(
+        self,
+        ops: K.Ops,
+        x: torch.Tensor,
+        residual: torch.Tensor | None = None,
+        res_scale: float = 1.0,
+        out: torch.Tensor | None = None,
+        outer_residual: torch.Tensor | None = None,
+        outer_scale: float = 1.0,
+        clamp: tuple[float, float] | None = None,
+        out_dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
         """This (non-transposed) step through kernels chosen once: `ops_for`'s (unchecked) or `kernels.CHECKS`;
         `clamp` and `out_dtype` make it a last step that writes the final image."""
-        return ops.conv2d_act(x, self.weight, self.bias, self.act, self.slope, residual=residual,
-                              res_scale=res_scale, padding_mode=self.padding_mode, out=out,
-                              outer_residual=outer_residual, outer_scale=outer_scale, clamp=clamp,
-                              out_dtype=out_dtype)
+        return ops.conv2d_act(
+            x,
+            self.weight,
+            self.bias,
+            self.act,
+            self.slope,
+            residual=residual,
+            res_scale=res_scale,
+            padding_mode=self.padding_mode,
+            out=out,
+            outer_residual=outer_residual,
+            outer_scale=outer_scale,
+            clamp=clamp,
+            out_dtype=out_dtype,
+        )
 
 
 def empty(like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
     """An uninitialised channels_last activation of `like`'s batch, dtype and device."""
-    return torch.empty((like.shape[0], channels, height, width), dtype=like.dtype, device=like.device,
-                       memory_format=torch.channels_last)
+    return torch.empty(
+        (like.shape[0], channels, height, width),
+        dtype=like.dtype,
+        device=like.device,
+        memory_format=torch.channels_last,
+    )
 
 
 def scratch(ops: K.Ops, like: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor | None:
@@ -96,12 +140,14 @@ class Program(ABC):
         self.info = info
 
     @abstractmethod
-    def forward(self, x: torch.Tensor, clamp: tuple[float, float] | None,
-                out_dtype: torch.dtype | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, clamp: tuple[float, float] | None, out_dtype: torch.dtype | None
+    ) -> torch.Tensor:
         """The network's output for a prepared batch, clamped and converted in its last pass."""
 
-    def input_buffer(self, shape: tuple[int, int, int, int], dtype: torch.dtype,
-                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def input_buffer(
+        self, shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(the input a bound run reads, the view of it that receives the (N, C, H, W) batch as
         `view.copy_(batch.reshape(view.shape))`), zeroed: one channels_last buffer, both, unless the program
         wants its input laid out otherwise (RRDB's unshuffled x2/x1 input: the copy does the unshuffle)."""
@@ -153,4 +199,4 @@ class EagerProgram(Program):
 
     def activation_bytes_per_pixel(self, dtype: torch.dtype) -> float:
         maps = self.LIVE_MAPS * max(self.info.features, self.MIN_FEATURES)
-        return element_size(dtype) * maps * self.info.net_scale ** 2
+        return element_size(dtype) * maps * self.info.net_scale**2

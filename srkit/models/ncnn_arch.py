@@ -49,7 +49,7 @@ class Feed:
         """`network` fed `x` (N, C, H, W) by this rule: padded, run, cropped to H*scale x W*scale, residual added."""
         height, width = x.shape[2:]
         pads = (self.border, self.border + (-width) % self.align, self.border, self.border + (-height) % self.align)
-        y = network(F.pad(x, pads, mode=self.padding))[:, :, :height * self.scale, :width * self.scale]
+        y = network(F.pad(x, pads, mode=self.padding))[:, :, : height * self.scale, : width * self.scale]
         if self.residual:
             y = y + F.interpolate(x, scale_factor=self.scale, mode="nearest")
         return y
@@ -110,8 +110,10 @@ def _probe(network: NcnnGraphNet, channels: int, source: str) -> Feed:
             border, odd = divmod(scale * sizes[0] - outs[0][2], 2 * scale) if scale > 0 else (-1, 1)
             if rest == 0 and odd == 0 and border >= 0 and outs[2][2] == scale * (sizes[2] - 2 * border):
                 return Feed(scale, border, align)
-    raise ModelFormatError(f"{source}: the graph's output size does not follow its input size as an image "
-                           "upscaler's does (an integer scale, a fixed border)")
+    raise ModelFormatError(
+        f"{source}: the graph's output size does not follow its input size as an image "
+        "upscaler's does (an integer scale, a fixed border)"
+    )
 
 
 def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
@@ -122,9 +124,14 @@ def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
     v = layer.values
     kernel, act = v["kernel_w"], ACTIVATIONS.get(v["activation_type"])
     pads = {v[side] for side in ("pad_left", "pad_right", "pad_top", "pad_bottom")}
-    if (kernel not in (1, 3) or v["kernel_h"] != kernel or v["pad_value"] != 0
-            or {v["stride_w"], v["stride_h"], v["dilation_w"], v["dilation_h"]} != {1}
-            or act not in ("none", "relu", "leaky_relu") or len(pads) != 1):
+    if (
+        kernel not in (1, 3)
+        or v["kernel_h"] != kernel
+        or v["pad_value"] != 0
+        or {v["stride_w"], v["stride_h"], v["dilation_w"], v["dilation_h"]} != {1}
+        or act not in ("none", "relu", "leaky_relu")
+        or len(pads) != 1
+    ):
         return None
     pad = pads.pop()
     if pad in (SAME_UPPER, SAME_LOWER):
@@ -140,9 +147,10 @@ def fused_conv(layer: NcnnLayer, device: torch.device) -> Callable | None:
 def cropped(step: ConvStep, rim: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """`step` (a 'same'-padded fused conv) run on a map, `rim` pixels cropped from each side of its result: an
     unpadded ('valid') convolution when `rim` is kernel // 2."""
+
     def run(x: torch.Tensor) -> torch.Tensor:
         y = step(x.contiguous(memory_format=torch.channels_last))
-        return y[:, :, rim:y.shape[2] - rim, rim:y.shape[3] - rim] if rim else y
+        return y[:, :, rim : y.shape[2] - rim, rim : y.shape[3] - rim] if rim else y
 
     return run
 
@@ -202,9 +210,19 @@ class GraphArch(Arch):
         module = NcnnSR(network, feed).eval()
         convs = [layer for layer in graph.layers if layer.type in CONVOLUTIONS]
         radius = receptive_radius(graph)
-        info = ModelInfo(self.id, feed.scale, channels, channels, max((c["num_output"] for c in convs), default=0),
-                         len(convs), parameter_count(module), variant=self.variant(graph, feed), dtypes=ALL_DTYPES,
-                         receptive_radius=radius, fused=self.fused)
+        info = ModelInfo(
+            self.id,
+            feed.scale,
+            channels,
+            channels,
+            max((c["num_output"] for c in convs), default=0),
+            len(convs),
+            parameter_count(module),
+            variant=self.variant(graph, feed),
+            dtypes=ALL_DTYPES,
+            receptive_radius=radius,
+            fused=self.fused,
+        )
         return module, info
 
     def hints(self, module):

@@ -48,17 +48,23 @@ class _Writer:
         self.layers: list[_Layer] = [_Layer("Input", "input", [], [INPUT])]
         self.count = 0
 
-    def add(self, kind: str, bottoms: list[str], params: list[str] | None = None, data: list[bytes] | None = None,
-            top: str | None = None) -> str:
+    def add(
+        self,
+        kind: str,
+        bottoms: list[str],
+        params: list[str] | None = None,
+        data: list[bytes] | None = None,
+        top: str | None = None,
+    ) -> str:
         """Append a layer reading `bottoms`; returns its output blob."""
         self.count += 1
         top = top or f"b{self.count}"
-        self.layers.append(_Layer(kind, f"{kind.lower()}_{self.count}", list(bottoms), [top], params or [],
-                                  data or []))
+        self.layers.append(_Layer(kind, f"{kind.lower()}_{self.count}", list(bottoms), [top], params or [], data or []))
         return top
 
-    def conv(self, bottom: str, conv: nn.Module | torch.Tensor, act: int = 0, slope: float = 0.0,
-             top: str | None = None) -> str:
+    def conv(
+        self, bottom: str, conv: nn.Module | torch.Tensor, act: int = 0, slope: float = 0.0, top: str | None = None
+    ) -> str:
         """A stride-1 'same' convolution with bias and an optional fused ReLU / LeakyReLU."""
         if not isinstance(conv, nn.Conv2d):
             raise NcnnExportError(f"ncnn export: expected a convolution, found {type(conv).__name__}")
@@ -104,8 +110,19 @@ class _Writer:
         blobs = {t for layer in layers for t in layer.tops}
         lines = [str(PARAM_MAGIC), f"{len(layers)} {len(blobs)}"]
         for layer in layers:
-            lines.append(" ".join([layer.kind, layer.name, str(len(layer.bottoms)), str(len(layer.tops)),
-                                   *layer.bottoms, *layer.tops, *layer.params]))
+            lines.append(
+                " ".join(
+                    [
+                        layer.kind,
+                        layer.name,
+                        str(len(layer.bottoms)),
+                        str(len(layer.tops)),
+                        *layer.bottoms,
+                        *layer.tops,
+                        *layer.params,
+                    ]
+                )
+            )
         return "\n".join(lines) + "\n", b"".join(d for layer in layers for d in layer.data)
 
 
@@ -142,8 +159,9 @@ def _dense_block(w: _Writer, block: nn.Module | torch.Tensor, x: str) -> str:
 
 def _rrdb(w: _Writer, module: rrdb.RRDBNet) -> None:
     if module.shuffle != 1:
-        raise NcnnExportError(f"ncnn export: RRDB x{module.scale} unshuffles its input, which srkit does not "
-                              "write for ncnn")
+        raise NcnnExportError(
+            f"ncnn export: RRDB x{module.scale} unshuffles its input, which srkit does not write for ncnn"
+        )
     first = w.conv(INPUT, module.conv_first)
     feat = first
     for group in module.body:
@@ -164,8 +182,12 @@ def _span(w: _Writer, module: span.SPAN) -> None:
         mean = np.asarray(span.RGB_MEAN, "<f4")
         scale = np.full(mean.size, span.IMAGE_RANGE, "<f4")
         # a 1x1 depthwise convolution: ncnn's Scale layer with a bias crashes its x86 runtime
-        x = w.add("ConvolutionDepthWise", [x], [f"0={mean.size}", "1=1", "5=1", f"6={mean.size}", f"7={mean.size}"],
-                  [np.uint32(0).tobytes() + scale.tobytes(), (-mean * scale).astype("<f4").tobytes()])
+        x = w.add(
+            "ConvolutionDepthWise",
+            [x],
+            [f"0={mean.size}", "1=1", "5=1", f"6={mean.size}", f"7={mean.size}"],
+            [np.uint32(0).tobytes() + scale.tobytes(), (-mean * scale).astype("<f4").tobytes()],
+        )
     first = w.conv(x, module.conv_1.eval_conv)
     out, hidden, block_1 = first, "", ""
     for i in range(1, span.BLOCKS + 1):

@@ -22,8 +22,20 @@ INTERP_NEAREST, INTERP_BICUBIC = 1, 3
 ACT_NONE, ACT_LEAKY = 0, 2
 LEAKY_SLOPE = 0.2
 RESIDUAL_COEFFS = (0.2, 1.0)
-CONV3X3 = dict(kernel_w=3, kernel_h=3, stride_w=1, stride_h=1, dilation_w=1, dilation_h=1, pad_left=1, pad_right=1,
-               pad_top=1, pad_bottom=1, bias_term=1, pad_value=0.0)
+CONV3X3 = dict(
+    kernel_w=3,
+    kernel_h=3,
+    stride_w=1,
+    stride_h=1,
+    dilation_w=1,
+    dilation_h=1,
+    pad_left=1,
+    pad_right=1,
+    pad_top=1,
+    pad_bottom=1,
+    bias_term=1,
+    pad_value=0.0,
+)
 
 
 @dataclass
@@ -55,8 +67,12 @@ class _Matcher:
 
     def expect(self, kind: str, bottoms: list[str] | None = None, **values: object) -> Layer:
         layer = self.peek()
-        if (layer is None or layer.type != kind or (bottoms is not None and layer.bottoms != bottoms)
-                or any(layer[name] != value for name, value in values.items())):
+        if (
+            layer is None
+            or layer.type != kind
+            or (bottoms is not None and layer.bottoms != bottoms)
+            or any(layer[name] != value for name, value in values.items())
+        ):
             raise _NoMatch
         self.position += 1
         return layer
@@ -96,13 +112,22 @@ def _import_compact(graph: Graph) -> ImportedModel:
         raise _NoMatch
     scale = round((state[f"body.{index}.weight"].shape[0] / 3) ** 0.5)
     shuffled = match.expect("PixelShuffle", [blob], upscale_factor=scale, mode=0).tops[0]
-    base = match.expect("Interp", [data], resize_type=INTERP_NEAREST, height_scale=float(scale),
-                        width_scale=float(scale), output_height=0, output_width=0, align_corner=0).tops[0]
+    base = match.expect(
+        "Interp",
+        [data],
+        resize_type=INTERP_NEAREST,
+        height_scale=float(scale),
+        width_scale=float(scale),
+        output_height=0,
+        output_width=0,
+        align_corner=0,
+    ).tops[0]
     added = match.expect("BinaryOp", [shuffled, base], op_type=0, with_scalar=0).tops[0]
     resize = None
     if match.peek() is not None:
-        layer = match.expect("Interp", [added], resize_type=INTERP_BICUBIC, output_height=0, output_width=0,
-                             align_corner=0)
+        layer = match.expect(
+            "Interp", [added], resize_type=INTERP_BICUBIC, output_height=0, output_width=0, align_corner=0
+        )
         if layer["height_scale"] != layer["width_scale"] or not layer["height_scale"] < 1:
             raise _NoMatch
         resize = float(layer["height_scale"])
@@ -124,7 +149,8 @@ def _import_rrdb(graph: Graph) -> ImportedModel:
                 bottom = rdb_in if i == 1 else match.expect("Concat", [rdb_in, *outputs], axis=0).tops[0]
                 prefix = f"body.{block}.rdb{r}.conv{i}"
                 top, state[f"{prefix}.weight"], state[f"{prefix}.bias"] = match.conv(
-                    bottom, ACT_LEAKY if i < 5 else ACT_NONE)
+                    bottom, ACT_LEAKY if i < 5 else ACT_NONE
+                )
                 outputs.append(top)
             x = match.expect("Eltwise", [outputs[-1], rdb_in], op_type=1, coeffs=RESIDUAL_COEFFS).tops[0]
         x = match.expect("Eltwise", [x, rrdb_in], op_type=1, coeffs=RESIDUAL_COEFFS).tops[0]
@@ -134,8 +160,16 @@ def _import_rrdb(graph: Graph) -> ImportedModel:
     body, state["conv_body.weight"], state["conv_body.bias"] = match.conv(x, ACT_NONE)
     added = match.expect("BinaryOp", [feat, body], op_type=0, with_scalar=0).tops[0]
     for name in ("conv_up1", "conv_up2"):
-        up = match.expect("Interp", [added], resize_type=INTERP_NEAREST, height_scale=2.0, width_scale=2.0,
-                          output_height=0, output_width=0, align_corner=0).tops[0]
+        up = match.expect(
+            "Interp",
+            [added],
+            resize_type=INTERP_NEAREST,
+            height_scale=2.0,
+            width_scale=2.0,
+            output_height=0,
+            output_width=0,
+            align_corner=0,
+        ).tops[0]
         added, state[f"{name}.weight"], state[f"{name}.bias"] = match.conv(up, ACT_LEAKY)
     hr, state["conv_hr.weight"], state["conv_hr.bias"] = match.conv(added, ACT_LEAKY)
     _, state["conv_last.weight"], state["conv_last.bias"] = match.conv(hr, ACT_NONE)

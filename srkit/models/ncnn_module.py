@@ -56,14 +56,26 @@ def _broadcast(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 BINARY = {
-    0: torch.add, 1: torch.sub, 2: torch.mul, 3: torch.div, 4: torch.maximum, 5: torch.minimum, 6: torch.pow,
-    7: lambda a, b: b - a, 8: lambda a, b: b / a, 9: lambda a, b: torch.pow(b, a), 10: torch.atan2,
+    0: torch.add,
+    1: torch.sub,
+    2: torch.mul,
+    3: torch.div,
+    4: torch.maximum,
+    5: torch.minimum,
+    6: torch.pow,
+    7: lambda a, b: b - a,
+    8: lambda a, b: b / a,
+    9: lambda a, b: torch.pow(b, a),
+    10: torch.atan2,
     11: lambda a, b: torch.atan2(b, a),
 }
 REDUCE = {  # Reduction's operation -> f(x, dims, keepdim)
-    0: lambda x, d, k: x.sum(d, keepdim=k), 1: lambda x, d, k: x.abs().sum(d, keepdim=k),
-    2: lambda x, d, k: (x * x).sum(d, keepdim=k), 3: lambda x, d, k: x.mean(d, keepdim=k),
-    4: lambda x, d, k: x.amax(d, keepdim=k), 5: lambda x, d, k: x.amin(d, keepdim=k),
+    0: lambda x, d, k: x.sum(d, keepdim=k),
+    1: lambda x, d, k: x.abs().sum(d, keepdim=k),
+    2: lambda x, d, k: (x * x).sum(d, keepdim=k),
+    3: lambda x, d, k: x.mean(d, keepdim=k),
+    4: lambda x, d, k: x.amax(d, keepdim=k),
+    5: lambda x, d, k: x.amin(d, keepdim=k),
     6: lambda x, d, k: _prod(x, d, k),
 }
 
@@ -142,7 +154,7 @@ class NcnnLayer(nn.Module):
         y = F.pad(y, (0, v["output_pad_right"], 0, v["output_pad_bottom"]))
         if self._bias() is not None:
             y = y + self.bias[:, None, None]
-        y = y[:, :, v["pad_top"]:-v["pad_bottom"] or None, v["pad_left"]:-v["pad_right"] or None]
+        y = y[:, :, v["pad_top"] : -v["pad_bottom"] or None, v["pad_left"] : -v["pad_right"] or None]
         return _activation(y, v["activation_type"], v["activation_params"])
 
     def _run_InnerProduct(self, inputs):
@@ -208,8 +220,11 @@ class NcnnLayer(nn.Module):
             for axis, start, end in zip(v["axes"], v["starts"], v["ends"]):
                 window[_axis(axis, x)] = slice(start, end)
             return x[tuple(window)]
-        offsets = [(v["coffset"], v["coffset2"], v["outc"]), (v["hoffset"], v["hoffset2"], v["outh"]),
-                   (v["woffset"], v["woffset2"], v["outw"])][-(x.dim() - 1):]
+        offsets = [
+            (v["coffset"], v["coffset2"], v["outc"]),
+            (v["hoffset"], v["hoffset2"], v["outh"]),
+            (v["woffset"], v["woffset2"], v["outw"]),
+        ][-(x.dim() - 1) :]
         reference = inputs[1] if len(inputs) == 2 else None
         for position, (offset, offset2, out) in enumerate(offsets):
             ref_dim = reference.dim() - len(offsets) + position if reference is not None else 0
@@ -263,8 +278,11 @@ class NcnnLayer(nn.Module):
 
     def _run_Reduction(self, inputs):
         v, x = self.values, inputs[0]
-        dims = tuple(range(1, x.dim())) if v["reduce_all"] or not v["axes"] else \
-            tuple(sorted({_axis(a, x) for a in v["axes"]}))
+        dims = (
+            tuple(range(1, x.dim()))
+            if v["reduce_all"] or not v["axes"]
+            else tuple(sorted({_axis(a, x) for a in v["axes"]}))
+        )
         y = REDUCE[v["operation"]](x, dims, bool(v["keepdims"]))
         if y.dim() == 1:
             y = y[:, None]
@@ -274,8 +292,11 @@ class NcnnLayer(nn.Module):
         v = self.values
         mode = ("constant", "replicate", "reflect")[v["type"]]
         pads = (v["left"], v["right"], v["top"], v["bottom"])
-        return F.pad(inputs[0], pads, mode=mode, value=v["value"]) if mode == "constant" else \
-            F.pad(inputs[0], pads, mode=mode)
+        return (
+            F.pad(inputs[0], pads, mode=mode, value=v["value"])
+            if mode == "constant"
+            else F.pad(inputs[0], pads, mode=mode)
+        )
 
     def _run_MemoryData(self, inputs):
         v = self.values
@@ -291,8 +312,11 @@ class NcnnGraphNet(nn.Module):
         self.text = graph.text
         self.input, self.output = graph.input, graph.output
         self.wiring = [(layer.bottoms, layer.tops[0]) for layer in graph.layers if layer.type != "Input"]
-        self.layers = nn.ModuleList(NcnnLayer(layer, graph.weights.get(index) if with_weights else None)
-                                    for index, layer in enumerate(graph.layers) if layer.type != "Input")
+        self.layers = nn.ModuleList(
+            NcnnLayer(layer, graph.weights.get(index) if with_weights else None)
+            for index, layer in enumerate(graph.layers)
+            if layer.type != "Input"
+        )
 
     def forward(self, x: torch.Tensor, replace: dict[int, Callable] | None = None) -> torch.Tensor:
         """The output blob for input `x`; `replace` maps layer indices to callables run in their place (a plan's

@@ -54,15 +54,20 @@ def has_squeeze_excitation(graph: Graph, gate: str) -> bool:
             continue
         fc1 = tops.get(fc2.bottoms[0])
         pool = tops.get(fc1.bottoms[0]) if fc1 is not None and fc1.type == "InnerProduct" else None
-        if (pool is not None and pool.type == "Pooling" and pool["global_pooling"] and pool["pooling_type"] == 1
-                and fc2["activation_type"] == 4):
+        if (
+            pool is not None
+            and pool.type == "Pooling"
+            and pool["global_pooling"]
+            and pool["pooling_type"] == 1
+            and fc2["activation_type"] == 4
+        ):
             return True
     return False
 
 
 def _crop(x: torch.Tensor, rim: int) -> torch.Tensor:
     """`x` without `rim` pixels on each side."""
-    return x[:, :, rim:x.shape[2] - rim, rim:x.shape[3] - rim]
+    return x[:, :, rim : x.shape[2] - rim, rim : x.shape[3] - rim]
 
 
 def _up(deconv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
@@ -185,15 +190,22 @@ class RealCUGAN(nn.Module):
 def fused_convs(module: RealCUGAN, device: torch.device) -> dict[nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
     """Every stride-1 convolution of `module` (all 3x3) as a call of srkit's fused conv kernel with its leaky ReLU,
     run padded and its rim cropped."""
-    return {conv: cropped(ConvStep.from_conv(conv, device, "leaky_relu" if conv.activated else "none", SLOPE),
-                          conv.kernel_size[0] // 2)
-            for conv in module.modules() if isinstance(conv, Conv) and conv.stride == (1, 1)}
+    return {
+        conv: cropped(
+            ConvStep.from_conv(conv, device, "leaky_relu" if conv.activated else "none", SLOPE),
+            conv.kernel_size[0] // 2,
+        )
+        for conv in module.modules()
+        if isinstance(conv, Conv) and conv.stride == (1, 1)
+    }
 
 
 def _is_fast(state_dict) -> bool:
     """The '2x fast' variant (pixel-unshuffled input, conv_final): not this architecture's; spandrel runs it."""
-    return ("conv_final.weight" in state_dict and state_dict["conv_final.weight"].shape[0]
-            == state_dict["unet1.conv1.conv.0.weight"].shape[1])
+    return (
+        "conv_final.weight" in state_dict
+        and state_dict["conv_final.weight"].shape[0] == state_dict["unet1.conv1.conv.0.weight"].shape[1]
+    )
 
 
 class RealCuganArch(GraphArch):
@@ -204,20 +216,55 @@ class RealCuganArch(GraphArch):
     name = "RealCUGAN (UNet with squeeze-excitation)"
     max_context = None  # its exact radius, unlike other graphs' (tiled results match the whole image's)
     fused = True
-    layouts = (Layout("Real-CUGAN", tuple(f"{prefix}.{name}.weight" for prefix, names in (
-        ("unet1", ("conv1.conv.0", "conv1.conv.2", "conv1_down", "conv2.conv.0", "conv2.conv.2",
-                   "conv2.seblock.conv1", "conv2_up", "conv_bottom")),
-        ("unet2", ("conv1.conv.0", "conv1_down", "conv2.conv.0", "conv2.seblock.conv1", "conv3.conv.0",
-                   "conv3.seblock.conv1", "conv3_up", "conv4.conv.0", "conv4_up", "conv5", "conv_bottom")))
-        for name in names)),)
+    layouts = (
+        Layout(
+            "Real-CUGAN",
+            tuple(
+                f"{prefix}.{name}.weight"
+                for prefix, names in (
+                    (
+                        "unet1",
+                        (
+                            "conv1.conv.0",
+                            "conv1.conv.2",
+                            "conv1_down",
+                            "conv2.conv.0",
+                            "conv2.conv.2",
+                            "conv2.seblock.conv1",
+                            "conv2_up",
+                            "conv_bottom",
+                        ),
+                    ),
+                    (
+                        "unet2",
+                        (
+                            "conv1.conv.0",
+                            "conv1_down",
+                            "conv2.conv.0",
+                            "conv2.seblock.conv1",
+                            "conv3.conv.0",
+                            "conv3.seblock.conv1",
+                            "conv3_up",
+                            "conv4.conv.0",
+                            "conv4_up",
+                            "conv5",
+                            "conv_bottom",
+                        ),
+                    ),
+                )
+                for name in names
+            ),
+        ),
+    )
 
     def detect(self, state_dict):
         """A .pth in the original's layout (graph weights mean nothing without their .param: never detected)."""
         return Arch.detect(self, state_dict) and not _is_fast(state_dict)
 
     def matches(self, graph):
-        return (has_squeeze_excitation(graph, "BinaryOp")
-                and any(layer.type == "Deconvolution" for layer in graph.layers))
+        return has_squeeze_excitation(graph, "BinaryOp") and any(
+            layer.type == "Deconvolution" for layer in graph.layers
+        )
 
     def feed(self, graph, probed):
         return feed(probed.scale, probed.border)
@@ -235,24 +282,35 @@ class RealCuganArch(GraphArch):
             scale = 3 if state_dict["unet1.conv_bottom.weight"].shape[2] == 5 else 2
             out_channels = state_dict["unet2.conv_bottom.weight"].shape[0]
         if scale == 4 and out_channels != in_channels:
-            raise ValueError(f"x4 adds its input to its output, but it takes {in_channels} channels and gives "
-                             f"{out_channels}")
+            raise ValueError(
+                f"x4 adds its input to its output, but it takes {in_channels} channels and gives {out_channels}"
+            )
         pro = "pro" in state_dict
         module = RealCUGAN(in_channels=in_channels, out_channels=out_channels, scale=scale, pro=pro)
         load_strict(module, state_dict)
-        convs = [m for name, m in module.named_modules()
-                 if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and ".seblock." not in name]
+        convs = [
+            m
+            for name, m in module.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and ".seblock." not in name
+        ]
         # Sides and tile positions aligned to the UNets' depth: a window at an odd offset would see the stride-2
         # stages at another phase than the whole image does. The engine reflects an image up to that size, so
         # the module's own alignment (the original's one reflection of border and alignment) runs only when it is
         # called directly; at least border + alignment, so the reflection fits (each pad below the side).
         border = BORDERS[scale]
         radius = border + STRIDE_REACH
-        info = ModelInfo(self.id, scale, in_channels, out_channels, max(conv.out_channels for conv in convs),
-                         len(convs), parameter_count(module),
-                         variant=f"{'pro' if pro else 'se'} x{scale} UNets with squeeze-excitation, border {border}",
-                         size_rules=SizeRules(module.feed.align, border + module.feed.align),
-                         receptive_radius=radius)
+        info = ModelInfo(
+            self.id,
+            scale,
+            in_channels,
+            out_channels,
+            max(conv.out_channels for conv in convs),
+            len(convs),
+            parameter_count(module),
+            variant=f"{'pro' if pro else 'se'} x{scale} UNets with squeeze-excitation, border {border}",
+            size_rules=SizeRules(module.feed.align, border + module.feed.align),
+            receptive_radius=radius,
+        )
         return module, info
 
     def hints(self, module):

@@ -44,13 +44,16 @@ def detect(state_dict: StateDict) -> Arch | None:
 
 def _unknown(state_dict: StateDict, source: str) -> ModelFormatError:
     """One line naming the closest known layout and the keys the file lacks for it."""
-    share, layout, missing, arch = max(((*arch.closest(state_dict), arch) for arch in SR_ARCHES if arch.layouts),
-                                       key=lambda found: found[0])
+    share, layout, missing, arch = max(
+        ((*arch.closest(state_dict), arch) for arch in SR_ARCHES if arch.layouts), key=lambda found: found[0]
+    )
     sample = ", ".join(sorted(state_dict)[:3])
     others = "" if spandrel_models.import_spandrel() else f"; other architectures load with {spandrel_models.EXTRA}"
-    return ModelFormatError(f"{source}: unknown architecture (keys begin {sample}); closest is {arch.name} "
-                            f"({layout.name} layout, {share:.0%} of its keys), which also needs "
-                            f"{', '.join(missing[:3])}{others}")
+    return ModelFormatError(
+        f"{source}: unknown architecture (keys begin {sample}); closest is {arch.name} "
+        f"({layout.name} layout, {share:.0%} of its keys), which also needs "
+        f"{', '.join(missing[:3])}{others}"
+    )
 
 
 def arch_for(state_dict: StateDict, metadata: dict, source: str = "weights") -> Arch:
@@ -59,8 +62,10 @@ def arch_for(state_dict: StateDict, metadata: dict, source: str = "weights") -> 
     if metadata.get("arch"):
         arch = by_id(metadata["arch"])
         if arch is None:
-            raise ModelFormatError(f"{source}: architecture {metadata['arch']!r} in its metadata is not one srkit "
-                                   "knows; upgrade srkit or re-import the original weights")
+            raise ModelFormatError(
+                f"{source}: architecture {metadata['arch']!r} in its metadata is not one srkit "
+                "knows; upgrade srkit or re-import the original weights"
+            )
         return arch
     arch = detect(state_dict)
     if arch is None:
@@ -68,8 +73,9 @@ def arch_for(state_dict: StateDict, metadata: dict, source: str = "weights") -> 
     return arch
 
 
-def load_state_dict(state_dict: StateDict, metadata: dict | None = None,
-                    source: str = "weights") -> tuple[nn.Module, ModelInfo]:
+def load_state_dict(
+    state_dict: StateDict, metadata: dict | None = None, source: str = "weights"
+) -> tuple[nn.Module, ModelInfo]:
     """Detect the architecture (or take srkit metadata's), rebuild the module in eval mode and describe it."""
     metadata = metadata or {}
     return load_as(arch_for(state_dict, metadata, source), state_dict, metadata, source)
@@ -80,5 +86,6 @@ def load_as(arch: Arch, state_dict: StateDict, hints: dict, source: str) -> tupl
     try:
         return arch.load(state_dict, hints)
     except (RuntimeError, KeyError, ValueError, IndexError) as error:
-        raise ModelFormatError(f"{source}: {arch.id} weights do not fit the network "
-                               f"({str(error).strip().splitlines()[0]})") from None
+        raise ModelFormatError(
+            f"{source}: {arch.id} weights do not fit the network ({str(error).strip().splitlines()[0]})"
+        ) from None

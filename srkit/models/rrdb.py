@@ -38,8 +38,9 @@ class DenseBlock(nn.Module):
     def __init__(self, features: int, growth: int, plus: bool = False) -> None:
         super().__init__()
         for i in range(1, 6):
-            self.add_module(f"conv{i}", nn.Conv2d(features + (i - 1) * growth, growth if i < 5 else features, 3,
-                                                  padding=1))
+            self.add_module(
+                f"conv{i}", nn.Conv2d(features + (i - 1) * growth, growth if i < 5 else features, 3, padding=1)
+            )
         self.conv1x1 = nn.Conv2d(features, growth, 1, bias=False) if plus else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,19 +70,29 @@ class RRDBNet(nn.Module):
     """[unshuffle], conv_first, num_block RRDBs, conv_body (+ skip), upsamples x (nearest x2, conv, lrelu),
     conv_hr, lrelu, conv_last. Scale = 2^upsamples / shuffle; by default both follow from `scale`."""
 
-    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 64, num_block: int = 23,
-                 growth: int = 32, scale: int = 4, upsamples: int | None = None, shuffle: int | None = None,
-                 plus: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        features: int = 64,
+        num_block: int = 23,
+        growth: int = 32,
+        scale: int = 4,
+        upsamples: int | None = None,
+        shuffle: int | None = None,
+        plus: bool = False,
+    ) -> None:
         super().__init__()
         if upsamples is None or shuffle is None:
             if scale not in BY_SCALE:
                 raise ValueError(f"RRDBNet scale must be one of {sorted(BY_SCALE)}, got {scale}")
             upsamples, shuffle = BY_SCALE[scale]
-        if shuffle not in (1, 2, 4) or 2 ** upsamples < shuffle:
+        if shuffle not in (1, 2, 4) or 2**upsamples < shuffle:
             raise ValueError(f"RRDBNet: {upsamples} x2 steps after a x{shuffle} unshuffle is no integer scale")
         self.upsamples, self.shuffle, self.growth = upsamples, shuffle, growth
-        self.scale = 2 ** upsamples // shuffle
-        self.conv_first = nn.Conv2d(in_channels * shuffle ** 2, features, 3, padding=1)
+        self.scale = 2**upsamples // shuffle
+        self.conv_first = nn.Conv2d(in_channels * shuffle**2, features, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(features, growth, plus) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(features, features, 3, padding=1)
         for i in range(1, upsamples + 1):
@@ -100,7 +111,7 @@ class RRDBNet(nn.Module):
             feat = F.interpolate(feat, scale_factor=2, mode="nearest")
             feat = F.leaky_relu(getattr(self, f"conv_up{i}")(feat), LEAKY_SLOPE)
         out = self.conv_last(F.leaky_relu(self.conv_hr(feat), LEAKY_SLOPE))
-        return out[:, :, :height * self.scale, :width * self.scale]
+        return out[:, :, : height * self.scale, : width * self.scale]
 
 
 class RRDBProgram(BoundProgram):
@@ -112,11 +123,14 @@ class RRDBProgram(BoundProgram):
         super().__init__(info)
         self.conv_first = ConvStep.from_conv(module.conv_first, device)
         blocks = cast("list[RRDB]", list(module.body))
-        self.blocks = [[self._dense_steps(rdb, device) for rdb in (block.rdb1, block.rdb2, block.rdb3)]
-                       for block in blocks]
+        self.blocks = [
+            [self._dense_steps(rdb, device) for rdb in (block.rdb1, block.rdb2, block.rdb3)] for block in blocks
+        ]
         self.conv_body = ConvStep.from_conv(module.conv_body, device)
-        self.conv_up = [ConvStep.from_conv(getattr(module, f"conv_up{i}"), device, "leaky_relu", LEAKY_SLOPE)
-                        for i in range(1, module.upsamples + 1)]
+        self.conv_up = [
+            ConvStep.from_conv(getattr(module, f"conv_up{i}"), device, "leaky_relu", LEAKY_SLOPE)
+            for i in range(1, module.upsamples + 1)
+        ]
         self.conv_hr = ConvStep.from_conv(module.conv_hr, device, "leaky_relu", LEAKY_SLOPE)
         self.conv_last = ConvStep.from_conv(module.conv_last, device)
         self.shuffle, self.growth = module.shuffle, module.growth
@@ -157,8 +171,15 @@ class RRDBProgram(BoundProgram):
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
-    def _dense_block(self, ops: K.Ops, steps: list[ConvStep], buf: torch.Tensor, out: torch.Tensor,
-                     outer: torch.Tensor | None = None, side: torch.Tensor | None = None) -> None:
+    def _dense_block(
+        self,
+        ops: K.Ops,
+        steps: list[ConvStep],
+        buf: torch.Tensor,
+        out: torch.Tensor,
+        outer: torch.Tensor | None = None,
+        side: torch.Tensor | None = None,
+    ) -> None:
         """buf[:, :F] holds the block input; conv1..4 append G channels each; conv5 * 0.2 + input -> out, and
         with `outer` (the RRDB's input) that times 0.2 plus `outer`: the RRDB residual in the same epilogue.
         ESRGAN+ (six steps) writes its conv1x1 of the input into `side` (a bound buffer on Triton)."""
@@ -169,13 +190,22 @@ class RRDBProgram(BoundProgram):
             if plus and i == 1:
                 residual = steps[5].launch(ops, buf[:, :f], out=side)
             elif plus and i == 3:
-                residual = buf[:, f + g:f + 2 * g]
-            step.launch(ops, buf[:, :f + i * g], residual, out=buf[:, f + i * g:f + (i + 1) * g])
+                residual = buf[:, f + g : f + 2 * g]
+            step.launch(ops, buf[:, : f + i * g], residual, out=buf[:, f + i * g : f + (i + 1) * g])
         steps[4].launch(ops, buf, buf[:, :f], RESIDUAL_SCALE, out, outer, RESIDUAL_SCALE if outer is not None else 1.0)
 
-    def _run(self, ops: K.Ops, x, clamp, out_dtype, first: torch.Tensor | None, bufs: list[torch.Tensor],
-             ups: list[tuple[torch.Tensor | None, torch.Tensor | None]], hr: torch.Tensor | None,
-             side: torch.Tensor | None) -> torch.Tensor:
+    def _run(
+        self,
+        ops: K.Ops,
+        x,
+        clamp,
+        out_dtype,
+        first: torch.Tensor | None,
+        bufs: list[torch.Tensor],
+        ups: list[tuple[torch.Tensor | None, torch.Tensor | None]],
+        hr: torch.Tensor | None,
+        side: torch.Tensor | None,
+    ) -> torch.Tensor:
         f = self.info.features
         first = self.conv_first.launch(ops, x, out=first)
         bufs[0][:, :f].copy_(first)
@@ -198,15 +228,22 @@ class RRDBProgram(BoundProgram):
         # Per input pixel, all bound at once: the working-resolution buffers; at each higher resolution (4**i
         # working pixels) the upsample's output and conv_up's (conv_hr's output reuses the last upsample's).
         low = 3 * (f + 4 * g) + f + (g if self.plus else 0)  # ESRGAN+: conv1x1's output
-        high = 2 * f * sum(4 ** i for i in range(1, steps + 1)) if steps else f
+        high = 2 * f * sum(4**i for i in range(1, steps + 1)) if steps else f
         return element_size(dtype) * (low + high) / (u * u)
 
 
 # Key renames into srkit's names, per layout (applied in order; the original layout's tail is numbered).
-_BSRGAN = ((r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."), (r"^trunk_conv\.", "conv_body."),
-           (r"^upconv(\d+)\.", r"conv_up\1."), (r"^HRconv\.", "conv_hr."))
-_ORIGINAL = ((r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.\1.rdb\2.conv\3."),
-             (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv1x1\.", r"body.\1.rdb\2.conv1x1."), (r"^model\.0\.", "conv_first."))
+_BSRGAN = (
+    (r"^RRDB_trunk\.(\d+)\.RDB(\d)\.", r"body.\1.rdb\2."),
+    (r"^trunk_conv\.", "conv_body."),
+    (r"^upconv(\d+)\.", r"conv_up\1."),
+    (r"^HRconv\.", "conv_hr."),
+)
+_ORIGINAL = (
+    (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.\1.rdb\2.conv\3."),
+    (r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv1x1\.", r"body.\1.rdb\2.conv1x1."),
+    (r"^model\.0\.", "conv_first."),
+)
 
 
 def _rename(state_dict: StateDict, rules: tuple[tuple[str, str], ...]) -> StateDict:
@@ -240,10 +277,20 @@ class RRDBArch(Arch):
     layouts = (
         Layout("ESRGAN+", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.0.RDB1.conv1x1.weight")),
         Layout("original ESRGAN", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight")),
-        Layout("basicsr", ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_hr.weight",
-                           "conv_last.weight")),
-        Layout("BSRGAN", ("conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "trunk_conv.weight",
-                          "HRconv.weight", "conv_last.weight")),
+        Layout(
+            "basicsr",
+            ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_hr.weight", "conv_last.weight"),
+        ),
+        Layout(
+            "BSRGAN",
+            (
+                "conv_first.weight",
+                "RRDB_trunk.0.RDB1.conv1.weight",
+                "trunk_conv.weight",
+                "HRconv.weight",
+                "conv_last.weight",
+            ),
+        ),
     )
     trainable = True
 
@@ -258,24 +305,43 @@ class RRDBArch(Arch):
         out_channels, features = last.shape[0], first.shape[0]
         shuffle = math.isqrt(first.shape[1] // out_channels)
         if shuffle not in (1, 2, 4) or shuffle * shuffle * out_channels != first.shape[1]:
-            raise ValueError(f"conv_first takes {first.shape[1]} channels, which matches no x1/x2/x4 unshuffle "
-                             f"of {out_channels}-channel images")
+            raise ValueError(
+                f"conv_first takes {first.shape[1]} channels, which matches no x1/x2/x4 unshuffle "
+                f"of {out_channels}-channel images"
+            )
         upsamples = len(sequence_indices(state_dict, r"conv_up(\d+)\.weight$"))
         num_block = len(sequence_indices(state_dict, r"body\.(\d+)\.rdb1\.conv1\.weight$"))
         growth = state_dict["body.0.rdb1.conv1.weight"].shape[0] if num_block else 32
         plus = any(key.endswith(".conv1x1.weight") for key in state_dict)
-        module = RRDBNet(in_channels=out_channels, out_channels=out_channels, features=features,
-                         num_block=num_block, growth=growth, upsamples=upsamples, shuffle=shuffle,
-                         plus=plus)
+        module = RRDBNet(
+            in_channels=out_channels,
+            out_channels=out_channels,
+            features=features,
+            num_block=num_block,
+            growth=growth,
+            upsamples=upsamples,
+            shuffle=shuffle,
+            plus=plus,
+        )
         load_strict(module, state_dict)
         # Reach in input pixels: conv_first + 15 convs per block + conv_body at the working resolution (a
         # working pixel is `shuffle` input pixels), then the upsampling convs, less than one working pixel.
         radius = (2 + 15 * num_block) * shuffle + shuffle
-        variant = ", ".join([name, f"{features}nf", f"{num_block}nb"]
-                            + ([f"unshuffle x{shuffle}"] if shuffle > 1 else []))
-        info = ModelInfo(self.id, module.scale, out_channels, out_channels, features, num_block,
-                         parameter_count(module), variant=variant,
-                         size_rules=SizeRules(shuffle, shuffle), receptive_radius=radius)
+        variant = ", ".join(
+            [name, f"{features}nf", f"{num_block}nb"] + ([f"unshuffle x{shuffle}"] if shuffle > 1 else [])
+        )
+        info = ModelInfo(
+            self.id,
+            module.scale,
+            out_channels,
+            out_channels,
+            features,
+            num_block,
+            parameter_count(module),
+            variant=variant,
+            size_rules=SizeRules(shuffle, shuffle),
+            receptive_radius=radius,
+        )
         return module, info
 
     def lower(self, module, info, device):

@@ -24,10 +24,12 @@ class SeedNet(nn.Module):
     def __init__(self, *, in_channels: int = 3, features: int = 32, num_conv: int = 3, scale: int = 2) -> None:
         super().__init__()
         self.scale = scale
-        self.head = nn.ModuleList([nn.Conv2d(in_channels, features, 3, padding=1),
-                                   nn.Conv2d(features, features, 3, padding=1)])
-        self.body = nn.ModuleList([nn.Conv2d(features + in_channels if i == 0 else features, features, 3, padding=1)
-                                   for i in range(num_conv)])
+        self.head = nn.ModuleList(
+            [nn.Conv2d(in_channels, features, 3, padding=1), nn.Conv2d(features, features, 3, padding=1)]
+        )
+        self.body = nn.ModuleList(
+            [nn.Conv2d(features + in_channels if i == 0 else features, features, 3, padding=1) for i in range(num_conv)]
+        )
         self.tail = nn.Conv2d(features, in_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,8 +63,16 @@ class SeedNetProgram(BoundProgram):
         self._run(K.CHECKS, x, None, None, low, joined, high)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, low, joined, high)
 
-    def _run(self, ops: K.Ops, x, clamp, out_dtype, low: list[torch.Tensor | None], joined: torch.Tensor,
-             high: list[torch.Tensor | None]) -> torch.Tensor:
+    def _run(
+        self,
+        ops: K.Ops,
+        x,
+        clamp,
+        out_dtype,
+        low: list[torch.Tensor | None],
+        joined: torch.Tensor,
+        high: list[torch.Tensor | None],
+    ) -> torch.Tensor:
         s, f = self.info.net_scale, self.info.features
         feat = x
         for step, out in zip(self.head, low):
@@ -79,7 +89,7 @@ class SeedNetProgram(BoundProgram):
         # Per input pixel, at the output resolution: the joined buffer, two body maps, and (reference kernels) an
         # upsampled map in flight before it is copied into the joined buffer.
         f, c = self.info.features, self.info.in_channels
-        return element_size(dtype) * self.info.net_scale ** 2 * (4 * f + 2 * c)
+        return element_size(dtype) * self.info.net_scale**2 * (4 * f + 2 * c)
 
 
 class SeedNetArch(Arch):
@@ -92,8 +102,9 @@ class SeedNetArch(Arch):
 
     def load(self, state_dict, hints):
         if "scale" not in hints:
-            raise ValueError("seednet weights do not show their scale; load them from srkit's .safetensors, "
-                             "which records it")
+            raise ValueError(
+                "seednet weights do not show their scale; load them from srkit's .safetensors, which records it"
+            )
         scale = int(hints["scale"])
         num_conv = len(sequence_indices(state_dict, r"body\.(\d+)\.weight$"))
         in_channels, features = state_dict["head.0.weight"].shape[1], state_dict["head.0.weight"].shape[0]
@@ -101,8 +112,16 @@ class SeedNetArch(Arch):
         load_strict(module, state_dict)
         # Two convs at input resolution, then num_conv + 1 at output resolution (scale output pixels per input).
         radius = 2 + -(-(num_conv + 1) // scale)
-        info = ModelInfo(self.id, scale, in_channels, in_channels, features, num_conv, parameter_count(module),
-                         receptive_radius=radius)
+        info = ModelInfo(
+            self.id,
+            scale,
+            in_channels,
+            in_channels,
+            features,
+            num_conv,
+            parameter_count(module),
+            receptive_radius=radius,
+        )
         return module, info
 
     def hints(self, module):

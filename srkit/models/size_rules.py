@@ -27,11 +27,13 @@ class SizeRules:
     def __post_init__(self) -> None:
         """Refuse rules no size can meet (a model file's metadata or shapes gave nonsense)."""
         if self.multiple_of < 1 or self.min_size < 1:
-            raise ValueError(f"size rules need multiple_of >= 1 and min_size >= 1, got {self.multiple_of}, "
-                             f"{self.min_size}")
+            raise ValueError(
+                f"size rules need multiple_of >= 1 and min_size >= 1, got {self.multiple_of}, {self.min_size}"
+            )
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         """The smallest (height, width) at least as large that meets the rules."""
+
         def side(size: int) -> int:
             size = max(size, self.min_size)
             return size + (-size) % self.multiple_of
@@ -60,8 +62,8 @@ class SizeRules:
         """The output of an input of (height, width) from the output `y` of its padded input at `scale`: floats
         (N, C, H, W), or `packed` codes (N, H, W, C)."""
         if packed:
-            return y[:, :height * scale, :width * scale]
-        return y[:, :, :height * scale, :width * scale]
+            return y[:, : height * scale, : width * scale]
+        return y[:, :, : height * scale, : width * scale]
 
     def describe(self) -> str:
         """The rules in words ('any', 'multiple of 2, at least 20 px, square')."""

@@ -40,8 +40,9 @@ class Conv3XC(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.sk = nn.Conv2d(c_in, c_out, 1)
-        self.conv = nn.Sequential(nn.Conv2d(c_in, c_in * GAIN, 1), nn.Conv2d(c_in * GAIN, c_out * GAIN, 3),
-                                  nn.Conv2d(c_out * GAIN, c_out, 1))
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, c_in * GAIN, 1), nn.Conv2d(c_in * GAIN, c_out * GAIN, 3), nn.Conv2d(c_out * GAIN, c_out, 1)
+        )
         self.eval_conv = nn.Conv2d(c_in, c_out, 3, padding=1)
 
     @torch.no_grad()
@@ -82,8 +83,9 @@ class SPAN(nn.Module):
     mean: torch.Tensor  # a registered buffer
     block_1: AttentionBlock  # the blocks are registered by number; the first is also called by name
 
-    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, features: int = 48, scale: int = 4,
-                 norm: bool = True) -> None:
+    def __init__(
+        self, *, in_channels: int = 3, out_channels: int = 3, features: int = 48, scale: int = 4, norm: bool = True
+    ) -> None:
         super().__init__()
         self.scale, self.norm = scale, norm
         if not norm:
@@ -94,8 +96,9 @@ class SPAN(nn.Module):
             self.add_module(f"block_{i}", AttentionBlock(features))
         self.conv_cat = nn.Conv2d(features * 4, features, 1)
         self.conv_2 = Conv3XC(features, features)
-        self.upsampler = nn.Sequential(nn.Conv2d(features, out_channels * scale * scale, 3, padding=1),
-                                       nn.PixelShuffle(scale))
+        self.upsampler = nn.Sequential(
+            nn.Conv2d(features, out_channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale)
+        )
 
     def reparameterize(self) -> SPAN:
         """Fold every Conv3XC's branches into its eval_conv; returns self."""
@@ -123,9 +126,13 @@ class SPANProgram(BoundProgram):
         super().__init__(info)
         self.mean = module.mean.to(device) if module.norm else None
         self.conv_1 = ConvStep.from_conv(module.conv_1.eval_conv, device)
-        self.blocks = [[ConvStep.from_conv(getattr(block, f"c{j}_r").eval_conv, device, act)
-                        for j, act in ((1, "silu"), (2, "silu"), (3, "gate"))]
-                       for block in (getattr(module, f"block_{i}") for i in range(1, BLOCKS + 1))]
+        self.blocks = [
+            [
+                ConvStep.from_conv(getattr(block, f"c{j}_r").eval_conv, device, act)
+                for j, act in ((1, "silu"), (2, "silu"), (3, "gate"))
+            ]
+            for block in (getattr(module, f"block_{i}") for i in range(1, BLOCKS + 1))
+        ]
         self.conv_2 = ConvStep.from_conv(module.conv_2.eval_conv, device)
         self.conv_cat = ConvStep.from_conv(module.conv_cat, device)
         self.head = ConvStep.from_conv(cast(nn.Conv2d, module.upsampler[0]), device)
@@ -142,13 +149,23 @@ class SPANProgram(BoundProgram):
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
-    def _run(self, ops: K.Ops, x, clamp, out_dtype, mean: torch.Tensor | None, normed: torch.Tensor | None,
-             joined: torch.Tensor, ping_pong: list[torch.Tensor], inner: list[torch.Tensor | None]) -> torch.Tensor:
+    def _run(
+        self,
+        ops: K.Ops,
+        x,
+        clamp,
+        out_dtype,
+        mean: torch.Tensor | None,
+        normed: torch.Tensor | None,
+        joined: torch.Tensor,
+        ping_pong: list[torch.Tensor],
+        inner: list[torch.Tensor | None],
+    ) -> torch.Tensor:
         if mean is not None:  # rounded as the module rounds it: the one-pass 255x - 255mean measured 2.7x further
             # from spandrel's float64 run on random SPAN weights (1.1e-4 of the peak vs 4e-5)
             x = torch.sub(x, mean, out=normed).mul_(IMAGE_RANGE)
         f = self.info.features
-        first, fused, block_1, hidden = (joined[:, i * f:(i + 1) * f] for i in range(4))
+        first, fused, block_1, hidden = (joined[:, i * f : (i + 1) * f] for i in range(4))
         self.conv_1.launch(ops, x, out=first)
         current = first
         for i, (c1, c2, c3) in enumerate(self.blocks, start=1):
@@ -159,8 +176,9 @@ class SPANProgram(BoundProgram):
             current = out
         self.conv_2.launch(ops, current, out=fused)
         cat = self.conv_cat.launch(ops, joined, out=inner[0])
-        return ops.conv2d_pixel_shuffle_add(cat, self.head.weight, self.head.bias, self.info.net_scale, None, clamp,
-                                            out_dtype)
+        return ops.conv2d_pixel_shuffle_add(
+            cat, self.head.weight, self.head.bias, self.info.net_scale, None, clamp, out_dtype
+        )
 
     def activation_bytes_per_pixel(self, dtype):
         f, c, s = self.info.features, self.info.out_channels, self.info.net_scale
@@ -175,9 +193,21 @@ class SPANArch(Arch):
 
     id = "span"
     name = "SPAN"
-    layouts = (Layout("reference", ("conv_1.sk.weight", "block_1.c1_r.sk.weight", "block_1.c1_r.eval_conv.weight",
-                                    "block_1.c3_r.eval_conv.weight", "conv_cat.weight", "conv_2.sk.weight",
-                                    "conv_2.eval_conv.weight", "upsampler.0.weight")),)
+    layouts = (
+        Layout(
+            "reference",
+            (
+                "conv_1.sk.weight",
+                "block_1.c1_r.sk.weight",
+                "block_1.c1_r.eval_conv.weight",
+                "block_1.c3_r.eval_conv.weight",
+                "conv_cat.weight",
+                "conv_2.sk.weight",
+                "conv_2.eval_conv.weight",
+                "upsampler.0.weight",
+            ),
+        ),
+    )
 
     def load(self, state_dict, hints):
         in_channels, features = state_dict["conv_1.sk.weight"].shape[1], state_dict["conv_1.sk.weight"].shape[0]
@@ -186,13 +216,21 @@ class SPANArch(Arch):
         if scale * scale * in_channels != head:
             raise ValueError(f"upsampler has {head} outputs, not {in_channels} x scale^2")
         norm = "no_norm" not in state_dict
-        module = SPAN(in_channels=in_channels, out_channels=in_channels, features=features,
-                      scale=scale, norm=norm)
+        module = SPAN(in_channels=in_channels, out_channels=in_channels, features=features, scale=scale, norm=norm)
         load_strict(module, state_dict)
         module.reparameterize()
         radius = 1 + 3 * BLOCKS + 1 + 1  # conv_1, three 3x3 convs per block, conv_2, the head (conv_cat is 1x1)
-        info = ModelInfo(self.id, scale, in_channels, in_channels, features, BLOCKS, parameter_count(module),
-                         variant=f"{features}nf" + ("" if norm else ", no_norm"), receptive_radius=radius)
+        info = ModelInfo(
+            self.id,
+            scale,
+            in_channels,
+            in_channels,
+            features,
+            BLOCKS,
+            parameter_count(module),
+            variant=f"{features}nf" + ("" if norm else ", no_norm"),
+            receptive_radius=radius,
+        )
         return module, info
 
     def lower(self, module, info, device):

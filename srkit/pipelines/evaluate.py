@@ -44,8 +44,7 @@ def score_photo(photo: torch.Tensor, upscaler: Upscaler, scale: int, name: str) 
     reference, lr = _reference_and_input(photo, scale, name)
     model_psnr, model_ssim = y_psnr_ssim(reference, upscaler.upscale(to_codes(lr[0])), scale)
     bicubic_psnr, bicubic_ssim = y_psnr_ssim(reference, bicubic_upscale_codes(lr, scale), scale)
-    return ImageScore(name, reference.shape[1], reference.shape[0], model_psnr, model_ssim, bicubic_psnr,
-                      bicubic_ssim)
+    return ImageScore(name, reference.shape[1], reference.shape[0], model_psnr, model_ssim, bicubic_psnr, bicubic_ssim)
 
 
 def _reference_and_input(photo: torch.Tensor, scale: int, name: str) -> tuple[np.ndarray, torch.Tensor]:
@@ -57,8 +56,12 @@ def _reference_and_input(photo: torch.Tensor, scale: int, name: str) -> tuple[np
     return to_codes(hr[0]), quantize(bicubic_downscale(hr, scale))
 
 
-def evaluate(inputs: list[str | os.PathLike], upscaler: Upscaler, max_side: int | None,
-             on_image: Callable[[ImageScore], None] | None = None) -> dict:
+def evaluate(
+    inputs: list[str | os.PathLike],
+    upscaler: Upscaler,
+    max_side: int | None,
+    on_image: Callable[[ImageScore], None] | None = None,
+) -> dict:
     """Score every photo under `inputs`; returns {"model", "scale", "images": [...], "mean": {...}}."""
     if upscaler.output_scale != int(upscaler.output_scale) or upscaler.output_scale < 2:
         raise SrkitError(f"eval needs an integer scale of at least 2, got {upscaler.output_scale:g}")
@@ -79,6 +82,7 @@ def evaluate(inputs: list[str | os.PathLike], upscaler: Upscaler, max_side: int 
 def report_json(report: dict) -> str:
     """The report as strict JSON: a score that is not finite (PSNR of an output equal to the reference is
     infinite; a gain of two such is undefined) is null, which every JSON parser reads, not Infinity or NaN."""
+
     def finite(value):
         if isinstance(value, float) and not math.isfinite(value):
             return None

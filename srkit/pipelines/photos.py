@@ -37,6 +37,7 @@ COMPARE_CROP = 256  # output pixels per side of the --compare crop
 
 def _compare_image(picture: Picture, upscaled: np.ndarray, output_scale: float) -> Image.Image:
     """Side-by-side crop from the centre: nearest-upsampled input on the left, srkit's output on the right."""
+
     def rgb8(pixels: np.ndarray) -> Image.Image:
         if pixels.dtype == np.uint16:
             pixels = (pixels // 257).astype(np.uint8)
@@ -45,9 +46,13 @@ def _compare_image(picture: Picture, upscaled: np.ndarray, output_scale: float) 
     height, width = upscaled.shape[:2]
     crop = min(COMPARE_CROP, width, height)
     left, top = (width - crop) // 2, (height - crop) // 2
-    after = rgb8(upscaled[top:top + crop, left:left + crop])  # cropped first: no copy of the whole output
-    box = (round(left / output_scale), round(top / output_scale), round((left + crop) / output_scale),
-           round((top + crop) / output_scale))
+    after = rgb8(upscaled[top : top + crop, left : left + crop])  # cropped first: no copy of the whole output
+    box = (
+        round(left / output_scale),
+        round(top / output_scale),
+        round((left + crop) / output_scale),
+        round((top + crop) / output_scale),
+    )
     before = rgb8(picture.pixels).crop(box)
     sheet = Image.new("RGB", (2 * crop + 4, crop), (255, 255, 255))
     sheet.paste(before.resize((crop, crop), Image.Resampling.NEAREST), (0, 0))
@@ -61,13 +66,16 @@ def _report(summary: Summary, path: Path, error: Exception | str) -> None:
     tqdm.write(f"srkit: error: {one_line(str(error))}", file=sys.stderr)
 
 
-def _upscaled(upscaler: Upscaler, job: Job, picture: Picture,
-              on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def _upscaled(
+    upscaler: Upscaler, job: Job, picture: Picture, on_progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
     """The upscaled pixels of one decoded photo; a SrkitError when its target format cannot hold them."""
     target_format = output_format(job.target)
     if picture.has_alpha and not target_format.stores_alpha:
-        raise SrkitError(f"{job.source}: has an alpha channel that {target_format.pillow} cannot store; "
-                         f"use --format {alpha_outputs()}")
+        raise SrkitError(
+            f"{job.source}: has an alpha channel that {target_format.pillow} cannot store; "
+            f"use --format {alpha_outputs()}"
+        )
     return upscaler.upscale(picture.pixels, on_progress=on_progress)
 
 
@@ -78,8 +86,9 @@ def _write(job: Job, picture: Picture, pixels: np.ndarray, options: WriteOptions
     write_picture(pixels, job.target, picture, options.quality, overwrite)
     if options.compare:
         sheet = _compare_image(picture, pixels, output_scale)
-        write_picture(np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"),
-                      overwrite=overwrite)
+        write_picture(
+            np.asarray(sheet), _compare_path(job), Picture(np.asarray(sheet), "PNG", "RGB"), overwrite=overwrite
+        )
 
 
 def _compare_path(job: Job) -> Path:
@@ -185,16 +194,18 @@ class _Run:
             return None
 
 
-def upscale_photo_jobs(jobs: list[Job], upscaler: Callable[[], Upscaler], options: WriteOptions,
-                       summary: Summary) -> None:
+def upscale_photo_jobs(
+    jobs: list[Job], upscaler: Callable[[], Upscaler], options: WriteOptions, summary: Summary
+) -> None:
     """Upscale planned photo jobs into their targets, recording each in `summary` (`upscaler` is asked for the
     model only when there are jobs)."""
     if jobs:
         _Run(upscaler(), options, summary).run(jobs)
 
 
-def upscale_photo_units(jobs: list[Job], request: UpscaleRequest, scale_out: ScaleOut, options: WriteOptions,
-                        summary: Summary) -> None:
+def upscale_photo_units(
+    jobs: list[Job], request: UpscaleRequest, scale_out: ScaleOut, options: WriteOptions, summary: Summary
+) -> None:
     """Upscale planned photo jobs as units of work on the workers `scale_out` names, recording each in `summary`."""
     if not jobs:
         return
@@ -216,7 +227,14 @@ def upscale_photo_units(jobs: list[Job], request: UpscaleRequest, scale_out: Sca
 
     output = Path(os.path.commonpath([job.target.parent.absolute() for job in jobs]))
     try:
-        run_units([PhotoUnit(job, options) for job in jobs], upscale_photo, request, scale_out, done, on_retry=retry,
-                  output=output)
+        run_units(
+            [PhotoUnit(job, options) for job in jobs],
+            upscale_photo,
+            request,
+            scale_out,
+            done,
+            on_retry=retry,
+            output=output,
+        )
     finally:
         bar.close()

@@ -45,8 +45,9 @@ def _next_unit(inbox, parent: int) -> bytes | None:
     return None
 
 
-def _serve(number: int, request: UpscaleRequest, device: str | None, threads: int, work: Callable, inbox, outbox,
-           parent: int) -> None:
+def _serve(
+    number: int, request: UpscaleRequest, device: str | None, threads: int, work: Callable, inbox, outbox, parent: int
+) -> None:
     """A worker process: build the Upscaler, then run units until told to stop; the first error ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the driver, which stops the workers
     signal.signal(signal.SIGTERM, _interrupt)
@@ -66,13 +67,18 @@ def _serve(number: int, request: UpscaleRequest, device: str | None, threads: in
 class _Worker:
     """One worker process, its inbox, and the unit it is on (None while idle)."""
 
-    def __init__(self, context, number: int, request: UpscaleRequest, device: str | None, threads: int,
-                 work: Callable, outbox) -> None:
+    def __init__(
+        self, context, number: int, request: UpscaleRequest, device: str | None, threads: int, work: Callable, outbox
+    ) -> None:
         self.number, self.place = number, device
         self.device = device or request.device or "the default device"
         self.inbox = context.Queue()
-        self.process = context.Process(target=_serve, name=f"srkit-worker-{number}", daemon=True,
-                                       args=(number, request, device, threads, work, self.inbox, outbox, os.getpid()))
+        self.process = context.Process(
+            target=_serve,
+            name=f"srkit-worker-{number}",
+            daemon=True,
+            args=(number, request, device, threads, work, self.inbox, outbox, os.getpid()),
+        )
         self.process.start()
         self.unit: int | None = None
 
@@ -131,9 +137,14 @@ def _stop(pool: list[_Worker], finished: bool) -> None:
         worker.inbox.close()
 
 
-def run_in_processes(units: Sequence, work: Callable, request: UpscaleRequest, scale_out: ScaleOut,
-                     on_done: Callable[[int, Any], None] | None,
-                     on_retry: Callable[[int, str], None] | None = None) -> list:
+def run_in_processes(
+    units: Sequence,
+    work: Callable,
+    request: UpscaleRequest,
+    scale_out: ScaleOut,
+    on_done: Callable[[int, Any], None] | None,
+    on_retry: Callable[[int, str], None] | None = None,
+) -> list:
     """`work(upscaler, unit)` for every unit on local worker processes; the results in unit order. A unit whose
     worker died goes first in line, and another worker starts in its place (up to UNIT_TRIES runs, Tries)."""
     context = multiprocessing.get_context("spawn")
@@ -154,8 +165,11 @@ def run_in_processes(units: Sequence, work: Callable, request: UpscaleRequest, s
             if isinstance(message, _Worker):
                 dead, index = message, message.unit
                 assert index is not None, "_receive returns only a worker that was busy"
-                tries.lost(index, WORKER_DIED, f"worker {dead.number} ({dead.device}) stopped with exit code "
-                           f"{dead.process.exitcode}")
+                tries.lost(
+                    index,
+                    WORKER_DIED,
+                    f"worker {dead.number} ({dead.device}) stopped with exit code {dead.process.exitcode}",
+                )
                 dead.retire()
                 todo.appendleft((index, units[index]))
                 pool[dead.number] = _Worker(context, dead.number, request, dead.place, threads, work, outbox)

@@ -50,8 +50,15 @@ def _encode(writer: VideoWriter, inp: Pipe, start: Fraction, time_base: Fraction
             writer.copy(shift_packet(packet, start), index)
 
 
-def pump(reader: VideoReader, writer: VideoWriter, upscaler: Upscaler, reuse_threshold: int | None,
-         start: Fraction, size: tuple[int, int], on_frames: Callable[[int], object] | None = None) -> Pumped:
+def pump(
+    reader: VideoReader,
+    writer: VideoWriter,
+    upscaler: Upscaler,
+    reuse_threshold: int | None,
+    start: Fraction,
+    size: tuple[int, int],
+    on_frames: Callable[[int], object] | None = None,
+) -> Pumped:
     """Decode, upscale and encode everything `reader` gives, on three workers joined by bounded queues.
 
     Output timestamps are the input's less the trim `start`; frames are cropped to `size`; `on_frames(n)` is

@@ -71,8 +71,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ScaleOutError("--backend ray needs Ray, which is not installed here: pip install 'srkit[ray]'") \
-            from None
+        raise ScaleOutError("--backend ray needs Ray, which is not installed here: pip install 'srkit[ray]'") from None
     return ray
 
 
@@ -85,8 +84,10 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as error:
-        raise WorkerError(f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
-                          "check the address (`ray status` on the head node)") from None
+        raise WorkerError(
+            f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
+            "check the address (`ray status` on the head node)"
+        ) from None
 
 
 def _connect(ray, address: str | None) -> bool:
@@ -129,8 +130,9 @@ def probe_output(folder: Path, token: str) -> None:
         mine.write_bytes(b"")
         mine.unlink()
     except OSError as error:
-        raise ScaleOutError(f"--output {folder}: {node} cannot write there ({error.strerror or error}); {fix}") \
-            from None
+        raise ScaleOutError(
+            f"--output {folder}: {node} cannot write there ({error.strerror or error}); {fix}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -162,8 +164,17 @@ def _lost(error: Exception) -> tuple[str, str]:
 class _Run:
     """The actors of one run, the unit each is on, and the tries of each unit whose actor was lost."""
 
-    def __init__(self, ray, work: Callable, request: UpscaleRequest, scale_out: ScaleOut, units: Sequence,
-                 on_retry: Callable[[int, str], None] | None, folder: Path | None, token: str | None) -> None:
+    def __init__(
+        self,
+        ray,
+        work: Callable,
+        request: UpscaleRequest,
+        scale_out: ScaleOut,
+        units: Sequence,
+        on_retry: Callable[[int, str], None] | None,
+        folder: Path | None,
+        token: str | None,
+    ) -> None:
         self.ray, self.work, self.units = ray, work, units
         self.todo = deque(range(len(units)))
         self.results: list = [None] * len(units)
@@ -205,8 +216,9 @@ class _Run:
         if index is None:
             if not self.places and not self.starting:
                 reason, detail = _lost(error)
-                raise WorkerError(f"every Ray actor stopped before its first unit (last: {reason}: {detail}); the "
-                                  "run is stopped")
+                raise WorkerError(
+                    f"every Ray actor stopped before its first unit (last: {reason}: {detail}); the run is stopped"
+                )
             return
         self.tries.lost(index, *_lost(error))
         self.todo.appendleft(index)
@@ -238,8 +250,10 @@ class _Run:
             if self.pending or ready:
                 waiting_since = time.monotonic()
             elif time.monotonic() - waiting_since > START_SECONDS:
-                raise WorkerError(f"no Ray actor could start within {START_SECONDS:.0f} s for the {len(self.todo)} "
-                                  "units left (has the cluster lost its nodes? `ray status`); the run is stopped")
+                raise WorkerError(
+                    f"no Ray actor could start within {START_SECONDS:.0f} s for the {len(self.todo)} "
+                    "units left (has the cluster lost its nodes? `ray status`); the run is stopped"
+                )
         return self.results
 
     def started(self, ref) -> None:
@@ -303,9 +317,15 @@ def _host(ray, request: UpscaleRequest, scale_out: ScaleOut, count: int) -> tupl
     return host, (request, "cuda" if on_gpu else "cpu", threads, os.getcwd()), count
 
 
-def run_on_ray(units: Sequence, work: Callable, request: UpscaleRequest, scale_out: ScaleOut,
-               on_done: Callable[[int, Any], None] | None, on_retry: Callable[[int, str], None] | None = None,
-               output: Path | None = None) -> list:
+def run_on_ray(
+    units: Sequence,
+    work: Callable,
+    request: UpscaleRequest,
+    scale_out: ScaleOut,
+    on_done: Callable[[int, Any], None] | None,
+    on_retry: Callable[[int, str], None] | None = None,
+    output: Path | None = None,
+) -> list:
     """`work(upscaler, unit)` for every unit on Ray actors; the results in unit order. Every actor first checks
     that it can write into `output` (the folder the units write under) where one is given."""
     ray = import_ray()

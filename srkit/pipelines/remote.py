@@ -71,7 +71,6 @@ def raise_remote(error: BaseException, trace: str | None) -> None:
     raise error from RemoteTraceback(trace or "")
 
 
-
 class Tries:
     """How often each unit lost its worker: the unit goes to another worker until it has lost UNIT_TRIES."""
 
@@ -84,9 +83,13 @@ class Tries:
         line on how): a one-line WorkerError once it is the UNIT_TRIES-th, else a warning and `on_retry`."""
         self.lost_runs[index] += 1
         if self.lost_runs[index] >= UNIT_TRIES:
-            raise WorkerError(f"unit {index} lost its worker {UNIT_TRIES} times (last: {reason}: {detail}); the "
-                              "run is stopped")
-        tqdm.write(f"srkit: warning: unit {index}: its worker stopped ({reason}: {detail}); handed to another "
-                   f"worker (try {self.lost_runs[index] + 1} of {UNIT_TRIES})", file=sys.stderr)
+            raise WorkerError(
+                f"unit {index} lost its worker {UNIT_TRIES} times (last: {reason}: {detail}); the run is stopped"
+            )
+        tqdm.write(
+            f"srkit: warning: unit {index}: its worker stopped ({reason}: {detail}); handed to another "
+            f"worker (try {self.lost_runs[index] + 1} of {UNIT_TRIES})",
+            file=sys.stderr,
+        )
         if self.on_retry:
             self.on_retry(index, reason)

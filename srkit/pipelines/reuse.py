@@ -40,8 +40,9 @@ class HeldFrames:
         """For each frame (in decode order, continuing the previous call), whether it repeats the key frame."""
         flags = []
         for frame in frames:
-            repeat = (self.threshold is not None and self.key is not None
-                      and self._matches(frame, self.key, self.threshold))
+            repeat = (
+                self.threshold is not None and self.key is not None and self._matches(frame, self.key, self.threshold)
+            )
             if not repeat:
                 self.key = frame
             flags.append(repeat)

@@ -38,8 +38,10 @@ def parse_devices(text: str) -> tuple[str, ...]:
     for name in names:
         kind, _, index = name.partition(":")
         if kind != "cuda" or not index.isdigit():
-            raise ScaleOutError(f"--devices {text}: {name!r} is not cuda:INDEX; give CUDA devices like "
-                                "cuda:0,cuda:1 (for CPU workers use --workers N)")
+            raise ScaleOutError(
+                f"--devices {text}: {name!r} is not cuda:INDEX; give CUDA devices like "
+                "cuda:0,cuda:1 (for CPU workers use --workers N)"
+            )
         if int(index) >= available:
             raise ScaleOutError(f"--devices {text}: there is no {name} here ({available} CUDA devices)")
     if len(set(names)) != len(names):
@@ -47,8 +49,9 @@ def parse_devices(text: str) -> tuple[str, ...]:
     return names
 
 
-def scale_out_options(backend: str, workers: int | None, devices: str | None, ray_address: str | None,
-                      device: str | None) -> ScaleOut:
+def scale_out_options(
+    backend: str, workers: int | None, devices: str | None, ray_address: str | None, device: str | None
+) -> ScaleOut:
     """The ScaleOut that the command-line options describe, or a one-line ScaleOutError when they conflict."""
     if ray_address and backend != "ray":
         raise ScaleOutError("--ray-address needs --backend ray")
@@ -60,8 +63,9 @@ def scale_out_options(backend: str, workers: int | None, devices: str | None, ra
         raise ScaleOutError("give --device (one device) or --devices (one worker per device), not both")
     names = parse_devices(devices)
     if workers not in (None, len(names)):
-        raise ScaleOutError(f"--workers {workers} and --devices {devices} disagree: one worker runs per device "
-                            "(leave out --workers)")
+        raise ScaleOutError(
+            f"--workers {workers} and --devices {devices} disagree: one worker runs per device (leave out --workers)"
+        )
     return ScaleOut(backend, len(names), names)
 
 
@@ -73,11 +77,17 @@ def retried_text(reasons: Sequence[str]) -> str:
     return f", retried {len(reasons)} ({counts})"
 
 
-def run_units(units: Sequence[Unit], work: Callable[[Upscaler, Unit], Result], request: UpscaleRequest,
-              scale_out: ScaleOut = LOCAL,
-              on_done: Callable[[int, Result], None] | None = None, *,
-              upscaler: Upscaler | None = None, on_retry: Callable[[int, str], None] | None = None,
-              output: Path | None = None) -> list[Result]:
+def run_units(
+    units: Sequence[Unit],
+    work: Callable[[Upscaler, Unit], Result],
+    request: UpscaleRequest,
+    scale_out: ScaleOut = LOCAL,
+    on_done: Callable[[int, Result], None] | None = None,
+    *,
+    upscaler: Upscaler | None = None,
+    on_retry: Callable[[int, str], None] | None = None,
+    output: Path | None = None,
+) -> list[Result]:
     """`work(upscaler, unit)` for every unit; the results in unit order.
 
     `upscaler`: one already built from `request`, used when the units run in this process (not rebuilt).

@@ -34,8 +34,13 @@ def plan_segments(info: VideoInfo, options: VideoOptions, times: PacketTimes | N
     seconds = Fraction(str(options.segment_seconds))  # as typed: 0.8 is 4/5, not the float above it
     whole = [whole_range(info, options)]
     start, end = whole[0].start, whole[0].end
-    length = (Fraction(options.duration) if options.duration is not None
-              else info.duration - start if info.duration is not None else None)
+    length = (
+        Fraction(options.duration)
+        if options.duration is not None
+        else info.duration - start
+        if info.duration is not None
+        else None
+    )
     if seconds <= 0 or (length is not None and length <= seconds):
         return whole
     times = times or scan_packets(info)
@@ -45,7 +50,7 @@ def plan_segments(info: VideoInfo, options: VideoOptions, times: PacketTimes | N
     first, stop = pts_window(info, options.start, options.duration)  # as the reader selects frames
     inside = [pts for pts in times.frames if (first is None or pts >= first) and (stop is None or pts < stop)]
     if options.max_frames is not None and len(inside) > options.max_frames:
-        end, inside = inside[options.max_frames] * tb, inside[:options.max_frames]
+        end, inside = inside[options.max_frames] * tb, inside[: options.max_frames]
     if len(inside) < 2:
         return whole
     cuts, last = [], inside[0] * tb
@@ -60,5 +65,7 @@ def plan_segments(info: VideoInfo, options: VideoOptions, times: PacketTimes | N
     if cuts and finish - cuts[-1] < SHORTEST_LAST * seconds:
         cuts.pop()
     edges = [0, *(bisect.bisect_left(inside, cut / tb) for cut in cuts), len(inside)]
-    return [Segment(low, high, last - first)
-            for low, high, first, last in zip([start, *cuts], [*cuts, end], edges, edges[1:])]
+    return [
+        Segment(low, high, last - first)
+        for low, high, first, last in zip([start, *cuts], [*cuts, end], edges, edges[1:])
+    ]

@@ -85,24 +85,42 @@ def check_complete(reader: VideoReader, frames: int, allow_truncated: bool) -> N
         warn(missing)
 
 
-def encode_segment(upscaler: Upscaler, unit: SegmentUnit,
-                   on_frames: Callable[[int], object] | None = None) -> SegmentResult:
+def encode_segment(
+    upscaler: Upscaler, unit: SegmentUnit, on_frames: Callable[[int], object] | None = None
+) -> SegmentResult:
     """Decode one segment from its keyframe, upscale it and encode it into `unit.path`, written under a temporary
     name and renamed when complete; `on_frames(n)` is called as frames are encoded (a progress bar)."""
     size = output_size(unit.info, upscaler.output_scale, unit.plan.pix_fmt)
     duration = None if unit.end is None else unit.end - unit.start
-    with ffmpeg_errors(f"{unit.info.path} -> {unit.path}"), \
-            VideoReader(unit.info, unit.start, duration, unit.max_frames, unit.deinterlace, copy=unit.whole,
-                        on_warning=warn) as reader, \
-            VideoWriter(unit.path, unit.info, *size, unit.plan, copy_from=reader.container if unit.whole else None,
-                        chapters=trim_chapters(reader.container.chapters(), unit.start, duration) if unit.whole
-                        else [], overwrite=unit.overwrite, start=unit.shift) as writer:
+    with (
+        ffmpeg_errors(f"{unit.info.path} -> {unit.path}"),
+        VideoReader(
+            unit.info, unit.start, duration, unit.max_frames, unit.deinterlace, copy=unit.whole, on_warning=warn
+        ) as reader,
+        VideoWriter(
+            unit.path,
+            unit.info,
+            *size,
+            unit.plan,
+            copy_from=reader.container if unit.whole else None,
+            chapters=trim_chapters(reader.container.chapters(), unit.start, duration) if unit.whole else [],
+            overwrite=unit.overwrite,
+            start=unit.shift,
+        ) as writer,
+    ):
         done = pump(reader, writer, upscaler, unit.reuse_threshold, unit.shift, size, on_frames)
         if unit.last:
             check_complete(reader, done.frames, unit.allow_truncated)
         _check_planned(unit, done.frames, reader.corrupt)
-    return SegmentResult(unit.index, done.frames, reader.corrupt, reader.repaired, done.busy, done.reused,
-                         None if unit.whole else file_sha256(unit.path))
+    return SegmentResult(
+        unit.index,
+        done.frames,
+        reader.corrupt,
+        reader.repaired,
+        done.busy,
+        done.reused,
+        None if unit.whole else file_sha256(unit.path),
+    )
 
 
 def _check_planned(unit: SegmentUnit, frames: int, corrupt: int) -> None:
@@ -110,6 +128,8 @@ def _check_planned(unit: SegmentUnit, frames: int, corrupt: int) -> None:
     if unit.planned is None or unit.planned - corrupt <= frames <= unit.planned:
         return
     end = "the end" if unit.end is None else f"{float(unit.end):.3f} s"
-    raise VideoError(f"{unit.info.path}: segment {unit.index} ({float(unit.start):.3f} s to {end}) gave {frames} "
-                     f"frames where the input holds {unit.planned}; nothing was written: pass --segment-seconds 0 "
-                     "to upscale it as one stream")
+    raise VideoError(
+        f"{unit.info.path}: segment {unit.index} ({float(unit.start):.3f} s to {end}) gave {frames} "
+        f"frames where the input holds {unit.planned}; nothing was written: pass --segment-seconds 0 "
+        "to upscale it as one stream"
+    )

@@ -57,13 +57,23 @@ def _segment_plan(plan: OutputPlan) -> OutputPlan:
 def options_record(spec: UpscaleRequest, options: VideoOptions, plan: OutputPlan) -> dict[str, Any]:
     """The options that shape the output, by flag: a resumed run must use the same."""
     encode = plan.settings
-    record = {"--model": spec.model, "--scale": spec.output_scale, "--tile": spec.tile or "auto",
-              "--dtype": spec.dtype,
-              "--codec": encode.codec, "--crf": encode.crf, "--preset": encode.preset, "--pix-fmt": encode.pix_fmt,
-              "--encoder-opt": sorted(f"{key}={value}" for key, value in (encode.options or {}).items()),
-              "--start": options.start, "--duration": options.duration, "--frames": options.max_frames,
-              "--deinterlace": options.deinterlace, "--reuse-frames": options.reuse_threshold,
-              "--segment-seconds": options.segment_seconds}
+    record = {
+        "--model": spec.model,
+        "--scale": spec.output_scale,
+        "--tile": spec.tile or "auto",
+        "--dtype": spec.dtype,
+        "--codec": encode.codec,
+        "--crf": encode.crf,
+        "--preset": encode.preset,
+        "--pix-fmt": encode.pix_fmt,
+        "--encoder-opt": sorted(f"{key}={value}" for key, value in (encode.options or {}).items()),
+        "--start": options.start,
+        "--duration": options.duration,
+        "--frames": options.max_frames,
+        "--deinterlace": options.deinterlace,
+        "--reuse-frames": options.reuse_threshold,
+        "--segment-seconds": options.segment_seconds,
+    }
     return json.loads(json.dumps(record))
 
 
@@ -71,8 +81,14 @@ def _segment_file(target: Path, index: int) -> str:
     return f"segment-{index:04d}{target.suffix}"
 
 
-def _begin(folder: WorkFolder, target: Path, record: dict[str, Any], options: VideoOptions, overwrite: bool,
-           segments: tuple[Segment, ...]) -> dict[str, Any]:
+def _begin(
+    folder: WorkFolder,
+    target: Path,
+    record: dict[str, Any],
+    options: VideoOptions,
+    overwrite: bool,
+    segments: tuple[Segment, ...],
+) -> dict[str, Any]:
     """The manifest to work on: the earlier run's (with --resume, checked against this one) or a new one.
 
     An earlier run that finished no segment left nothing to keep: it is started over without a word.
@@ -83,20 +99,34 @@ def _begin(folder: WorkFolder, target: Path, record: dict[str, Any], options: Vi
             changed = [f"input {line}" for line in differences(manifest["input"], record["input"])]
             changed += differences(manifest["options"], record["options"])
             if changed:
-                raise WorkFolderError(f"{target}: cannot resume the run in {folder.path}, made with other input or "
-                                      f"options: {', '.join(changed)}; rerun as it was, or --overwrite without "
-                                      "--resume to start over")
+                raise WorkFolderError(
+                    f"{target}: cannot resume the run in {folder.path}, made with other input or "
+                    f"options: {', '.join(changed)}; rerun as it was, or --overwrite without "
+                    "--resume to start over"
+                )
             return manifest
         if not overwrite:
             finished = sum(1 for segment in manifest["segments"] if segment["sha256"])
-            raise WorkFolderError(f"{target}: an interrupted run left {finished} of {len(manifest['segments'])} "
-                                  f"segments in {folder.path}: pass --resume to continue it, or --overwrite to start "
-                                  "over")
+            raise WorkFolderError(
+                f"{target}: an interrupted run left {finished} of {len(manifest['segments'])} "
+                f"segments in {folder.path}: pass --resume to continue it, or --overwrite to start "
+                "over"
+            )
     folder.clear_except(set())
-    manifest = {**record, "joined": None, "segments": [
-        {"start": str(segment.start), "end": None if segment.end is None else str(segment.end),
-         "frames": segment.frames, "file": _segment_file(target, index), "sha256": None}
-        for index, segment in enumerate(segments)]}
+    manifest = {
+        **record,
+        "joined": None,
+        "segments": [
+            {
+                "start": str(segment.start),
+                "end": None if segment.end is None else str(segment.end),
+                "frames": segment.frames,
+                "file": _segment_file(target, index),
+                "sha256": None,
+            }
+            for index, segment in enumerate(segments)
+        ],
+    }
     folder.save(manifest)
     return manifest
 
@@ -128,8 +158,14 @@ class _Tally:
     retried: list[str] = field(default_factory=list)
 
 
-def run_segments(video: PreparedVideo, options: VideoOptions, spec: UpscaleRequest, scale_out: ScaleOut,
-                 upscaler: Upscaler | None, overwrite: bool) -> VideoSummary:
+def run_segments(
+    video: PreparedVideo,
+    options: VideoOptions,
+    spec: UpscaleRequest,
+    scale_out: ScaleOut,
+    upscaler: Upscaler | None,
+    overwrite: bool,
+) -> VideoSummary:
     """Upscale a prepared video of several segments (on the workers `scale_out` names), then join them.
 
     The segments and a manifest live in `.<target name>.srkit/` beside the target until the join succeeds.
@@ -155,22 +191,46 @@ def run_segments(video: PreparedVideo, options: VideoOptions, spec: UpscaleReque
         entries = manifest["segments"]
         if target.exists() and manifest["joined"] and file_sha256(target) == manifest["joined"]:
             folder.remove()  # the run was killed after its output was in place: only the tidying was left
-            return VideoSummary(sum(entry["frames"] for entry in entries), 0, time.perf_counter() - began, 0.0,
-                                segments=len(entries), kept_segments=len(entries))
+            return VideoSummary(
+                sum(entry["frames"] for entry in entries),
+                0,
+                time.perf_counter() - began,
+                0.0,
+                segments=len(entries),
+                kept_segments=len(entries),
+            )
         if target.exists() and not overwrite:
             raise VideoError(f"{target} exists and is not the output of the run in {folder.path}; pass --overwrite")
         kept = _keep_finished(folder, manifest)
         shift = Fraction(options.start)
         # absolute paths: a worker process or Ray actor may run in another working directory
         anywhere = replace(info, path=info.path.absolute())
-        units = [SegmentUnit(index, anywhere, (folder.path / entry["file"]).absolute(), Fraction(entry["start"]),
-                             None if entry["end"] is None else Fraction(entry["end"]), shift,
-                             _segment_plan(video.plan), video.deinterlace, options.reuse_threshold,
-                             index == len(entries) - 1, options.allow_truncated, entry["frames"])
-                 for index, entry in enumerate(entries) if not entry["sha256"]]
+        units = [
+            SegmentUnit(
+                index,
+                anywhere,
+                (folder.path / entry["file"]).absolute(),
+                Fraction(entry["start"]),
+                None if entry["end"] is None else Fraction(entry["end"]),
+                shift,
+                _segment_plan(video.plan),
+                video.deinterlace,
+                options.reuse_threshold,
+                index == len(entries) - 1,
+                options.allow_truncated,
+                entry["frames"],
+            )
+            for index, entry in enumerate(entries)
+            if not entry["sha256"]
+        ]
         tally = _Tally()
-        bar = tqdm(total=sum(entry["frames"] for entry in entries), unit="frame", dynamic_ncols=True, disable=None,
-                   initial=sum(entry["frames"] for entry in entries if entry["sha256"]))
+        bar = tqdm(
+            total=sum(entry["frames"] for entry in entries),
+            unit="frame",
+            dynamic_ncols=True,
+            disable=None,
+            initial=sum(entry["frames"] for entry in entries if entry["sha256"]),
+        )
 
         def finished(_: int, result: SegmentResult) -> None:
             entries[result.index].update(sha256=result.sha256, frames=result.frames)
@@ -181,16 +241,27 @@ def run_segments(video: PreparedVideo, options: VideoOptions, spec: UpscaleReque
             bar.update(result.frames)
 
         try:
-            run_units(units, encode_segment, spec, scale_out, finished, upscaler=upscaler,
-                      on_retry=lambda _, reason: tally.retried.append(reason), output=folder.path)
+            run_units(
+                units,
+                encode_segment,
+                spec,
+                scale_out,
+                finished,
+                upscaler=upscaler,
+                on_retry=lambda _, reason: tally.retried.append(reason),
+                output=folder.path,
+            )
         except BaseException:
             bar.close()
             done = sum(1 for entry in entries if entry["sha256"])
             if not done:
                 folder.remove()  # nothing to resume
                 raise
-            print(f"srkit: {done} of {len(entries)} segments of {target} are kept in {folder.path}: run the same "
-                  "command with --resume to continue", file=sys.stderr)
+            print(
+                f"srkit: {done} of {len(entries)} segments of {target} are kept in {folder.path}: run the same "
+                "command with --resume to continue",
+                file=sys.stderr,
+            )
             raise
         finally:
             bar.close()
@@ -200,16 +271,28 @@ def run_segments(video: PreparedVideo, options: VideoOptions, spec: UpscaleReque
         joined = folder.path / f"joined{target.suffix}"
         end = None if entries[-1]["end"] is None else Fraction(entries[-1]["end"])
         with ffmpeg_errors(f"{target}: joining the segments failed"):
-            written = join_segments(source, joined, info, video.plan,
-                                    [folder.path / entry["file"] for entry in entries], shift, end)
+            written = join_segments(
+                source, joined, info, video.plan, [folder.path / entry["file"] for entry in entries], shift, end
+            )
         if written != frames:
-            raise VideoError(f"{target}: the join wrote {written} video frames where the segments hold {frames}; "
-                             f"nothing was written: pass --overwrite to redo the run")
+            raise VideoError(
+                f"{target}: the join wrote {written} video frames where the segments hold {frames}; "
+                f"nothing was written: pass --overwrite to redo the run"
+            )
         manifest["joined"] = file_sha256(joined)
         folder.save(manifest)
         publish_durably(joined, target, overwrite)
         folder.remove()
     seconds = time.perf_counter() - began
-    return VideoSummary(frames, tally.corrupt, seconds, tally.busy / seconds if seconds else 0.0, tally.repaired,
-                        tally.reused, segments=len(entries), kept_segments=kept, encoded_segments=tally.encoded,
-                        retried_segments=tally.retried)
+    return VideoSummary(
+        frames,
+        tally.corrupt,
+        seconds,
+        tally.busy / seconds if seconds else 0.0,
+        tally.repaired,
+        tally.reused,
+        segments=len(entries),
+        kept_segments=kept,
+        encoded_segments=tally.encoded,
+        retried_segments=tally.retried,
+    )

@@ -63,10 +63,14 @@ def exemplar_crops(paths: list[str], count: int, seed: int) -> list[np.ndarray]:
 def perlin_matched(crops: list[np.ndarray], reference: measures.TextureStats, count: int) -> tuple[list, int]:
     """Perlin textures with the exemplars' colours, at the base frequency whose spectrum is closest."""
     palette = noise.palette_from_image(np.concatenate([c.reshape(-1, 3) for c in crops]) / 255.0)
-    candidates = {frequency: [_u8(noise.noise_texture("perlin", STATS_SIZE, seed, palette, frequency))
-                              for seed in range(count)] for frequency in PERLIN_FREQUENCIES}
-    spectrum = {frequency: measures.stats_distance(measures.texture_stats(images), reference)["spectrum"]
-                for frequency, images in candidates.items()}
+    candidates = {
+        frequency: [_u8(noise.noise_texture("perlin", STATS_SIZE, seed, palette, frequency)) for seed in range(count)]
+        for frequency in PERLIN_FREQUENCIES
+    }
+    spectrum = {
+        frequency: measures.stats_distance(measures.texture_stats(images), reference)["spectrum"]
+        for frequency, images in candidates.items()
+    }
     frequency = min(spectrum, key=lambda key: spectrum[key])
     return candidates[frequency], frequency
 
@@ -76,7 +80,7 @@ def exemplar_peaks(paths: list[str]) -> dict[str, dict[float, float]]:
     peaks = {}
     for exemplar in load_exemplars(paths):
         _, height, width = exemplar.pixels.shape
-        image = _u8(exemplar.pixels[:, :height // 8 * 8, :width // 8 * 8].permute(1, 2, 0).numpy())
+        image = _u8(exemplar.pixels[:, : height // 8 * 8, : width // 8 * 8].permute(1, 2, 0).numpy())
         peaks[exemplar.source.name] = measures.stride_peaks([image])
     return peaks
 
@@ -89,15 +93,20 @@ def family_generator(family: str, models: dict[str, str] | None, device: str | t
     return TextureGenerator(family=family, device=device)
 
 
-def family_peaks(family: str, count: int, device: str | torch.device = "cpu",
-                 models: dict[str, str] | None = None) -> dict[float, float]:
+def family_peaks(
+    family: str, count: int, device: str | torch.device = "cpu", models: dict[str, str] | None = None
+) -> dict[float, float]:
     """Stride-frequency peaks of `count` PEAK_SIZE textures of a family (seeds 0..count-1)."""
     generator = family_generator(family, models, device)
     return measures.stride_peaks([generator.generate(PEAK_SIZE, seed) for seed in range(count)])
 
 
-def family_statistics(count: int, device: str | torch.device = "cpu", models: dict[str, str] | None = None,
-                      only: tuple[str, ...] | None = None) -> list[dict]:
+def family_statistics(
+    count: int,
+    device: str | torch.device = "cpu",
+    models: dict[str, str] | None = None,
+    only: tuple[str, ...] | None = None,
+) -> list[dict]:
     """Per built-in family (the `only` ones' entries, if given; the others still set the normalisation; a family
     in `models` is judged by that generator file instead of its built-in weights): distances of its textures, of
     matched Perlin noise and of the floor (raw and normalised), the normalised means (`overall`), and diversities
@@ -119,16 +128,31 @@ def family_statistics(count: int, device: str | torch.device = "cpu", models: di
         gan = [generator.generate(STATS_SIZE, seed) for seed in range(count)]
         perlin, frequency = perlin_matched(crops[name], reference, count)
         again = exemplar_crops(training_data(name, models), count, 1)
-        distances = {source: measures.stats_distance(measures.texture_stats(images), reference)
-                     for source, images in (("gan", gan), ("perlin", perlin), ("floor", again))}
-        normalised = {source: {key: value / scale[key] for key, value in d.items()} if scale else None
-                      for source, d in distances.items()}
+        distances = {
+            source: measures.stats_distance(measures.texture_stats(images), reference)
+            for source, images in (("gan", gan), ("perlin", perlin), ("floor", again))
+        }
+        normalised = {
+            source: {key: value / scale[key] for key, value in d.items()} if scale else None
+            for source, d in distances.items()
+        }
         overall = {source: float(np.mean(list(n.values()))) if n else None for source, n in normalised.items()}
-        entries.append({"family": name, "exemplars": [Path(p).name for p in training_data(name, models)],
-                        "perlin_frequency": frequency, "scale": scale, "distances": distances,
-                        "normalised": normalised, "overall": overall,
-                        "diversity": {"gan": measures.diversity(gan[:16]), "perlin": measures.diversity(perlin[:16]),
-                                      "exemplars": measures.diversity(crops[name][:16])}})
+        entries.append(
+            {
+                "family": name,
+                "exemplars": [Path(p).name for p in training_data(name, models)],
+                "perlin_frequency": frequency,
+                "scale": scale,
+                "distances": distances,
+                "normalised": normalised,
+                "overall": overall,
+                "diversity": {
+                    "gan": measures.diversity(gan[:16]),
+                    "perlin": measures.diversity(perlin[:16]),
+                    "exemplars": measures.diversity(crops[name][:16]),
+                },
+            }
+        )
     return entries
 
 
@@ -141,7 +165,7 @@ def _random_crops(images: list[np.ndarray], per_image: int, rng: np.random.Gener
     for image in images:
         for _ in range(per_image):
             y, x = (int(rng.integers(side - REALISM_CROP + 1)) for side in image.shape[:2])
-            crops.append(image[y:y + REALISM_CROP, x:x + REALISM_CROP])
+            crops.append(image[y : y + REALISM_CROP, x : x + REALISM_CROP])
     return crops
 
 
@@ -158,7 +182,7 @@ def _exemplar_pixels(path: str) -> np.ndarray:
 def exemplar_halves(paths: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(top halves, bottom halves) of the exemplars as uint8 RGB: the sampled part and the held-out part."""
     pixels = [_exemplar_pixels(path) for path in paths]
-    return [p[:p.shape[0] // 2] for p in pixels], [p[p.shape[0] // 2:] for p in pixels]
+    return [p[: p.shape[0] // 2] for p in pixels], [p[p.shape[0] // 2 :] for p in pixels]
 
 
 def quilt_source(exemplars: list[np.ndarray]) -> Source:
@@ -192,14 +216,15 @@ def realism_entry(paths: list[str], sources: dict[str, Source], count: int, seed
     def made(make: Source) -> list[np.ndarray]:
         return _random_crops([make(REALISM_SIZE, index) for index in range(count)], CROPS_PER_TEXTURE, rng)
 
-    perlin = {(f, o): distance(made(perlin_source(sampled, f, o))) for f in PERLIN_FREQUENCIES
-              for o in PERLIN_OCTAVES}
+    perlin = {(f, o): distance(made(perlin_source(sampled, f, o))) for f in PERLIN_FREQUENCIES for o in PERLIN_OCTAVES}
     frequency, octaves = min(perlin, key=lambda key: perlin[key])
     distances = {"exemplar": distance(_random_crops(sampled, crops_each, rng)), "perlin": perlin[frequency, octaves]}
     distances |= {name: distance(made(make)) for name, make in sources.items()}
     floor, ceiling = distances["exemplar"], distances["perlin"]
-    return {"exemplars": [Path(p).name for p in paths], "count": count, "perlin": dict(frequency=frequency,
-                                                                                     octaves=octaves),
-            "distance": distances, "realism": {name: realism.realism(d, floor, ceiling)
-                                               for name, d in distances.items()}}
-
+    return {
+        "exemplars": [Path(p).name for p in paths],
+        "count": count,
+        "perlin": dict(frequency=frequency, octaves=octaves),
+        "distance": distances,
+        "realism": {name: realism.realism(d, floor, ceiling) for name, d in distances.items()},
+    }

@@ -83,8 +83,10 @@ class PackOptions:
     def check_seeds(self) -> None:
         """Refuse a seed range (texture i uses seed + i) that leaves the seeds every generator accepts."""
         if not 0 <= self.seed <= self.seed + self.count - 1 <= MAX_SEED:
-            raise PackError(f"--seed {self.seed} with -n {self.count}: texture i uses seed + i, which must stay "
-                            f"between 0 and {MAX_SEED}; choose a smaller --seed")
+            raise PackError(
+                f"--seed {self.seed} with -n {self.count}: texture i uses seed + i, which must stay "
+                f"between 0 and {MAX_SEED}; choose a smaller --seed"
+            )
 
     def check(self, name: str, width: int, height: int, kind: str = "albedo") -> None:
         """Refuse, in one line naming `name`, options that cannot write a width x height input of `kind`."""
@@ -120,14 +122,19 @@ def pack_target(output: str | os.PathLike, options: PackOptions) -> Path:
     return target
 
 
-def _write_material(folder: Path, stem: str, pixels: np.ndarray, kind: str,
-                    options: PackOptions) -> tuple[dict, np.ndarray | None]:
+def _write_material(
+    folder: Path, stem: str, pixels: np.ndarray, kind: str, options: PackOptions
+) -> tuple[dict, np.ndarray | None]:
     """Write one input's maps into `folder`; returns their manifest entries and the lit render (albedo only)."""
     if kind != "albedo":
         return {kind: write_map(folder, stem, pixels, KINDS[kind], options.map_format)}, None
     maps = pbr_maps(pixels)
-    entries = {name: write_map(folder, stem if name == "albedo" else f"{stem}_{name}", maps[name], KINDS[name],
-                               options.map_format) for name in options.outputs(kind)}
+    entries = {
+        name: write_map(
+            folder, stem if name == "albedo" else f"{stem}_{name}", maps[name], KINDS[name], options.map_format
+        )
+        for name in options.outputs(kind)
+    }
     return entries, render_sphere(maps, PREVIEW_CELL)
 
 
@@ -153,8 +160,9 @@ def _finish(folder: Path, target: Path, options: PackOptions) -> None:
     publish(folder, target, hint=EXISTS_HINT)
 
 
-def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]],
-           manifest: dict) -> None:
+def _build(
+    target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, np.ndarray, dict]], manifest: dict
+) -> None:
     """Write each (stem, kind, pixels, manifest fields) input's maps, the manifest and preview; move to `target`."""
     try:
         # named like the pack's partial (a dead run's is swept away); with --zip, named apart from the zip's own
@@ -171,8 +179,7 @@ def _build(target: Path, options: PackOptions, inputs: Iterable[tuple[str, str, 
             textures.append(pixels[..., :3] if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2))
             renders.append(render)
         Image.fromarray(material_sheet(textures, renders, PREVIEW_CELL)).save(folder / "preview.png", format="PNG")
-        manifest = dict(manifest, srkit=__version__, format=options.format, preview="preview.png",
-                        textures=entries)
+        manifest = dict(manifest, srkit=__version__, format=options.format, preview="preview.png", textures=entries)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _finish(folder, target, options)
     except OSError as error:
@@ -202,12 +209,17 @@ def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: 
         for index in tqdm(range(options.count), unit="texture", dynamic_ncols=True, disable=None):
             seed = options.seed + index
             texture = generator.generate(options.size, seed)
-            fields = dict(seed=seed, size=options.size, **generator.source,
-                          seam_score=round(seam_score(texture, period), 4))
+            fields = dict(
+                seed=seed, size=options.size, **generator.source, seam_score=round(seam_score(texture, period), 4)
+            )
             yield f"{generator.name}-{seed}", "albedo", texture, fields
 
-    _build(target, options, generated(), dict(size=options.size, count=options.count, source=generator.source,
-                                              seam_period=period))
+    _build(
+        target,
+        options,
+        generated(),
+        dict(size=options.size, count=options.count, source=generator.source, seam_period=period),
+    )
     return _report(target, options.count, f"textures of {options.size}x{options.size}", start)
 
 
@@ -257,8 +269,13 @@ def _pixels_for(path: Path, kind: str, max_pixels: int) -> np.ndarray:
     return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
 
 
-def convert_images(inputs: list[str], output: str | os.PathLike, options: PackOptions,
-                   kind: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS) -> PackSummary:
+def convert_images(
+    inputs: list[str],
+    output: str | os.PathLike,
+    options: PackOptions,
+    kind: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PackSummary:
     """Write existing images (a user's textures, SR outputs) as a pack at `output`, with the same map rules;
     images over `max_pixels` are refused from their header (the decompression-bomb guard `upscale` uses)."""
     start = time.perf_counter()

@@ -79,6 +79,7 @@ class Workers:
 
     def start(self, name: str, work: Callable[..., None], *args: Any) -> None:
         """Run work(*args) on a new daemon thread; if it raises, the run stops and the error is kept."""
+
         def run() -> None:
             try:
                 work(*args)

@@ -39,13 +39,20 @@ def deinterlace_mode(info: VideoInfo, choice: str) -> str | None:
     if choice == "off" or (choice == "auto" and info.field_order is None):
         return None
     what = f"interlaced ({info.field_order})" if info.field_order else "treated as interlaced (--deinterlace on)"
-    warn(f"{info.path}: {what}; deinterlacing with FFmpeg's bwdif, one frame per frame so timing is kept "
-         "(--deinterlace off to upscale the fields as they are)")
+    warn(
+        f"{info.path}: {what}; deinterlacing with FFmpeg's bwdif, one frame per frame so timing is kept "
+        "(--deinterlace off to upscale the fields as they are)"
+    )
     return "all" if choice == "on" else "interlaced"
 
 
-def prepare(source: str | Path, target: str | Path, options: VideoOptions, probe: VideoInfo | None = None,
-            segmented: bool = True) -> PreparedVideo:
+def prepare(
+    source: str | Path,
+    target: str | Path,
+    options: VideoOptions,
+    probe: VideoInfo | None = None,
+    segmented: bool = True,
+) -> PreparedVideo:
     """Everything decided once about one video before any frame is decoded; raises VideoError (OutputPlanError
     for a codec or container that cannot work) if the video cannot be made.
 
@@ -66,9 +73,16 @@ def prepare(source: str | Path, target: str | Path, options: VideoOptions, probe
     return PreparedVideo(source, target, info, plan, deinterlace, tuple(segments))
 
 
-def upscale_video(source: str | Path, target: str | Path, options: VideoOptions, model: Callable[[], Upscaler],
-                  spec: UpscaleRequest | None = None, scale_out: ScaleOut | None = None,
-                  probe: VideoInfo | None = None, overwrite: bool = False) -> VideoSummary:
+def upscale_video(
+    source: str | Path,
+    target: str | Path,
+    options: VideoOptions,
+    model: Callable[[], Upscaler],
+    spec: UpscaleRequest | None = None,
+    scale_out: ScaleOut | None = None,
+    probe: VideoInfo | None = None,
+    overwrite: bool = False,
+) -> VideoSummary:
     """Upscale `source` into `target` (published when complete; a target that exists by then, another run's
     output included, is replaced only with `overwrite`).
 
@@ -84,8 +98,10 @@ def upscale_video(source: str | Path, target: str | Path, options: VideoOptions,
         workers = scale_out or ScaleOut()
         made = run_segments(video, options, spec, workers, None if workers.parallel else model(), overwrite)
     if made.repaired:
-        warn(f"{video.source}: repaired the timestamps of {made.repaired} of {made.frames} frames (out of order, "
-             "duplicated or missing): frames are written in presentation order")
+        warn(
+            f"{video.source}: repaired the timestamps of {made.repaired} of {made.frames} frames (out of order, "
+            "duplicated or missing): frames are written in presentation order"
+        )
     return made
 
 
@@ -101,9 +117,22 @@ def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
 def _stream(video: PreparedVideo, options: VideoOptions, upscaler: Upscaler, overwrite: bool) -> VideoSummary:
     """The one segment of `video` encoded straight into its output, in this process, with a frame progress bar."""
     segment = video.segments[0]
-    unit = SegmentUnit(0, video.info, video.target, segment.start, segment.end, Fraction(options.start), video.plan,
-                       video.deinterlace, options.reuse_threshold, last=True, allow_truncated=options.allow_truncated,
-                       whole=True, max_frames=options.max_frames, overwrite=overwrite)
+    unit = SegmentUnit(
+        0,
+        video.info,
+        video.target,
+        segment.start,
+        segment.end,
+        Fraction(options.start),
+        video.plan,
+        video.deinterlace,
+        options.reuse_threshold,
+        last=True,
+        allow_truncated=options.allow_truncated,
+        whole=True,
+        max_frames=options.max_frames,
+        overwrite=overwrite,
+    )
     began = time.perf_counter()
     bar = tqdm(total=_expected_frames(video.info, options), unit="frame", dynamic_ncols=True, disable=None)
     try:
@@ -111,5 +140,6 @@ def _stream(video: PreparedVideo, options: VideoOptions, upscaler: Upscaler, ove
     finally:
         bar.close()
     seconds = time.perf_counter() - began
-    return VideoSummary(done.frames, done.corrupt, seconds, done.busy / seconds if seconds else 0.0, done.repaired,
-                        done.reused)
+    return VideoSummary(
+        done.frames, done.corrupt, seconds, done.busy / seconds if seconds else 0.0, done.repaired, done.reused
+    )

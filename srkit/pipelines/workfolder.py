@@ -60,8 +60,11 @@ def input_identity(path: Path) -> dict[str, Any]:
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """'key old -> new' for every entry that differs between two flat records."""
-    return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new), key=str)
-            if old.get(key) != new.get(key)]
+    return [
+        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(old) | set(new), key=str)
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -98,11 +101,13 @@ class WorkFolder:
         try:
             manifest = json.loads(self.manifest_path.read_text())
         except (OSError, ValueError) as error:
-            raise WorkFolderError(f"{self.manifest_path}: cannot be read ({error}); pass --overwrite to start "
-                                  "over") from None
+            raise WorkFolderError(
+                f"{self.manifest_path}: cannot be read ({error}); pass --overwrite to start over"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
-            raise WorkFolderError(f"{self.manifest_path}: not a manifest this srkit writes; pass --overwrite to "
-                                  "start over")
+            raise WorkFolderError(
+                f"{self.manifest_path}: not a manifest this srkit writes; pass --overwrite to start over"
+            )
         return manifest
 
     def save(self, manifest: dict[str, Any]) -> None:
@@ -122,14 +127,17 @@ class WorkFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             handle = open(self.path / LOCK, "a")
         except OSError as error:
-            raise WorkFolderError(f"{self.path}: cannot create the work folder of a segmented run "
-                                  f"({error.strerror or error}); choose a writable output folder") from None
+            raise WorkFolderError(
+                f"{self.path}: cannot create the work folder of a segmented run "
+                f"({error.strerror or error}); choose a writable output folder"
+            ) from None
         with handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise WorkFolderError(f"{self.path}: another srkit run is using this work folder; wait for it "
-                                      "or stop it") from None
+                raise WorkFolderError(
+                    f"{self.path}: another srkit run is using this work folder; wait for it or stop it"
+                ) from None
             try:
                 yield
             finally:

@@ -79,7 +79,7 @@ def _u8(values: np.ndarray) -> np.ndarray:
 
 
 def _inner(values: np.ndarray, margin: int) -> np.ndarray:
-    return values[margin:values.shape[0] - margin, margin:values.shape[1] - margin]
+    return values[margin : values.shape[0] - margin, margin : values.shape[1] - margin]
 
 
 def _check(texture: np.ndarray) -> None:
@@ -151,6 +151,10 @@ def occlusion_map(texture: np.ndarray, band_rows: int | None = None) -> np.ndarr
 
 def pbr_maps(texture: np.ndarray, band_rows: int | None = None) -> dict[str, np.ndarray]:
     """The PBR map set of an (H, W, 3|4) uint8 sRGB texture: albedo (as given), normal, height, roughness, ao."""
-    return dict(albedo=texture, normal=normal_map(texture, band_rows=band_rows),
-                height=height_map(texture, band_rows), roughness=roughness_map(texture, band_rows),
-                ao=occlusion_map(texture, band_rows))
+    return dict(
+        albedo=texture,
+        normal=normal_map(texture, band_rows=band_rows),
+        height=height_map(texture, band_rows),
+        roughness=roughness_map(texture, band_rows),
+        ao=occlusion_map(texture, band_rows),
+    )

@@ -52,8 +52,10 @@ def _mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
     full-size float copy of the image is made."""
     rows = max(1, BAND_ELEMENTS // max(1, a[0].size))
     kind = np.float64 if a.dtype.kind == "f" else np.int64
-    total = sum(np.abs(a[start:start + rows].astype(kind) - b[start:start + rows]).sum()
-                for start in range(0, a.shape[0], rows))
+    total = sum(
+        np.abs(a[start : start + rows].astype(kind) - b[start : start + rows]).sum()
+        for start in range(0, a.shape[0], rows)
+    )
     return float(total) / a.size
 
 
@@ -66,8 +68,9 @@ def _seam_parts(image: np.ndarray, period: int) -> tuple[float, float]:
     if min(x.shape[:2]) < 2 * period:
         raise ValueError(f"a {x.shape[1]}x{x.shape[0]} image has no interior line of a {period}-pixel grid")
     border = _mean_abs_difference(x[:, -1], x[:, 0]) + _mean_abs_difference(x[-1], x[0])
-    interior = (_mean_abs_difference(x[:, period::period], x[:, period - 1:-1:period])
-                + _mean_abs_difference(x[period::period], x[period - 1:-1:period]))
+    interior = _mean_abs_difference(x[:, period::period], x[:, period - 1 : -1 : period]) + _mean_abs_difference(
+        x[period::period], x[period - 1 : -1 : period]
+    )
     return border / scale, interior / scale
 
 
@@ -88,7 +91,7 @@ def colour_histogram(images: list[np.ndarray]) -> np.ndarray:
     pixels = np.concatenate([_unit(image).reshape(-1, 3) for image in images])
     cells = np.minimum((pixels * HISTOGRAM_BINS).astype(np.int64), HISTOGRAM_BINS - 1)
     index = (cells[:, 0] * HISTOGRAM_BINS + cells[:, 1]) * HISTOGRAM_BINS + cells[:, 2]
-    return np.bincount(index, minlength=HISTOGRAM_BINS ** 3) / len(index)
+    return np.bincount(index, minlength=HISTOGRAM_BINS**3) / len(index)
 
 
 def radial_spectrum(images: list[np.ndarray]) -> np.ndarray:
@@ -114,8 +117,9 @@ def _feature_bank() -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(FEATURE_SEED)
     weights, channels = [], 3
     for width in FEATURE_WIDTHS:
-        weights.append(torch.randn(width, channels, 3, 3, generator=generator, dtype=torch.float64)
-                       / (9 * channels) ** 0.5)
+        weights.append(
+            torch.randn(width, channels, 3, 3, generator=generator, dtype=torch.float64) / (9 * channels) ** 0.5
+        )
         channels = width
     return weights
 
@@ -150,9 +154,11 @@ def texture_stats(images: list[np.ndarray]) -> TextureStats:
 def stats_distance(stats: TextureStats, reference: TextureStats) -> dict[str, float]:
     """Distances of `stats` to `reference`: colour (0..1), spectrum (decades), gram (relative); lower is closer."""
     gram = np.mean([np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(stats.grams, reference.grams)])
-    return {"colour": float(0.5 * np.abs(stats.histogram - reference.histogram).sum()),
-            "spectrum": float(np.abs(stats.spectrum - reference.spectrum).mean()),
-            "gram": float(gram)}
+    return {
+        "colour": float(0.5 * np.abs(stats.histogram - reference.histogram).sum()),
+        "spectrum": float(np.abs(stats.spectrum - reference.spectrum).mean()),
+        "gram": float(gram),
+    }
 
 
 def diversity(images: list[np.ndarray]) -> float:

@@ -61,8 +61,7 @@ def _unit_length(vectors: np.ndarray) -> np.ndarray:
 
 
 def _halve_axis(values: np.ndarray, axis: int) -> np.ndarray:
-    summed = (np.roll(values, 1, axis) + 3.0 * values + 3.0 * np.roll(values, -1, axis)
-              + np.roll(values, -2, axis))
+    summed = np.roll(values, 1, axis) + 3.0 * values + 3.0 * np.roll(values, -1, axis) + np.roll(values, -2, axis)
     return np.take(summed, np.arange(0, values.shape[axis], 2), axis=axis) / 8.0
 
 
@@ -129,12 +128,14 @@ def _halved(stream: Stream, space: str) -> Stream:
         count = (len(rows) - 2) // 2
         if count > 0:
             end = 2 * count
-            values = ((rows[0:end:2] + 3.0 * rows[1:end + 1:2]) + 3.0 * rows[2:end + 2:2] + rows[3:end + 3:2]) / 8.0
+            values = (
+                (rows[0:end:2] + 3.0 * rows[1 : end + 1 : 2]) + 3.0 * rows[2 : end + 2 : 2] + rows[3 : end + 3 : 2]
+            ) / 8.0
             if values.shape[1] > 1:
                 values = _halve_axis(values, 1)
             yield first, _unit_length(values) if space == "normal" else values
             first += count
-        carry = rows[2 * count:]
+        carry = rows[2 * count :]
 
 
 def _written(stream: Stream, level: np.ndarray, space: str) -> Stream:
@@ -142,7 +143,7 @@ def _written(stream: Stream, level: np.ndarray, space: str) -> Stream:
     for start, rows in stream:
         low, high = max(start, 0), min(start + len(rows), level.shape[0])
         if high > low:
-            level[low:high] = _to_bytes(rows[low - start:high - start], space)
+            level[low:high] = _to_bytes(rows[low - start : high - start], space)
         yield start, rows
 
 
@@ -157,12 +158,12 @@ def mip_chain(pixels: np.ndarray, space: str, band_rows: int | None = None) -> l
     channels = (3,) if space == "normal" else pixels.shape[2:]
     levels = [pixels] + [np.empty(shape + channels, np.uint8) for shape in shapes[1:]]
     streamed = _streamed_levels(shapes)
-    halo = 2 ** streamed - 1
+    halo = 2**streamed - 1
     stream = _read(pixels, space, -halo, height + halo, rows_per_band(width, band_rows))
-    for level in levels[1:streamed + 1]:
+    for level in levels[1 : streamed + 1]:
         stream = _written(_halved(stream, space), level, space)
     current = np.concatenate([rows for _, rows in stream])  # level `streamed`, whole: its halo is 0 rows
-    for level in levels[streamed + 1:]:
+    for level in levels[streamed + 1 :]:
         current = halve(current)
         if space == "normal":
             current = _unit_length(current)

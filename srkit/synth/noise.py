@@ -55,8 +55,9 @@ def _square_lattice(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], corner
 
 def perlin_at(x: np.ndarray, y: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     """Perlin gradient noise at (x, y) in cell units; `gradients` (rows, cols, 2) sets the periods (cols, rows)."""
-    return _square_lattice(x, y, gradients.shape[:2],
-                           lambda r, c, dx, dy: gradients[r, c, 0] * dx + gradients[r, c, 1] * dy)
+    return _square_lattice(
+        x, y, gradients.shape[:2], lambda r, c, dx, dy: gradients[r, c, 0] * dx + gradients[r, c, 1] * dy
+    )
 
 
 def value_at(x: np.ndarray, y: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ def simplex_at(x: np.ndarray, y: np.ndarray, gradients: np.ndarray) -> np.ndarra
         falloff = np.maximum(SIMPLEX_RADIUS2 - dx * dx - dy * dy, 0.0)
         q = np.floor_divide(j, rows)
         g = gradients[j - rows * q, (i + (rows // 2) * q) % cols]
-        total += falloff ** 4 * (g[..., 0] * dx + g[..., 1] * dy)
+        total += falloff**4 * (g[..., 0] * dx + g[..., 1] * dy)
     return total
 
 
@@ -92,8 +93,9 @@ def _unit_vectors(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
     return np.stack([np.cos(angle), np.sin(angle)], axis=-1)
 
 
-def _octave(method: str, height: int, width: int, cells: float,
-            rng: np.random.Generator) -> Callable[[int, int], np.ndarray]:
+def _octave(
+    method: str, height: int, width: int, cells: float, rng: np.random.Generator
+) -> Callable[[int, int], np.ndarray]:
     """One octave, its random lattice drawn now: `cells` lattice cells across the longer side, a whole number along
     each side (>= 1); returns rows(start, stop), the octave's values on those rows."""
     longer = max(height, width)
@@ -113,8 +115,16 @@ def _octave(method: str, height: int, width: int, cells: float,
     return lambda start, stop: value_at(x, y[start:stop], values)
 
 
-def noise_field(method: str, height: int, width: int, seed: int, frequency: float = 4, octaves: int = 4,
-                persistence: float = 0.5, band_rows: int | None = None) -> np.ndarray:
+def noise_field(
+    method: str,
+    height: int,
+    width: int,
+    seed: int,
+    frequency: float = 4,
+    octaves: int = 4,
+    persistence: float = 0.5,
+    band_rows: int | None = None,
+) -> np.ndarray:
     """A periodic (height, width) float64 field: `octaves` octaves from `frequency` cells across, summed.
 
     Each octave is evaluated `band_rows` rows at a time (by default about BAND_TEXELS texels), so its
@@ -125,9 +135,9 @@ def noise_field(method: str, height: int, width: int, seed: int, frequency: floa
     total = np.zeros((height, width))
     step = band_rows or max(1, BAND_TEXELS // max(width, 1))
     for octave in range(octaves):
-        rows = _octave(method, height, width, frequency * 2 ** octave, rng)
+        rows = _octave(method, height, width, frequency * 2**octave, rng)
         for start in range(0, height, step):
-            total[start:start + step] += persistence ** octave * rows(start, min(start + step, height))
+            total[start : start + step] += persistence**octave * rows(start, min(start + step, height))
     return total
 
 
@@ -175,8 +185,15 @@ def colorize(field: np.ndarray, palette: np.ndarray, dtype: type = np.float32) -
     return out.reshape(*field.shape, 3)
 
 
-def noise_texture(method: str, size: int, seed: int, palette: np.ndarray, frequency: float = 4,
-                  octaves: int = 4, dtype: type = np.float32) -> np.ndarray:
+def noise_texture(
+    method: str,
+    size: int,
+    seed: int,
+    palette: np.ndarray,
+    frequency: float = 4,
+    octaves: int = 4,
+    dtype: type = np.float32,
+) -> np.ndarray:
     """A seamless (size, size, 3) texture: a periodic noise field coloured by `palette`, float32 in [0, 1] or
     uint8 codes (`dtype`)."""
     return colorize(noise_field(method, size, size, seed, frequency, octaves), palette, dtype)

@@ -78,8 +78,10 @@ def check_exemplar(exemplar: np.ndarray) -> None:
         raise QuiltError(f"the exemplar must be (H, W, 3) uint8, not {exemplar.shape} {exemplar.dtype}")
     if min(exemplar.shape[:2]) < MIN_EXEMPLAR:
         height, width = exemplar.shape[:2]
-        raise QuiltError(f"{width}x{height} is too small to quilt from; use an exemplar of at least "
-                         f"{MIN_EXEMPLAR}x{MIN_EXEMPLAR} pixels")
+        raise QuiltError(
+            f"{width}x{height} is too small to quilt from; use an exemplar of at least "
+            f"{MIN_EXEMPLAR}x{MIN_EXEMPLAR} pixels"
+        )
 
 
 class _Matcher:
@@ -101,10 +103,10 @@ class _Matcher:
         """Sum over the mask of (patch - template)^2 for every valid patch position."""
         stack = torch.zeros((4,) + self.shape)
         masked = template * mask[..., None]
-        stack[0, :self.patch[0], :self.patch[1]] = torch.from_numpy(mask)
-        stack[1:, :self.patch[0], :self.patch[1]] = torch.from_numpy(masked).permute(2, 0, 1)
+        stack[0, : self.patch[0], : self.patch[1]] = torch.from_numpy(mask)
+        stack[1:, : self.patch[0], : self.patch[1]] = torch.from_numpy(masked).permute(2, 0, 1)
         combined = (torch.fft.rfft2(stack).conj() * self.spectra).sum(0)
-        errors = torch.fft.irfft2(combined, s=self.shape)[:self.valid[0], :self.valid[1]].numpy()
+        errors = torch.fft.irfft2(combined, s=self.shape)[: self.valid[0], : self.valid[1]].numpy()
         return errors + float((masked * template).sum())
 
     def patch_at(self, row: int, col: int) -> np.ndarray:
@@ -144,16 +146,17 @@ def _new_pixels(difference: np.ndarray, overlaps: tuple[int, int, int, int]) -> 
     if left:
         keep &= columns >= _cut(difference[:, :left])[:, None]
     if right:
-        keep &= columns <= (width - right + _cut(difference[:, width - right:]))[:, None]
+        keep &= columns <= (width - right + _cut(difference[:, width - right :]))[:, None]
     if top:
         keep &= rows >= _cut(difference[:top, :].T)[None, :]
     if bottom:
-        keep &= rows <= (height - bottom + _cut(difference[height - bottom:, :].T))[None, :]
+        keep &= rows <= (height - bottom + _cut(difference[height - bottom :, :].T))[None, :]
     return keep
 
 
-def quilt(exemplar: np.ndarray, height: int, width: int, seed: int, *, patch: int | None = None,
-          tileable: bool = False) -> np.ndarray:
+def quilt(
+    exemplar: np.ndarray, height: int, width: int, seed: int, *, patch: int | None = None, tileable: bool = False
+) -> np.ndarray:
     """A seamless (height, width, 3) uint8 texture quilted from `exemplar` ((H, W, 3) uint8); the same
     arguments give the same bytes. `tileable`: the exemplar itself tiles, so patches may wrap around it."""
     check_exemplar(exemplar)
@@ -165,8 +168,10 @@ def quilt(exemplar: np.ndarray, height: int, width: int, seed: int, *, patch: in
     overlap = max(1, patch // OVERLAP_FRACTION)
     rows, cols = Blocks.along(height, patch, overlap), Blocks.along(width, patch, overlap)
     if not tileable and (exemplar.shape[0] < rows.patch or exemplar.shape[1] < cols.patch):
-        raise QuiltError(f"{width}x{height} needs {cols.patch}x{rows.patch}-pixel patches, more than the "
-                         f"exemplar's {exemplar.shape[1]}x{exemplar.shape[0]}; use a larger exemplar")
+        raise QuiltError(
+            f"{width}x{height} needs {cols.patch}x{rows.patch}-pixel patches, more than the "
+            f"exemplar's {exemplar.shape[1]}x{exemplar.shape[0]}; use a larger exemplar"
+        )
     if tileable:  # repeat a pattern smaller than the blocks: patches still wrap around its period
         exemplar = np.tile(exemplar, (-(-rows.patch // exemplar.shape[0]), -(-cols.patch // exemplar.shape[1]), 1))
     matcher = _Matcher(exemplar, (rows.patch, cols.patch), tileable)
@@ -177,8 +182,8 @@ def quilt(exemplar: np.ndarray, height: int, width: int, seed: int, *, patch: in
             top, bottom, left, right = overlaps = rows.overlaps(i) + cols.overlaps(j)
             block = np.ix_(rows.indices(i), cols.indices(j))
             mask = np.zeros(matcher.patch, np.float32)
-            mask[:top] = mask[rows.patch - bottom:] = 1.0
-            mask[:, :left] = mask[:, cols.patch - right:] = 1.0
+            mask[:top] = mask[rows.patch - bottom :] = 1.0
+            mask[:, :left] = mask[:, cols.patch - right :] = 1.0
             if not any(overlaps):  # the first block: any patch
                 row, col = (int(rng.integers(n)) for n in matcher.valid)
                 canvas[block] = matcher.patch_at(row, col)

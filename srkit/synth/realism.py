@@ -35,11 +35,11 @@ def lbp_codes(luma: np.ndarray, radius: int) -> np.ndarray:
     height, width = luma.shape
     if min(height, width) <= 2 * radius:
         raise ValueError(f"a {width}x{height} image has no pixel whose neighbours at distance {radius} lie inside")
-    centre = luma[radius:height - radius, radius:width - radius]
+    centre = luma[radius : height - radius, radius : width - radius]
     codes = np.zeros(centre.shape, np.uint8)
     for bit, (dy, dx) in enumerate(NEIGHBOURS):
         y, x = radius + dy * radius, radius + dx * radius
-        codes |= (luma[y:y + centre.shape[0], x:x + centre.shape[1]] >= centre).astype(np.uint8) << bit
+        codes |= (luma[y : y + centre.shape[0], x : x + centre.shape[1]] >= centre).astype(np.uint8) << bit
     return codes
 
 
@@ -62,8 +62,10 @@ def realism(distance: float, floor: float, ceiling: float) -> float:
     """`distance` on the scale where `floor` (exemplar to held-out exemplar) is 0 and `ceiling` (Perlin noise
     with the exemplars' colours) is 1; below 0 is as close as the exemplar's own crops, above 1 worse than noise."""
     if ceiling <= floor:
-        raise ValueError(f"Perlin noise ({ceiling:.4f}) is no farther than the exemplar's own crops ({floor:.4f}): "
-                         "the scale is undefined")
+        raise ValueError(
+            f"Perlin noise ({ceiling:.4f}) is no farther than the exemplar's own crops ({floor:.4f}): "
+            "the scale is undefined"
+        )
     return (distance - floor) / (ceiling - floor)
 
 
@@ -79,8 +81,9 @@ class RealismScale:
     def of(cls, reference: list[np.ndarray], again: list[np.ndarray], noise: list[np.ndarray]) -> RealismScale:
         """The scale from reference crops, a second independent set of crops (0) and matched noise (1)."""
         histograms = lbp_histograms(reference)
-        return cls(histograms, lbp_distance(lbp_histograms(again), histograms),
-                   lbp_distance(lbp_histograms(noise), histograms))
+        return cls(
+            histograms, lbp_distance(lbp_histograms(again), histograms), lbp_distance(lbp_histograms(noise), histograms)
+        )
 
     def __call__(self, images: list[np.ndarray]) -> float:
         """The realism of `images` on this scale (NaN where the scale is undefined: noise no farther than the

@@ -25,8 +25,8 @@ def _sphere(size: int) -> tuple[np.ndarray, np.ndarray]:
     """(size, size, 3) view-space positions on the unit sphere and the (size, size) mask of pixels it covers."""
     centre = (np.arange(size) + 0.5) / size * 2.0 - 1.0
     x, y = np.meshgrid(centre * 1.04, -centre * 1.04)  # a small margin around the sphere
-    inside = x ** 2 + y ** 2 < 1.0
-    z = np.sqrt(np.maximum(1.0 - x ** 2 - y ** 2, 0.0))
+    inside = x**2 + y**2 < 1.0
+    z = np.sqrt(np.maximum(1.0 - x**2 - y**2, 0.0))
     return np.stack([x, y, z], axis=-1), inside
 
 
@@ -48,7 +48,7 @@ def render_sphere(maps: dict[str, np.ndarray], size: int) -> np.ndarray:
     roughness = np.maximum(maps["roughness"][row, column] / 255.0, MIN_ROUGHNESS)
     lambert = np.maximum(normal @ LIGHT, 0.0)
     half = (LIGHT + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(LIGHT + np.array([0.0, 0.0, 1.0]))
-    exponent = 2.0 / roughness ** 4 - 2.0
+    exponent = 2.0 / roughness**4 - 2.0
     highlight = SPECULAR_F0 * (exponent + 8.0) / 8.0 * np.maximum(normal @ half, 0.0) ** exponent * lambert
     colour = albedo * ao * (AMBIENT + lambert[..., None]) + highlight[..., None]
     colour = np.where(inside[..., None], colour, BACKGROUND)

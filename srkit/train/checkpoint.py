@@ -57,9 +57,13 @@ def write_log(run_dir: Path, history: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in history))
 
 
-def save_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module],
-                    optimizers: dict[str, torch.optim.Optimizer], generators: dict[str, torch.Generator],
-                    metadata: dict) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generators: dict[str, torch.Generator],
+    metadata: dict,
+) -> Path:
     """Write every module's state dict, every optimizer's per-parameter state and every generator's state (on
     disk before it replaces the previous checkpoint; a full disk is one line and leaves that one intact)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -91,25 +95,31 @@ def checkpoint_metadata(path: str | os.PathLike) -> dict:
     return _read(path, tensors=False)[0]["metadata"]
 
 
-def load_checkpoint(path: str | os.PathLike, modules: dict[str, nn.Module],
-                    optimizers: dict[str, torch.optim.Optimizer], generators: dict[str, torch.Generator]) -> dict:
+def load_checkpoint(
+    path: str | os.PathLike,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generators: dict[str, torch.Generator],
+) -> dict:
     """Restore what `save_checkpoint` wrote into the given objects (same names); returns the metadata."""
     header, tensors = _read(path, tensors=True)
     try:
         for name, module in modules.items():
             prefix = f"module.{name}."
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         for name, optimizer in optimizers.items():
             prefix = f"optim.{name}."
             state: dict[int, dict[str, torch.Tensor]] = {}
             for key, value in tensors.items():
                 if key.startswith(prefix):
-                    index, field = key[len(prefix):].split(".", 1)
+                    index, field = key[len(prefix) :].split(".", 1)
                     state.setdefault(int(index), {})[field] = value
             optimizer.load_state_dict({"state": state, "param_groups": header["param_groups"][name]})
         for name, generator in generators.items():
             generator.set_state(tensors[f"rng.{name}"])
     except (KeyError, RuntimeError, ValueError) as error:
-        raise SrkitError(f"{path}: checkpoint does not fit this run ({str(error).splitlines()[0]}); "
-                         "resume with the options it was started with") from None
+        raise SrkitError(
+            f"{path}: checkpoint does not fit this run ({str(error).splitlines()[0]}); "
+            "resume with the options it was started with"
+        ) from None
     return header["metadata"]

@@ -73,7 +73,7 @@ def load_photo(path: Path, max_side: int | None = DEFAULT_MAX_SIDE) -> torch.Ten
 def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
     """Crop the bottom/right so height and width are multiples of `scale`."""
     height, width = image.shape[-2:]
-    return image[..., :height - height % scale, :width - width % scale]
+    return image[..., : height - height % scale, : width - width % scale]
 
 
 @dataclass
@@ -94,8 +94,10 @@ class PairSampler:
         crop = self.patch * self.scale
         usable = [p for p in self.photos if min(p.shape[-2:]) >= crop]
         if not usable:
-            raise SrkitError(f"no training photo is at least {crop}x{crop} pixels (patch {self.patch} x scale "
-                             f"{self.scale}); use a smaller --patch")
+            raise SrkitError(
+                f"no training photo is at least {crop}x{crop} pixels (patch {self.patch} x scale "
+                f"{self.scale}); use a smaller --patch"
+            )
         self.photos = usable
         # Crops are drawn per image in proportion to its area, so each pixel is about equally likely.
         self.weights = torch.tensor([float(p.shape[-1] * p.shape[-2]) for p in usable])
@@ -106,7 +108,7 @@ class PairSampler:
         photo = self.photos[index]
         top = int(torch.randint(photo.shape[-2] - crop + 1, (), generator=self.generator))
         left = int(torch.randint(photo.shape[-1] - crop + 1, (), generator=self.generator))
-        hr = photo[:, top:top + crop, left:left + crop]
+        hr = photo[:, top : top + crop, left : left + crop]
         if torch.rand((), generator=self.generator) < 0.5:
             hr = hr.flip(-1)
         return torch.rot90(hr, int(torch.randint(4, (), generator=self.generator)), dims=(-2, -1))
@@ -117,8 +119,9 @@ class PairSampler:
         return degrade(hr, self.scale, self.degradation, self.generator), hr
 
 
-def validation_pairs(photos: list[torch.Tensor], scale: int, crop: int | None,
-                     lr_multiple: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def validation_pairs(
+    photos: list[torch.Tensor], scale: int, crop: int | None, lr_multiple: int = 1
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(LR, HR) pairs from centre crops (at most `crop` pixels a side; None: whole photos), bicubic degradation;
     LR sides are multiples of `lr_multiple` (RRDB's pixel-unshuffled input needs even sides at x2)."""
     pairs = []
@@ -126,7 +129,7 @@ def validation_pairs(photos: list[torch.Tensor], scale: int, crop: int | None,
         height, width = photo.shape[-2:]
         if crop is not None:
             top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
-            photo = photo[:, top:top + crop, left:left + crop]
+            photo = photo[:, top : top + crop, left : left + crop]
         hr = mod_crop(photo, scale * lr_multiple)[None]
         pairs.append((degrade(hr, scale, "bicubic", torch.Generator()), hr))
     return pairs

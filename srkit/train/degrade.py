@@ -27,8 +27,9 @@ def bicubic_downscale(image: torch.Tensor, scale: int) -> torch.Tensor:
     height, width = image.shape[-2:]
     if height % scale or width % scale:
         raise ValueError(f"image size {width}x{height} is not a multiple of the scale {scale}")
-    return F.interpolate(image, size=(height // scale, width // scale), mode="bicubic", align_corners=False,
-                         antialias=True)
+    return F.interpolate(
+        image, size=(height // scale, width // scale), mode="bicubic", align_corners=False, antialias=True
+    )
 
 
 def to_codes(image: torch.Tensor) -> np.ndarray:
@@ -62,7 +63,7 @@ def bicubic_upscale_codes(image: torch.Tensor, scale: int, rows: int = 64) -> np
             rows_so_far = across.new_zeros((1, channels, last, right - left))
             rows_so_far[:, :, first:] = across[:, :, :, left:right]
             down = F.interpolate(rows_so_far, scale_factor=(scale, 1), mode="bicubic", align_corners=False)
-            out[start * scale:stop * scale, left:right] = to_codes(down[0, :, start * scale:stop * scale])
+            out[start * scale : stop * scale, left:right] = to_codes(down[0, :, start * scale : stop * scale])
     return out
 
 
@@ -102,8 +103,9 @@ def _jpeg_round_trip(image: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(decoded[..., ::-1].copy()).permute(2, 0, 1).to(image.dtype).div(255.0)
 
 
-def degrade(hr: torch.Tensor, scale: int, kind: str, generator: torch.Generator,
-            real: RealDegradation = RealDegradation()) -> torch.Tensor:
+def degrade(
+    hr: torch.Tensor, scale: int, kind: str, generator: torch.Generator, real: RealDegradation = RealDegradation()
+) -> torch.Tensor:
     """LR batch for an (N, 3, H, W) HR batch in [0, 1]; random draws come only from `generator` (resumable)."""
     if kind not in DEGRADATIONS:
         raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {kind!r}")

@@ -66,8 +66,9 @@ def _skimage(family: str, *names: str) -> tuple[ExemplarSource, ...]:
 
 
 REGISTRY: tuple[ExemplarSource, ...] = (
-    *_openarena("stone", "cosmo_block/rock01.jpg", "cosmo_block/rock02.jpg", "stone/pjrock1.jpg",
-                "organics/pjrock7d.jpg"),
+    *_openarena(
+        "stone", "cosmo_block/rock01.jpg", "cosmo_block/rock02.jpg", "stone/pjrock1.jpg", "organics/pjrock7d.jpg"
+    ),
     *_gimp("stone", "Stone/granite1.pat", "Stone/slate.pat"),
     *_skimage("stone", "gravel.png"),
     *_openarena("wood", "e7/e7panelwood.jpg"),
@@ -112,8 +113,7 @@ def exemplar_path(source: ExemplarSource) -> Path:
     """A file holding the exemplar: the file itself, or its archive member extracted into the cache once."""
     file = Path(resolve(source.file))
     if not file.is_file():
-        raise SrkitError(f"{file}: not installed; install the {source.package} package (exemplars of "
-                         f"{source.family})")
+        raise SrkitError(f"{file}: not installed; install the {source.package} package (exemplars of {source.family})")
     if source.member is None:
         return file
     target = _cache() / source.package / source.member

@@ -59,8 +59,19 @@ MAX_SCALES = 3  # 64-pixel crops pooled 4x are 16 pixels: the coarsest a 2-stage
 REALISM_SAMPLES = 32  # textures (and exemplar crops) behind each checkpoint's realism figure
 REALISM_PERLIN = (8, 6)  # frequency and octaves of the realism scale's Perlin noise (1 on the scale)
 # Options that shape the networks or the losses: a resumed run must use the values it was started with.
-FIXED_ON_RESUME = ("size", "loss", "label_smoothing", "stats_weight", "batch", "noise_channels", "features", "lr",
-                   "beta1", "seed", "scales")
+FIXED_ON_RESUME = (
+    "size",
+    "loss",
+    "label_smoothing",
+    "stats_weight",
+    "batch",
+    "noise_channels",
+    "features",
+    "lr",
+    "beta1",
+    "seed",
+    "scales",
+)
 
 
 @dataclass
@@ -112,8 +123,9 @@ def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smooth
     """The discriminator's loss on patch logits of real and generated crops (BCE aims real ones at 1 - smoothing)."""
     if kind == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, 1.0 - smoothing))
-            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    return F.binary_cross_entropy_with_logits(
+        real, torch.full_like(real, 1.0 - smoothing)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
 
 
 def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
@@ -138,8 +150,10 @@ class GANTrainer:
         config.check()
         self.config = config
         self.device = torch.device(device)
-        self.rngs = {name: torch.Generator().manual_seed(config.seed * 4 + i)
-                     for i, name in enumerate(("init", "noise", "crops", "projections"))}
+        self.rngs = {
+            name: torch.Generator().manual_seed(config.seed * 4 + i)
+            for i, name in enumerate(("init", "noise", "crops", "projections"))
+        }
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
         widths = dcgan.generator_widths(config.features, config.num_up)
         generator = dcgan.Generator(noise_channels=config.noise_channels, widths=widths)
@@ -148,8 +162,10 @@ class GANTrainer:
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
             discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
-            coarse = [dcgan.Discriminator(features=config.features, num_down=max(2, config.num_up - 1 - scale))
-                      for scale in range(1, config.scales)]
+            coarse = [
+                dcgan.Discriminator(features=config.features, num_down=max(2, config.num_up - 1 - scale))
+                for scale in range(1, config.scales)
+            ]
         self.discriminator = dcgan.initialise(discriminator, self.rngs["init"]).to(self.device)
         # the coarser scales' discriminators (none by default, so a one-scale run is what it always was)
         self.coarse = torch.nn.ModuleList(dcgan.initialise(d, self.rngs["init"]) for d in coarse).to(self.device)
@@ -159,7 +175,8 @@ class GANTrainer:
         discriminators = [*self.discriminator.parameters(), *self.coarse.parameters()]
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "generator": torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas),
-            "discriminator": torch.optim.Adam(discriminators, config.lr, betas=betas)}
+            "discriminator": torch.optim.Adam(discriminators, config.lr, betas=betas),
+        }
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -184,8 +201,10 @@ class GANTrainer:
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
         fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
-        d_loss = sum_of(discriminator_loss(kind, r, f, self.config.label_smoothing)
-                        for r, f in zip(self.judged(real), self.judged(fake.detach())))
+        d_loss = sum_of(
+            discriminator_loss(kind, r, f, self.config.label_smoothing)
+            for r, f in zip(self.judged(real), self.judged(fake.detach()))
+        )
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
@@ -199,13 +218,20 @@ class GANTrainer:
     def _realism_scale(self) -> RealismScale:
         """The realism scale of the exemplars at the training size: two fixed sets of crops (drawn from streams
         of their own, so training is unaffected) and Perlin noise with their colours."""
-        crops = [CropSampler(self.sampler.exemplars, self.config.size, torch.Generator().manual_seed(self.config.seed
-                                                                                                   + offset))
-                 for offset in (3, 4)]
+        crops = [
+            CropSampler(
+                self.sampler.exemplars, self.config.size, torch.Generator().manual_seed(self.config.seed + offset)
+            )
+            for offset in (3, 4)
+        ]
         reference, again = ([_codes(crop) for crop in sampler.batch(REALISM_SAMPLES)] for sampler in crops)
         palette = noise.palette_from_image(np.concatenate([c.reshape(-1, 3) for c in reference]) / 255.0)
-        perlin = [noise.noise_texture("perlin", self.config.size, seed, palette, REALISM_PERLIN[0],
-                                      REALISM_PERLIN[1], np.uint8) for seed in range(REALISM_SAMPLES)]
+        perlin = [
+            noise.noise_texture(
+                "perlin", self.config.size, seed, palette, REALISM_PERLIN[0], REALISM_PERLIN[1], np.uint8
+            )
+            for seed in range(REALISM_SAMPLES)
+        ]
         return RealismScale.of(reference, again, perlin)
 
     def realism(self, generator: dcgan.Generator) -> float:
@@ -247,14 +273,19 @@ def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> N
     for name in FIXED_ON_RESUME:
         started = saved.get(name, defaults[name])
         if started != getattr(config, name):
-            raise SrkitError(f"{checkpoint}: started with --{name.replace('_', '-')} {started}, not "
-                             f"{getattr(config, name)}; resume with the options the run was started with")
+            raise SrkitError(
+                f"{checkpoint}: started with --{name.replace('_', '-')} {started}, not "
+                f"{getattr(config, name)}; resume with the options the run was started with"
+            )
 
 
-def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: RunState, data: list[Path],
-                     run_dir: Path) -> Path:
-    training = {name: getattr(config, name) for name in ("size", "loss", "label_smoothing", "stats_weight", "batch",
-                                                          "lr", "beta1", "seed")}
+def _write_generator(
+    generator: dcgan.Generator, config: GANTrainConfig, state: RunState, data: list[Path], run_dir: Path
+) -> Path:
+    training = {
+        name: getattr(config, name)
+        for name in ("size", "loss", "label_smoothing", "stats_weight", "batch", "lr", "beta1", "seed")
+    }
     if config.scales > 1:  # one-scale runs keep the metadata they always had
         training["scales"] = config.scales
     training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])
@@ -264,8 +295,13 @@ def _write_generator(generator: dcgan.Generator, config: GANTrainConfig, state: 
     return write_safetensors(run_dir / GENERATOR, generator.state_dict(), metadata, overwrite=True)
 
 
-def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: str | os.PathLike,
-              device: torch.device | str = "cpu", resume: bool = False) -> RunState:
+def train_gan(
+    config: GANTrainConfig,
+    data: list[str | os.PathLike],
+    run_dir: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    resume: bool = False,
+) -> RunState:
     """Train (or with `resume`, continue) a texture generator on crops of the exemplars in `data`."""
     config.check()
     run_dir = Path(run_dir)
@@ -308,9 +344,15 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
             bar.update(1)
             if state.step % LOG_EVERY == 0 or state.step == config.steps:
                 d_loss, g_loss, stats = np.mean(losses, axis=0)
-                state.history.append(dict(step=state.step, d_loss=round(float(d_loss), 5),
-                                          g_loss=round(float(g_loss), 5), stats=round(float(stats), 5),
-                                          seconds=round(state.seconds, 2)))
+                state.history.append(
+                    dict(
+                        step=state.step,
+                        d_loss=round(float(d_loss), 5),
+                        g_loss=round(float(g_loss), 5),
+                        stats=round(float(stats), 5),
+                        seconds=round(state.seconds, 2),
+                    )
+                )
                 bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}", S=f"{stats:.3f}")
                 losses.clear()
             if state.step == config.steps:
@@ -324,4 +366,3 @@ def train_gan(config: GANTrainConfig, data: list[str | os.PathLike], run_dir: st
         bar.close()
     save(sample=True)  # also when resuming a finished run: re-exports the generator with this version's code
     return state
-

@@ -32,14 +32,14 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
 
 def crop_border(image: torch.Tensor, border: int) -> torch.Tensor:
     """Drop `border` pixels on every side of the last two dimensions (SR evaluation crops `scale` pixels)."""
-    return image[..., border:image.shape[-2] - border, border:image.shape[-1] - border] if border else image
+    return image[..., border : image.shape[-2] - border, border : image.shape[-1] - border] if border else image
 
 
 def psnr(reference: torch.Tensor, test: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB over all elements of each leading-batch item (a 0-d tensor if unbatched)."""
     error = (reference.double() - test.double()).pow(2).flatten(start_dim=1 if reference.dim() == 4 else 0)
     mse = error.mean(dim=-1)
-    return 10.0 * torch.log10(data_range ** 2 / mse)
+    return 10.0 * torch.log10(data_range**2 / mse)
 
 
 def _gaussian_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -77,7 +77,7 @@ def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tens
     var_y = _filter(y * y, window) - mu_y * mu_y
     cov = _filter(x * y, window) - mu_x * mu_y
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
 def y_psnr_ssim(reference: np.ndarray, test: np.ndarray, border: int, rows: int = BAND_ROWS) -> tuple[float, float]:
@@ -91,27 +91,28 @@ def y_psnr_ssim(reference: np.ndarray, test: np.ndarray, border: int, rows: int 
         raise ValueError(f"rows must be at least 1, got {rows}")
     height, width = reference.shape[0] - 2 * border, reference.shape[1] - 2 * border
     if min(height, width) <= 2 * SSIM_RADIUS:
-        raise ValueError(f"SSIM needs images larger than {2 * SSIM_RADIUS + 1} pixels after cropping {border}, "
-                         f"got {width}x{height}")
+        raise ValueError(
+            f"SSIM needs images larger than {2 * SSIM_RADIUS + 1} pixels after cropping {border}, got {width}x{height}"
+        )
     map_rows = height - 2 * SSIM_RADIUS
     squared_error = index_sum = 0.0
     for start in range(0, height, rows):
         stop = min(start + rows, height)
-        ref_y, test_y = (_y_rows(image, border, start, min(stop + 2 * SSIM_RADIUS, height))
-                         for image in (reference, test))
-        squared_error += float((ref_y[:, :stop - start] - test_y[:, :stop - start]).pow(2).sum())
+        ref_y, test_y = (
+            _y_rows(image, border, start, min(stop + 2 * SSIM_RADIUS, height)) for image in (reference, test)
+        )
+        squared_error += float((ref_y[:, : stop - start] - test_y[:, : stop - start]).pow(2).sum())
         if start < map_rows:  # this band's map rows: start .. min(stop, map_rows)
             index_sum += float(_ssim_map(ref_y[None], test_y[None], 255.0).sum())
-    return (psnr_from_mse(squared_error / (height * width), 255.0),
-            index_sum / (map_rows * (width - 2 * SSIM_RADIUS)))
+    return (psnr_from_mse(squared_error / (height * width), 255.0), index_sum / (map_rows * (width - 2 * SSIM_RADIUS)))
 
 
 def _y_rows(image: np.ndarray, border: int, start: int, stop: int) -> torch.Tensor:
     """Rows start..stop of the `border`-cropped BT.601 Y of an HxWx3 uint8 image, as a (1, rows, W') float64 plane."""
-    rows = image[border + start:border + stop, border:image.shape[1] - border]
+    rows = image[border + start : border + stop, border : image.shape[1] - border]
     return rgb_to_y(torch.from_numpy(rows).permute(2, 0, 1).double())
 
 
 def psnr_from_mse(mse: float, data_range: float = 1.0) -> float:
     """PSNR in dB for a mean squared error (inf for a perfect match)."""
-    return 10.0 * math.log10(data_range ** 2 / mse) if mse > 0 else math.inf
+    return 10.0 * math.log10(data_range**2 / mse) if mse > 0 else math.inf

@@ -51,11 +51,14 @@ class SRTrainConfig:
         if self.loss not in LOSSES:
             raise SrkitError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.scale not in arch.train_scales():
-            raise SrkitError(f"{self.arch} trains at --scale {' or '.join(map(str, arch.train_scales()))}, "
-                             f"got {self.scale}")
+            raise SrkitError(
+                f"{self.arch} trains at --scale {' or '.join(map(str, arch.train_scales()))}, got {self.scale}"
+            )
         if self.patch % arch.train_multiple(self.scale):
-            raise SrkitError(f"{self.arch} at x{self.scale} needs a --patch that is a multiple of "
-                             f"{arch.train_multiple(self.scale)}, got {self.patch}")
+            raise SrkitError(
+                f"{self.arch} at x{self.scale} needs a --patch that is a multiple of "
+                f"{arch.train_multiple(self.scale)}, got {self.patch}"
+            )
         if "ssim" in self.loss and self.patch * self.scale <= 11:
             raise SrkitError(f"an SSIM loss needs HR crops over 11 pixels; raise --patch (now {self.patch})")
 
@@ -71,5 +74,3 @@ class SRTrainConfig:
 
 # Keys of SRTrainConfig a resumed run may change (how long and how often), the rest must match the checkpoint.
 RESUMABLE_CHANGES = {"steps", "val_every", "checkpoint_every"}
-
-

@@ -44,8 +44,9 @@ L1_SSIM_ALPHA = 0.16
 
 def build_network(config: SRTrainConfig) -> nn.Module:
     """A freshly initialised network of the configured architecture."""
-    return config.architecture().build(features=config.features, depth=config.num_conv, scale=config.scale,
-                                       growth=config.growth)
+    return config.architecture().build(
+        features=config.features, depth=config.num_conv, scale=config.scale, growth=config.growth
+    )
 
 
 def _load_initial_weights(model: nn.Module, init: str) -> None:
@@ -56,8 +57,10 @@ def _load_initial_weights(model: nn.Module, init: str) -> None:
     try:
         model.load_state_dict(source.state_dict())
     except RuntimeError as error:
-        raise SrkitError(f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "
-                         "give the --arch, --scale, --features and --num-conv it was trained with") from None
+        raise SrkitError(
+            f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "
+            "give the --arch, --scale, --features and --num-conv it was trained with"
+        ) from None
 
 
 def model_metadata(config: SRTrainConfig) -> dict:
@@ -95,8 +98,9 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> Non
 
 
 @torch.no_grad()
-def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale: int,
-             device: torch.device) -> dict[str, float]:
+def validate(
+    model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale: int, device: torch.device
+) -> dict[str, float]:
     """Mean PSNR / SSIM on Y (border `scale` cropped) of the model's 8-bit outputs on the validation pairs."""
     psnrs, ssims = [], []
     for lr, hr in pairs:
@@ -108,8 +112,11 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], s
 
 
 def _check_resumable(saved: dict, config: SRTrainConfig, path: Path) -> None:
-    mismatched = [f"{key} ({saved[key]} in the checkpoint, {value} now)" for key, value in asdict(config).items()
-                  if key not in RESUMABLE_CHANGES and saved.get(key) != value]
+    mismatched = [
+        f"{key} ({saved[key]} in the checkpoint, {value} now)"
+        for key, value in asdict(config).items()
+        if key not in RESUMABLE_CHANGES and saved.get(key) != value
+    ]
     if mismatched:
         raise SrkitError(f"{path}: --resume with different options: {', '.join(mismatched)}")
 
@@ -124,8 +131,15 @@ def split_photos(data: list[str], val: list[str]) -> tuple[list[Path], list[Path
     return training, held_out
 
 
-def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: list[str] | None = None,
-             device: str | torch.device = "cpu", resume: bool = False, progress: bool = True) -> RunState:
+def train_sr(
+    config: SRTrainConfig,
+    data: list[str],
+    run_dir: str | Path,
+    val: list[str] | None = None,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    progress: bool = True,
+) -> RunState:
     """Train (or resume training) to `config.steps`; returns the run state. Writes checkpoint, model, log."""
     run_dir = Path(run_dir)
     checkpoint = checkpoint_path(run_dir, resume)
@@ -145,35 +159,51 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
         _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
         saved = load_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator})
         state = RunState(saved["step"], saved["seconds"], saved["history"])
-    sampler = PairSampler([load_photo(p, config.max_side) for p in training], config.scale, config.patch,
-                          config.degradation, generator)
-    pairs = validation_pairs([load_photo(p, config.max_side) for p in held_out], config.scale, config.val_crop,
-                             config.architecture().train_multiple(config.scale))
+    sampler = PairSampler(
+        [load_photo(p, config.max_side) for p in training], config.scale, config.patch, config.degradation, generator
+    )
+    pairs = validation_pairs(
+        [load_photo(p, config.max_side) for p in held_out],
+        config.scale,
+        config.val_crop,
+        config.architecture().train_multiple(config.scale),
+    )
     loss_function = _loss_function(config.loss)
-    provenance = {"command": shlex.join(["srkit", *sys.argv[1:]]) if sys.argv[1:] else None,
-                  "train_photos": [p.name for p in training], "held_out": [p.name for p in held_out],
-                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+    provenance = {
+        "command": shlex.join(["srkit", *sys.argv[1:]]) if sys.argv[1:] else None,
+        "train_photos": [p.name for p in training],
+        "held_out": [p.name for p in held_out],
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    }
 
     def save() -> None:
         meta = {"config": asdict(config), "step": state.step, "seconds": state.seconds, "history": state.history}
         save_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator}, meta)
-        training_meta = {**provenance, **asdict(config), "steps_done": state.step,
-                         "seconds": round(state.seconds, 1), "last_validation": state.history[-1:] or None}
-        write_safetensors(run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta},
-                          overwrite=True)
+        training_meta = {
+            **provenance,
+            **asdict(config),
+            "steps_done": state.step,
+            "seconds": round(state.seconds, 1),
+            "last_validation": state.history[-1:] or None,
+        }
+        write_safetensors(
+            run_dir / MODEL, ema.state_dict(), {**model_metadata(config), "training": training_meta}, overwrite=True
+        )
         write_log(run_dir, state.history)
 
     create_run_dir(run_dir)  # only now: bad photos, options or --init leave no folder behind
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
-    with tqdm(total=config.steps, initial=state.step, disable=not progress, unit="step",
-              dynamic_ncols=True) as bar:  # closed before an error line is printed
+    with tqdm(
+        total=config.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True
+    ) as bar:  # closed before an error line is printed
         while state.step < config.steps:
             started = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(config, state.step)
-            lr_batch, hr_batch = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
-                                  for t in sampler.batch(config.batch))
+            lr_batch, hr_batch = (
+                t.to(device, memory_format=torch.channels_last, non_blocking=True) for t in sampler.batch(config.batch)
+            )
             with autocast:
                 sr = model(lr_batch)
             sr = sr.float()
@@ -190,8 +220,12 @@ def train_sr(config: SRTrainConfig, data: list[str], run_dir: str | Path, val: l
             bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{batch_psnr:.2f}")
             last = state.step == config.steps
             if pairs and (state.step % config.val_every == 0 or last):
-                record = {"step": state.step, "seconds": round(state.seconds, 1), "loss": loss.item(),
-                          **validate(ema, pairs, config.scale, device)}
+                record = {
+                    "step": state.step,
+                    "seconds": round(state.seconds, 1),
+                    "loss": loss.item(),
+                    **validate(ema, pairs, config.scale, device),
+                }
                 state.history.append(record)
                 bar.write(f"step {state.step}: val PSNR {record['val_psnr']:.3f} dB, SSIM {record['val_ssim']:.4f}")
             if state.step % config.checkpoint_every == 0 or last:

@@ -82,6 +82,8 @@ class TextureLoss:
         with torch.no_grad():
             targets = self.features(real)
             spectrum = log_spectrum(real)
-        loss = sum(sliced_wasserstein(f, t, self.generator) / t.var(0).sum().clamp_min(1e-8) * t.shape[1]
-                   for f, t in zip(self.features(fake), targets))
+        loss = sum(
+            sliced_wasserstein(f, t, self.generator) / t.var(0).sum().clamp_min(1e-8) * t.shape[1]
+            for f, t in zip(self.features(fake), targets)
+        )
         return loss + self.spectrum_weight * (log_spectrum(fake) - spectrum).abs().mean()

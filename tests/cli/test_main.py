@@ -30,8 +30,10 @@ def test_info_reports_versions_device_and_backend(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "srkit" in out and torch.__version__ in out and "kernel backend" in out and "reference" in out
-    rows = dict(line.split(None, 1) if "  " not in line else [part.strip() for part in line.split("  ", 1)]
-                for line in out.splitlines())
+    rows = dict(
+        line.split(None, 1) if "  " not in line else [part.strip() for part in line.split("  ", 1)]
+        for line in out.splitlines()
+    )
     assert rows["ffmpeg (in av)"] == av.ffmpeg_version_info
     named = rows["video encoders"].split(" and ")[0].split(", ")
     assert "libx264" in named and all(av.Codec(name, "w").type == "video" for name in named)
@@ -84,11 +86,14 @@ def test_output_equal_to_input_is_refused_before_anything_runs(home, tmp_path, c
     assert sha256(copy) == sha256(SAMPLE)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--tile", "5"], "--tile"),
-    (["--device", "cuda:7" if not torch.cuda.is_available() else "tpu"], "--device"),
-    (["--dtype", "int4"], "--dtype"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--tile", "5"], "--tile"),
+        (["--device", "cuda:7" if not torch.cuda.is_available() else "tpu"], "--device"),
+        (["--dtype", "int4"], "--dtype"),
+    ],
+)
 def test_bad_options_exit_2_and_write_nothing(home, tmp_path, capsys, argv, needle):
     target = tmp_path / "y.png"
     with pytest.raises(SystemExit) as stop:
@@ -118,8 +123,10 @@ def test_a_gray_model_upscales_a_colour_photo_plane_by_plane(tmp_path, capsys):
     torch.save(module.state_dict(), tmp_path / "gray.pth")
     rgb = np.random.default_rng(9).integers(0, 256, (12, 15, 3), np.uint8)
     Image.fromarray(rgb).save(tmp_path / "in.png")
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m",
-                 str(tmp_path / "gray.pth")]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(tmp_path / "gray.pth")])
+        == 0
+    )
     with Image.open(tmp_path / "out.png") as image:
         assert image.mode == "RGB"
         out = np.asarray(image)

@@ -42,14 +42,41 @@ def test_a_non_finite_or_out_of_range_number_is_refused_when_parsed_with_exit_2(
 
 @pytest.mark.parametrize("value", ["0", "0.0", "2.5", "1e3"])
 def test_finite_values_in_range_still_parse(value):
-    args = build_parser().parse_args(["upscale", "in.png", "-o", "out", "--start", value, "--duration", "1e3",
-                                      "--segment-seconds", value, "-s", "2.5"])
+    args = build_parser().parse_args(
+        [
+            "upscale",
+            "in.png",
+            "-o",
+            "out",
+            "--start",
+            value,
+            "--duration",
+            "1e3",
+            "--segment-seconds",
+            value,
+            "-s",
+            "2.5",
+        ]
+    )
     assert args.start == float(value) and args.duration == 1e3 and args.output_scale == 2.5
 
 
 def test_a_texture_seed_range_past_the_largest_seed_is_refused_before_any_model_loads(tmp_path, capsys):
     # texture i uses seed + i: the last of 3 textures from MAX_SEED - 1 would be MAX_SEED + 1
-    code = main(["textures", "-o", str(tmp_path / "pack"), "--method", "perlin", "--size", "16", "-n", "3",
-                 "--seed", str(MAX_SEED - 1)])
+    code = main(
+        [
+            "textures",
+            "-o",
+            str(tmp_path / "pack"),
+            "--method",
+            "perlin",
+            "--size",
+            "16",
+            "-n",
+            "3",
+            "--seed",
+            str(MAX_SEED - 1),
+        ]
+    )
     assert code == 2 and not (tmp_path / "pack").exists()
     assert f"--seed {MAX_SEED - 1} with -n 3" in capsys.readouterr().err

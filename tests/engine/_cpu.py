@@ -17,7 +17,7 @@ def photo() -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """PSNR in dB of two arrays of the same shape (inf when equal)."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(peak ** 2 / mse))
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
 
 def reference(model, image, monkeypatch, **options) -> np.ndarray:

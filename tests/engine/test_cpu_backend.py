@@ -65,8 +65,9 @@ def test_a_model_ncnn_cannot_take_is_chosen_among_the_others(auto):
     assert "ncnn" not in up.runner.choice.timings_ms and len(auto) == 3
 
 
-@pytest.mark.parametrize("value,executor", [("openvino", OpenVinoPlan), ("ncnn", NcnnPlan),
-                                            ("onnxruntime", OnnxRuntimePlan)])
+@pytest.mark.parametrize(
+    "value,executor", [("openvino", OpenVinoPlan), ("ncnn", NcnnPlan), ("onnxruntime", OnnxRuntimePlan)]
+)
 def test_the_setting_forces_a_backend_without_measuring(auto, monkeypatch, value, executor):
     monkeypatch.setenv("SRKIT_CPU_BACKEND", value)
     up = srkit.Upscaler(_model(), device="cpu")
@@ -105,15 +106,22 @@ def test_info_names_every_candidate_and_the_rule(capsys):
     assert main(["info"]) == 0
     line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("cpu backend"))
     assert line.split(maxsplit=2)[2].startswith("auto: the fastest of OpenVINO")
-    for words in ("ncnn", "ONNX Runtime", "PyTorch kernels", "measured per model", "SRKIT_CPU_BACKEND",
-                  f"{torch.get_num_threads()} threads"):
+    for words in (
+        "ncnn",
+        "ONNX Runtime",
+        "PyTorch kernels",
+        "measured per model",
+        "SRKIT_CPU_BACKEND",
+        f"{torch.get_num_threads()} threads",
+    ):
         assert words in line
 
 
 def test_missing_openvino_is_said_and_forcing_it_falls_back(monkeypatch):
     real = cpu_backend.importlib.util.find_spec
-    monkeypatch.setattr(cpu_backend.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    monkeypatch.setattr(
+        cpu_backend.importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a)
+    )
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "openvino")
     assert "openvino package is not installed" in cpu_backend.describe()
     up = srkit.Upscaler(_model(), device="cpu")
@@ -153,8 +161,21 @@ def test_threads_reach_the_runtime(tmp_path, monkeypatch):
     monkeypatch.setattr(OnnxRuntimePlan, "__init__", spy)
     before = torch.get_num_threads()
     try:
-        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(weights),
-                     "--threads", "1"]) == 0
+        assert (
+            main(
+                [
+                    "upscale",
+                    str(tmp_path / "in.png"),
+                    "-o",
+                    str(tmp_path / "out.png"),
+                    "-m",
+                    str(weights),
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
@@ -168,8 +189,20 @@ def test_a_segmented_run_records_its_backend_and_a_resumed_run_keeps_it(home, ke
     from srkit.pipelines.workfolder import work_folder_for
 
     clip, out = keyframed_clip(3, 32, 24), home / "out.mkv"
-    args = ["upscale", str(clip), "-o", str(out), "-m", "tiny", "--device", "cpu", "--segment-seconds", "1",
-            "--preset", "ultrafast"]
+    args = [
+        "upscale",
+        str(clip),
+        "-o",
+        str(out),
+        "-m",
+        "tiny",
+        "--device",
+        "cpu",
+        "--segment-seconds",
+        "1",
+        "--preset",
+        "ultrafast",
+    ]
     real, used = segments.encode_segment, []
 
     def interrupted_second(upscaler, unit):
@@ -184,13 +217,19 @@ def test_a_segmented_run_records_its_backend_and_a_resumed_run_keeps_it(home, ke
     manifest = (work_folder_for(out) / "manifest.json").read_text()
     assert '"cpu_backend": "ncnn"' in manifest  # the fastest by the injected timings
     now = {**FAKE_MS, "ncnn": 50.0}  # the machine now measures ONNX Runtime fastest
-    monkeypatch.setattr(cpu_choice, "time_executor",
-                        lambda executor, best: next(ms for name, ms in now.items() if executor.name.startswith(name)))
+    monkeypatch.setattr(
+        cpu_choice,
+        "time_executor",
+        lambda executor, best: next(ms for name, ms in now.items() if executor.name.startswith(name)),
+    )
     monkeypatch.setenv("SRKIT_CACHE", str(home / "another-cache"))
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "auto")
     used.clear()
-    monkeypatch.setattr(segments, "encode_segment", lambda upscaler, unit: used.append(upscaler.runner.executor.name) or
-                        real(upscaler, unit))
+    monkeypatch.setattr(
+        segments,
+        "encode_segment",
+        lambda upscaler, unit: used.append(upscaler.runner.executor.name) or real(upscaler, unit),
+    )
     assert main([*args, "--resume"]) == 0, capsys.readouterr().err
     assert used and set(used) == {"ncnn fp32"}
     assert out.is_file()

@@ -55,8 +55,9 @@ def test_the_fastest_is_chosen_and_cached():
 def test_a_cached_choice_builds_only_that_backend_and_measures_nothing():
     choose(_candidates({"openvino": 9.0, "ncnn": 4.0}), "m2", _measure)
     built: list[str] = []
-    executor, choice = choose(_candidates({"openvino": 1.0, "ncnn": 4.0}, built), "m2",
-                              lambda e, best: pytest.fail("measured again"))
+    executor, choice = choose(
+        _candidates({"openvino": 1.0, "ncnn": 4.0}, built), "m2", lambda e, best: pytest.fail("measured again")
+    )
     assert built == ["ncnn"] and executor.name == "ncnn" and choice.how == "cached"
 
 

@@ -30,8 +30,9 @@ def test_wrap_mode_refuses_sides_off_the_models_grid():
         Geometry(2, 8, 4, 1, wrap=True, rules=SizeRules(multiple_of=2)).padded(15, 16)
 
 
-@pytest.mark.parametrize("size,tile,wrap,multiple_of", [((29, 37), 8, False, 1), ((30, 38), 9, True, 2),
-                                                        ((31, 23), 10, False, 4)])
+@pytest.mark.parametrize(
+    "size,tile,wrap,multiple_of", [((29, 37), 8, False, 1), ((30, 38), 9, True, 2), ((31, 23), 10, False, 4)]
+)
 def test_windows_cover_their_cores_with_one_shape_in_whole_units(size, tile, wrap, multiple_of):
     geometry = Geometry(2, tile, 3, 2, wrap=wrap, rules=SizeRules(multiple_of=multiple_of))
     grid = geometry.grid(size[0], size[1], [(2, 1), (2, 1)])
@@ -43,7 +44,7 @@ def test_windows_cover_their_cores_with_one_shape_in_whole_units(size, tile, wra
         assert (bottom - top, right - left) == grid.span and top % multiple_of == left % multiple_of == 0
         assert top <= core.top and core.top + core.height <= bottom  # the core lies inside its window
         assert left <= core.left and core.left + core.width <= right
-        covered[core.top:core.top + core.height, core.left:core.left + core.width] += 1
+        covered[core.top : core.top + core.height, core.left : core.left + core.width] += 1
     assert torch.equal(covered, torch.ones_like(covered))  # cores are a partition of the padded image
 
 
@@ -52,6 +53,9 @@ def test_seams_blend_with_weights_that_sum_to_one():
     crossfade weights are a partition of unity (nothing is divided by a weight sum); fp32 rounding only."""
     image = torch.rand(3, 23, 41, generator=torch.Generator().manual_seed(13))
     for wrap in (False, True):
-        out = upscale_tiled(image, lambda batch: torch.full((batch.shape[0], 3, *(2 * n for n in batch.shape[2:])),
-                                                            0.625), Geometry(2, 7, 4, 1, wrap=wrap))
+        out = upscale_tiled(
+            image,
+            lambda batch: torch.full((batch.shape[0], 3, *(2 * n for n in batch.shape[2:])), 0.625),
+            Geometry(2, 7, 4, 1, wrap=wrap),
+        )
         assert (out - 0.625).abs().max() <= 1e-6

@@ -30,8 +30,9 @@ def _small(name: str) -> LoadedModel:
     return LoadedModel.of(module, info, f"test-{name}")
 
 
-@pytest.mark.parametrize("name", ["realesr-animevideov3", "realesr-animevideov3-x2", "compact-x3", "rrdb-x4",
-                                  "span-x4"])
+@pytest.mark.parametrize(
+    "name", ["realesr-animevideov3", "realesr-animevideov3-x2", "compact-x3", "rrdb-x4", "span-x4"]
+)
 def test_ncnn_is_within_45_db_of_fp32(monkeypatch, name):
     model = load_model(name) if name.startswith("realesr") else _small(name)
     image = _cpu.photo()[:41, :53]

@@ -106,13 +106,16 @@ def test_a_conversion_leaves_no_threads_behind(openvino):
     assert threading.active_count() == before
 
 
-@pytest.mark.parametrize("flags,dtype,expected", [
-    ({"avx512f", "avx512_fp16"}, None, "f16"),  # Sapphire-Rapids-class fp16 without bf16 (injected)
-    ({"avx512f", "avx512_fp16", "amx_bf16"}, None, "bf16"),  # AMX: bf16 first
-    ({"avx512f", "avx512_fp16", "amx_bf16"}, torch.float16, "f16"),
-    ({"avx2", "fma"}, None, "f32"),
-    ({"avx512f", "avx512_bf16"}, torch.float32, "f32"),
-])
+@pytest.mark.parametrize(
+    "flags,dtype,expected",
+    [
+        ({"avx512f", "avx512_fp16"}, None, "f16"),  # Sapphire-Rapids-class fp16 without bf16 (injected)
+        ({"avx512f", "avx512_fp16", "amx_bf16"}, None, "bf16"),  # AMX: bf16 first
+        ({"avx512f", "avx512_fp16", "amx_bf16"}, torch.float16, "f16"),
+        ({"avx2", "fma"}, None, "f32"),
+        ({"avx512f", "avx512_bf16"}, torch.float32, "f32"),
+    ],
+)
 def test_precision_follows_the_cpu_flags(monkeypatch, flags, dtype, expected):
     monkeypatch.setattr(openvino_backend, "cpu_flags", lambda: frozenset(flags))
     assert openvino_backend.precision(dtype) == expected

@@ -56,16 +56,18 @@ def test_the_quantized_network_is_reused_from_disk(monkeypatch):
 def test_the_calibration_set_is_real_photos_seeded():
     tiles = openvino_int8.calibration_tiles(3)
     assert len(tiles) == len(openvino_int8.PHOTOS) * openvino_int8.CROPS_PER_PHOTO
-    assert all(t.shape == (1, 3, openvino_int8.CROP, openvino_int8.CROP) and 0 <= t.min() <= t.max() <= 1
-               for t in tiles)
+    assert all(
+        t.shape == (1, 3, openvino_int8.CROP, openvino_int8.CROP) and 0 <= t.min() <= t.max() <= 1 for t in tiles
+    )
     assert all((a == b).all() for a, b in zip(tiles, openvino_int8.calibration_tiles(3)))
     assert openvino_int8.calibration_tiles(1)[0].shape == (1, 1, openvino_int8.CROP, openvino_int8.CROP)
 
 
 def test_missing_nncf_is_one_line_with_the_install_hint(monkeypatch, tmp_path, capsys):
     real = openvino_int8.importlib.util.find_spec
-    monkeypatch.setattr(openvino_int8.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "nncf" else real(name, *a))
+    monkeypatch.setattr(
+        openvino_int8.importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a)
+    )
     with pytest.raises(openvino_int8.Int8UnavailableError, match=r"needs the nncf package .*srkit\[int8\]"):
         srkit.Upscaler(_model(), device="cpu", dtype="int8")
     weights = tmp_path / "tiny.pth"
@@ -73,8 +75,9 @@ def test_missing_nncf_is_one_line_with_the_install_hint(monkeypatch, tmp_path, c
     from PIL import Image
 
     Image.fromarray(_cpu.photo()[:16, :16]).save(tmp_path / "in.png")
-    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(weights),
-                 "--dtype", "int8"])
+    code = main(
+        ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(weights), "--dtype", "int8"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'srkit[int8]'" in err and "Traceback" not in err
     assert not (tmp_path / "out.png").exists()

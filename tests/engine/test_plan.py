@@ -94,8 +94,12 @@ def test_plan_refuses_a_precision_the_model_does_not_support():
 
 
 # RRDB on Triton costs ~1.5 s a run in the interpreter; its bound plan is checked there by test_plan_equals_module_fp32.
-BOUND_CASES = [(name, backend) for name in ("compact-x3", "rrdb-x2", "seednet-x2", "span-x4")
-               for backend in ("reference", "triton") if (name, backend) != ("rrdb-x2", "triton")]
+BOUND_CASES = [
+    (name, backend)
+    for name in ("compact-x3", "rrdb-x2", "seednet-x2", "span-x4")
+    for backend in ("reference", "triton")
+    if (name, backend) != ("rrdb-x2", "triton")
+]
 
 
 @pytest.mark.parametrize("name,backend", BOUND_CASES)

@@ -27,8 +27,17 @@ def _resize_whole(image: np.ndarray, size: tuple[int, int], periodic: bool = Fal
     return resize.window(chw, (0, size[0], 0), (0, size[1], 0)).permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize("shape,size", [((39, 51), (58, 76)), ((17, 23), (76, 101)), ((39, 51), (39, 60)),
-                                        ((52, 68), (26, 34)), ((39, 51), (26, 34)), ((40, 44), (30, 33))])
+@pytest.mark.parametrize(
+    "shape,size",
+    [
+        ((39, 51), (58, 76)),
+        ((17, 23), (76, 101)),
+        ((39, 51), (39, 60)),
+        ((52, 68), (26, 34)),
+        ((39, 51), (26, 34)),
+        ((40, 44), (30, 33)),
+    ],
+)
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_whole_image_equals_opencv(shape, size, channels):
     """Up (Lanczos-4) and down (area), integer and non-integer factors, odd sizes: cv2.resize's float result."""
@@ -61,7 +70,7 @@ def test_a_window_gives_the_whole_images_pixels_where_its_support_lies_inside(fi
     end = min(40, int((first + count) * 40 / 60) + 6)
     window = torch.from_numpy(image[start:end]).permute(2, 0, 1)
     got = resize.window(window, (first, count, start), (0, 45, 0)).permute(1, 2, 0).numpy()
-    assert np.abs(got - whole[first:first + count]).max() <= FLOAT_TOLERANCE
+    assert np.abs(got - whole[first : first + count]).max() <= FLOAT_TOLERANCE
 
 
 def test_periodic_resize_is_the_centre_of_the_tiled_image():

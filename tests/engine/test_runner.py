@@ -41,8 +41,7 @@ def test_the_output_resize_follows_any_executor_and_packs_after_it(executor):
     assert isinstance(runner, Executor) and (runner.net_scale, runner.out_scale) == (4, 3)
     x = torch.rand(2, 3, 8, 12, generator=torch.Generator().manual_seed(22))
     with torch.no_grad():  # oracle: torch's bicubic on the module's clamped output
-        expected = F.interpolate(module(x).clamp(0, 1), size=(24, 36), mode="bicubic",
-                                 align_corners=False).clamp(0, 1)
+        expected = F.interpolate(module(x).clamp(0, 1), size=(24, 36), mode="bicubic", align_corners=False).clamp(0, 1)
     got = runner.run(x, clamp=(0.0, 1.0))
     assert got.shape == (2, 3, 24, 36) and (got - expected).abs().max() <= 1e-5
     codes = runner.run(x, clamp=(0.0, 1.0), out_dtype=torch.uint8)
@@ -75,4 +74,8 @@ def test_the_geometry_has_the_models_output_scale_and_the_resizes_reach():
     module, info = small_model("compact-x4", seed=3)
     resized = model_geometry(LoadedModel.of(module, info, output_resize=0.5), 32, overlap=5, wrap=True)
     assert (resized.scale, resized.overlap, resized.receptive_radius, resized.wrap) == (
-        2, 5, info.receptive_radius + 1, True)
+        2,
+        5,
+        info.receptive_radius + 1,
+        True,
+    )

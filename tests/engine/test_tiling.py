@@ -76,19 +76,25 @@ def test_wrap_mode_treats_the_image_as_periodic(compact_plan, tile):
     plan, info = compact_plan
     image = torch.rand(3, 15, 21, generator=torch.Generator().manual_seed(6))
     s, r = info.net_scale, info.receptive_radius
-    centre = _whole(plan, image.repeat(1, 3, 3))[15 * s:30 * s, 21 * s:42 * s]
+    centre = _whole(plan, image.repeat(1, 3, 3))[15 * s : 30 * s, 21 * s : 42 * s]
     tiled = upscale_tiled(image, plan.run, Geometry(s, tile, r + 1, r, wrap=True))
     assert (tiled - centre).abs().max() <= TOLERANCE
     # so the result tiles seamlessly: its wrap-around neighbours match the periodic upscale
-    assert (tiled.repeat(2, 2, 1) - _whole(plan, image.repeat(1, 3, 3))[:30 * s, :42 * s]).abs()[
-        s * r:-s * r, s * r:-s * r].max() <= TOLERANCE
+    assert (tiled.repeat(2, 2, 1) - _whole(plan, image.repeat(1, 3, 3))[: 30 * s, : 42 * s]).abs()[
+        s * r : -s * r, s * r : -s * r
+    ].max() <= TOLERANCE
 
 
 def test_progress_counts_every_tile(compact_plan):
     plan, info = compact_plan
     seen = []
-    upscale_tiled(torch.rand(3, 20, 30), plan.run, Geometry(info.net_scale, 10, 4, info.receptive_radius), batch=4,
-                  on_progress=lambda done, total: seen.append((done, total)))
+    upscale_tiled(
+        torch.rand(3, 20, 30),
+        plan.run,
+        Geometry(info.net_scale, 10, 4, info.receptive_radius),
+        batch=4,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 

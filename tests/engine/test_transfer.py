@@ -44,11 +44,14 @@ class DeferredTransfer:
         self.reuse(self.tokens)
 
 
-@pytest.mark.parametrize("wrap,batch,size,multiple_of", [(False, 1, (23, 31), 1), (False, 3, (23, 31), 1),
-                                                         (True, 2, (24, 30), 2), (False, 2, (23, 31), 2)])
+@pytest.mark.parametrize(
+    "wrap,batch,size,multiple_of",
+    [(False, 1, (23, 31), 1), (False, 3, (23, 31), 1), (True, 2, (24, 30), 2), (False, 2, (23, 31), 2)],
+)
 @pytest.mark.parametrize("resized", [False, True])
-def test_bands_staged_like_device_output_equal_direct_writes(poison_allocations, wrap, batch, size, multiple_of,
-                                                              resized):
+def test_bands_staged_like_device_output_equal_direct_writes(
+    poison_allocations, wrap, batch, size, multiple_of, resized
+):
     """The CUDA output path's logic on the CPU: output rows staged in bands, each copied out late (only when a
     buffer is reused or at the end), give exactly the directly written image; buffers stay few (one being
     written, two whose copies may run, one more in wrap mode for row 0's band)."""
@@ -62,8 +65,9 @@ def test_bands_staged_like_device_output_equal_direct_writes(poison_allocations,
     for copier in (None, deferred):
         out = torch.full((*shape, 3), 255, dtype=torch.uint8)
         geometry = Geometry(2, 6, 2, 0, wrap=wrap, rules=SizeRules(multiple_of=multiple_of))
-        upscale_tiled(image, nearest_x2, geometry, batch=batch, out=out, clamp=(0.0, 1.0), resize=resize,
-                      transfer=copier)
+        upscale_tiled(
+            image, nearest_x2, geometry, batch=batch, out=out, clamp=(0.0, 1.0), resize=resize, transfer=copier
+        )
         results.append(out)
     assert torch.equal(results[0], results[1])
     assert deferred.queue == [] and deferred.most_in_flight >= 2  # copies were still pending while tiles ran
@@ -78,8 +82,9 @@ def test_cuda_results_come_back_through_pinned_bands_equal_to_the_cpu(monkeypatc
     exactly (the 'network' is exact), for every pixel; the copies went through CudaTransfer."""
     copies = []
     original = transfer.CudaTransfer.copy
-    monkeypatch.setattr(transfer.CudaTransfer, "copy",
-                        lambda self, dst, src: copies.append(1) or original(self, dst, src))
+    monkeypatch.setattr(
+        transfer.CudaTransfer, "copy", lambda self, dst, src: copies.append(1) or original(self, dst, src)
+    )
     image = torch.rand(3, 60, 90, generator=torch.Generator().manual_seed(15))
     shape = (135, 203) if resized else (120, 180)
     resize = Resize((120, 180), shape, periodic=wrap) if resized else None
@@ -88,7 +93,14 @@ def test_cuda_results_come_back_through_pinned_bands_equal_to_the_cpu(monkeypatc
         out = transfer.host_output((*shape, 3), out_dtype, torch.device(device))
         assert out.is_pinned() == (device == "cuda")
         out.fill_(7)
-        upscale_tiled(image, lambda batch, d=device: nearest_x2(batch.to(d)), Geometry(2, 16, 4, 0, wrap=wrap),
-                      batch=2, out=out, clamp=(0.0, 1.0), resize=resize)
+        upscale_tiled(
+            image,
+            lambda batch, d=device: nearest_x2(batch.to(d)),
+            Geometry(2, 16, 4, 0, wrap=wrap),
+            batch=2,
+            out=out,
+            clamp=(0.0, 1.0),
+            resize=resize,
+        )
         results.append(out)
     assert copies and torch.equal(results[0], results[1])

@@ -39,10 +39,18 @@ def test_every_registered_format_is_one_pillow_reads_and_writes_under_its_own_ex
     assert formats.IMAGE_EXTENSIONS == seen and formats.for_path("clip.mp4") is None
 
 
-@pytest.mark.parametrize("shape, dtype, mode", [
-    ((9, 13, 3), np.uint8, "RGB"), ((9, 13, 4), np.uint8, "RGBA"), ((7, 5), np.uint8, "L"),
-    ((7, 5, 4), np.uint8, "LA"), ((6, 11, 3), np.uint16, "RGB;16"), ((6, 11), np.uint16, "I;16"),
-], ids=["rgb", "rgba", "gray", "gray-alpha", "rgb16", "gray16"])
+@pytest.mark.parametrize(
+    "shape, dtype, mode",
+    [
+        ((9, 13, 3), np.uint8, "RGB"),
+        ((9, 13, 4), np.uint8, "RGBA"),
+        ((7, 5), np.uint8, "L"),
+        ((7, 5, 4), np.uint8, "LA"),
+        ((6, 11, 3), np.uint16, "RGB;16"),
+        ((6, 11), np.uint16, "I;16"),
+    ],
+    ids=["rgb", "rgba", "gray", "gray-alpha", "rgb16", "gray16"],
+)
 def test_qoi_written_by_srkit_decodes_in_pillow_to_the_8_bit_rgb_or_rgba_pixels(tmp_path, shape, dtype, mode):
     pixels = _noise(shape, seed=sum(shape), dtype=dtype)
     target = tmp_path / "out.qoi"
@@ -77,8 +85,23 @@ def test_a_qoi_input_in_a_folder_upscales_and_format_qoi_writes_the_same_pixels_
     Image.fromarray(rgba).save(tmp_path / "folder" / "in.qoi")
     Image.fromarray(rgba).save(tmp_path / "in.png")
     assert main(["upscale", str(tmp_path / "folder"), "-o", str(tmp_path / "out"), "-m", "tiny"]) == 0
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-m", "tiny",
-                 "--format", "qoi", "--suffix", "_from_png"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "out"),
+                "-m",
+                "tiny",
+                "--format",
+                "qoi",
+                "--suffix",
+                "_from_png",
+            ]
+        )
+        == 0
+    )
     assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-m", "tiny"]) == 0
     reference = _pillow_pixels(tmp_path / "out" / "in.png")
     assert reference.shape == (24, 27, 4)  # the tiny model is x3
@@ -95,10 +118,10 @@ def test_format_qoi_is_offered_and_holds_an_output_over_the_webp_size_limit(tmp_
     wide = tmp_path / "wide.png"
     Image.fromarray(np.zeros((1, 5462, 3), np.uint8)).save(wide)  # x3: 16386 wide, over WebP's 16383
     with pytest.raises(PlanError, match=r"WEBP limit of 16383 .* can hold it: png, jpg, tiff, bmp, qoi \("):
-        plan_jobs([str(wide)], tmp_path / "out", BatchOptions(format="webp"),
-                   request=UpscaleRequest(output_scale=3.0))
-    plan = plan_jobs([str(wide)], tmp_path / "out", BatchOptions(format="qoi"),
-                      request=UpscaleRequest(output_scale=3.0))
+        plan_jobs([str(wide)], tmp_path / "out", BatchOptions(format="webp"), request=UpscaleRequest(output_scale=3.0))
+    plan = plan_jobs(
+        [str(wide)], tmp_path / "out", BatchOptions(format="qoi"), request=UpscaleRequest(output_scale=3.0)
+    )
     assert [job.target.name for job in plan.jobs] == ["wide.qoi"]
     assert formats.holding(2**31, animated=False) == ["png", "tiff", "bmp", "qoi"]
     assert formats.holding(65536, animated=True) == ["png"]

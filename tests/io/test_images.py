@@ -42,9 +42,9 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     assert data[:8] == png.MAGIC
     chunks, at = [], 8
     while at < len(data):
-        length, kind = struct.unpack(">I4s", data[at:at + 8])
-        body = data[at + 8:at + 8 + length]
-        assert struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0] == zlib.crc32(body, zlib.crc32(kind))
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        body = data[at + 8 : at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0] == zlib.crc32(body, zlib.crc32(kind))
         chunks.append((kind, body))
         at += 12 + length
     return chunks
@@ -54,23 +54,31 @@ def _decoded(path, pixels: np.ndarray) -> np.ndarray:
     """The file's pixels by an independent decoder: Pillow, or OpenCV (libpng) for 16-bit colour."""
     if pixels.dtype == np.uint16 and pixels.ndim == 3:
         bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        return bgr[..., [2, 1, 0, 3][:pixels.shape[2]]]
+        return bgr[..., [2, 1, 0, 3][: pixels.shape[2]]]
     with Image.open(path) as image:
         return np.asarray(image)
 
 
-SHAPES = [((1, 1), np.uint8), ((37, 23, 3), np.uint8), ((23, 37, 4), np.uint8), ((29, 31), np.uint16),
-          ((17, 19, 3), np.uint16), ((13, 11, 4), np.uint16)]
+SHAPES = [
+    ((1, 1), np.uint8),
+    ((37, 23, 3), np.uint8),
+    ((23, 37, 4), np.uint8),
+    ((29, 31), np.uint16),
+    ((17, 19, 3), np.uint16),
+    ((13, 11, 4), np.uint16),
+]
 
 
 @pytest.mark.parametrize("metadata", [False, True], ids=["plain", "icc-exif-dpi"])
-@pytest.mark.parametrize("shape,dtype", SHAPES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else
-                         np.dtype(v).name)
+@pytest.mark.parametrize(
+    "shape,dtype", SHAPES, ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else np.dtype(v).name
+)
 def test_png_pixels_and_metadata_round_trip(tmp_path, monkeypatch, shape, dtype, metadata):
     monkeypatch.setattr(png, "STRIP_BYTES", 64)  # many strips, the last one short; one row each past 64 bytes
     pixels = _pixels(shape, dtype, seed=sum(shape))
-    source = Picture(pixels, "PNG", "RGB", _exif() if metadata else None, ICC if metadata else None,
-                     DPI if metadata else None)
+    source = Picture(
+        pixels, "PNG", "RGB", _exif() if metadata else None, ICC if metadata else None, DPI if metadata else None
+    )
     target = tmp_path / "out.png"
     write_picture(pixels, target, source)
     decoded = _decoded(target, pixels)
@@ -150,8 +158,11 @@ def test_files_are_no_larger_than_pillows_on_smooth_pixels():
     assert len(ours.getvalue()) <= 1.03 * len(pillows.getvalue())
 
 
-@pytest.mark.parametrize("pixels", [np.zeros((0, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32),
-                                    np.zeros((4, 4, 5), np.uint8)], ids=["empty", "float", "five-channels"])
+@pytest.mark.parametrize(
+    "pixels",
+    [np.zeros((0, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 5), np.uint8)],
+    ids=["empty", "float", "five-channels"],
+)
 def test_bad_pixels_are_refused_in_one_line(pixels):
     with pytest.raises(ValueError, match="PNG pixels must"):
         png.write_png(io.BytesIO(), pixels)

@@ -27,12 +27,15 @@ def test_written_pattern_reads_back(tmp_path, depth):
     np.testing.assert_array_equal(pattern.pixels, pixels)
 
 
-@pytest.mark.parametrize("damage,needle", [
-    (lambda data: data[:20], "not a GIMP pattern"),
-    (lambda data: data[:20] + b"GPAX" + data[24:], "no GPAT magic"),
-    (lambda data: data[:-1], "truncated"),
-    (lambda data: data[:4] + struct.pack(">I", 2) + data[8:], "version 2"),
-])
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        (lambda data: data[:20], "not a GIMP pattern"),
+        (lambda data: data[:20] + b"GPAX" + data[24:], "no GPAT magic"),
+        (lambda data: data[:-1], "truncated"),
+        (lambda data: data[:4] + struct.pack(">I", 2) + data[8:], "version 2"),
+    ],
+)
 def test_damaged_pattern_is_refused_naming_the_file(tmp_path, damage, needle):
     path = tmp_path / "bad.pat"
     path.write_bytes(damage(pat_bytes(np.zeros((4, 4, 3)))))

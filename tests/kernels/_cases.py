@@ -32,8 +32,9 @@ def make_case(c_in, c_out, k, act, h=13, w=17, batch=2, dtype=torch.float32, see
 def torch_conv_act(x, weight, bias, act, slope, residual=None, res_scale=1.0, padding_mode="zeros"):
     """Plain-torch oracle in fp32, built only from torch.nn.functional ops."""
     pad = weight.shape[-1] // 2
-    conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[-1], padding=pad,
-                           padding_mode=padding_mode, device=x.device)
+    conv = torch.nn.Conv2d(
+        weight.shape[1], weight.shape[0], weight.shape[-1], padding=pad, padding_mode=padding_mode, device=x.device
+    )
     with torch.no_grad():
         conv.weight.copy_(weight.float())
         conv.bias.copy_(bias.float()) if bias is not None else conv.bias.zero_()
@@ -41,9 +42,14 @@ def torch_conv_act(x, weight, bias, act, slope, residual=None, res_scale=1.0, pa
     if act == "gate":  # SPAN's attention: the residual sum is gated by the conv output
         y = y * res_scale if residual is None else y * res_scale + residual.float()
         return y * (torch.sigmoid(conv(x.float())) - 0.5)
-    y = {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu,
-         "leaky_relu": lambda v: F.leaky_relu(v, slope),
-         "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
+    y = {
+        "none": lambda v: v,
+        "relu": F.relu,
+        "tanh": torch.tanh,
+        "silu": F.silu,
+        "leaky_relu": lambda v: F.leaky_relu(v, slope),
+        "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope),
+    }[act](y)
     y = y * res_scale
     return y if residual is None else y + residual.float()
 

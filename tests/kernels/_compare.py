@@ -30,7 +30,8 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol
         f"{what}: {int(bad.sum())} of {bad.numel()} elements differ (atol={atol}, rtol={rtol}); "
         f"NaN disagreements {int(nan_disagree.sum())}, inf disagreements {int(inf_disagree.sum())}; "
         f"max |diff| {finite.max().item() if finite.numel() else float('nan'):.3g}; "
-        f"first at {first}: actual {a[first].item()!r} expected {e[first].item()!r}")
+        f"first at {first}: actual {a[first].item()!r} expected {e[first].item()!r}"
+    )
 
 
 def assert_close_dtype(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype, what: str = "") -> None:
@@ -53,5 +54,6 @@ def assert_close_rounded(actual: torch.Tensor, expected_fp32: torch.Tensor, what
     """assert_close of an fp16/bf16 output against the fp32 oracle rounded once to that dtype (see ROUNDED_RTOL)."""
     finite = expected_fp32.detach().abs()[torch.isfinite(expected_fp32)]
     scale = max(1.0, float(finite.max())) if finite.numel() else 1.0
-    assert_close(actual, expected_fp32.to(actual.dtype), atol=ROUNDED_ATOL * scale,
-                 rtol=ROUNDED_RTOL[actual.dtype], what=what)
+    assert_close(
+        actual, expected_fp32.to(actual.dtype), atol=ROUNDED_ATOL * scale, rtol=ROUNDED_RTOL[actual.dtype], what=what
+    )

@@ -13,10 +13,14 @@ from srkit.kernels._launch import GPU_CONV_CONFIGS, ConvConfig
 from ._cases import make_case, torch_conv_act
 from ._compare import assert_close_dtype
 
-CANDIDATES = (ConvConfig(64, 32, 32, num_warps=4, num_stages=2), ConvConfig(128, 64, 64, num_warps=4, num_stages=3),
-              ConvConfig(256, 64, 64, num_warps=8, num_stages=3))
-KEY = _autotune.make_key("conv2d_act", "NVIDIA H100 80GB HBM3", "torch.float16", kernel=3, c_in=64, c_out=64,
-                         pixels=524288)
+CANDIDATES = (
+    ConvConfig(64, 32, 32, num_warps=4, num_stages=2),
+    ConvConfig(128, 64, 64, num_warps=4, num_stages=3),
+    ConvConfig(256, 64, 64, num_warps=8, num_stages=3),
+)
+KEY = _autotune.make_key(
+    "conv2d_act", "NVIDIA H100 80GB HBM3", "torch.float16", kernel=3, c_in=64, c_out=64, pixels=524288
+)
 
 
 class FakeTimer:
@@ -65,10 +69,12 @@ def test_times_each_candidate_once_then_reuses_the_winner(cache):
 def test_key_holds_device_name_and_dtype(cache):
     timer = FakeTimer({CANDIDATES[0]: 1.0, CANDIDATES[1]: 2.0, CANDIDATES[2]: 3.0})
     _choose(timer)
-    other_gpu = _autotune.make_key("conv2d_act", "NVIDIA H200", "torch.float16", kernel=3, c_in=64, c_out=64,
-                                   pixels=524288)
-    other_dtype = _autotune.make_key("conv2d_act", "NVIDIA H100 80GB HBM3", "torch.bfloat16", kernel=3, c_in=64,
-                                     c_out=64, pixels=524288)
+    other_gpu = _autotune.make_key(
+        "conv2d_act", "NVIDIA H200", "torch.float16", kernel=3, c_in=64, c_out=64, pixels=524288
+    )
+    other_dtype = _autotune.make_key(
+        "conv2d_act", "NVIDIA H100 80GB HBM3", "torch.bfloat16", kernel=3, c_in=64, c_out=64, pixels=524288
+    )
     _choose(timer, other_gpu)
     _choose(timer, other_dtype)
     assert len(timer.timed) == 9

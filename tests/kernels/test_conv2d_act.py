@@ -70,8 +70,9 @@ def test_gate_multiplies_the_residual_sum_into_a_channel_slice(use_backend, k):
 def test_tiny_and_thin_images_with_small_tiles(h, w, padding_mode):
     x, weight, bias, slope = make_case(48, 40, 3, "leaky_relu", h=h, w=w, batch=3, seed=h * 31 + w)
     out = poisoned((3, 40, h, w), torch.float32)
-    triton_conv.conv2d_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode, out=out,
-                           config=SMALL_CONV_CONFIG)
+    triton_conv.conv2d_act(
+        x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode, out=out, config=SMALL_CONV_CONFIG
+    )
     oracle = torch_conv_act(x, weight, bias, "leaky_relu", slope, padding_mode=padding_mode)
     assert_close_dtype(out, oracle, torch.float32, f"{h}x{w} {padding_mode}")
 
@@ -212,10 +213,18 @@ BAD_CALLS = [
     ("residual", ValueError, lambda x, w, b: (x, w, b), {"residual": torch.zeros(2, 8, 5, 5)}),
     ("res_scale", TypeError, lambda x, w, b: (x, w, b), {"res_scale": "0.2"}),
     ("outer_residual", ValueError, lambda x, w, b: (x, w, b), {"outer_residual": torch.zeros(2, 8, 10, 11)}),
-    ("outer_residual", TypeError, lambda x, w, b: (x, w, b),
-     {"outer_residual": torch.zeros(2, 8, 10, 12, dtype=torch.int32)}),
-    ("outer_scale", TypeError, lambda x, w, b: (x, w, b),
-     {"outer_residual": torch.zeros(2, 8, 10, 12), "outer_scale": None}),
+    (
+        "outer_residual",
+        TypeError,
+        lambda x, w, b: (x, w, b),
+        {"outer_residual": torch.zeros(2, 8, 10, 12, dtype=torch.int32)},
+    ),
+    (
+        "outer_scale",
+        TypeError,
+        lambda x, w, b: (x, w, b),
+        {"outer_residual": torch.zeros(2, 8, 10, 12), "outer_scale": None},
+    ),
     ("without an outer_residual", ValueError, lambda x, w, b: (x, w, b), {"outer_scale": 0.2}),
     ("out", ValueError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 9, 10, 12)}),
     ("out", TypeError, lambda x, w, b: (x, w, b), {"out": torch.zeros(2, 8, 10, 12, dtype=torch.float16)}),
@@ -306,8 +315,7 @@ def test_fp16_input_with_an_fp32_output_into_a_slice(use_backend, backend):
     use_backend(backend)
     got = K.conv2d_act(x, weight, bias, "relu", out=wide[:, 2:7], clamp=(0.0, 0.5), out_dtype=torch.float32)
     assert got.data_ptr() == wide[:, 2:7].data_ptr()
-    assert_close_dtype(wide[:, 2:7], torch_conv_act(x, weight, bias, "relu", 0.1).clamp(0, 0.5), torch.float16,
-                       backend)
+    assert_close_dtype(wide[:, 2:7], torch_conv_act(x, weight, bias, "relu", 0.1).clamp(0, 0.5), torch.float16, backend)
     assert torch.isnan(wide[:, :2]).all() and torch.isnan(wide[:, 7:]).all()
 
 
@@ -342,8 +350,18 @@ class TestOnCuda:
         residual = torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype)
         for padding_mode in ("zeros", "circular"):
             out = poisoned((2, 48, 37, 53), dtype, "cuda")
-            triton_conv.conv2d_act(x, weight, bias, act, slope, residual=residual, res_scale=0.2,
-                                   padding_mode=padding_mode, out=out, config=config)
+            triton_conv.conv2d_act(
+                x,
+                weight,
+                bias,
+                act,
+                slope,
+                residual=residual,
+                res_scale=0.2,
+                padding_mode=padding_mode,
+                out=out,
+                config=config,
+            )
             oracle = torch_conv_act(x, weight, bias, act, slope, residual, 0.2, padding_mode)
             assert_close_dtype(out, oracle, dtype, f"{config} {dtype} {act} {padding_mode}")
 
@@ -353,8 +371,19 @@ class TestOnCuda:
         x, weight, bias, slope = make_case(64, 48, 3, "none", h=37, w=53, dtype=dtype, device="cuda")
         residual, outer = (torch.randn(2, 48, 37, 53, device="cuda", dtype=dtype) for _ in range(2))
         out = poisoned((2, 48, 37, 53), dtype, "cuda")
-        triton_conv.conv2d_act(x, weight, bias, "none", slope, residual=residual, res_scale=0.2, out=out,
-                               outer_residual=outer, outer_scale=0.2, config=config)
+        triton_conv.conv2d_act(
+            x,
+            weight,
+            bias,
+            "none",
+            slope,
+            residual=residual,
+            res_scale=0.2,
+            out=out,
+            outer_residual=outer,
+            outer_scale=0.2,
+            config=config,
+        )
         oracle = torch_conv_act(x, weight, bias, "none", slope, residual, 0.2) * 0.2 + outer.float()
         assert_close_dtype(out, oracle, dtype, f"{config} {dtype} outer residual")
 
@@ -363,11 +392,22 @@ class TestOnCuda:
     def test_clamp_and_codes(self, config, out_dtype):
         x, weight, bias, _ = make_case(32, 3, 3, "tanh", h=37, w=53, device="cuda")
         pattern = torch.full((2, 3, 37, 53), 0.5, device="cuda")
-        got = triton_conv.conv2d_act(x, weight, bias, "tanh", 0.0, residual=pattern, res_scale=0.5,
-                                     padding_mode="circular", clamp=(0.0, 1.0),
-                                     out_dtype=out_dtype, config=config)
-        _check_codes(got, torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular"), out_dtype,
-                     f"cuda {config}")
+        got = triton_conv.conv2d_act(
+            x,
+            weight,
+            bias,
+            "tanh",
+            0.0,
+            residual=pattern,
+            res_scale=0.5,
+            padding_mode="circular",
+            clamp=(0.0, 1.0),
+            out_dtype=out_dtype,
+            config=config,
+        )
+        _check_codes(
+            got, torch_conv_act(x, weight, bias, "tanh", None, pattern, 0.5, "circular"), out_dtype, f"cuda {config}"
+        )
 
     def test_fp32_runs_tf32_where_torch_allows_it(self, monkeypatch):
         """fp32 MMAs follow torch.backends.cudnn.allow_tf32 (torch's own convolutions do): TF32 inputs keep 10
@@ -397,8 +437,9 @@ def test_batch_split_across_launches_keeps_every_item(monkeypatch, poison_alloca
     x, weight, bias, slope = make_case(12, 20, 3, "prelu", h=5, w=7, batch=3, seed=17)
     residual = torch.randn(3, 20, 5, 7, generator=torch.Generator().manual_seed(3))
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 5 * 7 + SMALL_CONV_CONFIG.block_m)
-    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
-                                 config=SMALL_CONV_CONFIG)
+    got = triton_conv.conv2d_act(
+        x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5, config=SMALL_CONV_CONFIG
+    )
     assert_close_dtype(got, torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5), torch.float32, "split")
     up = triton_conv.conv_transpose2d_act(x, torch.randn(12, 4, 4, 4), config=SMALL_CONV_CONFIG)
     assert not torch.isnan(up).any()
@@ -420,11 +461,13 @@ def test_checks_ops_validate_and_compute_nothing():
     wide = poisoned((2, 5, 20, 14), torch.float32)
     assert K.CHECKS.pixel_shuffle_add(fresh, 2, out=wide[:, 1:4]).data_ptr() == wide[:, 1:4].data_ptr()
     assert torch.isnan(wide).all()
-    for call, needle in ((lambda: K.CHECKS.conv2d_act(x, weight, bias[:3]), "bias"),
-                         (lambda: K.CHECKS.conv2d_act(x, weight, outer_scale=0.5), "outer_residual"),
-                         (lambda: K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 5), "scale"),
-                         (lambda: K.CHECKS.upsample(x, 0), "scale"),
-                         (lambda: K.CHECKS.pixel_shuffle_add(fresh, 5), "scale")):
+    for call, needle in (
+        (lambda: K.CHECKS.conv2d_act(x, weight, bias[:3]), "bias"),
+        (lambda: K.CHECKS.conv2d_act(x, weight, outer_scale=0.5), "outer_residual"),
+        (lambda: K.CHECKS.conv2d_pixel_shuffle_add(x, weight, bias, 5), "scale"),
+        (lambda: K.CHECKS.upsample(x, 0), "scale"),
+        (lambda: K.CHECKS.pixel_shuffle_add(fresh, 5), "scale"),
+    ):
         with pytest.raises(ValueError, match=needle):
             call()
 
@@ -436,6 +479,7 @@ def test_int64_offsets_give_the_same_result(monkeypatch):
     residual = nhwc(torch.randn(2, 20, 5, 7, generator=torch.Generator().manual_seed(4)))
     oracle = torch_conv_act(x, weight, bias, "prelu", slope, residual, 0.5)
     monkeypatch.setattr(triton_conv, "MAX_LAUNCH_INDEX", 16)
-    got = triton_conv.conv2d_act(x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5,
-                                 config=SMALL_CONV_CONFIG)
+    got = triton_conv.conv2d_act(
+        x, weight, bias, "prelu", slope, residual=residual, res_scale=0.5, config=SMALL_CONV_CONFIG
+    )
     assert_close_dtype(got, oracle, torch.float32, "int64 offsets")

@@ -68,8 +68,9 @@ def test_small_tiles_fp16_and_a_channel_slice_input():
     x, weight, bias, base = _case(40, 3, 3, h=6, w=10, dtype=torch.float16, seed=3)
     wide = torch.zeros(2, 50, 6, 10, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
     wide[:, 5:45] = x
-    got = triton_conv.conv2d_pixel_shuffle_add(wide[:, 5:45], weight, bias, 3, base, out_dtype=torch.float32,
-                                               config=SMALL_CONV_CONFIG)
+    got = triton_conv.conv2d_pixel_shuffle_add(
+        wide[:, 5:45], weight, bias, 3, base, out_dtype=torch.float32, config=SMALL_CONV_CONFIG
+    )
     assert got.dtype == torch.float32
     assert_close_dtype(got, _torch(x, weight, bias, 3, base, None), torch.float16, "fp16 slice, small tiles")
 

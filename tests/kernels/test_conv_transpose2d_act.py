@@ -28,17 +28,22 @@ def make_case(c_in, c_out, act, h=7, w=10, batch=2, dtype=torch.float32, seed=0,
 def torch_transposed(x, weight, bias, act, slope):
     """Plain-torch oracle: F.conv_transpose2d (zeros padding) then the activation, in fp32."""
     y = F.conv_transpose2d(x.float(), weight.float(), bias.float(), stride=2, padding=1)
-    return {"none": lambda v: v, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu,
-            "gate": lambda v: v * (torch.sigmoid(v) - 0.5),
-            "leaky_relu": lambda v: F.leaky_relu(v, slope),
-            "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope)}[act](y)
+    return {
+        "none": lambda v: v,
+        "relu": F.relu,
+        "tanh": torch.tanh,
+        "silu": F.silu,
+        "gate": lambda v: v * (torch.sigmoid(v) - 0.5),
+        "leaky_relu": lambda v: F.leaky_relu(v, slope),
+        "prelu": lambda v: F.prelu(v, slope.float() if isinstance(slope, torch.Tensor) else slope),
+    }[act](y)
 
 
 def torch_transposed_circular(x, weight, bias):
     """Independent oracle for wrap mode: zero-padded transposed conv of a 3x3 tiling, centre tile kept."""
     h, w = x.shape[2:]
     y = F.conv_transpose2d(x.float().repeat(1, 1, 3, 3), weight.float(), bias.float(), stride=2, padding=1)
-    return y[:, :, 2 * h:4 * h, 2 * w:4 * w]
+    return y[:, :, 2 * h : 4 * h, 2 * w : 4 * w]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -77,8 +82,9 @@ def test_circular_output_of_periodic_input_tiles_seamlessly(use_backend):
     use_backend("triton")
     x, weight, bias, _ = make_case(8, 4, "none", h=4, w=6, batch=1, seed=9)
     one = K.conv_transpose2d_act(x, weight, bias, padding_mode="circular")
-    tiled = K.conv_transpose2d_act(x.repeat(1, 1, 2, 2).contiguous(memory_format=torch.channels_last), weight, bias,
-                                   padding_mode="circular")
+    tiled = K.conv_transpose2d_act(
+        x.repeat(1, 1, 2, 2).contiguous(memory_format=torch.channels_last), weight, bias, padding_mode="circular"
+    )
     assert_close_dtype(tiled, one.repeat(1, 1, 2, 2), torch.float32, "periodic")
 
 

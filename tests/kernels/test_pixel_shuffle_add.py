@@ -28,9 +28,11 @@ def _case(scale, c=3, h=7, w=9, batch=2, dtype=torch.float32, seed=0, layout="ch
     y = (torch.randn(batch, c * scale * scale + 5, h, w, generator=g) * 0.3).to(device, dtype)
     base = torch.rand(batch, c + 4, h, w, generator=g).to(device, dtype)
     if layout == "slice":
-        return (y.contiguous(memory_format=torch.channels_last)[:, 2:2 + c * scale * scale],
-                base.contiguous(memory_format=torch.channels_last)[:, 1:1 + c])
-    y, base = y[:, :c * scale * scale], base[:, :c]
+        return (
+            y.contiguous(memory_format=torch.channels_last)[:, 2 : 2 + c * scale * scale],
+            base.contiguous(memory_format=torch.channels_last)[:, 1 : 1 + c],
+        )
+    y, base = y[:, : c * scale * scale], base[:, :c]
     if layout == "channels_last":
         return y.contiguous(memory_format=torch.channels_last), base.contiguous(memory_format=torch.channels_last)
     return y.contiguous(), base.contiguous()
@@ -111,8 +113,9 @@ def test_integer_output_is_hwc_codes(use_backend, poison_allocations, out_dtype,
 @pytest.mark.parametrize("channels", [3, 12, 48, 64, 37])
 def test_channel_counts_with_small_tiles(poison_allocations, out_dtype, channels):
     y, base = _case(2, c=channels, h=5, w=3, seed=channels)
-    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", out_dtype=out_dtype,
-                                                 config=SMALL_ELEMENTWISE_CONFIG)
+    got = triton_pixel_shuffle.pixel_shuffle_add(
+        y, 2, base, "bicubic", out_dtype=out_dtype, config=SMALL_ELEMENTWISE_CONFIG
+    )
     expected = _torch(y, 2, base, "bicubic", None)
     if out_dtype == torch.float32:
         assert_close_dtype(got, expected, torch.float32, f"C={channels}")
@@ -166,8 +169,9 @@ def test_batch_split_across_launches(monkeypatch, poison_allocations, out_dtype)
     y, base = _case(2, c=5, h=4, w=6, batch=3, seed=12)
     # Room for one 8x12 output image (plus a block's tail) per launch: three launches for a batch of three.
     monkeypatch.setattr(_launch, "MAX_LAUNCH_INDEX", 8 * 12 + SMALL_ELEMENTWISE_CONFIG.block_p)
-    got = triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bilinear", (0.0, 1.0), out_dtype,
-                                                 config=SMALL_ELEMENTWISE_CONFIG)
+    got = triton_pixel_shuffle.pixel_shuffle_add(
+        y, 2, base, "bilinear", (0.0, 1.0), out_dtype, config=SMALL_ELEMENTWISE_CONFIG
+    )
     expected = _torch(y, 2, base, "bilinear", (0.0, 1.0))
     if out_dtype == torch.float32:
         assert_close_dtype(got, expected, torch.float32, "split batch")
@@ -187,16 +191,21 @@ def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, backend, base
     use_backend(backend)
     got = K.pixel_shuffle_add(y, scale, base, base_mode or "nearest", (0.0, 1.0), None, wide[:, 2:6])
     assert got.data_ptr() == wide[:, 2:6].data_ptr()
-    assert_close_dtype(wide[:, 2:6], _torch(y, scale, base, base_mode, (0.0, 1.0)), torch.float32,
-                       f"{backend} {base_mode} into a slice")
+    assert_close_dtype(
+        wide[:, 2:6],
+        _torch(y, scale, base, base_mode, (0.0, 1.0)),
+        torch.float32,
+        f"{backend} {base_mode} into a slice",
+    )
     assert torch.isnan(wide[:, :2]).all() and torch.isnan(wide[:, 6:]).all()
 
 
 def test_out_with_small_tiles_and_an_fp32_out_of_fp16_values(poison_allocations):
     y, base = _case(2, c=37, h=5, w=3, dtype=torch.float16, seed=8)
     wide = poisoned((2, 40, 10, 6), torch.float32)
-    triton_pixel_shuffle.pixel_shuffle_add(y, 2, base, "bicubic", None, torch.float32, wide[:, 1:38],
-                                           config=SMALL_ELEMENTWISE_CONFIG)
+    triton_pixel_shuffle.pixel_shuffle_add(
+        y, 2, base, "bicubic", None, torch.float32, wide[:, 1:38], config=SMALL_ELEMENTWISE_CONFIG
+    )
     assert_close_dtype(wide[:, 1:38], _torch(y, 2, base, "bicubic", None), torch.float32, "small tiles")
     assert torch.isnan(wide[:, :1]).all() and torch.isnan(wide[:, 38:]).all()
 
@@ -269,7 +278,8 @@ class TestOnCuda:
     def test_integer_output(self, poison_allocations, config, out_dtype, base_mode):
         y, base = _case(4, c=3, h=37, w=53, device="cuda")
         base = None if base_mode is None else base
-        got = triton_pixel_shuffle.pixel_shuffle_add(y, 4, base, base_mode or "nearest", (0.0, 1.0), out_dtype,
-                                                     config=config)
+        got = triton_pixel_shuffle.pixel_shuffle_add(
+            y, 4, base, base_mode or "nearest", (0.0, 1.0), out_dtype, config=config
+        )
         expected = _codes(_torch(y, 4, base, base_mode, None), out_dtype)
         _check_codes(got, expected, out_dtype, base_mode in (None, "nearest"), f"cuda {base_mode} {config}")

@@ -35,18 +35,39 @@ def conv_rows(tmp_path_factory) -> list[dict]:
     if not PTXAS.is_file():
         pytest.skip(f"this triton install has no {PTXAS.name} under {PTXAS.parent} (Linux x86-64 wheels ship it)")
     folder = tmp_path_factory.mktemp("sm90")
-    env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    runs = {dtype: subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "compile_report.py"), "--plans",
-                                     *GATED["plans"], "--dtypes", dtype, "--json", str(folder / f"{dtype}.json")],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-            for dtype in GATED["dtypes"]}
+    env = {
+        **os.environ,
+        "TRITON_INTERPRET": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    runs = {
+        dtype: subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "compile_report.py"),
+                "--plans",
+                *GATED["plans"],
+                "--dtypes",
+                dtype,
+                "--json",
+                str(folder / f"{dtype}.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for dtype in GATED["dtypes"]
+    }
     rows = []
     for dtype, run in runs.items():
         output = run.communicate()[0]
         assert run.returncode == 0, output[-4000:]
-        rows += [row for row in json.loads((folder / f"{dtype}.json").read_text())["rows"]
-                 if row["launch"].startswith("conv")]
+        rows += [
+            row
+            for row in json.loads((folder / f"{dtype}.json").read_text())["rows"]
+            if row["launch"].startswith("conv")
+        ]
     assert {(row["plan"], row["dtype"]) for row in rows} == {(p, d) for p in GATED["plans"] for d in GATED["dtypes"]}
     return rows
 
@@ -75,12 +96,32 @@ def test_64_to_64_conv_fits_three_ctas_per_sm(conv_rows):
 
 def test_gate_names_each_miss():
     """The gate's own arithmetic, on figures read from today's compile of the per-tap kernel (NOTES, issue 34)."""
-    per_tap = _sm90.Compiled(registers=255, spill_stores=56, spill_loads=72, shared_bytes=73728, num_warps=4,
-                             num_stages=3, hgmma=72, hmma=0, drains=9, loops=9)
+    per_tap = _sm90.Compiled(
+        registers=255,
+        spill_stores=56,
+        spill_loads=72,
+        shared_bytes=73728,
+        num_warps=4,
+        num_stages=3,
+        hgmma=72,
+        hmma=0,
+        drains=9,
+        loops=9,
+    )
     assert per_tap.ctas_per_sm == 2
     why = _sm90.GATE.failures(per_tap, 64, 64, 3)
     assert [reason.split()[0] for reason in why] == ["spills", "9", "2"]
-    flat = _sm90.Compiled(registers=161, spill_stores=0, spill_loads=0, shared_bytes=49152, num_warps=4,
-                          num_stages=4, hgmma=4, hmma=0, drains=1, loops=1)
+    flat = _sm90.Compiled(
+        registers=161,
+        spill_stores=0,
+        spill_loads=0,
+        shared_bytes=49152,
+        num_warps=4,
+        num_stages=4,
+        hgmma=4,
+        hmma=0,
+        drains=1,
+        loops=1,
+    )
     assert flat.ctas_per_sm == 3 and not _sm90.GATE.failures(flat, 64, 64, 3)
     assert _sm90.GATE.failures(_sm90.Compiled(96, 0, 0, 0, 4, 2, hgmma=0, hmma=0, drains=1, loops=1), 48, 48, 3)

@@ -24,7 +24,7 @@ def _input(batch, c, h, w, dtype=torch.float32, seed=0, layout="channels_last", 
     g = torch.Generator().manual_seed(seed)
     if layout == "slice":
         wide = torch.randn(batch, c + 7, h, w, generator=g).to(device, dtype)
-        return wide.contiguous(memory_format=torch.channels_last)[:, 3:3 + c]
+        return wide.contiguous(memory_format=torch.channels_last)[:, 3 : 3 + c]
     x = torch.randn(batch, c, h, w, generator=g).to(device, dtype)
     return x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x.contiguous()
 
@@ -117,8 +117,12 @@ def test_out_writes_a_channel_slice_of_a_wider_buffer(use_backend, mode, align_c
     use_backend(backend)
     got = K.upsample(x, 3, mode, align_corners, wide[:, 4:9])
     assert got.data_ptr() == wide[:, 4:9].data_ptr()
-    _check_float32(wide[:, 4:9].contiguous(memory_format=torch.channels_last), _torch(x, 3, mode, align_corners),
-                   mode, f"{backend} {mode} into a slice")
+    _check_float32(
+        wide[:, 4:9].contiguous(memory_format=torch.channels_last),
+        _torch(x, 3, mode, align_corners),
+        mode,
+        f"{backend} {mode} into a slice",
+    )
     assert torch.isnan(wide[:, :4]).all() and torch.isnan(wide[:, 9:]).all()
 
 
@@ -187,8 +191,9 @@ class TestOnCuda:
             else:
                 assert_close_rounded(got, expected, what)
 
-    @pytest.mark.parametrize("config", [SMALL_ELEMENTWISE_CONFIG, ElementwiseConfig(32, 64, 2),
-                                        ElementwiseConfig(256, 4, 8)])
+    @pytest.mark.parametrize(
+        "config", [SMALL_ELEMENTWISE_CONFIG, ElementwiseConfig(32, 64, 2), ElementwiseConfig(256, 4, 8)]
+    )
     @pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
     def test_tiles_and_odd_sizes(self, poison_allocations, config, mode, align_corners):
         for h, w, channels in ((1, 1, 3), (1, 9, 37), (13, 5, 48)):

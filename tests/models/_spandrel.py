@@ -23,7 +23,7 @@ def randomised(module: torch.nn.Module, seed: int) -> torch.nn.Module:
     with torch.no_grad():
         for p in module.parameters():
             fan_in = p[0].numel() if p.dim() > 1 else 1
-            p.copy_(torch.randn(p.shape, generator=g) * (0.1 if p.dim() == 1 else fan_in ** -0.5))
+            p.copy_(torch.randn(p.shape, generator=g) * (0.1 if p.dim() == 1 else fan_in**-0.5))
     return module
 
 

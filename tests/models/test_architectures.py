@@ -9,11 +9,17 @@ from srkit.errors import ModelFormatError
 from srkit.models import compact, detect_arch, load_state_dict, rrdb, seednet
 from srkit.models.weights import read_weights, write_safetensors
 
-COMPACT_CONFIGS = [dict(features=16, num_conv=2, scale=2, act="prelu"), dict(features=24, num_conv=5, scale=3,
-                   act="prelu"), dict(features=8, num_conv=1, scale=4, act="prelu"),
-                   dict(features=12, num_conv=3, scale=1, act="prelu")]
-RRDB_CONFIGS = [dict(features=16, num_block=2, growth=8, scale=4), dict(features=12, num_block=1, growth=4, scale=2),
-                dict(features=8, num_block=3, growth=8, scale=1)]
+COMPACT_CONFIGS = [
+    dict(features=16, num_conv=2, scale=2, act="prelu"),
+    dict(features=24, num_conv=5, scale=3, act="prelu"),
+    dict(features=8, num_conv=1, scale=4, act="prelu"),
+    dict(features=12, num_conv=3, scale=1, act="prelu"),
+]
+RRDB_CONFIGS = [
+    dict(features=16, num_block=2, growth=8, scale=4),
+    dict(features=12, num_block=1, growth=4, scale=2),
+    dict(features=8, num_block=3, growth=8, scale=1),
+]
 
 
 def _randomised(module: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -29,8 +35,12 @@ def test_compact_round_trip_recovers_hyper_parameters(config):
     module = _randomised(compact.CompactSR(**config), 0)
     assert detect_arch(module.state_dict()) == "compact"
     loaded, info = load_state_dict(module.state_dict())
-    assert (info.arch, info.net_scale, info.features, info.blocks) == ("compact", config["scale"], config["features"],
-                                                                  config["num_conv"])
+    assert (info.arch, info.net_scale, info.features, info.blocks) == (
+        "compact",
+        config["scale"],
+        config["features"],
+        config["num_conv"],
+    )
     assert info.receptive_radius == config["num_conv"] + 2
     x = torch.rand(1, 3, 9, 7)
     with torch.no_grad():
@@ -43,7 +53,11 @@ def test_rrdb_round_trip_recovers_hyper_parameters(config):
     assert detect_arch(module.state_dict()) == "rrdb"
     loaded, info = load_state_dict(module.state_dict())
     assert (info.net_scale, info.features, info.blocks, loaded.growth) == (
-        config["scale"], config["features"], config["num_block"], config["growth"])
+        config["scale"],
+        config["features"],
+        config["num_block"],
+        config["growth"],
+    )
     x = torch.rand(1, 3, 8, 12)
     with torch.no_grad():
         y = loaded(x)

@@ -49,8 +49,7 @@ def test_subpixel_conv_then_shuffle_equals_upsample_then_conv(size):
     g = torch.Generator().manual_seed(4)
     x, weight = torch.randn(2, 5, *size, generator=g, dtype=torch.float64), torch.randn(3, 5, 3, 3, generator=g)
     circular = dict(mode="circular", pad=(1, 1, 1, 1))
-    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(dcgan.wrap_upsample(x), **circular),
-                                          weight.double())
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(dcgan.wrap_upsample(x), **circular), weight.double())
     phases = torch.nn.functional.conv2d(torch.nn.functional.pad(x, **circular), dcgan.subpixel_weight(weight))
     assert_close(torch.nn.functional.pixel_shuffle(phases, 2), expected, atol=1e-10, rtol=1e-10, what="sub-pixel")
 
@@ -62,8 +61,9 @@ def test_folded_batchnorm_equals_conv_then_batchnorm_in_eval_mode():
     weight, bias = dcgan.fold_batchnorm(stage.conv, stage.norm)
     with torch.no_grad():
         expected = stage.norm(stage.conv(x))
-        folded = torch.nn.functional.conv2d(torch.nn.functional.pad(x.double(), (1, 1, 1, 1), mode="circular"),
-                                            weight, bias)
+        folded = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x.double(), (1, 1, 1, 1), mode="circular"), weight, bias
+        )
     assert_close(folded.float(), expected, atol=1e-5, rtol=1e-5, what="folded")
 
 
@@ -96,8 +96,9 @@ def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_meas
     """Training mode centres each batch; eval mode subtracts the pattern measured by `recalibrate` over fixed
     batches: the per-phase means of the uncentred output, less their average (checked with numpy)."""
     module = small_generator(seed=8).train()
-    batches = [torch.randn(3, module.input_channels, 2, 3, generator=torch.Generator().manual_seed(s))
-               for s in range(4)]
+    batches = [
+        torch.randn(3, module.input_channels, 2, 3, generator=torch.Generator().manual_seed(s)) for s in range(4)
+    ]
     with torch.no_grad():
         trained = module(batches[0]).numpy()
     means = trained.reshape(3, 3, 8, 2, 12, 2).mean((0, 2, 4))
@@ -122,8 +123,12 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
     state, metadata = read_weights(path)
     loaded, info = dcgan.ARCH.load(state, {})
     recovered = tuple(stage.conv.weight.shape[0] for stage in loaded.stages)
-    assert (info.arch, loaded.noise_channels, recovered, info.net_scale) == ("dcgan", noise_channels, widths,
-                                                                         2 ** len(widths))
+    assert (info.arch, loaded.noise_channels, recovered, info.net_scale) == (
+        "dcgan",
+        noise_channels,
+        widths,
+        2 ** len(widths),
+    )
     assert info.in_channels == module.input_channels
     noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
@@ -141,4 +146,4 @@ def test_detect_refuses_sr_and_discriminator_weights():
 def test_discriminator_gives_patch_logits(size, num_down):
     module = dcgan.initialise(dcgan.Discriminator(features=4, num_down=num_down), torch.Generator().manual_seed(8))
     logits = module(torch.rand(3, 3, size, size))
-    assert logits.shape == (3, 1, size // 2 ** num_down, size // 2 ** num_down)
+    assert logits.shape == (3, 1, size // 2**num_down, size // 2**num_down)

@@ -45,8 +45,11 @@ def _float64_graph(model: onnx.ModelProto) -> onnx.ModelProto:
         for attribute in node.attribute:
             if node.op_type == "Cast" and attribute.name == "to" and attribute.i == TensorProto.FLOAT:
                 attribute.i = TensorProto.DOUBLE
-            if (attribute.type == onnx.AttributeProto.TENSOR and attribute.t.data_type == TensorProto.FLOAT
-                    and node.output[0] not in scales):
+            if (
+                attribute.type == onnx.AttributeProto.TENSOR
+                and attribute.t.data_type == TensorProto.FLOAT
+                and node.output[0] not in scales
+            ):
                 attribute.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attribute.t).astype(np.float64)))
     for value in [*graph.input, *graph.output]:
         value.type.tensor_type.elem_type = TensorProto.DOUBLE
@@ -118,8 +121,12 @@ def test_models_info_describes_the_model(tmp_path, capsys):
 
     save_file(SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2, norm=False).state_dict(), str(path))
     assert main(["models", "info", str(path)]) == 0
-    lines = dict(line.split(None, 1) if not line.startswith(("size rules", "receptive", "tile overlap")) else
-                 (line[:17].strip(), line[17:].strip()) for line in capsys.readouterr().out.splitlines())
+    lines = dict(
+        line.split(None, 1)
+        if not line.startswith(("size rules", "receptive", "tile overlap"))
+        else (line[:17].strip(), line[17:].strip())
+        for line in capsys.readouterr().out.splitlines()
+    )
     assert lines["architecture"].strip() == "span" and lines["scale"].strip() == "x2"
     assert lines["fused"].strip() == "yes" and lines["variant"].strip() == "8nf, no_norm"
 

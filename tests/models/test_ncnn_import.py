@@ -101,8 +101,11 @@ def test_unknown_layer_is_refused_naming_it(copied):
     index = next(i for i, line in enumerate(lines) if line.startswith("PReLU"))
     lines[index] = lines[index].replace("PReLU", "Softmax", 1)
     param.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ModelFormatError, match=rf"m\.param: line {index + 1}, layer PRelu_1 \(Softmax\): srkit "
-                                               "cannot run Softmax layers"):
+    with pytest.raises(
+        ModelFormatError,
+        match=rf"m\.param: line {index + 1}, layer PRelu_1 \(Softmax\): srkit "
+        "cannot run Softmax layers",
+    ):
         import_ncnn(param)
 
 
@@ -129,12 +132,15 @@ def test_missing_bin_is_refused(copied):
         import_ncnn(param)
 
 
-@pytest.mark.parametrize("old,new", [
-    ("4=1 5=1 6=1728", "4=1 14=0 5=1 6=1728"),  # asymmetric padding
-    ("4=1 5=1 6=1728", "4=1 13=2 5=1 6=1728"),  # vertical stride 2
-    ("106 0=4", "106 0=4 1=1"),  # DCR channel order
-    ("111 0=1 1=4.000000e+00", "111 0=1 6=1 1=4.000000e+00"),  # align_corner
-])
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("4=1 5=1 6=1728", "4=1 14=0 5=1 6=1728"),  # asymmetric padding
+        ("4=1 5=1 6=1728", "4=1 13=2 5=1 6=1728"),  # vertical stride 2
+        ("106 0=4", "106 0=4 1=1"),  # DCR channel order
+        ("111 0=1 1=4.000000e+00", "111 0=1 6=1 1=4.000000e+00"),  # align_corner
+    ],
+)
 def test_a_graph_that_differs_from_the_family_runs_as_a_graph(copied, old, new):
     param, _ = copied
     text = param.read_text()
@@ -143,10 +149,13 @@ def test_a_graph_that_differs_from_the_family_runs_as_a_graph(copied, old, new):
     assert import_ncnn(param).arch == "ncnn"
 
 
-@pytest.mark.parametrize("old,new,message", [
-    ("4=1 5=1 6=1728", "4=1 8=1 5=1 6=1728", "parameter int8_scale_term = 1 is not one srkit runs"),
-    ("6=1728", "6=1729", "weight_data_size 1729 is not num_output 64 x inputs"),
-])
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("4=1 5=1 6=1728", "4=1 8=1 5=1 6=1728", "parameter int8_scale_term = 1 is not one srkit runs"),
+        ("6=1728", "6=1729", "weight_data_size 1729 is not num_output 64 x inputs"),
+    ],
+)
 def test_parameters_srkit_cannot_run_are_refused_with_their_line(copied, old, new, message):
     param, _ = copied
     text = param.read_text()
@@ -158,6 +167,9 @@ def test_parameters_srkit_cannot_run_are_refused_with_their_line(copied, old, ne
 def test_array_parameter_with_a_wrong_count_is_refused(copied):
     param, _ = copied
     param.write_text(param.read_text() + "Convolution Conv_99 1 1 output out2 0=3 1=3 -23310=2,2.000000e-01\n")
-    with pytest.raises(ModelFormatError, match=r"m\.param: line \d+, layer Conv_99 \(Convolution\): array parameter "
-                                               "activation_params declares 2 values and holds 1"):
+    with pytest.raises(
+        ModelFormatError,
+        match=r"m\.param: line \d+, layer Conv_99 \(Convolution\): array parameter "
+        "activation_params declares 2 values and holds 1",
+    ):
         import_ncnn(param)

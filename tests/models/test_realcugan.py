@@ -64,7 +64,7 @@ def _aligned(theirs: torch.nn.Module, x: torch.Tensor, align: int) -> torch.Tens
     with torch.no_grad():
         y = theirs(F.pad(x, (0, (-width) % align, 0, (-height) % align), mode="reflect"))
     scale = y.shape[2] // (height + (-height) % align)
-    return y[:, :, :height * scale, :width * scale]
+    return y[:, :, : height * scale, : width * scale]
 
 
 @pytest.mark.parametrize("scale,pro", CASES)
@@ -84,8 +84,9 @@ def test_pth_round_trips_to_spandrels_output(scale, pro, tmp_path):
         assert (info.size_rules.multiple_of, info.size_rules.min_size) == (align, BORDERS[scale] + align)
         with torch.no_grad():  # the module alone pads as the original does, in one reflection
             _assert_matches(model.module(x), expected, f"module from {path.suffix}")
-        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), _aligned(theirs, x, align),
-                        f"plan from {path.suffix}")
+        _assert_matches(
+            build_plan(model, "cpu", torch.float32).run(x), _aligned(theirs, x, align), f"plan from {path.suffix}"
+        )
     image = _codes(_image(25, 21, seed=7))
     theirs_codes = _codes(_aligned(theirs, torch.from_numpy(image.transpose(2, 0, 1) / 255).float()[None], align))
     ours = Upscaler(pth, tile=64).upscale(image)
@@ -148,12 +149,15 @@ def test_receptive_radius_bounds_what_one_input_pixel_changes(scale):
     assert info.receptive_radius - 2 <= reach <= info.receptive_radius < context  # tight within 2 px
 
 
-@pytest.mark.parametrize("gates,min_psnr", [
-    ("constant", None),  # within the receptive radius: tiles equal the whole to fp32 rounding
-    # squeeze-excitation averages over each tile: 88 dB of the peak measured with these random weights, 44 dB
-    # with the trained x4 network (its ncnn file, test_ncnn_files)
-    ("pooled", 40.0),
-])
+@pytest.mark.parametrize(
+    "gates,min_psnr",
+    [
+        ("constant", None),  # within the receptive radius: tiles equal the whole to fp32 rounding
+        # squeeze-excitation averages over each tile: 88 dB of the peak measured with these random weights, 44 dB
+        # with the trained x4 network (its ncnn file, test_ncnn_files)
+        ("pooled", 40.0),
+    ],
+)
 def test_tiled_equals_whole_on_an_odd_size(gates, min_psnr):
     module, info = load_state_dict(_theirs(2, False).state_dict())
     if gates == "constant":
@@ -170,7 +174,7 @@ def test_tiled_equals_whole_on_an_odd_size(gates, min_psnr):
     if min_psnr is None:
         assert error <= RELATIVE_TOLERANCE * peak
     else:
-        psnr = 10 * math.log10(peak ** 2 / (tiled - whole).pow(2).mean().item())
+        psnr = 10 * math.log10(peak**2 / (tiled - whole).pow(2).mean().item())
         assert error > RELATIVE_TOLERANCE * peak and psnr >= min_psnr, psnr  # really tiled, and close
 
 

@@ -17,14 +17,17 @@ def _oracle_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, width - w - reflect_w, 0, height - h - reflect_h), mode="replicate")
 
 
-@pytest.mark.parametrize("rules,size,padded", [
-    (SizeRules(), (7, 9), (7, 9)),
-    (SizeRules(multiple_of=2), (7, 9), (8, 10)),
-    (SizeRules(multiple_of=4, min_size=20), (7, 9), (20, 20)),
-    (SizeRules(min_size=16), (30, 5), (30, 16)),
-    (SizeRules(multiple_of=8, square=True), (13, 30), (32, 32)),
-    (SizeRules(square=True), (1, 3), (3, 3)),
-])
+@pytest.mark.parametrize(
+    "rules,size,padded",
+    [
+        (SizeRules(), (7, 9), (7, 9)),
+        (SizeRules(multiple_of=2), (7, 9), (8, 10)),
+        (SizeRules(multiple_of=4, min_size=20), (7, 9), (20, 20)),
+        (SizeRules(min_size=16), (30, 5), (30, 16)),
+        (SizeRules(multiple_of=8, square=True), (13, 30), (32, 32)),
+        (SizeRules(square=True), (1, 3), (3, 3)),
+    ],
+)
 def test_pad_reaches_the_padded_size_as_torch_pads(rules, size, padded):
     x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(sum(size)))
     assert rules.padded_size(*size) == padded

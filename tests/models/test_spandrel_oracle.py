@@ -27,8 +27,9 @@ RELATIVE_TOLERANCE = 2e-5
 SPAN_TOLERANCE = 1e-4
 
 
-def _assert_matches(got: torch.Tensor, expected: torch.Tensor, what: str,
-                    tolerance: float = RELATIVE_TOLERANCE) -> None:
+def _assert_matches(
+    got: torch.Tensor, expected: torch.Tensor, what: str, tolerance: float = RELATIVE_TOLERANCE
+) -> None:
     assert got.shape == expected.shape, what
     error = (got.double() - expected.double()).abs().max().item()
     bound = tolerance * max(1.0, expected.abs().max().item())
@@ -41,11 +42,13 @@ def _image(height: int, width: int, seed: int) -> torch.Tensor:
 
 # ESRGAN ------------------------------------------------------------------------------------------------------
 
+
 def _original_to_basicsr(state: dict, bsrgan: bool) -> dict:
     """spandrel's module keys (original ESRGAN layout) renamed to basicsr's, or BSRGAN's (RRDB_trunk...)."""
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))}
-    tail = sorted({int(m.group(1)) for k in state
-                   if (m := re.match(r"model\.(\d+)\.weight$", k)) and m.group(1) != "0"})
+    tail = sorted(
+        {int(m.group(1)) for k in state if (m := re.match(r"model\.(\d+)\.weight$", k)) and m.group(1) != "0"}
+    )
     up, hr, last = ("upconv", "HRconv", "conv_last") if bsrgan else ("conv_up", "conv_hr", "conv_last")
     names = {0: "conv_first", **{k: f"{up}{i + 1}" for i, k in enumerate(tail[:-2])}, tail[-2]: hr, tail[-1]: last}
     renamed = {}
@@ -115,10 +118,16 @@ def test_esrgan_layouts_match_spandrel(esrgan_files, use_backend, case, backend)
         model = load_model(path)
         info = model.info
         assert (info.arch, info.net_scale, info.in_channels, info.features, info.blocks) == (
-            "rrdb", descriptor.scale, descriptor.input_channels, config["num_filters"], config["num_blocks"])
+            "rrdb",
+            descriptor.scale,
+            descriptor.input_channels,
+            config["num_filters"],
+            config["num_blocks"],
+        )
         assert info.size_rules.multiple_of == config.get("shuffle_factor", 1) and info.fused
-        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
-                        f"{case} from {path.suffix} on {backend}")
+        _assert_matches(
+            build_plan(model, "cpu", torch.float32).run(x), expected, f"{case} from {path.suffix} on {backend}"
+        )
 
 
 @pytest.mark.parametrize("case", list(ESRGAN_CASES))
@@ -127,8 +136,10 @@ def test_every_esrgan_layout_upscales_by_file_path(esrgan_files, tmp_path, case)
     descriptor, pth, _ = esrgan_files(case)
     pixels = np.random.default_rng(2).integers(0, 256, (9, 7, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "in.png")
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(pth),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(pth), "--device", "cpu"])
+        == 0
+    )
     x = torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1)[None]
     with torch.no_grad():
         expected = np.floor(descriptor.model.eval()(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255 + 0.5)
@@ -159,12 +170,15 @@ def test_compact_family_matches_spandrel(tmp_path, use_backend, backend, case):
     with torch.no_grad():
         expected = descriptor.model.eval()(x)
     use_backend(backend)
-    for path in save_both(tmp_path, case, state)[:2 if backend == "reference" else 1]:
+    for path in save_both(tmp_path, case, state)[: 2 if backend == "reference" else 1]:
         model = load_model(path)
         assert (model.info.arch, model.info.net_scale, model.info.features, model.info.blocks) == (
-            "compact", descriptor.scale, config["num_feat"], config["num_conv"])
-        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
-                        f"{case} {path.suffix} {backend}")
+            "compact",
+            descriptor.scale,
+            config["num_feat"],
+            config["num_conv"],
+        )
+        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected, f"{case} {path.suffix} {backend}")
 
 
 @pytest.mark.parametrize("act", ["relu", "leakyrelu"])
@@ -212,15 +226,20 @@ def test_span_matches_spandrel(tmp_path, use_backend, backend, case):
     with torch.no_grad():
         expected = descriptor.model.eval().double()(x.double())
     use_backend(backend)
-    for path in save_both(tmp_path, case, state)[:2 if backend == "reference" else 1]:
+    for path in save_both(tmp_path, case, state)[: 2 if backend == "reference" else 1]:
         model = load_model(path)
         assert (model.info.arch, model.info.net_scale, model.info.features) == (
-            "span", descriptor.scale, config["feature_channels"])
-        _assert_matches(build_plan(model, "cpu", torch.float32).run(x), expected,
-                        f"{case} {path.suffix} {backend}", SPAN_TOLERANCE)
+            "span",
+            descriptor.scale,
+            config["feature_channels"],
+        )
+        _assert_matches(
+            build_plan(model, "cpu", torch.float32).run(x), expected, f"{case} {path.suffix} {backend}", SPAN_TOLERANCE
+        )
 
 
 # Everything else spandrel knows, and files nobody knows -----------------------------------------------------
+
 
 def _safmn_file(tmp_path):
     from spandrel.architectures.SAFMN import SAFMN
@@ -237,7 +256,11 @@ def test_other_architectures_run_unfused_through_spandrel_with_its_size_rules(tm
     path = _safmn_file(tmp_path)
     model = load_model(path)
     assert (model.info.arch, model.info.fused, model.info.size_rules.multiple_of, model.out_scale) == (
-        "spandrel:SAFMN", False, 8, 2)
+        "spandrel:SAFMN",
+        False,
+        8,
+        2,
+    )
     image = np.random.default_rng(10).random((13, 11, 3), dtype=np.float32)
     got = srkit.Upscaler(model, device="cpu", tile=64).upscale(image)
     descriptor = spandrel.ModelLoader().load_from_file(path)
@@ -265,8 +288,11 @@ def test_an_unknown_file_names_the_closest_architecture_and_its_missing_keys(tmp
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(spandrel.UnsupportedModelError):
         spandrel.ModelLoader().load_from_state_dict(state)
-    with pytest.raises(ModelFormatError, match=r"broken\.pth: unknown architecture.*closest is ESRGAN.*"
-                                               r"original ESRGAN layout.*model\.1\.sub\.0\.RDB1\.conv1\.0\.weight"):
+    with pytest.raises(
+        ModelFormatError,
+        match=r"broken\.pth: unknown architecture.*closest is ESRGAN.*"
+        r"original ESRGAN layout.*model\.1\.sub\.0\.RDB1\.conv1\.0\.weight",
+    ):
         load_model(tmp_path / "broken.pth")
 
 
@@ -279,16 +305,20 @@ def test_span_compact_and_spandrel_files_upscale_by_file_path(tmp_path, kind):
     from spandrel.architectures.SAFMN import SAFMN
     from spandrel.architectures.SPAN import SPAN
 
-    network = {"span": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2),
-               "compact": lambda: Compact(num_feat=8, num_conv=2, upscale=3),
-               "safmn": lambda: SAFMN(dim=8, n_blocks=1, upscaling_factor=2)}[kind.split(".")[0]]()
+    network = {
+        "span": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2),
+        "compact": lambda: Compact(num_feat=8, num_conv=2, upscale=3),
+        "safmn": lambda: SAFMN(dim=8, n_blocks=1, upscaling_factor=2),
+    }[kind.split(".")[0]]()
     state = randomised(network, seed=14).state_dict()
     pth, safetensors = save_both(tmp_path, kind.split(".")[0], state)
     path = safetensors if kind.endswith("safetensors") else pth
     pixels = np.random.default_rng(15).integers(0, 256, (11, 9, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "in.png")
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(path), "--device", "cpu"])
+        == 0
+    )
     descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state))
     x = torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1)[None]
     expected = np.floor(descriptor(x).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255 + 0.5)

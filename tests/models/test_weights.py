@@ -84,6 +84,7 @@ def test_safetensors_keep_metadata_and_leave_no_temporary_file(tmp_path):
 # Hostile and damaged files: each is refused by `srkit models info` (and every other loading path) in one line,
 # before any network is built.
 
+
 def _models_info(path, capsys) -> str:
     """`srkit models info PATH`'s error line (it must fail with exit status 1 and nothing on stdout)."""
     assert main(["models", "info", str(path)]) == 1
@@ -115,8 +116,10 @@ def _quantized(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")  # torch reading a quantized tensor
-@pytest.mark.parametrize("kind,make", [("sparse", torch.Tensor.to_sparse), ("quantized", _quantized),
-                                       ("complex", lambda t: t.to(torch.complex64))])
+@pytest.mark.parametrize(
+    "kind,make",
+    [("sparse", torch.Tensor.to_sparse), ("quantized", _quantized), ("complex", lambda t: t.to(torch.complex64))],
+)
 def test_tensors_that_are_not_dense_real_weights_are_refused(tmp_path, capsys, kind, make):
     state = _state()
     state["body.2.weight"] = make(state["body.2.weight"])
@@ -129,23 +132,37 @@ def test_a_zip_checkpoint_with_a_truncated_pickle_is_refused(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "whole.pth") as whole, zipfile.ZipFile(tmp_path / "cut.pth", "w") as cut:
         for entry in whole.infolist():
             data = whole.read(entry)
-            cut.writestr(entry, data[:len(data) // 2] if entry.filename.endswith("data.pkl") else data)
+            cut.writestr(entry, data[: len(data) // 2] if entry.filename.endswith("data.pkl") else data)
     assert "cut.pth: not a readable PyTorch checkpoint" in _models_info(tmp_path / "cut.pth", capsys)
 
 
-@pytest.mark.parametrize("metadata,needle", [
-    ("[1, 2]", "metadata is [1, 2], not a JSON object"),
-    ('"compact"', 'metadata is "compact", not a JSON object'),
-    ('{"arch": 5}', "metadata has arch 5, not a string"),
-    ('{"arch": "compact", "act": ["relu"]}', 'has act ["relu"], not a string'),
-    ('{"arch": "compact", "output_resize": "abc"}', 'has output_resize "abc", not a number above 0'),
-    ('{"arch": "compact", "output_resize": -0.5}', "has output_resize -0.5, not a number above 0"),
-    ('{"arch": "compact", "output_resize": NaN}', "has output_resize NaN, not a number above 0"),
-    ('{"arch": "compact", "output_resize": 1e-9}', "output resize of 1e-09 after the x2 network gives no whole"),
-    ('{"arch": "compact", "output_resize": 0.3}', "output resize of 0.3 after the x2 network gives no whole"),
-    ('[' * 100000 + ']' * 100000, "metadata is not valid JSON"),
-], ids=["list", "string", "arch-number", "act-list", "resize-text", "resize-negative", "resize-nan", "resize-tiny",
-        "resize-no-whole-scale", "nested-too-deep"])
+@pytest.mark.parametrize(
+    "metadata,needle",
+    [
+        ("[1, 2]", "metadata is [1, 2], not a JSON object"),
+        ('"compact"', 'metadata is "compact", not a JSON object'),
+        ('{"arch": 5}', "metadata has arch 5, not a string"),
+        ('{"arch": "compact", "act": ["relu"]}', 'has act ["relu"], not a string'),
+        ('{"arch": "compact", "output_resize": "abc"}', 'has output_resize "abc", not a number above 0'),
+        ('{"arch": "compact", "output_resize": -0.5}', "has output_resize -0.5, not a number above 0"),
+        ('{"arch": "compact", "output_resize": NaN}', "has output_resize NaN, not a number above 0"),
+        ('{"arch": "compact", "output_resize": 1e-9}', "output resize of 1e-09 after the x2 network gives no whole"),
+        ('{"arch": "compact", "output_resize": 0.3}', "output resize of 0.3 after the x2 network gives no whole"),
+        ("[" * 100000 + "]" * 100000, "metadata is not valid JSON"),
+    ],
+    ids=[
+        "list",
+        "string",
+        "arch-number",
+        "act-list",
+        "resize-text",
+        "resize-negative",
+        "resize-nan",
+        "resize-tiny",
+        "resize-no-whole-scale",
+        "nested-too-deep",
+    ],
+)
 def test_srkit_metadata_of_the_wrong_shape_or_value_is_refused(tmp_path, capsys, metadata, needle):
     path = tmp_path / "odd.safetensors"
     save_file(_state(), str(path), metadata={METADATA_KEY: metadata})
@@ -169,16 +186,20 @@ def test_an_impossible_seednet_scale_is_refused_before_anything_is_allocated(tmp
     assert needle in capsys.readouterr().err and not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize("layer,shape", [("body.0.weight", (8, 0, 3, 3)), ("body.4.weight", (0, 8, 3, 3))],
-                         ids=["no-input-channels", "no-output-channels"])
+@pytest.mark.parametrize(
+    "layer,shape",
+    [("body.0.weight", (8, 0, 3, 3)), ("body.4.weight", (0, 8, 3, 3))],
+    ids=["no-input-channels", "no-output-channels"],
+)
 def test_a_layer_without_channels_is_refused(tmp_path, capsys, layer, shape):
     state = _state()
     state[layer] = torch.zeros(shape)
     if layer == "body.4.weight":
         state["body.4.bias"] = torch.zeros(0)
     torch.save(state, tmp_path / "empty.pth")
-    assert f"entry {layer!r} has shape {shape}, a layer without channels" in _models_info(tmp_path / "empty.pth",
-                                                                                          capsys)
+    assert f"entry {layer!r} has shape {shape}, a layer without channels" in _models_info(
+        tmp_path / "empty.pth", capsys
+    )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -194,17 +215,29 @@ def test_non_finite_weights_are_refused_not_run_to_a_black_image(tmp_path, capsy
     assert not (tmp_path / "out.png").exists()
 
 
-@pytest.mark.parametrize("command", [
-    ["upscale", "{photo}", "-o", "{out}/x.png", "-m", "{model}"],
-    ["models", "info", "{model}"],
-    ["models", "import", "{model}", "--name", "imported"],
-    ["models", "export", "{model}", "-o", "{out}/x.onnx"],
-    ["eval", "{photo}", "-m", "{model}"],
-    ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--method", "value", "--upscale", "{model}"],
-    ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--model", "{model}"],
-    ["train", "sr", "{photo}", "-o", "{out}/run", "--steps", "1", "--init", "{model}"],
-], ids=["upscale", "models-info", "models-import", "models-export", "eval", "textures-upscale", "textures-model",
-        "train-init"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["upscale", "{photo}", "-o", "{out}/x.png", "-m", "{model}"],
+        ["models", "info", "{model}"],
+        ["models", "import", "{model}", "--name", "imported"],
+        ["models", "export", "{model}", "-o", "{out}/x.onnx"],
+        ["eval", "{photo}", "-m", "{model}"],
+        ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--method", "value", "--upscale", "{model}"],
+        ["textures", "-o", "{out}/pack", "-n", "1", "--size", "32", "--model", "{model}"],
+        ["train", "sr", "{photo}", "-o", "{out}/run", "--steps", "1", "--init", "{model}"],
+    ],
+    ids=[
+        "upscale",
+        "models-info",
+        "models-import",
+        "models-export",
+        "eval",
+        "textures-upscale",
+        "textures-model",
+        "train-init",
+    ],
+)
 def test_every_loading_path_refuses_a_damaged_model_in_one_line(tmp_path, monkeypatch, capsys, command):
     monkeypatch.setenv("SRKIT_HOME", str(tmp_path / "home"))
     state = _state()
@@ -212,10 +245,14 @@ def test_every_loading_path_refuses_a_damaged_model_in_one_line(tmp_path, monkey
     torch.save({"params": state}, tmp_path / "broken.pth")
     Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
     (tmp_path / "out").mkdir()
-    argv = [part.format(photo=tmp_path / "photo.png", out=tmp_path / "out", model=tmp_path / "broken.pth")
-            for part in command]
+    argv = [
+        part.format(photo=tmp_path / "photo.png", out=tmp_path / "out", model=tmp_path / "broken.pth")
+        for part in command
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # train sr notes the missing --val first
-    assert err == f"srkit: error: {tmp_path / 'broken.pth'}: entry 'body.0.bias' holds 1 NaN or infinite weights " \
-                  "(damaged file or diverged training); use an earlier checkpoint"
+    assert (
+        err == f"srkit: error: {tmp_path / 'broken.pth'}: entry 'body.0.bias' holds 1 NaN or infinite weights "
+        "(damaged file or diverged training); use an earlier checkpoint"
+    )
     assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "home").exists()

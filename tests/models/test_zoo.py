@@ -43,7 +43,11 @@ def _module_output(model, lr: np.ndarray) -> np.ndarray:
 def test_animevideov3_gives_a_sensible_image_and_equals_the_module(animevideo, photo_pair):
     hr, lr = photo_pair
     assert (animevideo.info.arch, animevideo.out_scale, animevideo.info.features, animevideo.info.blocks) == (
-        "compact", 4, 64, 16)
+        "compact",
+        4,
+        64,
+        16,
+    )
     out = srkit.Upscaler(animevideo, device="cpu", tile=32).upscale(lr)
     assert out.shape == hr.shape
     assert np.abs(out.astype(int) - _module_output(animevideo, lr).astype(int)).max() <= 1
@@ -105,5 +109,8 @@ def test_model_scale_of_a_named_model_needs_no_weights_and_equals_the_loaded_sca
 
     expected = {name: load_model(name).out_scale for name in ("srkit-photo-x2", "realesr-animevideov3-x3")}
     monkeypatch.setattr(zoo, "load_model", lambda name: pytest.fail(f"{name}: weights were read"))
-    assert {name: zoo.model_scale(name) for name in expected} == expected == {"srkit-photo-x2": 2,
-                                                                              "realesr-animevideov3-x3": 3}
+    assert (
+        {name: zoo.model_scale(name) for name in expected}
+        == expected
+        == {"srkit-photo-x2": 2, "realesr-animevideov3-x3": 3}
+    )

@@ -17,20 +17,47 @@ def make_video(path: Path, frames: int, size: str = "32x24", audio: bool = False
     sources = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10"]
     if audio:
         sources += ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
-    ffmpeg(*sources, "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-           *(["-c:a", "aac", "-shortest"] if audio else []), str(path))
+    ffmpeg(
+        *sources,
+        "-frames:v",
+        str(frames),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        *(["-c:a", "aac", "-shortest"] if audio else []),
+        str(path),
+    )
     return path
 
 
 def video_stream(path: Path) -> dict:
     """ffprobe's view of the first video stream, with frames counted by decoding."""
-    result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                             "stream=codec_name,width,height,nb_read_frames", "-of", "json", str(path)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout)["streams"][0]
 
 
 def decode_errors(path: Path) -> str:
     """What ffmpeg reports while decoding every stream of `path` (empty for a clean file)."""
-    return subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
-                          capture_output=True, text=True).stderr
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
+    ).stderr

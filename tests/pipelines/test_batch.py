@@ -29,9 +29,25 @@ def test_inputs_that_cannot_be_processed_are_one_line_each_and_exit_non_zero(mod
     (models / "zero.mp4").write_bytes(b"")
     ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(models / "audio.m4a"))
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(models / "cover.png")
-    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-i", str(models / "cover.png"), "-map", "0", "-map", "1",
-           "-c:a", "aac", "-c:v", "png", "-disposition:v", "attached_pic",
-           str(models / "cover.m4a"))  # a song with its album cover: still no video
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=0.5",
+        "-i",
+        str(models / "cover.png"),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:a",
+        "aac",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        str(models / "cover.m4a"),
+    )  # a song with its album cover: still no video
     (models / "notes.txt").write_text("not a picture")
     named = ["cut.mp4", "zero.mp4", "audio.m4a", "cover.m4a", "notes.txt"]
     out = models / "out"
@@ -54,8 +70,7 @@ def test_a_one_frame_video_is_a_video_and_a_still_is_an_image(models):
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x24", "-frames:v", "1", str(models / "still.png"))
     assert main(["upscale", str(one), "-o", str(models / "one-x3.mp4"), "-m", "tiny"]) == 0
     stream = video_stream(models / "one-x3.mp4")
-    assert (stream["codec_name"], stream["width"], stream["height"], stream["nb_read_frames"]) == \
-        ("h264", 96, 72, "1")
+    assert (stream["codec_name"], stream["width"], stream["height"], stream["nb_read_frames"]) == ("h264", 96, 72, "1")
     assert decode_errors(models / "one-x3.mp4") == ""
     assert main(["upscale", str(models / "still.png"), "-o", str(models / "still-x3.png"), "-m", "tiny"]) == 0
     with Image.open(models / "still-x3.png") as image:
@@ -75,15 +90,24 @@ def test_a_folder_of_photos_and_videos_is_mirrored_and_existing_outputs_follow_t
     err = capsys.readouterr().err
     assert "done 3, skipped 1, failed 1" in err and "song.mp3: not an image or video file" in err
     assert "gone.mp4: cannot be read (No such file or directory)" in err
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == \
-        ["b.mkv", "clips/a.mp4", "photo.png"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "b.mkv",
+        "clips/a.mp4",
+        "photo.png",
+    ]
     for name, size, frames in (("clips/a.mp4", (96, 72), "5"), ("b.mkv", (90, 60), "3")):
         stream = video_stream(out / name)
         assert ((stream["width"], stream["height"]), stream["nb_read_frames"]) == (size, frames)
         assert decode_errors(out / name) == ""
-    audio = [subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5",
-                             "-"], capture_output=True, text=True, check=True).stdout
-             for path in (tree / "clips" / "a.mp4", out / "clips" / "a.mp4")]
+    audio = [
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5", "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for path in (tree / "clips" / "a.mp4", out / "clips" / "a.mp4")
+    ]
     assert audio[0] == audio[1] != ""
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
@@ -95,8 +119,12 @@ def test_a_folder_of_photos_and_videos_is_mirrored_and_existing_outputs_follow_t
     assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny", "--skip-existing"]) == 0
     assert "done 0, skipped 4, failed 0" in capsys.readouterr().err
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    assert main(["upscale", str(tree / "b.mkv"), str(tree / "clips" / "a.mp4"), "-o", str(out), "-m", "tiny",
-                 "--overwrite"]) == 0
+    assert (
+        main(
+            ["upscale", str(tree / "b.mkv"), str(tree / "clips" / "a.mp4"), "-o", str(out), "-m", "tiny", "--overwrite"]
+        )
+        == 0
+    )
     assert target.stat().st_mtime_ns != stamps[target] and video_stream(target)["nb_read_frames"] == "3"
     assert not [p for p in models.rglob("*") if ".partial~" in p.name]
 
@@ -117,10 +145,15 @@ def _animation(path: Path, fmt: str, lossless: bool = True) -> tuple[list[np.nda
     return frames, durations
 
 
-@pytest.mark.parametrize("name,fmt,lossless,tolerance", [
-    ("a.gif", "GIF", True, 0), ("a.png", "PNG", True, 0), ("a.webp", "WEBP", True, 0),
-    ("a.webp", "WEBP", False, 12),  # lossy in, lossy out: mean error per opaque pixel, in codes
-])
+@pytest.mark.parametrize(
+    "name,fmt,lossless,tolerance",
+    [
+        ("a.gif", "GIF", True, 0),
+        ("a.png", "PNG", True, 0),
+        ("a.webp", "WEBP", True, 0),
+        ("a.webp", "WEBP", False, 12),  # lossy in, lossy out: mean error per opaque pixel, in codes
+    ],
+)
 def test_animated_images_stay_animated_with_timing_loop_and_transparency(models, name, fmt, lossless, tolerance):
     source = models / name
     _, durations = _animation(source, fmt, lossless)
@@ -151,8 +184,7 @@ def test_an_animation_in_a_folder_is_upscaled_not_skipped(models, capsys):
         assert image.format == "WEBP" and image.n_frames == 4
 
 
-def test_readme_command_1_can_be_run_twice_and_the_summary_names_the_output_and_its_size(models, capsys,
-                                                                                       monkeypatch):
+def test_readme_command_1_can_be_run_twice_and_the_summary_names_the_output_and_its_size(models, capsys, monkeypatch):
     command = re.search(r"^# 1\..*\n(.*)$", README.read_text(), re.MULTILINE).group(1)
     upscale = shlex.split(command.split("&&")[-1])
     assert upscale[:2] == ["srkit", "upscale"]
@@ -165,12 +197,27 @@ def test_readme_command_1_can_be_run_twice_and_the_summary_names_the_output_and_
         assert last.endswith(f"-> {out} ({out.stat().st_size / 1024:.1f} kB)"), last
 
 
-def test_a_video_srkit_cannot_write_in_its_container_goes_to_mkv_and_bad_video_options_stop_the_plan(models,
-                                                                                                  capsys):
+def test_a_video_srkit_cannot_write_in_its_container_goes_to_mkv_and_bad_video_options_stop_the_plan(models, capsys):
     tree = models / "in"
     tree.mkdir()
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10", "-f", "lavfi", "-i", "sine=duration=1",
-           "-frames:v", "4", "-c:v", "mpeg4", "-c:a", "ac3", "-shortest", str(tree / "old.avi"))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=32x24:rate=10",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=1",
+        "-frames:v",
+        "4",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        "ac3",
+        "-shortest",
+        str(tree / "old.avi"),
+    )
     Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(tree / "photo.png")
     out = models / "out"
     assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny", "--codec", "no_such_codec"]) == 2
@@ -179,9 +226,15 @@ def test_a_video_srkit_cannot_write_in_its_container_goes_to_mkv_and_bad_video_o
     assert main(["upscale", str(tree), "-o", str(out), "-m", "tiny"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["old.mkv", "photo.png"]
     assert video_stream(out / "old.mkv")["nb_read_frames"] == "4" and decode_errors(out / "old.mkv") == ""
-    audio = [subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5",
-                             "-"], capture_output=True, text=True, check=True).stdout
-             for path in (tree / "old.avi", out / "old.mkv")]
+    audio = [
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5", "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for path in (tree / "old.avi", out / "old.mkv")
+    ]
     assert audio[0] == audio[1] != ""
 
 
@@ -253,8 +306,9 @@ def test_an_image_too_large_for_pillow_to_open_is_one_line_not_a_traceback(model
 
     header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 400 MP: over Pillow's own hard limit
     bomb = models / "bomb.png"
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) +
-                     chunk(b"IEND", b""))
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+    )
     assert main(["upscale", str(bomb), "-o", str(models / "out"), "-m", "tiny"]) == 1
     err = capsys.readouterr().err
     assert "bomb.png: 20000x20000 is over the decompression-bomb limit" in err and "Traceback" not in err
@@ -263,8 +317,10 @@ def test_an_image_too_large_for_pillow_to_open_is_one_line_not_a_traceback(model
 def test_a_file_named_twice_is_done_once(models, capsys):
     (models / "in").mkdir()
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(models / "in" / "a.png")
-    assert main(["upscale", str(models / "in"), str(models / "in" / "*.png"), "-o", str(models / "out"),
-                 "-m", "tiny"]) == 0
+    assert (
+        main(["upscale", str(models / "in"), str(models / "in" / "*.png"), "-o", str(models / "out"), "-m", "tiny"])
+        == 0
+    )
     assert "done 1, skipped 0, failed 0" in capsys.readouterr().err
 
 
@@ -329,8 +385,9 @@ def test_a_suffix_cannot_lead_out_of_the_output_folder(models, capsys):
     _photo(models / "in" / "deep" / "a.png", seed=3)
     (models / "out" / "x").mkdir(parents=True)
     with pytest.raises(SystemExit) as stopped:
-        main(["upscale", str(models / "in"), "-o", str(models / "out" / "x"), "--suffix", "/../../escape",
-              "-m", "tiny"])
+        main(
+            ["upscale", str(models / "in"), "-o", str(models / "out" / "x"), "--suffix", "/../../escape", "-m", "tiny"]
+        )
     assert stopped.value.code == 2 and "--suffix must be part of a file name" in capsys.readouterr().err
     for suffix in ("/../../escape", "_x4/../../../up"):  # the plan refuses it for API callers too
         with pytest.raises(PlanError, match="would leave -o"):
@@ -373,17 +430,31 @@ def test_a_newline_in_a_file_name_does_not_split_a_message_line(models, capsys):
     assert any(line.startswith("srkit: done 1") and "two\\nlines.png (" in line for line in lines)
 
 
-@pytest.mark.parametrize("width, argv, limit, holding", [
-    (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),  # tiny is x3: 16386 wide
-    (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),
-    (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp, qoi"),  # 65538 wide
-])
-def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(models, capsys, monkeypatch, width,
-                                                                            argv, limit, holding):
+@pytest.mark.parametrize(
+    "width, argv, limit, holding",
+    [
+        (5462, ["-o", "wide.webp"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),  # tiny is x3: 16386 wide
+        (1024, ["-o", "out", "--format", "webp", "-s", "16"], "WEBP limit of 16383", "png, jpg, tiff, bmp, qoi"),
+        (21846, ["-o", "wide.jpg"], "JPEG limit of 65500", "png, tiff, bmp, qoi"),  # 65538 wide
+    ],
+)
+def test_a_still_output_over_its_format_size_limit_is_refused_with_the_plan(
+    models, capsys, monkeypatch, width, argv, limit, holding
+):
     monkeypatch.setattr("srkit.upscaler.Upscaler.from_request", lambda *_: pytest.fail("the model was loaded"))
     source = _photo(models / "wide.png", seed=9, size=(width, 1))
-    assert main(["upscale", str(source), *[str(models / a) if a.startswith(("wide", "out")) else a for a in argv],
-                 "-m", "tiny"]) == 2
+    assert (
+        main(
+            [
+                "upscale",
+                str(source),
+                *[str(models / a) if a.startswith(("wide", "out")) else a for a in argv],
+                "-m",
+                "tiny",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert limit in err and f"formats that can hold it: {holding} " in err and len(err.splitlines()) == 1
     assert [p.name for p in models.iterdir() if p.name.startswith(("wide.", "out"))] == ["wide.png"]

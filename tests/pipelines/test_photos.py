@@ -41,12 +41,14 @@ def make_tree(root: Path) -> dict[str, Path]:
     cv2.imwrite(str(add("png16", "nested/deep colour.png")), _noise((8, 10, 3), np.uint16, seed=2))
     Image.fromarray(_noise((7, 12), seed=3), "L").save(add("gray", "nested/gray.png"))
     Image.fromarray(_noise((6, 9, 3), seed=4)).convert("P", palette=Image.ADAPTIVE, colors=16).save(
-        add("palette", "nested/deeper/palette.png"))
+        add("palette", "nested/deeper/palette.png")
+    )
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise when displayed
     exif[0x010F] = "srkit-test-camera"
-    Image.fromarray(_noise((8, 13, 3), seed=5)).save(add("jpeg", "nested/rotated.jpg"), exif=exif.tobytes(),
-                                                      icc_profile=ICC, quality=95)
+    Image.fromarray(_noise((8, 13, 3), seed=5)).save(
+        add("jpeg", "nested/rotated.jpg"), exif=exif.tobytes(), icc_profile=ICC, quality=95
+    )
     Image.fromarray(_noise((10, 7, 3), seed=6)).save(add("webp", "photo.webp"), quality=90)
     Image.fromarray(_noise((5, 8, 3), seed=7)).save(add("tiff", "nested/scan.tif"))
     Image.fromarray(_noise((6, 6, 3), seed=8)).save(add("bmp", "old.bmp"))
@@ -130,8 +132,12 @@ def test_sixteen_bit_gray_stays_sixteen_bit(tree):
 
 def _ffmpeg_ya16(path: Path, width: int, height: int) -> np.ndarray:
     """A gray+alpha image decoded by the FFmpeg CLI as 16-bit (H, W, 2)."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt",
-                          "ya16be", "-"], capture_output=True, check=True, timeout=60).stdout
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "ya16be", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return np.frombuffer(raw, ">u2").reshape(height, width, 2).astype(np.int64)
 
 
@@ -139,13 +145,38 @@ def test_sixteen_bit_gray_and_alpha_stays_sixteen_bit_gray_and_alpha(tree):
     root, _ = tree
     ya = _noise((6, 7, 2), np.uint16, seed=13)
     source = root / "ga16.png"  # written by FFmpeg: Pillow cannot write 16-bit gray+alpha
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "ya16be", "-s", "7x6",
-                    "-i", "-", "-frames:v", "1", str(source)], input=ya.astype(">u2").tobytes(), check=True,
-                   timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "ya16be",
+            "-s",
+            "7x6",
+            "-i",
+            "-",
+            "-frames:v",
+            "1",
+            str(source),
+        ],
+        input=ya.astype(">u2").tobytes(),
+        check=True,
+        timeout=60,
+    )
     assert np.array_equal(_ffmpeg_ya16(source, 7, 6), ya)
     assert _run(str(source), "-o", str(root / "ga16-x3.png")) == 0
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=pix_fmt", "-of", "csv=p=0",
-                            str(root / "ga16-x3.png")], capture_output=True, text=True, check=True, timeout=60)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=pix_fmt", "-of", "csv=p=0", str(root / "ga16-x3.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert probe.stdout.strip() == "ya16be"  # gray+alpha, 16 bits: not RGBA colour
     got = _ffmpeg_ya16(root / "ga16-x3.png", 7 * SCALE, 6 * SCALE)
     # expected: the model on the gray repeated into RGB, then ITU-R 601 luma; alpha upscaled on its own
@@ -213,8 +244,10 @@ def test_outputs_that_would_overwrite_inputs_are_refused_before_any_work(tree, c
     assert _run(str(root / "in"), "-o", str(root / "in")) == 2
     assert "-o is this input itself" in capsys.readouterr().err
     assert _run(str(root / "in" / "rgba.png"), str(root / "in" / "nested"), "-o", str(root / "in" / "nested")) == 2
-    assert _run(str(root / "in" / "old.bmp"), str(root / "in" / "photo.webp"), "-o", str(root / "in"),
-                "--format", "keep") == 2
+    assert (
+        _run(str(root / "in" / "old.bmp"), str(root / "in" / "photo.webp"), "-o", str(root / "in"), "--format", "keep")
+        == 2
+    )
     assert "would overwrite the input" in capsys.readouterr().err
 
 
@@ -264,8 +297,9 @@ def test_triton_path_under_the_interpreter_on_a_tiny_image(tree, monkeypatch):
     assert a.shape == (21, 36) and np.abs(a - b).max() <= 1
 
 
-@pytest.mark.parametrize("role,owner,name", [("rgba", images, "write_png"), ("jpeg", Image.Image, "save")],
-                         ids=["png-strips", "pillow"])
+@pytest.mark.parametrize(
+    "role,owner,name", [("rgba", images, "write_png"), ("jpeg", Image.Image, "save")], ids=["png-strips", "pillow"]
+)
 def test_an_interrupted_write_leaves_nothing_under_the_final_name(tree, monkeypatch, role, owner, name):
     """Ctrl-C while encoding: the partial bytes go to a temporary file, which is removed; no final file."""
     root, files = tree

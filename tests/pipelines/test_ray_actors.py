@@ -73,6 +73,7 @@ def two_nodes(cluster):
 
 def _fault(kind: str, gate: Path, cluster, node) -> threading.Thread:
     """A thread that waits for the gated unit, then kills its worker process or removes its node."""
+
     def strike() -> None:
         started = wait_for_gate(gate)
         if kind == "worker":
@@ -93,8 +94,11 @@ def _gate(monkeypatch, module, name: str, gate: Path, after: int, node: str | No
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +124,9 @@ def local_photos(photos, tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind, reason", [("worker", "worker process died"), ("node", "node lost")])
-def test_a_photo_folder_survives_a_lost_worker_or_node(photos, local_photos, cluster, two_nodes, kind, reason,
-                                                       tmp_path, monkeypatch, capsys):
+def test_a_photo_folder_survives_a_lost_worker_or_node(
+    photos, local_photos, cluster, two_nodes, kind, reason, tmp_path, monkeypatch, capsys
+):
     import srkit.pipelines.photos as module
 
     gate = tmp_path / "gate"
@@ -132,8 +137,9 @@ def test_a_photo_folder_survives_a_lost_worker_or_node(photos, local_photos, clu
     strike.join(FAULT_SECONDS)
     err = capsys.readouterr().err
     assert f"done {PHOTOS}, skipped 0, failed 1, retried 1 (1 {reason}) in " in err
-    assert [line for line in err.splitlines() if "error" in line] == \
-        [line for line in err.splitlines() if line.startswith("srkit: error:") and "cut.jpg" in line]
+    assert [line for line in err.splitlines() if "error" in line] == [
+        line for line in err.splitlines() if line.startswith("srkit: error:") and "cut.jpg" in line
+    ]
     assert _digests(out) == local_photos  # nothing else: no temporary or probe file is left
     runs = _runs(gate)
     victim = [name for name, count in runs.items() if count == 2]
@@ -149,12 +155,17 @@ def die_every_time(upscaler, unit: int) -> int:
 
 
 def test_a_unit_that_loses_its_worker_on_every_try_stops_the_run_in_one_line(cluster, two_nodes, capsys):
-    with pytest.raises(WorkerError, match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
-                                          r"died: The actor died unexpectedly before finishing this task.\); the run "
-                                          r"is stopped$"):
+    with pytest.raises(
+        WorkerError,
+        match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
+        r"died: The actor died unexpectedly before finishing this task.\); the run "
+        r"is stopped$",
+    ):
         run_units(list(range(4)), die_every_time, UpscaleRequest("tiny", device="cpu"), ScaleOut("ray", workers=2))
-    assert capsys.readouterr().err.count("srkit: warning: unit 1: its worker stopped (worker process died: ") == \
-        UNIT_TRIES - 1
+    assert (
+        capsys.readouterr().err.count("srkit: warning: unit 1: its worker stopped (worker process died: ")
+        == UNIT_TRIES - 1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +189,23 @@ def local_clip(home, clip, tmp_path_factory):
 
 def _probe_frames(path: Path) -> tuple[int, str]:
     """(video frames, audio codec) as Debian's ffprobe counts them."""
-    text = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-                           "stream=codec_type,codec_name,nb_read_frames", "-of", "json", str(path)],
-                          check=True, capture_output=True, text=True, timeout=60).stdout
+    text = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     streams = json.loads(text)["streams"]
     video = next(stream for stream in streams if stream["codec_type"] == "video")
     audio = next(stream for stream in streams if stream["codec_type"] == "audio")
@@ -188,8 +213,9 @@ def _probe_frames(path: Path) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("kind, reason", [("worker", "worker process died"), ("node", "node lost")])
-def test_a_segmented_video_survives_a_lost_worker_or_node(clip, local_clip, cluster, two_nodes, kind, reason,
-                                                          tmp_path, monkeypatch, capsys):
+def test_a_segmented_video_survives_a_lost_worker_or_node(
+    clip, local_clip, cluster, two_nodes, kind, reason, tmp_path, monkeypatch, capsys
+):
     import srkit.pipelines.segments as module
 
     gate = tmp_path / "gate"
@@ -216,15 +242,35 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_a_killed_driver_leaves_a_run_that_resumes_and_a_second_driver_is_refused(clip, local_clip, cluster,
-                                                                                 two_nodes, tmp_path, capsys):
+def test_a_killed_driver_leaves_a_run_that_resumes_and_a_second_driver_is_refused(
+    clip, local_clip, cluster, two_nodes, tmp_path, capsys
+):
     gate = tmp_path / "gate"
     gate.mkdir()
     out = tmp_path / "clip-x3.mp4"
-    command = [sys.executable, "-c", DRIVER, str(gate), "upscale", str(clip), "-o", str(out), "-m", "tiny",
-               "--segment-seconds", "1", "--backend", "ray", "--workers", "2", "--ray-address", cluster.address]
-    driver = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    command = [
+        sys.executable,
+        "-c",
+        DRIVER,
+        str(gate),
+        "upscale",
+        str(clip),
+        "-o",
+        str(out),
+        "-m",
+        "tiny",
+        "--segment-seconds",
+        "1",
+        "--backend",
+        "ray",
+        "--workers",
+        "2",
+        "--ray-address",
+        cluster.address,
+    ]
+    driver = subprocess.Popen(
+        command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     try:
         wait_for_gate(gate)  # two segments are done and recorded, one waits in its actor
         manifest = tmp_path / ".clip-x3.mp4.srkit" / "manifest.json"
@@ -234,8 +280,9 @@ def test_a_killed_driver_leaves_a_run_that_resumes_and_a_second_driver_is_refuse
             time.sleep(0.05)
         assert _segmented(clip, out, "--resume", "--backend", "ray", "--workers", "2") == 1
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("srkit: error:")]
-        assert errors == [f"srkit: error: {manifest.parent}: another srkit run is using this work folder; wait for "
-                          "it or stop it"]
+        assert errors == [
+            f"srkit: error: {manifest.parent}: another srkit run is using this work folder; wait for it or stop it"
+        ]
     finally:
         driver.kill()
         driver.communicate(timeout=FAULT_SECONDS)
@@ -257,12 +304,19 @@ def _node_without(folder: Path, cluster):
     """A third node that sees an empty folder at `folder` (its own mount namespace: another machine's disk)."""
     isolate = ["unshare", "--mount", "--map-root-user", "--propagation", "private"]
     if subprocess.run([*isolate, "true"], capture_output=True, timeout=60).returncode:
-        pytest.skip("this machine cannot give a process its own mounts (unshare --mount), which stands in for "
-                    "a node without the output folder")
+        pytest.skip(
+            "this machine cannot give a process its own mounts (unshare --mount), which stands in for "
+            "a node without the output folder"
+        )
     before = _alive_nodes()
     script = f"mount -t tmpfs none {folder} && exec ray start --address={cluster.address} --num-cpus=1 --block"
-    node = subprocess.Popen([*isolate, "sh", "-c", script], start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    node = subprocess.Popen(
+        [*isolate, "sh", "-c", script],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         deadline = time.monotonic() + FAULT_SECONDS
         while _alive_nodes() <= before:
@@ -277,15 +331,16 @@ def _node_without(folder: Path, cluster):
             time.sleep(0.1)
 
 
-def test_a_node_that_cannot_see_the_output_folder_is_refused_in_one_line_before_any_work(photos, cluster,
-                                                                                          two_nodes, tmp_path,
-                                                                                          capsys):
+def test_a_node_that_cannot_see_the_output_folder_is_refused_in_one_line_before_any_work(
+    photos, cluster, two_nodes, tmp_path, capsys
+):
     out = tmp_path / "out"
     with _node_without(tmp_path, cluster):
-        assert main(["upscale", str(photos), "-o", str(out), "-m", "tiny", "--backend", "ray",
-                     "--workers", "3"]) == 2
+        assert main(["upscale", str(photos), "-o", str(out), "-m", "tiny", "--backend", "ray", "--workers", "3"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line or "Traceback" in line]
     assert len(errors) == 1 and errors[0].startswith(f"srkit: error: --output {out}: the Ray node at "), errors
-    assert errors[0].endswith("does not see the driver's files there; a run on several machines needs --output on "
-                              "a file system that every node sees (a shared mount)")
+    assert errors[0].endswith(
+        "does not see the driver's files there; a run on several machines needs --output on "
+        "a file system that every node sees (a shared mount)"
+    )
     assert list(out.iterdir()) == []  # no photo was written, and the driver's probe file is gone

@@ -52,7 +52,7 @@ def test_threshold_is_in_8_bit_codes_for_16_bit_frames_too():
 
 
 def test_held_frames_carry_over_between_batches_and_off_means_never():
-    a, = _frames(3, 1)
+    (a,) = _frames(3, 1)
     reuse = HeldFrames(0)
     assert reuse.outputs(reuse.held([a]), ["A"]) == ["A"]
     assert reuse.outputs(reuse.held([a.copy(), a.copy()]), []) == ["A", "A"]
@@ -64,8 +64,12 @@ def test_held_frames_carry_over_between_batches_and_off_means_never():
 
 def _framemd5(path: Path) -> list[str]:
     """FFmpeg's per-frame MD5 lines of the decoded video (pts, duration, size, hash), header comments dropped."""
-    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [line for line in out.splitlines() if not line.startswith("#")]
 
 
@@ -75,8 +79,23 @@ def test_exact_reuse_writes_the_frames_of_a_full_run(tmp_path, monkeypatch, caps
     install_user_model(tmp_path, "tiny", small_model("compact-x3", seed=41)[0])
     clip = tmp_path / "held.mkv"
     # 6 distinct test-pattern frames at 5 fps, each shown twice at 10 fps: 12 frames, 6 of them held (lossless).
-    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=46x30:rate=5:duration=1.2",
-                    "-vf", "fps=10", "-c:v", "ffv1", str(clip)], check=True)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=46x30:rate=5:duration=1.2",
+            "-vf",
+            "fps=10",
+            "-c:v",
+            "ffv1",
+            str(clip),
+        ],
+        check=True,
+    )
     source = _framemd5(clip)
     assert len(source) == 12 and len({line.split(",")[-1] for line in source}) == 6
     runs = {}

@@ -51,8 +51,11 @@ def _upscale(photos: Path, out: Path, *options: str) -> int:
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _errors(text: str) -> list[str]:
@@ -80,8 +83,9 @@ def ray_instance():
 
 
 @pytest.mark.parametrize("backend", ["local", "ray"])
-def test_a_photo_folder_on_two_workers_gives_the_bytes_and_errors_of_the_local_run(photos, local_run, backend,
-                                                                                   tmp_path, capsys, request):
+def test_a_photo_folder_on_two_workers_gives_the_bytes_and_errors_of_the_local_run(
+    photos, local_run, backend, tmp_path, capsys, request
+):
     if backend == "ray":
         request.getfixturevalue("ray_instance")
     digests, status, errors = local_run
@@ -122,11 +126,17 @@ def test_the_first_error_in_a_worker_stops_every_worker_and_is_raised_in_the_dri
         request.getfixturevalue("ray_instance")
     done = []
     with pytest.raises(SrkitError, match="^unit 2: cannot be done$"):
-        run_units(list(range(8)), fail_on_unit_two, UpscaleRequest("tiny", device="cpu"),
-                  ScaleOut(backend, workers=2), lambda index, result: done.append(result))
+        run_units(
+            list(range(8)),
+            fail_on_unit_two,
+            UpscaleRequest("tiny", device="cpu"),
+            ScaleOut(backend, workers=2),
+            lambda index, result: done.append(result),
+        )
     assert {unit for unit, _, _ in done} <= {0, 1}, "units after the failing one ran on"
-    assert {(threads, backend) for _, threads, backend in done} <= {(worker_threads(2), "torch")}, \
+    assert {(threads, backend) for _, threads, backend in done} <= {(worker_threads(2), "torch")}, (
         "the workers did not split the cores or lost the environment"
+    )
 
 
 def die_on_first_run(marks: str, upscaler, unit: int) -> int:
@@ -142,19 +152,29 @@ def die_on_first_run(marks: str, upscaler, unit: int) -> int:
 
 def test_a_unit_whose_worker_process_dies_goes_to_a_new_worker(home, tmp_path, capsys):
     retried = []
-    results = run_units(list(range(4)), functools.partial(die_on_first_run, str(tmp_path)),
-                        UpscaleRequest("tiny", device="cpu"), ScaleOut(workers=2),
-                        on_retry=lambda *what: retried.append(what))
+    results = run_units(
+        list(range(4)),
+        functools.partial(die_on_first_run, str(tmp_path)),
+        UpscaleRequest("tiny", device="cpu"),
+        ScaleOut(workers=2),
+        on_retry=lambda *what: retried.append(what),
+    )
     assert results == [0, 1, 2, 3] and retried == [(1, "worker process died")]
-    assert re.search(r"^srkit: warning: unit 1: its worker stopped \(worker process died: worker \d \(cpu\) "
-                     r"stopped with exit code 3\); handed to another worker \(try 2 of 3\)$",
-                     capsys.readouterr().err, re.MULTILINE)
+    assert re.search(
+        r"^srkit: warning: unit 1: its worker stopped \(worker process died: worker \d \(cpu\) "
+        r"stopped with exit code 3\); handed to another worker \(try 2 of 3\)$",
+        capsys.readouterr().err,
+        re.MULTILINE,
+    )
 
 
 def test_a_unit_that_kills_its_worker_on_every_try_is_one_line_and_stops_the_run(home):
-    with pytest.raises(WorkerError, match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
-                                          r"died: worker \d \(cpu\) stopped with exit code 3\); the run is "
-                                          r"stopped$"):
+    with pytest.raises(
+        WorkerError,
+        match=rf"^unit 1 lost its worker {UNIT_TRIES} times \(last: worker process "
+        r"died: worker \d \(cpu\) stopped with exit code 3\); the run is "
+        r"stopped$",
+    ):
         run_units(list(range(4)), die_on_unit_one, UpscaleRequest("tiny", device="cpu"), ScaleOut(workers=2))
 
 
@@ -182,10 +202,24 @@ def test_sigterm_stops_the_workers_within_seconds_and_leaves_no_half_written_fil
     for index in range(12):
         Image.fromarray(rng.integers(0, 256, (200, 203, 3), dtype=np.uint8)).save(tree / f"big{index}.png")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "srkit", "upscale", str(tree), "-o", str(out), "-m", "tiny", "--workers", "2",
-               "--backend", backend]  # with Ray: srkit starts (and must stop) its own local instance
-    run = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "SRKIT_HOME": str(home)})
+    command = [
+        sys.executable,
+        "-m",
+        "srkit",
+        "upscale",
+        str(tree),
+        "-o",
+        str(out),
+        "-m",
+        "tiny",
+        "--workers",
+        "2",
+        "--backend",
+        backend,
+    ]  # with Ray: srkit starts (and must stop) its own local instance
+    run = subprocess.Popen(
+        command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "SRKIT_HOME": str(home)}
+    )
     deadline = time.monotonic() + 120
     while not (out.exists() and any(out.glob("big*.png"))) and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.05)
@@ -225,14 +259,17 @@ def test_without_ray_the_ray_backend_is_one_line_naming_the_extra(photos, tmp_pa
     assert err == "srkit: error: --backend ray needs Ray, which is not installed here: pip install 'srkit[ray]'"
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--devices", "gpu0"], "'gpu0' is not cuda:INDEX"),
-    (["--devices", "cpu,cpu"], "'cpu' is not cuda:INDEX"),
-    (["--devices", "cuda:99"], "there is no cuda:99 here"),
-    (["--devices", "cuda:0", "--backend", "ray"], "--devices is for --backend local"),
-    (["--devices", "cuda:0", "--device", "cpu"], "not both"),
-    (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --backend ray"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--devices", "gpu0"], "'gpu0' is not cuda:INDEX"),
+        (["--devices", "cpu,cpu"], "'cpu' is not cuda:INDEX"),
+        (["--devices", "cuda:99"], "there is no cuda:99 here"),
+        (["--devices", "cuda:0", "--backend", "ray"], "--devices is for --backend local"),
+        (["--devices", "cuda:0", "--device", "cpu"], "not both"),
+        (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --backend ray"),
+    ],
+)
 def test_bad_scale_out_options_are_one_line_and_exit_2_before_any_work(photos, tmp_path, capsys, options, message):
     out = tmp_path / "out"
     assert _upscale(photos, out, *options) == 2
@@ -276,10 +313,28 @@ def local_segmented(home, clip, tmp_path_factory):
     return out.read_bytes()
 
 
-def test_a_segmented_video_on_two_ray_actors_is_the_file_of_the_local_segmented_run(clip, local_segmented,
-                                                                                    ray_instance, tmp_path, capsys):
+def test_a_segmented_video_on_two_ray_actors_is_the_file_of_the_local_segmented_run(
+    clip, local_segmented, ray_instance, tmp_path, capsys
+):
     out = tmp_path / "clip-x3.mp4"
-    assert main(["upscale", str(clip), "-o", str(out), "-m", "tiny", "--segment-seconds", "1",
-                 "--workers", "2", "--backend", "ray"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(clip),
+                "-o",
+                str(out),
+                "-m",
+                "tiny",
+                "--segment-seconds",
+                "1",
+                "--workers",
+                "2",
+                "--backend",
+                "ray",
+            ]
+        )
+        == 0
+    )
     assert "segments: 3 encoded" in capsys.readouterr().err
     assert out.read_bytes() == local_segmented

@@ -32,8 +32,10 @@ SEGMENTS = 5
 SEGMENT_ARGS = ["--segment-seconds", "0.64"]
 RUN_ARGS = ["-m", "tiny", "--preset", "ultrafast", "--crf", "10", "--reuse-frames", "off"]
 MIN_PSNR = 45.0  # dB, every frame of the segmented run against the unsegmented one (the encoder restarts)
-CHAPTERS = ";FFMETADATA1\ntitle=Segments\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=one\n" \
-           "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3200\ntitle=two\n"
+CHAPTERS = (
+    ";FFMETADATA1\ntitle=Segments\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=one\n"
+    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3200\ntitle=two\n"
+)
 SUBTITLES = "1\n00:00:00,500 --> 00:00:01,300\nhello\n\n2\n00:00:02,350 --> 00:00:03,000\nworld\n"
 # Runs srkit in a child that SIGKILLs itself at the n-th call of one function: a kill -9 at an exact point.
 KILLER = """
@@ -61,9 +63,43 @@ def clip(tmp_path) -> Path:
     meta, srt, path = tmp_path / "meta.txt", tmp_path / "subs.srt", tmp_path / "clip.mkv"
     meta.write_text(CHAPTERS)
     srt.write_text(SUBTITLES)
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000",
-           "-i", srt, "-i", meta, "-t", "3.2", "-map", "0:v", "-map", "1:a", "-map", "2:s", "-map_metadata", "3",
-           "-map_chapters", "3", "-c:v", "libx264", "-g", "8", "-bf", "3", "-c:a", "libopus", "-c:s", "srt", path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=48x32:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-i",
+        srt,
+        "-i",
+        meta,
+        "-t",
+        "3.2",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:s",
+        "-map_metadata",
+        "3",
+        "-map_chapters",
+        "3",
+        "-c:v",
+        "libx264",
+        "-g",
+        "8",
+        "-bf",
+        "3",
+        "-c:a",
+        "libopus",
+        "-c:s",
+        "srt",
+        path,
+    )
     return path
 
 
@@ -86,7 +122,7 @@ def min_psnr(a: Path, b: Path, width: int, height: int) -> float:
     x, y = gray_frames(a, width, height), gray_frames(b, width, height)
     assert x.shape == y.shape
     mse = ((x - y) ** 2).reshape(len(x), -1).mean(1)
-    return float((10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-12))).min())
+    return float((10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))).min())
 
 
 def upscale(*args: str | Path) -> int:
@@ -102,14 +138,16 @@ def test_the_plan_cuts_at_keyframes_and_follows_the_trim(clip):
     times = scan_packets(info)
     plan = plan_segments(info, VideoOptions(EncodeSettings(), segment_seconds=0.64), times)
     assert len(plan) == SEGMENTS and plan[0].start == 0 and plan[-1].end is None
-    keyframes = {float(p["pts_time"]) for p in ffprobe(clip, "-select_streams", "v:0", "-show_entries",
-                                                          "packet=pts_time,flags")["packets"] if "K" in p["flags"]}
+    keyframes = {
+        float(p["pts_time"])
+        for p in ffprobe(clip, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags")["packets"]
+        if "K" in p["flags"]
+    }
     assert {float(s.start) for s in plan[1:]} <= keyframes
     assert sum(s.frames for s in plan) == len(ffprobe(clip, "-show_frames", "-select_streams", "v:0")["frames"])
     assert len(plan_segments(info, VideoOptions(EncodeSettings(), segment_seconds=0), times)) == 1
     assert len(plan_segments(info, VideoOptions(EncodeSettings(), segment_seconds=30), times)) == 1
-    trimmed = plan_segments(info, VideoOptions(EncodeSettings(), start=0.5, max_frames=40, segment_seconds=0.64),
-                            times)
+    trimmed = plan_segments(info, VideoOptions(EncodeSettings(), start=0.5, max_frames=40, segment_seconds=0.64), times)
     assert trimmed[0].start == 0.5 and sum(s.frames for s in trimmed) == 40 and len(trimmed) > 1
     assert {float(s.start) for s in trimmed[1:]} <= keyframes
 
@@ -182,8 +220,13 @@ def test_a_trimmed_range_is_segmented_alike(models, clip):
 
 
 def _killed_run(phase: str, count: int, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", KILLER, phase, str(count), "upscale", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", KILLER, phase, str(count), "upscale", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_kill_9_anywhere_then_resume_gives_the_uninterrupted_bytes(models, clip, monkeypatch, capsys):
@@ -194,14 +237,17 @@ def test_kill_9_anywhere_then_resume_gives_the_uninterrupted_bytes(models, clip,
     args = [str(clip), "-o", str(out), *RUN_ARGS, *SEGMENT_ARGS]
     encoded = []
     real = segments.encode_segment
-    monkeypatch.setattr(segments, "encode_segment", lambda upscaler, unit: encoded.append(unit.index) or
-                        real(upscaler, unit))
+    monkeypatch.setattr(
+        segments, "encode_segment", lambda upscaler, unit: encoded.append(unit.index) or real(upscaler, unit)
+    )
     for phase, seed in [("segment", 1), ("segment", 2), ("join", 3), ("rename-before", 4), ("rename-after", 5)]:
         rng = random.Random(seed)
         # "segment": late enough in a segment that its encoder has written packets (x264's frame threads hold
         # some frames back); "join": any video packet of the join; "rename-*": the one call
-        count = {"segment": frames // SEGMENTS * rng.randrange(SEGMENTS) + rng.randint(12, frames // SEGMENTS),
-                 "join": rng.randint(1, frames)}.get(phase, 1)
+        count = {
+            "segment": frames // SEGMENTS * rng.randrange(SEGMENTS) + rng.randint(12, frames // SEGMENTS),
+            "join": rng.randint(1, frames),
+        }.get(phase, 1)
         killed = _killed_run(phase, count, args, models)
         assert killed.returncode == -signal.SIGKILL, (phase, killed.stderr)
         assert out.exists() == (phase == "rename-after")
@@ -268,8 +314,29 @@ def mpeg2_clip(request, tmp_path) -> Path:
     containers without an index, where a seek lands on any packet near the time asked for."""
     bframes, muxer = request.param
     path = tmp_path / ("clip.mpg" if muxer == "vob" else "clip.ts")
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x36:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000",
-           "-t", "2.4", "-c:v", "mpeg2video", "-bf", str(bframes), "-g", "11", "-c:a", "mp2", "-f", muxer, path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x36:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "2.4",
+        "-c:v",
+        "mpeg2video",
+        "-bf",
+        str(bframes),
+        "-g",
+        "11",
+        "-c:a",
+        "mp2",
+        "-f",
+        muxer,
+        path,
+    )
     return path
 
 

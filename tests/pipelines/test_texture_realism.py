@@ -61,8 +61,9 @@ def test_quilting_scores_near_the_exemplar_and_noise_near_1(tmp_path):
     Image.fromarray(skimage.data.brick()).save(path)
     sampled, _ = quality.exemplar_halves([str(path)])
     shuffled = np.random.default_rng(0).permuted(sampled[0].reshape(-1, 3), axis=0).reshape(sampled[0].shape)
-    entry = quality.realism_entry([str(path)], {"quilt": quality.quilt_source(sampled),
-                                                        "shuffled": lambda size, seed: shuffled}, 4)
+    entry = quality.realism_entry(
+        [str(path)], {"quilt": quality.quilt_source(sampled), "shuffled": lambda size, seed: shuffled}, 4
+    )
     scores = entry["realism"]
     assert scores["exemplar"] == 0.0 and scores["perlin"] == 1.0
     assert scores["quilt"] <= 0.2, entry
@@ -70,6 +71,8 @@ def test_quilting_scores_near_the_exemplar_and_noise_near_1(tmp_path):
 
 
 def test_measuring_textures_does_not_import_scikit_image():
-    code = ("import sys; import srkit.pipelines.texture_realism, srkit.texture_generator; "
-            "sys.exit('skimage' in sys.modules)")
+    code = (
+        "import sys; import srkit.pipelines.texture_realism, srkit.texture_generator; "
+        "sys.exit('skimage' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -45,21 +45,48 @@ def _sha(path: Path) -> str:
 
 def test_pack_layout_and_manifest(tmp_path, generator_file):
     pack = tmp_path / "pack"
-    assert main(["textures", "-o", str(pack), "-n", "3", "--size", "32", "--model", str(generator_file),
-                 "--seed", "5", "--normal-maps", "--mipmaps"]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "-o",
+                str(pack),
+                "-n",
+                "3",
+                "--size",
+                "32",
+                "--model",
+                str(generator_file),
+                "--seed",
+                "5",
+                "--normal-maps",
+                "--mipmaps",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((pack / "manifest.json").read_text())
     stems = [f"generator-{seed}" for seed in (5, 6, 7)]
     extras = [f"{s}{m}_mip{i}.png" for s in stems for m in ("", "_normal") for i in range(1, 6)]
     extras += [f"{s}_normal.png" for s in stems]
     assert sorted(p.name for p in pack.iterdir()) == sorted(
-        ["manifest.json", "preview.png"] + [f"{s}.png" for s in stems] + extras)
+        ["manifest.json", "preview.png"] + [f"{s}.png" for s in stems] + extras
+    )
     assert (manifest["size"], manifest["count"], manifest["source"], manifest["seam_period"]) == (
-        32, 3, {"model": str(generator_file)}, 16)
+        32,
+        3,
+        {"model": str(generator_file)},
+        16,
+    )
     for entry, stem, seed in zip(manifest["textures"], stems, (5, 6, 7)):
         assert (entry["seed"], entry["size"], entry["model"]) == (seed, 32, str(generator_file))
         albedo, normal = entry["maps"]["albedo"], entry["maps"]["normal"]
         assert (albedo["file"], albedo["format"], albedo["colour_space"], albedo["mip_levels"]) == (
-            f"{stem}.png", "png", "srgb", 6)
+            f"{stem}.png",
+            "png",
+            "srgb",
+            6,
+        )
         assert albedo["sha256"] == _sha(pack / albedo["file"])
         with Image.open(pack / albedo["file"]) as image:
             assert image.size == (32, 32) and image.mode == "RGB"
@@ -76,16 +103,34 @@ def test_pack_layout_and_manifest(tmp_path, generator_file):
 def test_same_seed_gives_the_same_bytes(tmp_path, generator_file):
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
-        assert main(["textures", "-o", str(tmp_path / run / "pack"), "-n", "2", "--size", "64", "--model",
-                     str(generator_file), "--zip"]) == 0
+        assert (
+            main(
+                [
+                    "textures",
+                    "-o",
+                    str(tmp_path / run / "pack"),
+                    "-n",
+                    "2",
+                    "--size",
+                    "64",
+                    "--model",
+                    str(generator_file),
+                    "--zip",
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "a" / "pack.zip").read_bytes() == (tmp_path / "b" / "pack.zip").read_bytes()
     generator = TextureGenerator(model=generator_file)
     assert np.array_equal(generator.generate(64, 1), generator.generate(64, 1))
     assert not np.array_equal(generator.generate(64, 1), generator.generate(64, 2))
 
 
-@pytest.mark.parametrize("source", [{"method": m} for m in METHODS] + [{"family": f.name} for f in FAMILIES],
-                         ids=lambda s: next(iter(s.values())))
+@pytest.mark.parametrize(
+    "source",
+    [{"method": m} for m in METHODS] + [{"family": f.name} for f in FAMILIES],
+    ids=lambda s: next(iter(s.values())),
+)
 def test_every_method_and_family_is_seamless_at_small_size(source):
     """Pooled over 128 textures of 64 px (one texture's single border line varies too much to judge alone; over
     32, stone's blobs still move the pooled score by +-0.1: 0.95-1.11 across eight sets of seeds), against
@@ -138,8 +183,26 @@ def test_a_gray_model_upscales_textures_plane_by_plane(tmp_path):
     """`--upscale` with a one-channel model: each colour plane is upscaled in wrap mode as a gray image."""
     module, _ = small_model("compact-gray-x2", seed=7)
     torch.save(module.state_dict(), tmp_path / "gray.pth")
-    assert main(["textures", "-o", str(tmp_path / "pack"), "-n", "1", "--size", "32", "--method", "value",
-                 "--colormap", "grass", "--upscale", str(tmp_path / "gray.pth")]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "-o",
+                str(tmp_path / "pack"),
+                "-n",
+                "1",
+                "--size",
+                "32",
+                "--method",
+                "value",
+                "--colormap",
+                "grass",
+                "--upscale",
+                str(tmp_path / "gray.pth"),
+            ]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "pack" / "value-0.png") as image:
         texture = np.asarray(image.convert("RGB"))
     base = TextureGenerator(method="value", colormap="grass").generate(16, 0)
@@ -166,8 +229,12 @@ def test_generated_codes_are_the_float_texture_rounded(generator_file, monkeypat
     if tile >= 8:
         floats = generator.plan.run(cells, clamp=(0.0, 1.0))[0].permute(1, 2, 0).numpy()
     else:
-        floats = upscale_tiled(cells[0], lambda batch: generator.plan.run(batch, clamp=(0.0, 1.0)),
-                               model_geometry(generator.generator, tile, wrap=True), out_channels=3).numpy()
+        floats = upscale_tiled(
+            cells[0],
+            lambda batch: generator.plan.run(batch, clamp=(0.0, 1.0)),
+            model_geometry(generator.generator, tile, wrap=True),
+            out_channels=3,
+        ).numpy()
     assert np.array_equal(generator.generate(128, 3), _rounded_as_before(floats))
 
 
@@ -176,8 +243,7 @@ def test_noise_and_upscaled_textures_are_the_float_texture_rounded(tmp_path, mon
     model_path = tmp_path / "x4.pth"
     torch.save(small_model("compact-x4", seed=3)[0].state_dict(), model_path)
     base = noise.noise_texture("value", 16, 4, noise.colormap_palette("grass"))
-    assert np.array_equal(TextureGenerator(method="value", colormap="grass").generate(16, 4),
-                          _rounded_as_before(base))
+    assert np.array_equal(TextureGenerator(method="value", colormap="grass").generate(16, 4), _rounded_as_before(base))
     generator = TextureGenerator(method="value", colormap="grass", upscale=str(model_path))
     assert np.array_equal(generator.generate(64, 4), _rounded_as_before(generator.upscaler.upscale(base)))
 
@@ -190,17 +256,23 @@ def test_normal_map():
     assert (normals[..., 1] == 0).all() and (normals[..., 2] > 0).all()
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--size", "100"], "--size 100: use a power of two"),
-    (["--size", "8", "--family", "wood"], "--size 8: use a power of two from 16"),
-    (["--family", "marble"], "no texture family named 'marble'"),
-    (["-n", "0"], "-n must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--size", "100"], "--size 100: use a power of two"),
+        (["--size", "8", "--family", "wood"], "--size 8: use a power of two from 16"),
+        (["--family", "marble"], "no texture family named 'marble'"),
+        (["-n", "0"], "-n must be at least 1"),
+    ],
+)
 def test_bad_options_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
     pack = tmp_path / "pack"
     try:
-        code = main(["textures", "-o", str(pack), "--method", "perlin", *argv] if "--family" not in argv
-                    else ["textures", "-o", str(pack), *argv])
+        code = main(
+            ["textures", "-o", str(pack), "--method", "perlin", *argv]
+            if "--family" not in argv
+            else ["textures", "-o", str(pack), *argv]
+        )
     except SystemExit as stop:  # argparse's own checks
         code = stop.code
     assert code == 2 and needle in capsys.readouterr().err
@@ -280,14 +352,17 @@ def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
         assert entry["seam_score"] == round(seam_score(written), 4)
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--exemplar", "{tmp}/absent.jpg"], "--exemplar {tmp}/absent.jpg: no such file"),
-    (["--exemplar", "{tmp}/small.png"], "--exemplar {tmp}/small.png: 20x20 is too small to quilt from"),
-    (["--exemplar", "{tmp}/text.jpg"], "--exemplar {tmp}/text.jpg: cannot read image"),
-    (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
-    (["--method", "value", "--exemplar", "{tmp}/small.png"], "not used by --method value"),
-    (["--family", "wood", "--exemplar", "{tmp}/small.png"], "choose one texture source"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--exemplar", "{tmp}/absent.jpg"], "--exemplar {tmp}/absent.jpg: no such file"),
+        (["--exemplar", "{tmp}/small.png"], "--exemplar {tmp}/small.png: 20x20 is too small to quilt from"),
+        (["--exemplar", "{tmp}/text.jpg"], "--exemplar {tmp}/text.jpg: cannot read image"),
+        (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
+        (["--method", "value", "--exemplar", "{tmp}/small.png"], "not used by --method value"),
+        (["--family", "wood", "--exemplar", "{tmp}/small.png"], "choose one texture source"),
+    ],
+)
 def test_bad_exemplars_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "small.png")
     (tmp_path / "text.jpg").write_text("not an image")

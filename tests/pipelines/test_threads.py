@@ -54,7 +54,7 @@ def test_a_failing_caller_stops_workers_blocked_on_a_full_queue():
     with pytest.raises(KeyError):
         with Workers() as workers:
             items = workers.pipe(2)
-            workers.start("producer", lambda: [items.put(i) for i in range(10 ** 9)])
+            workers.start("producer", lambda: [items.put(i) for i in range(10**9)])
             time.sleep(0.2)
             raise KeyError("model failed")
     assert not workers.alive()
@@ -97,22 +97,48 @@ def test_a_fault_with_full_queues_ends_the_run_with_one_line(models, monkeypatch
 
     monkeypatch.setattr(srkit.io.video.reader.VideoReader, "_rgb", counted_rgb)
     if where == "encoder":  # slow encoder: both queues fill, then it fails
-        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
-                            _slow_then(3, OSError(28, "No space left on device"),
-                                       srkit.io.video.writer.VideoWriter.write))
+        monkeypatch.setattr(
+            srkit.io.video.writer.VideoWriter,
+            "write",
+            _slow_then(3, OSError(28, "No space left on device"), srkit.io.video.writer.VideoWriter.write),
+        )
     elif where == "decoder":  # slow encoder fills the queues; the decoder fails at frame 30
-        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
-                            _slow_then(10 ** 6, None, srkit.io.video.writer.VideoWriter.write, 0.05))
-        monkeypatch.setattr(srkit.io.video.reader.VideoReader, "_rgb",
-                            _slow_then(30, srkit.io.video.errors.VideoError("decoder failed"), counted_rgb, 0))
+        monkeypatch.setattr(
+            srkit.io.video.writer.VideoWriter,
+            "write",
+            _slow_then(10**6, None, srkit.io.video.writer.VideoWriter.write, 0.05),
+        )
+        monkeypatch.setattr(
+            srkit.io.video.reader.VideoReader,
+            "_rgb",
+            _slow_then(30, srkit.io.video.errors.VideoError("decoder failed"), counted_rgb, 0),
+        )
     else:
-        monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "write",
-                            _slow_then(10 ** 6, None, srkit.io.video.writer.VideoWriter.write, 0.05))
-        monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
-                            _slow_then(25, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
+        monkeypatch.setattr(
+            srkit.io.video.writer.VideoWriter,
+            "write",
+            _slow_then(10**6, None, srkit.io.video.writer.VideoWriter.write, 0.05),
+        )
+        monkeypatch.setattr(
+            srkit.upscaler.Upscaler,
+            "upscale_frames",
+            _slow_then(25, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0),
+        )
     # --reuse-frames off sends every frame through the model (none is held), as the counts assume
-    code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast",
-                 "--reuse-frames", "off"])
+    code = main(
+        [
+            "upscale",
+            str(clip),
+            "-o",
+            str(models / "out.mkv"),
+            "-m",
+            "tiny",
+            "--preset",
+            "ultrafast",
+            "--reuse-frames",
+            "off",
+        ]
+    )
     # the decoder stopped with the run: it got at most one frame past each full queue and each busy stage
     fault_frame = {"encoder": 3, "decoder": 30, "model": 25}[where]
     assert decoded["n"] <= min(fault_frame + 2 * srkit.pipelines.pump.QUEUE_DEPTH + 3, CLIP_FRAMES - 1), decoded
@@ -169,10 +195,25 @@ def test_an_encoder_stuck_past_the_join_is_abandoned_not_closed_under_it(models,
         return real(self, *args)
 
     monkeypatch.setattr(srkit.io.video.writer.VideoWriter, "_write", stuck_on_third)
-    monkeypatch.setattr(srkit.upscaler.Upscaler, "upscale_frames",
-                        _slow_then(12, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0))
-    code = main(["upscale", str(clip), "-o", str(models / "out.mkv"), "-m", "tiny", "--preset", "ultrafast",
-                 "--reuse-frames", "off"])  # every frame reaches the model, as the fault count assumes
+    monkeypatch.setattr(
+        srkit.upscaler.Upscaler,
+        "upscale_frames",
+        _slow_then(12, SrkitError("model failed"), srkit.upscaler.Upscaler.upscale_frames, 0),
+    )
+    code = main(
+        [
+            "upscale",
+            str(clip),
+            "-o",
+            str(models / "out.mkv"),
+            "-m",
+            "tiny",
+            "--preset",
+            "ultrafast",
+            "--reuse-frames",
+            "off",
+        ]
+    )  # every frame reaches the model, as the fault count assumes
     stuck_through_the_run = entered.is_set() and not left.is_set()
     released.set()
     assert stuck_through_the_run, "the run waited for the stuck encoder instead of abandoning it"

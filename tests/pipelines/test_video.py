@@ -50,8 +50,10 @@ def test_flat_colours_survive_the_round_trip(models, height, width, matrix, tag)
     clip = models / "patches.mkv"
     make_clip(clip, height, width, matrix, tag, frames=2)
     out = models / "patches-x4.mkv"
-    assert main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--crf", "10", "--frames", "1",
-                 "--tile", "512"]) == 0
+    assert (
+        main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--crf", "10", "--frames", "1", "--tile", "512"])
+        == 0
+    )
     frame = next(iter(read_frames(out, probe(out)))).pixels
     assert frame.shape == (height * 4, width * 4, 3)
     assert np.abs(centres(frame) - PATCHES).max() <= TWO_GENERATIONS
@@ -62,8 +64,25 @@ def test_flat_colours_survive_the_round_trip(models, height, width, matrix, tag)
 
 def test_real_clip_preview_and_trim(models):
     out = models / "bunny.mp4"
-    assert main(["upscale", str(BUNNY), "-o", str(out), "-m", "nearest", "--frames", "3", "--preset", "ultrafast",
-                 "-s", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(BUNNY),
+                "-o",
+                str(out),
+                "-m",
+                "nearest",
+                "--frames",
+                "3",
+                "--preset",
+                "ultrafast",
+                "-s",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     info = probe(out)
     assert (info.width, info.height, len(_video_pts_ms(out))) == (640, 360, 3)
     assert _packets(out, "audio"), "the audio stream was dropped"
@@ -132,9 +151,12 @@ def test_chapters_are_kept_and_trimmed_and_duration_matches(models):
     with_chapters = models / "with-chapters.mkv"
     with av.open(str(clip)) as src, av.open(str(with_chapters), "w") as dst:
         mapping = {s.index: dst.add_stream_from_template(s) for s in src.streams}
-        dst.set_chapters([{"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "a"}},
-                          {"id": 2, "start": 500, "end": 1000, "time_base": Fraction(1, 1000),
-                           "metadata": {"title": "b"}}])
+        dst.set_chapters(
+            [
+                {"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "a"}},
+                {"id": 2, "start": 500, "end": 1000, "time_base": Fraction(1, 1000), "metadata": {"title": "b"}},
+            ]
+        )
         for packet in src.demux():
             if packet.size:
                 packet.stream = mapping[packet.stream.index]
@@ -180,8 +202,27 @@ def test_ten_bit_video_goes_through_the_16_bit_path(models):
     clip = models / "deep.mkv"
     make_clip(clip, 64, 96, "itu709", 1, frames=2, pix_fmt="yuv420p10le")  # x265 aborts on frames below 64 px
     out = models / "deep-x4.mkv"
-    assert main(["upscale", str(clip), "-o", str(out), "-m", "nearest", "--codec", "libx265", "--crf", "8",
-                 "--pix-fmt", "yuv420p10le", "--encoder-opt", "x265-params=log-level=error"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(clip),
+                "-o",
+                str(out),
+                "-m",
+                "nearest",
+                "--codec",
+                "libx265",
+                "--crf",
+                "8",
+                "--pix-fmt",
+                "yuv420p10le",
+                "--encoder-opt",
+                "x265-params=log-level=error",
+            ]
+        )
+        == 0
+    )
     info = probe(out)
     assert info.deep and info.pix_fmt == "yuv420p10le" and (info.width, info.height) == (384, 256)
     frame = next(iter(read_frames(out, info))).pixels

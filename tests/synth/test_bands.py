@@ -20,7 +20,7 @@ def _texture(height: int, width: int, channels: int, seed: int) -> np.ndarray:
     smooth = scipy.ndimage.gaussian_filter(rng.normal(size=(height, width, channels)), (1.5, 1.5, 0), mode="wrap")
     texture = np.clip(128 + 200 * smooth, 0, 255)
     texture[: height // 3, : width // 3] = rng.integers(0, 256, (height // 3, width // 3, channels))
-    texture[height // 2:, width // 2:] = 90
+    texture[height // 2 :, width // 2 :] = 90
     return texture.astype(np.uint8)
 
 
@@ -38,12 +38,15 @@ def _oracle_maps(texture: np.ndarray) -> dict[str, np.ndarray]:
     dx = (np.roll(height, -1, 1) - np.roll(height, 1, 1)) / 2.0
     dy = (np.roll(height, -1, 0) - np.roll(height, 1, 0)) / 2.0
     normal = np.stack([-4.0 * dx, 4.0 * dy, np.ones_like(height)], axis=-1)
-    normal /= np.sqrt((normal ** 2).sum(-1, keepdims=True))
+    normal /= np.sqrt((normal**2).sum(-1, keepdims=True))
     detail = height - _blur(height, 2.0)
-    local = np.sqrt(np.maximum(_blur(detail ** 2, 4.0), 0.0))
-    return dict(normal=_bytes(normal * 0.5 + 0.5), height=_bytes(height),
-                roughness=_bytes(0.35 + 0.6 * local / local.max()),
-                ao=_bytes(1.0 - 4.0 * np.maximum(_blur(height, 8.0) - height, 0.0)))
+    local = np.sqrt(np.maximum(_blur(detail**2, 4.0), 0.0))
+    return dict(
+        normal=_bytes(normal * 0.5 + 0.5),
+        height=_bytes(height),
+        roughness=_bytes(0.35 + 0.6 * local / local.max()),
+        ao=_bytes(1.0 - 4.0 * np.maximum(_blur(height, 8.0) - height, 0.0)),
+    )
 
 
 @pytest.mark.parametrize("shape", [(64, 64, 3), (37, 53, 3), (32, 128, 4), (128, 16, 3), (5, 9, 3)])
@@ -57,8 +60,11 @@ def test_maps_match_the_whole_array_oracle(shape):
         got = maps[name]
         assert got.dtype == np.uint8 and got.shape == expected.shape, name
         difference = np.abs(got - expected)
-        assert difference.max() <= 1 and (difference > 0).mean() < 0.001, (name, difference.max(),
-                                                                             (difference > 0).sum())
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.001, (
+            name,
+            difference.max(),
+            (difference > 0).sum(),
+        )
 
 
 def test_flat_texture_reads_half_rough_unoccluded_and_straight_up():
@@ -87,7 +93,7 @@ def _linear_to_srgb(values: np.ndarray) -> np.ndarray:
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
-    length = np.sqrt((vectors ** 2).sum(-1, keepdims=True))
+    length = np.sqrt((vectors**2).sum(-1, keepdims=True))
     return np.where(length > 1e-6, vectors / np.maximum(length, 1e-6), np.array([0.0, 0.0, 1.0]))
 
 
@@ -115,8 +121,14 @@ def _oracle_chain(pixels: np.ndarray, space: str) -> list[np.ndarray]:
     return levels
 
 
-CHAINS = [((64, 64, 3), "srgb"), ((16, 128), "linear"), ((128, 8, 4), "srgb"), ((32, 32, 3), "normal"),
-          ((1, 16), "linear"), ((2, 1), "linear")]
+CHAINS = [
+    ((64, 64, 3), "srgb"),
+    ((16, 128), "linear"),
+    ((128, 8, 4), "srgb"),
+    ((32, 32, 3), "normal"),
+    ((1, 16), "linear"),
+    ((2, 1), "linear"),
+]
 
 
 @pytest.mark.parametrize("tail", [mipmaps.TAIL_TEXELS, 4, 1])
@@ -140,7 +152,7 @@ def test_levels_match_the_whole_array_oracle(monkeypatch, shape, space, tail):
 def test_band_size_does_not_change_the_levels(monkeypatch, shape, space, band_rows):
     monkeypatch.setattr(mipmaps, "TAIL_TEXELS", 4)
     pixels = np.random.default_rng(band_rows).integers(0, 256, shape, np.uint8)
-    whole = mip_chain(pixels, space, band_rows=10 ** 6)
+    whole = mip_chain(pixels, space, band_rows=10**6)
     for index, (level, expected) in enumerate(zip(mip_chain(pixels, space, band_rows=band_rows), whole)):
         np.testing.assert_array_equal(level, expected, err_msg=f"level {index}")
 

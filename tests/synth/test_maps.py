@@ -71,8 +71,12 @@ def test_blur_of_wrap_padded_values_is_scipys_circular_blur(shape, sigma):
     """The cut kernel (6 sigmas) against scipy's at 8 sigmas: the tail left out is 2e-9 of the weight."""
     values = RNG.random(shape)
     padded = np.pad(values, blur_radius(sigma), mode="wrap")  # pads wider than the array wrap more than once
-    np.testing.assert_allclose(blur_inner(padded, sigma), scipy.ndimage.gaussian_filter(
-        values, sigma, mode="wrap", truncate=8.0), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(
+        blur_inner(padded, sigma),
+        scipy.ndimage.gaussian_filter(values, sigma, mode="wrap", truncate=8.0),
+        rtol=0,
+        atol=1e-8,
+    )
 
 
 def test_pbr_maps_tile_together_and_share_one_size():
@@ -96,8 +100,12 @@ def test_roughness_and_occlusion_follow_the_relief():
 
 
 def test_sphere_is_lit_from_the_light_direction():
-    flat = dict(albedo=np.full((16, 16, 3), 200, np.uint8), normal=np.full((16, 16, 3), (128, 128, 255), np.uint8),
-                roughness=np.full((16, 16), 255, np.uint8), ao=np.full((16, 16), 255, np.uint8))
+    flat = dict(
+        albedo=np.full((16, 16, 3), 200, np.uint8),
+        normal=np.full((16, 16, 3), (128, 128, 255), np.uint8),
+        roughness=np.full((16, 16), 255, np.uint8),
+        ao=np.full((16, 16), 255, np.uint8),
+    )
     image = render_sphere(flat, 101).astype(int)
     assert image.shape == (101, 101, 3)
     assert np.abs(image[0, 0] - float(linear_to_srgb(np.array(BACKGROUND))) * 255).max() <= 0.5, "background"

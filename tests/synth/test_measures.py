@@ -15,13 +15,14 @@ def _crops(image: np.ndarray, count: int, size: int, seed: int) -> list[np.ndarr
     rgb = np.repeat(image[..., None], 3, axis=2)
     tops = g.integers(0, image.shape[0] - size, count)
     lefts = g.integers(0, image.shape[1] - size, count)
-    return [rgb[t:t + size, c:c + size] for t, c in zip(tops, lefts)]
+    return [rgb[t : t + size, c : c + size] for t, c in zip(tops, lefts)]
 
 
 def _perlin(count: int, size: int = 64, colormap: str = "gray") -> list[np.ndarray]:
     palette = noise.colormap_palette(colormap)
-    return [(noise.noise_texture("perlin", size, seed, palette) * 255).round().astype(np.uint8)
-            for seed in range(count)]
+    return [
+        (noise.noise_texture("perlin", size, seed, palette) * 255).round().astype(np.uint8) for seed in range(count)
+    ]
 
 
 def test_seam_score_of_a_ramp_counts_the_jump():
@@ -39,8 +40,10 @@ def test_seam_score_in_bands_equals_the_whole_array_formula(monkeypatch, dtype, 
     image = (rng.random((37, 29, 3)) if dtype == np.float32 else rng.integers(0, top + 1, (37, 29, 3))).astype(dtype)
     x = image.astype(np.float64) / top
     border = np.abs(x[:, -1] - x[:, 0]).mean() + np.abs(x[-1] - x[0]).mean()
-    interior = (np.abs(x[:, period::period] - x[:, period - 1:-1:period]).mean()
-                + np.abs(x[period::period] - x[period - 1:-1:period]).mean())
+    interior = (
+        np.abs(x[:, period::period] - x[:, period - 1 : -1 : period]).mean()
+        + np.abs(x[period::period] - x[period - 1 : -1 : period]).mean()
+    )
     assert measures.seam_score(image, period) == pytest.approx(border / interior, rel=1e-12)
     monkeypatch.setattr(measures, "BAND_ELEMENTS", 1)
     assert measures.seam_score(image, period) == pytest.approx(border / interior, rel=1e-12)
@@ -81,8 +84,10 @@ def test_statistics_distance_is_zero_to_itself_and_ranks_families():
 def test_statistics_see_colour_spectrum_and_structure_separately():
     base = _perlin(8)
     tinted = [np.clip(t.astype(int) + [60, 0, 0], 0, 255).astype(np.uint8) for t in base]
-    blurred = [((t.astype(float) + np.roll(t, 1, 0) + np.roll(t, 1, 1) + np.roll(t, (1, 1), (0, 1))) / 4)
-               .astype(np.uint8) for t in base]
+    blurred = [
+        ((t.astype(float) + np.roll(t, 1, 0) + np.roll(t, 1, 1) + np.roll(t, (1, 1), (0, 1))) / 4).astype(np.uint8)
+        for t in base
+    ]
     reference = measures.texture_stats(base)
     tint = measures.stats_distance(measures.texture_stats(tinted), reference)
     blur = measures.stats_distance(measures.texture_stats(blurred), reference)

@@ -91,8 +91,9 @@ def test_the_field_made_in_bands_of_rows_is_the_whole_fields(method):
     """Bands of 1 and 3 rows (and 4 texels, monkeypatched) give the field bit for bit."""
     whole = noise.noise_field(method, 21, 13, seed=5, frequency=3, octaves=3, band_rows=21)
     for rows in (1, 3):
-        np.testing.assert_array_equal(noise.noise_field(method, 21, 13, seed=5, frequency=3, octaves=3,
-                                                        band_rows=rows), whole)
+        np.testing.assert_array_equal(
+            noise.noise_field(method, 21, 13, seed=5, frequency=3, octaves=3, band_rows=rows), whole
+        )
 
 
 def test_colorize_in_chunks_equals_the_whole_array_formula(monkeypatch):

@@ -28,7 +28,7 @@ def _lbp_histogram(images: list[np.ndarray]) -> np.ndarray:
 
 def _crops(image: np.ndarray, size: int, count: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [image[y:y + size, x:x + size] for y, x in rng.integers(0, image.shape[0] - size + 1, (count, 2))]
+    return [image[y : y + size, x : x + size] for y, x in rng.integers(0, image.shape[0] - size + 1, (count, 2))]
 
 
 @pytest.mark.parametrize("name", EXEMPLARS)
@@ -55,8 +55,10 @@ def test_local_statistics_are_the_exemplars_not_noise(name):
     palette = noise.palette_from_image(exemplar.reshape(-1, 3) / 255.0)
     perlin = [(noise.noise_texture("perlin", 96, seed, palette) * 255 + 0.5).astype(np.uint8) for seed in range(4)]
     reference = _lbp_histogram(held_out)
-    distance = {source: 0.5 * np.abs(_lbp_histogram(images) - reference).sum()
-                for source, images in (("quilt", quilted), ("perlin", perlin))}
+    distance = {
+        source: 0.5 * np.abs(_lbp_histogram(images) - reference).sum()
+        for source, images in (("quilt", quilted), ("perlin", perlin))
+    }
     assert distance["quilt"] < 0.5 * distance["perlin"], distance
     tv = 0.5 * np.abs(colour_histogram(quilted) - colour_histogram([exemplar])).sum()
     assert tv < 0.15  # quilts copy exemplar pixels: the colours are the exemplar's
@@ -80,11 +82,14 @@ def test_a_tileable_exemplar_may_be_sampled_across_its_edges():
         quilt(pattern, 96, 96, 0, patch=40)
 
 
-@pytest.mark.parametrize("exemplar, match", [
-    (np.zeros((20, 64, 3), np.uint8), "20x64|64x20"),
-    (np.zeros((64, 64), np.uint8), r"\(H, W, 3\) uint8"),
-    (np.zeros((64, 64, 3), np.float32), r"\(H, W, 3\) uint8"),
-])
+@pytest.mark.parametrize(
+    "exemplar, match",
+    [
+        (np.zeros((20, 64, 3), np.uint8), "20x64|64x20"),
+        (np.zeros((64, 64), np.uint8), r"\(H, W, 3\) uint8"),
+        (np.zeros((64, 64, 3), np.float32), r"\(H, W, 3\) uint8"),
+    ],
+)
 def test_unusable_exemplars_are_refused(exemplar, match):
     with pytest.raises(QuiltError, match=match):
         quilt(exemplar, 64, 64, 0)

@@ -11,10 +11,25 @@ import numpy as np
 from PIL import Image
 
 LEGACY = {b"DXT1": ("bc1", False), b"DXT5": ("bc3", False), b"ATI1": ("bc4", False), b"ATI2": ("bc5", False)}
-DXGI = {71: ("bc1", False), 72: ("bc1", True), 77: ("bc3", False), 78: ("bc3", True), 80: ("bc4", False),
-        83: ("bc5", False), 98: ("bc7", False), 99: ("bc7", True), 28: ("none", False), 29: ("none", True)}
-PILLOW = {"bc1": (1, "BC1", "RGBA", 8), "bc3": (3, "BC3", "RGBA", 16), "bc4": (4, "BC4", "L", 8),
-          "bc5": (5, "BC5", "RGB", 16), "bc7": (7, "BC7", "RGBA", 16)}
+DXGI = {
+    71: ("bc1", False),
+    72: ("bc1", True),
+    77: ("bc3", False),
+    78: ("bc3", True),
+    80: ("bc4", False),
+    83: ("bc5", False),
+    98: ("bc7", False),
+    99: ("bc7", True),
+    28: ("none", False),
+    29: ("none", True),
+}
+PILLOW = {
+    "bc1": (1, "BC1", "RGBA", 8),
+    "bc3": (3, "BC3", "RGBA", 16),
+    "bc4": (4, "BC4", "L", 8),
+    "bc5": (5, "BC5", "RGB", 16),
+    "bc7": (7, "BC7", "RGBA", 16),
+}
 
 
 @dataclass
@@ -52,12 +67,12 @@ def read_dds(path: Path) -> DdsFile:
         w, h = max(width >> level, 1), max(height >> level, 1)
         if codec == "none":
             count = w * h * 4
-            levels.append(np.asarray(Image.frombytes("RGBA", (w, h), data[offset:offset + count])))
+            levels.append(np.asarray(Image.frombytes("RGBA", (w, h), data[offset : offset + count])))
         else:
             n, name, mode, block = PILLOW[codec]
             bw, bh = -(-w // 4), -(-h // 4)
             count = bw * bh * block
-            image = Image.frombytes(mode, (bw * 4, bh * 4), data[offset:offset + count], "bcn", (n, name))
+            image = Image.frombytes(mode, (bw * 4, bh * 4), data[offset : offset + count], "bcn", (n, name))
             levels.append(np.asarray(image.crop((0, 0, w, h))))
         offset += count
     assert offset == len(data), "the file holds exactly its levels"
@@ -66,7 +81,7 @@ def read_dds(path: Path) -> DdsFile:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def normal_vectors(level: np.ndarray, codec: str) -> np.ndarray:

@@ -19,8 +19,14 @@ from ._dds import psnr, read_dds
 GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")
 # PSNR floors (level 0, smaller levels) on a smooth seeded image, per codec; measured 34.2/27.4 (bc1, bc3),
 # 37.9/30.3 (bc4), 39.6/32.1 (bc5), 49.2/42.2 (bc7); `none` is exact
-SMOOTH_FLOOR = {"bc1": (32.0, 25.0), "bc3": (32.0, 25.0), "bc4": (36.0, 28.0), "bc5": (37.0, 30.0),
-                "bc7": (46.0, 40.0), "none": (float("inf"), float("inf"))}
+SMOOTH_FLOOR = {
+    "bc1": (32.0, 25.0),
+    "bc3": (32.0, 25.0),
+    "bc4": (36.0, 28.0),
+    "bc5": (37.0, 30.0),
+    "bc7": (46.0, 40.0),
+    "none": (float("inf"), float("inf")),
+}
 
 
 def _smooth(height: int, width: int, channels: int, seed: int) -> np.ndarray:
@@ -37,12 +43,24 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
     """A pattern's pixels as RGB, cropped to multiples of 4 (the patterns tile, so any crop is a fair sample)."""
     if pixels.ndim == 2 or pixels.shape[2] == 2:
         pixels = np.repeat((pixels if pixels.ndim == 2 else pixels[..., 0])[..., None], 3, axis=2)
-    return np.ascontiguousarray(pixels[:pixels.shape[0] // 4 * 4, :pixels.shape[1] // 4 * 4, :3])
+    return np.ascontiguousarray(pixels[: pixels.shape[0] // 4 * 4, : pixels.shape[1] // 4 * 4, :3])
 
 
-@pytest.mark.parametrize("codec,srgb", [("bc1", False), ("bc1", True), ("bc3", False), ("bc3", True),
-                                        ("bc4", False), ("bc5", False), ("bc7", False), ("bc7", True),
-                                        ("none", False), ("none", True)])
+@pytest.mark.parametrize(
+    "codec,srgb",
+    [
+        ("bc1", False),
+        ("bc1", True),
+        ("bc3", False),
+        ("bc3", True),
+        ("bc4", False),
+        ("bc5", False),
+        ("bc7", False),
+        ("bc7", True),
+        ("none", False),
+        ("none", True),
+    ],
+)
 def test_every_codec_and_level_decodes_in_pillow(tmp_path, codec, srgb):
     channels = 1 if codec == "bc4" else 3
     source = _smooth(32, 64, channels, seed=3)
@@ -52,8 +70,7 @@ def test_every_codec_and_level_decodes_in_pillow(tmp_path, codec, srgb):
     dds = read_dds(path)
     assert (dds.codec, dds.srgb, dds.width, dds.height) == (codec, srgb, 64, 32)
     assert dds.dx10 == (srgb or codec in ("bc5", "bc7", "none")), "DX10 only where the format needs it (and BC5)"
-    assert [level.shape[:2] for level in dds.levels] == [(32, 64), (16, 32), (8, 16), (4, 8), (2, 4), (1, 2),
-                                                         (1, 1)]
+    assert [level.shape[:2] for level in dds.levels] == [(32, 64), (16, 32), (8, 16), (4, 8), (2, 4), (1, 2), (1, 1)]
     if dds.dx10:
         assert dds.alpha_mode == 3, "opaque"
     for index, (level, expected) in enumerate(zip(dds.levels, chain)):
@@ -92,8 +109,8 @@ def test_gimp_patterns_keep_their_quality(tmp_path):
             decoded = read_dds(path).levels[0][..., :3].astype(np.float64)
             values.append(np.mean((decoded - pixels) ** 2))
     assert len(errors["bc7"]) >= 50
-    pooled = {codec: 10 * np.log10(255.0 ** 2 / np.mean(values)) for codec, values in errors.items()}
-    worst = {codec: 10 * np.log10(255.0 ** 2 / np.max(values)) for codec, values in errors.items()}
+    pooled = {codec: 10 * np.log10(255.0**2 / np.mean(values)) for codec, values in errors.items()}
+    worst = {codec: 10 * np.log10(255.0**2 / np.max(values)) for codec, values in errors.items()}
     assert pooled["bc7"] >= 40.0 and worst["bc7"] >= 33.0, (pooled, worst)
     assert pooled["bc1"] >= 30.0 and worst["bc1"] >= 22.0, (pooled, worst)
 
@@ -111,16 +128,21 @@ def test_mip_tails_fill_one_block_and_odd_sides_are_refused():
 def test_a_bc5_normal_map_reads_back_the_same_in_pillow_and_ffmpeg(tmp_path):
     # x in red rising left to right, y in green rising top to bottom: a swap of the two shows at once
     ramp = np.arange(0, 256, 16, dtype=np.uint8)
-    normal = np.stack([np.tile(ramp, (16, 1)), np.tile(ramp[:, None], (1, 16)), np.full((16, 16), 255, np.uint8)],
-                      axis=2)
+    normal = np.stack(
+        [np.tile(ramp, (16, 1)), np.tile(ramp[:, None], (1, 16)), np.full((16, 16), 255, np.uint8)], axis=2
+    )
     path = tmp_path / "normal.dds"
     path.write_bytes(dds_bytes([normal], CODECS["bc5"], srgb=False))
     dds = read_dds(path)
     assert dds.dx10 and dds.codec == "bc5"  # DXGI_FORMAT_BC5_UNORM, not the legacy ATI2
     with Image.open(path) as opened:
         pillow = np.asarray(opened.convert("RGB"))[..., :2].astype(np.int64)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
-                          "-"], capture_output=True, check=True, timeout=60).stdout
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     ffmpeg = np.frombuffer(raw, np.uint8).reshape(16, 16, 3)[..., :2].astype(np.int64)
     np.testing.assert_array_equal(ffmpeg, pillow)
     assert np.abs(pillow - normal[..., :2]).max() <= 4  # BC5 keeps x and y to a few codes

@@ -36,7 +36,7 @@ def _sha(path: Path) -> str:
 def _angles(decoded: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Degrees between BC5-decoded normals (z rebuilt from x, y) and reference unit vectors."""
     xy = decoded[..., :2].astype(np.float64) / 255.0 * 2.0 - 1.0
-    z = np.sqrt(np.maximum(1.0 - (xy ** 2).sum(-1, keepdims=True), 0.0))
+    z = np.sqrt(np.maximum(1.0 - (xy**2).sum(-1, keepdims=True), 0.0))
     vectors = np.concatenate([xy, z], axis=-1)
     vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True)
     return np.degrees(np.arccos(np.clip((vectors * reference).sum(-1), -1.0, 1.0)))
@@ -44,8 +44,28 @@ def _angles(decoded: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def test_dds_pbr_mipmap_pack_loads_in_pillow_level_by_level(tmp_path):
     pack = tmp_path / "pack"
-    assert main(["textures", "-o", str(pack), "-n", "4", "--size", "128", "--family", "stone", "--seed", "3",
-                 "--format", "dds", "--pbr", "--mipmaps"]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "-o",
+                str(pack),
+                "-n",
+                "4",
+                "--size",
+                "128",
+                "--family",
+                "stone",
+                "--seed",
+                "3",
+                "--format",
+                "dds",
+                "--pbr",
+                "--mipmaps",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((pack / "manifest.json").read_text())
     assert manifest["format"] == "dds" and len(manifest["textures"]) == 4
     generator = TextureGenerator("stone")
@@ -56,9 +76,16 @@ def test_dds_pbr_mipmap_pack_loads_in_pillow_level_by_level(tmp_path):
         for name, described in entry["maps"].items():
             path = pack / described["file"]
             dds = read_dds(path)
-            assert described == dict(described, format="dds", compression=CODECS[name], width=128, height=128,
-                                     mip_levels=8, sha256=_sha(path),
-                                     colour_space="srgb" if name == "albedo" else "linear")
+            assert described == dict(
+                described,
+                format="dds",
+                compression=CODECS[name],
+                width=128,
+                height=128,
+                mip_levels=8,
+                sha256=_sha(path),
+                colour_space="srgb" if name == "albedo" else "linear",
+            )
             assert (dds.codec, dds.srgb, dds.width, dds.height) == (CODECS[name], name == "albedo", 128, 128)
             assert [level.shape[0] for level in dds.levels] == [128, 64, 32, 16, 8, 4, 2, 1]
             chain = mip_chain(reference[name], SPACES[name])
@@ -82,8 +109,25 @@ def test_dds_pbr_mipmap_pack_loads_in_pillow_level_by_level(tmp_path):
 
 def test_png_pbr_maps_share_one_size_tile_and_match_the_manifest(tmp_path):
     pack = tmp_path / "pack"
-    assert main(["textures", "-o", str(pack), "-n", "3", "--size", "64", "--method", "perlin", "--colormap", "stone",
-                 "--pbr"]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "-o",
+                str(pack),
+                "-n",
+                "3",
+                "--size",
+                "64",
+                "--method",
+                "perlin",
+                "--colormap",
+                "stone",
+                "--pbr",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((pack / "manifest.json").read_text())
     listed = {"manifest.json", "preview.png"}
     for entry in manifest["textures"]:
@@ -105,19 +149,37 @@ def test_convert_writes_engine_ready_files(tmp_path):
     Image.fromarray(brick).save(tmp_path / "brick.png")
     Image.fromarray(normal_map(brick[:256, :256])).save(tmp_path / "rock_normal.png")
     out = tmp_path / "out"
-    assert main(["textures", "convert", str(tmp_path / "brick.png"), str(tmp_path / "rock_normal.png"), "-o",
-                 str(out), "--format", "dds", "--mipmaps", "--pbr"]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "convert",
+                str(tmp_path / "brick.png"),
+                str(tmp_path / "rock_normal.png"),
+                "-o",
+                str(out),
+                "--format",
+                "dds",
+                "--mipmaps",
+                "--pbr",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"brick{m}.dds" for m in ("", "_normal", "_height", "_roughness", "_ao")]
-        + ["rock_normal.dds", "manifest.json", "preview.png"])
+        + ["rock_normal.dds", "manifest.json", "preview.png"]
+    )
     colour, normal = read_dds(out / "brick.dds"), read_dds(out / "rock_normal.dds")
     assert (colour.codec, colour.srgb, len(colour.levels)) == ("bc7", True, 10)
     assert (normal.codec, normal.srgb, len(normal.levels), normal.width) == ("bc5", False, 9, 256)
     assert psnr(colour.levels[0][..., :3], brick) >= 44.0  # measured 53.8 dB
     assert read_dds(out / "brick_height.dds").codec == "bc4"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [(e["source"], e["kind"]) for e in manifest["textures"]] == [("brick.png", "albedo"),
-                                                                     ("rock_normal.png", "normal")]
+    assert [(e["source"], e["kind"]) for e in manifest["textures"]] == [
+        ("brick.png", "albedo"),
+        ("rock_normal.png", "normal"),
+    ]
     for entry in manifest["textures"]:
         assert all(m["sha256"] == _sha(out / m["file"]) for m in entry["maps"].values())
 
@@ -130,13 +192,16 @@ def test_convert_refuses_two_inputs_writing_one_file(tmp_path, capsys):
     assert "would both write wall" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--format", "ktx2"], "--format ktx2: choose png or dds"),
-    (["--format", "dds", "--compression", "bc5"], "bc5 holds only normal maps, not albedo maps"),
-    (["--format", "dds", "--compression", "bc4", "--pbr"], "bc4 holds only one-channel maps"),
-    (["--compression", "bc7"], "--compression bc7 needs --format dds"),
-    (["--format", "dds", "--compression", "bc9"], "--compression bc9: choose one of auto, bc1"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--format", "ktx2"], "--format ktx2: choose png or dds"),
+        (["--format", "dds", "--compression", "bc5"], "bc5 holds only normal maps, not albedo maps"),
+        (["--format", "dds", "--compression", "bc4", "--pbr"], "bc4 holds only one-channel maps"),
+        (["--compression", "bc7"], "--compression bc7 needs --format dds"),
+        (["--format", "dds", "--compression", "bc9"], "--compression bc9: choose one of auto, bc1"),
+    ],
+)
 def test_bad_pack_options_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
     code = main(["textures", "-o", str(tmp_path / "pack"), "--method", "value", "--size", "16", *argv])
     err = capsys.readouterr().err.strip()
@@ -144,14 +209,17 @@ def test_bad_pack_options_fail_in_one_line_and_write_nothing(tmp_path, capsys, a
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("shape,argv,needle", [
-    ((3, 3, 3), ["--format", "dds", "--compression", "bc7"], "in.png: 3x3 cannot be stored as bc7"),
-    ((3, 3, 3), ["--format", "dds"], "in.png: 3x3 cannot be stored as bc7"),
-    ((20, 12, 3), ["--mipmaps"], "in.png: 12x20 has no mip chain"),
-    ((8, 8, 3), ["--format", "ktx2"], "--format ktx2: choose png or dds"),
-    ((8, 8, 4), ["--format", "dds", "--compression", "bc1"], "in.png: has transparent pixels, which bc1 cannot"),
-    ((8, 8, 4), ["--map", "height"], "in.png: a height map with transparent pixels"),
-])
+@pytest.mark.parametrize(
+    "shape,argv,needle",
+    [
+        ((3, 3, 3), ["--format", "dds", "--compression", "bc7"], "in.png: 3x3 cannot be stored as bc7"),
+        ((3, 3, 3), ["--format", "dds"], "in.png: 3x3 cannot be stored as bc7"),
+        ((20, 12, 3), ["--mipmaps"], "in.png: 12x20 has no mip chain"),
+        ((8, 8, 3), ["--format", "ktx2"], "--format ktx2: choose png or dds"),
+        ((8, 8, 4), ["--format", "dds", "--compression", "bc1"], "in.png: has transparent pixels, which bc1 cannot"),
+        ((8, 8, 4), ["--map", "height"], "in.png: a height map with transparent pixels"),
+    ],
+)
 def test_bad_convert_inputs_fail_in_one_line_and_write_nothing(tmp_path, capsys, shape, argv, needle):
     pixels = np.random.default_rng(0).integers(0, 255, shape, np.uint8)
     Image.fromarray(pixels).save(tmp_path / "in.png")
@@ -178,8 +246,10 @@ def test_convert_keeps_alpha_of_colour_textures(tmp_path):
     Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "decal.png")
     for fmt in ("dds", "png"):
         out = tmp_path / fmt
-        assert main(["textures", "convert", str(tmp_path / "decal.png"), "-o", str(out), "--format", fmt,
-                     "--mipmaps"]) == 0
+        assert (
+            main(["textures", "convert", str(tmp_path / "decal.png"), "-o", str(out), "--format", fmt, "--mipmaps"])
+            == 0
+        )
         entry = json.loads((out / "manifest.json").read_text())["textures"][0]["maps"]["albedo"]
         assert entry["alpha"] is True
     dds = read_dds(tmp_path / "dds" / "decal.dds")
@@ -188,8 +258,22 @@ def test_convert_keeps_alpha_of_colour_textures(tmp_path):
     # level 1 away from the wrap (where the ramp jumps from 255 to 0): on a ramp the filter gives the pair's mean
     level1 = alpha[::2, 2:62:2] / 2.0 + alpha[::2, 3:62:2] / 2.0
     assert psnr(dds.levels[1][:, 1:-1, 3], level1) >= 33.0  # measured 34.2 dB
-    assert main(["textures", "convert", str(tmp_path / "decal.png"), "-o", str(tmp_path / "bc3"), "--format", "dds",
-                 "--compression", "bc3"]) == 0
+    assert (
+        main(
+            [
+                "textures",
+                "convert",
+                str(tmp_path / "decal.png"),
+                "-o",
+                str(tmp_path / "bc3"),
+                "--format",
+                "dds",
+                "--compression",
+                "bc3",
+            ]
+        )
+        == 0
+    )
     bc3 = read_dds(tmp_path / "bc3" / "decal.dds")
     assert (bc3.codec, bc3.alpha_mode) == ("bc3", 1) and psnr(bc3.levels[0][..., 3], alpha) >= 40.0
     with Image.open(tmp_path / "png" / "decal.png") as image:
@@ -225,8 +309,9 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) +
-                     chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -238,6 +323,8 @@ def test_convert_refuses_a_decompression_bomb_in_one_line_as_upscale_does(tmp_pa
     assert "bomb.png: 20000x20000 is over the decompression-bomb limit" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() and Image.MAX_IMAGE_PIXELS == limit  # Pillow's limit is given back
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "small.png")
-    assert main(["textures", "convert", str(tmp_path / "small.png"), "-o", str(tmp_path / "out"),
-                 "--max-pixels", "100"]) == 1
+    assert (
+        main(["textures", "convert", str(tmp_path / "small.png"), "-o", str(tmp_path / "out"), "--max-pixels", "100"])
+        == 1
+    )
     assert "16x16 is over the decompression-bomb limit of 100 pixels" in capsys.readouterr().err

@@ -52,8 +52,9 @@ def _bound(program, noise):
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 @pytest.mark.parametrize("widths,cells", [((9, 6), (3, 5)), ((8, 7, 6), (1, 3))], ids=str)
-def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(use_backend, poison_allocations,
-                                                                          backend, widths, cells):
+def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(
+    use_backend, poison_allocations, backend, widths, cells
+):
     """A bound run gives the per-call path's pixels bit for bit, floats and codes; a run after another batch
     gives the first run's again (no buffer carries anything over); and the codes are the floats rounded."""
     use_backend(backend)
@@ -94,7 +95,7 @@ def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch):
     monkeypatch.setattr(dcgan, "empty", recording)
     _bound(program, torch.randn(2, info.in_channels, 3, 5, generator=torch.Generator().manual_seed(16)))
     assert len(made) == 2 + 3 + 1  # the stage inputs after the first, the four-phase outputs, the last map
-    per_cell = sum(made) / (2 * 3 * 5) + 3 * info.net_scale ** 2
+    per_cell = sum(made) / (2 * 3 * 5) + 3 * info.net_scale**2
     assert program.activation_bytes_per_pixel(torch.float32) == 4 * per_cell
 
 
@@ -136,14 +137,14 @@ def test_receptive_radius_is_exact():
     module, info = dcgan.ARCH.load(small_generator(seed=7).state_dict(), {})
     noise = torch.randn(1, info.in_channels, 12, 12, generator=torch.Generator().manual_seed(8))
     beyond, at = noise.clone(), noise.clone()
-    beyond[:, :, :, 6 + info.receptive_radius + 1:] += 5.0  # columns more than the radius right of cell 6
-    at[:, :info.in_channels - 64, :, 6 + info.receptive_radius] += 5.0  # the column at the radius (not the last
+    beyond[:, :, :, 6 + info.receptive_radius + 1 :] += 5.0  # columns more than the radius right of cell 6
+    at[:, : info.in_channels - 64, :, 6 + info.receptive_radius] += 5.0  # the column at the radius (not the last
     # stage's per-pixel noise, which reaches only its own cell and the next)
     with torch.no_grad():
         a, b, c = module(noise), module(beyond), module(at)
     s = info.net_scale
-    assert torch.equal(a[:, :, 2 * s:10 * s, 6 * s:7 * s], b[:, :, 2 * s:10 * s, 6 * s:7 * s])
-    assert not torch.equal(a[:, :, 2 * s:10 * s, 6 * s:7 * s], c[:, :, 2 * s:10 * s, 6 * s:7 * s])
+    assert torch.equal(a[:, :, 2 * s : 10 * s, 6 * s : 7 * s], b[:, :, 2 * s : 10 * s, 6 * s : 7 * s])
+    assert not torch.equal(a[:, :, 2 * s : 10 * s, 6 * s : 7 * s], c[:, :, 2 * s : 10 * s, 6 * s : 7 * s])
 
 
 @pytest.mark.gpu

@@ -17,7 +17,7 @@ def smooth_photo(height: int, width: int, seed: int) -> np.ndarray:
     image = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[0]
     for _ in range(3):
         top, left = (int(torch.randint(s // 2, (), generator=g)) for s in (height, width))
-        image[:, top:top + height // 3, left:left + width // 4] += 0.3
+        image[:, top : top + height // 3, left : left + width // 4] += 0.3
     return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
 

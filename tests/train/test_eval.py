@@ -27,9 +27,10 @@ def _y(rgb: np.ndarray, border: int) -> np.ndarray:
 
 def _skimage_scores(reference: np.ndarray, test: np.ndarray, border: int) -> tuple[float, float]:
     a, b = _y(reference, border), _y(test, border)
-    return (peak_signal_noise_ratio(a, b, data_range=255),
-            structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
-                                  use_sample_covariance=False))
+    return (
+        peak_signal_noise_ratio(a, b, data_range=255),
+        structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False),
+    )
 
 
 def _uint8(t: torch.Tensor) -> np.ndarray:
@@ -48,7 +49,7 @@ def test_eval_json_matches_scikit_image_on_the_same_inputs(tmp_path, capsys):
     assert [image["file"] for image in report["images"]] == [p.name for p in photos]
     for path, image in zip(photos, report["images"]):
         hr = np.array(Image.open(path))
-        hr = hr[:hr.shape[0] // 3 * 3, :hr.shape[1] // 3 * 3]
+        hr = hr[: hr.shape[0] // 3 * 3, : hr.shape[1] // 3 * 3]
         assert (image["width"], image["height"]) == (hr.shape[1], hr.shape[0])
         hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
         lr = (F.interpolate(hr_t, scale_factor=1 / 3, mode="bicubic", antialias=True) * 255).round().clamp(0, 255) / 255

@@ -34,8 +34,9 @@ def test_scikit_image_exemplars_resolve_to_its_data_folder():
 
     path = sources.exemplar_path(next(s for s in sources.REGISTRY if s.package == "scikit-image"))
     assert path.parent.samefile(sources.Path(skimage.__file__).parent / "data") and path.is_file()
-    assert sources.records([path]) == [next(s for s in sources.REGISTRY if s.package == "scikit-image"
-                                            and s.name == path.name).record()]
+    assert sources.records([path]) == [
+        next(s for s in sources.REGISTRY if s.package == "scikit-image" and s.name == path.name).record()
+    ]
 
 
 def test_an_archive_member_is_extracted_once_into_the_cache_and_recorded(tmp_path, monkeypatch):
@@ -51,8 +52,9 @@ def test_an_archive_member_is_extracted_once_into_the_cache_and_recorded(tmp_pat
     assert path == tmp_path / "cache" / "openarena-081-textures" / "textures/a/rock.png"
     np.testing.assert_array_equal(np.asarray(Image.open(path)), pixels)
     assert [p.name for p in path.parent.iterdir()] == ["rock.png"]  # no partial left beside it
-    assert sources.records([path]) == [{"path": f"{archive}:textures/a/rock.png",
-                                        "package": "openarena-081-textures", "license": entry.license}]
+    assert sources.records([path]) == [
+        {"path": f"{archive}:textures/a/rock.png", "package": "openarena-081-textures", "license": entry.license}
+    ]
 
 
 def test_a_missing_package_names_what_to_install(tmp_path):

@@ -55,12 +55,17 @@ def test_a_few_steps_reduce_the_discriminator_loss(exemplar_pat, loss):
 
 def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path):
     run = tmp_path / "run"
-    state = train_gan(GANTrainConfig(steps=6, sample_every=3, checkpoint_every=4, family="stripes", **TINY),
-                      [exemplar_pat], run)
+    state = train_gan(
+        GANTrainConfig(steps=6, sample_every=3, checkpoint_every=4, family="stripes", **TINY), [exemplar_pat], run
+    )
     assert state.step == 6 and [row["step"] for row in state.history if "d_loss" in row] == [6]
     assert [row["step"] for row in state.history if "realism" in row] == [4, 6]  # at each checkpoint
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "generator.safetensors", "log.jsonl",
-                                                     "samples"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint.safetensors",
+        "generator.safetensors",
+        "log.jsonl",
+        "samples",
+    ]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000003.png", "step-000006.png"]
     with Image.open(run / "samples" / "step-000006.png") as sheet:  # 2x2 samples of 128 px, each tiled 2x2
         assert sheet.size == (2 * 256 + 12, 2 * 256 + 12)
@@ -90,17 +95,35 @@ def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(ex
     fixed = torch.Generator().manual_seed(2 + 2)  # the calibration stream: seed + 2, CALIBRATION_BATCHES batches
     channels = trainer.generator.input_channels
     with torch.no_grad():  # the first stage's BatchNorm input: its conv of the upsampled first 8 channels
-        means = [trainer.generator.stages[0].conv(dcgan.wrap_upsample(
-            torch.randn((4, channels, 4, 4), generator=fixed)[:, :8])).mean((0, 2, 3))
-            for _ in range(CALIBRATION_BATCHES)]
+        means = [
+            trainer.generator.stages[0]
+            .conv(dcgan.wrap_upsample(torch.randn((4, channels, 4, 4), generator=fixed)[:, :8]))
+            .mean((0, 2, 3))
+            for _ in range(CALIBRATION_BATCHES)
+        ]
     assert not exported.training and trainer.generator.training
     torch.testing.assert_close(exported.stages[0].norm.running_mean, torch.stack(means).mean(0))
 
 
 def test_cli_trains_and_refuses_a_second_run_in_the_same_folder(exemplar_pat, tmp_path, capsys):
     run = tmp_path / "cli-run"
-    argv = ["train", "gan", str(exemplar_pat), "-o", str(run), "--steps", "2", "--batch", "2", "--features", "4",
-            "--noise-channels", "4", "--loss", "hinge"]
+    argv = [
+        "train",
+        "gan",
+        str(exemplar_pat),
+        "-o",
+        str(run),
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--features",
+        "4",
+        "--noise-channels",
+        "4",
+        "--loss",
+        "hinge",
+    ]
     assert main(argv) == 0
     assert "trained 2 steps" in capsys.readouterr().err
     assert main(argv) == 1
@@ -118,8 +141,12 @@ def test_crops_wrap_around_patterns_and_stay_inside_photos(tmp_path, exemplar_pa
     assert crops.shape == (3, 3, 64, 64) and 0 <= crops.min() and crops.max() <= 1
     tile = pattern.pixels
     for crop in crops:  # every crop is a window of the pattern tiled 3x3, perhaps flipped
-        found = any(torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t:t + 64, c:c + 64])
-                    for flips in ([], [1], [2], [1, 2]) for t in range(40) for c in range(40))
+        found = any(
+            torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t : t + 64, c : c + 64])
+            for flips in ([], [1], [2], [1, 2])
+            for t in range(40)
+            for c in range(40)
+        )
         assert found
     with pytest.raises(SrkitError, match="photo.png: smaller than the 128-pixel crops"):
         CropSampler([picture], 128, torch.Generator())
@@ -177,8 +204,9 @@ def test_coarser_discriminators_join_and_one_scale_is_unchanged(exemplar_pat):
 
 def test_checkpoints_log_the_realism_of_the_exported_generator(exemplar_pat, tmp_path):
     run = tmp_path / "run"
-    state = train_gan(GANTrainConfig(steps=4, checkpoint_every=2, sample_every=100, scales=2, **TINY),
-                      [exemplar_pat], run)
+    state = train_gan(
+        GANTrainConfig(steps=4, checkpoint_every=2, sample_every=100, scales=2, **TINY), [exemplar_pat], run
+    )
     scores = [row for row in state.history if "realism" in row]
     assert [row["step"] for row in scores] == [2, 4]
     assert all(np.isfinite(row["realism"]) for row in scores)

@@ -22,23 +22,30 @@ def _pair(shape: tuple[int, ...], seed: int, noise: float) -> tuple[np.ndarray, 
 @pytest.mark.parametrize("shape, noise", [((11, 11), 3.0), ((37, 45), 8.0), ((64, 29), 30.0)])
 def test_psnr_and_ssim_equal_scikit_image_on_a_plane(shape, noise):
     a, b = _pair(shape, sum(shape), noise)
-    expected_ssim = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
-                                          use_sample_covariance=False)
+    expected_ssim = structural_similarity(
+        a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     got_ssim = float(ssim(torch.from_numpy(a)[None], torch.from_numpy(b)[None]))
     assert got_ssim == pytest.approx(expected_ssim, abs=1e-12)
     assert float(psnr(torch.from_numpy(a), torch.from_numpy(b))) == pytest.approx(
-        peak_signal_noise_ratio(a, b, data_range=255), abs=1e-10)
+        peak_signal_noise_ratio(a, b, data_range=255), abs=1e-10
+    )
 
 
 def test_batched_ssim_is_the_per_image_value_and_channels_are_averaged():
     a, b = _pair((2, 3, 23, 31), 4, 10.0)
     batch = ssim(torch.from_numpy(a), torch.from_numpy(b))
     for i in range(2):
-        per_channel = [structural_similarity(a[i, c], b[i, c], data_range=255, gaussian_weights=True, sigma=1.5,
-                                             use_sample_covariance=False) for c in range(3)]
+        per_channel = [
+            structural_similarity(
+                a[i, c], b[i, c], data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+            )
+            for c in range(3)
+        ]
         assert float(batch[i]) == pytest.approx(np.mean(per_channel), abs=1e-12)
-    assert torch.equal(psnr(torch.from_numpy(a), torch.from_numpy(b))[1], psnr(torch.from_numpy(a[1]),
-                                                                                 torch.from_numpy(b[1])))
+    assert torch.equal(
+        psnr(torch.from_numpy(a), torch.from_numpy(b))[1], psnr(torch.from_numpy(a[1]), torch.from_numpy(b[1]))
+    )
 
 
 def test_ssim_is_differentiable_and_one_for_identical_images():
@@ -77,11 +84,13 @@ def _photo_pair(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndar
 @pytest.mark.parametrize("height, width, border", [(37, 45, 3), (64, 29, 2), (23, 53, 0), (90, 71, 4)])
 def test_banded_y_scores_equal_scikit_image_whatever_the_band(height, width, border):
     reference, test = _photo_pair(height, width, height + width)
-    a, b = (rgb2ycbcr(image)[border:height - border, border:width - border, 0] for image in (reference, test))
+    a, b = (rgb2ycbcr(image)[border : height - border, border : width - border, 0] for image in (reference, test))
     whole = y_psnr_ssim(reference, test, border, rows=height)
     assert whole[0] == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-10)
-    assert whole[1] == pytest.approx(structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
-                                                           use_sample_covariance=False), abs=1e-12)
+    assert whole[1] == pytest.approx(
+        structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False),
+        abs=1e-12,
+    )
     for rows in (1, 7, 10, 11, 64):  # bands thinner than, as thick as and thicker than the SSIM halo
         assert y_psnr_ssim(reference, test, border, rows) == pytest.approx(whole, rel=1e-12, abs=0)
 

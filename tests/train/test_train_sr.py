@@ -16,8 +16,18 @@ from srkit.train.sr import SRTrainConfig, build_network, train_sr
 
 from ._photos import write_photos
 
-TINY = dict(arch="compact", scale=2, features=8, num_conv=2, patch=12, batch=4, lr=2e-3, val_every=5,
-            checkpoint_every=5, val_crop=None)
+TINY = dict(
+    arch="compact",
+    scale=2,
+    features=8,
+    num_conv=2,
+    patch=12,
+    batch=4,
+    lr=2e-3,
+    val_every=5,
+    checkpoint_every=5,
+    val_crop=None,
+)
 
 
 @pytest.fixture
@@ -55,10 +65,13 @@ class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("arch, loss, degradation", [("compact", "l1+ssim", "real"), ("seednet", "mse", "bicubic"),
-                                                     ("rrdb", "ssim", "bicubic")])
-def test_resume_after_an_interruption_gives_the_same_weights_as_an_uninterrupted_run(photos, monkeypatch, arch,
-                                                                                      loss, degradation):
+@pytest.mark.parametrize(
+    "arch, loss, degradation",
+    [("compact", "l1+ssim", "real"), ("seednet", "mse", "bicubic"), ("rrdb", "ssim", "bicubic")],
+)
+def test_resume_after_an_interruption_gives_the_same_weights_as_an_uninterrupted_run(
+    photos, monkeypatch, arch, loss, degradation
+):
     root, _, val = photos
     params = {**TINY, "arch": arch, "loss": loss, "degradation": degradation, "checkpoint_every": 3}
     if arch == "rrdb":
@@ -113,9 +126,33 @@ def test_sampler_pairs_are_a_downscale_of_their_crop_and_follow_the_seed(photos)
 
 def test_cli_trains_resumes_and_refuses_bad_runs(photos, capsys):
     root, _, val = photos
-    args = ["train", "sr", str(root / "train"), "-o", str(root / "cli"), "--arch", "seednet", "--scale", "2",
-            "--features", "6", "--num-conv", "1", "--patch", "12", "--batch", "2", "--val", str(val[0]),
-            "--val-every", "2", "--checkpoint-every", "2", "--device", "cpu"]
+    args = [
+        "train",
+        "sr",
+        str(root / "train"),
+        "-o",
+        str(root / "cli"),
+        "--arch",
+        "seednet",
+        "--scale",
+        "2",
+        "--features",
+        "6",
+        "--num-conv",
+        "1",
+        "--patch",
+        "12",
+        "--batch",
+        "2",
+        "--val",
+        str(val[0]),
+        "--val-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert main([*args, "--steps", "2"]) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     assert main([*args, "--steps", "4"]) != 0

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-vs = pytest.importorskip("vapoursynth", reason="needs the VapourSynth wheels (Python >= 3.12): "
-                                               "pip install 'srkit[vapoursynth]'")
+vs = pytest.importorskip(
+    "vapoursynth", reason="needs the VapourSynth wheels (Python >= 3.12): pip install 'srkit[vapoursynth]'"
+)
 
 import srkit  # noqa: E402
 import srkit.vapoursynth as svs  # noqa: E402
@@ -45,8 +46,9 @@ def _clip(frames, fmt=vs.RGBS) -> vs.VideoNode:
     """A clip of the given float frames, converted to `fmt` by the core's resizer."""
     height, width = frames[0].shape[:2]
     channels = frames[0].shape[2]
-    blank = core.std.BlankClip(width=width, height=height, length=len(frames),
-                               format=vs.RGBS if channels == 3 else vs.GRAYS)
+    blank = core.std.BlankClip(
+        width=width, height=height, length=len(frames), format=vs.RGBS if channels == 3 else vs.GRAYS
+    )
 
     def fill(n, f):
         out = f.copy()
@@ -95,15 +97,26 @@ def _float_path(clip: vs.VideoNode, upscale) -> vs.VideoNode:
     target = vs.GRAYS if clip.format.color_family == vs.GRAY else vs.RGBS
     untagged = core.std.RemoveFrameProps(clip, props=["_Range"])  # the resizer follows a tag over its arguments
     floats = upscale(core.resize.Point(untagged, format=target, range_in_s="full", range_s="full"))
-    return core.resize.Point(core.std.RemoveFrameProps(floats, props=["_Range"]), format=clip.format.id,
-                             range_in_s="full", range_s="full")
+    return core.resize.Point(
+        core.std.RemoveFrameProps(floats, props=["_Range"]), format=clip.format.id, range_in_s="full", range_s="full"
+    )
 
 
-@pytest.mark.parametrize("fmt,codes", [(vs.RGB24, np.uint8), (vs.RGB30, np.uint16), (vs.RGB48, np.uint16),
-                                       (vs.GRAY8, np.uint8), (vs.GRAY10, np.uint16), (vs.GRAY16, np.uint16)],
-                         ids=["RGB24", "RGB30", "RGB48", "GRAY8", "GRAY10", "GRAY16"])
-def test_integer_clips_run_on_integer_planes_within_one_code_of_the_float_path(model, gray_model, monkeypatch, fmt,
-                                                                               codes):
+@pytest.mark.parametrize(
+    "fmt,codes",
+    [
+        (vs.RGB24, np.uint8),
+        (vs.RGB30, np.uint16),
+        (vs.RGB48, np.uint16),
+        (vs.GRAY8, np.uint8),
+        (vs.GRAY10, np.uint16),
+        (vs.GRAY16, np.uint16),
+    ],
+    ids=["RGB24", "RGB30", "RGB48", "GRAY8", "GRAY10", "GRAY16"],
+)
+def test_integer_clips_run_on_integer_planes_within_one_code_of_the_float_path(
+    model, gray_model, monkeypatch, fmt, codes
+):
     gray = fmt in (vs.GRAY8, vs.GRAY10, vs.GRAY16)
     source = _clip(_frames((19, 23, 1 if gray else 3), 2, seed=13), fmt)
     chosen = gray_model if gray else model
@@ -136,9 +149,19 @@ def test_gray_clips_run_one_channel_models(gray_model):
 
 
 def test_frame_properties_are_carried_and_the_aspect_ratio_kept(model):
-    source = core.std.SetFrameProps(_clip(_frames((23, 37, 3), 2, seed=4)), _SARNum=16, _SARDen=15, _Matrix=0,
-                                    _Transfer=16, _Primaries=9, _Range=vs.RANGE_FULL, _SceneChangePrev=1,
-                                    _DurationNum=1001, _DurationDen=24000, custom="kept")
+    source = core.std.SetFrameProps(
+        _clip(_frames((23, 37, 3), 2, seed=4)),
+        _SARNum=16,
+        _SARDen=15,
+        _Matrix=0,
+        _Transfer=16,
+        _Primaries=9,
+        _Range=vs.RANGE_FULL,
+        _SceneChangePrev=1,
+        _DurationNum=1001,
+        _DurationDen=24000,
+        custom="kept",
+    )
     given = core.resize.Point(source, format=vs.RGB48)
     out = svs.upscale(given, model, output_scale=1.5)
     assert (out.width, out.height) == (56, 34)  # 37 x 1.5 and 23 x 1.5, rounded
@@ -219,8 +242,9 @@ def test_an_error_while_a_frame_runs_is_a_vs_error_with_srkits_line(model, monke
         out.get_frame(2)
     # VapourSynth puts the traceback of a Python callback before the error it raised: srkit's line comes last
     last = str(caught.value).strip().splitlines()[-1]
-    assert last.endswith("srkit.upscale: frame 2: out of device memory even with 32-pixel tiles and batch 1; "
-                         "use --device cpu")
+    assert last.endswith(
+        "srkit.upscale: frame 2: out of device memory even with 32-pixel tiles and batch 1; use --device cpu"
+    )
 
 
 def test_bad_clips_and_options_are_one_line_vs_errors(model, gray_model):
@@ -241,9 +265,17 @@ def test_bad_clips_and_options_are_one_line_vs_errors(model, gray_model):
         assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("size,fmt,top", [((45, 31), vs.RGBS, 1), ((64, 48), vs.RGBS, 1), ((45, 31), vs.RGB24, 255),
-                                          ((45, 31), vs.RGB30, 1023), ((45, 31), vs.RGB48, 65535)],
-                         ids=["RGBS-45x31", "RGBS-64x48", "RGB24", "RGB30", "RGB48"])
+@pytest.mark.parametrize(
+    "size,fmt,top",
+    [
+        ((45, 31), vs.RGBS, 1),
+        ((64, 48), vs.RGBS, 1),
+        ((45, 31), vs.RGB24, 255),
+        ((45, 31), vs.RGB30, 1023),
+        ((45, 31), vs.RGB48, 65535),
+    ],
+    ids=["RGBS-45x31", "RGBS-64x48", "RGB24", "RGB30", "RGB48"],
+)
 def test_equals_vs_mlrt_onnx_runtime_on_srkit_export(tmp_path, size, fmt, top, psnr):
     onnx_path = export_onnx(load_model("srkit-photo-x2"), tmp_path / "photo-x2.onnx")
     width, height = size
@@ -268,15 +300,34 @@ def test_the_vpy_example_runs_through_vspipe_into_ffmpeg(tmp_path):
     y4m = subprocess.run([str(vspipe), str(script), "-c", "y4m", "-"], capture_output=True, timeout=300)
     assert y4m.returncode == 0, y4m.stderr.decode()
     target = tmp_path / "example.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-c:v", "ffv1", str(target)], input=y4m.stdout, check=True,
-                   timeout=300)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                            "stream=width,height,nb_read_frames,pix_fmt", "-of", "csv=p=0", str(target)],
-                           capture_output=True, text=True, check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", "-", "-c:v", "ffv1", str(target)], input=y4m.stdout, check=True, timeout=300
+    )
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,nb_read_frames,pix_fmt",
+            "-of",
+            "csv=p=0",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert probe.stdout.strip() == "192,144,yuv444p,24"
     # FFmpeg decodes exactly the frames the script gives in this process (ffv1 is lossless)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(target), "-f", "rawvideo", "-pix_fmt", "yuv444p", "-"],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(target), "-f", "rawvideo", "-pix_fmt", "yuv444p", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     decoded = np.frombuffer(raw, np.uint8).reshape(24, 3, 144, 192)
     runpy.run_path(str(script))
     clip = vs.get_output(0).clip

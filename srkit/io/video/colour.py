@@ -11,8 +11,7 @@ import av.video.reformatter
 
 MATRICES = {1: "itu709", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 # The matching AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace tags for the output stream.
-TAGS = {"itu709": (1, 1, 1), "itu601": (5, 6, 5), "smpte170m": (6, 6, 6), "smpte240m": (7, 7, 7),
-        "bt2020": (9, 14, 9)}
+TAGS = {"itu709": (1, 1, 1), "itu601": (5, 6, 5), "smpte170m": (6, 6, 6), "smpte240m": (7, 7, 7), "bt2020": (9, 14, 9)}
 RANGE_MPEG, RANGE_JPEG = 1, 2  # AVColorRange: limited (TV) and full (PC)
 HDR_TRANSFERS = {16: "PQ", 18: "HLG"}  # AVColorTransferCharacteristic values of HDR video
 HD_HEIGHT = 720  # untagged video this tall or taller is BT.709, smaller is BT.601

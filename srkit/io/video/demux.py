@@ -22,8 +22,9 @@ def _starts_decoding(packet: av.Packet, first: int) -> bool:
     return packet.is_keyframe and label is not None and label <= first
 
 
-def demux_from(container: av.container.InputContainer, wanted: list[av.stream.Stream],
-               first: int | None) -> Iterator[av.Packet]:
+def demux_from(
+    container: av.container.InputContainer, wanted: list[av.stream.Stream], first: int | None
+) -> Iterator[av.Packet]:
     """Packets of `wanted` (which holds the first video stream) from a video keyframe at or before pts `first`.
 
     Seeking to a time lands on a keyframe in indexed containers (MP4, MKV), but in MPEG program and transport
@@ -54,8 +55,9 @@ def demux_from(container: av.container.InputContainer, wanted: list[av.stream.St
     yield from packets
 
 
-def copied_packets(container: av.container.InputContainer, start: float | Fraction = 0,
-                   duration: float | Fraction | None = None) -> Iterator[tuple[int, av.Packet]]:
+def copied_packets(
+    container: av.container.InputContainer, start: float | Fraction = 0, duration: float | Fraction | None = None
+) -> Iterator[tuple[int, av.Packet]]:
     """(input stream index, packet) for the audio and subtitle packets in [start, start + duration), in demux
     order, without decoding the video (the join of a segmented run copies them once from the source)."""
     wanted = [s for s in container.streams if s.type in COPIED_STREAM_TYPES]

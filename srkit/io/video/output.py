@@ -87,8 +87,9 @@ def container_format(path: Path) -> str:
     try:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
-        raise OutputPlanError(f"{path}: srkit writes video as {', '.join(sorted(CONTAINERS))}; "
-                         "choose one of those extensions for -o") from None
+        raise OutputPlanError(
+            f"{path}: srkit writes video as {', '.join(sorted(CONTAINERS))}; choose one of those extensions for -o"
+        ) from None
 
 
 def _pixel_format(info: VideoInfo, codec: av.Codec) -> str:
@@ -126,16 +127,19 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
     try:
         codec = av.Codec(name, "w")
     except (av.error.FFmpegError, ValueError):
-        raise OutputPlanError(f"encoder {name!r} is not in this PyAV build; available: "
-                         f"{', '.join(available_encoders())}") from None
+        raise OutputPlanError(
+            f"encoder {name!r} is not in this PyAV build; available: {', '.join(available_encoders())}"
+        ) from None
     if codec.type != "video":
         raise OutputPlanError(f"--codec {name}: is a {codec.type} encoder; choose a video encoder")
     with av.open(io.BytesIO(), "w", format=fmt) as container:
         supported = container.supported_codecs
     suffix = target.suffix.lower()
     if name not in supported:
-        raise OutputPlanError(f"{target}: a {suffix} file cannot hold {name} video; choose --codec "
-                         f"{NATURAL_CODECS.get(fmt, 'libx264')} or an .mkv output")
+        raise OutputPlanError(
+            f"{target}: a {suffix} file cannot hold {name} video; choose --codec "
+            f"{NATURAL_CODECS.get(fmt, 'libx264')} or an .mkv output"
+        )
     pix_fmt = settings.pix_fmt or _pixel_format(info, codec)
     offered = {f.name for f in codec.video_formats or ()}
     if offered and pix_fmt not in offered:
@@ -146,30 +150,47 @@ def plan_output(target: str | os.PathLike, info: VideoInfo, settings: EncodeSett
         if stream.type == "attachment" and fmt in ATTACHING_CONTAINERS:
             attached.append(stream.index)
         elif stream.type == "attachment":
-            warnings.append(f"{info.path}: leaving out attachment #{stream.index} ({stream.codec}), which a "
-                            f"{suffix} file cannot hold; write .mkv to keep it")
+            warnings.append(
+                f"{info.path}: leaving out attachment #{stream.index} ({stream.codec}), which a "
+                f"{suffix} file cannot hold; write .mkv to keep it"
+            )
         elif stream.codec in supported:
             copied.append(stream.index)
         elif stream.type == "subtitle" and stream.codec in TEXT_SUBTITLES and fmt in CONTAINER_SUBTITLES:
             converted[stream.index] = CONTAINER_SUBTITLES[fmt]
-            warnings.append(f"{info.path}: subtitle stream #{stream.index} ({stream.codec}) becomes "
-                            f"{CONTAINER_SUBTITLES[fmt]}, the text subtitles a {suffix} file holds")
+            warnings.append(
+                f"{info.path}: subtitle stream #{stream.index} ({stream.codec}) becomes "
+                f"{CONTAINER_SUBTITLES[fmt]}, the text subtitles a {suffix} file holds"
+            )
         elif stream.type == "subtitle":
-            warnings.append(f"{info.path}: leaving out subtitle stream #{stream.index} ({stream.codec}), which a "
-                            f"{suffix} file cannot hold; write .mkv to keep it")
+            warnings.append(
+                f"{info.path}: leaving out subtitle stream #{stream.index} ({stream.codec}), which a "
+                f"{suffix} file cannot hold; write .mkv to keep it"
+            )
         else:
-            raise OutputPlanError(f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
-                             f"({stream.codec}) of {info.path}, which is copied unchanged; write .mkv instead")
+            raise OutputPlanError(
+                f"{target}: a {suffix} file cannot hold {stream.type} stream #{stream.index} "
+                f"({stream.codec}) of {info.path}, which is copied unchanged; write .mkv instead"
+            )
     if info.timecode and fmt not in TIMECODE_TRACKS:
-        warnings.append(f"{info.path}: timecode {info.timecode} is kept as a tag of the video stream, as a "
-                        f"{suffix} file has no timecode track; write .mp4 or .mov to keep the track")
+        warnings.append(
+            f"{info.path}: timecode {info.timecode} is kept as a tag of the video stream, as a "
+            f"{suffix} file has no timecode track; write .mp4 or .mov to keep the track"
+        )
     reduced = _reductions(info, pix_fmt)
     if reduced:
-        warnings.append(f"{target}: {pix_fmt} output reduces {', '.join(reduced)} ({info.pix_fmt} input); "
-                        "pass --pix-fmt (and a --codec that takes it) to keep them")
+        warnings.append(
+            f"{target}: {pix_fmt} output reduces {', '.join(reduced)} ({info.pix_fmt} input); "
+            "pass --pix-fmt (and a --codec that takes it) to keep them"
+        )
     options = {**NATURAL_OPTIONS.get(name, {}), **(settings.options or {})}
-    return OutputPlan(replace(settings, codec=name, pix_fmt=pix_fmt, options=options), tuple(copied), warnings,
-                      converted, tuple(attached))
+    return OutputPlan(
+        replace(settings, codec=name, pix_fmt=pix_fmt, options=options),
+        tuple(copied),
+        warnings,
+        converted,
+        tuple(attached),
+    )
 
 
 def _trial_open(name: str, pix_fmt: str, options: dict[str, str]) -> dict[str, str]:
@@ -196,9 +217,11 @@ def _check_encoder_options(name: str, pix_fmt: str, options: dict[str, str]) -> 
             _trial_open(name, pix_fmt, {})
         except av.error.FFmpegError:
             return  # the encoder does not open on the trial picture at all: the options are not to blame
-        raise OutputPlanError(f"{given}: {name} refuses these values ({error.strerror}); check them against "
-                              f"`ffmpeg -h encoder={name}`") from None
+        raise OutputPlanError(
+            f"{given}: {name} refuses these values ({error.strerror}); check them against `ffmpeg -h encoder={name}`"
+        ) from None
     if untaken:
         names = ", ".join(f"{key}={value}" for key, value in untaken.items())
-        raise OutputPlanError(f"--encoder-opt {names}: {name} has no such option; check the name against "
-                              f"`ffmpeg -h encoder={name}`")
+        raise OutputPlanError(
+            f"--encoder-opt {names}: {name} has no such option; check the name against `ffmpeg -h encoder={name}`"
+        )

@@ -83,8 +83,7 @@ def open_input(path: Path) -> av.container.InputContainer:
 
 
 def _matrix(stream: av.video.stream.VideoStream) -> str:
-    return MATRICES.get(int(stream.codec_context.colorspace or 2), "itu709" if stream.height >= HD_HEIGHT
-                        else "itu601")
+    return MATRICES.get(int(stream.codec_context.colorspace or 2), "itu709" if stream.height >= HD_HEIGHT else "itu601")
 
 
 def time_base(stream: av.stream.Stream) -> Fraction:
@@ -144,13 +143,41 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         field_order = FIELD_ORDERS.get(int(stream.codec_context.field_order or 0))
         if interlaced and field_order is None:
             field_order = "tt"
-        streams = tuple(StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else _mimetype(s))
-                        for s in container.streams if s.type in (*COPIED_STREAM_TYPES, "attachment"))
-        timecode = next((found for found in (*(s.metadata.get("timecode") for s in container.streams),
-                                             container.metadata.get("timecode")) if found), None)
-        return VideoInfo(path, stream.codec_context.width, stream.codec_context.height, frames,
-                         stream.average_rate, time_base(stream), stream.codec_context.name,
-                         fmt.name if fmt else "unknown", bits > 8, _matrix(stream),
-                         int(stream.codec_context.color_range or 0) == RANGE_JPEG, rotation,
-                         int(stream.codec_context.color_primaries or 2), int(stream.codec_context.color_trc or 2),
-                         bits, field_order, duration, start, streams, timecode)
+        streams = tuple(
+            StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else _mimetype(s))
+            for s in container.streams
+            if s.type in (*COPIED_STREAM_TYPES, "attachment")
+        )
+        timecode = next(
+            (
+                found
+                for found in (
+                    *(s.metadata.get("timecode") for s in container.streams),
+                    container.metadata.get("timecode"),
+                )
+                if found
+            ),
+            None,
+        )
+        return VideoInfo(
+            path,
+            stream.codec_context.width,
+            stream.codec_context.height,
+            frames,
+            stream.average_rate,
+            time_base(stream),
+            stream.codec_context.name,
+            fmt.name if fmt else "unknown",
+            bits > 8,
+            _matrix(stream),
+            int(stream.codec_context.color_range or 0) == RANGE_JPEG,
+            rotation,
+            int(stream.codec_context.color_primaries or 2),
+            int(stream.codec_context.color_trc or 2),
+            bits,
+            field_order,
+            duration,
+            start,
+            streams,
+            timecode,
+        )

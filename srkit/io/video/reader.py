@@ -82,9 +82,16 @@ class VideoReader:
     flagged so) or "all". After iterating, `truncated()` says whether frames were missing at the end.
     """
 
-    def __init__(self, info: VideoInfo, start: float | Fraction = 0, duration: float | Fraction | None = None,
-                 max_frames: int | None = None, deinterlace: str | None = None, copy: bool = True,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        info: VideoInfo,
+        start: float | Fraction = 0,
+        duration: float | Fraction | None = None,
+        max_frames: int | None = None,
+        deinterlace: str | None = None,
+        copy: bool = True,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.info, self.start, self.duration, self.max_frames = info, start, duration, max_frames
         self.deinterlace, self.copy = deinterlace, copy
         self.on_warning = on_warning or (lambda message: None)
@@ -172,8 +179,9 @@ class VideoReader:
     def _emit(self, frames: list[av.VideoFrame], first: int | None, end: int | None) -> Iterator[tuple[str, RGBFrame]]:
         """RGB items for the frames inside the window; sets `stopped` once past its end or the frame limit."""
         for frame in frames:
-            if ((end is not None and frame.pts is not None and frame.pts >= end)
-                    or (self.max_frames is not None and self.frames >= self.max_frames)):
+            if (end is not None and frame.pts is not None and frame.pts >= end) or (
+                self.max_frames is not None and self.frames >= self.max_frames
+            ):
                 self.stopped = True
                 return
             if first is None or frame.pts is None or frame.pts >= first:
@@ -186,15 +194,26 @@ class VideoReader:
         size = (frame.width, frame.height)
         if size != (info.width, info.height) and size not in self.resized:
             self.resized.add(size)
-            at = (f"{float(frame.pts * info.time_base - info.start_time):.3f} s into the video"
-                  if frame.pts is not None else "a frame")
-            self.on_warning(f"{info.path}: the picture changes size from {info.width}x{info.height} to "
-                            f"{frame.width}x{frame.height} at {at}; scaling those frames to {info.width}x"
-                            f"{info.height}, the size the output is made for")
-        rgb = frame.reformat(width=info.width, height=info.height, format="rgb48le" if info.deep else "rgb24",
-                             src_colorspace=info.matrix, dst_colorspace=info.matrix,
-                             src_color_range="JPEG" if info.full_range else "MPEG", dst_color_range="JPEG",
-                             interpolation=None if info.deep else TO_RGB_8BIT)
+            at = (
+                f"{float(frame.pts * info.time_base - info.start_time):.3f} s into the video"
+                if frame.pts is not None
+                else "a frame"
+            )
+            self.on_warning(
+                f"{info.path}: the picture changes size from {info.width}x{info.height} to "
+                f"{frame.width}x{frame.height} at {at}; scaling those frames to {info.width}x"
+                f"{info.height}, the size the output is made for"
+            )
+        rgb = frame.reformat(
+            width=info.width,
+            height=info.height,
+            format="rgb48le" if info.deep else "rgb24",
+            src_colorspace=info.matrix,
+            dst_colorspace=info.matrix,
+            src_color_range="JPEG" if info.full_range else "MPEG",
+            dst_color_range="JPEG",
+            interpolation=None if info.deep else TO_RGB_8BIT,
+        )
         self.frames += 1
         if frame.pts is not None:
             self.end = frame.pts + (frame.duration or 0)
@@ -211,8 +230,10 @@ class VideoReader:
         if got_end >= expected_end - TRUNCATION_FRAMES * frame_seconds:
             return None
         expected = round((expected_end - max(info.start_time, Fraction(self.start))) / frame_seconds)
-        return (f"{info.path}: the video ends at {float(got_end):.3f} s but the file says {float(expected_end):.3f} s: "
-                f"{self.frames} of about {expected} frames decoded (the file is truncated)")
+        return (
+            f"{info.path}: the video ends at {float(got_end):.3f} s but the file says {float(expected_end):.3f} s: "
+            f"{self.frames} of about {expected} frames decoded (the file is truncated)"
+        )
 
 
 def read_frames(path: str | os.PathLike, info: VideoInfo, on_corrupt=None) -> Iterator[RGBFrame]:

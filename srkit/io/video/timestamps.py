@@ -73,8 +73,9 @@ class Retimer:
         return frame
 
 
-def pts_window(info: VideoInfo, start: float | Fraction, duration: float | Fraction | None
-               ) -> tuple[int | None, int | None]:
+def pts_window(
+    info: VideoInfo, start: float | Fraction, duration: float | Fraction | None
+) -> tuple[int | None, int | None]:
     """The video timestamps [first, end) that the range [start, start + duration) seconds selects (None: open)."""
     tb = info.time_base
     first = round(Fraction(start) / tb) if start else None
@@ -102,19 +103,21 @@ def shift_timecode(timecode: str, rate: Fraction | None, seconds: float | Fracti
     fps = round(rate)
     drop = fps // 15 if mark in ";," else 0  # frame numbers skipped each minute but every tenth
     total_minutes = int(hours) * 60 + int(minutes)
-    number = ((total_minutes * 60 + int(secs)) * fps + int(frames) - drop * (total_minutes - total_minutes // 10)
-              + round(Fraction(seconds) * rate))
+    number = (
+        (total_minutes * 60 + int(secs)) * fps
+        + int(frames)
+        - drop * (total_minutes - total_minutes // 10)
+        + round(Fraction(seconds) * rate)
+    )
     if drop:
         per_minute, per_ten = 60 * fps - drop, 600 * fps - 9 * drop
         tens, rest = divmod(number, per_ten)
         number += 9 * drop * tens + (drop * ((rest - drop) // per_minute) if rest > drop else 0)
     frames_part, secs_part = number % fps, number // fps
-    return (f"{secs_part // 3600 % 24:02d}:{secs_part // 60 % 60:02d}:{secs_part % 60:02d}{mark}"
-            f"{frames_part:02d}")
+    return f"{secs_part // 3600 % 24:02d}:{secs_part // 60 % 60:02d}:{secs_part % 60:02d}{mark}{frames_part:02d}"
 
 
-def trim_chapters(chapters: list[Chapter], start: float | Fraction,
-                  duration: float | Fraction | None) -> list[Chapter]:
+def trim_chapters(chapters: list[Chapter], start: float | Fraction, duration: float | Fraction | None) -> list[Chapter]:
     """Chapters shifted to a trimmed range [start, start + duration) and clipped to it (empty ones dropped)."""
     kept: list[Chapter] = []
     for chapter in chapters:
@@ -124,8 +127,13 @@ def trim_chapters(chapters: list[Chapter], start: float | Fraction,
         if duration is not None:
             last = min(last, Fraction(start) + Fraction(duration))
         if last > first:
-            kept.append({**chapter, "start": round((first - Fraction(start)) / base),
-                         "end": round((last - Fraction(start)) / base)})
+            kept.append(
+                {
+                    **chapter,
+                    "start": round((first - Fraction(start)) / base),
+                    "end": round((last - Fraction(start)) / base),
+                }
+            )
     return kept
 
 

@@ -48,16 +48,26 @@ class VideoWriter:
     written bit-exact (no random container UIDs), so the same packets always give the same bytes.
     """
 
-    def __init__(self, path: str | os.PathLike, source: VideoInfo, width: int, height: int,
-                 plan: OutputPlan, copy_from: av.container.InputContainer | None = None,
-                 chapters: list[Chapter] | None = None, video_from: VideoStream | None = None,
-                 overwrite: bool = False, start: float | Fraction = 0.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        source: VideoInfo,
+        width: int,
+        height: int,
+        plan: OutputPlan,
+        copy_from: av.container.InputContainer | None = None,
+        chapters: list[Chapter] | None = None,
+        video_from: VideoStream | None = None,
+        overwrite: bool = False,
+        start: float | Fraction = 0.0,
+    ) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
         self.tmp = partial_path(self.path)
         try:
-            self.container = av.open(str(self.tmp), "w", format=container_format(self.path),
-                                     container_options={"fflags": "+bitexact"})
+            self.container = av.open(
+                str(self.tmp), "w", format=container_format(self.path), container_options={"fflags": "+bitexact"}
+            )
         except (av.error.FFmpegError, OSError, ValueError) as error:
             raise VideoError(f"{self.path}: cannot create output ({error})") from None
         self.source = source
@@ -140,9 +150,14 @@ class VideoWriter:
             pixels = codes_8bit(pixels)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=self.out_format)
         dst_range = "JPEG" if self.source.full_range else "MPEG"
-        frame = frame.reformat(format=self.stream.pix_fmt, src_colorspace=self.source.matrix,
-                               dst_colorspace=self.source.matrix, src_color_range="JPEG",
-                               dst_color_range=dst_range, interpolation=TO_YUV)
+        frame = frame.reformat(
+            format=self.stream.pix_fmt,
+            src_colorspace=self.source.matrix,
+            dst_colorspace=self.source.matrix,
+            src_color_range="JPEG",
+            dst_color_range=dst_range,
+            interpolation=TO_YUV,
+        )
         frame.pts = pts
         frame.time_base = self.source.time_base
         if duration and pts is not None:
@@ -161,8 +176,11 @@ class VideoWriter:
             dts, pts = packet.dts, packet.pts
             if pts in self.durations:
                 packet.duration = self.durations.pop(pts)
-            broken = (dts is None or (pts is not None and (dts > pts or pts - dts > self.max_skew))
-                      or (self.last_dts is not None and dts <= self.last_dts))
+            broken = (
+                dts is None
+                or (pts is not None and (dts > pts or pts - dts > self.max_skew))
+                or (self.last_dts is not None and dts <= self.last_dts)
+            )
             if broken and pts is not None:
                 packet.dts = pts if self.last_dts is None else min(pts, self.last_dts + 1)
             self.last_dts = packet.dts

@@ -26,20 +26,43 @@ def patch_frame(height: int, width: int) -> np.ndarray:
     """Four flat colour quadrants, aligned to 16 pixels so chroma subsampling does not blur their centres."""
     frame = np.empty((height, width, 3), np.uint8)
     h2, w2 = height // 2, width // 2
-    for i, (rows, cols) in enumerate([(slice(0, h2), slice(0, w2)), (slice(0, h2), slice(w2, None)),
-                                      (slice(h2, None), slice(0, w2)), (slice(h2, None), slice(w2, None))]):
+    for i, (rows, cols) in enumerate(
+        [
+            (slice(0, h2), slice(0, w2)),
+            (slice(0, h2), slice(w2, None)),
+            (slice(h2, None), slice(0, w2)),
+            (slice(h2, None), slice(w2, None)),
+        ]
+    ):
         frame[rows, cols] = PATCHES[i]
     return frame
 
 
 def centres(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
-    return np.array([frame[y, x] for y, x in ((h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4),
-                                              (3 * h // 4, 3 * w // 4))], dtype=int)
+    return np.array(
+        [
+            frame[y, x]
+            for y, x in ((h // 4, w // 4), (h // 4, 3 * w // 4), (3 * h // 4, w // 4), (3 * h // 4, 3 * w // 4))
+        ],
+        dtype=int,
+    )
 
 
-def make_clip(path: Path, height: int, width: int, matrix: str, tag: int, frames: int = 6, pix_fmt="yuv420p",
-              pts=None, rotation: int = 0, audio: bool = False, subtitle: bool = False, content=None) -> None:
+def make_clip(
+    path: Path,
+    height: int,
+    width: int,
+    matrix: str,
+    tag: int,
+    frames: int = 6,
+    pix_fmt="yuv420p",
+    pts=None,
+    rotation: int = 0,
+    audio: bool = False,
+    subtitle: bool = False,
+    content=None,
+) -> None:
     """Encode frames with PyAV (flat patches, or content(i) -> HxWx3 uint8), converting RGB->YUV with `matrix`
     and tagging the stream `tag`."""
     with av.open(str(path), "w", format="matroska") as container:
@@ -65,10 +88,16 @@ def make_clip(path: Path, height: int, width: int, matrix: str, tag: int, frames
         deep = "10" in pix_fmt
         for i in range(frames):
             rgb = patch_frame(height, width) if content is None else content(i)
-            source = av.VideoFrame.from_ndarray(rgb.astype(np.uint16) * 257 if deep else rgb,
-                                                format="rgb48le" if deep else "rgb24")
-            frame = source.reformat(format=pix_fmt, src_colorspace=matrix, dst_colorspace=matrix,
-                                    src_color_range="JPEG", dst_color_range="MPEG")
+            source = av.VideoFrame.from_ndarray(
+                rgb.astype(np.uint16) * 257 if deep else rgb, format="rgb48le" if deep else "rgb24"
+            )
+            frame = source.reformat(
+                format=pix_fmt,
+                src_colorspace=matrix,
+                dst_colorspace=matrix,
+                src_color_range="JPEG",
+                dst_color_range="MPEG",
+            )
             frame.pts = pts[i] if pts is not None else i * 40
             frame.time_base = Fraction(1, 1000)
             container.mux(stream.encode(frame))
@@ -92,8 +121,9 @@ def ffmpeg(*args: str | Path) -> None:
 
 
 def ffprobe(path: Path, *args: str) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *args, str(path)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", *args, str(path)], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out)
 
 
@@ -104,14 +134,19 @@ def frame_times(path: Path) -> list[float]:
 
 
 def decodes_cleanly(path: Path) -> bool:
-    result = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
+    )
     return result.returncode == 0 and not result.stderr.strip()
 
 
 def stream_md5(path: Path, selector: str) -> str:
-    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", selector, "-c", "copy", "-f", "md5",
-                           "-"], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", selector, "-c", "copy", "-f", "md5", "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def video_stream(path: Path) -> dict:
@@ -120,6 +155,22 @@ def video_stream(path: Path) -> dict:
 
 def gray_frames(path: Path, width: int, height: int) -> np.ndarray:
     """Every frame's luma as decoded by ffmpeg, area-scaled to width x height."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"scale={width}:{height}:flags=area",
-                          "-f", "rawvideo", "-pix_fmt", "gray", "-"], check=True, capture_output=True).stdout
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"scale={width}:{height}:flags=area",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width).astype(float)

@@ -15,8 +15,7 @@ from ._clips import BUNNY
 def test_probe_reads_the_real_clip():
     info = probe(BUNNY)
     assert (info.width, info.height, info.frames, info.average_rate) == (1280, 720, 132, 25)
-    assert (info.codec, info.matrix, info.full_range, info.deep, info.rotation) == ("h264", "itu709", False,
-                                                                                    False, 0)
+    assert (info.codec, info.matrix, info.full_range, info.deep, info.rotation) == ("h264", "itu709", False, False, 0)
 
 
 def test_refusals_name_the_file(tmp_path):

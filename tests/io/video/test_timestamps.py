@@ -9,13 +9,16 @@ import pytest
 from srkit.io.video.timestamps import Retimer
 
 
-@pytest.mark.parametrize("labels,expected", [
-    ([0, 2, 1, 3, 5, 4], [0, 1, 2, 3, 4, 5]),  # decode-order labels (pts == dts files): sorted
-    ([0, 1, 1, 2, 6], [0, 1, 2, 3, 6]),  # a duplicate moves one frame on, and the next one with it
-    ([10, 11, 3, 12], [3, 10, 11, 12]),  # a backward jump within the window is sorted in
-    ([0, None, 2, 3], [0, 1, 2, 3]),  # a missing timestamp follows the highest seen
-    ([0, 40, 50, 130], [0, 40, 50, 130]),  # sane VFR stays as it is
-])
+@pytest.mark.parametrize(
+    "labels,expected",
+    [
+        ([0, 2, 1, 3, 5, 4], [0, 1, 2, 3, 4, 5]),  # decode-order labels (pts == dts files): sorted
+        ([0, 1, 1, 2, 6], [0, 1, 2, 3, 6]),  # a duplicate moves one frame on, and the next one with it
+        ([10, 11, 3, 12], [3, 10, 11, 12]),  # a backward jump within the window is sorted in
+        ([0, None, 2, 3], [0, 1, 2, 3]),  # a missing timestamp follows the highest seen
+        ([0, 40, 50, 130], [0, 40, 50, 130]),  # sane VFR stays as it is
+    ],
+)
 def test_retiming_gives_increasing_presentation_times(labels, expected):
     retimer = Retimer(step=1)
     frames = []

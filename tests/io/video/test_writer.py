@@ -21,11 +21,11 @@ from srkit.io.video.writer import VideoWriter
 from ._clips import BUNNY, COLOUR_TOLERANCE, PATCHES, centres, make_clip
 
 
-def planned_writer(path: Path, info: VideoInfo, width: int, height: int,
-                   settings: EncodeSettings | None = None, **options) -> VideoWriter:
+def planned_writer(
+    path: Path, info: VideoInfo, width: int, height: int, settings: EncodeSettings | None = None, **options
+) -> VideoWriter:
     """A VideoWriter with the output plan made for `settings` (default: EncodeSettings())."""
-    return VideoWriter(path, info, width, height, plan_output(path, info, settings or EncodeSettings()),
-                       **options)
+    return VideoWriter(path, info, width, height, plan_output(path, info, settings or EncodeSettings()), **options)
 
 
 def copy_through(src: Path, dst: Path, settings: EncodeSettings | None = None) -> None:
@@ -42,10 +42,9 @@ def copy_through(src: Path, dst: Path, settings: EncodeSettings | None = None) -
         writer.close()
 
 
-@pytest.mark.parametrize("height,width,matrix,tag", [(128, 192, "itu601", 5), (720, 1280, "itu709", 1),
-                                                     (128, 192, "itu709", 1)])
-
-
+@pytest.mark.parametrize(
+    "height,width,matrix,tag", [(128, 192, "itu601", 5), (720, 1280, "itu709", 1), (128, 192, "itu709", 1)]
+)
 def test_colour_survives_decode_and_reencode(tmp_path, height, width, matrix, tag):
     clip = tmp_path / "in.mkv"
     make_clip(clip, height, width, matrix, tag, frames=2)
@@ -92,8 +91,11 @@ def test_ten_bit_stays_ten_bit(tmp_path):
     frame = next(iter(read_frames(clip, info))).pixels
     assert frame.dtype == np.uint16 and np.abs(centres(frame) / 257 - PATCHES).max() <= COLOUR_TOLERANCE
     out = tmp_path / "out.mkv"
-    copy_through(clip, out, EncodeSettings(codec="libx265", crf=10, pix_fmt="yuv420p10le",
-                                           options={"x265-params": "log-level=error"}))
+    copy_through(
+        clip,
+        out,
+        EncodeSettings(codec="libx265", crf=10, pix_fmt="yuv420p10le", options={"x265-params": "log-level=error"}),
+    )
     assert probe(out).pix_fmt == "yuv420p10le"
 
 
