@@ -48,7 +48,8 @@ def _video_options(args: argparse.Namespace):
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from ..pipelines.batch import plan_jobs, run_plan
+    from ..pipelines.batch import run_plan
+    from ..pipelines.batch_plan import plan_jobs
     from ..pipelines.scaleout import scale_out_options
     from ..pipelines.types import BatchOptions, WriteOptions
 

@@ -170,14 +170,12 @@ def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple
     return choose(builders, weights_key(model.module, str(dtype)))
 
 
-def run_backend(model_name: str, dtype: str | None, device: str | None) -> str | None:
-    """The CPU backend a run of `model_name` uses on this machine (forced, cached, else measured now), so a
-    segmented run can record it; None where no CPU runtime applies (another device, srkit's kernels forced)."""
-    from ..environment import default_device
+def run_backend(model_name: str, dtype: str | None, where: torch.device) -> str | None:
+    """The CPU backend a run of `model_name` on `where` uses on this machine (forced, cached, else measured now), so
+    a segmented run can record it; None where no CPU runtime applies (another device, srkit's kernels forced)."""
     from ..models.zoo import load_model
     from .plan import DTYPE_NAMES, build_plan
 
-    where = torch.device(device) if device else default_device()
     if dtype == "int8":  # asked for by name: OpenVINO whatever the settings (cpu_plan refuses it off the CPU)
         return "openvino" if where.type == "cpu" else None
     if unavailable_reason(where) is not None:

@@ -20,9 +20,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from ..engine import cpu_backend
+from ..environment import default_device
 from ..io.video.errors import VideoError, ffmpeg_errors
 from ..io.video.output import OutputPlan
 from ..request import UpscaleRequest
@@ -182,7 +184,9 @@ def run_segments(
             raise VideoError(f"{target} exists; pass --overwrite")
         manifest = _begin(folder, target, record, options, overwrite, video.segments)
         if "cpu_backend" not in manifest:  # the backend its segments were made with; a resumed run keeps it
-            manifest["cpu_backend"] = cpu_backend.run_backend(spec.model, spec.dtype, spec.device)
+            manifest["cpu_backend"] = cpu_backend.run_backend(
+                spec.model, spec.dtype, torch.device(spec.device) if spec.device else default_device()
+            )
         if manifest["cpu_backend"]:
             cpu_backend.pin(manifest["cpu_backend"])
             choice = upscaler.runner.choice if upscaler is not None else None

@@ -91,4 +91,4 @@ def test_int8_off_the_cpu_is_refused():
 
 def test_a_segmented_int8_run_records_openvino_whatever_the_setting(monkeypatch):
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "torch")
-    assert cpu_backend.run_backend("any-model", "int8", "cpu") == "openvino"
+    assert cpu_backend.run_backend("any-model", "int8", torch.device("cpu")) == "openvino"

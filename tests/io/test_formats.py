@@ -10,7 +10,7 @@ from PIL import Image
 from srkit.cli import main
 from srkit.io import formats
 from srkit.io.images import Picture, codes_8bit, read_picture, write_picture
-from srkit.pipelines.batch import PlanError, plan_jobs
+from srkit.pipelines.batch_plan import PlanError, plan_jobs
 from srkit.pipelines.types import BatchOptions
 from srkit.request import UpscaleRequest
 

@@ -254,7 +254,7 @@ def test_several_inputs_onto_one_file_name_are_refused_before_any_work(models, c
 
 def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models, monkeypatch):
     import srkit.io.video.probe
-    import srkit.pipelines.batch
+    import srkit.pipelines.batch_plan
     import srkit.pipelines.video
 
     clip = make_video(models / "clip.mkv", 2)
@@ -264,7 +264,7 @@ def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models,
         probed.append(Path(path))
         return srkit.io.video.probe.probe(path)
 
-    for module, name in ((srkit.pipelines.batch, "probe"), (srkit.pipelines.video, "probe_file")):
+    for module, name in ((srkit.pipelines.batch_plan, "probe"), (srkit.pipelines.video, "probe_file")):
         monkeypatch.setattr(module, name, counting_probe)
     assert main(["upscale", str(clip), "-o", str(models / "clip-x3.mkv"), "-m", "tiny"]) == 0
     assert probed == [clip]
@@ -378,7 +378,7 @@ def test_a_missing_input_with_a_file_output_says_the_input_does_not_exist(models
 
 
 def test_a_suffix_cannot_lead_out_of_the_output_folder(models, capsys):
-    from srkit.pipelines.batch import PlanError, plan_jobs
+    from srkit.pipelines.batch_plan import PlanError, plan_jobs
     from srkit.pipelines.types import BatchOptions
 
     (models / "in" / "deep").mkdir(parents=True)
