@@ -26,7 +26,10 @@ from .cpu_support import cache_folder, cpu_flags, cpu_name, threads
 from .executor import Executor
 
 FORMAT = 1  # bumped when what a cached choice means changes
-TILE = 64  # input pixels per side of the timed tile: RRDB x4plus takes ~0.5 s on 2 cores, compact ~20 ms
+# Input pixels per side of the timed tile. 64 picked ncnn for compact and SPAN where OpenVINO bf16 runs a 480x270
+# frame 1.5-2x faster (per-call costs dominate small tiles; benchmarks/NOTES.md): 256 is the size of a real tile
+# (RRDB x4plus ~5 s per run on 2 cores, compact ~0.2 s).
+TILE = 256
 REPS = 3
 GIVE_UP = 2.0  # a candidate this many times slower than the fastest so far stops being timed
 PACKAGES = ("openvino", "ncnn", "onnxruntime", "torch")
@@ -71,7 +74,7 @@ def machine() -> dict[str, object]:
 
 def choice_path(model_key: str) -> Path:
     """The cache file of the choice for the model whose weights hash is `model_key`, on this machine."""
-    text = json.dumps({"format": FORMAT, "model": model_key, **machine()}, sort_keys=True)
+    text = json.dumps({"format": FORMAT, "tile": TILE, "model": model_key, **machine()}, sort_keys=True)
     return cache_folder() / "cpu-choice" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
 
 

@@ -142,7 +142,10 @@ def test_the_run_summary_says_which_backend_and_why(tmp_path, capsys):
     Image.fromarray(_cpu.photo()[:20, :24]).save(tmp_path / "in.png")
     assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(weights)]) == 0
     err = capsys.readouterr().err
-    assert "srkit: ncnn fp32: fastest on a 64x64 tile (measured): ncnn 10.0 ms, onnxruntime 20.0 ms" in err
+    assert (
+        f"srkit: ncnn fp32: fastest on a {cpu_choice.TILE}x{cpu_choice.TILE} tile (measured): ncnn 10.0 ms, "
+        "onnxruntime 20.0 ms" in err
+    )
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (60, 72, 3)
 
 
