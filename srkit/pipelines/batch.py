@@ -149,7 +149,7 @@ def _video(
     overwrite: bool,
 ) -> None:
     """One video: in segments when a spec is given and the video is longer than one, else streamed."""
-    made = upscale_video(job.source, job.target, options, model, spec, scale_out, job.info, overwrite)
+    made = upscale_video(job.source, job.target, options, model, spec, scale_out, job.info, overwrite, job.output)
     pieces = (
         (
             f", segments: {made.encoded_segments} encoded{retried_text(made.retried_segments)}, "

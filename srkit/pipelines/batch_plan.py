@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import SrkitError
@@ -211,10 +211,10 @@ def plan_jobs(
                 _add(plan, path, output, options, not globbed, output, single=single_file)
     plan.jobs = list(dict.fromkeys(plan.jobs))  # the same file named twice (a glob and its folder) is done once
     _check_no_collisions(plan.jobs)
-    for job in plan.jobs:
-        if job.info is not None:  # a video, with its probe
-            try:
-                plan_output(job.target, job.info, video.encode)  # an impossible --codec / container: no work done
+    for index, job in enumerate(plan.jobs):
+        if job.info is not None:  # a video, with its probe: its output planned now, so an impossible --codec or
+            try:  # container is refused before any work, and the video pipeline takes this plan
+                plan.jobs[index] = replace(job, output=plan_output(job.target, job.info, video.encode))
             except VideoError as error:
                 raise PlanError(str(error)) from None
     if request is not None:

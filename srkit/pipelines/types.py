@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
+from ..io.video.output import OutputPlan
 from ..io.video.probe import VideoInfo
 
 PHOTO, ANIMATION, VIDEO = "photo", "animated image", "video"
@@ -22,6 +23,8 @@ class Job:
     kind: str = PHOTO
     info: VideoInfo | None = field(default=None, compare=False)
     """A video's probe, made once while planning and handed to the video pipeline."""
+    output: OutputPlan | None = field(default=None, compare=False)
+    """A video's output plan (codec, container, streams), made once while planning and handed on likewise."""
 
 
 @dataclass(frozen=True)

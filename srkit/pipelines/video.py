@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io.video.errors import VideoError
-from ..io.video.output import plan_output
+from ..io.video.output import OutputPlan, plan_output
 from ..io.video.probe import VideoInfo
 from ..io.video.probe import probe as probe_file
 from ..request import UpscaleRequest
@@ -52,12 +52,14 @@ def prepare(
     options: VideoOptions,
     probe: VideoInfo | None = None,
     segmented: bool = True,
+    output: OutputPlan | None = None,
 ) -> PreparedVideo:
     """Everything decided once about one video before any frame is decoded; raises VideoError (OutputPlanError
     for a codec or container that cannot work) if the video cannot be made.
 
     `probe` is `io.video.probe.probe(source)` when the caller has it (the file is then not probed again);
-    without `segmented` the plan is one segment whatever its length.
+    without `segmented` the plan is one segment whatever its length; `output` is the output plan the batch
+    planner made for it (made here otherwise).
     """
     source, target = Path(source), Path(target)
     if source.resolve() == target.resolve():
@@ -65,7 +67,7 @@ def prepare(
     info = probe or probe_file(source)
     if info.frames == 0:
         raise VideoError(f"{source}: the video stream has no frames")
-    plan = plan_output(target, info, options.encode)
+    plan = output or plan_output(target, info, options.encode)
     for line in plan.warnings:
         warn(line)
     deinterlace = deinterlace_mode(info, options.deinterlace)
@@ -82,6 +84,7 @@ def upscale_video(
     scale_out: ScaleOut | None = None,
     probe: VideoInfo | None = None,
     overwrite: bool = False,
+    output: OutputPlan | None = None,
 ) -> VideoSummary:
     """Upscale `source` into `target` (published when complete; a target that exists by then, another run's
     output included, is replaced only with `overwrite`).
@@ -89,9 +92,10 @@ def upscale_video(
     `model()` gives the Upscaler, asked for only when frames are upscaled in this process. With `spec` (what
     builds it) a video longer than `options.segment_seconds` is cut into segments that survive a crash and run
     on the workers `scale_out` names; without it the video is one segment. `probe` is the input's, when the
-    caller has it. SIGTERM/SIGHUP handling is the caller's (`batch.run_plan` turns them into KeyboardInterrupt).
+    caller has it, `output` its output plan when the batch planner made it. SIGTERM/SIGHUP handling is the
+    caller's (`batch.run_plan` turns them into KeyboardInterrupt).
     """
-    video = prepare(source, target, options, probe, segmented=spec is not None)
+    video = prepare(source, target, options, probe, segmented=spec is not None, output=output)
     if spec is None or len(video.segments) == 1:
         made = _stream(video, options, model(), overwrite)
     else:

@@ -270,6 +270,24 @@ def test_a_video_is_probed_once_and_the_probe_reaches_the_video_pipeline(models,
     assert probed == [clip]
 
 
+def test_a_videos_output_is_planned_once_and_the_plan_reaches_the_video_pipeline(models, monkeypatch):
+    import srkit.io.video.output
+    import srkit.pipelines.batch_plan
+    import srkit.pipelines.video
+
+    clip = make_video(models / "clip.mkv", 2)
+    planned = []
+
+    def counting_plan(*args, **kwargs):
+        planned.append(args[0])
+        return srkit.io.video.output.plan_output(*args, **kwargs)
+
+    for module in (srkit.pipelines.batch_plan, srkit.pipelines.video):
+        monkeypatch.setattr(module, "plan_output", counting_plan)
+    assert main(["upscale", str(clip), "-o", str(models / "clip-x3.mkv"), "-m", "tiny"]) == 0
+    assert planned == [models / "clip-x3.mkv"]
+
+
 def test_sigterm_during_a_batch_stops_it_like_ctrl_c_and_leaves_nothing_half_written(models, monkeypatch):
     import os
     import signal

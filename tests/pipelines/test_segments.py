@@ -22,7 +22,7 @@ from srkit.io.video.demux import scan_packets
 from srkit.io.video.output import EncodeSettings
 from srkit.io.video.probe import probe
 from srkit.io.video.reader import VideoReader
-from srkit.pipelines import join, segment_unit, segments, video
+from srkit.pipelines import batch_plan, join, segment_unit, segments, video
 from srkit.pipelines.segment_plan import plan_segments
 from srkit.pipelines.video_types import Segment, VideoOptions
 
@@ -166,7 +166,8 @@ def test_a_start_at_a_frame_time_counts_that_frame_as_the_reader_takes_it(tmp_pa
 
 def test_a_streamed_video_is_a_run_of_one_segment_and_each_run_plans_its_output_once(models, clip, monkeypatch):
     """Streamed and segmented runs encode through the same segment step; the streamed one's only segment is the
-    output itself (no work folder), and each run makes its output plan once, when the video is prepared."""
+    output itself (no work folder), and each run makes its output plan once (the batch planner's, which the video
+    pipeline takes)."""
     units, plans = [], []
     real_encode, real_plan = segment_unit.encode_segment, video.plan_output
 
@@ -181,6 +182,7 @@ def test_a_streamed_video_is_a_run_of_one_segment_and_each_run_plans_its_output_
     monkeypatch.setattr(video, "encode_segment", recording_encode)
     monkeypatch.setattr(segments, "encode_segment", recording_encode)
     monkeypatch.setattr(video, "plan_output", counting_plan)
+    monkeypatch.setattr(batch_plan, "plan_output", counting_plan)
     streamed, joined = models / "streamed.mkv", models / "joined.mkv"
     assert upscale(clip, "-o", streamed, "--segment-seconds", "0") == 0
     assert [(unit.path, unit.whole) for unit in units] == [(streamed, True)] and plans == [streamed]
