@@ -182,7 +182,8 @@ class Upscaler:
         return self._upscale_into(array, np.dtype(out_dtype or array.dtype), on_progress)
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Upscale same-size HxWx3 frames (video); frames that fit in one tile go through the model `batch` at a time.
+        """Upscale same-size HxWx3 frames (video); frames that fit in one window go through the model `batch` at a
+        time (`_whole`).
 
         Larger frames, and a batch that runs out of device memory, take the tiled path of `upscale` one by one.
         """
@@ -190,28 +191,41 @@ class Upscaler:
         if (
             self.batch < 2
             or len(frames) < 2
-            or first.ndim != 3
-            or first.shape[2] != self.model.info.in_channels
             or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
-            or max(first.shape[:2]) > self.tile_size(first.shape[1])
-            or first.dtype not in INTEGER_MAX
-            or self._resizes()
+            or not self._runs_whole(first)
         ):
             return [self.upscale(frame) for frame in frames]
-        codes = TORCH_CODES[first.dtype]
-        batch = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.stack(frames))
         try:
-            outputs = [
-                self.runner.run(
-                    self._unit(batch[i : i + self.batch], INTEGER_MAX[first.dtype]), clamp=(0.0, 1.0), out_dtype=codes
-                ).cpu()
-                for i in range(0, len(frames), self.batch)
-            ]
+            outputs = [self._whole(batch[i : i + self.batch]).cpu() for i in range(0, len(frames), self.batch)]
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return [self.upscale(frame) for frame in frames]
         return [out.numpy() for chunk in outputs for out in chunk]
+
+    def _runs_whole(self, image: np.ndarray) -> bool:
+        """Whether an image runs as one window whose codes the executor packs itself (`_whole`): HxWxC with the
+        model's channels, uint8/uint16, no -s resize, not periodic, and within one tile once padded."""
+        if image.ndim != 3 or image.shape[2] != self.model.info.in_channels or image.dtype not in INTEGER_MAX:
+            return False
+        height, width = image.shape[:2]
+        geometry = self.runner.geometry(self.tile_size(width), self.overlap, self.wrap)
+        return not self._resizes() and geometry.fits_one_window(height, width)
+
+    def _whole(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, H, W, C) codes that fit in one window -> the model's (N, H*s, W*s, C) codes of the same dtype,
+        packed by the executor in its last pass (nothing to blend: no float copy of the output), the input padded
+        to the model's size rules as the tiler pads it and the output cropped back."""
+        _, height, width, _ = frames.shape
+        s = self.model.out_scale
+        grid = self.runner.geometry(self.tile_size(width), self.overlap).whole(height, width, [(s, 1), (s, 1)])
+        window = grid.window(grid.cores[0])
+        x = torch.stack([grid.pixels(frame.permute(2, 0, 1), window) for frame in frames])
+        codes = self.runner.run(
+            self._unit(x, float(torch.iinfo(frames.dtype).max)), clamp=(0.0, 1.0), out_dtype=frames.dtype
+        )
+        return codes[:, : height * s, : width * s]
 
     def _resizes(self) -> bool:
         """Whether -s asks for another scale than the model's (each window resized after the network)."""
@@ -220,6 +234,17 @@ class Upscaler:
     def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
         """The output (self.output_size) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
         planes = array if array.ndim == 3 else array[..., None]
+        if out_dtype == array.dtype and self._runs_whole(planes):
+            try:
+                out = self._whole(_input_view(planes)[None])[0].cpu()
+            except torch.OutOfMemoryError:  # the tiled path below splits it
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+            else:
+                if on_progress:
+                    on_progress(1, 1)
+                result = out.contiguous().numpy()
+                return result if array.ndim == 3 else result[..., 0]
         height, width, channels = planes.shape
         s = self.model.out_scale
         resize = None

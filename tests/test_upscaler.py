@@ -241,3 +241,31 @@ def test_an_output_resize_runs_per_tile_and_equals_the_whole_image_resize():
         y = F.interpolate(module(x).clamp(0, 1), size=(63, 54), mode="bicubic", align_corners=False).clamp(0, 1)
     expected = np.floor(y[0].permute(1, 2, 0).numpy() * 255 + 0.5)
     assert np.abs(out.astype(np.int64) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["compact-x3", "rrdb-x2", "rrdb-x1", "compact-gray-x2"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_image_in_one_window_is_packed_by_the_executor_as_the_tiler_packs(name, dtype, monkeypatch):
+    """An integer image that fits in one window asks the executor for codes (no float output, nothing blended);
+    oracle: the same image as unit floats, which the tiler runs as floats and packs, byte for byte. Odd sizes,
+    which the unshuffling RRDBs pad to 2 and 4, and a gray 2-D image on a one-channel model."""
+    monkeypatch.setenv("SRKIT_CPU_BACKEND", "torch")
+    module, info = small_model(name, seed=5)
+    up = srkit.Upscaler(LoadedModel.of(module, info, name), device="cpu")
+    asked = []
+    run = up.runner.run
+
+    def spy(x, clamp=None, out_dtype=None):
+        asked.append(out_dtype)
+        return run(x, clamp, out_dtype)
+
+    monkeypatch.setattr(up.runner, "run", spy)
+    shape = (37, 29, 3) if info.in_channels == 3 else (37, 29)
+    image = _random_image(shape, dtype, seed=3)
+    got = up.upscale(image)
+    assert asked == [torch.uint8 if dtype == np.uint8 else torch.uint16]
+    floats = up.upscale(image.astype(np.float32) / np.float32(np.iinfo(dtype).max), out_dtype=dtype)
+    assert asked[1:] == [None]
+    s = info.net_scale
+    assert got.dtype == dtype and got.shape == (37 * s, 29 * s, *shape[2:])
+    np.testing.assert_array_equal(got, floats)

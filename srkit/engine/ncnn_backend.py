@@ -77,15 +77,15 @@ class NcnnPlan:
         self._mat = ncnn.Mat
         self.lock = threading.Lock()
 
-    def _one(self, chw: np.ndarray) -> np.ndarray:
-        """ncnn's output for one CHW float32 image (the input array and Mat stay alive until it is copied)."""
+    def _one(self, chw: np.ndarray):
+        """ncnn's output Mat for one CHW float32 image (the input array and Mat stay alive until it is made)."""
         mat = self._mat(chw)
         extractor = self.net.create_extractor()
         extractor.input(self.input, mat)
         status, out = extractor.extract(self.output)
         if status:
             raise RuntimeError(f"the ncnn runtime failed on {self.param} (status {status})")
-        return np.array(out)
+        return out
 
     def run(
         self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
@@ -93,8 +93,10 @@ class NcnnPlan:
         """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
         with self.lock:
-            y = np.stack([self._one(np.ascontiguousarray(image)) for image in pixels])
-        return finish(torch.from_numpy(y), clamp, out_dtype)
+            mats = [self._one(np.ascontiguousarray(image)) for image in pixels]
+            views = [torch.from_numpy(np.asarray(mat)) for mat in mats]  # ncnn's buffers, alive with `mats`
+            # finish makes a tensor of its own (packed straight from ncnn's buffer): the Mats may go after it
+            return finish(views[0][None] if len(views) == 1 else torch.stack(views), clamp, out_dtype)
 
     def activation_bytes_per_pixel(self) -> float:
         """As the PyTorch plan's (fp32 activations, as ncnn's)."""

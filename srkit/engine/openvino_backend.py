@@ -4,7 +4,10 @@ later runs skip the conversion. Each input shape then gets its own compiled mode
 shape and compiled once, kept for the process; OpenVINO's blob cache beside the IR keeps the compiled form across
 runs). Precision (`precision`): bf16 on CPUs with AVX512-BF16 or AMX, fp16 on CPUs with AVX512-FP16 / AMX-FP16
 but no bf16, f32 elsewhere; `dtype=fp32`, or a model whose ModelInfo.dtypes lacks the reduced type, forces f32;
-`dtype=torch.int8` runs the NNCF-quantized IR (engine/openvino_int8.py).
+`dtype=torch.int8` runs the NNCF-quantized IR (engine/openvino_int8.py). Asked for uint8 codes, the compiled
+model packs them itself (clamp, scale, round half up, HWC) in OpenVINO's threads: faster than srkit's own pass over
+a float output (benchmarks/NOTES.md, issue 32) and at most one code from it (OpenVINO may then keep the last
+layer's output in bf16, which is below one 8-bit code but not below one 16-bit code: uint16 is packed by srkit).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -83,6 +87,25 @@ def _stop_telemetry_threads() -> None:
     openvino_telemetry.Telemetry().force_shutdown(0.5)
 
 
+def _packing(model):
+    """`model` with its (N, C, H, W) unit output packed to (N, H, W, C) uint8 codes: clamped to [0, 1], scaled,
+    rounded half up (as srkit's kernels pack), converted."""
+    import openvino as ov
+    import openvino.opset13 as ops
+    from openvino.preprocess import PrePostProcessor
+
+    def pack(node):
+        unit = ops.clamp(node, 0.0, 1.0)
+        scaled = ops.add(ops.multiply(unit, ops.constant(np.float32(255.0))), ops.constant(np.float32(0.5)))
+        return ops.convert(ops.floor(scaled), "u8").output(0)
+
+    steps = PrePostProcessor(model)
+    steps.output().model().set_layout(ov.Layout("NCHW"))
+    steps.output().postprocess().custom(pack)
+    steps.output().tensor().set_layout(ov.Layout("NHWC"))
+    return steps.build()
+
+
 class OpenVinoPlan:
     """A Plan's network run by OpenVINO: run(x, clamp, out_dtype) as Plan.run, one compiled model per input shape."""
 
@@ -99,29 +122,36 @@ class OpenVinoPlan:
         self.xml = _converted(model.module, plan.info.in_channels)
         if dtype == torch.int8:
             self.xml = quantized(self.xml, plan.info.in_channels)
-        self.compiled: dict[tuple[int, ...], Any] = {}
+        self.compiled: dict[tuple[tuple[int, ...], bool], Any] = {}
         self.lock = threading.Lock()  # one infer request per shape: calls from several threads take turns
 
-    def _request(self, shape: tuple[int, ...]):
-        if shape not in self.compiled:
+    def _request(self, shape: tuple[int, ...], packed: bool):
+        """The infer request for inputs of `shape`, its output packed to uint8 codes or unit floats."""
+        key = (shape, packed)
+        if key not in self.compiled:
             model = self.core.read_model(self.xml)
             model.reshape({0: list(shape)})
+            if packed:
+                model = _packing(model)
             # int8: the layers left unquantized run f32
             hint = "f32" if self.precision == "int8" else self.precision
             config = {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": hint}
-            self.compiled[shape] = self.core.compile_model(model, "CPU", config).create_infer_request()
-        return self.compiled[shape]
+            self.compiled[key] = self.core.compile_model(model, "CPU", config).create_infer_request()
+        return self.compiled[key]
 
     def run(
         self, x: torch.Tensor, clamp: tuple[float, float] | None = None, out_dtype: torch.dtype | None = None
     ) -> torch.Tensor:
         """The network's output for x (N, C, H, W) in [0, 1]; clamped and converted as Plan.run does."""
         pixels = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        unit = clamp is None or (float(clamp[0]), float(clamp[1])) == (0.0, 1.0)
+        packed = out_dtype == torch.uint8 and unit
         with self.lock:
-            request = self._request(tuple(pixels.shape))
-            request.infer({0: pixels}, share_outputs=True)  # no numpy copy of the output (a full tile of floats)
-            # the request's buffer: finish copies it before unlocking
-            return finish(torch.from_numpy(request.get_output_tensor(0).data), clamp, out_dtype)
+            request = self._request(tuple(pixels.shape), packed)
+            request.infer({0: pixels}, share_outputs=True)  # no numpy copy of the output (a full tile)
+            # the request's buffer: copied before unlocking
+            y = torch.from_numpy(request.get_output_tensor(0).data)
+            return y.clone() if packed else finish(y, clamp, out_dtype)
 
     def activation_bytes_per_pixel(self) -> float:
         """As the PyTorch plan's (fp32 activations: an upper bound for bf16)."""

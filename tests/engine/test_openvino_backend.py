@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import srkit
+from srkit import kernels as K
 from srkit.engine import cpu_support, openvino_backend
 from srkit.engine.openvino_backend import OpenVinoPlan
 from srkit.models.zoo import LoadedModel, load_model
@@ -135,6 +136,36 @@ def test_threads_follow_torchs_count(openvino, anime):
         up = srkit.Upscaler(anime, device="cpu")
         assert up.runner.executor.threads == cpu_support.threads() == 1
         up.runner.executor.run(torch.rand(1, 3, 8, 8))
-        assert up.runner.executor.compiled[(1, 3, 8, 8)].get_compiled_model().get_property("INFERENCE_NUM_THREADS") == 1
+        compiled = up.runner.executor.compiled[((1, 3, 8, 8), False)].get_compiled_model()
+        assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["compact-x3", "rrdb-x2", "span-x4"])
+def test_openvino_packs_uint8_codes_within_one_code_of_srkits_packing(openvino, name):
+    """Asked for uint8 codes, the compiled model packs them (clamp, scale, round half up, HWC) itself. Oracle: the
+    same executor's float output packed by srkit's kernels; at most one code apart (where OpenVINO keeps the last
+    layer in bf16 once the packing follows it), on a seeded odd-sized batch of two with values outside [0, 1]."""
+    module, info = small_model(name, seed=5)
+    executor = srkit.Upscaler(LoadedModel.of(module, info, name), device="cpu").runner.executor
+    assert isinstance(executor, OpenVinoPlan)
+    x = torch.rand(2, 3, 22, 30, generator=torch.Generator().manual_seed(4)) * 1.4 - 0.2
+    codes = executor.run(x, (0.0, 1.0), torch.uint8)
+    expected = K.pixel_shuffle_add(executor.run(x), 1, clamp=(0.0, 1.0), out_dtype=torch.uint8)
+    s = info.net_scale
+    assert codes.dtype == torch.uint8 and codes.shape == expected.shape == (2, 22 * s, 30 * s, 3)
+    assert (codes.int() - expected.int()).abs().max() <= 1
+    assert set(executor.compiled) == {((2, 3, 22, 30), True), ((2, 3, 22, 30), False)}
+
+
+def test_other_codes_and_clamps_are_packed_by_srkit(openvino, anime):
+    """uint16 codes, and a clamp narrower than [0, 1], come from the float output packed by srkit's kernels: the
+    same bytes as packing it here."""
+    executor = srkit.Upscaler(anime, device="cpu").runner.executor
+    x = torch.rand(1, 3, 17, 21, generator=torch.Generator().manual_seed(2))
+    floats = executor.run(x)
+    for clamp, out_dtype in (((0.0, 1.0), torch.uint16), ((0.25, 0.75), torch.uint8)):
+        expected = K.pixel_shuffle_add(floats, 1, clamp=clamp, out_dtype=out_dtype)
+        assert torch.equal(executor.run(x, clamp, out_dtype), expected)
+    assert all(not packed for _, packed in executor.compiled)
