@@ -23,7 +23,7 @@ from .. import kernels as K
 from ..errors import SrkitError
 from ..models.zoo import LoadedModel
 from . import ncnn_backend, onnxruntime_backend
-from .cpu_choice import Choice, choose
+from .cpu_choice import Choice, choose, timed_tile
 from .cpu_support import cache_folder, threads, weights_key
 from .executor import Executor
 from .ncnn_backend import NcnnPlan
@@ -167,7 +167,7 @@ def cpu_plan(plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> tuple
         return executor, Choice(forced, f"forced by {CPU_BACKEND_ENV}")
     builders, _ = _builders(plan, model, dtype, RUNTIMES)
     builders["torch"] = lambda: plan
-    return choose(builders, weights_key(model.module, str(dtype)))
+    return choose(builders, weights_key(model.module, str(dtype)), tile=timed_tile(model.info))
 
 
 def run_backend(model_name: str, dtype: str | None, where: torch.device) -> str | None:

@@ -4,6 +4,7 @@ failing candidate left out with its error, and a cache file that no longer appli
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -111,6 +112,26 @@ def test_the_real_timer_runs_a_warm_up_then_the_median_of_reps(monkeypatch):
     runs.clear()
     assert cpu_choice.time_executor(plan, best_ms=1e-6) > 0  # far slower than the best so far: one run only
     assert len(runs) == 1
+    runs.clear()
+    monkeypatch.setattr(cpu_choice, "BUDGET_MS", 1e-6)  # one timed run already fills the budget
+    assert cpu_choice.time_executor(plan) > 0
+    assert len(runs) == 2
+
+
+@pytest.mark.parametrize(
+    "parameters,side", [(600_000, 256), (4_000_000, 256), (16_697_987, 120), (10**9, cpu_choice.MIN_TIMED_TILE)]
+)
+def test_a_larger_network_is_timed_on_a_smaller_tile(parameters, side):
+    """About the same work per timed run (multiply-adds per pixel grow with the parameters), on whole 8-pixel
+    units, never below MIN_TIMED_TILE: RRDB x4plus's 16.7 M parameters on 120x120."""
+    _, info = small_model("compact-x3", seed=1)
+    assert cpu_choice.timed_tile(dataclasses.replace(info, parameters=parameters)) == side
+
+
+def test_the_timed_tile_is_part_of_the_cache_key_and_the_reason():
+    _, choice = choose(_candidates({"openvino": 9.0, "ncnn": 4.0}), "m10", _measure, tile=120)
+    assert cpu_choice.choice_path("m10", 120).is_file() and not cpu_choice.choice_path("m10").is_file()
+    assert choice.reason().startswith("fastest on a 120x120 tile (measured)")
 
 
 def test_the_fastest_so_far_is_passed_to_the_timer():
