@@ -6,9 +6,9 @@
 Cases (the issue's): compact x4 (realesr-animevideov3) at 480x270, RRDB x4 (realesrgan-x4plus) at 128x72, SPAN x4
 (48 features, seeded weights: no SPAN weights ship) at 480x270. Every runtime gets the same frame (a real photo,
 scikit-image's coffee, cropped to 16:9 and area-resized) and the same thread count. Timings are interleaved: each
-repetition runs every runtime of a case once, round-robin, so background load hits them alike, and starts one
-runtime later than the one before, so no runtime always follows the same one (in a fixed order a runtime's time
-depended on its predecessor by a few percent: benchmarks/NOTES.md, issue 32); the median is
+repetition runs every runtime of a case once, so background load hits them alike, in a seeded random order, so
+no runtime always follows the same one (in a fixed order a runtime's time depended on its predecessor by a few
+percent: benchmarks/NOTES.md, issue 32); the median is
 reported, and each runtime's load time (conversion, compilation; for srkit the Upscaler made on a cold cache,
 which includes measuring its candidates once) is recorded. Runtimes:
 - srkit auto: `srkit.Upscaler(model, device="cpu").upscale(uint8 frame)`, the product's whole path with the backend
@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import importlib.resources
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -240,10 +241,11 @@ def measure(case: str, reps: int, threads: int, folder: Path) -> list[Row]:
             raise AssertionError(f"{case} {label}: output {out.shape} differs from eager {expected.shape}")
         quality[label] = psnr(out, expected)
     samples: dict[str, list[float]] = {label: [] for label in calls}
-    labels = list(calls)
-    for rep in range(reps):
-        shift = rep % len(labels)  # each repetition starts one runtime later: none always runs after the same one
-        for label in labels[shift:] + labels[:shift]:
+    order = random.Random(0)
+    for _ in range(reps):
+        labels = list(calls)
+        order.shuffle(labels)  # a seeded order per repetition: no runtime always runs after the same one
+        for label in labels:
             start = time.perf_counter()
             calls[label][0]()
             samples[label].append((time.perf_counter() - start) * 1e3)

@@ -6,7 +6,8 @@ alpha) as a gray image of its own; uint8 / uint16 / float32 inputs come back as 
 into tiles by the engine, so only tiles occupy device memory, and the tiles are packed straight into an output array
 of the input's dtype (pinned host memory on CUDA): no full-size float copy of the image is made, also for an -s
 resize to another scale than the model's (each window of the network output is resized on the device as it comes,
-engine/resize.py).
+engine/resize.py). An 8/16-bit image that fits in one window (nothing to blend) asks the executor for codes
+directly, which it packs in its last pass (OpenVINO inside its compiled graph).
 """
 
 from __future__ import annotations
