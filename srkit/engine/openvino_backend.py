@@ -107,7 +107,8 @@ def _packing(model):
 
 
 class OpenVinoPlan:
-    """A Plan's network run by OpenVINO: run(x, clamp, out_dtype) as Plan.run, one compiled model per input shape."""
+    """A Plan's network run by OpenVINO: run(x, clamp, out_dtype) as Plan.run, one compiled model per input shape
+    and output form (unit floats, or uint8 codes packed in the graph)."""
 
     def __init__(self, plan: Plan, model: LoadedModel, dtype: torch.dtype | None) -> None:
         import openvino as ov
