@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from .defaults import default_batch
+from .engine.geometry import Geometry
 from .engine.memory import auto_tile, band_bytes_per_row, resize_bytes_per_pixel
 from .engine.plan import DTYPE_NAMES
 from .engine.resize import Resize
@@ -193,34 +194,37 @@ class Upscaler:
             self.batch < 2
             or len(frames) < 2
             or any(f.shape != first.shape or f.dtype != first.dtype for f in frames)
-            or not self._runs_whole(first)
+            or (geometry := self._whole_geometry(first)) is None
         ):
             return [self.upscale(frame) for frame in frames]
         batch = torch.from_numpy(np.stack(frames))
         try:
-            outputs = [self._whole(batch[i : i + self.batch]).cpu() for i in range(0, len(frames), self.batch)]
+            outputs = [
+                self._whole(batch[i : i + self.batch], geometry).cpu() for i in range(0, len(frames), self.batch)
+            ]
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return [self.upscale(frame) for frame in frames]
         return [out.numpy() for chunk in outputs for out in chunk]
 
-    def _runs_whole(self, image: np.ndarray) -> bool:
-        """Whether an image runs as one window whose codes the executor packs itself (`_whole`): HxWxC with the
-        model's channels, uint8/uint16, no -s resize, not periodic, and within one tile once padded."""
+    def _whole_geometry(self, image: np.ndarray) -> Geometry | None:
+        """How an image is cut when it runs as one window whose codes the executor packs itself (`_whole`): HxWxC
+        with the model's channels, uint8/uint16, no -s resize, not periodic, within one tile once padded; else
+        None. (The tile is chosen once here, so the check and the run agree.)"""
         if image.ndim != 3 or image.shape[2] != self.model.info.in_channels or image.dtype not in INTEGER_MAX:
-            return False
+            return None
         height, width = image.shape[:2]
         geometry = self.runner.geometry(self.tile_size(width), self.overlap, self.wrap)
-        return not self._resizes() and geometry.fits_one_window(height, width)
+        return geometry if not self._resizes() and geometry.fits_one_window(height, width) else None
 
-    def _whole(self, frames: torch.Tensor) -> torch.Tensor:
-        """(N, H, W, C) codes that fit in one window -> the model's (N, H*s, W*s, C) codes of the same dtype,
-        packed by the executor in its last pass (nothing to blend: no float copy of the output), the input padded
-        to the model's size rules as the tiler pads it and the output cropped back."""
+    def _whole(self, frames: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """(N, H, W, C) codes that fit in one window of `geometry` -> the model's (N, H*s, W*s, C) codes of the same
+        dtype, packed by the executor in its last pass (nothing to blend: no float copy of the output), the input
+        padded to the model's size rules as the tiler pads it and the output cropped back."""
         _, height, width, _ = frames.shape
         s = self.model.out_scale
-        grid = self.runner.geometry(self.tile_size(width), self.overlap).whole(height, width, [(s, 1), (s, 1)])
+        grid = geometry.whole(height, width, [(s, 1), (s, 1)])
         window = grid.window(grid.cores[0])
         x = torch.stack([grid.pixels(frame.permute(2, 0, 1), window) for frame in frames])
         codes = self.runner.run(
@@ -235,9 +239,10 @@ class Upscaler:
     def _upscale_into(self, array: np.ndarray, out_dtype: np.dtype, on_progress) -> np.ndarray:
         """The output (self.output_size) of an HxW[xC] array, tiles packed straight into an `out_dtype` array."""
         planes = array if array.ndim == 3 else array[..., None]
-        if out_dtype == array.dtype and self._runs_whole(planes):
+        whole = self._whole_geometry(planes) if out_dtype == array.dtype else None
+        if whole is not None:
             try:
-                out = self._whole(_input_view(planes)[None])[0].cpu()
+                out = self._whole(_input_view(planes)[None], whole)[0].cpu()
             except torch.OutOfMemoryError:  # the tiled path below splits it
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

@@ -251,7 +251,7 @@ def test_an_image_in_one_window_is_packed_by_the_executor_as_the_tiler_packs(nam
     which the unshuffling RRDBs pad to 2 and 4, and a gray 2-D image on a one-channel model."""
     monkeypatch.setenv("SRKIT_CPU_BACKEND", "torch")
     module, info = small_model(name, seed=5)
-    up = srkit.Upscaler(LoadedModel.of(module, info, name), device="cpu")
+    up = srkit.Upscaler(LoadedModel.of(module, info, name), device="cpu", tile=64)  # one window, whatever is free
     asked = []
     run = up.runner.run
 
