@@ -146,6 +146,8 @@ def _train_gan(args: argparse.Namespace) -> int:
         features=args.features,
         seed=args.seed,
         scales=args.scales,
+        ema_decay=args.ema_decay,
+        init=args.init or "",
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
         family=args.family or "",
@@ -181,6 +183,17 @@ def _add_train_gan(train_commands) -> None:
         default=1.0,
         help="weight of the texture statistics loss (colour, feature and spectrum distributions) "
         "beside the adversarial one; 0 for a plain GAN (1)",
+    )
+    gan.add_argument(
+        "--ema-decay",
+        type=positive_number(float, "--ema-decay", 0.0, 0.9999),
+        default=0.999,
+        help="export a moving average of the generator's weights with this decay per step; 0 for the weights "
+        "as trained (0.999)",
+    )
+    gan.add_argument(
+        "--init",
+        help="start the generator from a built-in family or a generator.safetensors (fine-tuning on DATA)",
     )
     gan.add_argument(
         "--steps", type=positive_number(int, "--steps", 1), default=2000, help="total steps, also when resuming (2000)"

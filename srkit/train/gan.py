@@ -5,7 +5,9 @@ cross-entropy (the generator's non-saturating form; optionally with one-sided la
 at 1 - s); with `scales` > 1, one more patch discriminator per coarser scale (the crops average-pooled 2x, 4x),
 their losses summed; plus, weighted by `stats_weight`, the texture statistics loss of srkit.train.texture_loss
 between each generated batch and the real one (colour, multi-scale feature and spectrum distributions), which the
-adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. The generator pads
+adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. What is exported is a
+moving average of the generator's weights (`ema_decay`), and `init` starts the generator from a trained one (a
+built-in family or a generator file: fine-tuning on new exemplars). The generator pads
 circularly during training too, so what it learns is what runs seamlessly at inference. A run folder holds
 `checkpoint.safetensors` (everything needed to resume exactly), `generator.safetensors` (the weights
 `srkit textures --model` reads), `log.jsonl` (mean losses every LOG_EVERY steps, and at every checkpoint the
@@ -15,6 +17,7 @@ own crops, 1 = Perlin noise with their colours) and `samples/step-N.png` (fixed 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -32,6 +35,7 @@ from ..errors import SrkitError
 from ..io.atomic import atomic_path
 from ..io.sheets import contact_sheet
 from ..models import dcgan
+from ..models.generators import available_families, load_family, read_generator
 from ..models.weights import write_safetensors
 from ..synth import noise
 from ..synth.realism import RealismScale
@@ -71,7 +75,10 @@ FIXED_ON_RESUME = (
     "beta1",
     "seed",
     "scales",
+    "ema_decay",
 )
+# What options newer than a checkpoint were before they existed (the run it holds went without them).
+BEFORE_OPTION = {"ema_decay": 0.0}
 
 
 @dataclass
@@ -97,6 +104,13 @@ class GANTrainConfig:
     """Name recorded in the generator's metadata (default: the run folder's name)."""
     scales: int = 1
     """Patch discriminators, one per scale: the crops as they are, then average-pooled 2x, 4x, ..."""
+    ema_decay: float = 0.999
+    """The exported generator is an exponential moving average of the trained one's weights with this decay per
+    step (as in PGGAN, Karras et al. 2018), which smooths the adversarial game's oscillation; 0: the weights as
+    they are."""
+    init: str = ""
+    """A built-in family or generator file whose weights the generator starts from (fine-tuning); "" for DCGAN's
+    random initialisation. The discriminators always start afresh."""
 
     @property
     def num_up(self) -> int:
@@ -117,6 +131,8 @@ class GANTrainConfig:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
         if not 1 <= self.scales <= MAX_SCALES:
             raise SrkitError(f"--scales {self.scales}: use 1 to {MAX_SCALES} discriminator scales")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -157,8 +173,12 @@ class GANTrainer:
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
         widths = dcgan.generator_widths(config.features, config.num_up)
         generator = dcgan.Generator(noise_channels=config.noise_channels, widths=widths)
-        dcgan.initialise(generator, self.rngs["init"])
+        dcgan.initialise(generator, self.rngs["init"])  # drawn also under --init: the other streams stay the same
+        if config.init:
+            _load_initial_generator(generator, config.init)
         self.generator = generator.to(self.device)
+        # the weights' moving average, which is what gets exported (none with ema_decay 0)
+        self.average = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
             discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
@@ -181,6 +201,7 @@ class GANTrainer:
     @property
     def modules(self) -> dict[str, torch.nn.Module]:
         modules: dict[str, torch.nn.Module] = {"generator": self.generator, "discriminator": self.discriminator}
+        modules |= {"average_generator": self.average} if self.average is not None else {}
         return modules | ({"coarse_discriminators": self.coarse} if len(self.coarse) else {})
 
     def judged(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -213,6 +234,10 @@ class GANTrainer:
         self.optimizers["generator"].zero_grad(set_to_none=True)
         (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
+        if self.average is not None:
+            with torch.no_grad():
+                for average, weight in zip(self.average.parameters(), self.generator.parameters()):
+                    average.lerp_(weight, 1.0 - self.config.ema_decay)
         return d_loss.item(), g_loss.item(), stats.item()
 
     def _realism_scale(self) -> RealismScale:
@@ -243,11 +268,11 @@ class GANTrainer:
         return self.realism_scale([_codes(image) for image in images])
 
     def inference_generator(self) -> dcgan.Generator:
-        """The generator as it is exported: eval mode, BatchNorm statistics and phase means measured on fixed noise
-        batches."""
+        """The generator as it is exported (the weights' moving average, if kept): eval mode, BatchNorm statistics
+        and phase means measured on fixed noise batches."""
         fixed = torch.Generator().manual_seed(self.config.seed + 2)  # not a training stream: resuming is unaffected
         batches = [self.noise(self.config.batch, NOISE_CELLS, fixed) for _ in range(CALIBRATION_BATCHES)]
-        return dcgan.recalibrate(self.generator, batches)
+        return dcgan.recalibrate(self.average if self.average is not None else self.generator, batches)
 
     def sample_sheet(self, generator: dcgan.Generator) -> np.ndarray:
         """Textures of `generator` from fixed noise at twice the training size, each tiled 2x2, as one image."""
@@ -256,6 +281,18 @@ class GANTrainer:
             images = generator(noise).clamp(-1, 1).add(1).mul(127.5).round().byte().cpu()
         size = 2 * self.config.size
         return contact_sheet([image.permute(1, 2, 0).numpy() for image in images], 2 * size, columns=2)
+
+
+def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
+    """Start from the weights of `init` (a built-in family's name or a generator file); it must be the same network."""
+    source = load_family(init) if init in available_families() else read_generator(init)
+    try:
+        generator.load_state_dict(source.module.state_dict())
+    except RuntimeError as error:
+        raise SrkitError(
+            f"--init {init}: not the generator these options build ({str(error).splitlines()[0]}); "
+            "give the --size, --features and --noise-channels it was trained with"
+        ) from None
 
 
 def _codes(image: torch.Tensor) -> np.ndarray:
@@ -269,7 +306,7 @@ def _save_image(pixels: np.ndarray, path: Path) -> None:
 
 
 def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> None:
-    defaults = asdict(GANTrainConfig())  # for options newer than the checkpoint
+    defaults = asdict(GANTrainConfig()) | BEFORE_OPTION  # for options newer than the checkpoint
     for name in FIXED_ON_RESUME:
         started = saved.get(name, defaults[name])
         if started != getattr(config, name):
@@ -284,10 +321,12 @@ def _write_generator(
 ) -> Path:
     training = {
         name: getattr(config, name)
-        for name in ("size", "loss", "label_smoothing", "stats_weight", "batch", "lr", "beta1", "seed")
+        for name in ("size", "loss", "label_smoothing", "stats_weight", "batch", "lr", "beta1", "seed", "ema_decay")
     }
     if config.scales > 1:  # one-scale runs keep the metadata they always had
         training["scales"] = config.scales
+    if config.init:
+        training["init"] = config.init
     training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])
     if exemplars := records(data):  # registry exemplars: their packages and licenses travel with the weights
         training["exemplars"] = exemplars

@@ -94,9 +94,10 @@ def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(ex
     exported = trainer.inference_generator()
     fixed = torch.Generator().manual_seed(2 + 2)  # the calibration stream: seed + 2, CALIBRATION_BATCHES batches
     channels = trainer.generator.input_channels
+    assert trainer.average is not None  # what is exported: the weights' moving average
     with torch.no_grad():  # the first stage's BatchNorm input: its conv of the upsampled first 8 channels
         means = [
-            trainer.generator.stages[0]
+            trainer.average.stages[0]
             .conv(dcgan.wrap_upsample(torch.randn((4, channels, 4, 4), generator=fixed)[:, :8]))
             .mean((0, 2, 3))
             for _ in range(CALIBRATION_BATCHES)
@@ -191,7 +192,7 @@ def test_losses_match_their_definitions():
 def test_coarser_discriminators_join_and_one_scale_is_unchanged(exemplar_pat):
     one = GANTrainer(GANTrainConfig(seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
     three = GANTrainer(GANTrainConfig(seed=3, scales=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
-    assert set(one.modules) == {"generator", "discriminator"} and len(three.coarse) == 2
+    assert set(one.modules) == {"generator", "average_generator", "discriminator"} and len(three.coarse) == 2
     state = {key: value.clone() for key, value in one.generator.state_dict().items()}
     assert all(torch.equal(state[k], v) for k, v in three.generator.state_dict().items())  # same initialisation
     real = torch.rand(2, 3, 64, 64)
@@ -222,3 +223,64 @@ def test_a_generator_trained_on_registry_exemplars_carries_their_licenses(exempl
     train_gan(GANTrainConfig(steps=1, sample_every=100, checkpoint_every=100, **TINY), [exemplar_pat], tmp_path / "r")
     _, metadata = read_weights(tmp_path / "r" / "generator.safetensors")
     assert metadata["training"]["exemplars"] == [entry.record()] and "scales" not in metadata["training"]
+
+
+def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pat, tmp_path, capsys):
+    """--init copies a trained generator (the discriminator starts afresh); a different network is one line."""
+    from srkit.models.generators import load_family
+    from srkit.models.weights import read_weights
+
+    first = tmp_path / "first"
+    train_gan(GANTrainConfig(steps=2, sample_every=100, checkpoint_every=100, **TINY), [exemplar_pat], first)
+    source = first / "generator.safetensors"
+    tuned = GANTrainer(GANTrainConfig(init=str(source), seed=5, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    fresh = GANTrainer(GANTrainConfig(seed=5, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    trained = read_generator(source).module.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in tuned.generator.state_dict().items())
+    assert all(torch.equal(fresh.discriminator.state_dict()[k], v) for k, v in tuned.discriminator.state_dict().items())
+    family = GANTrainer(GANTrainConfig(init="wood", sample_every=100), load_exemplars([exemplar_pat]), "cpu")
+    wood = load_family("wood").module.state_dict()
+    assert all(torch.equal(wood[k], v) for k, v in family.generator.state_dict().items())
+    run = tmp_path / "tuned"
+    train_gan(GANTrainConfig(steps=1, init=str(source), checkpoint_every=100, **TINY), [exemplar_pat], run)
+    _, metadata = read_weights(run / "generator.safetensors")
+    assert metadata["training"]["init"] == str(source)
+    argv = ["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "cli"), "--init", "wood", "--steps", "1"]
+    assert main(argv + ["--features", "8"]) == 1  # wood is 32 features wide
+    assert "--init wood: not the generator these options build" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pat, tmp_path):
+    trainer = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.5, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    before = {k: v.clone() for k, v in trainer.generator.named_parameters()}
+    trainer.step()
+    assert trainer.average is not None
+    for name, average in trainer.average.named_parameters():  # decay 0.5: halfway from the start to the new weights
+        torch.testing.assert_close(average, (before[name] + dict(trainer.generator.named_parameters())[name]) / 2)
+    exported = trainer.inference_generator()
+    assert torch.equal(exported.out.weight, trainer.average.out.weight)
+    plain = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.0, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    assert plain.average is None and "average_generator" not in plain.modules
+    plain.step()
+    assert torch.equal(plain.inference_generator().out.weight, plain.generator.out.weight)
+    with pytest.raises(SrkitError, match="--ema-decay 1.0"):
+        GANTrainConfig(ema_decay=1.0).check()
+
+
+def test_a_run_from_before_the_moving_average_resumes_without_one(exemplar_pat, tmp_path):
+    """A checkpoint whose options predate --ema-decay was trained without an average: resuming keeps it so."""
+    from srkit.train.checkpoint import checkpoint_metadata
+
+    run = tmp_path / "old"
+    config = dict(sample_every=100, checkpoint_every=100, **TINY)
+    train_gan(GANTrainConfig(steps=1, ema_decay=0.0, **config), [exemplar_pat], run)
+    header = checkpoint_metadata(run / "checkpoint.safetensors")
+    assert header["config"]["ema_decay"] == 0.0
+    saved = dict(header["config"])
+    del saved["ema_decay"]
+    from srkit.train.gan import _check_resumable
+
+    _check_resumable(saved, GANTrainConfig(steps=2, ema_decay=0.0, **config), run)
+    with pytest.raises(SrkitError, match="started with --ema-decay 0.0"):
+        _check_resumable(saved, GANTrainConfig(steps=2, **config), run)
