@@ -147,6 +147,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         seed=args.seed,
         scales=args.scales,
         ema_decay=args.ema_decay,
+        lr=args.lr,
         init=args.init or "",
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
@@ -183,6 +184,12 @@ def _add_train_gan(train_commands) -> None:
         default=1.0,
         help="weight of the texture statistics loss (colour, feature and spectrum distributions) "
         "beside the adversarial one; 0 for a plain GAN (1)",
+    )
+    gan.add_argument(
+        "--lr",
+        type=positive_number(float, "--lr", 1e-7),
+        default=2e-4,
+        help="Adam's learning rate for both networks; lower when fine-tuning with --init (0.0002)",
     )
     gan.add_argument(
         "--ema-decay",

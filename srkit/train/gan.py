@@ -131,6 +131,8 @@ class GANTrainConfig:
             raise SrkitError(f"--batch {self.batch}: BatchNorm needs at least 2 crops per step")
         if not 1 <= self.scales <= MAX_SCALES:
             raise SrkitError(f"--scales {self.scales}: use 1 to {MAX_SCALES} discriminator scales")
+        if not self.lr > 0:
+            raise SrkitError(f"--lr {self.lr}: use a learning rate above 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
 

@@ -249,6 +249,11 @@ def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pa
     assert main(argv + ["--features", "8"]) == 1  # wood is 32 features wide
     assert "--init wood: not the generator these options build" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main(argv + ["--lr", "0"])
+    assert stopped.value.code == 2 and "--lr" in capsys.readouterr().err
+    with pytest.raises(SrkitError, match="--lr 0.0: use a learning rate above 0"):
+        GANTrainConfig(lr=0.0).check()
 
 
 def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pat, tmp_path):
