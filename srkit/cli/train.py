@@ -147,6 +147,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         seed=args.seed,
         scales=args.scales,
         ema_decay=args.ema_decay,
+        flips=args.flips,
         lr=args.lr,
         init=args.init or "",
         sample_every=args.sample_every,
@@ -197,6 +198,12 @@ def _add_train_gan(train_commands) -> None:
         default=0.999,
         help="export a moving average of the generator's weights with this decay per step; 0 for the weights "
         "as trained (0.999)",
+    )
+    gan.add_argument(
+        "--flips",
+        action="store_true",
+        help="flip training crops at random (only for materials with no light direction or twist: flipped wood "
+        "or fabric no longer looks like its exemplar)",
     )
     gan.add_argument(
         "--init",

@@ -66,9 +66,12 @@ def load_exemplars(data: Sequence[str | os.PathLike]) -> list[Exemplar]:
 
 
 class CropSampler:
-    """Random crops of `size` x `size` from exemplars: image chosen uniformly, random offset, random flips."""
+    """Random crops of `size` x `size` from exemplars: image chosen uniformly, random offset, and with `flips`
+    random horizontal and vertical flips. Flips are off by default: they turn a material's light direction and the
+    twist of its fibres or grain, so flipped crops of wood or fabric are as far from the exemplar, by the realism
+    measure, as a GAN's textures (benchmarks/NOTES.md, issue 33)."""
 
-    def __init__(self, exemplars: list[Exemplar], size: int, generator: torch.Generator) -> None:
+    def __init__(self, exemplars: list[Exemplar], size: int, generator: torch.Generator, flips: bool = False) -> None:
         if not exemplars:
             raise SrkitError("no exemplar images to train on")
         small = [e.source for e in exemplars if not e.tileable and min(e.pixels.shape[1:]) < size]
@@ -77,6 +80,7 @@ class CropSampler:
         self.exemplars = exemplars
         self.size = size
         self.generator = generator
+        self.flips = flips
 
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (), generator=self.generator))
@@ -92,7 +96,7 @@ class CropSampler:
             rows = self._randint(height - self.size + 1) + torch.arange(self.size)
             cols = self._randint(width - self.size + 1) + torch.arange(self.size)
         crop = exemplar.pixels[:, rows][:, :, cols]
-        flips = [dim for dim in (1, 2) if self._randint(2)]
+        flips = [dim for dim in (1, 2) if self._randint(2)] if self.flips else []
         return crop.flip(flips) if flips else crop
 
     def batch(self, count: int) -> torch.Tensor:

@@ -76,9 +76,10 @@ FIXED_ON_RESUME = (
     "seed",
     "scales",
     "ema_decay",
+    "flips",
 )
 # What options newer than a checkpoint were before they existed (the run it holds went without them).
-BEFORE_OPTION = {"ema_decay": 0.0}
+BEFORE_OPTION = {"ema_decay": 0.0, "flips": True}
 
 
 @dataclass
@@ -108,6 +109,9 @@ class GANTrainConfig:
     """The exported generator is an exponential moving average of the trained one's weights with this decay per
     step (as in PGGAN, Karras et al. 2018), which smooths the adversarial game's oscillation; 0: the weights as
     they are."""
+    flips: bool = False
+    """Random horizontal and vertical flips of the training crops (for materials with no light direction or
+    twist; off, the generator learns the exemplars as they are oriented)."""
     init: str = ""
     """A built-in family or generator file whose weights the generator starts from (fine-tuning); "" for DCGAN's
     random initialisation. The discriminators always start afresh."""
@@ -172,7 +176,7 @@ class GANTrainer:
             name: torch.Generator().manual_seed(config.seed * 4 + i)
             for i, name in enumerate(("init", "noise", "crops", "projections"))
         }
-        self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"])
+        self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"], flips=config.flips)
         widths = dcgan.generator_widths(config.features, config.num_up)
         generator = dcgan.Generator(noise_channels=config.noise_channels, widths=widths)
         dcgan.initialise(generator, self.rngs["init"])  # drawn also under --init: the other streams stay the same
@@ -312,10 +316,12 @@ def _check_resumable(saved: dict, config: GANTrainConfig, checkpoint: Path) -> N
     for name in FIXED_ON_RESUME:
         started = saved.get(name, defaults[name])
         if started != getattr(config, name):
-            raise SrkitError(
-                f"{checkpoint}: started with --{name.replace('_', '-')} {started}, not "
-                f"{getattr(config, name)}; resume with the options the run was started with"
+            flag = f"--{name.replace('_', '-')}"
+            was = (
+                f"{'with' if started else 'without'} {flag}" if isinstance(started, bool) else f"with {flag} {started}"
             )
+            now = "" if isinstance(started, bool) else f", not {getattr(config, name)}"
+            raise SrkitError(f"{checkpoint}: started {was}{now}; resume with the options the run was started with")
 
 
 def _write_generator(
@@ -323,7 +329,18 @@ def _write_generator(
 ) -> Path:
     training = {
         name: getattr(config, name)
-        for name in ("size", "loss", "label_smoothing", "stats_weight", "batch", "lr", "beta1", "seed", "ema_decay")
+        for name in (
+            "size",
+            "loss",
+            "label_smoothing",
+            "stats_weight",
+            "batch",
+            "lr",
+            "beta1",
+            "seed",
+            "ema_decay",
+            "flips",
+        )
     }
     if config.scales > 1:  # one-scale runs keep the metadata they always had
         training["scales"] = config.scales

@@ -138,9 +138,14 @@ def test_crops_wrap_around_patterns_and_stay_inside_photos(tmp_path, exemplar_pa
     Image.fromarray(_stripes(1, 70)).save(photo)
     pattern, picture = load_exemplars([exemplar_pat, photo])
     assert pattern.tileable and not picture.tileable
-    crops = CropSampler([pattern], 64, torch.Generator().manual_seed(0)).batch(3)  # larger than the 40 px pattern
-    assert crops.shape == (3, 3, 64, 64) and 0 <= crops.min() and crops.max() <= 1
     tile = pattern.pixels
+    crops = CropSampler([pattern], 64, torch.Generator().manual_seed(0)).batch(3)  # larger than the 40 px pattern
+    for crop in crops:  # as the pattern is oriented: a window of it tiled 3x3, never flipped
+        assert any(
+            torch.equal(crop, tile.repeat(1, 3, 3)[:, t : t + 64, c : c + 64]) for t in range(40) for c in range(40)
+        )
+    crops = CropSampler([pattern], 64, torch.Generator().manual_seed(0), flips=True).batch(3)
+    assert crops.shape == (3, 3, 64, 64) and 0 <= crops.min() and crops.max() <= 1
     for crop in crops:  # every crop is a window of the pattern tiled 3x3, perhaps flipped
         found = any(
             torch.equal(crop.flip(flips), tile.repeat(1, 3, 3)[:, t : t + 64, c : c + 64])
@@ -274,7 +279,8 @@ def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pa
 
 
 def test_a_run_from_before_the_moving_average_resumes_without_one(exemplar_pat, tmp_path):
-    """A checkpoint whose options predate --ema-decay was trained without an average: resuming keeps it so."""
+    """A checkpoint whose options predate --ema-decay and --flips was trained without an average and with flipped
+    crops: resuming keeps it so."""
     from srkit.train.checkpoint import checkpoint_metadata
 
     run = tmp_path / "old"
@@ -286,6 +292,9 @@ def test_a_run_from_before_the_moving_average_resumes_without_one(exemplar_pat, 
     del saved["ema_decay"]
     from srkit.train.gan import _check_resumable
 
-    _check_resumable(saved, GANTrainConfig(steps=2, ema_decay=0.0, **config), run)
+    del saved["flips"]
+    _check_resumable(saved, GANTrainConfig(steps=2, ema_decay=0.0, flips=True, **config), run)
     with pytest.raises(SrkitError, match="started with --ema-decay 0.0"):
-        _check_resumable(saved, GANTrainConfig(steps=2, **config), run)
+        _check_resumable(saved, GANTrainConfig(steps=2, flips=True, **config), run)
+    with pytest.raises(SrkitError, match="started with --flips; resume with the options"):
+        _check_resumable(saved, GANTrainConfig(steps=2, ema_decay=0.0, **config), run)
