@@ -3,6 +3,8 @@ scikit-image's data folder in its metadata as $SKIMAGE_DATA (srkit/train/exempla
 shipped file names no machine-specific path.
 
     python benchmarks/ship_texture_family.py runs/stone/generator.safetensors stone
+    python benchmarks/ship_texture_family.py runs/stone-tuned/generator.safetensors stone \
+        --init-was "srkit's built-in stone of issue 20 (git 70aee98)"
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("generator", type=Path, help="a run's generator.safetensors")
     parser.add_argument("family", choices=[f.name for f in FAMILIES])
+    parser.add_argument(
+        "--init-was",
+        help="what the run's --init named, recorded instead of its path or family name (which the copy replaces)",
+    )
     args = parser.parse_args(argv)
     state, metadata = read_weights(args.generator)
     training = metadata["training"]
@@ -30,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         training["paths"] = {
             SKIMAGE_DATA: f"the data folder of the installed scikit-image package ({skimage.__version__})"
         }
+    if "init" in training:
+        if not args.init_was:
+            parser.error(f"the run started from --init {training['init']}: say what that was with --init-was")
+        training["init"] = args.init_was
     target = next(f.path for f in FAMILIES if f.name == args.family)
     write_safetensors(target, state, dict(metadata, family=args.family), overwrite=True)
     print(f"{target}: {target.stat().st_size / 1e6:.2f} MB")
