@@ -291,7 +291,10 @@ class GANTrainer:
 
 def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
     """Start from the weights of `init` (a built-in family's name or a generator file); it must be the same network."""
-    source = load_family(init) if init in available_families() else read_generator(init)
+    families = available_families()
+    if init not in families and not Path(init).is_file():
+        raise SrkitError(f"--init {init}: neither a built-in family ({', '.join(families)}) nor a generator file")
+    source = load_family(init) if init in families else read_generator(init)
     try:
         generator.load_state_dict(source.module.state_dict())
     except RuntimeError as error:

@@ -254,6 +254,9 @@ def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pa
     assert main(argv + ["--features", "8"]) == 1  # wood is 32 features wide
     assert "--init wood: not the generator these options build" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
+    assert main(argv[:-4] + ["--init", "realesr-animevideov3"]) == 1  # an SR model's name
+    assert "neither a built-in family (wood, stone, fabric, grass) nor a generator file" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
     with pytest.raises(SystemExit) as stopped:
         main(argv + ["--lr", "0"])
     assert stopped.value.code == 2 and "--lr" in capsys.readouterr().err
