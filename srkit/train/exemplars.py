@@ -68,8 +68,8 @@ def load_exemplars(data: Sequence[str | os.PathLike]) -> list[Exemplar]:
 class CropSampler:
     """Random crops of `size` x `size` from exemplars: image chosen uniformly, random offset, and with `flips`
     random horizontal and vertical flips. Flips are off by default: they turn a material's light direction and the
-    twist of its fibres or grain, so flipped crops of wood or fabric are as far from the exemplar, by the realism
-    measure, as a GAN's textures (benchmarks/NOTES.md, issue 33)."""
+    twist of its fibres or grain: the exemplars' own crops, flipped, read 0.12 on the realism scale for wood and
+    fabric, half of what their GANs read (benchmarks/NOTES.md, issue 33)."""
 
     def __init__(self, exemplars: list[Exemplar], size: int, generator: torch.Generator, flips: bool = False) -> None:
         if not exemplars:
