@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -368,7 +368,9 @@ def train_gan(
     run_dir = Path(run_dir)
     checkpoint = checkpoint_path(run_dir, resume)
     files = exemplar_files(data)
-    trainer = GANTrainer(config, [load_exemplar(path) for path in files], device)
+    # a resumed run's generator comes from its checkpoint: --init is recorded, not loaded again
+    started = replace(config, init="") if resume else config
+    trainer = GANTrainer(started, [load_exemplar(path) for path in files], device)
     state = RunState()
     if resume:
         _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
