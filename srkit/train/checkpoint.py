@@ -1,6 +1,6 @@
 """Training run folders: the checkpoint (one safetensors file: module weights, optimizer state, random-generator
 states and JSON metadata, written atomically, so an interrupted run resumes exactly where it left off), the
-run's progress and its log."""
+run's progress and its log; and a run's starting weights (--init)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ class RunState:
     step: int = 0
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
+
+
+def start_from(model: nn.Module, source: nn.Module, init: str, options: str) -> None:
+    """Load `source`'s weights (what --init `init` names) into `model`; a network of another shape is one line
+    naming the `options` that shape it."""
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as error:
+        raise SrkitError(
+            f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "
+            f"give the {options} it was trained with"
+        ) from None
 
 
 def checkpoint_path(run_dir: Path, resume: bool) -> Path:

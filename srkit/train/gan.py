@@ -46,6 +46,7 @@ from .checkpoint import (
     create_run_dir,
     load_checkpoint,
     save_checkpoint,
+    start_from,
     write_log,
 )
 from .exemplar_sources import records
@@ -295,13 +296,7 @@ def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
     if init not in families and not Path(init).is_file():
         raise SrkitError(f"--init {init}: neither a built-in family ({', '.join(families)}) nor a generator file")
     source = load_family(init) if init in families else read_generator(init)
-    try:
-        generator.load_state_dict(source.module.state_dict())
-    except RuntimeError as error:
-        raise SrkitError(
-            f"--init {init}: not the generator these options build ({str(error).splitlines()[0]}); "
-            "give the --size, --features and --noise-channels it was trained with"
-        ) from None
+    start_from(generator, source.module, init, "--size, --features and --noise-channels")
 
 
 def _codes(image: torch.Tensor) -> np.ndarray:

@@ -30,6 +30,7 @@ from .checkpoint import (
     create_run_dir,
     load_checkpoint,
     save_checkpoint,
+    start_from,
     write_log,
 )
 from .data import PairSampler, find_photos, load_photo, validation_pairs
@@ -53,14 +54,7 @@ def _load_initial_weights(model: nn.Module, init: str) -> None:
     """Start from a trained model's weights; it must be the same network (arch, scale, sizes)."""
     from ..models.zoo import load_model
 
-    source = load_model(init).module
-    try:
-        model.load_state_dict(source.state_dict())
-    except RuntimeError as error:
-        raise SrkitError(
-            f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "
-            "give the --arch, --scale, --features and --num-conv it was trained with"
-        ) from None
+    start_from(model, load_model(init).module, init, "--arch, --scale, --features and --num-conv")
 
 
 def model_metadata(config: SRTrainConfig) -> dict:

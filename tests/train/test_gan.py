@@ -252,7 +252,7 @@ def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pa
     assert metadata["training"]["init"] == str(source)
     argv = ["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "cli"), "--init", "wood", "--steps", "1"]
     assert main(argv + ["--features", "8"]) == 1  # wood is 32 features wide
-    assert "--init wood: not the generator these options build" in capsys.readouterr().err
+    assert "--init wood: not the network these options build" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
     assert main(argv[:-4] + ["--init", "realesr-animevideov3"]) == 1  # an SR model's name
     assert "neither a built-in family (wood, stone, fabric, grass) nor a generator file" in capsys.readouterr().err
