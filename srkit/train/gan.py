@@ -112,8 +112,8 @@ class GANTrainConfig:
     """Patch discriminators, one per scale: the crops as they are, then average-pooled 2x, 4x, ..."""
     ema_decay: float = 0.999
     """The exported generator is an exponential moving average of the trained one's weights with this decay per
-    step (as in PGGAN, Karras et al. 2018), which smooths the adversarial game's oscillation; 0: the weights as
-    they are."""
+    step (as in PGGAN, Karras et al. 2018), which smooths the adversarial game's oscillation, ramped up over the
+    first steps (`average_decay`); 0: the weights as they are."""
     flips: bool = False
     """Random horizontal and vertical flips of the training crops (for materials with no light direction or
     twist; off, the generator learns the exemplars as they are oriented)."""
@@ -170,6 +170,13 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def average_decay(decay: float, updates: int) -> float:
+    """The moving average's decay at its update number `updates` (from 0): `decay`, ramped up from 0.1 as
+    (1 + n) / (10 + n) (TensorFlow's ExponentialMovingAverage with num_updates), so that a short run's average is
+    not mostly its random initialisation (a fixed 0.999 keeps 0.999^2000 = 13.5 % of it after 2000 steps)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 def sum_of(losses: Iterable[torch.Tensor]) -> torch.Tensor:
     """The sum of the per-scale losses (one scale: that loss itself, bit for bit)."""
     total, *rest = losses
@@ -198,6 +205,7 @@ class GANTrainer:
         self.generator = generator.to(self.device)
         # the weights' moving average, which is what gets exported (none with ema_decay 0)
         self.average = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
+        self.updates = 0  # steps taken (train_gan sets it on resume): the moving average's ramp-up
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
             discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
@@ -265,9 +273,11 @@ class GANTrainer:
         (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
         if self.average is not None:
+            rate = 1.0 - average_decay(self.config.ema_decay, self.updates)
             with torch.no_grad():
                 for average, weight in zip(self.average.parameters(), self.generator.parameters()):
-                    average.lerp_(weight, 1.0 - self.config.ema_decay)
+                    average.lerp_(weight, rate)
+        self.updates += 1
         return d_loss.item(), g_loss.item(), stats.item()
 
     def _realism_scale(self) -> RealismScale:
@@ -397,6 +407,7 @@ def train_gan(
         _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
         saved = load_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs)
         state = RunState(saved["step"], saved["seconds"], saved["history"])
+        trainer.updates = state.step
     create_run_dir(run_dir)
 
     def write_samples(generator: dcgan.Generator) -> None:

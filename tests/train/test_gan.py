@@ -19,6 +19,7 @@ from srkit.train.gan import (
     CALIBRATION_BATCHES,
     GANTrainConfig,
     GANTrainer,
+    average_decay,
     discriminator_loss,
     generator_loss,
     train_gan,
@@ -266,12 +267,18 @@ def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pa
 
 
 def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pat, tmp_path):
-    trainer = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.5, **TINY), load_exemplars([exemplar_pat]), "cpu")
-    before = {k: v.clone() for k, v in trainer.generator.named_parameters()}
-    trainer.step()
+    """The average's decay ramps up as (1 + n) / (10 + n) at update n, to --ema-decay: 0.1, then 2/11, ...; with
+    --ema-decay 0.15 the second update is already capped at 0.15."""
+    trainer = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.15, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    average = {k: v.clone() for k, v in trainer.generator.named_parameters()}
     assert trainer.average is not None
-    for name, average in trainer.average.named_parameters():  # decay 0.5: halfway from the start to the new weights
-        torch.testing.assert_close(average, (before[name] + dict(trainer.generator.named_parameters())[name]) / 2)
+    for decay in (0.1, 0.15):
+        trainer.step()
+        weights = dict(trainer.generator.named_parameters())
+        average = {name: decay * average[name] + (1 - decay) * weights[name] for name in average}
+        for name, value in trainer.average.named_parameters():
+            torch.testing.assert_close(value, average[name])
+    assert [average_decay(0.999, n) for n in (0, 1, 90, 8990, 10**6)] == [0.1, 2 / 11, 0.91, 0.999, 0.999]
     exported = trainer.inference_generator()
     assert torch.equal(exported.out.weight, trainer.average.out.weight)
     plain = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.0, **TINY), load_exemplars([exemplar_pat]), "cpu")
