@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Train srkit's built-in texture families exactly as shipped (benchmarks/results/textures.md has the record), in
-# two stages:
-#   bash benchmarks/train_builtin_textures.sh stone|wood|fabric|grass [RUNS_DIR] [STEPS]        # issue 20's run
-#   bash benchmarks/train_builtin_textures.sh tune stone|wood|fabric|grass [RUNS_DIR] [STEPS]   # issue 33's
-# then `python benchmarks/ship_texture_family.py RUNS_DIR/<family>-tuned/generator.safetensors <family>`.
+# Train srkit's built-in texture families exactly as shipped (benchmarks/results/textures.md has the record):
+#   bash benchmarks/train_builtin_textures.sh stone|wood|fabric|grass [RUNS_DIR] [STEPS]          # issue 20's run
+#   bash benchmarks/train_builtin_textures.sh tune stone|wood|fabric|grass [RUNS_DIR] [STEPS]     # issue 33's
+#   bash benchmarks/train_builtin_textures.sh scratch stone|wood|fabric|grass [RUNS_DIR] [STEPS]  # from scratch
+# then `python benchmarks/ship_texture_family.py RUNS_DIR/<family>-tuned/generator.safetensors <family>` (or
+# <family>-scratch). "scratch" is one run with today's defaults of `srkit train gan` (crops as oriented, the
+# moving average with its ramp-up, 4-cell training textures), no earlier weights; its step counts are the
+# shipped ones (fabric 8000).
 # Needs Debian's gimp-data (GIMP's patterns) and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
@@ -15,11 +18,11 @@ set -euo pipefail
 P=/usr/share/gimp/2.0/patterns
 SK=$(python -c "import skimage, os; print(os.path.dirname(skimage.__file__))")/data
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-usage() { echo "usage: $0 [tune] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
+usage() { echo "usage: $0 [tune|scratch] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
 
 stage=train
-if [ "${1:-}" = tune ]; then
-  stage=tune && shift
+if [ "${1:-}" = tune ] || [ "${1:-}" = scratch ]; then
+  stage=$1 && shift
 fi
 family=${1:-}
 RUNS=${2:-runs}
@@ -28,13 +31,16 @@ case "$family" in
   stone) data=("$P/Stone/granite1.pat" "$P/Stone/rock.pat" "$P/Stone/slate.pat" "$P/Stone/stone33.pat"
                "$P/Stone/cracked.pat" "$SK/gravel.png") ;;
   wood) data=("$P/Wood/wood1.pat") ;;
-  fabric) data=("$P/Fabric/burlap.pat") tune=(--lr 0.0001) ;;
+  fabric) data=("$P/Fabric/burlap.pat") tune=(--lr 0.0001) scratch_steps=8000 ;;
   grass) data=("$SK/grass.png") ;;
   *) usage ;;
 esac
 COMMON=(--family "$family" --checkpoint-every 250 --sample-every 500 --device cpu)
 if [ "$stage" = train ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family" --steps "${3:-2000}" --ema-decay 0 --flips "${COMMON[@]}"
+elif [ "$stage" = scratch ]; then
+  srkit train gan "${data[@]}" -o "$RUNS/$family-scratch" --steps "${3:-${scratch_steps:-5000}}" \
+    --checkpoint-every 500 --sample-every 500 --family "$family" --device cpu
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
     --steps "${3:-2000}" --ema-decay 0.999 "${tune[@]}" "${COMMON[@]}"

@@ -197,8 +197,8 @@ def _add_train_gan(train_commands) -> None:
         "--ema-decay",
         type=positive_number(float, "--ema-decay", 0.0, 0.9999),
         default=0.999,
-        help="export a moving average of the generator's weights with this decay per step; 0 for the weights "
-        "as trained (0.999)",
+        help="export a moving average of the generator's weights with this decay per step (ramped up from 0.1 "
+        "over the first steps); 0 for the weights as trained (0.999)",
     )
     gan.add_argument(
         "--flips",
@@ -210,8 +210,8 @@ def _add_train_gan(train_commands) -> None:
         "--canvas",
         type=positive_number(int, "--canvas", 4, 16),
         default=4,
-        help="side, in noise cells, of the textures generated in training, each cropped at random to --size; "
-        "larger lets regular patterns (weaves, tiles) keep their period (4: the crop itself)",
+        help="side, in noise cells, of the textures generated in training, each cropped at random to --size "
+        "(4: the crop itself, which then wraps around within one crop; 6 costs 1.6x per step)",
     )
     gan.add_argument(
         "--init",
