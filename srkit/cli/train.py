@@ -148,7 +148,6 @@ def _train_gan(args: argparse.Namespace) -> int:
         scales=args.scales,
         ema_decay=args.ema_decay,
         flips=args.flips,
-        canvas=args.canvas,
         lr=args.lr,
         init=args.init or "",
         sample_every=args.sample_every,
@@ -205,13 +204,6 @@ def _add_train_gan(train_commands) -> None:
         action="store_true",
         help="flip training crops at random (only for materials with no light direction or twist: flipped wood "
         "or fabric no longer looks like its exemplar)",
-    )
-    gan.add_argument(
-        "--canvas",
-        type=positive_number(int, "--canvas", 4, 16),
-        default=4,
-        help="side, in noise cells, of the textures generated in training, each cropped at random to --size "
-        "(4: the crop itself, which then wraps around within one crop; 6 costs 1.6x per step)",
     )
     gan.add_argument(
         "--init",

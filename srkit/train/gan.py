@@ -8,9 +8,7 @@ between each generated batch and the real one (colour, multi-scale feature and s
 adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. What is exported is a
 moving average of the generator's weights (`ema_decay`), and `init` starts the generator from a trained one (a
 built-in family or a generator file: fine-tuning on new exemplars). The generator pads
-circularly during training too, so what it learns is what runs seamlessly at inference; its training textures
-may be larger than the crops (`canvas` noise cells a side), the networks then seeing a random crop of each, so
-that it is not made to close every texture on itself within one crop's width. A run folder holds
+circularly during training too, so what it learns is what runs seamlessly at inference. A run folder holds
 `checkpoint.safetensors` (everything needed to resume exactly), `generator.safetensors` (the weights
 `srkit textures --model` reads), `log.jsonl` (mean losses every LOG_EVERY steps, and at every checkpoint the
 exported generator's realism: srkit/synth/realism.py, a statistic no loss here optimises, 0 = the exemplars'
@@ -57,12 +55,11 @@ from .texture_loss import TextureLoss
 
 LOSSES = ("bce", "hinge")
 SIZES = (64, 128)
-NOISE_CELLS = 4  # side of the noise grid of one crop: crops are NOISE_CELLS * 2^k pixels
+NOISE_CELLS = 4  # side of the noise grid during training: crops are NOISE_CELLS * 2^k pixels
 LOG_EVERY = 10
 SAMPLE_COUNT = 4  # samples in each grid, at twice the training size
 CALIBRATION_BATCHES = 32  # noise batches whose BatchNorm statistics the exported generator uses
 GENERATOR = "generator.safetensors"
-MAX_CANVAS = 16  # noise cells a side: a 256-pixel training texture at --size 64
 MAX_SCALES = 3  # 64-pixel crops pooled 4x are 16 pixels: the coarsest a 2-stage patch discriminator reads
 REALISM_SAMPLES = 32  # textures (and exemplar crops) behind each checkpoint's realism figure
 REALISM_PERLIN = (8, 6)  # frequency and octaves of the realism scale's Perlin noise (1 on the scale)
@@ -81,10 +78,9 @@ FIXED_ON_RESUME = (
     "scales",
     "ema_decay",
     "flips",
-    "canvas",
 )
 # What options newer than a checkpoint were before they existed (the run it holds went without them).
-BEFORE_OPTION = {"ema_decay": 0.0, "flips": True, "canvas": NOISE_CELLS}
+BEFORE_OPTION = {"ema_decay": 0.0, "flips": True}
 
 
 @dataclass
@@ -117,12 +113,6 @@ class GANTrainConfig:
     flips: bool = False
     """Random horizontal and vertical flips of the training crops (for materials with no light direction or
     twist; off, the generator learns the exemplars as they are oriented)."""
-    canvas: int = NOISE_CELLS
-    """Side, in noise cells, of the textures the generator makes in training; each is cropped at random to the
-    crop size (NOISE_CELLS cells) before the discriminators and the statistics loss see it. A texture wraps
-    around, so at NOISE_CELLS it must close on itself within one crop (a weave whose period does not divide the
-    crop cannot), and the generator's receptive field (dcgan.RECEPTIVE_RADIUS cells each way) overlaps itself,
-    which never happens in the larger textures of inference."""
     init: str = ""
     """A built-in family or generator file whose weights the generator starts from (fine-tuning); "" for DCGAN's
     random initialisation. The discriminators always start afresh."""
@@ -148,8 +138,6 @@ class GANTrainConfig:
             raise SrkitError(f"--scales {self.scales}: use 1 to {MAX_SCALES} discriminator scales")
         if not self.lr > 0:
             raise SrkitError(f"--lr {self.lr}: use a learning rate above 0")
-        if not NOISE_CELLS <= self.canvas <= MAX_CANVAS:
-            raise SrkitError(f"--canvas {self.canvas}: use {NOISE_CELLS} (the crop itself) to {MAX_CANVAS} noise cells")
         if not 0.0 <= self.ema_decay < 1.0:
             raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
 
@@ -244,22 +232,11 @@ class GANTrainer:
         shape = (count, self.generator.input_channels, cells, cells)
         return torch.randn(shape, generator=generator).to(self.device)
 
-    def cropped(self, textures: torch.Tensor) -> torch.Tensor:
-        """A random crop of the crop size from each generated texture (wrapping around, as the texture does); the
-        textures themselves when they are crop-sized (no random numbers drawn)."""
-        size = self.config.size
-        if textures.shape[-1] == size:
-            return textures
-        offsets = torch.randint(textures.shape[-1], (len(textures), 2), generator=self.rngs["noise"]).tolist()
-        return torch.stack(
-            [texture.roll((-dy, -dx), (1, 2))[:, :size, :size] for texture, (dy, dx) in zip(textures, offsets)]
-        )
-
     def step(self) -> tuple[float, float, float]:
         """One discriminator and one generator update; returns their losses and the texture statistics term."""
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
-        fake = self.cropped(self.generator(self.noise(self.config.batch, self.config.canvas, self.rngs["noise"])))
+        fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
         d_loss = sum_of(
             discriminator_loss(kind, r, f, self.config.label_smoothing)
             for r, f in zip(self.judged(real), self.judged(fake.detach()))
@@ -301,18 +278,17 @@ class GANTrainer:
 
     def realism(self, generator: dcgan.Generator) -> float:
         """Realism (srkit/synth/realism.py, which no loss here optimises) of REALISM_SAMPLES textures of
-        `generator` (canvas-sized, from fixed noise), each cropped to the training size at its corner."""
-        cells = self.noise(REALISM_SAMPLES, self.config.canvas, torch.Generator().manual_seed(self.config.seed + 5))
-        size = self.config.size
+        `generator` at the training size, from fixed noise."""
+        cells = self.noise(REALISM_SAMPLES, NOISE_CELLS, torch.Generator().manual_seed(self.config.seed + 5))
         with torch.no_grad():
-            images = generator(cells)[:, :, :size, :size].clamp(-1, 1).add(1).div(2).cpu()
+            images = generator(cells).clamp(-1, 1).add(1).div(2).cpu()
         return self.realism_scale([_codes(image) for image in images])
 
     def inference_generator(self) -> dcgan.Generator:
         """The generator as it is exported (the weights' moving average, if kept): eval mode, BatchNorm statistics
-        and phase means measured on fixed noise batches of canvas-sized textures, as in training."""
+        and phase means measured on fixed noise batches."""
         fixed = torch.Generator().manual_seed(self.config.seed + 2)  # not a training stream: resuming is unaffected
-        batches = [self.noise(self.config.batch, self.config.canvas, fixed) for _ in range(CALIBRATION_BATCHES)]
+        batches = [self.noise(self.config.batch, NOISE_CELLS, fixed) for _ in range(CALIBRATION_BATCHES)]
         return dcgan.recalibrate(self.average if self.average is not None else self.generator, batches)
 
     def sample_sheet(self, generator: dcgan.Generator) -> np.ndarray:
@@ -376,8 +352,6 @@ def _write_generator(
     }
     if config.scales > 1:  # one-scale runs keep the metadata they always had
         training["scales"] = config.scales
-    if config.canvas != NOISE_CELLS:  # runs on crop-sized textures keep the metadata they always had
-        training["canvas"] = config.canvas
     if config.init:
         training["init"] = config.init
     training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])
