@@ -39,6 +39,7 @@ from ..models.generators import available_families, load_family, read_generator
 from ..models.weights import write_safetensors
 from ..synth import noise
 from ..synth.realism import RealismScale
+from .averaging import average_decay
 from .checkpoint import (
     RunState,
     checkpoint_metadata,
@@ -109,7 +110,7 @@ class GANTrainConfig:
     ema_decay: float = 0.999
     """The exported generator is an exponential moving average of the trained one's weights with this decay per
     step (as in PGGAN, Karras et al. 2018), which smooths the adversarial game's oscillation, ramped up over the
-    first steps (`average_decay`); 0: the weights as they are."""
+    first steps (`averaging.average_decay`); 0: the weights as they are."""
     flips: bool = False
     """Random horizontal and vertical flips of the training crops (for materials with no light direction or
     twist; off, the generator learns the exemplars as they are oriented)."""
@@ -156,13 +157,6 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind == "hinge":
         return -fake.mean()
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
-
-
-def average_decay(decay: float, updates: int) -> float:
-    """The moving average's decay at its update number `updates` (from 0): `decay`, ramped up from 0.1 as
-    (1 + n) / (10 + n) (TensorFlow's ExponentialMovingAverage with num_updates), so that a short run's average is
-    not mostly its random initialisation (a fixed 0.999 keeps 0.999^2000 = 13.5 % of it after 2000 steps)."""
-    return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
 def sum_of(losses: Iterable[torch.Tensor]) -> torch.Tensor:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..models.weights import write_safetensors
+from .averaging import average_decay
 from .checkpoint import (
     RunState,
     checkpoint_metadata,
@@ -84,7 +85,7 @@ def cosine_lr(config: SRTrainConfig, step: int) -> float:
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
     """ema <- d * ema + (1 - d) * model, with d ramped up over the first steps (so early EMA is not stale)."""
-    d = min(decay, (1.0 + step) / (10.0 + step))
+    d = average_decay(decay, step)
     for target, source in zip(ema.parameters(), model.parameters()):
         target.lerp_(source, 1.0 - d)
     for target, source in zip(ema.buffers(), model.buffers()):

@@ -14,12 +14,12 @@ from srkit.cli import main
 from srkit.errors import SrkitError
 from srkit.models import dcgan
 from srkit.models.generators import read_generator
+from srkit.train.averaging import average_decay
 from srkit.train.exemplars import CropSampler, exemplar_files, load_exemplars
 from srkit.train.gan import (
     CALIBRATION_BATCHES,
     GANTrainConfig,
     GANTrainer,
-    average_decay,
     discriminator_loss,
     generator_loss,
     train_gan,
