@@ -38,8 +38,7 @@ COMMON=(--family "$family" --checkpoint-every 250 --sample-every 500 --device cp
 if [ "$stage" = train ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family" --steps "${3:-2000}" --ema-decay 0 --flips "${COMMON[@]}"
 elif [ "$stage" = scratch ]; then
-  srkit train gan "${data[@]}" -o "$RUNS/$family-scratch" --steps "${3:-5000}" \
-    --checkpoint-every 500 --sample-every 500 --family "$family" --device cpu
+  srkit train gan "${data[@]}" -o "$RUNS/$family-scratch" --steps "${3:-5000}" "${COMMON[@]}" --checkpoint-every 500
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
     --steps "${3:-2000}" --ema-decay 0.999 "${tune[@]}" "${COMMON[@]}"
