@@ -2,9 +2,10 @@
 or image quilting from an exemplar (a user's photo of a material).
 
 A GAN texture is the fused generator plan run on seeded spatial noise (drawn on the CPU, so a seed means the
-same noise on every device); sizes beyond one tile go through the engine's tiler in wrap mode. Noise methods
-are the classic baselines; quilting (srkit/synth/quilt.py) copies an exemplar's own patches. With `upscale`, the
-texture is made at size / scale and upscaled by an SR model in wrap mode, so the large texture stays seamless.
+same noise on every device) and the generator's wave fields, if it has any; sizes beyond one tile go through the
+engine's tiler in wrap mode. Noise methods are the classic baselines; quilting (srkit/synth/quilt.py) copies an
+exemplar's own patches. With `upscale`, the texture is made at size / scale and upscaled by an SR model in wrap
+mode, so the large texture stays seamless.
 Tiles are of a fixed size, so a seed gives the same bytes on every run on one machine.
 """
 
@@ -24,6 +25,7 @@ from .engine.tiling import upscale_tiled
 from .environment import default_device
 from .errors import SrkitError
 from .io.paths import special_file_reason
+from .models import dcgan
 from .models.generators import load_family, read_generator
 from .models.zoo import LoadedModel
 from .synth import noise, quilt
@@ -199,7 +201,8 @@ class TextureGenerator:
         or wrapped tiles when large."""
         info = generator.info
         cells = size // info.net_scale
-        noise_cells = torch.randn((1, info.in_channels, cells, cells), generator=torch.Generator().manual_seed(seed))
+        rng = torch.Generator().manual_seed(seed)
+        noise_cells = dcgan.draw_cells(generator.module, info.in_channels, 1, cells, rng)
         if cells <= GENERATOR_TILE:
             image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
             return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()

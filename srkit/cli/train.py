@@ -148,6 +148,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         scales=args.scales,
         ema_decay=args.ema_decay,
         flips=args.flips,
+        waves=args.waves,
         lr=args.lr,
         init=args.init or "",
         sample_every=args.sample_every,
@@ -204,6 +205,13 @@ def _add_train_gan(train_commands) -> None:
         action="store_true",
         help="flip training crops at random (only for materials with no light direction or twist: flipped wood "
         "or fabric no longer looks like its exemplar)",
+    )
+    gan.add_argument(
+        "--waves",
+        type=positive_number(int, "--waves", 0, 16),
+        default=0,
+        help="give the generator sine fields at the exemplars' N strongest periodicities, so a regular material "
+        "(a weave, tiles) stays in step across the texture (0)",
     )
     gan.add_argument(
         "--init",

@@ -27,6 +27,7 @@ transposed-convolution design that older files hold runs in srkit.models.dcgan_t
 from __future__ import annotations
 
 import copy
+import math
 from typing import cast
 
 import torch
@@ -74,28 +75,73 @@ def stage_noise_channels(stage: int) -> int:
     return 4 ** (stage + 1)
 
 
-def input_channels(noise_channels: int, stages: int) -> int:
-    """Channels per noise cell of a generator: the first stage's `noise_channels` and each stage's pixel noise."""
-    return noise_channels + sum(stage_noise_channels(i) for i in range(stages))
+def wave_stage(stages: int) -> int:
+    """The stage whose input the wave fields join: the one whose pixels are 4 output pixels apart (the second to
+    last), fine enough to carry a weave of 8 pixels or more, coarse enough to cost little."""
+    return stages - 2
 
 
-def require_cells(cells: torch.Tensor, noise_channels: int, stages: int) -> None:
+def wave_field_channels(waves: int, stages: int) -> int:
+    """Channels per cell of `waves` wave fields (a sine and a cosine each) at the wave stage's input resolution."""
+    return 2 * waves * 4 ** wave_stage(stages) if waves else 0
+
+
+def input_channels(noise_channels: int, stages: int, waves: int = 0) -> int:
+    """Channels per noise cell of a generator: the first stage's `noise_channels`, each stage's pixel noise and
+    the wave fields."""
+    return noise_channels + sum(stage_noise_channels(i) for i in range(stages)) + wave_field_channels(waves, stages)
+
+
+def require_cells(cells: torch.Tensor, noise_channels: int, stages: int, waves: int = 0) -> None:
     """Refuse noise cells whose channel count is not the generator's (a caller's bug, named)."""
-    total = input_channels(noise_channels, stages)
+    total = input_channels(noise_channels, stages, waves)
     if cells.shape[1] != total:
         raise ValueError(f"noise cells have {cells.shape[1]} channels, the generator takes {total}")
 
 
-def stage_noise(cells: torch.Tensor, noise_channels: int, stages: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Split noise cells (N, nz + sum 4^(i+1), h, w) into the first stage's input (N, nz, h, w) and, per stage i,
-    its noise at the stage's input resolution with the four output phases as channels (N, 4, h*2^i, w*2^i)."""
-    require_cells(cells, noise_channels, stages)
+def stage_noise(
+    cells: torch.Tensor, noise_channels: int, stages: int, waves: int = 0
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    """Split noise cells (N, input_channels, h, w) into the first stage's input (N, nz, h, w), per stage i its
+    noise at the stage's input resolution with the four output phases as channels (N, 4, h*2^i, w*2^i), and the
+    wave fields at the wave stage's input resolution (N, 2 * waves, ...; no channels without waves)."""
+    require_cells(cells, noise_channels, stages, waves)
     base, offset, phases = cells[:, :noise_channels], noise_channels, []
     for stage in range(stages):
         count = stage_noise_channels(stage)
         phases.append(F.pixel_shuffle(cells[:, offset : offset + count], 2**stage))
         offset += count
-    return base, phases
+    return base, phases, F.pixel_shuffle(cells[:, offset:], 2 ** wave_stage(stages)) if waves else cells[:, :0]
+
+
+def wave_fields(waves: torch.Tensor, phases: torch.Tensor, side: int, scale: int, stages: int) -> torch.Tensor:
+    """The wave fields of a texture of side x side cells, folded into cells: (N, wave_field_channels, side, side).
+
+    Wave j is sin and cos of 2 pi (k_j . p) / S + phase_j at each wave-stage input pixel's centre p (in output
+    pixels), where S = side * scale is the texture's side and k_j = round(S * waves[j]) whole periods across it
+    (waves (K, 2): cycles per pixel down and across), so the fields, and the texture, wrap around; phases (N, K)
+    in radians, one per texture and wave (the texture's place on the weave)."""
+    fold = 2 ** wave_stage(stages)
+    texture, pixels = side * scale, side * fold
+    periods = torch.round(waves.detach().cpu().double() * texture)  # (K, 2)
+    centres = (torch.arange(pixels, dtype=torch.float64) + 0.5) * (scale // fold) - 0.5
+    angle = (periods[:, 0, None, None] * centres[:, None] + periods[:, 1, None, None] * centres) * (
+        2 * math.pi / texture
+    )
+    angle = angle + phases.double()[:, :, None, None]  # (N, K, pixels, pixels)
+    return F.pixel_unshuffle(torch.cat([angle.sin(), angle.cos()], 1).float(), fold)
+
+
+def draw_cells(module: nn.Module, in_channels: int, count: int, side: int, rng: torch.Generator) -> torch.Tensor:
+    """(count, in_channels, side, side) input cells of a texture generator, drawn on the CPU (a seed is the same
+    numbers on every device): standard normal noise, then, for a generator with waves, their fields at phases
+    drawn uniformly after the noise (a generator without waves draws exactly what it always drew)."""
+    if not isinstance(module, Generator) or not len(module.waves):
+        return torch.randn((count, in_channels, side, side), generator=rng)
+    waves, stages = len(module.waves), len(module.stages)
+    noise = torch.randn((count, in_channels - wave_field_channels(waves, stages), side, side), generator=rng)
+    phases = torch.rand((count, waves), generator=rng, dtype=torch.float64) * (2 * math.pi)
+    return torch.cat([noise, wave_fields(module.waves, phases, side, module.scale, stages)], 1)
 
 
 def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Tensor:
@@ -155,17 +201,33 @@ class PhaseCentre(nn.Module):
 
 
 class Generator(nn.Module):
-    """Noise cells (N, input_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1]."""
+    """Noise cells (N, input_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1].
+
+    With `waves`, the second-to-last stage also reads a sine and a cosine field per wave (`wave_fields`): a global
+    phase that noise cells lack, so a regular material (a weave) can stay in step across the whole texture."""
+
+    waves: torch.Tensor  # a registered buffer: (K, 2) cycles per pixel (down, across); K = 0 without waves
 
     def __init__(
-        self, *, noise_channels: int = 32, widths: tuple[int, ...] = (128, 64, 32, 32), out_channels: int = 3
+        self,
+        *,
+        noise_channels: int = 32,
+        widths: tuple[int, ...] = (128, 64, 32, 32),
+        out_channels: int = 3,
+        waves: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        ins = (noise_channels, *widths[:-1])
+        waves = torch.zeros(0, 2) if waves is None else waves.float()
+        ins = [noise_channels, *widths[:-1]]
+        if len(waves):
+            if len(widths) < 3:
+                raise ValueError("wave fields need a generator of three stages or more")
+            ins[wave_stage(len(widths))] += 2 * len(waves)
         self.noise_channels = noise_channels
         self.stages = nn.ModuleList(UpStage(a, b) for a, b in zip(ins, widths))
         self.out = nn.Conv2d(widths[-1], out_channels, 3, padding=1, padding_mode="circular")
         self.centre = PhaseCentre(out_channels)
+        self.register_buffer("waves", waves, persistent=bool(len(waves)))  # files without waves load as before
 
     @property
     def scale(self) -> int:
@@ -175,15 +237,17 @@ class Generator(nn.Module):
     @property
     def input_channels(self) -> int:
         """Noise channels per cell: the first stage's input and every stage's per-pixel noise."""
-        return input_channels(self.noise_channels, len(self.stages))
+        return input_channels(self.noise_channels, len(self.stages), len(self.waves))
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
         return self.centre(self.uncentred(noise))
 
     def uncentred(self, noise: torch.Tensor) -> torch.Tensor:
         """The output before phase centring (what `recalibrate` measures)."""
-        x, phases = stage_noise(noise, self.noise_channels, len(self.stages))
-        for stage, stage_phases in zip(self.stages, phases):
+        x, phases, fields = stage_noise(noise, self.noise_channels, len(self.stages), len(self.waves))
+        for index, (stage, stage_phases) in enumerate(zip(self.stages, phases)):
+            if fields.shape[1] and index == wave_stage(len(self.stages)):
+                x = torch.cat([x, fields], 1)
             x = stage(x, stage_phases)
         return torch.tanh(self.out(x))
 
@@ -283,27 +347,35 @@ def stage_step(stage: UpStage, device: torch.device) -> ConvStep:
 
 class GeneratorProgram(BoundProgram):
     """run(noise cells (N, input_channels, h, w)) -> (N, 3, h*2^k, w*2^k) in [0, 1]: per stage one sub-pixel conv
-    + ReLU over the map and its noise phases, and a pixel shuffle; then the output conv + tanh, whose epilogue
-    maps [-1, 1] to [0, 1], subtracts the phase offsets (as its scaled residual), clamps and packs. Every layer
-    wraps around."""
+    + ReLU over the map (the wave stage's beside the wave fields) and its noise phases, and a pixel shuffle; then
+    the output conv + tanh, whose epilogue maps [-1, 1] to [0, 1], subtracts the phase offsets (as its scaled
+    residual), clamps and packs. Every layer wraps around."""
 
     def __init__(self, module: Generator, info: ModelInfo, device: torch.device) -> None:
         super().__init__(info)
         self.noise_channels = module.noise_channels
+        self.waves = len(module.waves)
+        self.wave_stage = wave_stage(len(module.stages))
+        self.fields_at = input_channels(module.noise_channels, len(module.stages))  # the cells' wave fields start
         stages = cast("list[UpStage]", list(module.stages))
         self.stages = [stage_step(stage, device) for stage in stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
         self.phase_base = (0.5 - 0.5 * phase_offsets(module.centre.running_mean.detach().float())).to(device)
         self.widths = (module.noise_channels, *(stage.conv.weight.shape[0] for stage in stages), info.out_channels)
 
+    def extra_inputs(self, stage: int) -> int:
+        """Input channels of `stage`'s conv beyond its map: its four noise phases, and the wave fields."""
+        return 4 + (2 * self.waves if self.waves and stage == self.wave_stage else 0)
+
     def bind(self, x):
-        """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, beside its noise phases
-        (stage 0 reads the noise cells themselves: its noise phases are the channels after the first stage's
-        input); the four-phase conv outputs and the last map are scratch; the phase pattern is made once."""
-        require_cells(x, self.noise_channels, len(self.stages))
+        """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, then (wave stage) the
+        wave fields, then its noise phases (stage 0 reads the noise cells themselves: its noise phases are the
+        channels after the first stage's input); the four-phase conv outputs and the last map are scratch; the
+        phase pattern is made once."""
+        require_cells(x, self.noise_channels, len(self.stages), self.waves)
         ops = K.ops_for(x)
         _, _, h, w = x.shape
-        inputs = [empty(x, c + 4, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-2], 1)]
+        inputs = [empty(x, c + self.extra_inputs(i), h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-2], 1)]
         phases = [scratch(ops, x, 4 * c, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-1])]
         size = (h * self.info.net_scale, w * self.info.net_scale)
         last = scratch(ops, x, self.widths[-2], *size)
@@ -324,14 +396,16 @@ class GeneratorProgram(BoundProgram):
         last: torch.Tensor | None,
         pattern: torch.Tensor,
     ) -> torch.Tensor:
-        feeds = [x[:, : self.noise_channels + 4], *inputs]  # each stage's map and noise phases
-        maps = [*(feed[:, :-4] for feed in inputs), last]  # where each stage's shuffled output goes
+        feeds = [x[:, : self.noise_channels + 4], *inputs]  # each stage's map, wave fields and noise phases
+        maps = [*(feed[:, :width] for feed, width in zip(inputs, self.widths[1:-2])), last]  # the shuffles' targets
         offset = self.noise_channels + 4
         for i, (step, feed, target, map_out) in enumerate(zip(self.stages, feeds, phases, maps)):
             if i:
                 count = stage_noise_channels(i)
                 shuffle_into(x[:, offset : offset + count], 2**i, feed[:, -4:])
                 offset += count
+            if self.waves and i == self.wave_stage:  # the fields are the cells' last channels
+                shuffle_into(x[:, self.fields_at :], 2**i, feed[:, self.widths[i] : -4])
             feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
         return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
 
@@ -340,7 +414,7 @@ class GeneratorProgram(BoundProgram):
         four-phase output, the last map and one image's phase pattern (the reference kernels allocate the
         scratch ones per launch instead: less)."""
         widths, stages = self.widths, len(self.stages)
-        inputs = sum(4**i * (c + 4) for i, c in enumerate(widths[1:-2], 1))
+        inputs = sum(4**i * (c + self.extra_inputs(i)) for i, c in enumerate(widths[1:-2], 1))
         phases = sum(4**i * 4 * c for i, c in enumerate(widths[1:-1]))
         return element_size(dtype) * (inputs + phases + 4**stages * (widths[-2] + widths[-1]))
 
@@ -371,7 +445,8 @@ class GeneratorArch(Arch):
         noise_channels = convs[0].shape[1]
         widths = tuple(int(w.shape[0]) for w in convs)
         out_channels = state_dict["out.weight"].shape[0]
-        module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels)
+        waves = state_dict.get("waves")
+        module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels, waves=waves)
         load_strict(module, state_dict)
         info = ModelInfo(
             self.id,

@@ -1,7 +1,8 @@
 """Exemplar textures for GAN training: files and folders of images or GIMP patterns, sampled as random crops.
 
 GIMP patterns (.pat) are made to tile, so their crops may cross the edges (wrapping around); other images are
-cropped inside their borders and must be at least as large as the crop. Crops are flipped at random.
+cropped inside their borders and must be at least as large as the crop. Crops keep their orientation unless
+flips are asked for. `dominant_waves` finds the strongest periodicities of the crops, for generators with waves.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ..io.patterns import read_pattern
 from .data import find_files, rgb_float
 
 PATTERN_EXTENSION = ".pat"
+WAVE_SPACING = 4  # output pixels between the samples of a generator's wave fields (srkit.models.dcgan.wave_stage)
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights: the luminance whose spectrum the waves follow
 
 
 @dataclass
@@ -102,3 +105,27 @@ class CropSampler:
     def batch(self, count: int) -> torch.Tensor:
         """(count, 3, size, size) crops in [0, 1]."""
         return torch.stack([self.crop() for _ in range(count)])
+
+
+def dominant_waves(crops: torch.Tensor, count: int) -> torch.Tensor:
+    """The `count` strongest peaks of the crops' (N, 3, T, T) mean luminance power spectrum, as (count, 2) wave
+    vectors in cycles per pixel (down, across): whole periods across T, so fields of them wrap around any texture
+    of a multiple of T; only periods of more than two field samples (Nyquist), one of each +-k pair, none next to
+    a chosen one (a peak's own spread), and no constant. Fewer if the spectrum has fewer such peaks."""
+    size = crops.shape[-1]
+    luma = torch.einsum("nchw,c->nhw", crops.double(), torch.tensor(LUMA, dtype=torch.float64))
+    power = torch.fft.fft2(luma - luma.mean((1, 2), keepdim=True)).abs().square().mean(0)
+    limit = size // (2 * WAVE_SPACING)  # fewer periods than this across T: above Nyquist of the fields
+    chosen: list[tuple[int, int]] = []
+    for index in torch.argsort(power.flatten(), descending=True).tolist():
+        ky, kx = (int(np.fft.fftfreq(size, 1 / size)[i]) for i in divmod(index, size))
+        if (ky, kx) < (0, 0):  # the conjugate of a peak in the other half-plane: take that one instead
+            ky, kx = -ky, -kx
+        if (ky, kx) == (0, 0) or max(abs(ky), abs(kx)) >= limit:
+            continue
+        if any(max(abs(ky - a), abs(kx - b)) <= 1 or max(abs(ky + a), abs(kx + b)) <= 1 for a, b in chosen):
+            continue
+        chosen.append((ky, kx))
+        if len(chosen) == count:
+            break
+    return torch.tensor(chosen, dtype=torch.float32).reshape(-1, 2) / size

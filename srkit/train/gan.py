@@ -51,7 +51,7 @@ from .checkpoint import (
     write_log,
 )
 from .exemplar_sources import records
-from .exemplars import CropSampler, Exemplar, exemplar_files, load_exemplar
+from .exemplars import CropSampler, Exemplar, dominant_waves, exemplar_files, load_exemplar
 from .texture_loss import TextureLoss
 
 LOSSES = ("bce", "hinge")
@@ -79,9 +79,11 @@ FIXED_ON_RESUME = (
     "scales",
     "ema_decay",
     "flips",
+    "waves",
 )
 # What options newer than a checkpoint were before they existed (the run it holds went without them).
-BEFORE_OPTION = {"ema_decay": 0.0, "flips": True}
+BEFORE_OPTION = {"ema_decay": 0.0, "flips": True, "waves": 0}
+WAVE_CROPS = 256  # exemplar crops whose mean spectrum gives a generator's waves
 
 
 @dataclass
@@ -114,6 +116,9 @@ class GANTrainConfig:
     flips: bool = False
     """Random horizontal and vertical flips of the training crops (for materials with no light direction or
     twist; off, the generator learns the exemplars as they are oriented)."""
+    waves: int = 0
+    """Wave fields the generator reads (srkit.models.dcgan.wave_fields) at the exemplars' strongest spectral peaks
+    (`exemplars.dominant_waves`): a global phase for regular materials such as a weave; 0: noise cells only."""
     init: str = ""
     """A built-in family or generator file whose weights the generator starts from (fine-tuning); "" for DCGAN's
     random initialisation. The discriminators always start afresh."""
@@ -141,6 +146,8 @@ class GANTrainConfig:
             raise SrkitError(f"--lr {self.lr}: use a learning rate above 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
+        if self.waves < 0:
+            raise SrkitError(f"--waves {self.waves}: use 0 (none) or more")
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -180,7 +187,9 @@ class GANTrainer:
         }
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"], flips=config.flips)
         widths = dcgan.generator_widths(config.features, config.num_up)
-        generator = dcgan.Generator(noise_channels=config.noise_channels, widths=widths)
+        generator = dcgan.Generator(
+            noise_channels=config.noise_channels, widths=widths, waves=self._waves(exemplars) if config.waves else None
+        )
         dcgan.initialise(generator, self.rngs["init"])  # drawn also under --init: the other streams stay the same
         if config.init:
             _load_initial_generator(generator, config.init)
@@ -220,11 +229,17 @@ class GANTrainer:
             logits.append(discriminator(F.avg_pool2d(images, 2 ** (index + 1))))
         return logits
 
+    def _waves(self, exemplars: list[Exemplar]) -> torch.Tensor:
+        """The generator's waves: the strongest periodicities of crops drawn from a stream of their own (the
+        training streams stay as they are)."""
+        crops = CropSampler(exemplars, self.config.size, torch.Generator().manual_seed(self.config.seed + 6))
+        return dominant_waves(crops.batch(WAVE_CROPS), self.config.waves)
+
     def noise(self, count: int, cells: int, generator: torch.Generator) -> torch.Tensor:
-        """(count, input channels, cells, cells) standard normal noise cells, drawn on the CPU (same numbers on
-        every device)."""
-        shape = (count, self.generator.input_channels, cells, cells)
-        return torch.randn(shape, generator=generator).to(self.device)
+        """(count, input channels, cells, cells) input cells (noise, and wave fields if the generator reads them),
+        drawn on the CPU (same numbers on every device)."""
+        inputs = self.generator.input_channels
+        return dcgan.draw_cells(self.generator, inputs, count, cells, generator).to(self.device)
 
     def step(self) -> tuple[float, float, float]:
         """One discriminator and one generator update; returns their losses and the texture statistics term."""
@@ -346,6 +361,8 @@ def _write_generator(
     }
     if config.scales > 1:  # one-scale runs keep the metadata they always had
         training["scales"] = config.scales
+    if config.waves:
+        training["waves"] = config.waves
     if config.init:
         training["init"] = config.init
     training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])

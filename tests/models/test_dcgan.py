@@ -3,6 +3,9 @@ noise, save -> detect -> load."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +14,7 @@ from srkit.models import dcgan, detect_arch
 from srkit.models.weights import read_weights, write_safetensors
 
 from ..kernels._compare import assert_close
-from ..textures._generators import small_generator
+from ..textures._generators import WAVES, small_generator
 
 
 @pytest.mark.parametrize("widths", [(6,), (9, 5), (12, 7, 6), (16, 8, 8, 4)], ids=str)
@@ -71,13 +74,71 @@ def test_stage_noise_is_each_stage_s_pixels_in_its_own_channels():
     """Each stage's per-pixel noise comes from its own channels of the cells, one value per output pixel."""
     module = small_generator(noise_channels=2, widths=(4, 3))
     cells = torch.arange(module.input_channels * 6, dtype=torch.float32).reshape(1, -1, 2, 3)
-    base, phases = dcgan.stage_noise(cells, 2, 2)
+    base, phases, fields = dcgan.stage_noise(cells, 2, 2)
     assert torch.equal(base, cells[:, :2]) and [p.shape for p in phases] == [(1, 4, 2, 3), (1, 4, 4, 6)]
+    assert fields.shape == (1, 0, 2, 3)
     values = [torch.nn.functional.pixel_shuffle(p, 2).flatten().sort().values for p in phases]
     assert torch.equal(values[0], cells[:, 2:6].flatten().sort().values)
     assert torch.equal(values[1], cells[:, 6:22].flatten().sort().values)
     with pytest.raises(ValueError, match="takes 22"):
         dcgan.stage_noise(cells[:, :21], 2, 2)
+
+
+def test_wave_fields_follow_from_their_formula_sample_by_sample():
+    """Field j of a texture of S pixels is sin (then cos) of 2 pi k.p / S + phase_j, k = round(S * wave_j), at
+    each sample's centre p: 4 output pixels apart (a 4-stage generator's second-to-last stage input), checked
+    against that formula one sample at a time; a texture twice the size has the fields tiled 2x2 (whole periods:
+    seamless at any size)."""
+    waves, stages, scale, side = WAVES, 4, 16, 2  # a 32-pixel texture
+    phases = torch.tensor([[0.3, 2.0], [5.0, 1.0]], dtype=torch.float64)
+    cells = dcgan.wave_fields(waves, phases, side, scale, stages)
+    assert cells.shape == (2, dcgan.wave_field_channels(2, stages), side, side) == (2, 64, 2, 2)
+    fields = torch.nn.functional.pixel_shuffle(cells, 4).double()  # (2, sin 0, sin 1, cos 0, cos 1, 8, 8)
+    for n, j, u, v in itertools.product(range(2), range(2), range(8), range(8)):
+        ky, kx = (round(float(f) * 32) for f in waves[j])
+        angle = 2 * math.pi * (ky * (4 * u + 1.5) + kx * (4 * v + 1.5)) / 32 + float(phases[n, j])
+        assert abs(float(fields[n, j, u, v]) - math.sin(angle)) < 1e-6
+        assert abs(float(fields[n, 2 + j, u, v]) - math.cos(angle)) < 1e-6
+    twice = dcgan.wave_fields(waves, phases, 2 * side, scale, stages)
+    assert_close(twice, cells.repeat(1, 1, 2, 2), atol=1e-6, rtol=0, what="fields of the texture twice the size")
+
+
+def test_wave_fields_move_with_the_texture():
+    """Noise cells rolled one cell right, with each wave's phase moved back by its advance over one cell, give the
+    image rolled one cell right: the fields are a global phase, in step with the noise's place."""
+    module = small_generator(widths=(12, 7, 6), waves=WAVES, seed=3)
+    side, scale, stages = 4, module.scale, 3
+    g = torch.Generator().manual_seed(4)
+    noise = torch.randn(1, module.input_channels - dcgan.wave_field_channels(2, stages), side, side, generator=g)
+    phases = torch.rand(1, 2, generator=g, dtype=torch.float64) * 2 * math.pi
+    advance = 2 * math.pi * torch.round(WAVES[:, 1].double() * side * scale) / side  # radians per cell across
+    with torch.no_grad():
+        image = module(torch.cat([noise, dcgan.wave_fields(WAVES, phases, side, scale, stages)], 1))
+        moved = module(
+            torch.cat([noise.roll(1, 3), dcgan.wave_fields(WAVES, phases - advance, side, scale, stages)], 1)
+        )
+        other = module(torch.cat([noise, dcgan.wave_fields(WAVES, phases + 1.0, side, scale, stages)], 1))
+    assert_close(moved, image.roll(scale, 3), atol=1e-5, rtol=1e-5, what="rolled")
+    assert (other - image).abs().max() > 0.05, "the fields do not reach the image"
+
+
+def test_cells_of_a_generator_without_waves_are_the_noise_they_always_were():
+    module = small_generator()
+    cells = dcgan.draw_cells(module, module.input_channels, 2, 3, torch.Generator().manual_seed(4))
+    assert torch.equal(cells, torch.randn(2, module.input_channels, 3, 3, generator=torch.Generator().manual_seed(4)))
+
+
+def test_cells_of_a_generator_with_waves_end_with_its_fields():
+    module = small_generator(widths=(12, 7, 6), waves=WAVES)
+    fields = dcgan.wave_field_channels(2, 3)
+    assert module.input_channels == 5 + 4 + 16 + 64 + fields and fields == 2 * 2 * 4
+    cells = dcgan.draw_cells(module, module.input_channels, 3, 4, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(3, module.input_channels - fields, 4, 4, generator=g)
+    phases = torch.rand(3, 2, generator=g, dtype=torch.float64) * 2 * math.pi
+    assert torch.equal(cells, torch.cat([noise, dcgan.wave_fields(WAVES, phases, 4, 8, 3)], 1))
+    with pytest.raises(ValueError, match="three stages or more"):
+        dcgan.Generator(noise_channels=4, widths=(8, 8), waves=WAVES)
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
@@ -114,9 +175,13 @@ def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_meas
     np.testing.assert_allclose(out, raw[1] - np.tile(offsets, (1, 8, 12))[None], atol=1e-6)
 
 
-@pytest.mark.parametrize("widths,noise_channels", [((12, 7, 6), 5), ((32, 16, 8, 8), 16), ((4,), 1)], ids=str)
-def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths, noise_channels):
-    module = small_generator(noise_channels=noise_channels, widths=widths, seed=6)
+@pytest.mark.parametrize(
+    "widths,noise_channels,waves",
+    [((12, 7, 6), 5, None), ((32, 16, 8, 8), 16, None), ((4,), 1, None), ((12, 7, 6), 5, WAVES)],
+    ids=str,
+)
+def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths, noise_channels, waves):
+    module = small_generator(noise_channels=noise_channels, widths=widths, seed=6, waves=waves)
     assert dcgan.ARCH.detect(module.state_dict())
     assert detect_arch(module.state_dict()) is None, "an SR architecture claims the generator's keys"
     path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": dcgan.ARCH.id})
@@ -129,7 +194,8 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
         widths,
         2 ** len(widths),
     )
-    assert info.in_channels == module.input_channels
+    assert info.in_channels == module.input_channels and torch.equal(loaded.waves, module.waves)
+    assert ("waves" in state) == (waves is not None)  # files without waves hold what they always held
     noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(loaded(noise), module(noise))

@@ -29,7 +29,7 @@ from srkit.texture_generator import TextureGenerator, TextureOptionError
 from srkit.upscaler import Upscaler
 
 from ..engine._models import small_model
-from ..textures._generators import small_generator
+from ..textures._generators import WAVES, small_generator
 
 
 @pytest.fixture
@@ -146,9 +146,13 @@ def test_every_family_is_installed_and_small():
     assert all(f.path.stat().st_size < 2_000_000 for f in FAMILIES)
 
 
-def test_large_textures_are_made_in_wrapped_tiles_equal_to_one_run(generator_file, monkeypatch):
+@pytest.mark.parametrize("waves", [None, WAVES], ids=["noise", "waves"])
+def test_large_textures_are_made_in_wrapped_tiles_equal_to_one_run(tmp_path, monkeypatch, waves):
+    """Also with wave fields: they are drawn for the whole texture, then cut into tiles with the noise."""
     from srkit import texture_generator
 
+    module = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11, waves=waves)
+    generator_file = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": "dcgan"})
     whole = TextureGenerator(model=generator_file).generate(128, 3)
     monkeypatch.setattr(texture_generator, "GENERATOR_TILE", 3)  # 8 x 8 noise cells in 3-cell tiles
     tiled = TextureGenerator(model=generator_file).generate(128, 3)

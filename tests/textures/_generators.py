@@ -7,9 +7,12 @@ import torch
 from srkit.models import dcgan
 
 
-def small_generator(noise_channels: int = 5, widths: tuple[int, ...] = (12, 7, 6), seed: int = 0) -> dcgan.Generator:
-    """A generator whose every weight and BatchNorm statistic is random (not the identity a fresh one has)."""
-    module = dcgan.Generator(noise_channels=noise_channels, widths=widths)
+def small_generator(
+    noise_channels: int = 5, widths: tuple[int, ...] = (12, 7, 6), seed: int = 0, waves: torch.Tensor | None = None
+) -> dcgan.Generator:
+    """A generator whose every weight and BatchNorm statistic is random (not the identity a fresh one has), with
+    wave fields at `waves` (K, 2) if given."""
+    module = dcgan.Generator(noise_channels=noise_channels, widths=widths, waves=waves)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for stage in module.stages:
@@ -23,3 +26,6 @@ def small_generator(noise_channels: int = 5, widths: tuple[int, ...] = (12, 7, 6
         module.out.weight.copy_(torch.randn(module.out.weight.shape, generator=g) / module.out.weight[0].numel() ** 0.5)
         module.out.bias.copy_(0.1 * torch.randn(module.out.bias.shape, generator=g))
     return module.eval()
+
+
+WAVES = torch.tensor([[1 / 16, 0.0], [1 / 32, -3 / 32]])  # whole periods across any texture of 32 px or more

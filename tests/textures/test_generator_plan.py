@@ -12,7 +12,7 @@ from srkit.models import dcgan
 from srkit.models.zoo import LoadedModel
 
 from ..kernels._compare import assert_close
-from ._generators import small_generator
+from ._generators import WAVES, small_generator
 
 TOLERANCE = dict(atol=1e-5, rtol=1e-4)  # fp32 throughout; only the order of the sums differs
 
@@ -29,6 +29,20 @@ def test_plan_equals_module_in_eval_mode(use_backend, poison_allocations, backen
     got = build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(noise)
     assert got.shape == expected.shape == (2, 3, noise_size[0] * 4, noise_size[1] * 4)
     assert_close(got, expected, **TOLERANCE, what=f"plan on {backend}")
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_plan_of_a_generator_with_waves_equals_the_module(use_backend, poison_allocations, backend):
+    """The wave fields join the second-to-last stage's input in the plan as in the module (3 stages: stage 1)."""
+    use_backend(backend)
+    module, info = dcgan.ARCH.load(small_generator(seed=18, widths=(8, 7, 6), waves=WAVES).state_dict(), {})
+    cells = dcgan.draw_cells(module, info.in_channels, 2, 3, torch.Generator().manual_seed(19))
+    with torch.no_grad():
+        expected = module(cells) * 0.5 + 0.5
+        blind = module(torch.cat([cells[:, :-16], torch.zeros_like(cells[:, -16:])], 1)) * 0.5 + 0.5
+    got = build_plan(LoadedModel.of(module, info), "cpu", torch.float32).run(cells)
+    assert_close(got, expected, **TOLERANCE, what=f"plan with waves on {backend}")
+    assert (blind - expected).abs().max() > 0.05, "the fields do not reach the image"
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
@@ -51,14 +65,16 @@ def _bound(program, noise):
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
-@pytest.mark.parametrize("widths,cells", [((9, 6), (3, 5)), ((8, 7, 6), (1, 3))], ids=str)
+@pytest.mark.parametrize(
+    "widths,cells,waves", [((9, 6), (3, 5), None), ((8, 7, 6), (1, 3), None), ((8, 7, 6), (2, 3), WAVES)], ids=str
+)
 def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(
-    use_backend, poison_allocations, backend, widths, cells
+    use_backend, poison_allocations, backend, widths, cells, waves
 ):
     """A bound run gives the per-call path's pixels bit for bit, floats and codes; a run after another batch
     gives the first run's again (no buffer carries anything over); and the codes are the floats rounded."""
     use_backend(backend)
-    module, info = dcgan.ARCH.load(small_generator(seed=11, widths=widths).state_dict(), {})
+    module, info = dcgan.ARCH.load(small_generator(seed=11, widths=widths, waves=waves).state_dict(), {})
     program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
     g = torch.Generator().manual_seed(12)
     first, other = (torch.randn(2, info.in_channels, *cells, generator=g) for _ in range(2))
@@ -77,13 +93,14 @@ def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(
     assert (codes.int() - rounded.int()).abs().max() <= 1  # one code: fp32 tanh(x)/2 + p may round either way
 
 
-def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch):
+@pytest.mark.parametrize("waves", [None, WAVES], ids=["noise", "waves"])
+def test_activation_bytes_count_the_bound_buffers(use_backend, monkeypatch, waves):
     """On Triton every map of a bound run is a buffer made at bind: their bytes per noise cell, plus the phase
     pattern's (3 channels, counted per image: a batch of one's), are what the program declares for choosing tiles."""
     from srkit.models import lowering
 
     use_backend("triton")
-    module, info = dcgan.ARCH.load(small_generator(seed=15, widths=(8, 7, 6)).state_dict(), {})
+    module, info = dcgan.ARCH.load(small_generator(seed=15, widths=(8, 7, 6), waves=waves).state_dict(), {})
     program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
     made, original = [], lowering.empty
 
@@ -121,12 +138,13 @@ def test_uint16_codes_and_an_unclamped_float_output(use_backend, backend):
     assert_close(plan.run(noise), expected, **TOLERANCE, what=f"unclamped on {backend}")
 
 
-def test_tiled_generation_in_wrap_mode_equals_the_whole_image():
+@pytest.mark.parametrize("waves", [None, WAVES], ids=["noise", "waves"])
+def test_tiled_generation_in_wrap_mode_equals_the_whole_image(waves):
     """Windows with the receptive radius of context give exactly the whole image (blending is then a no-op)."""
-    module, info = dcgan.ARCH.load(small_generator(seed=5).state_dict(), {})
+    module, info = dcgan.ARCH.load(small_generator(seed=5, waves=waves).state_dict(), {})
     model = LoadedModel.of(module, info)
     plan = build_plan(model, "cpu", torch.float32)
-    noise = torch.randn(info.in_channels, 7, 9, generator=torch.Generator().manual_seed(6))
+    noise = dcgan.draw_cells(module, info.in_channels, 1, 8, torch.Generator().manual_seed(6))[0, :, :7, :]
     whole = plan.run(noise[None])[0].permute(1, 2, 0)
     tiled = upscale_tiled(noise, plan.run, model_geometry(model, 3, wrap=True), out_channels=3)
     assert_close(tiled, whole, **TOLERANCE, what="tiled")

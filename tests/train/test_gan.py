@@ -10,12 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
+import srkit
 from srkit.cli import main
 from srkit.errors import SrkitError
 from srkit.models import dcgan
 from srkit.models.generators import read_generator
+from srkit.models.weights import read_weights
 from srkit.train.averaging import average_decay
-from srkit.train.exemplars import CropSampler, exemplar_files, load_exemplars
+from srkit.train.exemplars import CropSampler, dominant_waves, exemplar_files, load_exemplars
 from srkit.train.gan import (
     CALIBRATION_BATCHES,
     GANTrainConfig,
@@ -77,9 +79,9 @@ def test_run_writes_checkpoint_generator_samples_and_log(exemplar_pat, tmp_path)
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
 
 
-@pytest.mark.parametrize("scales", [1, 2])
-def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path, scales):
-    config = dict(sample_every=100, checkpoint_every=3, scales=scales, **TINY)
+@pytest.mark.parametrize("options", [dict(scales=1), dict(scales=2), dict(waves=1)], ids=str)
+def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path, options):
+    config = dict(sample_every=100, checkpoint_every=3, **options, **TINY)
     train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "whole")
     train_gan(GANTrainConfig(steps=3, **config), [exemplar_pat], tmp_path / "parts")
     train_gan(GANTrainConfig(steps=6, **config), [exemplar_pat], tmp_path / "parts", resume=True)
@@ -308,3 +310,62 @@ def test_a_run_from_before_the_moving_average_resumes_without_one(exemplar_pat, 
         _check_resumable(saved, GANTrainConfig(steps=2, flips=True, **config), run)
     with pytest.raises(SrkitError, match="started with --flips; resume with the options"):
         _check_resumable(saved, GANTrainConfig(steps=2, ema_decay=0.0, **config), run)
+
+
+def _waves_image(size: int = 64) -> np.ndarray:
+    """Grey (y, x) = 0.5 + 0.25 sin(2 pi 3y / size) + 0.12 sin(2 pi (2y - 5x) / size + 1) + 0.1 sin(2 pi 12x / size):
+    three periodicities, the last finer than a generator's wave fields can carry (12 periods of 64 pixels)."""
+    y, x = np.mgrid[:size, :size] * (2 * np.pi / size)
+    grey = 0.5 + 0.25 * np.sin(3 * y) + 0.12 * np.sin(2 * y - 5 * x + 1) + 0.1 * np.sin(12 * x)
+    return np.repeat((grey * 255).round().astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def test_dominant_waves_are_the_strongest_periodicities_the_fields_can_carry():
+    """Crops of a pattern with known sines: the two strongest come first, in whole periods per crop (one of each
+    +-k pair); the finer one is left out (above the fields' Nyquist), and a third is no neighbour of the first two."""
+    pattern = torch.from_numpy(_waves_image()).permute(2, 0, 1).float() / 255
+    g = torch.Generator().manual_seed(0)
+    shifts = torch.randint(64, (16, 2), generator=g).tolist()
+    crops = torch.stack([pattern.roll(tuple(shift), (1, 2)) for shift in shifts])
+    crops = crops + 0.02 * torch.randn(crops.shape, generator=g)
+    assert (dominant_waves(crops, 2) * 64).tolist() == [[3.0, 0.0], [2.0, -5.0]]
+    third = (dominant_waves(crops, 3) * 64).tolist()[2]
+    assert max(map(abs, third)) < 8 and all(
+        max(abs(a - b), abs(c - d)) > 1
+        for (a, c), (b, d) in (
+            (third, (3, 0)),
+            (third, (2, -5)),
+            ((-third[0], -third[1]), (3, 0)),
+            ((-third[0], -third[1]), (2, -5)),
+        )
+    )
+
+
+def test_a_generator_trained_with_waves_reads_the_exemplars_periodicities(tmp_path):
+    path = tmp_path / "waves.pat"
+    path.write_bytes(pat_bytes(_waves_image()))
+    run = tmp_path / "run"
+    train_gan(GANTrainConfig(steps=2, waves=2, sample_every=100, checkpoint_every=100, **TINY), [path], run)
+    generator = read_generator(run / "generator.safetensors")
+    assert (generator.module.waves * 64).tolist() == [[3.0, 0.0], [2.0, -5.0]]
+    assert read_weights(run / "generator.safetensors")[1]["training"]["waves"] == 2
+    texture = srkit.TextureGenerator(model=run / "generator.safetensors", device="cpu")
+    assert np.array_equal(texture.generate(64, 1), texture.generate(64, 1))
+    assert not np.array_equal(texture.generate(64, 1), texture.generate(64, 2))
+
+
+def test_waves_are_fixed_for_a_run_and_refused_below_zero(exemplar_pat, tmp_path, capsys):
+    from srkit.train.gan import _check_resumable
+
+    with pytest.raises(SrkitError, match="--waves -1"):
+        GANTrainConfig(waves=-1).check()
+    saved = dict(GANTrainConfig(**TINY).__dict__)
+    del saved["waves"]  # a run from before --waves had none
+    _check_resumable(saved, GANTrainConfig(**TINY), tmp_path)
+    with pytest.raises(SrkitError, match="started with --waves 0, not 2"):
+        _check_resumable(saved, GANTrainConfig(waves=2, **TINY), tmp_path)
+    with pytest.raises(SystemExit) as stop:  # argparse's own check
+        main(["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "r"), "--waves", "-1"])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after argparse's usage lines
+    assert last.endswith("--waves must be between 0 and 16, got -1") and not (tmp_path / "r").exists()
