@@ -144,6 +144,16 @@ def draw_cells(module: nn.Module, in_channels: int, count: int, side: int, rng: 
     return torch.cat([noise, wave_fields(module.waves, phases, side, module.scale, stages)], 1)
 
 
+def add_waves(weights: dict[str, torch.Tensor], waves: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The weights of a generator without waves as those of one that reads `waves` with zero weights: the same
+    images, and training from them learns to use the fields (a trained family fine-tuned onto a weave)."""
+    stages = len(sequence_indices(weights, r"stages\.(\d+)\.conv\.weight$"))
+    key = f"stages.{wave_stage(stages)}.conv.weight"
+    weight = weights[key]
+    fields = weight.new_zeros(weight.shape[0], 2 * len(waves), *weight.shape[2:])
+    return weights | {key: torch.cat([weight, fields], 1), "waves": waves.to(weight)}
+
+
 def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Tensor:
     """F.pixel_shuffle(cells, scale) written into `out` (N, C, h*scale, w*scale), e.g. a channel slice of a
     bound buffer, in one strided copy (no shuffled temporary)."""

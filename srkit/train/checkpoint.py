@@ -31,11 +31,11 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
-def start_from(model: nn.Module, source: nn.Module, init: str, options: str) -> None:
-    """Load `source`'s weights (what --init `init` names) into `model`; a network of another shape is one line
-    naming the `options` that shape it."""
+def start_from(model: nn.Module, weights: dict[str, torch.Tensor], init: str, options: str) -> None:
+    """Load the `weights` that --init `init` names into `model`; a network of another shape is one line naming
+    the `options` that shape it."""
     try:
-        model.load_state_dict(source.state_dict())
+        model.load_state_dict(weights)
     except RuntimeError as error:
         raise SrkitError(
             f"--init {init}: not the network these options build ({str(error).splitlines()[0]}); "

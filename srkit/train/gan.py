@@ -314,8 +314,10 @@ def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
     families = available_families()
     if init not in families and not Path(init).is_file():
         raise SrkitError(f"--init {init}: neither a built-in family ({', '.join(families)}) nor a generator file")
-    source = load_family(init) if init in families else read_generator(init)
-    start_from(generator, source.module, init, "--size, --features and --noise-channels")
+    weights = (load_family(init) if init in families else read_generator(init)).module.state_dict()
+    if len(generator.waves) and "waves" not in weights:  # a generator without waves learns to read them
+        weights = dcgan.add_waves(weights, generator.waves)
+    start_from(generator, weights, init, "--size, --features, --noise-channels and --waves")
 
 
 def _codes(image: torch.Tensor) -> np.ndarray:

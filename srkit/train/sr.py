@@ -55,7 +55,7 @@ def _load_initial_weights(model: nn.Module, init: str) -> None:
     """Start from a trained model's weights; it must be the same network (arch, scale, sizes)."""
     from ..models.zoo import load_model
 
-    start_from(model, load_model(init).module, init, "--arch, --scale, --features and --num-conv")
+    start_from(model, load_model(init).module.state_dict(), init, "--arch, --scale, --features and --num-conv")
 
 
 def model_metadata(config: SRTrainConfig) -> dict:

@@ -369,3 +369,22 @@ def test_waves_are_fixed_for_a_run_and_refused_below_zero(exemplar_pat, tmp_path
     assert stop.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after argparse's usage lines
     assert last.endswith("--waves must be between 0 and 16, got -1") and not (tmp_path / "r").exists()
+
+
+def test_a_generator_without_waves_starts_one_with_waves_as_it_was(exemplar_pat, tmp_path):
+    """--init from a generator without waves: the field weights start at zero, so the first images are the
+    source's own (same noise), and the run then learns to read the fields."""
+    source = tmp_path / "plain"
+    train_gan(GANTrainConfig(steps=2, sample_every=100, checkpoint_every=100, **TINY), [exemplar_pat], source)
+    plain = read_generator(source / "generator.safetensors").module
+    config = GANTrainConfig(waves=1, init=str(source / "generator.safetensors"), ema_decay=0.0, **TINY)
+    trainer = GANTrainer(config, load_exemplars([exemplar_pat]), "cpu")
+    cells = trainer.noise(2, 4, torch.Generator().manual_seed(3))
+    fields = dcgan.wave_field_channels(1, 4)
+    with torch.no_grad():
+        started, own = trainer.generator.eval()(cells), plain(cells[:, :-fields])
+    torch.testing.assert_close(started, own, atol=1e-6, rtol=0)
+    assert not trainer.generator.stages[2].conv.weight[:, -2:].any()
+    trainer.generator.train()
+    trainer.step()
+    assert trainer.generator.stages[2].conv.weight[:, -2:].abs().max() > 0, "the field weights did not learn"
