@@ -3,9 +3,12 @@
 #   bash benchmarks/train_builtin_textures.sh stone|wood|fabric|grass [RUNS_DIR] [STEPS]          # issue 20's run
 #   bash benchmarks/train_builtin_textures.sh tune stone|wood|fabric|grass [RUNS_DIR] [STEPS]     # issue 33's
 #   bash benchmarks/train_builtin_textures.sh scratch stone|wood|fabric|grass [RUNS_DIR] [STEPS]  # from scratch
+#   bash benchmarks/train_builtin_textures.sh waves fabric [RUNS_DIR] [STEPS]  # + wave fields, from scratch's
 # then `python benchmarks/ship_texture_family.py RUNS_DIR/<family>-tuned/generator.safetensors <family>` (or
-# <family>-scratch). "scratch" is one run with today's defaults of `srkit train gan` (crops as oriented, the
-# moving average with its ramp-up), no earlier weights, 5000 steps (the shipped fabric).
+# <family>-scratch, <family>-waves). "scratch" is one run with today's defaults of `srkit train gan` (crops as
+# oriented, the moving average with its ramp-up), no earlier weights, 5000 steps. "waves" starts from scratch's
+# generator with 2 wave fields at the exemplar's strongest periodicities (--waves 2; their weights start at zero),
+# --lr 0.0001, 3000 steps (the shipped fabric: scratch, then waves).
 # Needs Debian's gimp-data (GIMP's patterns) and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
@@ -17,10 +20,10 @@ set -euo pipefail
 P=/usr/share/gimp/2.0/patterns
 SK=$(python -c "import skimage, os; print(os.path.dirname(skimage.__file__))")/data
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-usage() { echo "usage: $0 [tune|scratch] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
+usage() { echo "usage: $0 [tune|scratch|waves] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
 
 stage=train
-if [ "${1:-}" = tune ] || [ "${1:-}" = scratch ]; then
+if [ "${1:-}" = tune ] || [ "${1:-}" = scratch ] || [ "${1:-}" = waves ]; then
   stage=$1 && shift
 fi
 family=${1:-}
@@ -39,6 +42,9 @@ if [ "$stage" = train ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family" --steps "${3:-2000}" --ema-decay 0 --flips "${COMMON[@]}"
 elif [ "$stage" = scratch ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family-scratch" --steps "${3:-5000}" "${COMMON[@]}" --checkpoint-every 500
+elif [ "$stage" = waves ]; then
+  srkit train gan "${data[@]}" -o "$RUNS/$family-waves" --init "$RUNS/$family-scratch/generator.safetensors" \
+    --waves 2 --lr 0.0001 --steps "${3:-3000}" "${COMMON[@]}" --checkpoint-every 500
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
     --steps "${3:-2000}" --ema-decay 0.999 "${tune[@]}" "${COMMON[@]}"

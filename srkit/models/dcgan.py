@@ -14,14 +14,18 @@ The per-pixel noise (as in StyleGAN, Karras et al. 2019) gives the fine grain th
 cannot make from one noise vector per 16x16 cell. Each cell carries all its noise: nz channels for the first
 stage, then stage i's noise at its output resolution folded into 4^(i+1) channels (`stage_noise`), so tiles of
 cells are all the tiler needs. Every layer wraps around (circular padding, periodic interpolation), so the
-image is periodic with the cell grid: it tiles without a seam, at any size.
+image is periodic with the cell grid: it tiles without a seam, at any size. Noise cells carry no global phase, so
+a regular pattern (a weave) drifts out of step within a few periods; a generator with waves also reads sine fields
+at fixed wave vectors and a random phase per texture (as in the Periodic Spatial GAN, Bergmann et al. 2017),
+folded into the cells the same way and with whole periods across the texture, so it still tiles.
 
 At inference a stage is lowered to its exact sub-pixel form: the upsampling and the 3x3 conv (with BatchNorm
 folded) compose into a 3x3 conv on the low-resolution map with four phases of output channels, whose four
 extra input channels are the stage's noise, then a pixel shuffle; the upsampled map is never made. State-dict
 keys: `stages.N.conv.weight` (C_out, C_in, 3, 3), `stages.N.norm.*`, `stages.N.noise_scale` (C_out,),
-`out.weight`, `out.bias`, `centre.running_mean` (3, 2, 2) (discriminator: `stages.N.*`, `head.*`). The earlier
-transposed-convolution design that older files hold runs in srkit.models.dcgan_transposed.
+`out.weight`, `out.bias`, `centre.running_mean` (3, 2, 2), and `waves` (K, 2) if it reads wave fields
+(discriminator: `stages.N.*`, `head.*`). The earlier transposed-convolution design that older files hold runs in
+srkit.models.dcgan_transposed.
 """
 
 from __future__ import annotations
