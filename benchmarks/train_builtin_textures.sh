@@ -8,7 +8,7 @@
 # <family>-scratch, <family>-waves). "scratch" is one run with today's defaults of `srkit train gan` (crops as
 # oriented, the moving average with its ramp-up), no earlier weights, 5000 steps. "waves" starts from scratch's
 # generator with 2 wave fields at the exemplar's strongest periodicities (--waves 2; their weights start at zero),
-# --lr 0.0001, 3000 steps (the shipped fabric: scratch, then waves).
+# --lr 0.0001, 2000 steps (the shipped fabric: scratch, then waves).
 # Needs Debian's gimp-data (GIMP's patterns) and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
@@ -44,7 +44,7 @@ elif [ "$stage" = scratch ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family-scratch" --steps "${3:-5000}" "${COMMON[@]}" --checkpoint-every 500
 elif [ "$stage" = waves ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family-waves" --init "$RUNS/$family-scratch/generator.safetensors" \
-    --waves 2 --lr 0.0001 --steps "${3:-3000}" "${COMMON[@]}" --checkpoint-every 500
+    --waves 2 --lr 0.0001 --steps "${3:-2000}" "${COMMON[@]}" --checkpoint-every 500
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
     --steps "${3:-2000}" --ema-decay 0.999 "${tune[@]}" "${COMMON[@]}"

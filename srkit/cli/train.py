@@ -210,7 +210,8 @@ def _add_train_gan(train_commands) -> None:
         "--waves",
         type=positive_number(int, "--waves", 0, 16),
         default=0,
-        help="give the generator sine fields at the exemplars' N strongest periodicities, so a regular material "
+        metavar="K",
+        help="give the generator sine fields at the exemplars' K strongest periodicities, so a regular material "
         "(a weave, tiles) stays in step across the texture (0)",
     )
     gan.add_argument(
