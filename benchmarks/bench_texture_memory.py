@@ -58,7 +58,7 @@ def child(size: int, traced: bool, save: str | None) -> dict:
         del chain
     seconds = time.perf_counter() - start
     row = {
-        "srkit": str(Path(maps_module.__file__).parent.parent),
+        "srkit": os.path.relpath(Path(maps_module.__file__).parent.parent),  # which copy ran (relative: no home path)
         "seconds": seconds,
         "rss_over_texture": status_bytes("VmHWM") - resident,
     }
