@@ -196,7 +196,6 @@ class GANTrainer:
         self.generator = generator.to(self.device)
         # the weights' moving average, which is what gets exported (none with ema_decay 0)
         self.average = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
-        self.updates = 0  # steps taken (train_gan sets it on resume): the moving average's ramp-up
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
             discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
@@ -241,8 +240,9 @@ class GANTrainer:
         inputs = self.generator.input_channels
         return dcgan.draw_cells(self.generator, inputs, count, cells, generator).to(self.device)
 
-    def step(self) -> tuple[float, float, float]:
-        """One discriminator and one generator update; returns their losses and the texture statistics term."""
+    def step(self, taken: int) -> tuple[float, float, float]:
+        """One discriminator and one generator update after `taken` steps of the run (the moving average's ramp-up);
+        returns their losses and the texture statistics term."""
         kind = self.config.loss
         real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
         fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
@@ -259,11 +259,10 @@ class GANTrainer:
         (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
         if self.average is not None:
-            rate = 1.0 - average_decay(self.config.ema_decay, self.updates)
+            rate = 1.0 - average_decay(self.config.ema_decay, taken)
             with torch.no_grad():
                 for average, weight in zip(self.average.parameters(), self.generator.parameters()):
                     average.lerp_(weight, rate)
-        self.updates += 1
         return d_loss.item(), g_loss.item(), stats.item()
 
     def _realism_scale(self) -> RealismScale:
@@ -394,7 +393,6 @@ def train_gan(
         _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)
         saved = load_checkpoint(checkpoint, trainer.modules, trainer.optimizers, trainer.rngs)
         state = RunState(saved["step"], saved["seconds"], saved["history"])
-        trainer.updates = state.step
     create_run_dir(run_dir)
 
     def write_samples(generator: dcgan.Generator) -> None:
@@ -420,7 +418,7 @@ def train_gan(
     try:
         while state.step < config.steps:
             start = time.perf_counter()
-            losses.append(trainer.step())
+            losses.append(trainer.step(state.step))
             state.seconds += time.perf_counter() - start
             state.step += 1
             bar.update(1)

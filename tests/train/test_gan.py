@@ -51,7 +51,7 @@ def exemplar_pat(tmp_path) -> Path:
 def test_a_few_steps_reduce_the_discriminator_loss(exemplar_pat, loss):
     config = GANTrainConfig(loss=loss, seed=1, stats_weight=0.0, **TINY)  # the adversarial part alone
     trainer = GANTrainer(config, load_exemplars([exemplar_pat]), "cpu")
-    losses = [trainer.step()[0] for _ in range(20)]
+    losses = [trainer.step(taken)[0] for taken in range(20)]
     assert np.isfinite(losses).all()
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.03, losses
 
@@ -92,8 +92,8 @@ def test_resumed_run_equals_an_uninterrupted_one(exemplar_pat, tmp_path, options
 
 def test_exported_generator_uses_batchnorm_statistics_measured_on_fixed_noise(exemplar_pat):
     trainer = GANTrainer(GANTrainConfig(seed=2, **TINY), load_exemplars([exemplar_pat]), "cpu")
-    for _ in range(3):
-        trainer.step()
+    for taken in range(3):
+        trainer.step(taken)
     exported = trainer.inference_generator()
     fixed = torch.Generator().manual_seed(2 + 2)  # the calibration stream: seed + 2, CALIBRATION_BATCHES batches
     channels = trainer.generator.input_channels
@@ -177,9 +177,9 @@ def test_folders_are_searched_and_bad_data_is_named(tmp_path, exemplar_pat):
 def test_statistics_loss_is_optional_and_reported(exemplar_pat):
     """--stats-weight 0 trains a plain GAN (statistics term 0); the default reports a positive term that falls."""
     plain = GANTrainer(GANTrainConfig(stats_weight=0.0, seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
-    assert all(plain.step()[2] == 0.0 for _ in range(2))
+    assert all(plain.step(taken)[2] == 0.0 for taken in range(2))
     trainer = GANTrainer(GANTrainConfig(seed=3, **TINY), load_exemplars([exemplar_pat]), "cpu")
-    stats = [trainer.step()[2] for _ in range(30)]
+    stats = [trainer.step(taken)[2] for taken in range(30)]
     assert min(stats) > 0 and np.mean(stats[-5:]) < 0.8 * np.mean(stats[:5]), stats
     with pytest.raises(SrkitError, match="--stats-weight -1"):
         GANTrainConfig(stats_weight=-1.0).check()
@@ -206,7 +206,7 @@ def test_coarser_discriminators_join_and_one_scale_is_unchanged(exemplar_pat):
     real = torch.rand(2, 3, 64, 64)
     shapes = [tuple(logits.shape) for logits in three.judged(real)]
     assert shapes == [(2, 1, 8, 8), (2, 1, 8, 8), (2, 1, 4, 4)]  # 64 px, pooled to 32 and 16
-    assert np.isfinite(three.step()).all()
+    assert np.isfinite(three.step(0)).all()
     with pytest.raises(SrkitError, match="--scales 4: use 1 to 3"):
         GANTrainConfig(scales=4, **TINY).check()
 
@@ -273,8 +273,8 @@ def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pa
     trainer = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.15, **TINY), load_exemplars([exemplar_pat]), "cpu")
     average = {k: v.clone() for k, v in trainer.generator.named_parameters()}
     assert trainer.average is not None
-    for decay in (0.1, 0.15):
-        trainer.step()
+    for taken, decay in enumerate((0.1, 0.15)):
+        trainer.step(taken)
         weights = dict(trainer.generator.named_parameters())
         average = {name: decay * average[name] + (1 - decay) * weights[name] for name in average}
         for name, value in trainer.average.named_parameters():
@@ -284,7 +284,7 @@ def test_the_exported_generator_is_the_moving_average_of_the_weights(exemplar_pa
     assert torch.equal(exported.out.weight, trainer.average.out.weight)
     plain = GANTrainer(GANTrainConfig(seed=4, ema_decay=0.0, **TINY), load_exemplars([exemplar_pat]), "cpu")
     assert plain.average is None and "average_generator" not in plain.modules
-    plain.step()
+    plain.step(0)
     assert torch.equal(plain.inference_generator().out.weight, plain.generator.out.weight)
     with pytest.raises(SrkitError, match="--ema-decay 1.0"):
         GANTrainConfig(ema_decay=1.0).check()
@@ -386,5 +386,5 @@ def test_a_generator_without_waves_starts_one_with_waves_as_it_was(exemplar_pat,
     torch.testing.assert_close(started, own, atol=1e-6, rtol=0)
     assert not trainer.generator.stages[2].conv.weight[:, -2:].any()
     trainer.generator.train()
-    trainer.step()
+    trainer.step(0)
     assert trainer.generator.stages[2].conv.weight[:, -2:].abs().max() > 0, "the field weights did not learn"
