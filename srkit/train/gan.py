@@ -39,7 +39,7 @@ from ..models.generators import available_families, load_family, read_generator
 from ..models.weights import write_safetensors
 from ..synth import noise
 from ..synth.realism import RealismScale
-from .averaging import average_decay
+from .averaging import update_average
 from .checkpoint import (
     RunState,
     checkpoint_metadata,
@@ -259,10 +259,7 @@ class GANTrainer:
         (g_loss + self.config.stats_weight * stats).backward()
         self.optimizers["generator"].step()
         if self.average is not None:
-            rate = 1.0 - average_decay(self.config.ema_decay, taken)
-            with torch.no_grad():
-                for average, weight in zip(self.average.parameters(), self.generator.parameters()):
-                    average.lerp_(weight, rate)
+            update_average(self.average, self.generator, self.config.ema_decay, taken)
         return d_loss.item(), g_loss.item(), stats.item()
 
     def _realism_scale(self) -> RealismScale:

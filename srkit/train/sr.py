@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import SrkitError
 from ..models.weights import write_safetensors
-from .averaging import average_decay
+from .averaging import update_average
 from .checkpoint import (
     RunState,
     checkpoint_metadata,
@@ -80,16 +80,6 @@ def cosine_lr(config: SRTrainConfig, step: int) -> float:
     """Learning rate at `step` (0-based): cosine from lr down to lr_min over the run."""
     progress = min(1.0, step / max(1, config.steps))
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * progress))
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
-    """ema <- d * ema + (1 - d) * model, with d ramped up over the first steps (so early EMA is not stale)."""
-    d = average_decay(decay, step)
-    for target, source in zip(ema.parameters(), model.parameters()):
-        target.lerp_(source, 1.0 - d)
-    for target, source in zip(ema.buffers(), model.buffers()):
-        target.copy_(source)
 
 
 @torch.no_grad()
@@ -207,7 +197,7 @@ def train_sr(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            update_ema(ema, model, config.ema_decay, state.step)
+            update_average(ema, model, config.ema_decay, state.step)
             state.step += 1
             state.seconds += time.perf_counter() - started
             batch_psnr = psnr_from_mse(float(F.mse_loss(sr.detach().clamp(0, 1), hr_batch)))
