@@ -7,7 +7,8 @@ their losses summed; plus, weighted by `stats_weight`, the texture statistics lo
 between each generated batch and the real one (colour, multi-scale feature and spectrum distributions), which the
 adversarial loss alone matches only slowly. Adam(2e-4, beta1 0.5) for both networks. What is exported is a
 moving average of the generator's weights (`ema_decay`), and `init` starts the generator from a trained one (a
-built-in family or a generator file: fine-tuning on new exemplars). The generator pads
+built-in family or a generator file: fine-tuning on new exemplars); with `waves`, the generator also reads wave
+fields at the exemplars' strongest periodicities (srkit.models.dcgan.wave_fields). The generator pads
 circularly during training too, so what it learns is what runs seamlessly at inference. A run folder holds
 `checkpoint.safetensors` (everything needed to resume exactly), `generator.safetensors` (the weights
 `srkit textures --model` reads), `log.jsonl` (mean losses every LOG_EVERY steps, and at every checkpoint the
