@@ -460,6 +460,12 @@ class GeneratorArch(Arch):
         widths = tuple(int(w.shape[0]) for w in convs)
         out_channels = state_dict["out.weight"].shape[0]
         waves = state_dict.get("waves")
+        if waves is not None and (
+            waves.dim() != 2 or waves.shape[1] != 2 or not len(waves) or waves.abs().max() >= 0.5
+        ):
+            raise ValueError(
+                f"'waves' of shape {tuple(waves.shape)}: wave vectors are (K, 2), in cycles per pixel below 1/2"
+            )
         module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels, waves=waves)
         load_strict(module, state_dict)
         info = ModelInfo(

@@ -201,6 +201,20 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
         assert torch.equal(loaded(noise), module(noise))
 
 
+@pytest.mark.parametrize(
+    "waves", [torch.tensor([0.1, 0.2]), torch.zeros(2, 3), torch.zeros(0, 2), torch.tensor([[0.5, 0.0]])], ids=str
+)
+def test_a_file_with_malformed_waves_is_refused_in_one_line(tmp_path, waves):
+    from srkit.errors import ModelFormatError
+    from srkit.models.generators import read_generator
+
+    state = small_generator(widths=(12, 7, 6), waves=WAVES).state_dict() | {"waves": waves}
+    path = write_safetensors(tmp_path / "g.safetensors", state, {"arch": dcgan.ARCH.id})
+    with pytest.raises(ModelFormatError, match="entry 'waves'|'waves' of shape") as error:  # (0, 2): an empty layer
+        read_generator(path)
+    assert len(str(error.value).splitlines()) == 1
+
+
 def test_detect_refuses_sr_and_discriminator_weights():
     from ..engine._models import small_model
 
