@@ -50,6 +50,7 @@ INIT_STD = 0.02  # DCGAN's weight initialisation: N(0, 0.02), BatchNorm scales N
 # at full resolution, 1 / 2^k cells. Over k stages that sums to 2 - 2^-k (the per-pixel noise adds nothing: it
 # enters where it lies; phase centring is per pixel).
 RECEPTIVE_RADIUS = 2
+WAVE_SPACING = 4  # output pixels between the samples of the wave fields (at the second-to-last stage's input)
 # Low-resolution taps (-1, 0, 1) that periodic bilinear x2 upsampling reads for output phase d (0: even output
 # pixels, 1: odd ones) at upsampled offset a (-1, 0, 1) from that pixel: PHASE_TAPS[d][a + 1][t + 1].
 PHASE_TAPS = (
@@ -80,9 +81,9 @@ def stage_noise_channels(stage: int) -> int:
 
 
 def wave_stage(stages: int) -> int:
-    """The stage whose input the wave fields join: the one whose pixels are 4 output pixels apart (the second to
-    last), fine enough to carry a weave of 8 pixels or more, coarse enough to cost little."""
-    return stages - 2
+    """The stage whose input the wave fields join: the one whose pixels are WAVE_SPACING output pixels apart (the
+    second to last), fine enough to carry a weave of 8 pixels or more, coarse enough to cost little."""
+    return stages - int(math.log2(WAVE_SPACING))
 
 
 def wave_field_channels(waves: int, stages: int) -> int:

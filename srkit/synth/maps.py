@@ -25,8 +25,8 @@ import numpy as np
 
 from .bands import band_rows as rows_per_band
 from .bands import wrapped
+from .measures import LUMA
 
-LUMA = np.array([0.2126, 0.7152, 0.0722])
 NORMAL_STRENGTH = 4.0
 DETAIL_SIGMA = 2.0
 ROUGHNESS_WINDOW = 4.0

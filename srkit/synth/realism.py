@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .measures import LUMA
+
 RADII = (1, 2, 4)  # pixels: fine grain, texture elements, larger structure of 64-pixel crops
 NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))  # clockwise from top-left
-LUMA = np.array([0.2126, 0.7152, 0.0722])
 BINS = 1 << len(NEIGHBOURS)
 
 

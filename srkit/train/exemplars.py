@@ -19,11 +19,11 @@ from ..errors import SrkitError
 from ..io.formats import IMAGE_EXTENSIONS
 from ..io.images import codes_8bit, read_picture
 from ..io.patterns import read_pattern
+from ..models.dcgan import WAVE_SPACING
+from ..synth.measures import LUMA
 from .data import find_files, rgb_float
 
 PATTERN_EXTENSION = ".pat"
-WAVE_SPACING = 4  # output pixels between the samples of a generator's wave fields (srkit.models.dcgan.wave_stage)
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights: the luminance whose spectrum the waves follow
 
 
 @dataclass
@@ -113,12 +113,13 @@ def dominant_waves(crops: torch.Tensor, count: int) -> torch.Tensor:
     of a multiple of T; only periods of more than two field samples (Nyquist), one of each +-k pair, none next to
     a chosen one (a peak's own spread), and no constant. Fewer if the spectrum has fewer such peaks."""
     size = crops.shape[-1]
-    luma = torch.einsum("nchw,c->nhw", crops.double(), torch.tensor(LUMA, dtype=torch.float64))
+    luma = torch.einsum("nchw,c->nhw", crops.double(), torch.from_numpy(LUMA))
     power = torch.fft.fft2(luma - luma.mean((1, 2), keepdim=True)).abs().square().mean(0)
     limit = size // (2 * WAVE_SPACING)  # fewer periods than this across T: above Nyquist of the fields
+    frequencies = np.fft.fftfreq(size, 1 / size).astype(int)  # periods across T of each spectrum index
     chosen: list[tuple[int, int]] = []
     for index in torch.argsort(power.flatten(), descending=True).tolist():
-        ky, kx = (int(np.fft.fftfreq(size, 1 / size)[i]) for i in divmod(index, size))
+        ky, kx = (int(frequencies[i]) for i in divmod(index, size))
         if (ky, kx) < (0, 0):  # the conjugate of a peak in the other half-plane: take that one instead
             ky, kx = -ky, -kx
         if (ky, kx) == (0, 0) or max(abs(ky), abs(kx)) >= limit:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..synth.measures import LUMA
+
 FEATURE_SEED = 20201  # not measures.FEATURE_SEED: training and evaluation use different random filters
 FEATURE_WIDTHS = (32, 48, 64, 64)  # channels per scale; each layer after the first reads a 2x average pool
 PROJECTIONS = 32  # random directions per sliced Wasserstein distance, drawn anew every step
 SAMPLES = 4096  # feature vectors per distance, drawn anew every step (sorting all 65536 pixels of a batch of
 # 64 px crops cost 10x the generator's own step on the CPU)
-LUMA = (0.2126, 0.7152, 0.0722)
 
 
 def _feature_bank(in_channels: int = 3) -> list[torch.Tensor]:
