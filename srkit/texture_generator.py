@@ -26,7 +26,7 @@ from .environment import default_device
 from .errors import SrkitError
 from .io.paths import special_file_reason
 from .models import dcgan
-from .models.generators import load_family, read_generator
+from .models.generators import load_family, material_names, read_generator
 from .models.zoo import LoadedModel
 from .synth import noise, quilt
 from .train.exemplar_sources import records
@@ -79,6 +79,7 @@ class TextureGenerator:
         colormap: str = "gray",
         octaves: int = 4,
         frequency: float = 4,
+        material: int | None = None,
     ) -> None:
         if exemplar is not None and method is None:
             method = EXEMPLAR_METHOD
@@ -122,6 +123,17 @@ class TextureGenerator:
             self.name = self.generator.name
             self.source = dict(model=str(model)) if model is not None else dict(family=self.name)
             self.plan = build_plan(self.generator, self.device, DTYPES[dtype] if isinstance(dtype, str) else dtype)
+        self.materials = material_names(self.generator) if self.generator else []
+        self.material = material
+        if material is not None:
+            if not self.materials:
+                raise TextureOptionError(
+                    f"--material {material}: {self.name} makes one material; --material picks one of a family "
+                    "trained with `srkit train gan --materials`"
+                )
+            if not 0 <= material < len(self.materials):
+                choices = ", ".join(f"{index} {name}" for index, name in enumerate(self.materials))
+                raise TextureOptionError(f"--material {material}: choose one of {choices}")
         self.upscaler = None if upscale is None else self._upscaler(upscale, dtype)
         if self.upscaler is not None:
             self.source["upscale"] = self.upscaler.model.name
@@ -171,6 +183,18 @@ class TextureGenerator:
         if not isinstance(size, int) or size < 1 or size & (size - 1) or not self.min_size <= size <= MAX_SIZE:
             raise TextureOptionError(f"--size {size}: use a power of two from {self.min_size} to {MAX_SIZE}")
 
+    def material_of(self, seed: int) -> int | None:
+        """The material of texture `seed`: the chosen one, else seed mod the count (consecutive seeds go round
+        all of them); None for a source without materials."""
+        if not self.materials:
+            return None
+        return self.material if self.material is not None else seed % len(self.materials)
+
+    def texture_fields(self, seed: int) -> dict[str, Any]:
+        """What a pack's manifest records of texture `seed` beyond its source: its material, if it has one."""
+        material = self.material_of(seed)
+        return {} if material is None else dict(material=material, material_name=self.materials[material])
+
     def generate(self, size: int, seed: int) -> np.ndarray:
         """A seamless (size, size, 3) uint8 texture; the same seed gives the same pixels.
 
@@ -202,7 +226,7 @@ class TextureGenerator:
         info = generator.info
         cells = size // info.net_scale
         rng = torch.Generator().manual_seed(seed)
-        noise_cells = dcgan.draw_cells(generator.module, info.in_channels, 1, cells, rng)
+        noise_cells = dcgan.draw_cells(generator.module, info.in_channels, 1, cells, rng, self.material_of(seed))
         if cells <= GENERATOR_TILE:
             image = self.plan.run(noise_cells, clamp=(0.0, 1.0), out_dtype=out_dtype)[0]
             return (image if out_dtype is not None else image.permute(1, 2, 0).float()).cpu().numpy()

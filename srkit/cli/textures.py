@@ -43,6 +43,7 @@ def _textures(args: argparse.Namespace) -> int:
         upscale=args.upscale,
         colormap=args.colormap,
         octaves=args.octaves,
+        material=args.material,
     )
     write_pack(generator, args.output, options)
     return 0
@@ -109,6 +110,12 @@ def add_textures(commands) -> None:
         f"GIMP .pat) to quilt seamless textures from (implies --method {EXEMPLAR_METHOD})",
     )
     textures.add_argument("--seed", type=seed, default=0, help="seed of the first texture; texture i uses seed+i (0)")
+    textures.add_argument(
+        "--material",
+        type=positive_number(int, "--material", 0),
+        metavar="M",
+        help="for a family of several materials (stone): only material M (default: seed i makes material i mod M)",
+    )
     textures.add_argument(
         "--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model (x2 or x4) in wrap mode"
     )

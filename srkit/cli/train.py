@@ -149,6 +149,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay,
         flips=args.flips,
         waves=args.waves,
+        materials=args.materials,
         lr=args.lr,
         init=args.init or "",
         sample_every=args.sample_every,
@@ -213,6 +214,12 @@ def _add_train_gan(train_commands) -> None:
         metavar="K",
         help="give the generator sine fields at the exemplars' K strongest periodicities, so a regular material "
         "(a weave, tiles) stays in step across the texture (0)",
+    )
+    gan.add_argument(
+        "--materials",
+        action="store_true",
+        help="one material per exemplar: each texture imitates one exemplar, chosen by its seed or by "
+        "`srkit textures --material`, rather than blending them all",
     )
     gan.add_argument(
         "--init",

@@ -23,9 +23,9 @@ At inference a stage is lowered to its exact sub-pixel form: the upsampling and 
 folded) compose into a 3x3 conv on the low-resolution map with four phases of output channels, whose four
 extra input channels are the stage's noise, then a pixel shuffle; the upsampled map is never made. State-dict
 keys: `stages.N.conv.weight` (C_out, C_in, 3, 3), `stages.N.norm.*`, `stages.N.noise_scale` (C_out,),
-`out.weight`, `out.bias`, `centre.running_mean` (3, 2, 2), and `waves` (K, 2) if it reads wave fields
-(discriminator: `stages.N.*`, `head.*`). The earlier transposed-convolution design that older files hold runs in
-srkit.models.dcgan_transposed.
+`out.weight`, `out.bias`, `centre.running_mean` (3, 2, 2), `waves` (K, 2) if it reads wave fields and
+`materials` (M, M) if it reads a material code (discriminator: `stages.N.*`, `head.*`). The earlier
+transposed-convolution design that older files hold runs in srkit.models.dcgan_transposed.
 """
 
 from __future__ import annotations
@@ -137,16 +137,34 @@ def wave_fields(waves: torch.Tensor, phases: torch.Tensor, side: int, scale: int
     return F.pixel_unshuffle(torch.cat([angle.sin(), angle.cos()], 1).float(), fold)
 
 
-def draw_cells(module: nn.Module, in_channels: int, count: int, side: int, rng: torch.Generator) -> torch.Tensor:
+def draw_cells(
+    module: nn.Module,
+    in_channels: int,
+    count: int,
+    side: int,
+    rng: torch.Generator,
+    material: int | torch.Tensor | None = None,
+) -> torch.Tensor:
     """(count, in_channels, side, side) input cells of a texture generator, drawn on the CPU (a seed is the same
     numbers on every device): standard normal noise, then, for a generator with waves, their fields at phases
-    drawn uniformly after the noise (a generator without waves draws exactly what it always drew)."""
-    if not isinstance(module, Generator) or not len(module.waves):
+    drawn uniformly after the noise, then, for one with materials, the code of each texture's material
+    (`material`, one for all or (count,); drawn uniformly if None) in every cell (a generator with neither draws
+    exactly what it always drew)."""
+    if not isinstance(module, Generator):
         return torch.randn((count, in_channels, side, side), generator=rng)
     waves, stages = len(module.waves), len(module.stages)
-    noise = torch.randn((count, in_channels - wave_field_channels(waves, stages), side, side), generator=rng)
-    phases = torch.rand((count, waves), generator=rng, dtype=torch.float64) * (2 * math.pi)
-    return torch.cat([noise, wave_fields(module.waves, phases, side, module.scale, stages)], 1)
+    cells = torch.randn((count, in_channels - wave_field_channels(waves, stages), side, side), generator=rng)
+    if waves:
+        phases = torch.rand((count, waves), generator=rng, dtype=torch.float64) * (2 * math.pi)
+        cells = torch.cat([cells, wave_fields(module.waves, phases, side, module.scale, stages)], 1)
+    if len(module.materials):
+        if material is None:
+            material = torch.randint(len(module.materials), (count,), generator=rng)
+        codes = module.material_codes(torch.as_tensor(material).expand(count)).cpu()
+        cells[:, module.noise_channels - len(module.materials) : module.noise_channels] = codes[:, :, None, None]
+    elif material is not None:
+        raise ValueError("this generator has no materials to choose from")
+    return cells
 
 
 def add_waves(weights: dict[str, torch.Tensor], waves: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -157,6 +175,15 @@ def add_waves(weights: dict[str, torch.Tensor], waves: torch.Tensor) -> dict[str
     weight = weights[key]
     fields = weight.new_zeros(weight.shape[0], 2 * len(waves), *weight.shape[2:])
     return weights | {key: torch.cat([weight, fields], 1), "waves": waves.to(weight)}
+
+
+def add_materials(weights: dict[str, torch.Tensor], materials: int) -> dict[str, torch.Tensor]:
+    """The weights of a generator without materials as those of one that reads the code of one of `materials`
+    with zero weights: the same images for every material, and training from them learns to tell them apart."""
+    weight = weights["stages.0.conv.weight"]
+    codes = weight.new_zeros(weight.shape[0], materials, *weight.shape[2:])
+    widened = torch.cat([weight, codes], 1)
+    return weights | {"stages.0.conv.weight": widened, "materials": torch.eye(materials).to(weight)}
 
 
 def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Tensor:
@@ -219,9 +246,13 @@ class Generator(nn.Module):
     """Noise cells (N, input_channels, h, w) -> periodic image (N, out_channels, h*2^k, w*2^k) in [-1, 1].
 
     With `waves`, the second-to-last stage also reads a sine and a cosine field per wave (`wave_fields`): a global
-    phase that noise cells lack, so a regular material (a weave) can stay in step across the whole texture."""
+    phase that noise cells lack, so a regular material (a weave) can stay in step across the whole texture. With
+    `materials` (M of them), the last M of the first stage's `noise_channels` are a one-hot code of the texture's
+    material, the same in every cell, so a family trained on several exemplars makes one of them per texture
+    rather than a patchwork of all."""
 
     waves: torch.Tensor  # a registered buffer: (K, 2) cycles per pixel (down, across); K = 0 without waves
+    materials: torch.Tensor  # a registered buffer: (M, M), row m the code of material m; M = 0 without materials
 
     def __init__(
         self,
@@ -230,9 +261,12 @@ class Generator(nn.Module):
         widths: tuple[int, ...] = (128, 64, 32, 32),
         out_channels: int = 3,
         waves: torch.Tensor | None = None,
+        materials: int = 0,
     ) -> None:
         super().__init__()
         waves = torch.zeros(0, 2) if waves is None else waves.float()
+        if not 0 <= materials < noise_channels:
+            raise ValueError(f"{materials} materials leave none of the {noise_channels} input channels to noise")
         ins = [noise_channels, *widths[:-1]]
         if len(waves):
             if len(widths) < 3:
@@ -243,6 +277,15 @@ class Generator(nn.Module):
         self.out = nn.Conv2d(widths[-1], out_channels, 3, padding=1, padding_mode="circular")
         self.centre = PhaseCentre(out_channels)
         self.register_buffer("waves", waves, persistent=bool(len(waves)))  # files without waves load as before
+        self.register_buffer("materials", torch.eye(materials), persistent=bool(materials))
+
+    def material_codes(self, chosen: torch.Tensor) -> torch.Tensor:
+        """(N, M) codes of materials `chosen` (N,): what the first stage reads beside its noise and the
+        discriminators beside the image in training; a material the generator does not have is refused."""
+        bad = chosen[(chosen < 0) | (chosen >= len(self.materials))]
+        if len(bad):
+            raise ValueError(f"material {int(bad[0])}: this generator has materials 0 to {len(self.materials) - 1}")
+        return self.materials[chosen.long().to(self.materials.device)]
 
     @property
     def scale(self) -> int:
@@ -467,7 +510,17 @@ class GeneratorArch(Arch):
             raise ValueError(
                 f"'waves' of shape {tuple(waves.shape)}: wave vectors are (K, 2), in cycles per pixel below 1/2"
             )
-        module = Generator(noise_channels=noise_channels, widths=widths, out_channels=out_channels, waves=waves)
+        codes, materials = state_dict.get("materials"), 0
+        if codes is not None:
+            materials = codes.shape[0] if codes.dim() == 2 else 0
+            if not (0 < materials < noise_channels and torch.equal(codes.float(), torch.eye(materials))):
+                raise ValueError(
+                    f"'materials' of shape {tuple(codes.shape)}: the codes of M materials are the (M, M) identity, "
+                    f"M below the {noise_channels} input channels"
+                )
+        module = Generator(
+            noise_channels=noise_channels, widths=widths, out_channels=out_channels, waves=waves, materials=materials
+        )
         load_strict(module, state_dict)
         info = ModelInfo(
             self.id,

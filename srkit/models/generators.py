@@ -49,3 +49,16 @@ def load_family(name: str) -> LoadedModel:
             f"texture family {name!r}: its weights {family.path} are not installed; reinstall srkit"
         )
     return read_generator(family.path, name)
+
+
+def material_names(generator: LoadedModel) -> list[str]:
+    """Names of a generator's materials (material m was trained on the m-th exemplar its metadata names; the
+    exemplar's file stem), or `material m` where the file does not say; [] without materials."""
+    count = len(getattr(generator.module, "materials", ()))
+    if not count:
+        return []
+    _, metadata = read_weights(generator.source)
+    data = (metadata.get("training") or {}).get("data") if isinstance(metadata, dict) else None
+    if isinstance(data, list) and len(data) == count and all(isinstance(path, str) for path in data):
+        return [Path(path).stem for path in data]
+    return [f"material {index}" for index in range(count)]

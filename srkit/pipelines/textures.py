@@ -210,7 +210,11 @@ def write_pack(generator: TextureGenerator, output: str | os.PathLike, options: 
             seed = options.seed + index
             texture = generator.generate(options.size, seed)
             fields = dict(
-                seed=seed, size=options.size, **generator.source, seam_score=round(seam_score(texture, period), 4)
+                seed=seed,
+                size=options.size,
+                **generator.source,
+                **generator.texture_fields(seed),
+                seam_score=round(seam_score(texture, period), 4),
             )
             yield f"{generator.name}-{seed}", "albedo", texture, fields
 

@@ -90,7 +90,12 @@ class CropSampler:
 
     def crop(self) -> torch.Tensor:
         """One (3, size, size) crop in [0, 1]."""
-        exemplar = self.exemplars[self._randint(len(self.exemplars))]
+        return self._crop()[0]
+
+    def _crop(self) -> tuple[torch.Tensor, int]:
+        """One (3, size, size) crop in [0, 1] and the index of the exemplar it came from."""
+        index = self._randint(len(self.exemplars))
+        exemplar = self.exemplars[index]
         _, height, width = exemplar.pixels.shape
         if exemplar.tileable:  # a pattern wraps around: any offset, indices taken modulo its size
             rows = (self._randint(height) + torch.arange(self.size)) % height
@@ -100,11 +105,17 @@ class CropSampler:
             cols = self._randint(width - self.size + 1) + torch.arange(self.size)
         crop = exemplar.pixels[:, rows][:, :, cols]
         flips = [dim for dim in (1, 2) if self._randint(2)] if self.flips else []
-        return crop.flip(flips) if flips else crop
+        return (crop.flip(flips) if flips else crop), index
 
     def batch(self, count: int) -> torch.Tensor:
         """(count, 3, size, size) crops in [0, 1]."""
-        return torch.stack([self.crop() for _ in range(count)])
+        return self.labelled(count)[0]
+
+    def labelled(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(count, 3, size, size) crops in [0, 1] and (count,) the index of each one's exemplar (the same crops
+        as `batch` draws from the same stream)."""
+        crops, indices = zip(*(self._crop() for _ in range(count)))
+        return torch.stack(crops), torch.tensor(indices)
 
 
 def dominant_waves(crops: torch.Tensor, count: int) -> torch.Tensor:

@@ -81,9 +81,10 @@ FIXED_ON_RESUME = (
     "ema_decay",
     "flips",
     "waves",
+    "materials",
 )
 # What options newer than a checkpoint were before they existed (the run it holds went without them).
-BEFORE_OPTION = {"ema_decay": 0.0, "flips": True, "waves": 0}
+BEFORE_OPTION = {"ema_decay": 0.0, "flips": True, "waves": 0, "materials": False}
 WAVE_CROPS = 256  # exemplar crops whose mean spectrum gives a generator's waves
 
 
@@ -120,6 +121,11 @@ class GANTrainConfig:
     waves: int = 0
     """Wave fields the generator reads (srkit.models.dcgan.wave_fields) at the exemplars' strongest spectral peaks
     (`exemplars.dominant_waves`): a global phase for regular materials such as a weave; 0: noise cells only."""
+    materials: bool = False
+    """One material per exemplar: the generator reads a one-hot code of the exemplar its texture imitates and the
+    discriminators judge each crop beside the code of the exemplar it came from (a conditional GAN, Mirza and
+    Osindero 2014), so a family of several exemplars makes one of them per texture; off, one generator learns
+    them all at once and its textures are patchworks of them."""
     init: str = ""
     """A built-in family or generator file whose weights the generator starts from (fine-tuning); "" for DCGAN's
     random initialisation. The discriminators always start afresh."""
@@ -149,6 +155,8 @@ class GANTrainConfig:
             raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
         if self.waves < 0:
             raise SrkitError(f"--waves {self.waves}: use 0 (none) or more")
+        if self.materials and self.noise_channels < 2:
+            raise SrkitError("--materials: the generator needs --noise-channels of 2 or more beside the code")
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -188,8 +196,14 @@ class GANTrainer:
         }
         self.sampler = CropSampler(exemplars, config.size, self.rngs["crops"], flips=config.flips)
         widths = dcgan.generator_widths(config.features, config.num_up)
+        if config.materials and len(exemplars) < 2:
+            raise SrkitError("--materials: one material per exemplar needs two exemplars or more")
+        self.materials = len(exemplars) if config.materials else 0
         generator = dcgan.Generator(
-            noise_channels=config.noise_channels, widths=widths, waves=self._waves(exemplars) if config.waves else None
+            noise_channels=config.noise_channels + self.materials,
+            widths=widths,
+            waves=self._waves(exemplars) if config.waves else None,
+            materials=self.materials,
         )
         dcgan.initialise(generator, self.rngs["init"])  # drawn also under --init: the other streams stay the same
         if config.init:
@@ -199,9 +213,14 @@ class GANTrainer:
         self.average = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
-            discriminator = dcgan.Discriminator(features=config.features, num_down=config.num_up - 1)
+            judged = 3 + self.materials  # the image, and the material code beside it
+            discriminator = dcgan.Discriminator(
+                in_channels=judged, features=config.features, num_down=config.num_up - 1
+            )
             coarse = [
-                dcgan.Discriminator(features=config.features, num_down=max(2, config.num_up - 1 - scale))
+                dcgan.Discriminator(
+                    in_channels=judged, features=config.features, num_down=max(2, config.num_up - 1 - scale)
+                )
                 for scale in range(1, config.scales)
             ]
         self.discriminator = dcgan.initialise(discriminator, self.rngs["init"]).to(self.device)
@@ -222,11 +241,19 @@ class GANTrainer:
         modules |= {"average_generator": self.average} if self.average is not None else {}
         return modules | ({"coarse_discriminators": self.coarse} if len(self.coarse) else {})
 
-    def judged(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Patch logits of every scale's discriminator: the images, then pooled 2x per coarser scale."""
-        logits = [self.discriminator(images)]
+    def judged(self, images: torch.Tensor, materials: torch.Tensor) -> list[torch.Tensor]:
+        """Patch logits of every scale's discriminator: the images, then pooled 2x per coarser scale, each beside
+        the one-hot code of its material (N,) as constant channels (none without materials)."""
+
+        def coded(x: torch.Tensor) -> torch.Tensor:
+            if not self.materials:
+                return x
+            codes = self.generator.material_codes(materials).to(x)[:, :, None, None]
+            return torch.cat([x, codes.expand(-1, -1, *x.shape[2:])], 1)
+
+        logits = [self.discriminator(coded(images))]
         for index, discriminator in enumerate(self.coarse):
-            logits.append(discriminator(F.avg_pool2d(images, 2 ** (index + 1))))
+            logits.append(discriminator(coded(F.avg_pool2d(images, 2 ** (index + 1)))))
         return logits
 
     def _waves(self, exemplars: list[Exemplar]) -> torch.Tensor:
@@ -235,26 +262,32 @@ class GANTrainer:
         crops = CropSampler(exemplars, self.config.size, torch.Generator().manual_seed(self.config.seed + 6))
         return dominant_waves(crops.batch(WAVE_CROPS), self.config.waves)
 
-    def noise(self, count: int, cells: int, generator: torch.Generator) -> torch.Tensor:
-        """(count, input channels, cells, cells) input cells (noise, and wave fields if the generator reads them),
-        drawn on the CPU (same numbers on every device)."""
+    def noise(
+        self, count: int, cells: int, generator: torch.Generator, materials: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(count, input channels, cells, cells) input cells (noise, and wave fields and material codes if the
+        generator reads them: `materials` (count,) or drawn), drawn on the CPU (same numbers on every device)."""
         inputs = self.generator.input_channels
-        return dcgan.draw_cells(self.generator, inputs, count, cells, generator).to(self.device)
+        return dcgan.draw_cells(self.generator, inputs, count, cells, generator, materials).to(self.device)
 
     def step(self, taken: int) -> tuple[float, float, float]:
         """One discriminator and one generator update after `taken` steps of the run (the moving average's ramp-up);
         returns their losses and the texture statistics term."""
         kind = self.config.loss
-        real = (self.sampler.batch(self.config.batch) * 2.0 - 1.0).to(self.device)
-        fake = self.generator(self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"]))
+        crops, materials = self.sampler.labelled(self.config.batch)
+        real = (crops * 2.0 - 1.0).to(self.device)
+        # with materials, each fake texture is of the material of the real crop beside it: batches alike
+        fake = self.generator(
+            self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"], materials if self.materials else None)
+        )
         d_loss = sum_of(
             discriminator_loss(kind, r, f, self.config.label_smoothing)
-            for r, f in zip(self.judged(real), self.judged(fake.detach()))
+            for r, f in zip(self.judged(real, materials), self.judged(fake.detach(), materials))
         )
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
-        g_loss = sum_of(generator_loss(kind, logits) for logits in self.judged(fake))
+        g_loss = sum_of(generator_loss(kind, logits) for logits in self.judged(fake, materials))
         stats = self.texture_loss(fake, real) if self.config.stats_weight else torch.zeros(())
         self.optimizers["generator"].zero_grad(set_to_none=True)
         (g_loss + self.config.stats_weight * stats).backward()
@@ -314,7 +347,9 @@ def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
     weights = (load_family(init) if init in families else read_generator(init)).module.state_dict()
     if len(generator.waves) and "waves" not in weights:  # a generator without waves learns to read them
         weights = dcgan.add_waves(weights, generator.waves)
-    start_from(generator, weights, init, "--size, --features, --noise-channels and --waves")
+    if len(generator.materials) and "materials" not in weights:  # one without materials learns to tell them apart
+        weights = dcgan.add_materials(weights, len(generator.materials))
+    start_from(generator, weights, init, "--size, --features, --noise-channels, --waves and --materials")
 
 
 def _codes(image: torch.Tensor) -> np.ndarray:
@@ -362,6 +397,8 @@ def _write_generator(
         training["scales"] = config.scales
     if config.waves:
         training["waves"] = config.waves
+    if config.materials:  # material m is the m-th of `data`
+        training["materials"] = True
     if config.init:
         training["init"] = config.init
     training |= dict(steps=state.step, seconds=round(state.seconds, 1), data=[str(path.resolve()) for path in data])

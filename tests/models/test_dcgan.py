@@ -176,12 +176,18 @@ def test_phase_centring_removes_the_period_two_mean_pattern_and_recalibrate_meas
 
 
 @pytest.mark.parametrize(
-    "widths,noise_channels,waves",
-    [((12, 7, 6), 5, None), ((32, 16, 8, 8), 16, None), ((4,), 1, None), ((12, 7, 6), 5, WAVES)],
+    "widths,noise_channels,waves,materials",
+    [
+        ((12, 7, 6), 5, None, 0),
+        ((32, 16, 8, 8), 16, None, 0),
+        ((4,), 1, None, 0),
+        ((12, 7, 6), 5, WAVES, 0),
+        ((12, 7, 6), 5, WAVES, 3),
+    ],
     ids=str,
 )
-def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths, noise_channels, waves):
-    module = small_generator(noise_channels=noise_channels, widths=widths, seed=6, waves=waves)
+def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths, noise_channels, waves, materials):
+    module = small_generator(noise_channels=noise_channels, widths=widths, seed=6, waves=waves, materials=materials)
     assert dcgan.ARCH.detect(module.state_dict())
     assert detect_arch(module.state_dict()) is None, "an SR architecture claims the generator's keys"
     path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": dcgan.ARCH.id})
@@ -196,6 +202,7 @@ def test_round_trip_through_safetensors_recovers_the_generator(tmp_path, widths,
     )
     assert info.in_channels == module.input_channels and torch.equal(loaded.waves, module.waves)
     assert ("waves" in state) == (waves is not None)  # files without waves hold what they always held
+    assert ("materials" in state) == bool(materials) and torch.equal(loaded.materials, torch.eye(materials))
     noise = torch.randn(1, info.in_channels, 2, 3, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         assert torch.equal(loaded(noise), module(noise))
@@ -213,6 +220,64 @@ def test_a_file_with_malformed_waves_is_refused_in_one_line(tmp_path, waves):
     with pytest.raises(ModelFormatError, match="entry 'waves'|'waves' of shape") as error:  # (0, 2): an empty layer
         read_generator(path)
     assert len(str(error.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "codes", [torch.ones(3), 2 * torch.eye(3), torch.eye(3)[:, :2], torch.eye(5), torch.zeros(0, 0)], ids=str
+)
+def test_a_file_with_malformed_material_codes_is_refused_in_one_line(tmp_path, codes):
+    from srkit.errors import ModelFormatError
+    from srkit.models.generators import read_generator
+
+    state = small_generator(widths=(12, 7, 6), materials=3).state_dict() | {"materials": codes}
+    path = write_safetensors(tmp_path / "g.safetensors", state, {"arch": dcgan.ARCH.id})
+    with pytest.raises(ModelFormatError, match="entry 'materials'|'materials' of shape") as error:
+        read_generator(path)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_cells_of_a_generator_with_materials_carry_the_material_s_code_in_every_cell():
+    """The last 3 of 5 noise channels are the code of the texture's material, the same in every cell; the
+    other channels are the noise a generator without materials draws; undrawn materials go round uniformly."""
+    module = small_generator(noise_channels=5, materials=3)
+    cells = dcgan.draw_cells(module, module.input_channels, 2, 3, torch.Generator().manual_seed(4), material=2)
+    noise = torch.randn(2, module.input_channels, 3, 3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(cells[:, :2], noise[:, :2]) and torch.equal(cells[:, 5:], noise[:, 5:])
+    assert torch.equal(cells[:, 2:5], torch.tensor([0.0, 0.0, 1.0])[None, :, None, None].expand(2, 3, 3, 3))
+    chosen = torch.tensor([1, 0])
+    cells = dcgan.draw_cells(module, module.input_channels, 2, 3, torch.Generator().manual_seed(4), material=chosen)
+    assert torch.equal(cells[:, 2:5].argmax(1), chosen[:, None, None].expand(2, 3, 3))
+    drawn = dcgan.draw_cells(module, module.input_channels, 600, 1, torch.Generator().manual_seed(5))[:, 2:5, 0, 0]
+    assert torch.equal(drawn.sum(1), torch.ones(600)) and ((drawn == 0) | (drawn == 1)).all()
+    counts = drawn.sum(0)
+    assert ((counts > 150) & (counts < 250)).all(), counts  # 200 each; 4.4 standard deviations either side
+    with pytest.raises(ValueError, match="materials 0 to 2"):
+        dcgan.draw_cells(module, module.input_channels, 1, 1, torch.Generator(), material=3)
+    with pytest.raises(ValueError, match="no materials"):
+        dcgan.draw_cells(small_generator(), 89, 1, 1, torch.Generator(), material=0)
+    with pytest.raises(ValueError, match="5 materials leave none of the 5"):
+        dcgan.Generator(noise_channels=5, widths=(8, 8), materials=5)
+
+
+def test_materials_added_with_zero_weights_keep_the_images_and_the_code_reaches_them():
+    """add_materials: the generator reads the code with zero weights, so every material is the source's image
+    from the same noise; with weights of its own the code changes the image."""
+    source = small_generator(noise_channels=5, seed=8)
+    widened = dcgan.Generator(noise_channels=7, widths=(12, 7, 6), materials=2).eval()
+    widened.load_state_dict(dcgan.add_materials(source.state_dict(), 2))
+    g = torch.Generator().manual_seed(9)
+    noise = torch.randn(2, source.input_channels, 2, 3, generator=g)
+    with torch.no_grad():
+        for material in (0, 1):
+            code = widened.material_codes(torch.full((2,), material))[:, :, None, None].expand(2, 2, 2, 3)
+            cells = torch.cat([noise[:, :5], code, noise[:, 5:]], 1)
+            assert_close(widened(cells), source(noise), atol=1e-6, rtol=0, what=f"material {material}")
+        coded = small_generator(noise_channels=7, seed=8, materials=2)
+        one, other = (
+            coded(dcgan.draw_cells(coded, coded.input_channels, 1, 2, torch.Generator().manual_seed(3), material=m))
+            for m in (0, 1)
+        )
+    assert (one - other).abs().max() > 0.05, "the material code does not reach the image"
 
 
 def test_detect_refuses_sr_and_discriminator_weights():

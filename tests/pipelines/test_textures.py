@@ -146,12 +146,13 @@ def test_every_family_is_installed_and_small():
     assert all(f.path.stat().st_size < 2_000_000 for f in FAMILIES)
 
 
-@pytest.mark.parametrize("waves", [None, WAVES], ids=["noise", "waves"])
-def test_large_textures_are_made_in_wrapped_tiles_equal_to_one_run(tmp_path, monkeypatch, waves):
-    """Also with wave fields: they are drawn for the whole texture, then cut into tiles with the noise."""
+@pytest.mark.parametrize("waves,materials", [(None, 0), (WAVES, 0), (WAVES, 2)], ids=["noise", "waves", "materials"])
+def test_large_textures_are_made_in_wrapped_tiles_equal_to_one_run(tmp_path, monkeypatch, waves, materials):
+    """Also with wave fields and a material code: they are drawn for the whole texture, then cut into tiles with
+    the noise."""
     from srkit import texture_generator
 
-    module = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11, waves=waves)
+    module = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11, waves=waves, materials=materials)
     generator_file = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": "dcgan"})
     whole = TextureGenerator(model=generator_file).generate(128, 3)
     monkeypatch.setattr(texture_generator, "GENERATOR_TILE", 3)  # 8 x 8 noise cells in 3-cell tiles
@@ -375,3 +376,36 @@ def test_bad_exemplars_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and needle.format(tmp=tmp_path) in error, error
     assert not (tmp_path / "pack").exists()
+
+
+def test_a_pack_of_a_generator_with_materials_goes_round_them_and_names_each(tmp_path, capsys):
+    """Texture i is material (seed + i) mod M, named in the manifest by its exemplar; --material keeps one."""
+    module = small_generator(noise_channels=6, widths=(16, 12, 8, 8), seed=11, materials=2)
+    training = {"data": ["/data/granite.pat", "/data/gravel.png"], "materials": True}
+    path = write_safetensors(tmp_path / "g.safetensors", module.state_dict(), {"arch": "dcgan", "training": training})
+    assert (
+        main(["textures", "-o", str(tmp_path / "all"), "-n", "3", "--size", "32", "--seed", "5", "--model", str(path)])
+        == 0
+    )
+    entries = json.loads((tmp_path / "all" / "manifest.json").read_text())["textures"]
+    assert [(e["seed"], e["material"], e["material_name"]) for e in entries] == [
+        (5, 1, "gravel"),
+        (6, 0, "granite"),
+        (7, 1, "gravel"),
+    ]
+    argv = ["textures", "-o", str(tmp_path / "one"), "-n", "2", "--size", "32", "--seed", "5", "--model", str(path)]
+    assert main([*argv, "--material", "0"]) == 0
+    entries = json.loads((tmp_path / "one" / "manifest.json").read_text())["textures"]
+    assert [e["material"] for e in entries] == [0, 0]
+    with Image.open(tmp_path / "one" / "g-6.png") as same, Image.open(tmp_path / "all" / "g-6.png") as made:
+        assert np.array_equal(np.asarray(same), np.asarray(made))  # seed 6 is granite either way
+    with Image.open(tmp_path / "one" / "g-5.png") as granite, Image.open(tmp_path / "all" / "g-5.png") as gravel:
+        assert not np.array_equal(np.asarray(granite), np.asarray(gravel))
+    capsys.readouterr()
+    for bad, message in (
+        (["--model", str(path), "--material", "2"], "--material 2: choose one of 0 granite, 1 gravel"),
+        (["--family", "stone", "--material", "0"], "--material 0: stone makes one material"),
+    ):
+        assert main(["textures", "-o", str(tmp_path / "bad"), "-n", "1", "--size", "32", *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"srkit: error: {message}") and "\n" not in err and not (tmp_path / "bad").exists()

@@ -8,11 +8,15 @@ from srkit.models import dcgan
 
 
 def small_generator(
-    noise_channels: int = 5, widths: tuple[int, ...] = (12, 7, 6), seed: int = 0, waves: torch.Tensor | None = None
+    noise_channels: int = 5,
+    widths: tuple[int, ...] = (12, 7, 6),
+    seed: int = 0,
+    waves: torch.Tensor | None = None,
+    materials: int = 0,
 ) -> dcgan.Generator:
     """A generator whose every weight and BatchNorm statistic is random (not the identity a fresh one has), with
-    wave fields at `waves` (K, 2) if given."""
-    module = dcgan.Generator(noise_channels=noise_channels, widths=widths, waves=waves)
+    wave fields at `waves` (K, 2) if given and the last `materials` of its noise channels a material code."""
+    module = dcgan.Generator(noise_channels=noise_channels, widths=widths, waves=waves, materials=materials)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for stage in module.stages:

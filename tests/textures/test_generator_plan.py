@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -46,6 +48,25 @@ def test_plan_of_a_generator_with_waves_equals_the_module(use_backend, poison_al
 
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
+def test_plan_of_a_generator_with_materials_equals_the_module_for_each_material(
+    use_backend, poison_allocations, backend
+):
+    """The material code is part of the first stage's input, in the plan as in the module, one texture each."""
+    use_backend(backend)
+    module, info = dcgan.ARCH.load(small_generator(seed=20, widths=(8, 7, 6), materials=3).state_dict(), {})
+    plan = build_plan(LoadedModel.of(module, info), "cpu", torch.float32)
+    images = []
+    for material in range(3):
+        g = torch.Generator().manual_seed(21)
+        cells = dcgan.draw_cells(module, info.in_channels, 1, 3, g, material=material)
+        with torch.no_grad():
+            expected = module(cells) * 0.5 + 0.5
+        images.append(plan.run(cells))
+        assert_close(images[-1], expected, **TOLERANCE, what=f"plan of material {material} on {backend}")
+    assert min((a - b).abs().max() for a, b in itertools.combinations(images, 2)) > 0.05, "materials look the same"
+
+
+@pytest.mark.parametrize("backend", ["reference", "triton"])
 def test_plan_packs_uint8_and_stays_periodic(use_backend, backend):
     use_backend(backend)
     module, info = dcgan.ARCH.load(small_generator(seed=3, widths=(9, 6)).state_dict(), {})
@@ -66,15 +87,23 @@ def _bound(program, noise):
 
 @pytest.mark.parametrize("backend", ["reference", "triton"])
 @pytest.mark.parametrize(
-    "widths,cells,waves", [((9, 6), (3, 5), None), ((8, 7, 6), (1, 3), None), ((8, 7, 6), (2, 3), WAVES)], ids=str
+    "widths,cells,waves,materials",
+    [
+        ((9, 6), (3, 5), None, 0),
+        ((8, 7, 6), (1, 3), None, 0),
+        ((8, 7, 6), (2, 3), WAVES, 0),
+        ((8, 7, 6), (2, 3), WAVES, 2),
+    ],
+    ids=str,
 )
 def test_bound_runs_equal_the_per_call_path_and_leak_nothing_between_batches(
-    use_backend, poison_allocations, backend, widths, cells, waves
+    use_backend, poison_allocations, backend, widths, cells, waves, materials
 ):
     """A bound run gives the per-call path's pixels bit for bit, floats and codes; a run after another batch
     gives the first run's again (no buffer carries anything over); and the codes are the floats rounded."""
     use_backend(backend)
-    module, info = dcgan.ARCH.load(small_generator(seed=11, widths=widths, waves=waves).state_dict(), {})
+    generator = small_generator(seed=11, widths=widths, waves=waves, materials=materials)
+    module, info = dcgan.ARCH.load(generator.state_dict(), {})
     program = dcgan.ARCH.lower(module, info, torch.device("cpu"))
     g = torch.Generator().manual_seed(12)
     first, other = (torch.randn(2, info.in_channels, *cells, generator=g) for _ in range(2))

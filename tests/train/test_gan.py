@@ -204,7 +204,7 @@ def test_coarser_discriminators_join_and_one_scale_is_unchanged(exemplar_pat):
     state = {key: value.clone() for key, value in one.generator.state_dict().items()}
     assert all(torch.equal(state[k], v) for k, v in three.generator.state_dict().items())  # same initialisation
     real = torch.rand(2, 3, 64, 64)
-    shapes = [tuple(logits.shape) for logits in three.judged(real)]
+    shapes = [tuple(logits.shape) for logits in three.judged(real, torch.zeros(2, dtype=torch.long))]
     assert shapes == [(2, 1, 8, 8), (2, 1, 8, 8), (2, 1, 4, 4)]  # 64 px, pooled to 32 and 16
     assert np.isfinite(three.step(0)).all()
     with pytest.raises(SrkitError, match="--scales 4: use 1 to 3"):
@@ -388,3 +388,80 @@ def test_a_generator_without_waves_starts_one_with_waves_as_it_was(exemplar_pat,
     trainer.generator.train()
     trainer.step(0)
     assert trainer.generator.stages[2].conv.weight[:, -2:].abs().max() > 0, "the field weights did not learn"
+
+
+@pytest.fixture
+def two_exemplars(tmp_path, exemplar_pat) -> list[Path]:
+    """The striped pattern and a plain noisy photo of other colours: two materials."""
+    photo = tmp_path / "speckle.png"
+    pixels = np.random.default_rng(5).uniform(size=(72, 72, 3)) * np.array([0.3, 0.8, 0.5])
+    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(photo)
+    return [exemplar_pat, photo]
+
+
+def test_labelled_crops_are_the_batch_s_crops_and_name_their_exemplars(two_exemplars):
+    exemplars = load_exemplars(two_exemplars)
+    crops, indices = CropSampler(exemplars, 64, torch.Generator().manual_seed(3)).labelled(12)
+    assert torch.equal(crops, CropSampler(exemplars, 64, torch.Generator().manual_seed(3)).batch(12))
+    assert set(indices.tolist()) == {0, 1}
+    for crop, index in zip(crops, indices):  # the pattern's crops hold its stripes: each column is constant-ish
+        assert (crop.std(1).mean() < 0.05) == (index == 0)
+
+
+def test_a_run_with_materials_gives_each_fake_the_material_of_its_real_crop_and_resumes(two_exemplars, tmp_path):
+    config = dict(materials=True, sample_every=100, checkpoint_every=2, **TINY)
+    trainer = GANTrainer(GANTrainConfig(seed=1, **config), load_exemplars(two_exemplars), "cpu")
+    assert trainer.discriminator.stages[0][0].in_channels == 3 + 2  # the image and the code beside it
+    seen = []
+    trainer.generator.register_forward_pre_hook(lambda module, args: seen.append(args[0][:, 8:10, 0, 0].argmax(1)))
+    trainer.step(0)
+    labels = CropSampler(load_exemplars(two_exemplars), 64, torch.Generator().manual_seed(1 * 4 + 2)).labelled(4)[1]
+    assert torch.equal(seen[0], labels)
+    train_gan(GANTrainConfig(steps=4, **config), two_exemplars, tmp_path / "whole")
+    train_gan(GANTrainConfig(steps=2, **config), two_exemplars, tmp_path / "parts")
+    train_gan(GANTrainConfig(steps=4, **config), two_exemplars, tmp_path / "parts", resume=True)
+    whole = read_generator(tmp_path / "whole" / "generator.safetensors").module.state_dict()
+    parts = read_generator(tmp_path / "parts" / "generator.safetensors").module.state_dict()
+    assert all(torch.equal(whole[key], parts[key]) for key in whole) and torch.equal(whole["materials"], torch.eye(2))
+    _, metadata = read_weights(tmp_path / "whole" / "generator.safetensors")
+    assert metadata["training"]["materials"] is True
+    texture = srkit.TextureGenerator(model=tmp_path / "whole" / "generator.safetensors", device="cpu")
+    assert texture.materials == ["stripes", "speckle"] and texture.texture_fields(3)["material_name"] == "speckle"
+    only = srkit.TextureGenerator(model=tmp_path / "whole" / "generator.safetensors", device="cpu", material=1)
+    assert np.array_equal(only.generate(64, 3), texture.generate(64, 3))  # seed 3 is material 3 mod 2 anyway
+    assert not np.array_equal(only.generate(64, 2), texture.generate(64, 2))
+
+
+def test_materials_need_two_exemplars_and_are_fixed_for_a_run(exemplar_pat, tmp_path, capsys):
+    from srkit.train.gan import _check_resumable
+
+    with pytest.raises(SrkitError, match="two exemplars or more"):
+        GANTrainer(GANTrainConfig(materials=True, **TINY), load_exemplars([exemplar_pat]), "cpu")
+    saved = dict(GANTrainConfig(**TINY).__dict__)
+    del saved["materials"]  # a run from before --materials had none
+    _check_resumable(saved, GANTrainConfig(**TINY), tmp_path)
+    with pytest.raises(SrkitError, match="started without --materials"):
+        _check_resumable(saved, GANTrainConfig(materials=True, **TINY), tmp_path)
+    argv = ["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "r"), "--materials", "--device", "cpu"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("needs two exemplars or more")
+    assert not (tmp_path / "r" / "generator.safetensors").exists()
+
+
+def test_a_generator_without_materials_starts_one_with_materials_as_it_was(two_exemplars, tmp_path):
+    """--init from a generator without materials: the code's weights start at zero, so every material's first
+    images are the source's own (same noise), and the run then learns to tell them apart."""
+    source = tmp_path / "plain"
+    train_gan(GANTrainConfig(steps=2, sample_every=100, checkpoint_every=100, **TINY), two_exemplars, source)
+    plain = read_generator(source / "generator.safetensors").module
+    config = GANTrainConfig(materials=True, init=str(source / "generator.safetensors"), ema_decay=0.0, **TINY)
+    trainer = GANTrainer(config, load_exemplars(two_exemplars), "cpu")
+    for material in (0, 1):
+        cells = trainer.noise(2, 4, torch.Generator().manual_seed(3), torch.tensor(material))
+        with torch.no_grad():
+            started, own = trainer.generator.eval()(cells), plain(torch.cat([cells[:, :8], cells[:, 10:]], 1))
+        torch.testing.assert_close(started, own, atol=1e-6, rtol=0)
+    assert not trainer.generator.stages[0].conv.weight[:, 8:].any()
+    trainer.generator.train()
+    trainer.step(0)
+    assert trainer.generator.stages[0].conv.weight[:, 8:].abs().max() > 0, "the code's weights did not learn"
