@@ -12,6 +12,8 @@
   different units, so each is divided by its mean distance between this family's exemplars and the other
   families' (how far apart texture families are on it); the statistics distance is the mean of the three.
 - Stride-frequency peaks of PEAK_SIZE textures, and of each exemplar whole (its sides cut to multiples of 8).
+- Realism per exemplar (`exemplar_entries`): a family of several exemplars judged against each alone, its textures
+  of that material (if it has materials) or all of them.
 """
 
 from __future__ import annotations
@@ -228,3 +230,15 @@ def realism_entry(paths: list[str], sources: dict[str, Source], count: int, seed
         "distance": distances,
         "realism": {name: realism.realism(d, floor, ceiling) for name, d in distances.items()},
     }
+
+
+def exemplar_entries(paths: list[str], made: Callable[[int], Source], count: int, seed: int = 0) -> list[dict]:
+    """`realism_entry` of each exemplar alone: quilting from it (`quilt`) and `made(m)`'s textures (`gan`) for the
+    m-th exemplar (a generator with materials: its material m; one without: all its textures, the same for every
+    exemplar). Pooled over several exemplars, a patchwork of them all matches a pool of them all; alone, each
+    texture must look like one."""
+    entries = []
+    for index, path in enumerate(paths):
+        sources = {"quilt": quilt_source(exemplar_halves([path])[0]), "gan": made(index)}
+        entries.append(realism_entry([path], sources, count, seed))
+    return entries

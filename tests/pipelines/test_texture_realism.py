@@ -70,6 +70,30 @@ def test_quilting_scores_near_the_exemplar_and_noise_near_1(tmp_path):
     assert scores["shuffled"] > 1.0, entry  # the exemplar's own pixels without their structure: worse than noise
 
 
+def test_each_exemplar_alone_sees_through_a_patchwork_that_the_pool_accepts(tmp_path):
+    """Textures that alternate between two exemplars pass on the pooled scale; judged against each exemplar
+    alone, only the textures of that exemplar's own material do."""
+    paths = []
+    for name in ("brick", "gravel"):
+        paths.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(getattr(skimage.data, name)()).save(paths[-1])
+    sampled, _ = quality.exemplar_halves(paths)
+
+    def own(index: int) -> quality.Source:
+        return lambda size, seed: sampled[index][:size, :size]
+
+    def patchwork(size: int, seed: int) -> np.ndarray:
+        return sampled[seed % 2][:size, :size]
+
+    pooled = quality.realism_entry(paths, {"patchwork": patchwork}, 4)["realism"]["patchwork"]
+    each = [e["realism"] for e in quality.exemplar_entries(paths, lambda index: patchwork, 4)]
+    matched = [e["realism"] for e in quality.exemplar_entries(paths, own, 4)]
+    swapped = [e["realism"] for e in quality.exemplar_entries(paths, lambda index: own(1 - index), 4)]
+    assert pooled <= 0.2 and min(r["gan"] for r in each) > 0.3, (pooled, each)
+    assert max(r["gan"] for r in matched) <= 0.2 and min(r["gan"] for r in swapped) > 0.5, (matched, swapped)
+    assert all(r["quilt"] <= 0.2 for r in matched)  # quilting from each exemplar alone
+
+
 def test_measuring_textures_does_not_import_scikit_image():
     code = (
         "import sys; import srkit.pipelines.texture_realism, srkit.texture_generator; "
