@@ -183,7 +183,12 @@ def add_materials(weights: dict[str, torch.Tensor], materials: int) -> dict[str,
     weight = weights["stages.0.conv.weight"]
     codes = weight.new_zeros(weight.shape[0], materials, *weight.shape[2:])
     widened = torch.cat([weight, codes], 1)
-    return weights | {"stages.0.conv.weight": widened, "materials": torch.eye(materials).to(weight)}
+    centre = weights["centre.running_mean"].expand(materials, -1, -1, -1).clone()  # each material's, at first all one
+    return weights | {
+        "stages.0.conv.weight": widened,
+        "centre.running_mean": centre,
+        "materials": torch.eye(materials).to(weight),
+    }
 
 
 def shuffle_into(cells: torch.Tensor, scale: int, out: torch.Tensor) -> torch.Tensor:
@@ -222,24 +227,40 @@ def phase_means(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(n, c, h // 2, 2, w // 2, 2).mean((0, 2, 4))
 
 
+def material_phase_means(x: torch.Tensor, materials: torch.Tensor, count: int) -> torch.Tensor:
+    """(count, C, 2, 2) phase means of the textures of each material in x (N, C, H, W), materials (N,); zeros for
+    a material x has none of."""
+    n, c, h, w = x.shape
+    per_image = x.reshape(n, c, h // 2, 2, w // 2, 2).mean((2, 4))
+    sums = per_image.new_zeros(count, c, 2, 2).index_add(0, materials, per_image)
+    return sums / torch.bincount(materials, minlength=count).clamp_min(1)[:, None, None, None].to(sums)
+
+
 def phase_offsets(means: torch.Tensor) -> torch.Tensor:
-    """(C, 2, 2) per-phase means less their per-channel average: what phase centring subtracts."""
-    return means - means.mean((1, 2), keepdim=True)
+    """(..., C, 2, 2) per-phase means less their per-channel average: what phase centring subtracts."""
+    return means - means.mean((-2, -1), keepdim=True)
 
 
 class PhaseCentre(nn.Module):
     """Subtracts the per-phase mean pattern of period 2: the batch's in training, the calibrated one
-    (`running_mean`, set by `recalibrate`) in eval mode."""
+    (`running_mean`, set by `recalibrate`) in eval mode. With materials each has its own pattern (one mean over
+    all of them leaves each material's difference from it: stride peaks of 5-12 at 1/2 for a stone of six)."""
 
-    running_mean: torch.Tensor  # a registered buffer
+    running_mean: torch.Tensor  # a registered buffer: (C, 2, 2), or (materials, C, 2, 2)
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, materials: int = 0) -> None:
         super().__init__()
-        self.register_buffer("running_mean", torch.zeros(channels, 2, 2))
+        shape = (materials, channels, 2, 2) if materials else (channels, 2, 2)
+        self.register_buffer("running_mean", torch.zeros(shape))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        offsets = phase_offsets(phase_means(x) if self.training else self.running_mean)
-        return x - offsets.repeat(1, x.shape[2] // 2, x.shape[3] // 2)
+    def forward(self, x: torch.Tensor, materials: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, C, H, W) centred; `materials` (N,) each texture's material, for a generator with materials."""
+        if materials is None:
+            offsets = phase_offsets(phase_means(x) if self.training else self.running_mean)
+            return x - offsets.repeat(1, x.shape[2] // 2, x.shape[3] // 2)
+        count = len(self.running_mean)
+        means = material_phase_means(x, materials, count) if self.training else self.running_mean
+        return x - phase_offsets(means)[materials].repeat(1, 1, x.shape[2] // 2, x.shape[3] // 2)
 
 
 class Generator(nn.Module):
@@ -275,7 +296,7 @@ class Generator(nn.Module):
         self.noise_channels = noise_channels
         self.stages = nn.ModuleList(UpStage(a, b) for a, b in zip(ins, widths))
         self.out = nn.Conv2d(widths[-1], out_channels, 3, padding=1, padding_mode="circular")
-        self.centre = PhaseCentre(out_channels)
+        self.centre = PhaseCentre(out_channels, materials)
         self.register_buffer("waves", waves, persistent=bool(len(waves)))  # files without waves load as before
         self.register_buffer("materials", torch.eye(materials), persistent=bool(materials))
 
@@ -298,7 +319,13 @@ class Generator(nn.Module):
         return input_channels(self.noise_channels, len(self.stages), len(self.waves))
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        return self.centre(self.uncentred(noise))
+        return self.centre(self.uncentred(noise), self.materials_of(noise))
+
+    def materials_of(self, noise: torch.Tensor) -> torch.Tensor | None:
+        """(N,) the material whose code each texture's cells carry; None without materials."""
+        if not len(self.materials):
+            return None
+        return noise[:, self.noise_channels - len(self.materials) : self.noise_channels, 0, 0].argmax(1)
 
     def uncentred(self, noise: torch.Tensor) -> torch.Tensor:
         """The output before phase centring (what `recalibrate` measures)."""
@@ -364,9 +391,14 @@ def recalibrate(generator: Generator, noise_batches: list[torch.Tensor]) -> Gene
         for noise in noise_batches:
             calibrated(noise)
         calibrated.eval()
-        calibrated.centre.running_mean.copy_(
-            torch.stack([phase_means(calibrated.uncentred(noise)) for noise in noise_batches]).mean(0)
-        )
+        if len(calibrated.materials):  # each material's own pattern, over its textures in all the batches
+            images = torch.cat([calibrated.uncentred(noise) for noise in noise_batches])
+            materials = torch.cat([cast(torch.Tensor, calibrated.materials_of(noise)) for noise in noise_batches])
+            calibrated.centre.running_mean.copy_(material_phase_means(images, materials, len(calibrated.materials)))
+        else:
+            calibrated.centre.running_mean.copy_(
+                torch.stack([phase_means(calibrated.uncentred(noise)) for noise in noise_batches]).mean(0)
+            )
     return calibrated
 
 
@@ -415,6 +447,8 @@ class GeneratorProgram(BoundProgram):
         self.waves = len(module.waves)
         self.wave_stage = wave_stage(len(module.stages))
         self.fields_at = input_channels(module.noise_channels, len(module.stages))  # the cells' wave fields start
+        self.materials = len(module.materials)
+        self.codes_at = module.noise_channels - self.materials  # the cells' material code starts
         stages = cast("list[UpStage]", list(module.stages))
         self.stages = [stage_step(stage, device) for stage in stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
@@ -429,7 +463,7 @@ class GeneratorProgram(BoundProgram):
         """Stage i > 0 reads one buffer: the map that stage i - 1's pixel shuffle writes, then (wave stage) the
         wave fields, then its noise phases (stage 0 reads the noise cells themselves: its noise phases are the
         channels after the first stage's input); the four-phase conv outputs and the last map are scratch; the
-        phase pattern is made once."""
+        phase pattern is made once (with materials: each material's, and a buffer for the batch's)."""
         require_cells(x, self.noise_channels, len(self.stages), self.waves)
         ops = K.ops_for(x)
         _, _, h, w = x.shape
@@ -437,9 +471,15 @@ class GeneratorProgram(BoundProgram):
         phases = [scratch(ops, x, 4 * c, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-1])]
         size = (h * self.info.net_scale, w * self.info.net_scale)
         last = scratch(ops, x, self.widths[-2], *size)
-        pattern = self.phase_base.to(x.dtype).repeat(1, 1, size[0] // 2, size[1] // 2)  # one image's, read by all
-        pattern = pattern.contiguous(memory_format=torch.channels_last).expand(x.shape[0], -1, -1, -1)
-        buffers = (inputs, phases, last, pattern)
+        repeats = (size[0] // 2, size[1] // 2)
+        patterns = None
+        if self.materials:  # each material's pattern; a run copies its textures' ones into `pattern`
+            patterns = self.phase_base.to(x.dtype).repeat(1, 1, *repeats).contiguous(memory_format=torch.channels_last)
+            pattern = torch.empty_like(patterns[:1].expand(x.shape[0], -1, -1, -1), memory_format=torch.channels_last)
+        else:  # one image's, read by all
+            pattern = self.phase_base.to(x.dtype).repeat(1, 1, *repeats).contiguous(memory_format=torch.channels_last)
+            pattern = pattern.expand(x.shape[0], -1, -1, -1)
+        buffers = (inputs, phases, last, pattern, patterns)
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
 
@@ -453,6 +493,7 @@ class GeneratorProgram(BoundProgram):
         phases: list[torch.Tensor | None],
         last: torch.Tensor | None,
         pattern: torch.Tensor,
+        patterns: torch.Tensor | None,
     ) -> torch.Tensor:
         feeds = [x[:, : self.noise_channels + 4], *inputs]  # each stage's map, wave fields and noise phases
         maps = [*(feed[:, :width] for feed, width in zip(inputs, self.widths[1:-2])), last]  # the shuffles' targets
@@ -465,16 +506,18 @@ class GeneratorProgram(BoundProgram):
             if self.waves and i == self.wave_stage:  # the fields are the cells' last channels
                 shuffle_into(x[:, self.fields_at :], 2**i, feed[:, self.widths[i] : -4])
             feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
+        if patterns is not None:  # each texture's material's pattern, chosen on the device (no sync)
+            pattern.copy_(patterns.index_select(0, x[:, self.codes_at : self.noise_channels, 0, 0].argmax(1)))
         return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):
         """Bytes per noise cell of the bound buffers (all alive at once): each stage's input after the first, its
-        four-phase output, the last map and one image's phase pattern (the reference kernels allocate the
-        scratch ones per launch instead: less)."""
+        four-phase output, the last map and one image's phase pattern, plus each material's (the reference kernels
+        allocate the scratch ones per launch instead: less)."""
         widths, stages = self.widths, len(self.stages)
         inputs = sum(4**i * (c + self.extra_inputs(i)) for i, c in enumerate(widths[1:-2], 1))
         phases = sum(4**i * 4 * c for i, c in enumerate(widths[1:-1]))
-        return element_size(dtype) * (inputs + phases + 4**stages * (widths[-2] + widths[-1]))
+        return element_size(dtype) * (inputs + phases + 4**stages * (widths[-2] + widths[-1] * (1 + self.materials)))
 
 
 class GeneratorArch(Arch):

@@ -280,6 +280,33 @@ def test_materials_added_with_zero_weights_keep_the_images_and_the_code_reaches_
     assert (one - other).abs().max() > 0.05, "the material code does not reach the image"
 
 
+def test_phase_centring_with_materials_removes_each_material_s_own_pattern():
+    """Calibrated per material, every material's textures have no period-2 mean pattern left over the calibration
+    batches (one pattern for all leaves each material's difference from it); in training each material's
+    textures in the batch are centred by their own mean."""
+    module = small_generator(noise_channels=7, widths=(12, 7, 6), seed=13, materials=2).train()
+    g = torch.Generator().manual_seed(14)
+    batches = [dcgan.draw_cells(module, module.input_channels, 6, 2, g) for _ in range(3)]
+    calibrated = dcgan.recalibrate(module, batches)
+    assert calibrated.centre.running_mean.shape == (2, 3, 2, 2)
+    with torch.no_grad():
+        images = torch.cat([calibrated(noise) for noise in batches])
+        raw = torch.cat([calibrated.uncentred(noise) for noise in batches])
+    materials = torch.cat([calibrated.materials_of(noise) for noise in batches])
+    assert set(materials.tolist()) == {0, 1}
+    left = dcgan.phase_offsets(dcgan.material_phase_means(images, materials, 2))
+    assert left.abs().max() < 1e-6, left
+    own = dcgan.phase_offsets(dcgan.material_phase_means(raw, materials, 2))
+    one_for_all = own - dcgan.phase_offsets(dcgan.phase_means(raw))
+    assert one_for_all.abs().max() > 1e-3, "the materials' patterns do not differ: the test shows nothing"
+    module.train()
+    batch = batches[0]
+    with torch.no_grad():
+        trained = module(batch)
+    left = dcgan.phase_offsets(dcgan.material_phase_means(trained, module.materials_of(batch), 2))
+    assert left.abs().max() < 1e-6, left
+
+
 def test_detect_refuses_sr_and_discriminator_weights():
     from ..engine._models import small_model
 

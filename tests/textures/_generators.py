@@ -15,7 +15,8 @@ def small_generator(
     materials: int = 0,
 ) -> dcgan.Generator:
     """A generator whose every weight and BatchNorm statistic is random (not the identity a fresh one has), with
-    wave fields at `waves` (K, 2) if given and the last `materials` of its noise channels a material code."""
+    wave fields at `waves` (K, 2) if given and the last `materials` of its noise channels a material code (with a
+    random phase pattern per material)."""
     module = dcgan.Generator(noise_channels=noise_channels, widths=widths, waves=waves, materials=materials)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -29,6 +30,8 @@ def small_generator(
             stage.noise_scale.copy_(0.3 * torch.randn(stage.noise_scale.shape, generator=g))
         module.out.weight.copy_(torch.randn(module.out.weight.shape, generator=g) / module.out.weight[0].numel() ** 0.5)
         module.out.bias.copy_(0.1 * torch.randn(module.out.bias.shape, generator=g))
+        if materials:  # each material's phase pattern its own
+            module.centre.running_mean.copy_(0.1 * torch.randn(module.centre.running_mean.shape, generator=g))
     return module.eval()
 
 
