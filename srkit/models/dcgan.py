@@ -507,7 +507,7 @@ class GeneratorProgram(BoundProgram):
                 shuffle_into(x[:, self.fields_at :], 2**i, feed[:, self.widths[i] : -4])
             feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
         if patterns is not None:  # each texture's material's pattern, chosen on the device (no sync)
-            pattern.copy_(patterns.index_select(0, x[:, self.codes_at : self.noise_channels, 0, 0].argmax(1)))
+            torch.index_select(patterns, 0, x[:, self.codes_at : self.noise_channels, 0, 0].argmax(1), out=pattern)
         return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):

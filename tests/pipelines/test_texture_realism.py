@@ -70,6 +70,24 @@ def test_quilting_scores_near_the_exemplar_and_noise_near_1(tmp_path):
     assert scores["shuffled"] > 1.0, entry  # the exemplar's own pixels without their structure: worse than noise
 
 
+def test_each_stone_material_has_the_colours_of_its_own_exemplar():
+    """stone (trained with --materials on six exemplars): every material's textures are, in mean colour, nearest
+    to the exemplar of that material, not a blend of all six."""
+    if not _installed("stone"):
+        pytest.skip("stone's exemplars not installed (Debian gimp-data, scikit-image)")
+    from srkit.texture_generator import TextureGenerator
+    from srkit.train.exemplars import read_exemplar
+
+    paths = quality.training_data("stone")
+    colours = np.array([read_exemplar(Path(path))[0].reshape(-1, 3).mean(0) for path in paths])
+    assert TextureGenerator("stone", device="cpu").materials == [Path(path).stem for path in paths]
+    for material in range(len(paths)):
+        generator = TextureGenerator("stone", device="cpu", material=material)
+        mean = np.mean([generator.generate(128, seed).reshape(-1, 3).mean(0) for seed in range(4)], 0)
+        distances = np.linalg.norm(colours - mean, axis=1)
+        assert np.argmin(distances) == material, (material, distances.round(1))
+
+
 def test_each_exemplar_alone_sees_through_a_patchwork_that_the_pool_accepts(tmp_path):
     """Textures that alternate between two exemplars pass on the pooled scale; judged against each exemplar
     alone, only the textures of that exemplar's own material do."""
