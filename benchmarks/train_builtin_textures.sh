@@ -4,11 +4,14 @@
 #   bash benchmarks/train_builtin_textures.sh tune stone|wood|fabric|grass [RUNS_DIR] [STEPS]     # issue 33's
 #   bash benchmarks/train_builtin_textures.sh scratch stone|wood|fabric|grass [RUNS_DIR] [STEPS]  # from scratch
 #   bash benchmarks/train_builtin_textures.sh waves fabric [RUNS_DIR] [STEPS]  # + wave fields, from scratch's
+#   bash benchmarks/train_builtin_textures.sh materials stone [RUNS_DIR] [STEPS]  # one material per exemplar, tune's
 # then `python benchmarks/ship_texture_family.py RUNS_DIR/<family>-tuned/generator.safetensors <family>` (or
-# <family>-scratch, <family>-waves). "scratch" is one run with today's defaults of `srkit train gan` (crops as
+# <family>-scratch, <family>-waves, <family>-materials). "scratch" is one run with today's defaults of `srkit train gan` (crops as
 # oriented, the moving average with its ramp-up), no earlier weights, 5000 steps. "waves" starts from scratch's
 # generator with 2 wave fields at the exemplar's strongest periodicities (--waves 2; their weights start at zero),
-# --lr 0.0001, 2000 steps (the shipped fabric: scratch, then waves).
+# --lr 0.0001, 2000 steps (the shipped fabric: scratch, then waves). "materials" starts from tune's generator with one
+# material per exemplar (--materials; the code's weights start at zero), 3000 steps (the shipped stone: train, tune,
+# then materials; its file was exported again after per-material phase centring was added: results/textures.md).
 # Needs Debian's gimp-data (GIMP's patterns) and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
@@ -20,10 +23,10 @@ set -euo pipefail
 P=/usr/share/gimp/2.0/patterns
 SK=$(python -c "import skimage, os; print(os.path.dirname(skimage.__file__))")/data
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-usage() { echo "usage: $0 [tune|scratch|waves] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
+usage() { echo "usage: $0 [tune|scratch|waves|materials] stone|wood|fabric|grass [RUNS_DIR] [STEPS]" >&2; exit 2; }
 
 stage=train
-if [ "${1:-}" = tune ] || [ "${1:-}" = scratch ] || [ "${1:-}" = waves ]; then
+if [ "${1:-}" = tune ] || [ "${1:-}" = scratch ] || [ "${1:-}" = waves ] || [ "${1:-}" = materials ]; then
   stage=$1 && shift
 fi
 family=${1:-}
@@ -45,6 +48,9 @@ elif [ "$stage" = scratch ]; then
 elif [ "$stage" = waves ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family-waves" --init "$RUNS/$family-scratch/generator.safetensors" \
     --waves 2 --lr 0.0001 --steps "${3:-2000}" "${COMMON[@]}" --checkpoint-every 500
+elif [ "$stage" = materials ]; then
+  srkit train gan "${data[@]}" -o "$RUNS/$family-materials" --init "$RUNS/$family-tuned/generator.safetensors" \
+    --materials --steps "${3:-3000}" "${COMMON[@]}" --checkpoint-every 500
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
     --steps "${3:-2000}" --ema-decay 0.999 "${tune[@]}" "${COMMON[@]}"
