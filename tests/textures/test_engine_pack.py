@@ -26,11 +26,27 @@ CODECS = {"albedo": "bc7", "normal": "bc5", "height": "bc4", "roughness": "bc4",
 # level-0 PSNR floors against the maps srkit derives from the generated stone textures (seeds 3, 4), measured:
 # albedo BC7 32.9 / 34.3 dB, height BC4 35.9 / 38.9, roughness 47.7 / 47.7, ao 33.6 / 34.4. These GAN textures
 # carry pixel-level noise, harder for 4x4 blocks than real textures (test_dds: GIMP patterns, BC7 41.2 dB pooled).
-LEVEL0_FLOOR = {"albedo": 32.0, "height": 35.0, "roughness": 46.0, "ao": 32.5}
+ALBEDO_FLOOR = 32.0  # dB, BC7 at level 0
+# dB that etcpak's fast BC4 may read below the plain block coder (_block_coded) on the same map: measured 2.2-2.8
+# (height, ao) and 4.1-5.5 (roughness, smooth) on stone's materials. Another texture or a flip reads 20 dB or more
+# below, the smooth roughness map shifted one pixel 13 dB below.
+BC4_MARGIN = 6.5
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _block_coded(channel: np.ndarray) -> np.ndarray:
+    """One channel as the simplest BC4 coder makes it: per 4x4 block, endpoints at the block's min and max, each
+    texel at the nearest of the eight levels between them, decoded to 8 bits (levels under 4 pixels a side are one
+    block). BC5 is two such channels."""
+    height, width = channel.shape
+    blocks = channel.astype(np.float64).reshape(height // min(4, height), min(4, height), width // min(4, width), -1)
+    low, high = blocks.min((1, 3), keepdims=True), blocks.max((1, 3), keepdims=True)
+    levels = low[..., None] + (high - low)[..., None] * np.arange(8) / 7.0
+    nearest = np.abs(blocks[..., None] - levels).argmin(-1)
+    return np.round(np.take_along_axis(levels, nearest[..., None], -1)[..., 0]).reshape(height, width)
 
 
 def _angles(decoded: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -90,13 +106,21 @@ def test_dds_pbr_mipmap_pack_loads_in_pillow_level_by_level(tmp_path):
             assert [level.shape[0] for level in dds.levels] == [128, 64, 32, 16, 8, 4, 2, 1]
             chain = mip_chain(reference[name], SPACES[name])
             if name == "normal":
-                for level, expected in zip(dds.levels, chain):  # unit vectors at every level, within BC5's error:
-                    # measured mean 2.2 degrees, 99th percentile 10.8 at level 0 (steep, noisy normals), less below
-                    angles = _angles(level, decode_normals(expected))
-                    assert angles.mean() < 3.0 and np.percentile(angles, 99) < 12.0, angles.max()
+                for level, expected in zip(dds.levels, chain):  # unit vectors at every level, within BC5's error
+                    # as a plain block coder (written below) makes it: etcpak's fast BC5 reads 0.3-0.7 degrees more
+                    # on average and up to 4.5 more at the 99th percentile (stone's steep relief: 3.3 and 11.7)
+                    truth = decode_normals(expected)
+                    coded = np.stack([_block_coded(expected[..., 0]), _block_coded(expected[..., 1])], -1)
+                    angles, plain = _angles(level, truth), _angles(coded, truth)
+                    assert angles.mean() < plain.mean() + 1.0, (angles.mean(), plain.mean())
+                    assert np.percentile(angles, 99) < np.percentile(plain, 99) + 6.0, angles.max()
             else:
                 decoded = dds.levels[0] if dds.levels[0].ndim == 2 else dds.levels[0][..., :3]
-                assert psnr(decoded, chain[0]) >= LEVEL0_FLOOR[name], (name, psnr(decoded, chain[0]))
+                if name == "albedo":
+                    assert psnr(decoded, chain[0]) >= ALBEDO_FLOOR, psnr(decoded, chain[0])
+                else:  # BC4: as close as the plain block coder, within BC4_MARGIN
+                    plain = psnr(_block_coded(chain[0]), chain[0])
+                    assert psnr(decoded, chain[0]) >= plain - BC4_MARGIN, (name, psnr(decoded, chain[0]), plain)
             for index, level in enumerate(dds.levels[:5]):
                 seams.setdefault(index, []).append(level if level.ndim == 2 else level[..., :3].mean(-1))
     # Each level tiles: its wrap seam is no rougher than the interior lines of the generator's 16-pixel grid (halved
