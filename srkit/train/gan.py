@@ -155,8 +155,6 @@ class GANTrainConfig:
             raise SrkitError(f"--ema-decay {self.ema_decay}: use a value from 0 (no average) to below 1")
         if self.waves < 0:
             raise SrkitError(f"--waves {self.waves}: use 0 (none) or more")
-        if self.materials and self.noise_channels < 2:
-            raise SrkitError("--materials: the generator needs --noise-channels of 2 or more beside the code")
 
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
@@ -198,12 +196,12 @@ class GANTrainer:
         widths = dcgan.generator_widths(config.features, config.num_up)
         if config.materials and len(exemplars) < 2:
             raise SrkitError("--materials: one material per exemplar needs two exemplars or more")
-        self.materials = len(exemplars) if config.materials else 0
+        self.material_count = len(exemplars) if config.materials else 0
         generator = dcgan.Generator(
-            noise_channels=config.noise_channels + self.materials,
+            noise_channels=config.noise_channels + self.material_count,
             widths=widths,
             waves=self._waves(exemplars) if config.waves else None,
-            materials=self.materials,
+            materials=self.material_count,
         )
         dcgan.initialise(generator, self.rngs["init"])  # drawn also under --init: the other streams stay the same
         if config.init:
@@ -213,7 +211,7 @@ class GANTrainer:
         self.average = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
         with torch.random.fork_rng(devices=[]):  # spectral norm draws its power-iteration vectors globally
             torch.manual_seed(config.seed)
-            judged = 3 + self.materials  # the image, and the material code beside it
+            judged = 3 + self.material_count  # the image, and the material code beside it
             discriminator = dcgan.Discriminator(
                 in_channels=judged, features=config.features, num_down=config.num_up - 1
             )
@@ -246,7 +244,7 @@ class GANTrainer:
         the one-hot code of its material (N,) as constant channels (none without materials)."""
 
         def coded(x: torch.Tensor) -> torch.Tensor:
-            if not self.materials:
+            if not self.material_count:
                 return x
             codes = self.generator.material_codes(materials).to(x)[:, :, None, None]
             return torch.cat([x, codes.expand(-1, -1, *x.shape[2:])], 1)
@@ -278,7 +276,7 @@ class GANTrainer:
         real = (crops * 2.0 - 1.0).to(self.device)
         # with materials, each fake texture is of the material of the real crop beside it: batches alike
         fake = self.generator(
-            self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"], materials if self.materials else None)
+            self.noise(self.config.batch, NOISE_CELLS, self.rngs["noise"], materials if self.material_count else None)
         )
         d_loss = sum_of(
             discriminator_loss(kind, r, f, self.config.label_smoothing)
