@@ -161,7 +161,7 @@ def draw_cells(
         if material is None:
             material = torch.randint(len(module.materials), (count,), generator=rng)
         codes = module.material_codes(torch.as_tensor(material).expand(count)).cpu()
-        cells[:, module.noise_channels - len(module.materials) : module.noise_channels] = codes[:, :, None, None]
+        cells[:, module.code_channels] = codes[:, :, None, None]
     elif material is not None:
         raise ValueError("this generator has no materials to choose from")
     return cells
@@ -225,6 +225,11 @@ def phase_means(x: torch.Tensor) -> torch.Tensor:
     """(C, 2, 2) mean of (N, C, H, W) over the batch and over each pixel phase (y mod 2, x mod 2); H, W even."""
     n, c, h, w = x.shape
     return x.reshape(n, c, h // 2, 2, w // 2, 2).mean((0, 2, 4))
+
+
+def coded_materials(cells: torch.Tensor, code_channels: slice) -> torch.Tensor:
+    """(N,) the material whose one-hot code cells (N, C, h, w) carry in `code_channels` (the same in every cell)."""
+    return cells[:, code_channels, 0, 0].argmax(1)
 
 
 def material_phase_means(x: torch.Tensor, materials: torch.Tensor, count: int) -> torch.Tensor:
@@ -309,6 +314,11 @@ class Generator(nn.Module):
         return self.materials[chosen.long().to(self.materials.device)]
 
     @property
+    def code_channels(self) -> slice:
+        """Where the material code lies in the noise cells: the last M of the first stage's input channels."""
+        return slice(self.noise_channels - len(self.materials), self.noise_channels)
+
+    @property
     def scale(self) -> int:
         """Output pixels per noise cell along each side."""
         return 2 ** len(self.stages)
@@ -323,9 +333,7 @@ class Generator(nn.Module):
 
     def materials_of(self, noise: torch.Tensor) -> torch.Tensor | None:
         """(N,) the material whose code each texture's cells carry; None without materials."""
-        if not len(self.materials):
-            return None
-        return noise[:, self.noise_channels - len(self.materials) : self.noise_channels, 0, 0].argmax(1)
+        return coded_materials(noise, self.code_channels) if len(self.materials) else None
 
     def uncentred(self, noise: torch.Tensor) -> torch.Tensor:
         """The output before phase centring (what `recalibrate` measures)."""
@@ -448,7 +456,7 @@ class GeneratorProgram(BoundProgram):
         self.wave_stage = wave_stage(len(module.stages))
         self.fields_at = input_channels(module.noise_channels, len(module.stages))  # the cells' wave fields start
         self.materials = len(module.materials)
-        self.codes_at = module.noise_channels - self.materials  # the cells' material code starts
+        self.code_channels = module.code_channels
         stages = cast("list[UpStage]", list(module.stages))
         self.stages = [stage_step(stage, device) for stage in stages]
         self.out = ConvStep.from_conv(module.out, device, "tanh", padding_mode="circular")
@@ -471,14 +479,11 @@ class GeneratorProgram(BoundProgram):
         phases = [scratch(ops, x, 4 * c, h * 2**i, w * 2**i) for i, c in enumerate(self.widths[1:-1])]
         size = (h * self.info.net_scale, w * self.info.net_scale)
         last = scratch(ops, x, self.widths[-2], *size)
-        repeats = (size[0] // 2, size[1] // 2)
-        patterns = None
-        if self.materials:  # each material's pattern; a run copies its textures' ones into `pattern`
-            patterns = self.phase_base.to(x.dtype).repeat(1, 1, *repeats).contiguous(memory_format=torch.channels_last)
-            pattern = torch.empty_like(patterns[:1].expand(x.shape[0], -1, -1, -1), memory_format=torch.channels_last)
-        else:  # one image's, read by all
-            pattern = self.phase_base.to(x.dtype).repeat(1, 1, *repeats).contiguous(memory_format=torch.channels_last)
-            pattern = pattern.expand(x.shape[0], -1, -1, -1)
+        base = self.phase_base.to(x.dtype).repeat(1, 1, size[0] // 2, size[1] // 2)  # one image's (each material's)
+        base = base.contiguous(memory_format=torch.channels_last)
+        patterns = base if self.materials else None  # a run copies its textures' materials' ones into `pattern`
+        batch = base[:1].expand(x.shape[0], -1, -1, -1)
+        pattern = torch.empty_like(batch, memory_format=torch.channels_last) if self.materials else batch
         buffers = (inputs, phases, last, pattern, patterns)
         self._run(K.CHECKS, x, None, None, *buffers)
         return lambda x, clamp, out_dtype: self._run(ops, x, clamp, out_dtype, *buffers)
@@ -507,7 +512,7 @@ class GeneratorProgram(BoundProgram):
                 shuffle_into(x[:, self.fields_at :], 2**i, feed[:, self.widths[i] : -4])
             feat = ops.pixel_shuffle_add(step.launch(ops, feed, out=target), 2, out=map_out)
         if patterns is not None:  # each texture's material's pattern, chosen on the device (no sync)
-            torch.index_select(patterns, 0, x[:, self.codes_at : self.noise_channels, 0, 0].argmax(1), out=pattern)
+            torch.index_select(patterns, 0, coded_materials(x, self.code_channels), out=pattern)
         return self.out.launch(ops, feat, pattern, 0.5, clamp=clamp, out_dtype=out_dtype)
 
     def activation_bytes_per_pixel(self, dtype):

@@ -88,10 +88,6 @@ class CropSampler:
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (), generator=self.generator))
 
-    def crop(self) -> torch.Tensor:
-        """One (3, size, size) crop in [0, 1]."""
-        return self._crop()[0]
-
     def _crop(self) -> tuple[torch.Tensor, int]:
         """One (3, size, size) crop in [0, 1] and the index of the exemplar it came from."""
         index = self._randint(len(self.exemplars))
