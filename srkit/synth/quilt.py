@@ -3,8 +3,9 @@
 The output is a torus cut into a grid of blocks (block i along an axis starts at round(i * size / n), so the
 blocks close around the wrap exactly for any size). Blocks are placed in raster order; each is the exemplar
 patch whose pixels best match what is already on the canvas under the block's overlaps (sum of squared
-differences over the overlap mask, for every patch at once by FFT correlation), drawn at random among those
-within TOLERANCE of the best. The patch replaces the canvas inside the minimum-error boundary cuts (dynamic
+differences over the overlap mask, for every patch at once by FFT correlation; for an exemplar of more than
+SEARCH_WINDOW positions a side, every patch of a random window of it), drawn at random among those within
+TOLERANCE of the best. The patch replaces the canvas inside the minimum-error boundary cuts (dynamic
 programming) of each overlapping side: left and top, plus right and bottom where the last column and row meet
 the first again, so the texture has no seam at its wrap border either. Output pixels are exemplar pixels,
 copied; the same exemplar, size and seed give the same bytes. The torus is finally rolled so that its border
@@ -14,6 +15,7 @@ runs through the middle of the first block, inside patches rather than along a c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -25,6 +27,8 @@ OVERLAP_FRACTION = 4  # overlap: a quarter of the patch side
 MIN_EXEMPLAR = 32  # pixels on the exemplar's shorter side
 MIN_SIZE = 8  # pixels on the output's shorter side
 MIN_PATCH = 8
+SEARCH_WINDOW = 512  # patch positions a side searched for one block; a larger exemplar (a phone photo) is searched
+# in a random window per block, so a block costs the same whatever the exemplar's size
 
 
 class QuiltError(ValueError):
@@ -95,9 +99,15 @@ class _Matcher:
         height, width = self.shape
         # positions whose patch lies inside the exemplar (all of them when it tiles: patches wrap around it)
         self.valid = (height if tileable else height - patch[0] + 1, width if tileable else width - patch[1] + 1)
-        pixels = torch.tensor(exemplar).permute(2, 0, 1).float() / 255.0
-        self.spectra = torch.fft.rfft2(torch.cat([pixels.square().sum(0, keepdim=True), pixels]))
-        self.spectra[1:] *= -2.0  # sum M E^2 - 2 sum M T E: the error up to the template's own sum M T^2
+
+    @cached_property
+    def spectra(self) -> torch.Tensor:
+        """Spectra of the exemplar's squared norm and its channels (made on the first search: a large exemplar is
+        only ever searched in windows)."""
+        pixels = torch.tensor(self.exemplar).permute(2, 0, 1).float() / 255.0
+        spectra = torch.fft.rfft2(torch.cat([pixels.square().sum(0, keepdim=True), pixels]))
+        spectra[1:] *= -2.0  # sum M E^2 - 2 sum M T E: the error up to the template's own sum M T^2
+        return spectra
 
     def errors(self, template: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Sum over the mask of (patch - template)^2 for every valid patch position."""
@@ -114,6 +124,18 @@ class _Matcher:
         rows = (row + np.arange(self.patch[0])) % self.shape[0]
         cols = (col + np.arange(self.patch[1])) % self.shape[1]
         return self.exemplar[np.ix_(rows, cols)]
+
+    def window(self, rng: np.random.Generator) -> _Matcher:
+        """The matcher of one block: this one, or for an exemplar of more than SEARCH_WINDOW positions along an
+        axis, one of a random window of SEARCH_WINDOW positions there (wrapping around a tileable exemplar)."""
+        if max(self.valid) <= SEARCH_WINDOW:
+            return self
+        indices = []
+        for side, valid, patch in zip(self.shape, self.valid, self.patch):
+            positions = min(valid, SEARCH_WINDOW)
+            start = int(rng.integers(valid - positions + 1)) if positions < valid else 0
+            indices.append((start + np.arange(positions + patch - 1)) % side)
+        return _Matcher(self.exemplar[np.ix_(*indices)], self.patch, tileable=False)
 
 
 def _cut(errors: np.ndarray) -> np.ndarray:
@@ -189,11 +211,12 @@ def quilt(
                 canvas[block] = matcher.patch_at(row, col)
                 continue
             template = canvas[block].astype(np.float32) / 255.0
-            errors = matcher.errors(template, mask)
+            searched = matcher.window(rng)
+            errors = searched.errors(template, mask)
             best = max(float(errors.min()), 0.0)
             positions = np.flatnonzero(errors <= best * (1.0 + TOLERANCE) + 1e-4 * mask.sum())
-            row, col = divmod(int(positions[rng.integers(len(positions))]), matcher.valid[1])
-            candidate = matcher.patch_at(row, col)
+            row, col = divmod(int(positions[rng.integers(len(positions))]), searched.valid[1])
+            candidate = searched.patch_at(row, col)
             difference = ((template - candidate.astype(np.float32) / 255.0) ** 2).sum(2)
             canvas[block] = np.where(_new_pixels(difference, overlaps)[..., None], candidate, canvas[block])
     return np.roll(canvas, (-rows.middle, -cols.middle), (0, 1))  # the border inside patches, not on a cut

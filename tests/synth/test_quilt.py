@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from skimage.feature import local_binary_pattern
 
 from srkit.synth import noise
+from srkit.synth import quilt as quilt_module
 from srkit.synth.measures import colour_histogram, pooled_seam_score
-from srkit.synth.quilt import Blocks, QuiltError, quilt
+from srkit.synth.quilt import SEARCH_WINDOW, Blocks, QuiltError, quilt
 
 EXEMPLARS = ("brick", "grass", "gravel")  # scikit-image's CC0 textures (gray, 512 px): cut to 160 px to stay fast
 
@@ -80,6 +82,30 @@ def test_a_tileable_exemplar_may_be_sampled_across_its_edges():
     assert textures[0].shape == (96, 96, 3) and pooled_seam_score(textures) <= 1.2
     with pytest.raises(QuiltError, match="use a larger exemplar"):
         quilt(pattern, 96, 96, 0, patch=40)
+
+
+@pytest.mark.parametrize("tileable", [False, True])
+def test_a_large_exemplar_is_searched_in_windows_and_still_quilts_seamlessly(monkeypatch, tileable):
+    """A phone photo has millions of patch positions: each block searches a window of SEARCH_WINDOW a side, so
+    its FFTs stay that size (whole, they took minutes a texture); the quilt is still seamless, made of the
+    exemplar's own pixels and the same per seed."""
+    gravel = _exemplar("gravel", 512)
+    exemplar = np.concatenate([np.concatenate([gravel, gravel[:, ::-1]], 1)] * 2)[:1000, :900]  # 1000 x 900
+    exemplar[500:, :, 0] //= 2  # the lower half in other colours: blocks from windows of either half still meet
+    shapes = []
+    rfft2 = torch.fft.rfft2
+    monkeypatch.setattr(
+        quilt_module.torch.fft, "rfft2", lambda x, **k: shapes.append(max(x.shape[-2:])) or rfft2(x, **k)
+    )
+    textures = [quilt(exemplar, 150, 130, seed, tileable=tileable) for seed in range(3)]
+    patch = quilt_module.default_patch(exemplar.shape)
+    blocks = max(Blocks.along(side, patch, patch // 4).patch for side in (150, 130))  # the blocks' patch side
+    assert shapes and max(shapes) == SEARCH_WINDOW + blocks - 1, set(shapes)
+    assert pooled_seam_score(textures) <= 1.2
+    colours = {tuple(c) for c in exemplar.reshape(-1, 3)}
+    assert all(tuple(c) in colours for c in textures[0].reshape(-1, 3)[::97])
+    monkeypatch.setattr(quilt_module.torch.fft, "rfft2", rfft2)
+    assert np.array_equal(textures[1], quilt(exemplar, 150, 130, 1, tileable=tileable))
 
 
 @pytest.mark.parametrize(
