@@ -50,6 +50,8 @@ def read_quilt_exemplar(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
     path = Path(path)
     if reason := special_file_reason(path):  # never opened: a FIFO would block
         raise TextureOptionError(f"--exemplar {path}: {reason}")
+    if path.is_dir():
+        raise TextureOptionError(f"--exemplar {path}: is a folder; name one image of the material (PNG, JPEG, ...)")
     if not path.is_file():
         raise TextureOptionError(f"--exemplar {path}: no such file; name an image of the material (PNG, JPEG, ...)")
     try:

@@ -361,6 +361,7 @@ def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
     "argv, needle",
     [
         (["--exemplar", "{tmp}/absent.jpg"], "--exemplar {tmp}/absent.jpg: no such file"),
+        (["--exemplar", "{tmp}"], "--exemplar {tmp}: is a folder; name one image of the material"),
         (["--exemplar", "{tmp}/small.png"], "--exemplar {tmp}/small.png: 20x20 is too small to quilt from"),
         (["--exemplar", "{tmp}/text.jpg"], "--exemplar {tmp}/text.jpg: cannot read image"),
         (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
