@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .catalog import DEFAULT_FAMILY, EXEMPLAR_METHOD
+from .defaults import DEFAULT_MAX_PIXELS
 from .engine.plan import build_plan
 from .engine.runner import model_geometry
 from .engine.tiling import upscale_tiled
@@ -45,7 +46,7 @@ class TextureOptionError(SrkitError):
     exit_code = 2
 
 
-def read_quilt_exemplar(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+def read_quilt_exemplar(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bool]:
     """The exemplar of `--exemplar` as (H, W, 3) uint8 and whether it tiles; every unusable file is one line."""
     path = Path(path)
     if reason := special_file_reason(path):  # never opened: a FIFO would block
@@ -55,7 +56,7 @@ def read_quilt_exemplar(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
     if not path.is_file():
         raise TextureOptionError(f"--exemplar {path}: no such file; name an image of the material (PNG, JPEG, ...)")
     try:
-        pixels, tileable = read_exemplar(path)
+        pixels, tileable = read_exemplar(path, max_pixels)
         quilt.check_exemplar(pixels)
     except (SrkitError, quilt.QuiltError) as error:
         raise TextureOptionError(
@@ -82,6 +83,7 @@ class TextureGenerator:
         octaves: int = 4,
         frequency: float = 4,
         material: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if exemplar is not None and method is None:
             method = EXEMPLAR_METHOD
@@ -100,7 +102,7 @@ class TextureGenerator:
         self.exemplar: np.ndarray | None = None
         self.source: dict[str, Any]  # what made the textures, as the pack manifest records it
         if exemplar is not None:
-            self.exemplar, self.tileable = read_quilt_exemplar(exemplar)
+            self.exemplar, self.tileable = read_quilt_exemplar(exemplar, max_pixels)
             self.name = Path(exemplar).stem
             self.source = dict(
                 method=EXEMPLAR_METHOD, exemplar=str(exemplar), patch=quilt.default_patch(self.exemplar.shape)

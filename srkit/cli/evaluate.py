@@ -7,7 +7,7 @@ import argparse
 from ..defaults import DEFAULT_MODEL
 from .tables import ScoreTable
 from .upscale import add_model_options, upscale_request
-from .values import MAX_OUTPUT_SCALE, positive_number
+from .values import MAX_OUTPUT_SCALE, add_max_pixels, positive_number
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -15,8 +15,9 @@ def _eval(args: argparse.Namespace) -> int:
     from ..upscaler import Upscaler
 
     table = ScoreTable()
+    on_image = None if args.json else table.add
     report = evaluate(
-        args.hr, Upscaler.from_request(upscale_request(args)), args.max_side or None, None if args.json else table.add
+        args.hr, Upscaler.from_request(upscale_request(args)), args.max_side or None, on_image, args.max_pixels
     )
     if args.json:
         print(report_json(report))
@@ -54,5 +55,6 @@ def add_eval(commands) -> None:
         default=DEFAULT_MAX_SIDE,
         help=f"reduce lossy photos longer than this by area first, as training does; 0: never ({DEFAULT_MAX_SIDE})",
     )
+    add_max_pixels(evaluation, "photos")
     add_model_options(evaluation)
     evaluation.set_defaults(run=_eval, batch=None)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import DEFAULT_MAX_PIXELS
-from .values import device, positive_number, seed
+from .values import add_max_pixels, device, positive_number, seed
 
 
 def _pack_options(args: argparse.Namespace, **fields):
@@ -44,6 +43,7 @@ def _textures(args: argparse.Namespace) -> int:
         colormap=args.colormap,
         octaves=args.octaves,
         material=args.material,
+        max_pixels=args.max_pixels,
     )
     write_pack(generator, args.output, options)
     return 0
@@ -119,6 +119,7 @@ def add_textures(commands) -> None:
     textures.add_argument(
         "--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model (x2 or x4) in wrap mode"
     )
+    add_max_pixels(textures, "an --exemplar")
     _add_map_options(textures)
     textures.add_argument("--colormap", choices=list(COLORMAPS), default="gray", help="colours for --method (gray)")
     textures.add_argument(
@@ -136,11 +137,6 @@ def add_textures(commands) -> None:
         default="auto",
         help="what the inputs hold (auto: from the name, e.g. rock_normal.png; else albedo)",
     )
-    convert.add_argument(
-        "--max-pixels",
-        type=positive_number(int, "--max-pixels", 1),
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})",
-    )
+    add_max_pixels(convert)
     _add_map_options(convert)
     convert.set_defaults(run=_textures_convert)

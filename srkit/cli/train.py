@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
-from .values import device, positive_number, seed
+from .values import add_max_pixels, device, positive_number, seed
 
 
 def _train_sr(args: argparse.Namespace) -> int:
@@ -35,7 +35,15 @@ def _train_sr(args: argparse.Namespace) -> int:
     )
     if not args.val:
         print("srkit: no --val photos given: training without a validation PSNR", file=sys.stderr)
-    state = train_sr(config, args.data, args.output, args.val, args.device or default_device(), args.resume)
+    state = train_sr(
+        config,
+        args.data,
+        args.output,
+        args.val,
+        args.device or default_device(),
+        args.resume,
+        max_pixels=args.max_pixels,
+    )
     last = state.history[-1] if state.history else {}
     summary = f", val PSNR {last['val_psnr']:.3f} dB" if last else ""
     print(
@@ -128,6 +136,7 @@ def _add_train_sr(train_commands) -> None:
     sr.add_argument("--seed", type=seed, default=0, help="seed for initialisation and sampling (0)")
     sr.add_argument("--device", type=device, help="cpu or cuda[:i] (default: cuda if available)")
     sr.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
+    add_max_pixels(sr, "photos")
     sr.set_defaults(run=_train_sr)
 
 
@@ -156,7 +165,7 @@ def _train_gan(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         family=args.family or "",
     )
-    state = train_gan(config, args.data, args.output, args.device or default_device(), args.resume)
+    state = train_gan(config, args.data, args.output, args.device or default_device(), args.resume, args.max_pixels)
     last = state.history[-1] if state.history else {}
     losses = f", D loss {last['d_loss']:.3f}, G loss {last['g_loss']:.3f}" if "d_loss" in last else ""
     losses += f", realism {last['realism']:.3f} (0 = exemplar, 1 = noise)" if last.get("realism") is not None else ""
@@ -263,6 +272,7 @@ def _add_train_gan(train_commands) -> None:
     gan.add_argument("--seed", type=seed, default=0, help="seed for initialisation, noise and crops (0)")
     gan.add_argument("--device", type=device, help="cpu or cuda[:i] (default: cuda if available)")
     gan.add_argument("--resume", action="store_true", help="continue the run in -o from its checkpoint")
+    add_max_pixels(gan, "exemplar images")
     gan.set_defaults(run=_train_gan)
 
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_SEGMENT_SECONDS, DTYPE_NAMES
+from ..defaults import DEFAULT_MODEL, DEFAULT_SEGMENT_SECONDS, DTYPE_NAMES
 from ..io.formats import PHOTO_OUTPUTS
 from ..request import UpscaleRequest
-from .values import MAX_OUTPUT_SCALE, MAX_SECONDS, device, key_value, positive_number, reuse_threshold, suffix, tile
+from .values import (
+    MAX_OUTPUT_SCALE,
+    MAX_SECONDS,
+    add_max_pixels,
+    device,
+    key_value,
+    positive_number,
+    reuse_threshold,
+    suffix,
+    tile,
+)
 
 
 def upscale_request(args: argparse.Namespace) -> UpscaleRequest:
@@ -138,12 +148,7 @@ def add_upscale(commands) -> None:
         help="descend into sub-directories of directory inputs (default: yes)",
     )
     upscale.add_argument("--compare", action="store_true", help="also write a before/after crop beside each output")
-    upscale.add_argument(
-        "--max-pixels",
-        type=positive_number(int, "--max-pixels", 1),
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse images with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})",
-    )
+    add_max_pixels(upscale)
     video = upscale.add_argument_group("video (for inputs that are videos)")
     video.add_argument(
         "--codec",

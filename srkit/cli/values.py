@@ -7,7 +7,7 @@ import argparse
 import math
 import os
 
-from ..defaults import MAX_SEED, MIN_TILE
+from ..defaults import DEFAULT_MAX_PIXELS, MAX_SEED, MIN_TILE
 
 MAX_INT = 2**31 - 1  # the default upper bound of an integer option: what a C int (torch, FFmpeg, OpenCV) holds
 MAX_OUTPUT_SCALE = 16.0  # -s: an output side 16x the input's is past any model srkit ships (x4) resized up
@@ -91,3 +91,13 @@ def tile(value: str) -> int | None:
     if value.isdigit() and MIN_TILE <= int(value) <= MAX_INT:
         return int(value)
     raise argparse.ArgumentTypeError(f"--tile must be 'auto' or an integer from {MIN_TILE} to {MAX_INT}, got {value!r}")
+
+
+def add_max_pixels(parser: argparse.ArgumentParser, what: str = "images") -> None:
+    """--max-pixels: the decompression-bomb guard of every command that reads images (the limit its error names)."""
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_number(int, "--max-pixels", 1),
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse {what} with more pixels (decompression-bomb guard, {DEFAULT_MAX_PIXELS})",
+    )

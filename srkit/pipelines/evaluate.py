@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from ..train.data import find_photos, load_photo, mod_crop
 from ..train.degrade import bicubic_downscale, bicubic_upscale_codes, quantize, to_codes
@@ -61,14 +62,16 @@ def evaluate(
     upscaler: Upscaler,
     max_side: int | None,
     on_image: Callable[[ImageScore], None] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> dict:
-    """Score every photo under `inputs`; returns {"model", "scale", "images": [...], "mean": {...}}."""
+    """Score every photo under `inputs` (photos over `max_pixels` refused from their header); returns {"model",
+    "scale", "images": [...], "mean": {...}}."""
     if upscaler.output_scale != int(upscaler.output_scale) or upscaler.output_scale < 2:
         raise SrkitError(f"eval needs an integer scale of at least 2, got {upscaler.output_scale:g}")
     scale = int(upscaler.output_scale)
     scores = []
     for path in find_photos(list(inputs)):
-        score = score_photo(load_photo(path, max_side), upscaler, scale, Path(path).name)
+        score = score_photo(load_photo(path, max_side, max_pixels), upscaler, scale, Path(path).name)
         scores.append(score)
         if on_image:
             on_image(score)

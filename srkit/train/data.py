@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from ..io.formats import IMAGE_EXTENSIONS, for_path
 from ..io.images import read_picture
@@ -58,9 +59,12 @@ def rgb_float(pixels: np.ndarray) -> np.ndarray:
     return colour.astype(np.float32) / scale
 
 
-def load_photo(path: Path, max_side: int | None = DEFAULT_MAX_SIDE) -> torch.Tensor:
-    """(3, H, W) float32 RGB in [0, 1]; lossy photos longer than `max_side` are reduced by area first."""
-    rgb = rgb_float(read_picture(path).pixels)
+def load_photo(
+    path: Path, max_side: int | None = DEFAULT_MAX_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]; lossy photos longer than `max_side` are reduced by area first, photos
+    over `max_pixels` refused from their header."""
+    rgb = rgb_float(read_picture(path, max_pixels).pixels)
     height, width = rgb.shape[:2]
     lossy = (fmt := for_path(path)) is not None and fmt.lossy
     if max_side and lossy and max(height, width) > max_side:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from ..io.formats import IMAGE_EXTENSIONS
 from ..io.images import codes_8bit, read_picture
@@ -40,26 +41,27 @@ def exemplar_files(data: Sequence[str | os.PathLike]) -> list[Path]:
     return find_files(list(data), IMAGE_EXTENSIONS | {PATTERN_EXTENSION}, "images or .pat patterns")
 
 
-def _decoded(path: Path) -> tuple[np.ndarray, bool]:
+def _decoded(path: Path, max_pixels: int) -> tuple[np.ndarray, bool]:
     """The exemplar's pixels as stored (uint8 or uint16, 1-4 channels) and whether it tiles: a .pat pattern
-    does, any other image srkit reads is not assumed to."""
+    does, any other image srkit reads is not assumed to (and is refused over `max_pixels`, from its header: a
+    .pat is uncompressed, its file as large as its pixels)."""
     tileable = path.suffix.lower() == PATTERN_EXTENSION
-    return (read_pattern(path).pixels if tileable else read_picture(path).pixels), tileable
+    return (read_pattern(path).pixels if tileable else read_picture(path, max_pixels).pixels), tileable
 
 
-def read_exemplar(path: Path) -> tuple[np.ndarray, bool]:
+def read_exemplar(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bool]:
     """(H, W, 3) uint8 RGB pixels of one exemplar (alpha dropped, gray repeated, 16-bit rounded to 8 bits), and
     whether it tiles."""
-    pixels, tileable = _decoded(path)
+    pixels, tileable = _decoded(path, max_pixels)
     pixels = codes_8bit(pixels) if pixels.dtype == np.uint16 else pixels
     planes = pixels[..., None] if pixels.ndim == 2 else pixels
     rgb = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
     return np.ascontiguousarray(rgb), tileable
 
 
-def load_exemplar(path: Path) -> Exemplar:
+def load_exemplar(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Exemplar:
     """Read one exemplar as training samples it: (3, H, W) float32 in [0, 1]."""
-    pixels, tileable = _decoded(path)
+    pixels, tileable = _decoded(path, max_pixels)
     return Exemplar(path, torch.from_numpy(rgb_float(pixels)).permute(2, 0, 1).contiguous(), tileable)
 
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from ..io.atomic import atomic_path
 from ..io.sheets import contact_sheet
@@ -412,15 +413,17 @@ def train_gan(
     run_dir: str | os.PathLike,
     device: torch.device | str = "cpu",
     resume: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> RunState:
-    """Train (or with `resume`, continue) a texture generator on crops of the exemplars in `data`."""
+    """Train (or with `resume`, continue) a texture generator on crops of the exemplars in `data` (images over
+    `max_pixels` refused from their header)."""
     config.check()
     run_dir = Path(run_dir)
     checkpoint = checkpoint_path(run_dir, resume)
     files = exemplar_files(data)
     # a resumed run's generator comes from its checkpoint: --init is recorded, not loaded again
     started = replace(config, init="") if resume else config
-    trainer = GANTrainer(started, [load_exemplar(path) for path in files], device)
+    trainer = GANTrainer(started, [load_exemplar(path, max_pixels) for path in files], device)
     state = RunState()
     if resume:
         _check_resumable(checkpoint_metadata(checkpoint)["config"], config, checkpoint)

@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import SrkitError
 from ..models.weights import write_safetensors
 from .averaging import update_average
@@ -124,8 +125,10 @@ def train_sr(
     device: str | torch.device = "cpu",
     resume: bool = False,
     progress: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> RunState:
-    """Train (or resume training) to `config.steps`; returns the run state. Writes checkpoint, model, log."""
+    """Train (or resume training) to `config.steps`; returns the run state. Writes checkpoint, model, log. Photos
+    over `max_pixels` are refused from their header."""
     run_dir = Path(run_dir)
     checkpoint = checkpoint_path(run_dir, resume)
     device = torch.device(device)
@@ -145,10 +148,14 @@ def train_sr(
         saved = load_checkpoint(checkpoint, {"model": model, "ema": ema}, {"adam": optimizer}, {"data": generator})
         state = RunState(saved["step"], saved["seconds"], saved["history"])
     sampler = PairSampler(
-        [load_photo(p, config.max_side) for p in training], config.scale, config.patch, config.degradation, generator
+        [load_photo(p, config.max_side, max_pixels) for p in training],
+        config.scale,
+        config.patch,
+        config.degradation,
+        generator,
     )
     pairs = validation_pairs(
-        [load_photo(p, config.max_side) for p in held_out],
+        [load_photo(p, config.max_side, max_pixels) for p in held_out],
         config.scale,
         config.val_crop,
         config.architecture().train_multiple(config.scale),

@@ -134,3 +134,28 @@ def test_a_gray_model_upscales_a_colour_photo_plane_by_plane(tmp_path, capsys):
         planes = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255)[:, None]
         expected = np.floor(module(planes).clamp(0, 1)[:, 0].permute(1, 2, 0).numpy() * 255 + 0.5)
     assert out.shape == (24, 30, 3) and np.abs(out.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["upscale", "{image}", "-o", "{out}/up.png"],
+        ["textures", "--exemplar", "{image}", "-o", "{out}", "-n", "1", "--size", "32"],
+        ["textures", "convert", "{image}", "-o", "{out}"],
+        ["train", "gan", "{image}", "-o", "{out}", "--steps", "1"],
+        ["train", "sr", "{image}", "-o", "{out}", "--steps", "1", "--patch", "16"],
+        ["eval", "{image}"],
+    ],
+    ids=lambda command: " ".join(word for word in command[:2] if not word.startswith("{")),
+)
+def test_every_command_that_reads_images_takes_the_max_pixels_its_bomb_error_names(tmp_path, capsys, command):
+    """An image over the limit is a one-line error naming --max-pixels (upscale adds its summary line) and nothing
+    is written; the command takes that option, and raising it lets the same image through the guard."""
+    Image.fromarray(np.full((72, 72, 3), 120, np.uint8)).save(tmp_path / "image.png")
+    argv = [word.format(image=tmp_path / "image.png", out=tmp_path / "out") for word in command]
+    assert main([*argv, "--max-pixels", "5000"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert "72x72 is over the decompression-bomb limit of 5000 pixels (raise it with --max-pixels" in error, error
+    assert "Traceback" not in error and not (tmp_path / "out").exists() and not (tmp_path / "up.png").exists()
+    main([*argv, "--max-pixels", "6000"])
+    assert "decompression-bomb" not in capsys.readouterr().err
