@@ -7,7 +7,8 @@ Perlin noise with their colours, both against crops of the held-out halves); and
 
 Families with a built-in GAN are measured on the exemplars that GAN was trained on (its weights' metadata), with
 quilting from the same exemplars; every registry family (srkit/train/exemplar_sources.py) is also measured on
-its registry exemplars (OpenArena game textures, GIMP patterns, scikit-image), where installed. A GAN family of
+its registry exemplars (OpenArena game textures, GIMP patterns, scikit-image), where installed and not the same
+files as its GAN's. A GAN family of
 several exemplars is also judged against each alone (the mean over them: "GAN's, each"), where a patchwork of all
 its exemplars no longer passes for them. Bars (issue 33): each GAN family at <= 0.2 and no worse than quilting from
 the same exemplars.
@@ -126,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     count = 2 if args.smoke else args.count
     rows, cases = [], []
     for family in exemplar_sources.FAMILY_NAMES[:2] if args.smoke else exemplar_sources.FAMILY_NAMES:
-        if any(f.name == family for f in FAMILIES):
+        trained = any(f.name == family for f in FAMILIES) and tr.has_training_data(family)
+        if trained:
             cases.append((family, tr.training_data(family), "GAN's"))
-        if exemplar_sources.installed(family):
-            cases.append((family, [str(p) for p in exemplar_sources.exemplar_paths(family)], "registry"))
-        else:
+        if not exemplar_sources.installed(family):
             print(f"{family}: registry exemplars not installed (apt-get install openarena-081-textures gimp-data)")
+        elif not trained or tr.training_data(family) != [str(p) for p in exemplar_sources.exemplar_paths(family)]:
+            cases.append((family, [str(p) for p in exemplar_sources.exemplar_paths(family)], "registry"))
     for family, paths, data in cases:
         rows.append(measure(family, paths, data, count))
         print_rows(rows[-1:])

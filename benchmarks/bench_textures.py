@@ -58,8 +58,8 @@ def peak_rows(count: int) -> list[dict]:
     """Stride-frequency peaks per family: of `count` 256 px textures, and of each of its exemplars whole."""
     rows = []
     for family in FAMILIES:
-        paths = quality.training_data(family.name)
-        exemplars = quality.exemplar_peaks(paths) if all(Path(p).is_file() for p in paths) else {}
+        installed = quality.has_training_data(family.name)
+        exemplars = quality.exemplar_peaks(quality.training_data(family.name)) if installed else {}
         rows.append(
             {
                 "family": family.name,

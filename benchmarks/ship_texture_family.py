@@ -1,6 +1,7 @@
-"""Copy a `srkit train gan` run's generator into srkit/models/builtin/<family>.safetensors, writing the installed
-scikit-image's data folder in its metadata as $SKIMAGE_DATA (srkit/train/exemplar_sources.py resolves it back), so the
-shipped file names no machine-specific path.
+"""Copy a `srkit train gan` run's generator into srkit/models/builtin/<family>.safetensors, naming its training data
+as srkit/train/exemplar_sources.py's `portable` does (registry exemplars by their record paths, OpenArena's as
+archive members; scikit-image's data folder as $SKIMAGE_DATA; `locate` finds them again), so the shipped file names
+no machine-specific path.
 
     python benchmarks/ship_texture_family.py runs/stone/generator.safetensors stone
     python benchmarks/ship_texture_family.py runs/stone-tuned/generator.safetensors stone \
@@ -17,7 +18,7 @@ import skimage
 
 from srkit.catalog import FAMILIES
 from srkit.models.weights import read_weights, write_safetensors
-from srkit.train.exemplar_sources import SKIMAGE_DATA, skimage_data
+from srkit.train.exemplar_sources import SKIMAGE_DATA, portable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state, metadata = read_weights(args.generator)
     training = metadata["training"]
-    training["data"] = [p.replace(str(skimage_data()), SKIMAGE_DATA) for p in training["data"]]
+    training["data"] = [portable(Path(p)) for p in training["data"]]
     if any(SKIMAGE_DATA in p for p in training["data"]):
         training["paths"] = {
             SKIMAGE_DATA: f"the data folder of the installed scikit-image package ({skimage.__version__})"

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from ..catalog import FAMILIES
+from ..errors import SrkitError
 from ..models.weights import read_weights
 from ..synth import measures, noise, quilt, realism
 from ..texture_generator import TextureGenerator
-from ..train.exemplar_sources import resolve
+from ..train.exemplar_sources import locate
 from ..train.exemplars import CropSampler, load_exemplars, read_exemplar
 
 STATS_SIZE = 64  # the training crop size
@@ -50,10 +51,18 @@ def family_weights(family: str, models: dict[str, str] | None = None) -> str:
 
 
 def training_data(family: str, models: dict[str, str] | None = None) -> list[str]:
-    """The exemplar files a family's generator was trained on (from its weights' metadata; $SKIMAGE_DATA there is
-    the installed scikit-image's data folder)."""
+    """The exemplar files a family's generator was trained on, as its weights' metadata names them, on this machine
+    (`exemplar_sources.locate`: SrkitError names the package to install where a registry exemplar is missing)."""
     _, metadata = read_weights(family_weights(family, models))
-    return [resolve(path) for path in metadata["training"]["data"]]
+    return [str(locate(path)) for path in metadata["training"]["data"]]
+
+
+def has_training_data(family: str, models: dict[str, str] | None = None) -> bool:
+    """Whether every exemplar file a family was trained on is on this machine."""
+    try:
+        return all(Path(path).is_file() for path in training_data(family, models))
+    except SrkitError:
+        return False
 
 
 def exemplar_crops(paths: list[str], count: int, seed: int) -> list[np.ndarray]:
@@ -115,9 +124,8 @@ def family_statistics(
     (of up to 16 textures each)."""
     crops, entries = {}, []
     for family in FAMILIES:
-        missing = [p for p in training_data(family.name, models) if not Path(p).is_file()]
-        if missing:
-            entries.append({"family": family.name, "note": f"exemplars not installed here ({missing[0]})"})
+        if not has_training_data(family.name, models):
+            entries.append({"family": family.name, "note": "exemplars not installed here"})
         else:
             crops[family.name] = exemplar_crops(training_data(family.name, models), count, 0)
     references = {name: measures.texture_stats(images) for name, images in crops.items()}

@@ -4,7 +4,8 @@ Each family's exemplars are real game or photographic textures under free licens
 package's Debian copyright file), so what the texture families learn from, and what the realism benchmark
 measures against, can be installed anywhere: `apt-get install openarena-081-textures gimp-data` and
 `pip install scikit-image`. OpenArena keeps its textures inside a zip (`pak4-textures.pk3`); `exemplar_paths`
-extracts the members it needs into a cache folder once. Importable without torch (the CLI lists families).
+extracts the members it needs into a cache folder once. A shipped generator names its training data as `portable`
+writes it, and `locate` finds those files on any machine. Importable without torch (the CLI lists families).
 """
 
 from __future__ import annotations
@@ -148,7 +149,34 @@ def _location(source: ExemplarSource) -> Path | None:
     return (_cache() / source.package / source.member if source.member else file).resolve()
 
 
+def _known() -> dict[Path, ExemplarSource]:
+    """The registry's exemplars by where they are (or are extracted to) on this machine."""
+    return {location: source for source in REGISTRY if (location := _location(source)) is not None}
+
+
 def records(paths: list[Path]) -> list[dict[str, str]]:
     """Path, package and license of each of `paths` that is a registry exemplar (training data it lists)."""
-    known = {location: source for source in REGISTRY if (location := _location(source)) is not None}
+    known = _known()
     return [known[path.resolve()].record() for path in paths if path.resolve() in known]
+
+
+def portable(path: Path) -> str:
+    """How a shipped generator's metadata names training file `path`, valid on any machine: a registry exemplar by
+    its record path (an archive member as ARCHIVE:MEMBER), a file of scikit-image's data under $SKIMAGE_DATA, any
+    other file by its absolute path. `locate` reads it back."""
+    resolved = path.resolve()
+    if (source := _known().get(resolved)) is not None:
+        return source.record()["path"]
+    try:
+        data = skimage_data().resolve()
+    except SrkitError:  # without scikit-image no file is in its data folder
+        return str(resolved)
+    return f"{SKIMAGE_DATA}/{resolved.relative_to(data)}" if resolved.is_relative_to(data) else str(resolved)
+
+
+def locate(path: str) -> Path:
+    """The file on this machine holding training data named `path` in a generator's metadata: a registry record
+    path's exemplar (its archive member extracted into the cache once), else `path` with $SKIMAGE_DATA resolved.
+    Raises SrkitError naming the package to install when a registry exemplar's file is not here."""
+    source = next((source for source in REGISTRY if source.record()["path"] == path), None)
+    return exemplar_path(source) if source is not None else Path(resolve(path))

@@ -61,3 +61,31 @@ def test_a_missing_package_names_what_to_install(tmp_path):
     entry = sources.ExemplarSource("sand", "openarena-081-textures", str(tmp_path / "absent.pk3"), "x.jpg")
     with pytest.raises(SrkitError, match="absent.pk3: not installed; install the openarena-081-textures package"):
         sources.exemplar_path(entry)
+
+
+def test_training_data_is_named_portably_and_located_again_on_another_machine(tmp_path, monkeypatch):
+    """A shipped generator names an archive member as ARCHIVE:MEMBER, scikit-image's data under $SKIMAGE_DATA and
+    any other file by its path; `locate` finds each again, extracting the member afresh into an empty cache."""
+    import skimage
+
+    archive = tmp_path / "pak.pk3"
+    with zipfile.ZipFile(archive, "w") as pack:
+        pack.writestr("textures/g/grass.jpg", b"not really a jpeg")
+    member = sources.ExemplarSource("grass", "openarena-081-textures", str(archive), "textures/g/grass.jpg")
+    monkeypatch.setattr(sources, "REGISTRY", (member,))
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "cache"))
+    extracted = sources.exemplar_path(member)
+    own = tmp_path / "mine.png"
+    own.write_bytes(b"x")
+    gravel = sources.Path(skimage.__file__).parent / "data" / "gravel.png"
+    names = [sources.portable(path) for path in (extracted, gravel, own)]
+    assert names == [f"{archive}:textures/g/grass.jpg", "$SKIMAGE_DATA/gravel.png", str(own.resolve())]
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "other-cache"))  # another machine: nothing extracted yet
+    located = [sources.locate(name) for name in names]
+    assert located[0] == tmp_path / "other-cache" / "openarena-081-textures" / "textures/g/grass.jpg"
+    assert located[0].read_bytes() == b"not really a jpeg"
+    assert located[1].samefile(gravel) and located[2] == own.resolve()
+    archive.unlink()
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "third-cache"))
+    with pytest.raises(SrkitError, match="pak.pk3: not installed; install the openarena-081-textures package"):
+        sources.locate(names[0])
