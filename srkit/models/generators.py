@@ -53,12 +53,14 @@ def load_family(name: str) -> LoadedModel:
 
 def material_names(generator: LoadedModel) -> list[str]:
     """Names of a generator's materials (material m was trained on the m-th exemplar its metadata names; the
-    exemplar's file stem), or `material m` where the file does not say; [] without materials."""
+    exemplar's file stem, or its file name where two share a stem), or `material m` where the file does not say;
+    [] without materials."""
     count = len(getattr(generator.module, "materials", ()))
     if not count:
         return []
     _, metadata = read_weights(generator.source)
     data = (metadata.get("training") or {}).get("data") if isinstance(metadata, dict) else None
     if isinstance(data, list) and len(data) == count and all(isinstance(path, str) for path in data):
-        return [Path(path).stem for path in data]
+        stems = [Path(path).stem for path in data]
+        return [Path(path).name if stems.count(stem) > 1 else stem for path, stem in zip(data, stems, strict=True)]
     return [f"material {index}" for index in range(count)]

@@ -432,6 +432,22 @@ def test_a_run_with_materials_gives_each_fake_the_material_of_its_real_crop_and_
     assert not np.array_equal(only.generate(64, 2), texture.generate(64, 2))
 
 
+def test_materials_of_exemplars_sharing_a_stem_are_named_by_file_name(two_exemplars, tmp_path):
+    """grass trains on OpenArena's grass.jpg and scikit-image's grass.png: their stems alone would name two
+    materials alike."""
+    from srkit.models.weights import write_safetensors
+
+    run = tmp_path / "run"
+    train_gan(
+        GANTrainConfig(steps=1, materials=True, sample_every=100, checkpoint_every=100, **TINY), two_exemplars, run
+    )
+    state, metadata = read_weights(run / "generator.safetensors")
+    metadata["training"]["data"] = ["/usr/share/a.pk3:textures/grass.jpg", "$SKIMAGE_DATA/grass.png"]
+    write_safetensors(tmp_path / "renamed.safetensors", state, metadata)
+    texture = srkit.TextureGenerator(model=tmp_path / "renamed.safetensors", device="cpu")
+    assert texture.materials == ["grass.jpg", "grass.png"]
+
+
 def test_materials_need_two_exemplars_and_are_fixed_for_a_run(exemplar_pat, tmp_path, capsys):
     from srkit.train.gan import _check_resumable
 
