@@ -4,7 +4,7 @@
 #   bash benchmarks/train_builtin_textures.sh tune stone|wood|fabric|grass [RUNS_DIR] [STEPS]     # issue 33's
 #   bash benchmarks/train_builtin_textures.sh scratch stone|wood|fabric|grass [RUNS_DIR] [STEPS]  # from scratch
 #   bash benchmarks/train_builtin_textures.sh waves fabric [RUNS_DIR] [STEPS]  # + wave fields, from scratch's
-#   bash benchmarks/train_builtin_textures.sh materials stone [RUNS_DIR] [STEPS]  # one material per exemplar, tune's
+#   bash benchmarks/train_builtin_textures.sh materials stone|wood|grass [RUNS_DIR] [STEPS]  # one material per exemplar
 # then `python benchmarks/ship_texture_family.py RUNS_DIR/<family>-tuned/generator.safetensors <family>` (or
 # <family>-scratch, <family>-waves, <family>-materials). "scratch" is one run with today's defaults of `srkit train gan` (crops as
 # oriented, the moving average with its ramp-up), no earlier weights, 5000 steps. "waves" starts from scratch's
@@ -12,7 +12,10 @@
 # --lr 0.0001, 2000 steps (the shipped fabric: scratch, then waves). "materials" starts from tune's generator with one
 # material per exemplar (--materials; the code's weights start at zero), 3000 steps (the shipped stone: train, tune,
 # then materials; its file was exported again after per-material phase centring was added: results/textures.md).
-# Needs Debian's gimp-data (GIMP's patterns) and scikit-image. Stage 1 uses the defaults of `srkit train gan`
+# wood and grass learn their materials from the registry's exemplars (srkit/train/exemplar_sources.py; OpenArena's
+# are extracted from its archive): wood's five, grass's three OpenArena grasses (not the grey photo it began on);
+# the shipped wood and grass: train, tune, then materials.
+# Needs Debian's gimp-data (GIMP's patterns) and openarena-081-textures, and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
 # --ema-decay 0), 2000 steps shipped. Stage 2 starts the generator from stage 1's (--init; the discriminator
@@ -40,6 +43,15 @@ case "$family" in
   grass) data=("$SK/grass.png") ;;
   *) usage ;;
 esac
+registry() {  # the registry's exemplars of family $1 as files (OpenArena's extracted), one per line; $2: left out
+  python -c "import sys; from srkit.train.exemplar_sources import exemplar_paths
+print('\n'.join(str(p) for p in exemplar_paths(sys.argv[1]) if p.name != sys.argv[2]))" "$1" "${2:-}"
+}
+materials=("${data[@]}")  # the materials stage's exemplars, one material each
+case "$family" in
+  wood) mapfile -t materials < <(registry wood) ;;
+  grass) mapfile -t materials < <(registry grass grass.png) ;;
+esac
 COMMON=(--family "$family" --checkpoint-every 250 --sample-every 500 --device cpu)
 if [ "$stage" = train ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family" --steps "${3:-2000}" --ema-decay 0 --flips "${COMMON[@]}"
@@ -49,7 +61,7 @@ elif [ "$stage" = waves ]; then
   srkit train gan "${data[@]}" -o "$RUNS/$family-waves" --init "$RUNS/$family-scratch/generator.safetensors" \
     --waves 2 --lr 0.0001 --steps "${3:-2000}" "${COMMON[@]}" --checkpoint-every 500
 elif [ "$stage" = materials ]; then
-  srkit train gan "${data[@]}" -o "$RUNS/$family-materials" --init "$RUNS/$family-tuned/generator.safetensors" \
+  srkit train gan "${materials[@]}" -o "$RUNS/$family-materials" --init "$RUNS/$family-tuned/generator.safetensors" \
     --materials --steps "${3:-3000}" "${COMMON[@]}" --checkpoint-every 500
 else
   srkit train gan "${data[@]}" -o "$RUNS/$family-tuned" --init "$RUNS/$family/generator.safetensors" \
