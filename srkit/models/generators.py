@@ -13,7 +13,7 @@ from pathlib import Path
 from ..catalog import FAMILIES
 from ..errors import ModelFormatError, ModelNotFoundError
 from .registry import GENERATOR_ARCHES, load_as
-from .weights import read_weights
+from .weights import read_metadata, read_weights
 from .zoo import LoadedModel
 
 
@@ -58,8 +58,8 @@ def material_names(generator: LoadedModel) -> list[str]:
     count = len(getattr(generator.module, "materials", ()))
     if not count:
         return []
-    _, metadata = read_weights(generator.source)
-    data = (metadata.get("training") or {}).get("data") if isinstance(metadata, dict) else None
+    training = read_metadata(generator.source).get("training")
+    data = training.get("data") if isinstance(training, dict) else None
     if isinstance(data, list) and len(data) == count and all(isinstance(path, str) for path in data):
         stems = [Path(path).stem for path in data]
         return [Path(path).name if stems.count(stem) > 1 else stem for path, stem in zip(data, stems, strict=True)]

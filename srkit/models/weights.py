@@ -126,15 +126,28 @@ def read_pth(path: Path) -> dict[str, torch.Tensor]:
     return canonical_state_dict(checkpoint, str(path))
 
 
-def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """State dict and srkit metadata (arch, scale, hyper-parameters, provenance) of a .safetensors file."""
+def _open_safetensors(path: Path, tensors: bool) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors (none unless `tensors`) and srkit metadata of a .safetensors file."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
+            state = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
     except Exception as error:  # safetensors raises its own error types for damaged headers
         raise ModelFormatError(f"{path}: not a readable safetensors file ({_first_line(error)})") from None
-    return canonical_state_dict(state, str(path)), parse_metadata(metadata.get(METADATA_KEY, "{}"), str(path))
+    return state, parse_metadata(metadata.get(METADATA_KEY, "{}"), str(path))
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """State dict and srkit metadata (arch, scale, hyper-parameters, provenance) of a .safetensors file."""
+    state, metadata = _open_safetensors(path, tensors=True)
+    return canonical_state_dict(state, str(path)), metadata
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The srkit metadata of a weights file from its header alone, without reading its tensors ({} for .pth,
+    which carries none): a generator's material names and training data, asked for after it is loaded."""
+    path = Path(path)
+    return _open_safetensors(path, tensors=False)[1] if path.suffix.lower() == ".safetensors" else {}
 
 
 def parse_metadata(text: str, source: str) -> dict:

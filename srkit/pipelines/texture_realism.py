@@ -26,7 +26,7 @@ import torch
 
 from ..catalog import FAMILIES
 from ..errors import SrkitError
-from ..models.weights import read_weights
+from ..models.weights import read_metadata
 from ..synth import measures, noise, quilt, realism
 from ..texture_generator import TextureGenerator
 from ..train.exemplar_sources import locate
@@ -53,8 +53,7 @@ def family_weights(family: str, models: dict[str, str] | None = None) -> str:
 def training_data(family: str, models: dict[str, str] | None = None) -> list[str]:
     """The exemplar files a family's generator was trained on, as its weights' metadata names them, on this machine
     (`exemplar_sources.locate`: SrkitError names the package to install where a registry exemplar is missing)."""
-    _, metadata = read_weights(family_weights(family, models))
-    return [str(locate(path)) for path in metadata["training"]["data"]]
+    return [str(locate(path)) for path in read_metadata(family_weights(family, models))["training"]["data"]]
 
 
 def has_training_data(family: str, models: dict[str, str] | None = None) -> bool:

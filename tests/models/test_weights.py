@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from srkit.cli import main
 from srkit.errors import ModelFormatError
 from srkit.models import compact, seednet
-from srkit.models.weights import METADATA_KEY, read_weights, write_safetensors
+from srkit.models.weights import METADATA_KEY, read_metadata, read_weights, write_safetensors
 
 
 def _state():
@@ -79,6 +79,17 @@ def test_safetensors_keep_metadata_and_leave_no_temporary_file(tmp_path):
     assert metadata == {"arch": "compact", "scale": 2}
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], v) for k, v in state.items())
     assert [p.name for p in path.parent.iterdir()] == ["m.safetensors"]
+
+
+def test_metadata_is_read_from_the_header_alone(tmp_path, monkeypatch):
+    path = write_safetensors(tmp_path / "m.safetensors", _state(), {"arch": "compact", "training": {"steps": 3}})
+    monkeypatch.setattr("safetensors.safe_open.get_tensor", lambda *args: pytest.fail("a tensor was read"))
+    assert read_metadata(path) == {"arch": "compact", "training": {"steps": 3}}
+    torch.save(_state(), tmp_path / "m.pth")
+    assert read_metadata(tmp_path / "m.pth") == {}
+    (tmp_path / "bad.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(ModelFormatError, match="bad.safetensors: not a readable safetensors file"):
+        read_metadata(tmp_path / "bad.safetensors")
 
 
 # Hostile and damaged files: each is refused by `srkit models info` (and every other loading path) in one line,
