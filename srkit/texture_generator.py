@@ -84,6 +84,7 @@ class TextureGenerator:
         frequency: float = 4,
         material: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        patch: int | None = None,
     ) -> None:
         if exemplar is not None and method is None:
             method = EXEMPLAR_METHOD
@@ -93,6 +94,8 @@ class TextureGenerator:
             )
         if exemplar is None and method == EXEMPLAR_METHOD:
             raise TextureOptionError(f"--method {EXEMPLAR_METHOD} needs --exemplar FILE (an image of the material)")
+        if patch is not None and exemplar is None:
+            raise TextureOptionError("--patch is the side of quilting's patches; it needs --exemplar FILE")
         if exemplar is not None and method != EXEMPLAR_METHOD:
             raise TextureOptionError(
                 f"--exemplar is quilted (--method {EXEMPLAR_METHOD}), not used by --method {method}; drop one of them"
@@ -104,9 +107,10 @@ class TextureGenerator:
         if exemplar is not None:
             self.exemplar, self.tileable = read_quilt_exemplar(exemplar, max_pixels)
             self.name = Path(exemplar).stem
-            self.source = dict(
-                method=EXEMPLAR_METHOD, exemplar=str(exemplar), patch=quilt.default_patch(self.exemplar.shape)
-            )
+            if patch is not None and patch < quilt.MIN_PATCH:
+                raise TextureOptionError(f"--patch {patch}: use patches of at least {quilt.MIN_PATCH} pixels")
+            self.patch = patch or quilt.default_patch(self.exemplar.shape)
+            self.source = dict(method=EXEMPLAR_METHOD, exemplar=str(exemplar), patch=self.patch)
             if known := records([Path(exemplar)]):  # a registry exemplar: its package and license
                 self.source["exemplar_source"] = known[0]
         elif method is not None:
@@ -186,6 +190,12 @@ class TextureGenerator:
         """Refuse a size that is not a power of two in [min_size, MAX_SIZE], naming the fix."""
         if not isinstance(size, int) or size < 1 or size & (size - 1) or not self.min_size <= size <= MAX_SIZE:
             raise TextureOptionError(f"--size {size}: use a power of two from {self.min_size} to {MAX_SIZE}")
+        if self.exemplar is not None:
+            base = size // self.scale
+            try:
+                quilt.plan_blocks(base, base, self.patch, self.exemplar.shape, self.tileable)
+            except quilt.QuiltError as error:
+                raise TextureOptionError(f"--size {size}: {error}") from None
 
     def material_of(self, seed: int) -> int | None:
         """The material of texture `seed`: the chosen one, else seed mod the count (consecutive seeds go round
@@ -210,7 +220,7 @@ class TextureGenerator:
         if self.generator:
             rgb = self._generate(self.generator, base, seed, out_dtype)
         elif self.exemplar is not None:
-            codes = quilt.quilt(self.exemplar, base, base, seed, tileable=self.tileable)
+            codes = quilt.quilt(self.exemplar, base, base, seed, patch=self.patch, tileable=self.tileable)
             rgb = codes if out_dtype is not None else codes.astype(np.float32) / 255.0
         else:
             rgb = noise.noise_texture(

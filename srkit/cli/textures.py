@@ -44,6 +44,7 @@ def _textures(args: argparse.Namespace) -> int:
         octaves=args.octaves,
         material=args.material,
         max_pixels=args.max_pixels,
+        patch=args.patch,
     )
     write_pack(generator, args.output, options)
     return 0
@@ -108,6 +109,13 @@ def add_textures(commands) -> None:
         metavar="FILE",
         help="an image of a material (a photo, a game texture, a "
         f"GIMP .pat) to quilt seamless textures from (implies --method {EXEMPLAR_METHOD})",
+    )
+    textures.add_argument(
+        "--patch",
+        type=positive_number(int, "--patch", 1),
+        metavar="PX",
+        help="side of the patches quilting copies from --exemplar (default: a quarter of its shorter side, 16-64; "
+        "at most about half the texture): larger patches keep larger features whole",
     )
     textures.add_argument("--seed", type=seed, default=0, help="seed of the first texture; texture i uses seed+i (0)")
     textures.add_argument(

@@ -176,24 +176,33 @@ def _new_pixels(difference: np.ndarray, overlaps: tuple[int, int, int, int]) -> 
     return keep
 
 
+def plan_blocks(
+    height: int, width: int, patch: int, exemplar_shape: tuple[int, ...], tileable: bool
+) -> tuple[Blocks, Blocks]:
+    """The row and column blocks of a height x width texture of about `patch`-pixel patches; QuiltError where
+    quilting cannot make it (a side under MIN_SIZE, patches under MIN_PATCH, or blocks larger than an exemplar
+    that does not tile), so a caller can refuse a size before it quilts anything."""
+    if min(height, width) < MIN_SIZE:
+        raise QuiltError(f"{width}x{height}: quilted textures are at least {MIN_SIZE} pixels on a side")
+    if patch < MIN_PATCH:
+        raise QuiltError(f"patch {patch}: use patches of at least {MIN_PATCH} pixels")
+    overlap = max(1, patch // OVERLAP_FRACTION)
+    rows, cols = Blocks.along(height, patch, overlap), Blocks.along(width, patch, overlap)
+    if not tileable and (exemplar_shape[0] < rows.patch or exemplar_shape[1] < cols.patch):
+        raise QuiltError(
+            f"{width}x{height} needs {cols.patch}x{rows.patch}-pixel patches, more than the "
+            f"exemplar's {exemplar_shape[1]}x{exemplar_shape[0]}; use a larger exemplar or smaller patches"
+        )
+    return rows, cols
+
+
 def quilt(
     exemplar: np.ndarray, height: int, width: int, seed: int, *, patch: int | None = None, tileable: bool = False
 ) -> np.ndarray:
     """A seamless (height, width, 3) uint8 texture quilted from `exemplar` ((H, W, 3) uint8); the same
     arguments give the same bytes. `tileable`: the exemplar itself tiles, so patches may wrap around it."""
     check_exemplar(exemplar)
-    if min(height, width) < MIN_SIZE:
-        raise QuiltError(f"{width}x{height}: quilted textures are at least {MIN_SIZE} pixels on a side")
-    patch = patch or default_patch(exemplar.shape)
-    if patch < MIN_PATCH:
-        raise QuiltError(f"patch {patch}: use patches of at least {MIN_PATCH} pixels")
-    overlap = max(1, patch // OVERLAP_FRACTION)
-    rows, cols = Blocks.along(height, patch, overlap), Blocks.along(width, patch, overlap)
-    if not tileable and (exemplar.shape[0] < rows.patch or exemplar.shape[1] < cols.patch):
-        raise QuiltError(
-            f"{width}x{height} needs {cols.patch}x{rows.patch}-pixel patches, more than the "
-            f"exemplar's {exemplar.shape[1]}x{exemplar.shape[0]}; use a larger exemplar"
-        )
+    rows, cols = plan_blocks(height, width, patch or default_patch(exemplar.shape), exemplar.shape, tileable)
     if tileable:  # repeat a pattern smaller than the blocks: patches still wrap around its period
         exemplar = np.tile(exemplar, (-(-rows.patch // exemplar.shape[0]), -(-cols.patch // exemplar.shape[1]), 1))
     matcher = _Matcher(exemplar, (rows.patch, cols.patch), tileable)

@@ -25,6 +25,7 @@ from srkit.synth import noise
 from srkit.synth.maps import normal_map
 from srkit.synth.measures import pooled_seam_score, seam_score
 from srkit.synth.noise import METHODS
+from srkit.synth.quilt import quilt
 from srkit.texture_generator import TextureGenerator, TextureOptionError
 from srkit.upscaler import Upscaler
 
@@ -355,6 +356,13 @@ def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
         assert entry["maps"]["albedo"]["file"] == f"photo-{seed}.png"
         assert np.array_equal(written, generator.generate(64, seed))
         assert entry["seam_score"] == round(seam_score(written), 4)
+    larger = tmp_path / "larger"
+    argv = ["textures", "--exemplar", str(photo), "-o", str(larger), "-n", "1", "--size", "64", "--patch", "24"]
+    assert main(argv) == 0
+    assert json.loads((larger / "manifest.json").read_text())["source"]["patch"] == 24
+    written = np.asarray(Image.open(larger / "photo-0.png"))
+    assert np.array_equal(written, quilt(np.asarray(Image.open(photo).convert("RGB")), 64, 64, 0, patch=24))
+    assert not np.array_equal(written, generator.generate(64, 0))  # the default patch (40) quilts otherwise
 
 
 @pytest.mark.parametrize(
@@ -367,10 +375,18 @@ def test_srkit_textures_quilts_a_users_photo_in_one_command(tmp_path):
         (["--method", "quilt"], "--method quilt needs --exemplar FILE"),
         (["--method", "value", "--exemplar", "{tmp}/small.png"], "not used by --method value"),
         (["--family", "wood", "--exemplar", "{tmp}/small.png"], "choose one texture source"),
+        (["--exemplar", "{tmp}/mid.png", "--patch", "4"], "--patch 4: use patches of at least 8 pixels"),
+        (
+            ["--exemplar", "{tmp}/mid.png", "--patch", "60"],
+            "--size 64: 64x64 needs 47x47-pixel patches, more than the "
+            "exemplar's 40x40; use a larger exemplar or smaller patches",
+        ),
+        (["--method", "value", "--patch", "32"], "--patch is the side of quilting's patches; it needs --exemplar"),
     ],
 )
 def test_bad_exemplars_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, needle):
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8)).save(tmp_path / "mid.png")
     (tmp_path / "text.jpg").write_text("not an image")
     argv = [arg.format(tmp=tmp_path) for arg in argv]
     assert main(["textures", "-o", str(tmp_path / "pack"), "--size", "64", *argv]) == 2
