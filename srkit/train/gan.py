@@ -344,6 +344,12 @@ def _load_initial_generator(generator: dcgan.Generator, init: str) -> None:
     if init not in families and not Path(init).is_file():
         raise SrkitError(f"--init {init}: neither a built-in family ({', '.join(families)}) nor a generator file")
     weights = (load_family(init) if init in families else read_generator(init)).module.state_dict()
+    count, wanted = len(weights.get("materials", ())), len(generator.materials)
+    if count and count != wanted:  # each material is its own exemplar's: there is no other count to map it to
+        raise SrkitError(
+            f"--init {init}: a generator of {count} materials, one per exemplar it learnt; start it with --materials "
+            f"on {count} exemplars (not {wanted or 'without --materials'}), or from a generator of one material"
+        )
     if len(generator.waves) and "waves" not in weights:  # a generator without waves learns to read them
         weights = dcgan.add_waves(weights, generator.waves)
     if len(generator.materials) and "materials" not in weights:  # one without materials learns to tell them apart

@@ -246,16 +246,20 @@ def test_init_starts_from_a_generator_file_or_family_and_is_recorded(exemplar_pa
     trained = read_generator(source).module.state_dict()
     assert all(torch.equal(trained[k], v) for k, v in tuned.generator.state_dict().items())
     assert all(torch.equal(fresh.discriminator.state_dict()[k], v) for k, v in tuned.discriminator.state_dict().items())
-    family = GANTrainer(GANTrainConfig(init="wood", sample_every=100), load_exemplars([exemplar_pat]), "cpu")
-    wood = load_family("wood").module.state_dict()
-    assert all(torch.equal(wood[k], v) for k, v in family.generator.state_dict().items())
+    family = GANTrainer(GANTrainConfig(init="fabric", waves=2, sample_every=100), load_exemplars([exemplar_pat]), "cpu")
+    fabric = load_family("fabric").module.state_dict()
+    assert all(torch.equal(fabric[k], v) for k, v in family.generator.state_dict().items())
     run = tmp_path / "tuned"
     train_gan(GANTrainConfig(steps=1, init=str(source), checkpoint_every=100, **TINY), [exemplar_pat], run)
     _, metadata = read_weights(run / "generator.safetensors")
     assert metadata["training"]["init"] == str(source)
-    argv = ["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "cli"), "--init", "wood", "--steps", "1"]
-    assert main(argv + ["--features", "8"]) == 1  # wood is 32 features wide
-    assert "--init wood: not the network these options build" in capsys.readouterr().err
+    argv = ["train", "gan", str(exemplar_pat), "-o", str(tmp_path / "cli"), "--init", "fabric", "--steps", "1"]
+    assert main(argv + ["--waves", "2", "--features", "8"]) == 1  # fabric is 32 features wide
+    assert "--init fabric: not the network these options build" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+    assert main(argv[:-4] + ["--init", "wood"]) == 1  # wood learnt three exemplars, one material each
+    err = capsys.readouterr().err
+    assert "--init wood: a generator of 3 materials, one per exemplar it learnt; start it with --materials on 3" in err
     assert not (tmp_path / "cli").exists()
     assert main(argv[:-4] + ["--init", "realesr-animevideov3"]) == 1  # an SR model's name
     assert "neither a built-in family (wood, stone, fabric, grass) nor a generator file" in capsys.readouterr().err
