@@ -122,7 +122,8 @@ def add_textures(commands) -> None:
         "--material",
         type=positive_number(int, "--material", 0),
         metavar="M",
-        help="for a family of several materials (stone): only material M (default: seed i makes material i mod M)",
+        help="for a family of several materials (stone, wood, grass): only material M "
+        "(default: seed i makes material i mod M)",
     )
     textures.add_argument(
         "--upscale", metavar="MODEL", help="generate at size/scale, upscale with this SR model (x2 or x4) in wrap mode"

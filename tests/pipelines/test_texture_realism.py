@@ -31,7 +31,7 @@ CLOSER_BAR = 1.5  # Perlin's distance over the family's
 # crop's exemplar is drawn at random. A collapsed generator falls far below (benchmarks/NOTES.md, eighth session).
 EARLIER_DIVERSITY = {"wood": 0.0796, "stone": 0.1771, "fabric": 0.106, "grass": 0.1617}
 DATA_SHARE = 0.85
-MATERIAL_FAMILIES = ("stone", "grass")  # trained with --materials, one per exemplar
+MATERIAL_FAMILIES = ("stone", "wood", "grass")  # trained with --materials, one per exemplar
 SAMPLES = 128  # textures per statistic (the benchmark takes 256)
 PEAK_SAMPLES = 8  # 256 px textures per stride peak (the benchmark takes 16)
 

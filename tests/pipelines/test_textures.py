@@ -421,7 +421,7 @@ def test_a_pack_of_a_generator_with_materials_goes_round_them_and_names_each(tmp
     capsys.readouterr()
     for bad, message in (
         (["--model", str(path), "--material", "2"], "--material 2: choose one of 0 granite, 1 gravel"),
-        (["--family", "wood", "--material", "0"], "--material 0: wood makes one material"),
+        (["--family", "fabric", "--material", "0"], "--material 0: fabric makes one material"),
     ):
         assert main(["textures", "-o", str(tmp_path / "bad"), "-n", "1", "--size", "32", *bad]) == 2
         err = capsys.readouterr().err.strip()
