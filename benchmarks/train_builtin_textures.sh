@@ -13,8 +13,9 @@
 # material per exemplar (--materials; the code's weights start at zero), 3000 steps (the shipped stone: train, tune,
 # then materials; its file was exported again after per-material phase centring was added: results/textures.md).
 # wood and grass learn their materials from the registry's exemplars (srkit/train/exemplar_sources.py; OpenArena's
-# are extracted from its archive): wood's five, grass's three OpenArena grasses (not the grey photo it began on);
-# the shipped wood and grass: train, tune, then materials.
+# are extracted from its archive): wood's three photographed woods (not GIMP's drawn wood2 and pine), grass's three
+# OpenArena grasses (not the grey photo it began on); the shipped wood and grass: train, tune, then materials
+# (wood's for 1500 steps: give STEPS 1500; grass's 3000).
 # Needs Debian's gimp-data (GIMP's patterns) and openarena-081-textures, and scikit-image. Stage 1 uses the defaults of `srkit train gan`
 # as they were then (64 px crops from 4x4 noise cells, batch 16, hinge loss with a spectrally normalised
 # discriminator, texture statistics weight 1, seed 0, randomly flipped crops: --flips, no moving average:
@@ -43,13 +44,13 @@ case "$family" in
   grass) data=("$SK/grass.png") ;;
   *) usage ;;
 esac
-registry() {  # the registry's exemplars of family $1 as files (OpenArena's extracted), one per line; $2: left out
+registry() {  # the registry's exemplars of family $1 as files (OpenArena's extracted), one per line, but $2...
   python -c "import sys; from srkit.train.exemplar_sources import exemplar_paths
-print('\n'.join(str(p) for p in exemplar_paths(sys.argv[1]) if p.name != sys.argv[2]))" "$1" "${2:-}"
+print('\n'.join(str(p) for p in exemplar_paths(sys.argv[1]) if p.name not in sys.argv[2:]))" "$@"
 }
 materials=("${data[@]}")  # the materials stage's exemplars, one material each
 case "$family" in
-  wood) mapfile -t materials < <(registry wood) ;;
+  wood) mapfile -t materials < <(registry wood wood2.pat pine.pat) ;;
   grass) mapfile -t materials < <(registry grass grass.png) ;;
 esac
 COMMON=(--family "$family" --checkpoint-every 250 --sample-every 500 --device cpu)
