@@ -32,10 +32,10 @@ PACKAGED = (
 )
 
 FAMILIES = (
-    PackagedModel("wood", 16, "dcgan", "wood grain (GIMP wood1 pattern)"),
+    PackagedModel("wood", 16, "dcgan", "weathered panels, golden grain, walnut (OpenArena, GIMP)"),
     PackagedModel("stone", 16, "dcgan", "granite, rock, slate, stone, cracked mud, gravel (GIMP, scikit-image)"),
     PackagedModel("fabric", 16, "dcgan", "woven burlap (GIMP Fabric pattern)"),
-    PackagedModel("grass", 16, "dcgan", "grass blades, grayscale (scikit-image grass photo)"),
+    PackagedModel("grass", 16, "dcgan", "dry grass, lush grass, grass over rock (OpenArena)"),
 )
 DEFAULT_FAMILY = "stone"
 EXEMPLAR_METHOD = "quilt"  # `--method quilt --exemplar FILE` (or `--exemplar FILE` alone): image quilting
