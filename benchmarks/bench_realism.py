@@ -128,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     rows, cases = [], []
     for family in exemplar_sources.FAMILY_NAMES[:2] if args.smoke else exemplar_sources.FAMILY_NAMES:
         trained = any(f.name == family for f in FAMILIES) and tr.has_training_data(family)
-        if trained:
-            cases.append((family, tr.training_data(family), "GAN's"))
+        gans = tr.training_data(family) if trained else []
+        if gans:
+            cases.append((family, gans, "GAN's"))
         if not exemplar_sources.installed(family):
             print(f"{family}: registry exemplars not installed (apt-get install openarena-081-textures gimp-data)")
-        elif not trained or tr.training_data(family) != [str(p) for p in exemplar_sources.exemplar_paths(family)]:
-            cases.append((family, [str(p) for p in exemplar_sources.exemplar_paths(family)], "registry"))
+        elif (registry := [str(p) for p in exemplar_sources.exemplar_paths(family)]) != gans:
+            cases.append((family, registry, "registry"))
     for family, paths, data in cases:
         rows.append(measure(family, paths, data, count))
         print_rows(rows[-1:])
